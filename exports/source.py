@@ -1,0 +1,173 @@
+"""The one bridge from exports to the server: loads definitions and streams records.
+
+Rows are streamed with ``yield_per`` (a server-side cursor on PostgreSQL), and the small
+id → name maps (users, devices, versions) are loaded once per export, never per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from exports import queries
+from exports.options import ExportOptions
+from exports.tables import (
+    CaseRecord,
+    ContributionRecord,
+    PlanItemRecord,
+    SubmissionRecord,
+)
+from server.errors import AppError
+from server.xforms.definition import FormDefinition
+
+YIELD_PER = 2000
+ATTACHMENT_PAGE = 500
+
+
+@dataclass(frozen=True)
+class FormExportSource:
+    """A form's definitions (oldest version first) and a one-shot stream of its records."""
+
+    form_id: str
+    definitions: list[FormDefinition]
+    total: int
+    records: Iterator[SubmissionRecord]
+
+
+@dataclass(frozen=True)
+class CaseExportSource:
+    property_names: list[str]
+    sensitive_properties: set[str]
+    total: int
+    records: Iterator[CaseRecord | PlanItemRecord | ContributionRecord]
+
+
+def _xform_id(session: Session, form_id: str) -> int:
+    xform_id = session.execute(queries.get_xform_id(form_id)).scalar_one_or_none()
+    if xform_id is None:
+        raise AppError("xform.not_found", details={"form_id": form_id})
+    return xform_id
+
+
+def _names(session: Session) -> tuple[dict[int, str], dict[int, str]]:
+    users = dict(session.execute(queries.list_user_names()).tuples().all())
+    devices = dict(session.execute(queries.list_device_labels()).tuples().all())
+    return users, devices
+
+
+def form_export_source(session: Session, form_id: str, options: ExportOptions) -> FormExportSource:
+    """Definitions of every version, and current, unencrypted submissions in range."""
+    xform_id = _xform_id(session, form_id)
+    versions = session.execute(queries.list_versions(xform_id)).tuples().all()
+    definitions = [FormDefinition.from_json(d) for _, _, d in versions]
+    version_names = {vid: v for vid, v, _ in versions}
+    users, devices = _names(session)
+    total = session.execute(queries.count_submissions(xform_id, options)).scalar_one()
+
+    def records() -> Iterator[SubmissionRecord]:
+        stmt = queries.list_submissions(xform_id, options).execution_options(
+            yield_per=YIELD_PER, stream_results=True
+        )
+        for (
+            instance_id,
+            data,
+            received_at,
+            submitter_id,
+            device_id,
+            version_id,
+            review,
+        ) in session.execute(stmt).tuples():
+            yield SubmissionRecord(
+                instance_id=instance_id,
+                data=data,
+                received_at=received_at,
+                submitter=users.get(submitter_id) if submitter_id is not None else None,
+                device=devices.get(device_id) if device_id is not None else None,
+                form_version=version_names.get(version_id, ""),
+                review_state=review,
+            )
+
+    return FormExportSource(form_id, definitions, total, records())
+
+
+def media_source(
+    session: Session, form_id: str, options: ExportOptions
+) -> Iterator[tuple[str, str, bytes]]:
+    """``(instance_id, file name, bytes)`` for every stored attachment, one blob at a time.
+
+    Attachment rows are read a page at a time by id, so no cursor stays open while blobs
+    are fetched and at most one blob is in memory.
+    """
+    xform_id = _xform_id(session, form_id)
+    after = 0
+    while True:
+        page = (
+            session.execute(queries.list_attachments(xform_id, options, after, ATTACHMENT_PAGE))
+            .tuples()
+            .all()
+        )
+        if not page:
+            return
+        for attachment_id, instance_id, name, sha256 in page:
+            after = attachment_id
+            if sha256 is None:  # excluded by the query; keeps the type honest
+                continue
+            content = session.execute(queries.get_blob_content(sha256)).scalar_one_or_none()
+            if content is not None:
+                yield instance_id, name, content
+
+
+def sensitive_property_names(definitions: list[FormDefinition]) -> set[str]:
+    """Case properties fed by a sensitive field: its ``save_to`` name, else its own name."""
+    return {f.save_to or f.name for d in definitions for f in d.fields if f.is_sensitive}
+
+
+def case_export_source(
+    session: Session, scope_user: Any | None, options: ExportOptions
+) -> CaseExportSource:
+    """Cases in the user's scope (all for ``None``), their plan items and contributions."""
+    dialect = session.get_bind().dialect.name
+    names = sorted(session.execute(queries.list_case_property_names(scope_user, dialect)).scalars())
+    definitions = [
+        FormDefinition.from_json(d)
+        for d in session.execute(queries.list_all_definitions()).scalars()
+    ]
+    users, _ = _names(session)
+    total = session.execute(queries.count_cases(scope_user)).scalar_one()
+
+    def stream(stmt: Any) -> Iterator[Any]:
+        return iter(
+            session.execute(stmt.execution_options(yield_per=YIELD_PER, stream_results=True))
+        )
+
+    def records() -> Iterator[CaseRecord | PlanItemRecord | ContributionRecord]:
+        for row in stream(queries.list_cases(scope_user)):
+            yield CaseRecord(
+                case_ref=row.case_ref,
+                status=row.status,
+                caseworker=users.get(row.caseworker_id) if row.caseworker_id else None,
+                risk_level=row.risk_level,
+                contact_frequency_days=row.contact_frequency_days,
+                last_contact_at=row.last_contact_at,
+                next_contact_due=row.next_contact_due,
+                review_due=row.review_due,
+                open_conflicts=row.open_conflicts,
+                opened_at=row.opened_at,
+                closed_at=row.closed_at,
+                properties=row.properties or {},
+            )
+        for row in stream(queries.list_plan_items(scope_user)):
+            yield PlanItemRecord(*row)
+        for row in stream(queries.list_contributions(scope_user)):
+            yield ContributionRecord(
+                case_ref=row.case_ref,
+                form_id=row.form_id,
+                event_at=row.event_at,
+                submitter=users.get(row.submitter_id) if row.submitter_id else None,
+                instance_id=row.instance_id,
+            )
+
+    return CaseExportSource(names, sensitive_property_names(definitions), total, records())

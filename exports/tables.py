@@ -1,0 +1,622 @@
+"""Table shapes and rows for exports: plain data in, rows out. Pure (no Flask, no database).
+
+A form export is a main table plus one table per repeat (nested repeats too), linked the way
+ODK Central links them: every table ends with ``KEY``; repeat tables also carry
+``PARENT_KEY``. The main ``KEY`` is the submission's instanceID; a repeat row's key is
+``f"{parent_key}/{repeat_path}[{n}]"`` where ``repeat_path`` is the repeat's path relative
+to its parent container (groups included) and ``n`` counts from 1.
+
+Metadata columns (fixed names whatever the options, so reports built on them keep working):
+
+- ``SubmissionDate``: ``received_at`` in UTC, ISO 8601 with milliseconds and ``Z``
+  (first column of the main table, as in Central);
+- ``instanceID`` / ``instanceName``: the form's own ``meta`` fields, named like any other
+  field (``meta-instanceID`` with group paths);
+- ``KEY``: the instanceID again, the join key for repeat tables' ``PARENT_KEY``;
+- ``SubmitterName``: the submitter's username; ``Device``: the device label;
+- ``ReviewState`` and ``FormVersion``: the submission's review state and form version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Union
+
+from exports.options import ExportOptionError, ExportOptions
+
+# Same shape as server.submissions.parse.DataNode (not imported: this module stays pure).
+DataNode = dict[str, list[Union[str, "DataNode"]]]
+Cell = str | int | float | None
+Row = list[Cell]
+
+META_COLUMNS_AFTER = ("KEY", "SubmitterName", "Device", "ReviewState", "FormVersion")
+NUMERIC_TYPES = frozenset({"int", "decimal", "geopoint", "geotrace", "geoshape"})
+_KEPT_META = frozenset({"meta/instanceID", "meta/instanceName"})
+_NUMBERS = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?(\s+-?\d+(\.\d+)?)*(\s*;\s*-?[\d. ]+)*")
+_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Cell, numeric: bool = False) -> Cell:
+    """Neutralise spreadsheet formula injection: the one function every writer uses.
+
+    A string beginning with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so that
+    Excel and LibreOffice show it as text instead of evaluating it. In a numeric column
+    (int, decimal, geopoint) a plain number such as ``-2`` or ``-1.5 36.8 0 0`` is data, not a
+    formula, and is left alone; anything else there is neutralised too.
+    """
+    if not isinstance(value, str) or not value.startswith(_DANGEROUS_START):
+        return value
+    if numeric and _NUMBERS.fullmatch(value):
+        return value
+    return "'" + value
+
+
+# -- tables --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: a header, where its value comes from and how to render it.
+
+    ``source`` is ``"meta"`` (a submission attribute named by ``path``), ``"field"`` (an
+    answer at ``path`` relative to the table's repeat), ``"choice"`` (the 0/1 column of
+    ``choice`` in a split select-multiple), or ``"key"``/``"parent_key"``.
+    """
+
+    name: str
+    source: str
+    path: str = ""
+    type: str = "string"
+    choice: str | None = None
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One output table (a CSV file or a sheet). ``repeat`` is None for the main table."""
+
+    name: str
+    columns: tuple[Column, ...]
+    repeat: str | None = None
+    parent: str | None = None  # repeat path of the parent table (None: the main table)
+    # choice value -> label, per field path, when labels were asked for
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A field of the merged (all-versions) form."""
+
+    path: str
+    name: str
+    kind: str
+    type: str
+    repeat: str | None
+    label: str
+    is_select_multiple: bool
+    is_sensitive: bool
+    choices: tuple[tuple[str, str], ...]  # (value, label) in form order
+
+
+def merge_fields(definitions: Sequence[Any], language: str | None = None) -> list[FieldInfo]:
+    """The union of fields over every version, in form order.
+
+    ``definitions`` are FormDefinition objects (oldest first). The newest version gives the
+    order and the labels; a field only in older versions is placed after the field that
+    preceded it there. A field sensitive in any version counts as sensitive.
+    """
+    if not definitions:
+        return []
+    newest = definitions[-1]
+    lang = _pick_language(definitions, language)
+    order: list[str] = [f.path for f in newest.fields]
+    by_path: dict[str, Any] = {f.path: f for f in newest.fields}
+    sensitive = {f.path for d in definitions for f in d.fields if f.is_sensitive}
+    choice_sets: dict[str, dict[str, str]] = {}
+    for d in reversed(definitions):
+        previous: str | None = None
+        for f in d.fields:
+            if f.path not in by_path:
+                by_path[f.path] = f
+                at = order.index(previous) + 1 if previous is not None else 0
+                order.insert(at, f.path)
+            previous = f.path
+            if f.choice_list and f.choice_list in d.choices:
+                seen = choice_sets.setdefault(f.path, {})
+                for c in d.choices[f.choice_list]:
+                    seen.setdefault(c.value, _label(c.labels, lang) or c.value)
+    out = []
+    for path in order:
+        f = by_path[path]
+        out.append(
+            FieldInfo(
+                path=path,
+                name=f.name,
+                kind=f.kind,
+                type=f.type,
+                repeat=f.repeat,
+                label=_label(f.labels, lang) or f.name,
+                is_select_multiple=f.control == "select",
+                is_sensitive=path in sensitive,
+                choices=tuple(choice_sets.get(path, {}).items()),
+            )
+        )
+    return out
+
+
+def _pick_language(definitions: Sequence[Any], language: str | None) -> str | None:
+    known: list[str] = []
+    for d in reversed(definitions):
+        known.extend(lang for lang in d.languages if lang not in known)
+    if language is None:
+        return "default" if "default" in known or not known else known[0]
+    if known and language not in known:
+        raise ExportOptionError(f"the form has no language {language!r}; it has {known}")
+    return language
+
+
+def _label(labels: Mapping[str, str], lang: str | None) -> str:
+    if lang is not None and lang in labels:
+        return labels[lang]
+    if "default" in labels:
+        return labels["default"]
+    return next(iter(labels.values()), "")
+
+
+def form_tables(
+    definitions: Sequence[Any], options: ExportOptions, form_id: str | None = None
+) -> list[TableSpec]:
+    """Tables for one form across all its versions (oldest first): main table, then repeats.
+
+    Groups are not columns; ``meta`` is skipped except instanceID and instanceName; sensitive
+    fields are left out unless ``options.include_sensitive``.
+    """
+    if not definitions:
+        raise ExportOptionError("the form has no published version")
+    name = form_id or definitions[-1].form_id
+    fields_ = merge_fields(definitions, options.language)
+    repeats = [f for f in fields_ if f.kind == "repeat"]
+    repeat_names = _repeat_table_names(name, [r.path for r in repeats])
+    tables: list[TableSpec] = []
+    for repeat in [None, *repeats]:
+        rpath = repeat.path if repeat else None
+        members = [
+            f
+            for f in fields_
+            if f.kind == "field"
+            and f.repeat == rpath
+            and (not f.path.startswith("meta/") or f.path in _KEPT_META)
+            and (options.include_sensitive or not f.is_sensitive)
+        ]
+        columns: list[Column] = []
+        if repeat is None:
+            columns.append(Column("SubmissionDate", "meta", "received_at", "dateTime"))
+        labels: dict[str, dict[str, str]] = {}
+        headers = _headers(members, rpath, options)
+        for f, header in zip(members, headers, strict=True):
+            rel = f.path[len(rpath) + 1 :] if rpath else f.path
+            columns.append(Column(header, "field", rel, f.type))
+            if options.labels and f.choices:
+                labels[rel] = dict(f.choices)
+            if f.is_select_multiple and options.split_select_multiple:
+                for value, label in f.choices:
+                    suffix = label if options.labels else value
+                    columns.append(Column(f"{header}/{suffix}", "choice", rel, "int", value))
+        if repeat is None:
+            columns.append(Column("KEY", "key"))
+            columns.extend(
+                Column(n, "meta", attr)
+                for n, attr in zip(
+                    META_COLUMNS_AFTER[1:],
+                    ("submitter", "device", "review_state", "form_version"),
+                    strict=True,
+                )
+            )
+            tables.append(TableSpec(name, tuple(columns), None, None, labels))
+        else:
+            columns.extend([Column("PARENT_KEY", "parent_key"), Column("KEY", "key")])
+            spec = TableSpec(
+                repeat_names[repeat.path], tuple(columns), repeat.path, repeat.repeat, labels
+            )
+            tables.append(spec)
+    return tables
+
+
+def _repeat_table_names(form_id: str, paths: list[str]) -> dict[str, str]:
+    """``<form_id>-<repeat name>`` as Central names them; the path when names repeat."""
+    names: dict[str, str] = {}
+    short = [p.rsplit("/", 1)[-1] for p in paths]
+    for path, s in zip(paths, short, strict=True):
+        names[path] = f"{form_id}-{s if short.count(s) == 1 else path.replace('/', '-')}"
+    return names
+
+
+def _headers(members: list[FieldInfo], rpath: str | None, options: ExportOptions) -> list[str]:
+    def rel(f: FieldInfo) -> str:
+        return f.path[len(rpath) + 1 :] if rpath else f.path
+
+    if options.labels:
+        first = [f.label for f in members]
+        fallback = [f"{f.label} ({rel(f).replace('/', '-')})" for f in members]
+    elif options.group_paths:
+        first = [rel(f).replace("/", "-") for f in members]
+        fallback = first
+    else:
+        first = [f.name for f in members]
+        fallback = [rel(f).replace("/", "-") for f in members]
+    taken = {"SubmissionDate", "KEY", "PARENT_KEY", *META_COLUMNS_AFTER}
+    out = []
+    for a, b in zip(first, fallback, strict=True):
+        name = a if first.count(a) == 1 and a not in taken else b
+        while name in taken:
+            name = f"{name}_"
+        taken.add(name)
+        out.append(name)
+    return out
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One current, readable submission with the names its ids stand for."""
+
+    instance_id: str
+    data: DataNode
+    received_at: datetime
+    submitter: str | None = None
+    device: str | None = None
+    form_version: str = ""
+    review_state: str = "received"
+
+
+def iso_utc(value: datetime | None) -> str:
+    """``2024-05-01T09:30:00.000Z``: the timestamp format of every export column."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/"))
+
+
+def _leaf(node: DataNode, segments: tuple[str, ...]) -> str:
+    for name in segments[:-1]:
+        occurrences = node.get(name)
+        if not occurrences or not isinstance(occurrences[0], dict):
+            return ""
+        node = occurrences[0]
+    occurrences = node.get(segments[-1])
+    if not occurrences:
+        return ""
+    value = occurrences[0]
+    return value if isinstance(value, str) else ""
+
+
+def _instances(node: DataNode, segments: tuple[str, ...]) -> list[DataNode]:
+    """Repeat instances at a path (through single groups); an empty element is an empty row."""
+    for name in segments[:-1]:
+        occurrences = node.get(name)
+        if not occurrences or not isinstance(occurrences[0], dict):
+            return []
+        node = occurrences[0]
+    return [v if isinstance(v, dict) else {} for v in node.get(segments[-1], [])]
+
+
+class _Plan:
+    """Precomputed cell getters for one table, so the per-row work is a few lookups."""
+
+    def __init__(
+        self, index: int, spec: TableSpec, children: list[tuple[int, tuple[str, ...], str]]
+    ) -> None:
+        self.index = index
+        self.spec = spec
+        self.children = children  # (table index, path segments relative to this table, rel path)
+        self.getters: list[Callable[[DataNode, SubmissionRecord, str, str], Cell]] = [
+            self._getter(c) for c in spec.columns
+        ]
+
+    def _getter(self, column: Column) -> Callable[[DataNode, SubmissionRecord, str, str], Cell]:
+        segments = _segments(column.path) if column.path else ()
+        labels = self.spec.labels.get(column.path)
+        if column.source == "key":
+            return lambda _n, _r, key, _p: key
+        if column.source == "parent_key":
+            return lambda _n, _r, _k, parent: parent
+        if column.source == "meta":
+            if column.path == "received_at":
+                return lambda _n, r, _k, _p: iso_utc(r.received_at)
+            attr = column.path
+            return lambda _n, r, _k, _p: getattr(r, attr) or ""
+        if column.source == "choice":
+            choice = column.choice
+
+            def split(node: DataNode, _r: SubmissionRecord, _k: str, _p: str) -> Cell:
+                value = _leaf(node, segments)
+                if not value:
+                    return ""
+                return 1 if choice in value.split() else 0
+
+            return split
+        if labels:
+
+            def labelled(node: DataNode, _r: SubmissionRecord, _k: str, _p: str) -> Cell:
+                value = _leaf(node, segments)
+                if not value:
+                    return value
+                # select-multiple answers are space-separated values; labels may hold spaces
+                return "; ".join(labels.get(p, p) for p in value.split())
+
+            return labelled
+        return lambda node, _r, _k, _p: _leaf(node, segments)
+
+
+def rows(
+    tables: Sequence[TableSpec], submissions: Iterable[SubmissionRecord]
+) -> Iterator[tuple[int, Row]]:
+    """Every row of every table in one pass: ``(table index, row)``.
+
+    For each submission the main row comes first, then its repeat rows depth first, so a
+    consumer can stream the main table and spool the others.
+    """
+    index = {t.repeat: i for i, t in enumerate(tables)}
+    plans: list[_Plan] = []
+    for t in tables:
+        kids = []
+        for j, child in enumerate(tables):
+            if child.repeat is not None and child.parent == t.repeat:
+                rel = child.repeat[len(t.repeat) + 1 :] if t.repeat else child.repeat
+                kids.append((j, _segments(rel), rel))
+        plans.append(_Plan(len(plans), t, kids))
+    main = plans[index[None]]
+
+    def emit(
+        plan: _Plan, node: DataNode, record: SubmissionRecord, key: str, parent: str
+    ) -> Iterator[tuple[int, Row]]:
+        yield plan.index, [g(node, record, key, parent) for g in plan.getters]
+        for j, segments, rel in plan.children:
+            for n, child in enumerate(_instances(node, segments), start=1):
+                yield from emit(plans[j], child, record, f"{key}/{rel}[{n}]", key)
+
+    for record in submissions:
+        yield from emit(main, record.data, record, record.instance_id, "")
+
+
+def geopoints(
+    definitions: Sequence[Any], options: ExportOptions
+) -> list[tuple[str, tuple[str, ...]]]:
+    """``(path, segments)`` of every exportable geopoint field, in form order."""
+    return [
+        (f.path, _segments(f.path))
+        for f in merge_fields(definitions, options.language)
+        if f.kind == "field"
+        and f.type == "geopoint"
+        and (options.include_sensitive or not f.is_sensitive)
+    ]
+
+
+def values_at(node: DataNode, segments: tuple[str, ...]) -> list[str]:
+    """Every leaf value at a path, across repeat instances, in document order."""
+    head, rest = segments[0], segments[1:]
+    out: list[str] = []
+    for value in node.get(head, []):
+        if rest:
+            if isinstance(value, dict):
+                out.extend(values_at(value, rest))
+        elif isinstance(value, str):
+            out.append(value)
+    return out
+
+
+def parse_geopoint(value: str) -> list[float] | None:
+    """``"lat lon alt acc"`` → ``[lon, lat, alt]`` (GeoJSON order), or None if not a point."""
+    parts = value.split()
+    if len(parts) < 2:
+        return None
+    try:
+        numbers = [float(p) for p in parts[:3]]
+    except ValueError:
+        return None
+    lat, lon = numbers[0], numbers[1]
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return [lon, lat, *numbers[2:3]]
+
+
+# -- cases ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_ref: str
+    status: str
+    caseworker: str | None
+    risk_level: str | None
+    contact_frequency_days: int | None
+    last_contact_at: datetime | None
+    next_contact_due: date | None
+    review_due: date | None
+    open_conflicts: int
+    opened_at: datetime
+    closed_at: datetime | None
+    properties: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanItemRecord:
+    case_ref: str
+    item_id: str
+    kind: str
+    title: str
+    owner: str | None
+    due_date: date | None
+    status: str
+    is_done: bool
+
+
+@dataclass(frozen=True)
+class ContributionRecord:
+    case_ref: str
+    form_id: str
+    event_at: datetime
+    submitter: str | None
+    instance_id: str
+
+
+CASE_COLUMNS = (
+    "case_ref",
+    "status",
+    "caseworker",
+    "risk_level",
+    "contact_frequency_days",
+    "last_contact_at",
+    "next_contact_due",
+    "is_contact_overdue",
+    "review_due",
+    "open_conflicts",
+    "opened_at",
+    "closed_at",
+)
+PLAN_ITEM_COLUMNS = (
+    "case_ref",
+    "item_id",
+    "kind",
+    "title",
+    "owner",
+    "due_date",
+    "status",
+    "is_overdue",
+)
+CONTRIBUTION_COLUMNS = ("case_ref", "form_id", "event_at", "submitter", "instance_id")
+CASE_TABLE_NAMES = ("cases", "plan_items", "contacts", "conferences")
+
+
+def contribution_table(form_id: str) -> str | None:
+    """Which case table a contribution belongs to, from its form ID (None: neither).
+
+    Forms whose ID names a conference (``case_conference``) go to ``conferences``; those
+    naming a contact or visit (``contact_log``, ``home_visit``) go to ``contacts``.
+    """
+    lowered = form_id.lower()
+    if "conference" in lowered:
+        return "conferences"
+    if "contact" in lowered or "visit" in lowered:
+        return "contacts"
+    return None
+
+
+def case_tables(
+    property_names: Iterable[str], sensitive_properties: Iterable[str], options: ExportOptions
+) -> list[TableSpec]:
+    """Linked case tables: cases (fixed columns, then properties sorted by name), plan_items,
+    contacts and conferences, joined on ``case_ref``.
+
+    Properties fed by a sensitive form field are left out unless ``options.include_sensitive``.
+    A property whose name is a fixed column is exported as ``property-<name>``.
+    """
+    hidden = set() if options.include_sensitive else set(sensitive_properties)
+    props = sorted({p for p in property_names if p not in hidden})
+    numbers = {"contact_frequency_days": "int", "open_conflicts": "int"}
+    columns = [Column(n, "meta", n, numbers.get(n, "string")) for n in CASE_COLUMNS]
+    columns.extend(
+        Column(f"property-{p}" if p in CASE_COLUMNS else p, "property", p) for p in props
+    )
+    return [
+        TableSpec("cases", tuple(columns)),
+        TableSpec("plan_items", tuple(Column(n, "meta", n) for n in PLAN_ITEM_COLUMNS)),
+        TableSpec("contacts", tuple(Column(n, "meta", n) for n in CONTRIBUTION_COLUMNS)),
+        TableSpec("conferences", tuple(Column(n, "meta", n) for n in CONTRIBUTION_COLUMNS)),
+    ]
+
+
+def _text(value: Any) -> Cell:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str | int | float):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def case_rows(
+    tables: Sequence[TableSpec],
+    records: Iterable[CaseRecord | PlanItemRecord | ContributionRecord],
+    today: date,
+) -> Iterator[tuple[int, Row]]:
+    """Rows of the case tables in one pass over mixed records: ``(table index, row)``."""
+    prop_cols = [c.path for c in tables[0].columns if c.source == "property"]
+    for r in records:
+        if isinstance(r, CaseRecord):
+            overdue = (
+                r.status == "open" and r.next_contact_due is not None and r.next_contact_due < today
+            )
+            fixed = [
+                r.case_ref,
+                r.status,
+                r.caseworker,
+                r.risk_level,
+                r.contact_frequency_days,
+                r.last_contact_at,
+                r.next_contact_due,
+                overdue,
+                r.review_due,
+                r.open_conflicts,
+                r.opened_at,
+                r.closed_at,
+            ]
+            yield 0, [_text(v) for v in fixed] + [_text(r.properties.get(p)) for p in prop_cols]
+        elif isinstance(r, PlanItemRecord):
+            overdue = not r.is_done and r.due_date is not None and r.due_date < today
+            item = [r.case_ref, r.item_id, r.kind, r.title, r.owner, r.due_date, r.status, overdue]
+            yield 1, [_text(v) for v in item]
+        else:
+            target = contribution_table(r.form_id)
+            if target is None:
+                continue
+            values = [r.case_ref, r.form_id, r.event_at, r.submitter, r.instance_id]
+            yield (2 if target == "contacts" else 3), [_text(v) for v in values]
+
+
+def geo_features(
+    definitions: Sequence[Any], options: ExportOptions, submissions: Iterable[SubmissionRecord]
+) -> Iterator[tuple[list[float], dict[str, Any]]]:
+    """One ``(coordinates, properties)`` per geopoint answer, repeats included.
+
+    Properties: ``instanceID``, ``field`` (the path), ``index`` (1-based among that field's
+    answers in the submission, >1 only inside repeats) and ``SubmissionDate``. Blank or
+    malformed answers are skipped.
+    """
+    points = geopoints(definitions, options)
+    for record in submissions:
+        for path, segments in points:
+            for n, value in enumerate(values_at(record.data, segments), start=1):
+                coordinates = parse_geopoint(value)
+                if coordinates is None:
+                    continue
+                yield (
+                    coordinates,
+                    {
+                        "instanceID": record.instance_id,
+                        "field": path,
+                        "index": n,
+                        "SubmissionDate": iso_utc(record.received_at),
+                    },
+                )

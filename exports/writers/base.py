@@ -1,0 +1,79 @@
+"""The table-writer interface, and writing many tables from one pass over the data. Pure."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, Protocol
+
+from exports.tables import Cell, Row, TableSpec
+
+PROGRESS_EVERY = 5_000
+
+Progress = Callable[[int], None]
+
+
+class TableWriter(Protocol):
+    def write_table(self, table: TableSpec, rows: Iterable[Sequence[Cell]]) -> int:
+        """Write one whole table; return how many data rows were written."""
+
+
+class Counter:
+    """Counts first-table rows and calls ``progress`` every ``PROGRESS_EVERY`` of them."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress is not None and self.done % PROGRESS_EVERY == 0:
+            self.progress(self.done)
+
+    def finish(self) -> None:
+        if self.progress is not None and self.done % PROGRESS_EVERY != 0:
+            self.progress(self.done)
+
+
+def write_tables(
+    writer: TableWriter,
+    tables: Sequence[TableSpec],
+    tagged_rows: Iterable[tuple[int, Row]],
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Write every table from one pass of ``(table index, row)`` pairs.
+
+    The first table streams straight to the writer. Rows of the other tables go to a
+    temporary CSV file each (memory stays flat however big the export) and are written
+    after it, one table after another, as streaming writers need.
+    """
+    counter = Counter(progress)
+    # spools[i - 1] holds table i
+    spools: list[IO[str]] = [
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finally
+        for _ in tables[1:]
+    ]
+    spool_writers = [csv.writer(f) for f in spools]
+    counts = [0] * len(tables)
+
+    def first_rows() -> Iterator[Row]:
+        for index, row in tagged_rows:
+            if index == 0:
+                counter.tick()
+                yield row
+            else:
+                spool_writers[index - 1].writerow(row)
+                counts[index] += 1
+
+    try:
+        counts[0] = writer.write_table(tables[0], first_rows())
+        counter.finish()
+        for index in range(1, len(tables)):
+            spool = spools[index - 1]
+            spool.seek(0)
+            counts[index] = writer.write_table(tables[index], csv.reader(spool))
+    finally:
+        for spool in spools:
+            spool.close()
+    return {t.name: n for t, n in zip(tables, counts, strict=True)}
