@@ -1,0 +1,44 @@
+# Two commands matter: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-sqlite test-postgres lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: install, migrate the embedded database, publish xlsforms/, make a first admin, serve
+run: $(STAMP)
+	$(BIN)/casework migrate
+	$(BIN)/casework publish-xlsforms xlsforms
+	$(BIN)/casework ensure-admin
+	$(BIN)/casework serve --host $${CASEWORK_HOST:-127.0.0.1} --port $${CASEWORK_PORT:-8080}
+
+## test: lint, types, then the whole suite on SQLite and (when reachable) PostgreSQL
+test: $(STAMP)
+	bash .ci/test-deps
+	$(BIN)/ruff check server exports tests
+	$(BIN)/ruff format --check server exports tests
+	$(BIN)/mypy
+	bash .ci/pytest-both "$(PG_URL)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check server exports tests
+	$(BIN)/ruff format --check server exports tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,42 @@
+"""Casework: child-protection case management over ODK Collect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server import config, db
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application. The only place where the parts are wired together."""
+    app = Flask(__name__, instance_relative_config=False)
+    config.load_config(app, overrides)
+    logging.basicConfig(level=logging.INFO if not app.testing else logging.WARNING)
+    if app.config["TRUST_PROXY"]:
+        # One reverse proxy in front: trust its X-Forwarded-Proto/Host (Basic needs HTTPS).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    import server.models  # noqa: F401  (every table known to the metadata)
+
+    db.init_app(app)
+
+    from server import auth
+
+    auth.init_app(app)
+
+    from server.openrosa import bp as openrosa_bp
+
+    app.register_blueprint(openrosa_bp)
+
+    from server.api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+
+    from server import cli
+
+    cli.init_app(app)
+    return app

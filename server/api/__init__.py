@@ -1,0 +1,22 @@
+"""The JSON API for integrations and the web pages' scripts (`/api/v1`)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from server.errors import AppError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _register() -> None:
+    from server.api import errors, submissions, xforms  # noqa: F401  (routes register on import)
+
+    bp.register_error_handler(AppError, errors.handle_app_error)
+    bp.register_error_handler(ValidationError, errors.handle_validation_error)
+    bp.register_error_handler(HTTPException, errors.handle_http_exception)
+
+
+_register()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.audit.models import AuditEvent
+from server.auth.models import User
+
+
+def record(
+    session: Session,
+    actor: User | None,
+    action: str,
+    *,
+    target_type: str = "",
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Append one entry to the audit log (flush only: it commits with the request)."""
+    event = AuditEvent(
+        actor_id=actor.id if actor is not None else None,
+        actor=actor.username if actor is not None else "",
+        action=action,
+        target_type=target_type,
+        target=target,
+        details=details or {},
+        ip=ip,
+    )
+    session.add(event)
+    session.flush()
+    return event

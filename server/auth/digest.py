@@ -1,0 +1,103 @@
+"""HTTP Digest authentication (RFC 7616, MD5, qop=auth) with stateless signed nonces. Pure.
+
+Collect answers Digest challenges over plain HTTP as well as HTTPS, so this is how users
+with a password connect a phone when they do not use a device QR code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+
+NONCE_LIFETIME_SECONDS = 3600
+
+_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+@dataclass(frozen=True)
+class DigestCredentials:
+    username: str
+    realm: str
+    nonce: str
+    uri: str
+    response: str
+    qop: str | None
+    nc: str | None
+    cnonce: str | None
+    opaque: str | None
+    algorithm: str
+
+
+def _sign(secret: str, text: str) -> str:
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def make_nonce(secret: str, now: float | None = None) -> str:
+    stamp = str(int(now if now is not None else time.time()))
+    return f"{stamp}.{_sign(secret, stamp)}"
+
+
+def nonce_state(secret: str, nonce: str, now: float | None = None) -> str:
+    """'valid', 'stale' (ours but expired: the client may retry at once) or 'invalid'."""
+    stamp, _, sig = nonce.partition(".")
+    if not stamp.isdigit() or not hmac.compare_digest(sig, _sign(secret, stamp)):
+        return "invalid"
+    age = (now if now is not None else time.time()) - int(stamp)
+    return "valid" if 0 <= age <= NONCE_LIFETIME_SECONDS else "stale"
+
+
+def challenge(realm: str, secret: str, *, stale: bool = False) -> str:
+    opaque = _sign(secret, "opaque:" + realm)
+    header = (
+        f'Digest realm="{realm}", qop="auth", algorithm=MD5, '
+        f'nonce="{make_nonce(secret)}", opaque="{opaque}"'
+    )
+    return header + (", stale=true" if stale else "")
+
+
+def parse_authorization(header: str) -> DigestCredentials | None:
+    scheme, _, rest = header.partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    params: dict[str, str] = {}
+    for m in _PARAM.finditer(rest):
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        params[m.group(1).lower()] = value.replace('\\"', '"')
+    try:
+        return DigestCredentials(
+            username=params["username"],
+            realm=params["realm"],
+            nonce=params["nonce"],
+            uri=params["uri"],
+            response=params["response"],
+            qop=params.get("qop"),
+            nc=params.get("nc"),
+            cnonce=params.get("cnonce"),
+            opaque=params.get("opaque"),
+            algorithm=params.get("algorithm", "MD5"),
+        )
+    except KeyError:
+        return None
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324  (Digest's own MD5)
+
+
+def expected_response(creds: DigestCredentials, ha1: str, method: str) -> str:
+    if creds.algorithm.upper() == "MD5-SESS":
+        ha1 = _md5(f"{ha1}:{creds.nonce}:{creds.cnonce}")
+    ha2 = _md5(f"{method}:{creds.uri}")
+    if creds.qop in ("auth", "auth-int"):
+        return _md5(f"{ha1}:{creds.nonce}:{creds.nc}:{creds.cnonce}:{creds.qop}:{ha2}")
+    return _md5(f"{ha1}:{creds.nonce}:{ha2}")
+
+
+def verify(creds: DigestCredentials, ha1: str, method: str, request_uri: str) -> bool:
+    """The response matches and it was computed for this request's URI."""
+    if creds.uri != request_uri:
+        return False
+    return hmac.compare_digest(expected_response(creds, ha1, method), creds.response)

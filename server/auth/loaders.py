@@ -1,0 +1,128 @@
+"""flask-login loaders, and the OpenRosa authentication ladder for devices."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from flask import Request, Response, g, redirect, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from server import db
+from server.auth import auth_settings, digest
+from server.auth.models import Device, User
+from server.auth.queries import get_user, get_user_by_username
+from server.auth.service import (
+    authenticate_password,
+    device_for_token,
+    digest_ha1_for,
+    user_for_api_token,
+)
+from server.errors import AppError
+
+
+def load_session_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    user = get_user(db.session(), int(user_id))
+    return user if user is not None and user.is_active else None
+
+
+def load_request_user(req: Request) -> User | None:
+    """API clients: ``Authorization: Bearer <token>`` made by `casework create-token`."""
+    header = req.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return user_for_api_token(db.session(), header[7:].strip())
+    return None
+
+
+def unauthorized() -> Response | WerkzeugResponse:
+    if request.path.startswith("/api/"):
+        raise AppError("auth.required")
+    return redirect(url_for("web.login", next=request.full_path))
+
+
+@dataclass
+class Challenge(Exception):
+    """A 401 that tells the client how to authenticate (WWW-Authenticate)."""
+
+    error: AppError
+    headers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class DeviceCaller:
+    user: User
+    device: Device | None
+
+
+def openrosa_caller(token: str | None) -> DeviceCaller:
+    """Authenticate a device request: key in the path, else Digest, else Basic over HTTPS.
+
+    A bad key is a 403 so that Collect never shows a password prompt for it; a request with
+    no credentials gets a 401 with the challenges Collect can answer, Digest first.
+    """
+    session = db.session()
+    if token is not None:
+        device = device_for_token(session, token)
+        return DeviceCaller(user=device.user, device=device)
+
+    settings = auth_settings()
+    header = request.headers.get("Authorization", "")
+    scheme = header.split(" ", 1)[0].lower()
+    if scheme == "digest":
+        creds = digest.parse_authorization(header)
+        if creds is not None:
+            state = digest.nonce_state(settings.secret_key, creds.nonce)
+            user = get_user_by_username(session, creds.username)
+            ha1 = digest_ha1_for(user, settings) if user is not None else None
+            if (
+                state != "invalid"
+                and user is not None
+                and user.is_active
+                and ha1 is not None
+                and creds.realm == settings.realm
+                and digest.verify(creds, ha1, request.method, _request_uri())
+            ):
+                if state == "valid":
+                    return DeviceCaller(user=user, device=None)
+                raise _challenge(stale=True)
+        raise _challenge(error=AppError("auth.bad_credentials"))
+    if scheme == "basic":
+        if not request.is_secure:
+            raise _challenge(error=AppError("auth.https_required"))
+        username, password = _basic_credentials(header)
+        g.commit_on_error = True  # failed attempts count toward the lock-out
+        user = authenticate_password(session, settings, username, password, request.remote_addr)
+        return DeviceCaller(user=user, device=None)
+    raise _challenge()
+
+
+def _request_uri() -> str:
+    """The request target exactly as the client wrote it, which is what it hashed."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        return str(raw)
+    path = quote(request.environ.get("SCRIPT_NAME", "") + request.environ.get("PATH_INFO", ""))
+    query = request.environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(header.split(" ", 1)[1].strip()).decode("utf-8")
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    username, _, password = decoded.partition(":")
+    return username, password
+
+
+def _challenge(*, stale: bool = False, error: AppError | None = None) -> Challenge:
+    settings = auth_settings()
+    headers = [("WWW-Authenticate", digest.challenge(settings.realm, settings.secret_key,
+                                                     stale=stale))]
+    if request.is_secure:
+        headers.append(("WWW-Authenticate", f'Basic realm="{settings.realm}", charset="UTF-8"'))
+    return Challenge(error=error or AppError("auth.required"), headers=headers)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from server.auth.models import ApiToken, Device, User
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def count_admins(session: Session) -> int:
+    return session.scalar(select(func.count()).where(User.role == "admin")) or 0
+
+
+def list_users() -> Select[tuple[User]]:
+    return select(User).order_by(User.username)
+
+
+def get_device_by_token_hash(session: Session, digest: str) -> Device | None:
+    return session.scalar(select(Device).where(Device.token_hash == digest))
+
+
+def get_device_by_label(session: Session, label: str) -> Device | None:
+    return session.scalar(select(Device).where(Device.label == label))
+
+
+def list_devices() -> Select[tuple[Device]]:
+    return select(Device).order_by(Device.created_at.desc())
+
+
+def get_api_token_by_hash(session: Session, digest: str) -> ApiToken | None:
+    return session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+    )
+
+
+def list_team_members(session: Session, team: str) -> list[User]:
+    return list(session.scalars(select(User).where(User.team == team, User.is_active.is_(True))))

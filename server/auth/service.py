@@ -1,0 +1,202 @@
+"""Users, devices and API tokens. Flush only; callers commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.audit import service as audit
+from server.auth import passwords, qr
+from server.auth.models import ROLES, ApiToken, Device, User
+from server.auth.queries import (
+    get_api_token_by_hash,
+    get_device_by_label,
+    get_device_by_token_hash,
+    get_user_by_username,
+)
+from server.errors import AppError
+from server.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    realm: str
+    secret_key: str
+    base_url: str
+    max_failures: int = 5
+    lockout_seconds: int = 900
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AppError("user.bad_role")
+
+
+def create_user(
+    session: Session,
+    settings: AuthSettings,
+    username: str,
+    role: str,
+    password: str,
+    *,
+    team: str | None = None,
+    display_name: str = "",
+    actor: User | None = None,
+) -> User:
+    _check_role(role)
+    username = username.strip()
+    if not username or len(username) > 80:
+        raise AppError("request.invalid", "A user name is 1 to 80 characters.")
+    if get_user_by_username(session, username) is not None:
+        raise AppError("user.exists")
+    user = User(username=username, role=role, team=team or None, display_name=display_name)
+    _apply_password(user, settings, password)
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, "user.create", target_type="user", target=username,
+                 details={"role": role, "team": team})
+    return user
+
+
+def _apply_password(user: User, settings: AuthSettings, password: str) -> None:
+    if len(password) < passwords.MIN_PASSWORD_LENGTH:
+        raise AppError("user.weak_password")
+    user.password_hash = passwords.hash_password(password)
+    ha1 = passwords.digest_ha1(user.username, settings.realm, password)
+    user.digest_ha1 = passwords.seal_ha1(ha1, settings.secret_key)
+
+
+def set_password(
+    session: Session, settings: AuthSettings, user: User, password: str, actor: User | None
+) -> None:
+    _apply_password(user, settings, password)
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(session, actor, "user.password_reset", target_type="user", target=user.username)
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    role: str | None = None,
+    team: str | None = None,
+    is_active: bool | None = None,
+    actor: User | None = None,
+) -> User:
+    changes: dict[str, Any] = {}
+    if role is not None:
+        _check_role(role)
+        user.role, changes["role"] = role, role
+    if team is not None:
+        user.team, changes["team"] = (team or None), team
+    if is_active is not None:
+        user.is_active, changes["is_active"] = is_active, is_active
+    session.flush()
+    audit.record(session, actor, "user.update", target_type="user", target=user.username,
+                 details=changes)
+    return user
+
+
+def authenticate_password(
+    session: Session, settings: AuthSettings, username: str, password: str, ip: str | None
+) -> User:
+    """Check a password with lock-out after repeated failures. Raises AppError."""
+    user = get_user_by_username(session, username)
+    now = utcnow()
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        audit.record(session, user, "auth.login_locked", target_type="user", target=username, ip=ip)
+        raise AppError("auth.locked")
+    ok = passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        if user is not None:
+            user.failed_logins += 1
+            if user.failed_logins >= settings.max_failures:
+                user.locked_until = now + timedelta(seconds=settings.lockout_seconds)
+                user.failed_logins = 0
+        audit.record(session, user, "auth.login_failed", target_type="user", target=username,
+                     ip=ip)
+        raise AppError("auth.bad_credentials")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record(session, user, "auth.login", target_type="user", target=username, ip=ip)
+    return user
+
+
+def digest_ha1_for(user: User, settings: AuthSettings) -> str | None:
+    return passwords.open_ha1(user.digest_ha1, settings.secret_key)
+
+
+@dataclass(frozen=True)
+class ProvisionedDevice:
+    device: Device
+    token: str
+    server_url: str
+    qr_payload: str
+
+
+def create_device(
+    session: Session, settings: AuthSettings, label: str, username: str, actor: User | None
+) -> ProvisionedDevice:
+    label = label.strip()
+    if not label or len(label) > 120:
+        raise AppError("request.invalid", "A device label is 1 to 120 characters.")
+    user = get_user_by_username(session, username)
+    if user is None or not user.is_active:
+        raise AppError("user.not_found")
+    if get_device_by_label(session, label) is not None:
+        raise AppError("device.exists")
+    token = passwords.new_token()
+    device = Device(label=label, user_id=user.id, token_hash=passwords.token_hash(token))
+    session.add(device)
+    session.flush()
+    server_url = f"{settings.base_url}/key/{token}"
+    payload = qr.make_qr_payload(
+        qr.collect_settings(server_url, f"Casework – {user.username}", user.username)
+    )
+    audit.record(session, actor, "device.create", target_type="device", target=label,
+                 details={"user": user.username})
+    return ProvisionedDevice(device=device, token=token, server_url=server_url, qr_payload=payload)
+
+
+def revoke_device(session: Session, label: str, actor: User | None) -> Device:
+    device = get_device_by_label(session, label)
+    if device is None:
+        raise AppError("device.not_found")
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+    audit.record(session, actor, "device.revoke", target_type="device", target=label)
+    session.flush()
+    return device
+
+
+def device_for_token(session: Session, token: str) -> Device:
+    """The active device holding this token; 403 otherwise (never a password prompt)."""
+    device = get_device_by_token_hash(session, passwords.token_hash(token))
+    if device is None or device.revoked_at is not None or not device.user.is_active:
+        raise AppError("auth.device_token")
+    return device
+
+
+def create_api_token(session: Session, username: str, label: str = "") -> tuple[ApiToken, str]:
+    user = get_user_by_username(session, username)
+    if user is None:
+        raise AppError("user.not_found")
+    token = passwords.new_token()
+    row = ApiToken(user_id=user.id, token_hash=passwords.token_hash(token), label=label)
+    session.add(row)
+    session.flush()
+    audit.record(session, user, "token.create", target_type="user", target=username)
+    return row, token
+
+
+def user_for_api_token(session: Session, token: str) -> User | None:
+    row = get_api_token_by_hash(session, passwords.token_hash(token))
+    if row is None or not row.user.is_active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user

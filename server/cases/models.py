@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.db import Base
+from server.timeutil import utcnow
+from server.types import JsonType, UtcDateTime
+
+CONTRIBUTION_STATES = ("applied", "unlinked", "duplicate", "superseded", "failed")
+
+
+class Case(Base):
+    """The living record of one child's case, known by its reference number.
+
+    Everything here is derived from the case's contributions (submissions and supervisor
+    actions) by ``cases.merge``; it is rebuilt whenever one of them arrives or changes.
+    """
+
+    __tablename__ = "case_record"
+    __table_args__ = (
+        Index("ix_case_caseworker_status", "caseworker_id", "status"),
+        Index("ix_case_next_contact_due", "status", "next_contact_due"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(120), unique=True)
+    # The entity UUID devices know the case by (cases.csv "name"); set by the registration.
+    entity_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    team: Mapped[str | None] = mapped_column(String(80), default=None)
+    risk_level: Mapped[str | None] = mapped_column(String(20), default=None)
+    contact_frequency_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    next_contact_due: Mapped[date | None] = mapped_column(Date, default=None)
+    review_due: Mapped[date | None] = mapped_column(Date, default=None)
+    last_review_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # property name -> {"value", "instance_id", "user", "at"}: which submission set each field
+    provenance: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # Monotonic: bumped on every rebuild that changed anything; devices see it as __version.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    open_conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    plan_items: Mapped[list[PlanItem]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="PlanItem.id"
+    )
+    conflicts: Mapped[list[CaseConflict]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseConflict.id"
+    )
+
+
+class CaseContribution(Base):
+    """What one submission says about one case, and how it was applied."""
+
+    __tablename__ = "case_contribution"
+    __table_args__ = (Index("ix_case_contribution_ref_state", "case_ref", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), unique=True)
+    case_ref: Mapped[str] = mapped_column(String(120))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id"), default=None)
+    form_id: Mapped[str] = mapped_column(String(255))
+    entity_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    is_registration: Mapped[bool] = mapped_column(Boolean, default=False)
+    base_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    event_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # cases.mapping.CaseUpdate as JSON: the pure input of the merge
+    update: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    state: Mapped[str] = mapped_column(String(12), default="applied")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CaseAction(Base):
+    """A supervisor's decision on a case: reassign, resolve a conflict, close, reopen, …"""
+
+    __tablename__ = "case_action"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PlanItem(Base):
+    """A need, service, action or decision with an owner, a due date and a status."""
+
+    __tablename__ = "plan_item"
+    __table_args__ = (
+        UniqueConstraint("case_id", "item_id"),
+        Index("ix_plan_item_due", "status", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    due_date: Mapped[date | None] = mapped_column(Date, default=None)
+    status: Mapped[str] = mapped_column(String(30), default="open")
+    is_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="plan_items")
+
+
+class CaseConflict(Base):
+    """Two submissions that changed one field from the same version to different values."""
+
+    __tablename__ = "case_conflict"
+    __table_args__ = (UniqueConstraint("case_id", "conflict_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"))
+    # stable identity of the conflict: field and base version, so rebuilds keep resolutions
+    conflict_key: Mapped[str] = mapped_column(String(255))
+    field: Mapped[str] = mapped_column(String(255))
+    # [{"value", "instance_id", "user", "at"}, ...]
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    resolved_value: Mapped[Any] = mapped_column(JsonType, default=None)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="conflicts")

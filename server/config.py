@@ -1,0 +1,77 @@
+"""Configuration: defaults, then CASEWORK_* environment variables, then explicit overrides.
+
+This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+# What devices are told they may send in one POST (X-OpenRosa-Accept-Content-Length).
+# Collect splits larger submissions into several POSTs of at most this size.
+DEFAULT_MAX_SUBMISSION_BYTES = 100_000_000
+
+
+class Defaults:
+    DATA_DIR = "data"
+    DATABASE_URL = ""  # empty: a SQLite file in DATA_DIR
+    BASE_URL = "http://127.0.0.1:8080"
+    SECRET_KEY = ""  # empty: generated once and kept in DATA_DIR
+    MAX_SUBMISSION_BYTES = DEFAULT_MAX_SUBMISSION_BYTES
+    # multipart framing adds a little to the advertised payload; Werkzeug refuses beyond this
+    MAX_CONTENT_LENGTH = DEFAULT_MAX_SUBMISSION_BYTES + 1_000_000
+    MAX_FORM_UPLOAD_BYTES = 20_000_000
+    AUTH_REALM = "casework"
+    ODK_VALIDATE = True  # run JavaRosa's validator at publish when java is present
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCKOUT_SECONDS = 900
+    TRUST_PROXY = False  # honour X-Forwarded-Proto/Host from one reverse proxy
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+    BABEL_DEFAULT_LOCALE = "en"
+    CONTACT_FREQUENCY_DEFAULT_DAYS = 30
+    REVIEW_INTERVAL_DAYS = 90
+    TESTING = False
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
+    """Fill ``app.config`` and make sure the data folder and secret key exist."""
+    app.config.from_object(Defaults)
+    app.config.from_prefixed_env("CASEWORK")
+    if overrides:
+        app.config.update(overrides)
+
+    data_dir = Path(app.config["DATA_DIR"]).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app.config["DATA_DIR"] = str(data_dir)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{data_dir / 'casework.sqlite3'}"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _kept_secret(data_dir / "secret_key")
+    app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
+    app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        int(app.config["MAX_CONTENT_LENGTH"]), int(app.config["MAX_SUBMISSION_BYTES"]) + 1_000_000
+    )
+
+
+def _kept_secret(path: Path) -> str:
+    """A secret generated on first run and reused afterwards, readable only by its owner."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def env_database_url() -> str | None:
+    """The database URL named by the environment, for tools that run without an app."""
+    return os.environ.get("CASEWORK_DATABASE_URL")

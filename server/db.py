@@ -1,0 +1,138 @@
+"""Engine, session and the one-commit-per-request rule.
+
+The same ``Base`` and session factory serve the web app, the CLI and ``exports/`` (which
+open sessions without Flask through :func:`open_session`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Response, g
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Execution option asking SQLite for a write transaction from the start (BEGIN IMMEDIATE):
+# a deferred transaction that reads first and writes later fails at once with "database is
+# locked" when another process committed in between, instead of waiting its turn.
+WRITE_INTENT = "casework_write_intent"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so that BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(WRITE_INTENT)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_sqlite(session: Session) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "sqlite"
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer, before its first read.
+
+    On SQLite this takes the database write lock up front (waiting for it, up to the busy
+    timeout); on PostgreSQL rows are locked where they are read, with ``FOR UPDATE``.
+    """
+    if session.in_transaction():
+        return
+    session.connection(execution_options={WRITE_INTENT: True})
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def init_app(app: Flask) -> None:
+    database = Database(make_engine(app.config["DATABASE_URL"]))
+    app.extensions["casework.db"] = database
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        session: Session | None = g.pop("_db_session", None)
+        if session is None:
+            return response
+        try:
+            # Errors roll back everything the request did, except where a handler asked to
+            # keep it (a failed sign-in counts toward the lock-out).
+            if response.status_code < 400 or g.get("commit_on_error"):
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+        return response
+
+    @app.teardown_appcontext
+    def _remove(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("_db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def get_database(app: Flask) -> Database:
+    database: Database = app.extensions["casework.db"]
+    return database
+
+
+def session() -> Session:
+    """The session of the current app context (one per request or CLI command)."""
+    current: Session | None = g.get("_db_session")
+    if current is None:
+        from flask import current_app
+
+        current = get_database(current_app).sessionmaker()
+        g._db_session = current
+    return current
+
+
+@contextmanager
+def open_session(engine: Engine) -> Iterator[Session]:
+    """A session outside Flask (exports, scripts); the caller commits."""
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    s = factory()
+    try:
+        yield s
+    finally:
+        s.close()

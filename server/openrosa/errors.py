@@ -1,0 +1,45 @@
+"""Every error a device sees is an OpenRosa response it can show the caseworker."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Response
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from server.auth.loaders import Challenge
+from server.errors import CATALOGUE, AppError
+from server.openrosa.headers import add_openrosa_headers
+from server.openrosa.responses import openrosa_message
+
+log = logging.getLogger(__name__)
+
+
+def app_error_response(error: AppError) -> Response:
+    return add_openrosa_headers(
+        openrosa_message(error.text, status=error.http_status, nature="error")
+    )
+
+
+def handle_app_error(error: AppError) -> Response:
+    return app_error_response(error)
+
+
+def handle_challenge(challenge: Challenge) -> Response:
+    response = app_error_response(challenge.error)
+    response.status_code = 401
+    for name, value in challenge.headers:
+        response.headers.add(name, value)
+    return response
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    if isinstance(error, RequestEntityTooLarge):
+        return app_error_response(AppError("request.too_large"))
+    code = {404: "request.not_found", 405: "request.method_not_allowed"}.get(
+        error.code or 400, "request.invalid"
+    )
+    kind = CATALOGUE[code]
+    response = openrosa_message(kind.message, status=error.code or kind.http_status,
+                                nature="error")
+    return add_openrosa_headers(response)

@@ -1,0 +1,59 @@
+"""Files a manifest lists: uploaded media, and the lists built per device user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Response, current_app, request
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.blobs.queries import get_blob
+from server.cases import device_lists
+from server.db import get_database
+from server.errors import AppError
+from server.xforms.models import FormAttachment
+
+
+def _etag_response(body: bytes, etag: str, content_type: str, filename: str) -> Response:
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    response = Response(body, content_type=content_type)
+    response.set_etag(etag)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def file_response(session: Session, attachment: FormAttachment) -> Response:
+    blob = get_blob(session, attachment.blob_sha256) if attachment.blob_sha256 else None
+    if blob is None or attachment.md5 is None:
+        raise AppError("xform.attachment_not_found")
+    return _etag_response(blob.content, attachment.md5, "application/octet-stream",
+                          attachment.name)
+
+
+def list_hash(session: Session, name: str, user: User) -> str:
+    return device_lists.list_hash(session, name, user)
+
+
+def list_response(session: Session, name: str, user: User) -> Response:
+    etag = device_lists.list_hash(session, name, user)
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    factory = get_database(current_app).sessionmaker
+
+    def body() -> Iterator[str]:
+        # The request's session is closed once the view returns; the stream needs its own.
+        with factory() as stream_session:
+            yield from device_lists.stream_list(stream_session, name, user)
+
+    response = Response(body(), content_type="text/csv; charset=utf-8")
+    response.set_etag(etag)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def entity_states(
+    session: Session, dataset: str, ids: list[str], user: User
+) -> list[tuple[str, bool]]:
+    return device_lists.entity_states(session, dataset, ids, user)

@@ -1,0 +1,164 @@
+"""OpenRosa endpoints. Each is reachable with a device key prefix (/key/<token>/…), which is
+what a provisioning QR code carries, or without one, authenticating by Digest or Basic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, request
+
+from server import db
+from server.auth.loaders import DeviceCaller, openrosa_caller
+from server.errors import AppError
+from server.openrosa import lists, responses
+from server.openrosa.bp import bp
+from server.submissions import service as submissions
+from server.submissions.service import Caller, IncomingFile
+from server.xforms import queries as xforms
+from server.timeutil import utcnow
+from server.xforms.models import XForm, XFormVersion
+
+SUBMITTER_ROLES = ("caseworker", "supervisor", "admin")
+
+
+def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view at ``rule`` and at ``/key/<token>`` + ``rule``."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        bp.add_url_rule(rule, view.__name__, view, **options)
+        bp.add_url_rule(f"/key/<token>{rule}", view.__name__, view, **options)
+        return view
+
+    return decorator
+
+
+def _base(token: str | None) -> str:
+    base: str = current_app.config["BASE_URL"]
+    return f"{base}/key/{token}" if token else base
+
+
+def _caller(token: str | None) -> DeviceCaller:
+    caller = openrosa_caller(token)
+    if caller.device is not None:
+        caller.device.last_seen_at = utcnow()
+    return caller
+
+
+@route("/formList", methods=["GET"])
+def form_list(token: str | None = None) -> Response:
+    caller = _caller(token)
+    session = db.session()
+    base = _base(token)
+    entries = []
+    for xform, version in xforms.list_downloadable(session):
+        has_manifest = bool(version.attachments)
+        entries.append(
+            responses.FormListEntry(
+                form_id=xform.form_id,
+                name=version.title or xform.form_id,
+                version=version.version,
+                md5=version.md5,
+                download_url=f"{base}/forms/{xform.form_id}.xml",
+                manifest_url=f"{base}/forms/{xform.form_id}/manifest" if has_manifest else None,
+            )
+        )
+    del caller
+    return responses.form_list(entries)
+
+
+def _current(form_id: str) -> tuple[XForm, XFormVersion]:
+    xform = xforms.get_xform(db.session(), form_id)
+    if xform is None or xform.current_version is None:
+        raise AppError("xform.not_found")
+    return xform, xform.current_version
+
+
+@route("/forms/<form_id>.xml", methods=["GET"])
+def form_xml(form_id: str, token: str | None = None) -> Response:
+    _caller(token)
+    _, version = _current(form_id)
+    # The exact bytes whose MD5 the form list announced.
+    return Response(version.xml.encode("utf-8"), content_type="text/xml; charset=utf-8")
+
+
+@route("/forms/<form_id>/manifest", methods=["GET"])
+def manifest(form_id: str, token: str | None = None) -> Response:
+    caller = _caller(token)
+    xform, version = _current(form_id)
+    base = _base(token)
+    entries = []
+    for attachment in version.attachments:
+        url = f"{base}/forms/{xform.form_id}/attachments/{attachment.name}"
+        if attachment.kind == "file":
+            if attachment.md5 is None:  # named by the form but never uploaded
+                continue
+            entries.append(responses.ManifestEntry(attachment.name, attachment.md5, url))
+            continue
+        token_hash = lists.list_hash(db.session(), attachment.name, caller.user)
+        if attachment.kind == "entity_list":
+            dataset = attachment.name.removesuffix(".csv")
+            entries.append(responses.ManifestEntry(
+                attachment.name, token_hash, url, type="entityList",
+                integrity_url=f"{base}/datasets/{dataset}/integrity",
+            ))
+        else:
+            entries.append(responses.ManifestEntry(attachment.name, token_hash, url))
+    return responses.manifest(entries)
+
+
+@route("/forms/<form_id>/attachments/<name>", methods=["GET"])
+def attachment(form_id: str, name: str, token: str | None = None) -> Response:
+    caller = _caller(token)
+    _, version = _current(form_id)
+    found = xforms.get_attachment(db.session(), version, name)
+    if found is None:
+        raise AppError("xform.attachment_not_found")
+    if found.kind == "file":
+        return lists.file_response(db.session(), found)
+    return lists.list_response(db.session(), found.name, caller.user)
+
+
+@route("/datasets/<dataset>/integrity", methods=["GET"])
+def integrity(dataset: str, token: str | None = None) -> Response:
+    caller = _caller(token)
+    ids = [i for i in request.args.get("id", "").split(",") if i]
+    return responses.integrity(lists.entity_states(db.session(), dataset, ids, caller.user))
+
+
+@route("/submission", methods=["HEAD", "GET"])
+def submission_probe(token: str | None = None) -> Response:
+    # Collect sends HEAD before every POST and only proceeds on 204 (notes §4.1); doing the
+    # authentication here means Digest is negotiated on the empty request, not the upload.
+    _caller(token)
+    return Response(status=204)
+
+
+@route("/submission", methods=["POST"])
+def submission(token: str | None = None) -> Response:
+    caller = _caller(token)
+    if not caller.user.has_role(*SUBMITTER_ROLES):
+        raise AppError("auth.forbidden", "Only caseworkers, supervisors and admins can send forms.")
+    xml_part = request.files.get("xml_submission_file")
+    if xml_part is None:
+        raise AppError("submission.no_xml")
+    xml = xml_part.read()
+    files = [
+        IncomingFile(name=name, content=part.read(), content_type=part.mimetype)
+        for name, part in request.files.items(multi=True)
+        if name != "xml_submission_file"
+    ]
+    receipt = submissions.receive(
+        db.session(),
+        xml,
+        files,
+        Caller(
+            user=caller.user,
+            device=caller.device,
+            device_key=request.args.get("deviceID"),
+            user_agent=request.headers.get("User-Agent"),
+        ),
+    )
+    if receipt.outcome == "attachments_added" and not receipt.missing_attachments:
+        return responses.created("Form received. Thank you! (resent: nothing was duplicated)")
+    return responses.created("Form received. Thank you!")

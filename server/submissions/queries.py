@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.submissions.models import Submission, SubmissionAttachment
+
+
+def get_by_instance_id(session: Session, instance_id: str) -> Submission | None:
+    return session.scalar(select(Submission).where(Submission.instance_id == instance_id))
+
+
+def get_by_instance_id_for_update(session: Session, instance_id: str) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.instance_id == instance_id).with_for_update()
+    )
+
+
+def list_for_form(
+    xform_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    submitter: str | None = None,
+) -> Select[tuple[Submission]]:
+    """Current versions of a form's submissions, newest first."""
+    query = select(Submission).where(
+        Submission.xform_id == xform_id, Submission.is_current.is_(True)
+    )
+    if since is not None:
+        query = query.where(Submission.received_at >= since)
+    if until is not None:
+        query = query.where(Submission.received_at < until)
+    if submitter:
+        query = query.join(User, Submission.submitter_id == User.id).where(
+            User.username == submitter
+        )
+    return query.order_by(Submission.received_at.desc(), Submission.id.desc())
+
+
+def count(session: Session, query: Select[tuple[Submission]]) -> int:
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def edit_history(session: Session, root_instance_id: str) -> list[Submission]:
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.root_instance_id == root_instance_id)
+            .order_by(Submission.received_at, Submission.id)
+        )
+    )
+
+
+def attachments_for(session: Session, submission_id: int) -> list[SubmissionAttachment]:
+    return list(
+        session.scalars(
+            select(SubmissionAttachment)
+            .where(SubmissionAttachment.submission_id == submission_id)
+            .order_by(SubmissionAttachment.name)
+        )
+    )
+
+
+def list_failed() -> Select[tuple[Submission]]:
+    return select(Submission).where(Submission.processing_state == "failed").order_by(Submission.id)

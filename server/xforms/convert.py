@@ -1,0 +1,100 @@
+"""XLSForm bytes -> XForm XML with pyxform, and errors in a spreadsheet author's terms."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyxform.errors import PyXFormError
+from pyxform.validators.odk_validate import ODKValidateError, check_xform
+from pyxform.xls2xform import convert as pyxform_convert
+
+from server.errors import AppError
+
+_ROW = re.compile(r"\[row\s*:\s*(\d+)\]")
+_SHEET = re.compile(r"(?:On the |in the )?'(survey|choices|settings|entities|external_choices)' sheet",
+                    re.IGNORECASE)
+_COLUMN = re.compile(r"(?:the|column) '([a-z_:]+(?:::[A-Za-z_:]+)?)'(?: value| column)?")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One error or warning, located the way the designer sees the spreadsheet."""
+
+    message: str
+    sheet: str | None = None
+    row: int | None = None
+    column: str | None = None
+    source: str = "pyxform"  # or "odk-validate"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "sheet": self.sheet, "row": self.row,
+                "column": self.column, "source": self.source}
+
+
+def locate(message: str, source: str = "pyxform") -> Problem:
+    row = _ROW.search(message)
+    sheet = _SHEET.search(message)
+    column = _COLUMN.search(message)
+    return Problem(
+        message=message.strip(),
+        sheet=sheet.group(1).lower() if sheet else ("survey" if row else None),
+        row=int(row.group(1)) if row else None,
+        column=column.group(1) if column else None,
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class FormBuild:
+    xml: str
+    warnings: tuple[Problem, ...]
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+def convert_xlsform(content: bytes, filename: str, *, validate: bool) -> FormBuild:
+    """Convert an XLSForm; raise AppError with every problem located by sheet/row/column."""
+    suffix = Path(filename).suffix.lower()
+    warnings: list[str] = []
+    try:
+        result = pyxform_convert(xlsform=content, file_type=suffix, warnings=warnings)
+    except PyXFormError as exc:
+        problem = locate(str(exc))
+        raise AppError("xform.invalid", f"The form could not be converted: {problem.message}",
+                       details={"problems": [problem.to_json()]}) from exc
+    except Exception as exc:  # a broken or foreign file makes the readers raise anything
+        raise AppError("xform.invalid", "The file could not be read as an XLSForm spreadsheet.",
+                       details={"problems": [Problem(str(exc)).to_json()]}) from exc
+    problems = [locate(w) for w in (result.warnings or warnings)]
+    if validate:
+        problems.extend(validate_xform(result.xform))
+    return FormBuild(xml=result.xform, warnings=tuple(problems))
+
+
+def validate_xform(xml: str) -> list[Problem]:
+    """Run ODK Validate (JavaRosa, what Collect uses) on the XForm; errors raise."""
+    if not java_available():
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "form.xml"
+        path.write_text(xml, encoding="utf-8")
+        try:
+            messages = check_xform(str(path))
+        except ODKValidateError as exc:
+            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+            problems = [locate(ln, "odk-validate") for ln in lines[1:]] or [
+                locate(str(exc), "odk-validate")
+            ]
+            raise AppError(
+                "xform.validate_failed",
+                "ODK Collect would not open this form: " + "; ".join(p.message for p in problems),
+                details={"problems": [p.to_json() for p in problems]},
+            ) from exc
+    return [locate(m, "odk-validate") for m in messages]

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from server.submissions.models import Submission
+from server.xforms.models import FormAttachment, XForm, XFormVersion
+
+
+def get_xform(session: Session, form_id: str) -> XForm | None:
+    return session.scalar(select(XForm).where(XForm.form_id == form_id))
+
+
+def get_version(session: Session, xform: XForm, version: str) -> XFormVersion | None:
+    return session.scalar(
+        select(XFormVersion).where(XFormVersion.xform_id == xform.id, XFormVersion.version == version)
+    )
+
+
+def get_version_by_id(session: Session, version_id: int) -> XFormVersion | None:
+    return session.get(XFormVersion, version_id)
+
+
+def list_versions(session: Session, xform: XForm) -> list[XFormVersion]:
+    return list(
+        session.scalars(
+            select(XFormVersion).where(XFormVersion.xform_id == xform.id).order_by(XFormVersion.id)
+        )
+    )
+
+
+def list_xforms() -> Select[tuple[XForm]]:
+    return select(XForm).order_by(XForm.form_id)
+
+
+def list_downloadable(session: Session) -> list[tuple[XForm, XFormVersion]]:
+    """Forms offered to devices: open ones, at their current version."""
+    rows = session.execute(
+        select(XForm, XFormVersion)
+        .join(XFormVersion, XForm.current_version_id == XFormVersion.id)
+        .where(XForm.state == "open")
+        .order_by(XForm.form_id)
+    )
+    return [(x, v) for x, v in rows]
+
+
+def get_attachment(session: Session, version: XFormVersion, name: str) -> FormAttachment | None:
+    return session.scalar(
+        select(FormAttachment).where(
+            FormAttachment.version_id == version.id, FormAttachment.name == name
+        )
+    )
+
+
+def submission_counts(session: Session) -> dict[int, int]:
+    rows = session.execute(
+        select(Submission.xform_id, func.count())
+        .where(Submission.is_current.is_(True))
+        .group_by(Submission.xform_id)
+    )
+    return {xform_id: count for xform_id, count in rows}
+
+
+def submission_counts_by_version(session: Session, xform: XForm) -> dict[int, int]:
+    rows = session.execute(
+        select(Submission.xform_version_id, func.count())
+        .where(Submission.xform_id == xform.id, Submission.is_current.is_(True))
+        .group_by(Submission.xform_version_id)
+    )
+    return {version_id: count for version_id, count in rows}

@@ -1,0 +1,176 @@
+"""Publishing forms. Flush only; callers commit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from sqlalchemy.orm import Session
+
+from server.audit import service as audit
+from server.auth.models import User
+from server.blobs import service as blobs
+from server.errors import AppError
+from server.xforms.convert import Problem, convert_xlsform, validate_xform
+from server.xforms.definition import DefinitionError, FormDefinition, parse_definition
+from server.xforms.models import FORM_STATES, FormAttachment, XForm, XFormVersion
+from server.xforms.queries import get_version, get_xform
+
+# Lists the server builds for each device from its own records, instead of uploaded files.
+# cases.csv is an ODK entity list (devices keep it as offline entities); the others are
+# plain CSV attachments for select_one_from_file.
+SERVER_LISTS = {"cases.csv": "entity_list", "services.csv": "generated",
+                "plan_items.csv": "generated"}
+
+XLSFORM_SUFFIXES = {".xlsx", ".xls"}
+
+
+@dataclass(frozen=True)
+class FormPreview:
+    xml: str
+    definition: FormDefinition
+    warnings: tuple[Problem, ...]
+    source_filename: str
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    version: XFormVersion
+    is_new: bool
+    warnings: tuple[Problem, ...]
+    missing_media: tuple[str, ...]
+
+
+def safe_filename(name: str) -> str:
+    """The last path segment of a client-supplied name, with nothing that could escape."""
+    base = PurePath(name.replace("\\", "/")).name
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '/\\:*?"<>|')
+    if cleaned in ("", ".", ".."):
+        raise AppError("request.invalid", "The file name is not usable.")
+    return cleaned[:255]
+
+
+def build(content: bytes, filename: str, *, validate: bool) -> FormPreview:
+    """Convert and check a form without publishing it (what the designer sees first)."""
+    name = safe_filename(filename)
+    suffix = PurePath(name).suffix.lower()
+    if suffix in XLSFORM_SUFFIXES:
+        result = convert_xlsform(content, name, validate=validate)
+        xml, warnings = result.xml, result.warnings
+    elif suffix == ".xml":
+        try:
+            xml = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AppError("xform.invalid", "An XForm must be UTF-8 encoded XML.") from exc
+        warnings = tuple(validate_xform(xml)) if validate else ()
+    else:
+        raise AppError("xform.file_type")
+    try:
+        definition = parse_definition(xml)
+    except DefinitionError as exc:
+        raise AppError("xform.invalid", f"The XForm is not usable: {exc}") from exc
+    return FormPreview(xml=xml, definition=definition, warnings=warnings, source_filename=name)
+
+
+def publish(
+    session: Session,
+    content: bytes,
+    filename: str,
+    *,
+    media: dict[str, bytes] | None = None,
+    validate: bool = True,
+    actor: User | None = None,
+) -> PublishResult:
+    """Publish a form, or a new version of it. Publishing the same bytes again is a no-op."""
+    preview = build(content, filename, validate=validate)
+    definition = preview.definition
+    md5 = hashlib.md5(preview.xml.encode("utf-8")).hexdigest()  # noqa: S324 (OpenRosa hash)
+    xform = get_xform(session, definition.form_id)
+    if xform is None:
+        xform = XForm(form_id=definition.form_id, title=definition.title)
+        session.add(xform)
+        session.flush()
+    else:
+        existing = get_version(session, xform, definition.version)
+        if existing is not None:
+            if existing.md5 == md5:
+                return PublishResult(existing, False, preview.warnings, ())
+            raise AppError("xform.version_unchanged",
+                           details={"form_id": definition.form_id, "version": definition.version})
+
+    source_sha = None
+    if PurePath(preview.source_filename).suffix.lower() in XLSFORM_SUFFIXES:
+        source_sha = blobs.store(session, content)
+    version = XFormVersion(
+        xform_id=xform.id,
+        version=definition.version,
+        title=definition.title,
+        xml=preview.xml,
+        md5=md5,
+        source_filename=preview.source_filename,
+        source_sha256=source_sha,
+        definition=definition.to_json(),
+        warnings=[w.message for w in preview.warnings],
+        published_by_id=actor.id if actor else None,
+    )
+    session.add(version)
+    session.flush()
+
+    supplied = {safe_filename(k): v for k, v in (media or {}).items()}
+    missing: list[str] = []
+    for name in definition.media_files:
+        if name in SERVER_LISTS:
+            session.add(FormAttachment(version_id=version.id, name=name, kind=SERVER_LISTS[name]))
+        elif name in supplied:
+            data = supplied[name]
+            session.add(FormAttachment(
+                version_id=version.id, name=name, kind="file",
+                blob_sha256=blobs.store(session, data),
+                md5=hashlib.md5(data).hexdigest(),  # noqa: S324 (OpenRosa manifest hash)
+                size=len(data),
+            ))
+        else:
+            missing.append(name)
+            session.add(FormAttachment(version_id=version.id, name=name, kind="file"))
+    xform.current_version_id = version.id
+    xform.title = definition.title
+    session.flush()
+    audit.record(session, actor, "form.publish", target_type="form", target=xform.form_id,
+                 details={"version": definition.version, "missing_media": missing})
+    return PublishResult(version, True, preview.warnings, tuple(missing))
+
+
+def upload_attachment(
+    session: Session, xform: XForm, name: str, data: bytes, actor: User | None
+) -> FormAttachment:
+    """Supply a media file for the current version (one the form names)."""
+    version = xform.current_version
+    name = safe_filename(name)
+    attachment = next((a for a in version.attachments if a.name == name), None) if version else None
+    if attachment is None or attachment.kind != "file":
+        raise AppError("xform.attachment_not_found")
+    attachment.blob_sha256 = blobs.store(session, data)
+    attachment.md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (OpenRosa manifest hash)
+    attachment.size = len(data)
+    session.flush()
+    audit.record(session, actor, "form.attachment", target_type="form", target=xform.form_id,
+                 details={"name": name})
+    return attachment
+
+
+def set_state(session: Session, form_id: str, state: str, actor: User | None) -> XForm:
+    if state not in FORM_STATES:
+        raise AppError("xform.bad_state")
+    xform = get_xform(session, form_id)
+    if xform is None:
+        raise AppError("xform.not_found")
+    xform.state = state
+    session.flush()
+    audit.record(session, actor, "form.state", target_type="form", target=form_id,
+                 details={"state": state})
+    return xform
+
+
+def definition_of(version: XFormVersion) -> FormDefinition:
+    return FormDefinition.from_json(version.definition)

@@ -1,0 +1,121 @@
+"""Fixtures: a fresh app and an isolated database for every test.
+
+CASEWORK_TEST_DATABASE picks the engine: "sqlite" (default: a new file per test) or a
+PostgreSQL URL (one schema per test session, emptied between tests).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+import server.models  # noqa: F401
+from server import create_app
+from server.db import Base, get_database, make_engine
+from tests import factories
+
+TEST_DATABASE = os.environ.get("CASEWORK_TEST_DATABASE", "sqlite")
+
+
+def is_postgres() -> bool:
+    return TEST_DATABASE.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str | None]:
+    if not is_postgres():
+        yield None
+        return
+    schema = f"cw_test_{os.getpid()}"
+    admin = create_engine(TEST_DATABASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in TEST_DATABASE else "?"
+    url = f"{TEST_DATABASE}{sep}options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, pg_schema_url: str | None) -> Iterator[str]:
+    if pg_schema_url is None:
+        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+        return
+    yield pg_schema_url
+    engine = make_engine(pg_schema_url)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def app_config(database_url: str, data_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": "test-secret-key",
+        "BASE_URL": "http://localhost",
+        "ODK_VALIDATE": False,
+        "LOGIN_LOCKOUT_SECONDS": 60,
+        **extra,
+    }
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    application = create_app(app_config(database_url, tmp_path / "data"))
+    yield application
+    get_database(application).engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def engine(app: Flask) -> Engine:
+    return get_database(app).engine
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Session]:
+    """A session outside any request, for arranging data and checking results."""
+    with app.app_context():
+        session = get_database(app).sessionmaker()
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+@pytest.fixture
+def make(app: Flask) -> factories.Factory:
+    return factories.Factory(app)
+
+
+@pytest.fixture
+def device(make: factories.Factory) -> factories.DeviceClient:
+    """A caseworker's phone, provisioned by device key, speaking OpenRosa."""
+    make.user("cw1", "caseworker", team="north")
+    return make.device_client("phone-1", "cw1")
