@@ -53,15 +53,15 @@ def _xform_id(session: Session, form_id: str) -> int:
 
 
 def _names(session: Session) -> tuple[dict[int, str], dict[int, str]]:
-    users = dict(session.execute(queries.list_user_names()).tuples().all())
-    devices = dict(session.execute(queries.list_device_labels()).tuples().all())
+    users = dict(session.execute(queries.list_user_names()).all())
+    devices = dict(session.execute(queries.list_device_labels()).all())
     return users, devices
 
 
 def form_export_source(session: Session, form_id: str, options: ExportOptions) -> FormExportSource:
     """Definitions of every version, and current, unencrypted submissions in range."""
     xform_id = _xform_id(session, form_id)
-    versions = session.execute(queries.list_versions(xform_id)).tuples().all()
+    versions = session.execute(queries.list_versions(xform_id)).all()
     definitions = [FormDefinition.from_json(d) for _, _, d in versions]
     version_names = {vid: v for vid, v, _ in versions}
     users, devices = _names(session)
@@ -79,7 +79,7 @@ def form_export_source(session: Session, form_id: str, options: ExportOptions) -
             device_id,
             version_id,
             review,
-        ) in session.execute(stmt).tuples():
+        ) in session.execute(stmt):
             yield SubmissionRecord(
                 instance_id=instance_id,
                 data=data,
@@ -104,11 +104,9 @@ def media_source(
     xform_id = _xform_id(session, form_id)
     after = 0
     while True:
-        page = (
-            session.execute(queries.list_attachments(xform_id, options, after, ATTACHMENT_PAGE))
-            .tuples()
-            .all()
-        )
+        page = session.execute(
+            queries.list_attachments(xform_id, options, after, ATTACHMENT_PAGE)
+        ).all()
         if not page:
             return
         for attachment_id, instance_id, name, sha256 in page:
