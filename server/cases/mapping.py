@@ -1,0 +1,384 @@
+"""FormDefinition + SubmissionEnvelope -> CaseUpdate: what one submission says about a case.
+
+Pure: no Flask, no database. The result is stored as JSON on the submission's
+``CaseContribution`` and is the only input ``cases.merge`` reads, so merging never looks at
+the XML again.
+
+Rules (the spreadsheet contract of ``xlsforms/``):
+
+* A form takes part in case work when one of its fields has ``casework:role="ref"``.
+* ``entities:saveto="X"`` on a top-level field makes its answer case property ``X``.
+* Role fields become properties under fixed names: ``risk`` -> ``risk_level``,
+  ``contact_frequency`` -> ``contact_frequency_days`` (int), ``next_contact`` ->
+  ``next_contact`` and ``review_due`` -> ``review_due`` (ISO dates), ``caseworker`` ->
+  ``caseworker``.
+* Blank answers are "not said", never "clear the value": a contact log that does not ask
+  about risk must not wipe the risk level a plan set.
+* A repeat whose role is ``need``, ``service``, ``action`` or ``decision`` holds plan items.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from server.submissions.parse import DataNode, EntityBlock, SubmissionEnvelope, values_at
+from server.xforms.definition import FieldDef, FormDefinition
+
+# Fixed forever: plan item ids derived from it are stored on devices and in the database.
+ITEM_NAMESPACE = uuid.UUID("5b0f7c55-2a4e-4c1b-9e57-0c4a6f3f8d21")
+CASE_DATASET = "cases"
+ITEM_KINDS = ("need", "service", "action", "decision")
+ITEM_ROLES = ("key", "item_id", "title", "owner", "due", "status")
+# Forms that count as a review of the plan (the plan itself and a case conference).
+REVIEW_FORMS = frozenset({"case_plan", "case_conference"})
+# Forms that always count as a contact with the child, whatever fields they have.
+CONTACT_FORMS = frozenset({"contact_log"})
+
+_ROLE_PROPERTIES = {
+    "risk": "risk_level",
+    "contact_frequency": "contact_frequency_days",
+    "next_contact": "next_contact",
+    "review_due": "review_due",
+    "caseworker": "caseworker",
+}
+_DATE_ROLES = frozenset({"next_contact", "review_due"})
+
+
+@dataclass(frozen=True)
+class ItemUpdate:
+    """What one repeat instance says about one plan item. ``None`` means "not said"."""
+
+    kind: str
+    item_id: str
+    key: str | None = None
+    title: str | None = None
+    owner: str | None = None
+    due: date | None = None
+    status: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    is_explicit_id: bool = False  # the id came from an ``item_id`` answer, not derived
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "item_id": self.item_id,
+            "key": self.key,
+            "title": self.title,
+            "owner": self.owner,
+            "due": self.due.isoformat() if self.due else None,
+            "status": self.status,
+            "properties": dict(self.properties),
+            "is_explicit_id": self.is_explicit_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemUpdate:
+        return cls(
+            kind=data["kind"],
+            item_id=data["item_id"],
+            key=data.get("key"),
+            title=data.get("title"),
+            owner=data.get("owner"),
+            due=date.fromisoformat(data["due"]) if data.get("due") else None,
+            status=data.get("status"),
+            properties=dict(data.get("properties") or {}),
+            is_explicit_id=bool(data.get("is_explicit_id", False)),
+        )
+
+
+@dataclass(frozen=True)
+class CaseUpdate:
+    """One submission's contribution to one case.
+
+    ``case_ref`` may be empty when the form identified the case only by its entity id; the
+    service then looks the reference number up. ``event_at`` is aware UTC.
+    """
+
+    case_ref: str
+    instance_id: str
+    form_id: str
+    event_at: datetime
+    entity_id: str | None = None
+    is_registration: bool = False
+    base_version: int | None = None
+    submitter: str | None = None
+    caseworker: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    items: tuple[ItemUpdate, ...] = ()
+    close: bool = False
+    is_contact: bool = False
+    is_review: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case_ref": self.case_ref,
+            "instance_id": self.instance_id,
+            "form_id": self.form_id,
+            "event_at": self.event_at.isoformat(),
+            "entity_id": self.entity_id,
+            "is_registration": self.is_registration,
+            "base_version": self.base_version,
+            "submitter": self.submitter,
+            "caseworker": self.caseworker,
+            "properties": dict(self.properties),
+            "items": [i.to_json() for i in self.items],
+            "close": self.close,
+            "is_contact": self.is_contact,
+            "is_review": self.is_review,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaseUpdate:
+        return cls(
+            case_ref=data["case_ref"],
+            instance_id=data["instance_id"],
+            form_id=data["form_id"],
+            event_at=_aware(datetime.fromisoformat(data["event_at"])),
+            entity_id=data.get("entity_id"),
+            is_registration=bool(data.get("is_registration", False)),
+            base_version=data.get("base_version"),
+            submitter=data.get("submitter"),
+            caseworker=data.get("caseworker"),
+            properties=dict(data.get("properties") or {}),
+            items=tuple(ItemUpdate.from_json(i) for i in data.get("items") or ()),
+            close=bool(data.get("close", False)),
+            is_contact=bool(data.get("is_contact", False)),
+            is_review=bool(data.get("is_review", False)),
+        )
+
+
+def item_id_for(case_ref: str, kind: str, identity: str) -> str:
+    """The deterministic id of a plan item that has no explicit ``item_id`` answer."""
+    return str(uuid.uuid5(ITEM_NAMESPACE, f"{case_ref}|{kind}|{identity}"))
+
+
+def normalize_title(title: str) -> str:
+    return re.sub(r"\s+", " ", title).strip().lower()
+
+
+def is_contact_form(definition: FormDefinition) -> bool:
+    """A form is a contact when it is ``contact_log``, or when it lets the caseworker set
+    the next contact (role ``next_contact``) and is not a plan or conference form."""
+    if definition.form_id in CONTACT_FORMS:
+        return True
+    return definition.form_id not in REVIEW_FORMS and bool(definition.with_role("next_contact"))
+
+
+def is_registration_block(block: EntityBlock | None) -> bool:
+    """A registration creates the case entity: ``create`` without ``update``, or an upsert
+    (both flags) that saw no existing version (no ``baseVersion``)."""
+    if block is None or not block.create:
+        return False
+    return not block.update or block.base_version is None
+
+
+def map_submission(
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    *,
+    submitter: str | None,
+    received_at: datetime,
+) -> CaseUpdate | None:
+    """Read the case-work meaning of one submission; ``None`` if the form has no ``ref`` role.
+
+    Never raises for odd answers: an unparseable date or number is treated as not given.
+    """
+    ref_fields = [f for f in definition.with_role("ref") if f.repeat is None]
+    if not ref_fields:
+        return None
+    data = envelope.data
+    case_ref = _first(data, ref_fields[0]) or ""
+    block = _case_block(envelope)
+
+    properties: dict[str, Any] = {}
+    for f in definition.fields:
+        if f.kind != "field" or f.repeat is not None or f.is_meta:
+            continue
+        value = _first(data, f)
+        if value is None:
+            continue
+        if f.save_to:
+            properties[f.save_to] = value
+        if f.role in _ROLE_PROPERTIES:
+            converted = _convert_role(f.role, value)
+            if converted is not None:
+                properties[_ROLE_PROPERTIES[f.role]] = converted
+
+    caseworker = properties.pop("caseworker", None)
+    close_fields = definition.with_role("close")
+    close = any((_first(data, f) or "").lower() == "yes" for f in close_fields)
+
+    return CaseUpdate(
+        case_ref=case_ref,
+        instance_id=envelope.instance_id,
+        form_id=definition.form_id,
+        event_at=_event_at(definition, data, received_at),
+        entity_id=(block.entity_id or None) if block else None,
+        is_registration=is_registration_block(block),
+        base_version=block.base_version if block else None,
+        submitter=submitter,
+        caseworker=caseworker,
+        properties=properties,
+        items=tuple(_items(definition, data, case_ref)),
+        close=close,
+        is_contact=is_contact_form(definition),
+        is_review=definition.form_id in REVIEW_FORMS,
+    )
+
+
+def rebase_update(update: CaseUpdate, case_ref: str) -> CaseUpdate:
+    """The same update filed under another reference number (a supervisor linked it).
+
+    Derived item ids are recomputed so that the items meet the target case's items.
+    """
+    items = tuple(
+        i
+        if i.is_explicit_id
+        else replace(
+            i, item_id=item_id_for(case_ref, i.kind, i.key or normalize_title(i.title or ""))
+        )
+        for i in update.items
+    )
+    properties = dict(update.properties)
+    return replace(update, case_ref=case_ref, items=items, properties=properties)
+
+
+def _case_block(envelope: SubmissionEnvelope) -> EntityBlock | None:
+    blocks = [b for b in envelope.entities if b.dataset == CASE_DATASET]
+    if not blocks:
+        blocks = list(envelope.entities)
+    # the root meta block is the case; blocks in repeats are for other lists
+    blocks.sort(key=lambda b: (b.path != "", b.path))
+    return blocks[0] if blocks else None
+
+
+def _first(data: DataNode, f: FieldDef) -> str | None:
+    for value in values_at(data, f.path):
+        if value.strip():
+            return value.strip()
+    return None
+
+
+def _convert_role(role: str, value: str) -> Any:
+    if role == "contact_frequency":
+        try:
+            days = int(float(value))
+        except ValueError:
+            return None
+        return days if days > 0 else None
+    if role in _DATE_ROLES:
+        parsed = _parse_date(value)
+        return parsed.isoformat() if parsed else None
+    if role == "risk":
+        return value.lower()
+    return value
+
+
+def _parse_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _parse_when(value: str) -> datetime | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        if len(text) <= 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        return _aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _event_at(definition: FormDefinition, data: DataNode, received_at: datetime) -> datetime:
+    """Role ``event_time`` -> ``end`` -> ``start`` metadata -> the time the server got it."""
+    candidates = [f for f in definition.with_role("event_time") if f.repeat is None]
+    for name in ("end", "start"):
+        candidates += [
+            f
+            for f in definition.fields
+            if f.name == name and f.type == "dateTime" and f.repeat is None and f.kind == "field"
+        ]
+    for f in candidates:
+        value = _first(data, f)
+        when = _parse_when(value) if value else None
+        if when is not None:
+            return when
+    return _aware(received_at)
+
+
+def _repeat_instances(data: DataNode, path: str) -> list[DataNode]:
+    head, _, rest = path.partition("/")
+    out: list[DataNode] = []
+    for value in data.get(head, []):
+        if not isinstance(value, dict):
+            continue
+        if rest:
+            out.extend(_repeat_instances(value, rest))
+        else:
+            out.append(value)
+    return out
+
+
+def _items(definition: FormDefinition, data: DataNode, case_ref: str) -> list[ItemUpdate]:
+    items: list[ItemUpdate] = []
+    for repeat in definition.fields:
+        if repeat.kind != "repeat" or repeat.role not in ITEM_KINDS:
+            continue
+        kind = repeat.role
+        inner = [f for f in definition.fields if f.repeat == repeat.path and f.kind == "field"]
+        for instance in _repeat_instances(data, repeat.path):
+            answers: dict[str, str] = {}
+            props: dict[str, str] = {}
+            for f in inner:
+                rel = f.path[len(repeat.path) + 1 :]
+                value = next((v.strip() for v in values_at(instance, rel) if v.strip()), None)
+                if value is None:
+                    continue
+                if f.role in ITEM_ROLES:
+                    answers[f.role] = value
+                elif not f.is_meta:
+                    props[f.name] = value
+            item = _item(kind, answers, props, case_ref)
+            if item is not None:
+                items.append(item)
+    return items
+
+
+def _item(
+    kind: str, answers: dict[str, str], props: dict[str, str], case_ref: str
+) -> ItemUpdate | None:
+    key = answers.get("key")
+    title = answers.get("title")
+    explicit = answers.get("item_id")
+    if explicit:
+        item_id = explicit
+    elif key or title:
+        item_id = item_id_for(case_ref, kind, key or normalize_title(title or ""))
+    else:
+        return None  # an empty repeat instance names nothing
+    status = answers.get("status")
+    return ItemUpdate(
+        kind=kind,
+        item_id=item_id,
+        key=key,
+        title=title,
+        owner=answers.get("owner"),
+        due=_parse_date(answers["due"]) if "due" in answers else None,
+        status=status.lower() if status else None,
+        properties=props,
+        is_explicit_id=bool(explicit),
+    )

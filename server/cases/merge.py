@@ -1,0 +1,422 @@
+"""All of a case's contributions -> CaseState. Pure and deterministic.
+
+The case is never patched in place: it is folded again from the whole *set* of its inputs
+(submission updates and supervisor actions), sorted by (time, kind, id). So the order in
+which delayed offline submissions reach the server cannot change the result, and a resend
+of the same submission counts once.
+
+Conflicts are found across the set, not along the fold: two different submissions that
+started from the same case version (``base_version``) and set the same field to different
+values. The fold still picks the latest value, flagged as in conflict, until a ``resolve``
+action chooses one; a later ordinary update after the resolution wins as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from server.cases.mapping import CaseUpdate, ItemUpdate
+
+DONE_STATUSES = frozenset({"delivered", "done", "completed", "closed", "cancelled", "declined"})
+ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
+_ITEM_FIELDS = ("title", "owner", "due", "status")
+
+# Within one instant, submissions fold before supervisor actions: a supervisor decides
+# after seeing what arrived.
+_UPDATE, _ACTION = 0, 1
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """A supervisor's decision (a ``CaseAction`` row) as the merge sees it.
+
+    ``resolve`` payload: ``{"conflict_key", "value"}``; ``reassign``: ``{"username"}``;
+    ``close`` / ``reopen``: ``{}``. Other kinds are kept for the record and ignored here.
+    """
+
+    action_id: int
+    kind: str
+    at: datetime
+    actor: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item_id: str
+    kind: str
+    title: str
+    owner: str | None
+    due: date | None
+    status: str
+    is_done: bool
+    is_overdue: bool
+    properties: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConflictState:
+    key: str  # f"{field}@{base_version}"
+    field: str  # a property name, or "item:<item_id>:<field>"
+    base_version: int
+    candidates: tuple[dict[str, Any], ...]  # {"value", "instance_id", "user", "at"}
+    resolved_value: Any = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.resolved_at is not None
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """Everything the Case, PlanItem and CaseConflict rows hold, derived from the inputs."""
+
+    case_ref: str
+    status: str  # "open" | "closed"
+    caseworker: str | None
+    risk_level: str | None
+    contact_frequency_days: int | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    last_contact_at: datetime | None
+    next_contact_due: date | None
+    last_review_at: datetime | None
+    review_due: date | None
+    properties: dict[str, Any]
+    provenance: dict[str, Any]
+    items: tuple[ItemState, ...]
+    conflicts: tuple[ConflictState, ...]
+    in_conflict: tuple[str, ...]  # fields whose current value awaits a supervisor
+    overdue_items: tuple[str, ...]  # item ids
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == "closed"
+
+    @property
+    def open_conflicts(self) -> int:
+        return sum(1 for c in self.conflicts if not c.is_resolved)
+
+
+def dedupe(updates: Iterable[CaseUpdate]) -> list[CaseUpdate]:
+    """One update per instance id; a resend of the same submission counts once.
+
+    If two different updates claim one instance id (it should not happen), the choice
+    does not depend on the order they came in.
+    """
+    chosen: dict[str, tuple[str, CaseUpdate]] = {}
+    for u in updates:
+        text = json.dumps(u.to_json(), sort_keys=True, default=str)
+        held = chosen.get(u.instance_id)
+        if held is None or text < held[0]:
+            chosen[u.instance_id] = (text, u)
+    return sorted((u for _, u in chosen.values()), key=lambda u: (u.event_at, u.instance_id))
+
+
+def build_case(
+    updates: Iterable[CaseUpdate],
+    actions: Iterable[ActionRecord],
+    *,
+    today: date,
+    default_frequency_days: int,
+    review_interval_days: int,
+) -> CaseState:
+    """Fold a case's updates and actions into its state.
+
+    A pure function of the *set* of inputs: any permutation, with any resends mixed in,
+    gives an equal CaseState.
+    """
+    ups = dedupe(updates)
+    acts = sorted({a.action_id: a for a in actions}.values(), key=lambda a: (a.at, a.action_id))
+    conflicts = _find_conflicts(ups)
+    resolutions = _resolutions(acts, {c.key for c in conflicts})
+    timeline: list[tuple[datetime, int, str, CaseUpdate | ActionRecord]] = [
+        (u.event_at, _UPDATE, u.instance_id, u) for u in ups
+    ]
+    timeline += [(a.at, _ACTION, f"{a.action_id:012d}", a) for a in acts]
+    timeline.sort(key=lambda t: (t[0], t[1], t[2]))
+
+    fold = _Fold()
+    for _, _, _, event in timeline:
+        if isinstance(event, CaseUpdate):
+            fold.apply_update(event)
+        else:
+            fold.apply_action(event, conflicts)
+
+    resolved = tuple(
+        ConflictState(
+            key=c.key,
+            field=c.field,
+            base_version=c.base_version,
+            candidates=c.candidates,
+            resolved_value=resolutions[c.key].payload.get("value"),
+            resolved_by=resolutions[c.key].actor,
+            resolved_at=resolutions[c.key].at,
+        )
+        if c.key in resolutions
+        else c
+        for c in conflicts
+    )
+    in_conflict = sorted(
+        {c.field for c in resolved if not c.is_resolved and fold.set_after(c.field)}
+    )
+    return fold.state(
+        ups,
+        resolved,
+        tuple(in_conflict),
+        today=today,
+        default_frequency_days=default_frequency_days,
+        review_interval_days=review_interval_days,
+    )
+
+
+def _prov(value: Any, instance_id: str | None, user: str | None, at: datetime) -> dict[str, Any]:
+    return {"value": value, "instance_id": instance_id, "user": user, "at": at.isoformat()}
+
+
+def _update_fields(u: CaseUpdate) -> dict[str, Any]:
+    """Every field an update sets, flattened: properties, caseworker and item fields."""
+    out: dict[str, Any] = dict(u.properties)
+    if u.caseworker:
+        out["caseworker"] = u.caseworker
+    for item in u.items:
+        for name, value in _item_fields(item).items():
+            out[f"item:{item.item_id}:{name}"] = value
+    return out
+
+
+def _item_fields(item: ItemUpdate) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _ITEM_FIELDS:
+        value = getattr(item, name)
+        if value is not None:
+            out[name] = value.isoformat() if isinstance(value, date) else value
+    for name, value in item.properties.items():
+        out[f"properties.{name}"] = value
+    return out
+
+
+def _find_conflicts(ups: list[CaseUpdate]) -> list[ConflictState]:
+    by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for u in ups:
+        if u.base_version is None:
+            continue
+        for name, value in _update_fields(u).items():
+            by_key.setdefault((name, u.base_version), []).append(
+                _prov(value, u.instance_id, u.submitter, u.event_at)
+            )
+    conflicts = []
+    for (name, base), candidates in sorted(by_key.items()):
+        values = {json.dumps(c["value"], sort_keys=True) for c in candidates}
+        if len(values) > 1:
+            conflicts.append(
+                ConflictState(
+                    key=f"{name}@{base}",
+                    field=name,
+                    base_version=base,
+                    candidates=tuple(sorted(candidates, key=lambda c: (c["at"], c["instance_id"]))),
+                )
+            )
+    return conflicts
+
+
+def _resolutions(acts: list[ActionRecord], keys: set[str]) -> dict[str, ActionRecord]:
+    """The last resolve action of each conflict still present."""
+    out: dict[str, ActionRecord] = {}
+    for a in acts:
+        key = a.payload.get("conflict_key")
+        if a.kind == "resolve" and key in keys:
+            out[str(key)] = a
+    return out
+
+
+class _Fold:
+    """The running state while walking the timeline. Private to this module."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.provenance: dict[str, dict[str, Any]] = {}
+        self.items: dict[str, dict[str, Any]] = {}
+        self.status = "open"
+        self.closed_at: datetime | None = None
+        self.last_contact: CaseUpdate | None = None
+        self.last_review_at: datetime | None = None
+        self.registered_at: datetime | None = None
+        self.first_at: datetime | None = None
+
+    def _set(self, name: str, value: Any, prov: dict[str, Any]) -> None:
+        if name.startswith("item:"):
+            _, item_id, item_field = name.split(":", 2)
+            item = self.items.get(item_id)
+            if item is None:
+                return  # a resolution for an item no update created; nothing to attach to
+            item["fields"][item_field] = value
+            item["provenance"][item_field] = prov
+            return
+        self.values[name] = value
+        self.provenance[name] = prov
+
+    def apply_update(self, u: CaseUpdate) -> None:
+        if self.first_at is None:
+            self.first_at = u.event_at
+        if u.is_registration and self.registered_at is None:
+            self.registered_at = u.event_at
+        for item in u.items:
+            self.items.setdefault(item.item_id, {"kind": item.kind, "fields": {}, "provenance": {}})
+        for name, value in _update_fields(u).items():
+            self._set(name, value, _prov(value, u.instance_id, u.submitter, u.event_at))
+        if u.is_contact:
+            self.last_contact = u
+        if u.is_review:
+            self.last_review_at = u.event_at
+        if u.close:
+            self.status = "closed"
+            self.closed_at = u.event_at
+
+    def apply_action(self, a: ActionRecord, conflicts: list[ConflictState]) -> None:
+        if a.kind == "reassign" and a.payload.get("username"):
+            username = a.payload["username"]
+            self._set("caseworker", username, _prov(username, None, a.actor, a.at))
+        elif a.kind == "resolve":
+            key = a.payload.get("conflict_key")
+            match = next((c for c in conflicts if c.key == key), None)
+            if match is not None:
+                value = a.payload.get("value")
+                self._set(
+                    match.field, value, {**_prov(value, None, a.actor, a.at), "resolution": key}
+                )
+        elif a.kind == "close":
+            self.status = "closed"
+            self.closed_at = a.at
+        elif a.kind == "reopen":
+            self.status = "open"
+            self.closed_at = None
+
+    def set_after(self, name: str) -> bool:
+        """Whether the field's current value still comes from an update (not a resolution)."""
+        if name.startswith("item:"):
+            _, item_id, item_field = name.split(":", 2)
+            prov = self.items.get(item_id, {}).get("provenance", {}).get(item_field)
+        else:
+            prov = self.provenance.get(name)
+        return prov is not None and "resolution" not in prov
+
+    def state(
+        self,
+        ups: list[CaseUpdate],
+        conflicts: tuple[ConflictState, ...],
+        in_conflict: tuple[str, ...],
+        *,
+        today: date,
+        default_frequency_days: int,
+        review_interval_days: int,
+    ) -> CaseState:
+        values = self.values
+        frequency = values.get("contact_frequency_days")
+        frequency = frequency if isinstance(frequency, int) and frequency > 0 else None
+        last_contact_at = self.last_contact.event_at if self.last_contact else None
+        anchor = last_contact_at or self.registered_at or self.first_at
+
+        next_due = _date_or_none(values.get("next_contact"))
+        next_set_at = _prov_at(self.provenance.get("next_contact"))
+        # A date the caseworker chose stands unless a later contact did not repeat it.
+        if (
+            next_due is not None
+            and last_contact_at
+            and next_set_at
+            and next_set_at < last_contact_at
+        ):
+            next_due = None
+        if next_due is None and anchor is not None:
+            next_due = anchor.date() + timedelta(days=frequency or default_frequency_days)
+        if self.status == "closed":
+            next_due = None
+
+        review_due = _date_or_none(values.get("review_due"))
+        review_set_at = _prov_at(self.provenance.get("review_due"))
+        if (
+            review_due is not None
+            and self.last_review_at
+            and review_set_at
+            and review_set_at < self.last_review_at
+        ):
+            review_due = None
+        if review_due is None:
+            review_anchor = self.last_review_at or self.registered_at or self.first_at
+            if review_anchor is not None:
+                review_due = review_anchor.date() + timedelta(days=review_interval_days)
+
+        items = []
+        for item_id in sorted(self.items):
+            raw = self.items[item_id]
+            f = raw["fields"]
+            status = str(f.get("status") or "open")
+            due = _date_or_none(f.get("due"))
+            is_done = status in DONE_STATUSES
+            item_props = {
+                k.removeprefix("properties."): v
+                for k, v in sorted(f.items())
+                if k.startswith("properties.")
+            }
+            items.append(
+                ItemState(
+                    item_id=item_id,
+                    kind=raw["kind"],
+                    title=str(f.get("title") or ""),
+                    owner=f.get("owner"),
+                    due=due,
+                    status=status,
+                    is_done=is_done,
+                    is_overdue=due is not None and due < today and not is_done,
+                    properties=item_props,
+                    provenance=dict(sorted(raw["provenance"].items())),
+                )
+            )
+        caseworker = values.get("caseworker")
+        if caseworker is None:
+            reg = next((u for u in ups if u.is_registration), None)
+            caseworker = reg.submitter if reg else None
+        properties = {k: v for k, v in sorted(values.items()) if k != "caseworker"}
+        return CaseState(
+            case_ref=next((u.case_ref for u in ups if u.case_ref), ""),
+            status=self.status,
+            caseworker=caseworker,
+            risk_level=values.get("risk_level"),
+            contact_frequency_days=frequency,
+            opened_at=self.registered_at or self.first_at,
+            closed_at=self.closed_at,
+            last_contact_at=last_contact_at,
+            next_contact_due=next_due,
+            last_review_at=self.last_review_at,
+            review_due=review_due,
+            properties=properties,
+            provenance=dict(sorted(self.provenance.items())),
+            items=tuple(items),
+            conflicts=conflicts,
+            in_conflict=in_conflict,
+            overdue_items=tuple(i.item_id for i in items if i.is_overdue),
+        )
+
+
+def _date_or_none(value: Any) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _prov_at(prov: dict[str, Any] | None) -> datetime | None:
+    if not prov or not prov.get("at"):
+        return None
+    return datetime.fromisoformat(prov["at"])
