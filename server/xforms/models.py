@@ -21,15 +21,17 @@ class XForm(Base):
     title: Mapped[str] = mapped_column(String(500), default="")
     state: Mapped[str] = mapped_column(String(10), default="open")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    current_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("xform_version.id", use_alter=True), default=None
-    )
+    # No foreign key: xform and xform_version would reference each other, which SQLite's
+    # migrations cannot create. The publish service is the only writer.
+    current_version_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
     versions: Mapped[list[XFormVersion]] = relationship(
         back_populates="xform", foreign_keys="XFormVersion.xform_id", order_by="XFormVersion.id"
     )
     current_version: Mapped[XFormVersion | None] = relationship(
-        foreign_keys=[current_version_id], post_update=True
+        primaryjoin="foreign(XForm.current_version_id) == XFormVersion.id",
+        post_update=True,
+        viewonly=True,
     )
 
 
