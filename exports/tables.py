@@ -38,6 +38,7 @@ NUMERIC_TYPES = frozenset({"int", "decimal", "geopoint", "geotrace", "geoshape"}
 _KEPT_META = frozenset({"meta/instanceID", "meta/instanceName"})
 _NUMBERS = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?(\s+-?\d+(\.\d+)?)*(\s*;\s*-?[\d. ]+)*")
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS_CHARS = frozenset(_DANGEROUS_START)
 
 
 def safe_cell(value: Cell, numeric: bool = False) -> Cell:
@@ -53,6 +54,14 @@ def safe_cell(value: Cell, numeric: bool = False) -> Cell:
     if numeric and _NUMBERS.fullmatch(value):
         return value
     return "'" + value
+
+
+def safe_row(row: Sequence[Cell], numeric: Sequence[bool]) -> list[Cell]:
+    """:func:`safe_cell` over a row; only cells that start with a risky character pay for it."""
+    return [
+        safe_cell(v, n) if v.__class__ is str and v[:1] in _DANGEROUS_CHARS else v
+        for v, n in zip(row, numeric, strict=True)
+    ]
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -348,7 +357,7 @@ class _Plan:
                 value = _leaf(node, segments)
                 if not value:
                     return ""
-                return 1 if choice in value.split() else 0
+                return "1" if choice in value.split() else "0"
 
             return split
         if labels:
@@ -361,6 +370,18 @@ class _Plan:
                 return "; ".join(labels.get(p, p) for p in value.split())
 
             return labelled
+        if len(segments) == 1:
+            # the common case (a question outside groups), inlined: this runs once per cell
+            name = segments[0]
+
+            def top(node: DataNode, _r: SubmissionRecord, _k: str, _p: str) -> Cell:
+                occurrences = node.get(name)
+                if occurrences:
+                    value = occurrences[0]
+                    return value if value.__class__ is str else ""
+                return ""
+
+            return top
         return lambda node, _r, _k, _p: _leaf(node, segments)
 
 

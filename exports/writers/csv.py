@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, Any
 
-from exports.tables import Cell, Row, TableSpec, safe_cell
+from exports.tables import Cell, Row, TableSpec, safe_cell, safe_row
 from exports.writers.base import Counter, Progress
 
 # Level 1 deflate: CSV still shrinks about 5x, at a fraction of the default level's CPU.
@@ -113,7 +113,7 @@ def _formatter(table: TableSpec) -> Any:
     numeric = [c.is_numeric for c in table.columns]
 
     def fmt(row: Sequence[Cell]) -> list[Cell]:
-        return [safe_cell(v, n) for v, n in zip(row, numeric, strict=True)]
+        return safe_row(row, numeric)
 
     return fmt
 

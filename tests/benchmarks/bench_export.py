@@ -1,0 +1,225 @@
+"""Benchmark: CSV ZIP and XLSX exports of a big case-plan form, time and peak memory.
+
+Not collected by pytest (the file name does not start with ``test_``). Usage:
+
+    python tests/benchmarks/bench_export.py                 # 1 000 000 submissions, SQLite
+    python tests/benchmarks/bench_export.py --n 100000 --postgres
+    python tests/benchmarks/bench_export.py --n 100000 --formats csv
+
+Submissions are generated straight into the tables with batched executemany inserts
+(no XML parsing), each with a repeat of 2-3 plan items. Each export then runs in a fresh
+child process, so its peak RSS (``ru_maxrss``) measures the export alone, not the fill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from pyxform.xls2xform import convert  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+
+import server.models  # noqa: E402, F401 - registers every table
+from server.db import Base, make_engine  # noqa: E402
+from server.submissions.models import Submission  # noqa: E402
+from server.xforms.definition import parse_definition  # noqa: E402
+from server.xforms.models import XForm, XFormVersion  # noqa: E402
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1/test"
+PG_SCHEMA = "exports_bench"
+FORM_ID = "case_plan"
+BATCH = 10_000
+
+XLSFORM = """| survey |
+| | type | name | label |
+| | text | case_ref | Case reference |
+| | select_one risk | risk_level | Risk |
+| | integer | contact_frequency_days | Contact every (days) |
+| | date | next_contact | Next contact |
+| | text | notes | Notes |
+| | begin_repeat | plan_items | Plan items |
+| | select_one kinds | kind | Kind |
+| | text | title | What |
+| | text | owner | Who |
+| | date | due_date | By when |
+| | end_repeat | | |
+| | geopoint | loc | Where |
+| choices |
+| | list_name | name | label |
+| | risk | low | Low |
+| | risk | medium | Medium |
+| | risk | high | High |
+| | kinds | need | Need |
+| | kinds | service | Service |
+| | kinds | action | Action |
+| settings |
+| | form_id | version |
+| | case_plan | 1 |
+"""
+
+
+def engine_for(args: argparse.Namespace) -> Engine:
+    if args.postgres:
+        return create_engine(args.url, connect_args={"options": f"-csearch_path={PG_SCHEMA}"})
+    return make_engine(f"sqlite:///{args.sqlite}")
+
+
+def fill(args: argparse.Namespace) -> None:
+    if args.postgres:
+        admin = create_engine(args.url)
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+        admin.dispose()
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{args.sqlite}{suffix}").unlink(missing_ok=True)
+    engine = engine_for(args)
+    Base.metadata.create_all(engine)
+    xml = convert(xlsform=XLSFORM, file_type=".md").xform
+    definition = parse_definition(xml)
+    rng = random.Random(7)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        xform_id = conn.execute(
+            insert(XForm).values(form_id=FORM_ID, title="Case plan").returning(XForm.id)
+        ).scalar_one()
+        version_id = conn.execute(
+            insert(XFormVersion)
+            .values(
+                xform_id=xform_id, version="1", xml=xml, md5="0" * 32,
+                definition=definition.to_json(),
+            )
+            .returning(XFormVersion.id)
+        ).scalar_one()  # fmt: skip
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    table = Submission.__table__
+    done = 0
+    while done < args.n:
+        batch: list[dict[str, Any]] = []
+        for i in range(done, min(done + BATCH, args.n)):
+            instance_id = f"uuid:{i:08d}-0000-4000-8000-000000000000"
+            items = [
+                {
+                    "kind": [rng.choice(("need", "service", "action"))],
+                    "title": [f"Item {j} for case {i}, with a comma"],
+                    "owner": [rng.choice(("caseworker", "health centre", "school"))],
+                    "due_date": [f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"],
+                }
+                for j in range(rng.choice((2, 3)))
+            ]
+            data = {
+                "case_ref": [f"CP-{i:07d}"],
+                "risk_level": [rng.choice(("low", "medium", "high"))],
+                "contact_frequency_days": [str(rng.choice((7, 14, 30)))],
+                "next_contact": ["2024-06-01"],
+                "notes": ["Visited at home; child well. Café ok — “quoted”."],
+                "plan_items": items,
+                "loc": [f"-1.{rng.randint(1000, 9999)} 36.{rng.randint(1000, 9999)} 1700 5"],
+                "meta": [{"instanceID": [instance_id]}],
+            }
+            batch.append(
+                {
+                    "instance_id": instance_id,
+                    "root_instance_id": instance_id,
+                    "is_current": True,
+                    "xform_id": xform_id,
+                    "xform_version_id": version_id,
+                    "xml": b"<data/>",
+                    "xml_sha256": "0" * 64,
+                    "data": data,
+                    "is_encrypted": False,
+                    "received_at": base + timedelta(seconds=i),
+                    "review_state": "received",
+                    "processing_state": "applied",
+                }
+            )
+        with engine.begin() as conn:
+            conn.execute(insert(table), batch)
+        done += len(batch)
+        print(f"\rfilled {done:,}/{args.n:,}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    engine.dispose()
+    print(f"fill: {args.n:,} submissions in {time.perf_counter() - started:.1f} s")
+
+
+def export_child(args: argparse.Namespace) -> None:
+    """Runs in the child process: one export, then a JSON line with its figures."""
+    from sqlalchemy.orm import Session
+
+    from exports import export_form
+
+    engine = engine_for(args)
+    with tempfile.TemporaryDirectory() as tmp, Session(engine) as session:
+        path = Path(tmp) / f"export.{args.child}"
+        started = time.perf_counter()
+        with path.open("wb") as fh:
+            summary = export_form(session, FORM_ID, args.child, fh)
+        elapsed = time.perf_counter() - started
+        size = path.stat().st_size
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "format": args.child,
+                "elapsed": elapsed,
+                "submissions": summary.source_rows,
+                "rows": summary.total_rows,
+                "tables": summary.tables,
+                "bytes": size,
+                "peak_rss_mb": rss_mb,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="submissions to generate")
+    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL, not SQLite")
+    parser.add_argument("--url", default=POSTGRES_URL, help="PostgreSQL URL (with --postgres)")
+    parser.add_argument(
+        "--sqlite", default=str(Path(tempfile.gettempdir()) / "casework-bench.db")
+    )
+    parser.add_argument("--formats", default="csv,xlsx", help="comma-separated: csv,xlsx")
+    parser.add_argument("--no-fill", action="store_true", help="reuse the existing database")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        export_child(args)
+        return
+    if not args.no_fill:
+        fill(args)
+    engine_name = "PostgreSQL" if args.postgres else "SQLite"
+    for fmt in args.formats.split(","):
+        argv = [sys.executable, __file__, "--child", fmt, "--sqlite", args.sqlite, "--url", args.url]
+        if args.postgres:
+            argv.append("--postgres")
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
+        result = json.loads(out.strip().splitlines()[-1])
+        rate = result["submissions"] / result["elapsed"]
+        print(
+            f"{engine_name} {fmt}: {result['submissions']:,} submissions, "
+            f"{result['rows']:,} rows in {result['elapsed']:.1f} s "
+            f"({rate:,.0f} submissions/s, {result['rows'] / result['elapsed']:,.0f} rows/s), "
+            f"file {result['bytes'] / 1e6:.1f} MB, peak RSS {result['peak_rss_mb']:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
