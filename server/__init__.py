@@ -36,6 +36,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_bp)
 
+    from server.web import init_app as init_web
+
+    init_web(app)
+
     from server import cli
 
     cli.init_app(app)

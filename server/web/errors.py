@@ -1,0 +1,84 @@
+"""Browsers get readable error pages, never a stack trace; the API keeps its JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, flash, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from server import db
+from server.errors import AppError
+from server.web import bp
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "The request could not be understood",
+    401: "Sign in to continue",
+    403: "You are not allowed to open this page",
+    404: "Page not found",
+    405: "This address does not accept that method",
+    409: "This conflicts with what is already recorded",
+    413: "The upload is too large",
+    429: "Too many attempts",
+    500: "Something went wrong on the server",
+}
+
+
+def _title(status: int) -> str:
+    return str(_(TITLES.get(status, TITLES[400 if status < 500 else 500])))
+
+
+def error_page(status: int, message: str | None = None) -> tuple[str, int]:
+    return (
+        render_template(
+            "web/errors/error.html", status=status, title=_title(status), message=message
+        ),
+        status,
+    )
+
+
+def flash_error(error: AppError) -> None:
+    """Show a service's refusal on the next page, dropping whatever it had flushed."""
+    db.session().rollback()
+    flash(_(error.text), "error")
+    for problem in error.details.get("problems", [])[:5]:
+        if isinstance(problem, dict) and problem.get("message"):
+            flash(str(problem["message"]), "error")
+
+
+def handle_app_error(error: AppError) -> tuple[str, int]:
+    return error_page(error.http_status, _(error.text))
+
+
+def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response | HTTPException:
+    if request.path.startswith("/api/"):
+        from server.api import errors as api_errors
+
+        return api_errors.handle_http_exception(error)
+    status = error.code or 500
+    if isinstance(error, CSRFError):
+        return error_page(
+            400,
+            _(
+                "The form had expired or was sent from elsewhere. "
+                "Go back, reload the page and try again."
+            ),
+        )
+    return error_page(status)
+
+
+def handle_server_error(error: InternalServerError) -> tuple[str, int]:
+    log.error("unhandled error on %s", request.path, exc_info=error.original_exception)
+    return error_page(500)
+
+
+bp.register_error_handler(AppError, handle_app_error)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(InternalServerError, handle_server_error)

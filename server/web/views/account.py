@@ -1,0 +1,68 @@
+"""Sign in, sign out, and the front page each role lands on."""
+
+from __future__ import annotations
+
+from flask import g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from server import db
+from server.auth import auth_settings
+from server.auth.service import authenticate_password
+from server.errors import AppError
+from server.web import bp
+from server.web.access import me, roles_required
+
+LANDING = {
+    "admin": "web.dashboard",
+    "supervisor": "web.dashboard",
+    "caseworker": "web.case_list",
+    "designer": "web.form_list",
+}
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this server: no scheme, no host, no protocol-relative '//'."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+@bp.route("/")
+@roles_required()
+def home() -> Response:
+    return redirect(url_for(LANDING.get(me().role, "web.login")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(next_url or url_for("web.home"))
+        return render_template("web/login.html", next_url=next_url, username="")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    g.commit_on_error = True  # a failed attempt must count toward the lock-out
+    try:
+        user = authenticate_password(
+            db.session(), auth_settings(), username, password, request.remote_addr
+        )
+    except AppError as error:
+        return (
+            render_template(
+                "web/login.html", next_url=next_url, username=username, error=_(error.text)
+            ),
+            error.http_status,
+        )
+    session.clear()  # a fresh session on sign-in: no fixation
+    login_user(user)
+    return redirect(next_url or url_for("web.home"))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    logout_user()
+    session.clear()
+    return redirect(url_for("web.login"))

@@ -1,0 +1,149 @@
+"""Users and devices (admin): accounts, roles, teams, passwords; phones and their QR codes."""
+
+from __future__ import annotations
+
+import re
+from typing import cast
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from server import db
+from server.auth import auth_settings, qr
+from server.auth import queries as auth_queries
+from server.auth import service as auth_service
+from server.auth.models import ROLES, User
+from server.errors import AppError
+from server.web import bp
+from server.web.access import ADMINS, me, roles_required
+from server.web.errors import flash_error
+
+DEVICE_HOLDER_ROLES = ("caseworker", "supervisor", "admin")
+
+
+def _user_or_404(username: str) -> User:
+    user = auth_queries.get_user_by_username(db.session(), username)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users")
+@roles_required(*ADMINS)
+def user_list() -> str:
+    users = db.session().scalars(auth_queries.list_users()).all()
+    return render_template("web/users/list.html", users=users, roles=ROLES)
+
+
+@bp.post("/users")
+@roles_required(*ADMINS)
+def user_create() -> Response:
+    form = request.form
+    try:
+        user = auth_service.create_user(
+            db.session(),
+            auth_settings(),
+            form.get("username", ""),
+            form.get("role", ""),
+            form.get("password", ""),
+            team=form.get("team", "").strip() or None,
+            display_name=form.get("display_name", "").strip(),
+            actor=me(),
+        )
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.user_list"))
+    flash(_("Created the user %(name)s.", name=user.username), "success")
+    return redirect(url_for("web.user_list"))
+
+
+@bp.get("/users/<username>")
+@roles_required(*ADMINS)
+def user_edit(username: str) -> str:
+    return render_template("web/users/edit.html", user=_user_or_404(username), roles=ROLES)
+
+
+@bp.post("/users/<username>")
+@roles_required(*ADMINS)
+def user_update(username: str) -> Response:
+    user = _user_or_404(username)
+    form = request.form
+    try:
+        auth_service.update_user(
+            db.session(),
+            user,
+            role=form.get("role"),
+            team=form.get("team", "").strip(),
+            is_active=form.get("is_active") == "yes",
+            actor=me(),
+        )
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.user_edit", username=username))
+    flash(_("Saved %(name)s.", name=username), "success")
+    return redirect(url_for("web.user_list"))
+
+
+@bp.post("/users/<username>/password")
+@roles_required(*ADMINS)
+def user_password(username: str) -> Response:
+    user = _user_or_404(username)
+    try:
+        auth_service.set_password(
+            db.session(), auth_settings(), user, request.form.get("password", ""), me()
+        )
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.user_edit", username=username))
+    flash(_("The password of %(name)s was reset.", name=username), "success")
+    return redirect(url_for("web.user_edit", username=username))
+
+
+@bp.get("/devices")
+@roles_required(*ADMINS)
+def device_list() -> str:
+    session = db.session()
+    devices = session.scalars(auth_queries.list_devices()).all()
+    holders = [
+        u
+        for u in session.scalars(auth_queries.list_users())
+        if u.is_active and u.role in DEVICE_HOLDER_ROLES
+    ]
+    return render_template("web/users/devices.html", devices=devices, holders=holders)
+
+
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+
+
+@bp.post("/devices")
+@roles_required(*ADMINS)
+def device_create() -> Response | str:
+    try:
+        provisioned = auth_service.create_device(
+            db.session(),
+            auth_settings(),
+            request.form.get("label", ""),
+            request.form.get("username", ""),
+            me(),
+        )
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.device_list"))
+    # The SVG is generated here from our own base64 payload: nothing in it comes from input.
+    svg = Markup(_XML_DECLARATION.sub("", qr.qr_svg(provisioned.qr_payload)))  # noqa: S704
+    return render_template("web/users/device_created.html", provisioned=provisioned, svg=svg)
+
+
+@bp.post("/devices/revoke")
+@roles_required(*ADMINS)
+def device_revoke() -> Response:
+    label = request.form.get("label", "")
+    try:
+        auth_service.revoke_device(db.session(), label, me())
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.device_list"))
+    flash(_("Revoked the device %(label)s.", label=label), "success")
+    return redirect(url_for("web.device_list"))
