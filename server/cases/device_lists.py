@@ -1,0 +1,168 @@
+"""The CSV lists Collect downloads with the forms: cases.csv, plan_items.csv, services.csv.
+
+Each list streams as chunks of CSV text straight from a server-side cursor, so memory stays
+flat however many cases there are. Labels carry reference numbers, never a child's name:
+a phone can be lost.
+
+``list_hash`` is the version token for the manifest (and the ETag): an md5 over the list's
+name, the user's scope, and cheap aggregates of the rows in scope (count, latest
+``updated_at``, sum of case versions). Any change to a listed row bumps its case's version
+and ``updated_at``; a row entering or leaving the scope changes the count or the sums. It
+costs one aggregate query, not a read of the content.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.cases import queries
+from server.services import queries as service_queries
+
+CASES_HEADER = (
+    "name",
+    "label",
+    "__version",
+    "case_ref",
+    "risk_level",
+    "caseworker",
+    "next_contact_due",
+    "status",
+)
+PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due")
+SERVICES_HEADER = ("name", "label", "category", "provider", "location", "access", "focal_point")
+LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
+
+_CHUNK_ROWS = 2000
+_FETCH_ROWS = 5000
+
+
+def case_label(case_ref: str, risk_level: str | None) -> str:
+    """What Collect shows for a case: the reference number and the risk, nothing else."""
+    return f"{case_ref} ({risk_level})" if risk_level else case_ref
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def write_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV text in chunks of a few thousand rows: the header first, then the rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(header))
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([_cell(v) for v in row])
+        if count % _CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    tail = buffer.getvalue()
+    if tail:
+        yield tail
+
+
+def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
+    """cases.csv rows for the user's open cases, read in batches."""
+    stmt = queries.list_case_list_rows(user).execution_options(yield_per=_FETCH_ROWS)
+    for entity_id, version, case_ref, risk, caseworker, due, status in session.execute(stmt):
+        yield (
+            entity_id,
+            case_label(case_ref, risk),
+            version,
+            case_ref,
+            risk,
+            caseworker,
+            due,
+            status,
+        )
+
+
+def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
+    stmt = queries.list_plan_item_list_rows(user).execution_options(yield_per=_FETCH_ROWS)
+    for item_id, title, case_ref, kind, status, due in session.execute(stmt):
+        label = f"{case_ref}: {title or kind}"
+        yield (item_id, label, case_ref, kind, status, due)
+
+
+def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
+    stmt = service_queries.list_service_list_rows().execution_options(yield_per=_FETCH_ROWS)
+    for service_id, name, category, provider, location, access, focal in session.execute(stmt):
+        label = f"{name} ({provider})" if provider else name
+        yield (service_id, label, category, provider, location, access, focal)
+
+
+def stream_cases_csv(session: Session, user: User) -> Iterator[str]:
+    """cases.csv (an ODK entity list) for the user: open cases in their device scope."""
+    return write_csv(CASES_HEADER, case_rows(session, user))
+
+
+def stream_plan_items_csv(session: Session, user: User) -> Iterator[str]:
+    """plan_items.csv: open items of the open cases in the user's device scope."""
+    return write_csv(PLAN_ITEMS_HEADER, plan_item_rows(session, user))
+
+
+def stream_services_csv(session: Session) -> Iterator[str]:
+    """services.csv: active services of the directory, the same for everyone."""
+    return write_csv(SERVICES_HEADER, service_rows(session))
+
+
+def stream_list(session: Session, list_name: str, user: User) -> Iterator[str]:
+    """One of :data:`LIST_NAMES` by file name; KeyError for any other name."""
+    if list_name == "cases.csv":
+        return stream_cases_csv(session, user)
+    if list_name == "plan_items.csv":
+        return stream_plan_items_csv(session, user)
+    if list_name == "services.csv":
+        return stream_services_csv(session)
+    raise KeyError(list_name)
+
+
+def list_hash(session: Session, list_name: str, user: User) -> str:
+    """An opaque token (32 hex digits) that changes whenever the list's content for this
+    user changes. See the module docstring for what it covers."""
+    if list_name == "cases.csv":
+        stats: tuple[Any, ...] = queries.case_list_stats(session, user)
+        scope = _scope_key(user)
+    elif list_name == "plan_items.csv":
+        stats = queries.plan_item_list_stats(session, user)
+        scope = _scope_key(user)
+    elif list_name == "services.csv":
+        stats = service_queries.service_list_stats(session)
+        scope = "all"
+    else:
+        raise KeyError(list_name)
+    text = "|".join([list_name, scope, *(_cell(s) for s in stats)])
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _scope_key(user: User) -> str:
+    return f"{user.role}:{user.id}:{user.team or ''}"
+
+
+def entity_states(
+    session: Session, dataset: str, ids: list[str], user: User
+) -> list[tuple[str, bool]]:
+    """Answers Collect's integrity check: ``(entity id, deleted)`` for each id asked about.
+
+    Deleted means the server knows the case and it has left this user's list (closed, or
+    assigned outside their scope). An id the server does not know yet is *not* deleted: its
+    registration may still be on its way, and Collect would drop the caseworker's offline
+    case.
+    """
+    if dataset != "cases":
+        return [(i, False) for i in ids]
+    listed = queries.get_listed_entity_ids(session, user, ids)
+    known = queries.get_known_entity_ids(session, ids)
+    return [(i, i in known and i not in listed) for i in ids]

@@ -1,0 +1,501 @@
+"""Every case query, named for what it returns. Services and views compose these.
+
+Scope (who sees which case) is decided here once, in :func:`visible_cases_query`, and
+every list that shows cases to a person goes through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, text, true
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.db import begin_write
+from server.submissions.models import Submission
+from server.xforms.models import XFormVersion
+
+DONE_STATUSES = ("delivered", "done", "completed", "closed", "cancelled", "declined")
+APPLIED_STATES = ("applied", "unlinked", "duplicate")
+
+
+# --- one row -------------------------------------------------------------------------------
+
+
+def get_case_by_ref(session: Session, case_ref: str) -> Case | None:
+    return session.scalars(select(Case).where(Case.case_ref == case_ref)).first()
+
+
+def get_case_by_entity_id(session: Session, entity_id: str) -> Case | None:
+    return session.scalars(select(Case).where(Case.entity_id == entity_id)).first()
+
+
+def lock_case_ref(session: Session, case_ref: str) -> None:
+    """Serialize writers of one reference number, even before its case row exists.
+
+    PostgreSQL: a transaction-scoped advisory lock on the reference number, so two
+    registrations arriving together cannot both create the case. SQLite: the database write
+    lock (one writer at a time is all SQLite has).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:ref, 0))"), {"ref": case_ref}
+        )
+    else:
+        begin_write(session)
+
+
+def get_case_for_update(session: Session, case_ref: str) -> Case | None:
+    """The case row, locked until the transaction ends (``FOR UPDATE`` on PostgreSQL)."""
+    stmt = select(Case).where(Case.case_ref == case_ref).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+
+def get_user(session: Session, user_id: int | None) -> User | None:
+    return session.get(User, user_id) if user_id is not None else None
+
+
+def get_active_user_by_username(session: Session, username: str) -> User | None:
+    stmt = select(User).where(User.username == username, User.is_active.is_(True))
+    return session.scalars(stmt).first()
+
+
+def get_usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return {r[0]: r[1] for r in rows}
+
+
+def get_active_usernames(session: Session, usernames: set[str]) -> set[str]:
+    if not usernames:
+        return set()
+    stmt = select(User.username).where(User.username.in_(usernames), User.is_active.is_(True))
+    return set(session.scalars(stmt))
+
+
+def get_submission_by_instance_id(session: Session, instance_id: str) -> Submission | None:
+    return session.scalars(select(Submission).where(Submission.instance_id == instance_id)).first()
+
+
+def get_xform_version(session: Session, version_id: int) -> XFormVersion | None:
+    return session.get(XFormVersion, version_id)
+
+
+def get_contribution_for_submission(
+    session: Session, submission_id: int
+) -> CaseContribution | None:
+    stmt = select(CaseContribution).where(CaseContribution.submission_id == submission_id)
+    return session.scalars(stmt).first()
+
+
+def get_contribution_by_instance_id(session: Session, instance_id: str) -> CaseContribution | None:
+    stmt = (
+        select(CaseContribution)
+        .join(Submission, Submission.id == CaseContribution.submission_id)
+        .where(Submission.instance_id == instance_id)
+    )
+    return session.scalars(stmt).first()
+
+
+def get_conflict(session: Session, case_id: int, conflict_id: int) -> CaseConflict | None:
+    stmt = select(CaseConflict).where(
+        CaseConflict.case_id == case_id, CaseConflict.id == conflict_id
+    )
+    return session.scalars(stmt).first()
+
+
+# --- a case's inputs -----------------------------------------------------------------------
+
+
+def list_contributions_for_ref(
+    session: Session, case_ref: str, states: Sequence[str] = APPLIED_STATES
+) -> list[CaseContribution]:
+    """Contributions filed under a reference number, oldest event first."""
+    stmt = (
+        select(CaseContribution)
+        .where(CaseContribution.case_ref == case_ref, CaseContribution.state.in_(states))
+        .order_by(CaseContribution.event_at, CaseContribution.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def list_contributions_for_entity(
+    session: Session, entity_id: str, states: Sequence[str] = APPLIED_STATES
+) -> list[CaseContribution]:
+    stmt = select(CaseContribution).where(
+        CaseContribution.entity_id == entity_id, CaseContribution.state.in_(states)
+    )
+    return list(session.scalars(stmt))
+
+
+def list_timeline(session: Session, case_id: int) -> list[tuple[CaseContribution, Submission]]:
+    """The case's contributions with their submissions, oldest event first (for the detail)."""
+    stmt = (
+        select(CaseContribution, Submission)
+        .join(Submission, Submission.id == CaseContribution.submission_id)
+        .where(CaseContribution.case_id == case_id)
+        .order_by(CaseContribution.event_at, CaseContribution.id)
+    )
+    return [(c, s) for c, s in session.execute(stmt)]
+
+
+def list_actions_for_case(session: Session, case_id: int) -> list[tuple[CaseAction, str | None]]:
+    """The case's supervisor actions with the actor's username, oldest first."""
+    stmt = (
+        select(CaseAction, User.username)
+        .outerjoin(User, User.id == CaseAction.actor_id)
+        .where(CaseAction.case_id == case_id)
+        .order_by(CaseAction.at, CaseAction.id)
+    )
+    return [(a, name) for a, name in session.execute(stmt)]
+
+
+def list_submissions_to_reprocess(
+    session: Session, instance_id: str | None = None
+) -> list[Submission]:
+    """One submission by instance id, or every submission whose merge failed."""
+    if instance_id is not None:
+        stmt = select(Submission).where(Submission.instance_id == instance_id)
+    else:
+        stmt = (
+            select(Submission)
+            .where(Submission.processing_state == "failed")
+            .order_by(Submission.received_at, Submission.id)
+        )
+    return list(session.scalars(stmt))
+
+
+# --- scope ---------------------------------------------------------------------------------
+
+
+def _scope_clause(user: User) -> ColumnElement[bool]:
+    if user.role == "admin":
+        return true()
+    if user.role == "supervisor":
+        team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return or_(Case.caseworker_id.in_(team_members), Case.caseworker_id.is_(None))
+    if user.role == "caseworker":
+        return Case.caseworker_id == user.id
+    return false()
+
+
+def visible_cases_query(user: User) -> Select[Case]:
+    """Cases the user may see: admin all; supervisor the team's and unassigned ones;
+    caseworker their own; anyone else none."""
+    return select(Case).where(_scope_clause(user))
+
+
+def is_case_visible(session: Session, user: User, case_id: int) -> bool:
+    stmt = select(Case.id).where(Case.id == case_id, _scope_clause(user))
+    return session.scalar(stmt) is not None
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+
+def paginate(session: Session, stmt: Select[Any], page: int = 1, per_page: int = 50) -> Page:
+    """Run ``stmt`` for one page (1-based) and count the whole result."""
+    page = max(page, 1)
+    per_page = min(max(per_page, 1), 500)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    items = [r[0] if len(r) == 1 else tuple(r) for r in rows]
+    return Page(items=items, total=total, page=page, per_page=per_page)
+
+
+def _overdue_item_exists(today: date) -> ColumnElement[bool]:
+    return (
+        select(PlanItem.id)
+        .where(
+            PlanItem.case_id == Case.id,
+            PlanItem.is_done.is_(False),
+            PlanItem.due_date < today,
+        )
+        .exists()
+    )
+
+
+def list_cases(
+    user: User,
+    *,
+    caseworker: str | None = None,
+    status: str | None = None,
+    risk: str | None = None,
+    overdue_on: date | None = None,
+    team: str | None = None,
+    ref_prefix: str | None = None,
+) -> Select[Case, str | None]:
+    """Cases in the user's scope with the caseworker's username, most urgent contact first.
+
+    ``overdue_on``: only cases whose next contact is due before that day or that have a
+    plan item past its due date.
+    """
+    cw = User.__table__.alias("cw")
+    stmt = (
+        select(Case, cw.c.username)
+        .outerjoin(cw, cw.c.id == Case.caseworker_id)
+        .where(_scope_clause(user))
+    )
+    if caseworker:
+        stmt = stmt.where(cw.c.username == caseworker)
+    if status:
+        stmt = stmt.where(Case.status == status)
+    if risk:
+        stmt = stmt.where(Case.risk_level == risk)
+    if team:
+        stmt = stmt.where(cw.c.team == team)
+    if ref_prefix:
+        stmt = stmt.where(Case.case_ref.startswith(ref_prefix, autoescape=True))
+    if overdue_on is not None:
+        stmt = stmt.where(
+            Case.status == "open",
+            or_(Case.next_contact_due < overdue_on, _overdue_item_exists(overdue_on)),
+        )
+    return stmt.order_by(Case.next_contact_due.is_(None), Case.next_contact_due, Case.case_ref)
+
+
+def list_unlinked() -> Select[CaseContribution, Submission]:
+    """Submissions waiting for a registration with their reference number (or a supervisor)."""
+    return (
+        select(CaseContribution, Submission)
+        .join(Submission, Submission.id == CaseContribution.submission_id)
+        .where(CaseContribution.state == "unlinked")
+        .order_by(CaseContribution.event_at, CaseContribution.id)
+    )
+
+
+def list_duplicates() -> Select[CaseContribution, Submission]:
+    """Registrations (and their follow-ups) that reuse an existing reference number."""
+    return (
+        select(CaseContribution, Submission)
+        .join(Submission, Submission.id == CaseContribution.submission_id)
+        .where(CaseContribution.state == "duplicate")
+        .order_by(CaseContribution.case_ref, CaseContribution.event_at, CaseContribution.id)
+    )
+
+
+def list_due_followups(user: User, today: date, horizon_days: int = 7) -> Select[Case]:
+    """Open cases in scope whose next contact is due by ``today + horizon_days`` (overdue
+    ones included), soonest first."""
+    return (
+        select(Case)
+        .where(
+            _scope_clause(user),
+            Case.status == "open",
+            Case.next_contact_due <= today + timedelta(days=horizon_days),
+        )
+        .order_by(Case.next_contact_due, Case.case_ref)
+    )
+
+
+def list_overdue_items(user: User, today: date) -> Select[PlanItem, Case]:
+    """Open plan items past their due date on open cases in scope, oldest due first."""
+    return (
+        select(PlanItem, Case)
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(
+            _scope_clause(user),
+            Case.status == "open",
+            PlanItem.is_done.is_(False),
+            PlanItem.due_date < today,
+        )
+        .order_by(PlanItem.due_date, Case.case_ref, PlanItem.id)
+    )
+
+
+def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
+    stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(PlanItem.id)
+    return list(session.scalars(stmt))
+
+
+def list_conflicts(session: Session, case_id: int) -> list[CaseConflict]:
+    stmt = select(CaseConflict).where(CaseConflict.case_id == case_id).order_by(CaseConflict.id)
+    return list(session.scalars(stmt))
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    open_cases_by_caseworker: dict[str, int] = field(default_factory=dict)  # "" = unassigned
+    contacts_overdue: int = 0
+    contacts_due_this_week: int = 0
+    overdue_items_by_kind: dict[str, int] = field(default_factory=dict)
+    cases_without_review: int = 0  # no review in the last 90 days
+    open_conflicts: int = 0
+    unlinked_waiting: int = 0
+    duplicates_waiting: int = 0
+
+
+def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
+    """The counts a supervisor's front page shows, within the user's scope."""
+    scope = _scope_clause(user)
+    open_scope = and_(scope, Case.status == "open")
+    cw = User.__table__.alias("cw")
+    per_cw = session.execute(
+        select(cw.c.username, func.count(Case.id))
+        .select_from(Case)
+        .outerjoin(cw, cw.c.id == Case.caseworker_id)
+        .where(open_scope)
+        .group_by(cw.c.username)
+    ).all()
+    overdue = session.scalar(
+        select(func.count(Case.id)).where(open_scope, Case.next_contact_due < today)
+    )
+    week = session.scalar(
+        select(func.count(Case.id)).where(
+            open_scope,
+            Case.next_contact_due >= today,
+            Case.next_contact_due <= today + timedelta(days=7),
+        )
+    )
+    items = session.execute(
+        select(PlanItem.kind, func.count(PlanItem.id))
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(open_scope, PlanItem.is_done.is_(False), PlanItem.due_date < today)
+        .group_by(PlanItem.kind)
+    ).all()
+    review_cutoff = datetime.combine(today - timedelta(days=90), datetime.min.time(), UTC)
+    no_review = session.scalar(
+        select(func.count(Case.id)).where(
+            open_scope,
+            or_(
+                Case.last_review_at < review_cutoff,
+                and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
+            ),
+        )
+    )
+    conflicts = session.scalar(select(func.coalesce(func.sum(Case.open_conflicts), 0)).where(scope))
+    sees_queues = user.role in ("admin", "supervisor")
+    unlinked = duplicates = 0
+    if sees_queues:
+        counts = dict(
+            session.execute(
+                select(CaseContribution.state, func.count(CaseContribution.id))
+                .where(CaseContribution.state.in_(("unlinked", "duplicate")))
+                .group_by(CaseContribution.state)
+            ).all()
+        )
+        unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
+    return Dashboard(
+        open_cases_by_caseworker={
+            (name or ""): n for name, n in sorted(per_cw, key=lambda r: r[0] or "")
+        },
+        contacts_overdue=overdue or 0,
+        contacts_due_this_week=week or 0,
+        overdue_items_by_kind=dict(sorted((k, n) for k, n in items)),
+        cases_without_review=no_review or 0,
+        open_conflicts=int(conflicts or 0),
+        unlinked_waiting=unlinked,
+        duplicates_waiting=duplicates,
+    )
+
+
+# --- device lists --------------------------------------------------------------------------
+
+
+def list_case_list_rows(
+    user: User,
+) -> Select[str, int, str, str | None, str | None, date | None, str]:
+    """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
+    risk_level, caseworker username, next_contact_due, status. Ordered by case_ref."""
+    cw = User.__table__.alias("cw")
+    return (
+        select(
+            Case.entity_id,
+            Case.version,
+            Case.case_ref,
+            Case.risk_level,
+            cw.c.username,
+            Case.next_contact_due,
+            Case.status,
+        )
+        .outerjoin(cw, cw.c.id == Case.caseworker_id)
+        .where(_device_scope(user), Case.status == "open")
+        .order_by(Case.case_ref)
+    )
+
+
+def list_plan_item_list_rows(
+    user: User,
+) -> Select[str, str, str, str, str, date | None]:
+    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due (open items of
+    open cases in the user's device scope)."""
+    return (
+        select(
+            PlanItem.item_id,
+            PlanItem.title,
+            Case.case_ref,
+            PlanItem.kind,
+            PlanItem.status,
+            PlanItem.due_date,
+        )
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))
+        .order_by(Case.case_ref, PlanItem.id)
+    )
+
+
+def _device_scope(user: User) -> ColumnElement[bool]:
+    """Devices carry only what their user works on: a supervisor's phone gets the team's
+    cases (not the unassigned ones), an admin's every case."""
+    if user.role == "supervisor":
+        team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return Case.caseworker_id.in_(team_members)
+    return _scope_clause(user)
+
+
+def case_list_stats(session: Session, user: User) -> tuple[int, datetime | None, int]:
+    """(count, latest updated_at, sum of versions) of the open cases a device list holds."""
+    row = session.execute(
+        select(
+            func.count(Case.id), func.max(Case.updated_at), func.coalesce(func.sum(Case.version), 0)
+        ).where(_device_scope(user), Case.status == "open")
+    ).one()
+    return int(row[0]), row[1], int(row[2])
+
+
+def plan_item_list_stats(session: Session, user: User) -> tuple[int, datetime | None, int]:
+    """(open item count, latest case updated_at, sum of case versions) for plan_items.csv."""
+    row = session.execute(
+        select(
+            func.count(PlanItem.id),
+            func.max(Case.updated_at),
+            func.coalesce(func.sum(Case.version), 0),
+        )
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))
+    ).one()
+    return int(row[0]), row[1], int(row[2])
+
+
+def get_known_entity_ids(session: Session, entity_ids: list[str]) -> set[str]:
+    """Which of these entity ids belong to a case."""
+    if not entity_ids:
+        return set()
+    return set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
+
+
+def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:
+    """Which of these entity ids are on the user's cases.csv (open, in device scope)."""
+    if not entity_ids:
+        return set()
+    stmt = select(Case.entity_id).where(
+        Case.entity_id.in_(entity_ids), Case.status == "open", _device_scope(user)
+    )
+    return set(session.scalars(stmt))

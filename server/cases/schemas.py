@@ -1,0 +1,193 @@
+"""Marshmallow schemas for cases: dumps for lists and the case page, loads for arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from server.cases.models import Case, PlanItem
+from server.cases.service import CaseDetail
+from server.timeutil import utcnow
+
+RISK_LEVELS = ("low", "medium", "high")
+STATUSES = ("open", "closed")
+
+
+class CaseRow(NamedTuple):
+    """A case with its caseworker's username, as ``queries.list_cases`` returns them."""
+
+    case: Case
+    caseworker: str | None
+
+
+def case_rows(rows: Iterable[Any]) -> list[CaseRow]:
+    return [CaseRow(case, caseworker) for case, caseworker in rows]
+
+
+class CaseListItemSchema(Schema):
+    """Dumps a :class:`CaseRow`."""
+
+    case_ref = fields.String(attribute="case.case_ref")
+    status = fields.String(attribute="case.status")
+    caseworker = fields.String(allow_none=True)
+    team = fields.String(attribute="case.team", allow_none=True)
+    risk_level = fields.String(attribute="case.risk_level", allow_none=True)
+    last_contact_at = fields.AwareDateTime(attribute="case.last_contact_at", allow_none=True)
+    next_contact_due = fields.Date(attribute="case.next_contact_due", allow_none=True)
+    review_due = fields.Date(attribute="case.review_due", allow_none=True)
+    open_conflicts = fields.Integer(attribute="case.open_conflicts")
+    version = fields.Integer(attribute="case.version")
+    updated_at = fields.AwareDateTime(attribute="case.updated_at")
+
+
+class ProvenanceSchema(Schema):
+    value = fields.Raw()
+    instance_id = fields.String(allow_none=True)
+    user = fields.String(allow_none=True)
+    at = fields.String()
+    resolution = fields.String()
+
+
+class PlanItemSchema(Schema):
+    item_id = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    owner = fields.String(allow_none=True)
+    due_date = fields.Date(allow_none=True)
+    status = fields.String()
+    is_done = fields.Boolean()
+    is_overdue = fields.Method("_is_overdue")
+    properties = fields.Dict(keys=fields.String())
+    provenance = fields.Dict(keys=fields.String(), values=fields.Nested(ProvenanceSchema))
+
+    def _is_overdue(self, item: PlanItem) -> bool:
+        return bool(item.due_date and not item.is_done and item.due_date < utcnow().date())
+
+
+class CandidateSchema(Schema):
+    value = fields.Raw()
+    instance_id = fields.String(allow_none=True)
+    user = fields.String(allow_none=True)
+    at = fields.String()
+
+
+class TimelineEntrySchema(Schema):
+    instance_id = fields.String()
+    form_id = fields.String()
+    event_at = fields.AwareDateTime()
+    received_at = fields.AwareDateTime()
+    submitter = fields.String(allow_none=True)
+    state = fields.String()
+    is_registration = fields.Boolean()
+    is_contact = fields.Boolean()
+    is_review = fields.Boolean()
+    changes = fields.Dict(keys=fields.String())
+
+
+class ActionEntrySchema(Schema):
+    kind = fields.String()
+    at = fields.AwareDateTime()
+    actor = fields.String(allow_none=True)
+    payload = fields.Dict(keys=fields.String())
+
+
+class CaseDetailSchema(Schema):
+    """Dumps a ``service.CaseDetail``: the case page and ``GET /api/cases/<ref>``."""
+
+    case_ref = fields.Function(lambda d: d.case.case_ref)
+    entity_id = fields.Function(lambda d: d.case.entity_id)
+    status = fields.Function(lambda d: d.case.status)
+    caseworker = fields.String(allow_none=True)
+    team = fields.Function(lambda d: d.case.team)
+    risk_level = fields.Function(lambda d: d.case.risk_level)
+    contact_frequency_days = fields.Function(lambda d: d.case.contact_frequency_days)
+    last_contact_at = fields.AwareDateTime(attribute="case.last_contact_at", allow_none=True)
+    next_contact_due = fields.Date(attribute="case.next_contact_due", allow_none=True)
+    review_due = fields.Date(attribute="case.review_due", allow_none=True)
+    last_review_at = fields.AwareDateTime(attribute="case.last_review_at", allow_none=True)
+    opened_at = fields.AwareDateTime(attribute="case.opened_at")
+    closed_at = fields.AwareDateTime(attribute="case.closed_at", allow_none=True)
+    updated_at = fields.AwareDateTime(attribute="case.updated_at")
+    version = fields.Function(lambda d: d.case.version)
+    open_conflicts = fields.Function(lambda d: d.case.open_conflicts)
+    properties = fields.Function(lambda d: dict(d.case.properties or {}))
+    provenance = fields.Function(lambda d: dict(d.case.provenance or {}))
+    plan_items = fields.List(fields.Nested(PlanItemSchema))
+    conflicts = fields.Method("_conflicts")
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    actions = fields.List(fields.Nested(ActionEntrySchema))
+
+    def _conflicts(self, detail: CaseDetail) -> list[dict[str, Any]]:
+        out = []
+        for c in detail.conflicts:
+            out.append(
+                {
+                    "id": c.id,
+                    "conflict_key": c.conflict_key,
+                    "field": c.field,
+                    "candidates": CandidateSchema(many=True).dump(c.candidates),
+                    "is_resolved": c.resolved_at is not None,
+                    "resolved_value": c.resolved_value,
+                    "resolved_by": detail.conflict_resolvers.get(c.id),
+                    "resolved_at": c.resolved_at.isoformat() if c.resolved_at else None,
+                    "detected_at": c.detected_at.isoformat() if c.detected_at else None,
+                }
+            )
+        return out
+
+
+# --- loads ---------------------------------------------------------------------------------
+
+
+class CaseQueryArgs(Schema):
+    """Query string of the case list."""
+
+    caseworker = fields.String(load_default=None, validate=validate.Length(max=80))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    risk = fields.String(load_default=None, validate=validate.OneOf(RISK_LEVELS))
+    overdue = fields.Boolean(load_default=False)
+    team = fields.String(load_default=None, validate=validate.Length(max=80))
+    ref = fields.String(load_default=None, validate=validate.Length(max=120))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class FollowupArgs(Schema):
+    horizon_days = fields.Integer(load_default=7, validate=validate.Range(min=0, max=365))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class ReassignArgs(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class ResolveConflictArgs(Schema):
+    conflict_id = fields.Integer(required=True)
+    # any JSON value: it must equal one of the conflict's candidates (checked by the service)
+    value = fields.Raw(required=True, allow_none=True)
+
+
+class CloseArgs(Schema):
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class LinkArgs(Schema):
+    instance_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    case_ref = fields.String(required=True, validate=validate.Length(min=1, max=120))
+
+
+class DuplicateArgs(Schema):
+    """``merge``: link into the existing case; ``register_new``: a case of its own under
+    ``new_case_ref``."""
+
+    instance_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    action = fields.String(required=True, validate=validate.OneOf(("merge", "register_new")))
+    new_case_ref = fields.String(load_default=None, validate=validate.Length(min=1, max=120))
+
+    @validates_schema
+    def _new_ref_needed(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("action") == "register_new" and not data.get("new_case_ref"):
+            raise ValidationError("Give the new reference number.", field_name="new_case_ref")

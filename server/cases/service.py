@@ -1,0 +1,741 @@
+"""Applying submissions and supervisor decisions to cases. Flush only; callers commit.
+
+Every change goes the same way: record the input (a ``CaseContribution`` for a submission,
+a ``CaseAction`` for a supervisor), then :func:`rebuild` the case from all of its inputs.
+Rebuilding is idempotent, so re-running a submission or repeating a rebuild is always safe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.cases import queries
+from server.cases.mapping import CaseUpdate, map_submission, rebase_update
+from server.cases.merge import ActionRecord, CaseState, build_case
+from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.errors import AppError
+from server.submissions.models import Submission
+from server.submissions.parse import SubmissionEnvelope, parse_envelope
+from server.timeutil import utcnow
+from server.xforms.definition import FormDefinition
+
+SUPERVISING_ROLES = ("admin", "supervisor")
+# Marks a contribution a supervisor filed by hand (linked, merged or re-registered).
+MOVED = "moved_by_supervisor"
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    """Case-work defaults (the caller reads them from config; services read no config)."""
+
+    default_contact_frequency_days: int = 14
+    review_interval_days: int = 90
+
+
+DEFAULT_SETTINGS = CaseSettings()
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What became of one submission: ``state`` is the contribution state (applied,
+    unlinked, duplicate, superseded), or ``skipped`` (no case role) or ``failed``."""
+
+    instance_id: str
+    state: str
+    case_ref: str | None = None
+    case_id: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    case_ref: str
+    case_id: int | None
+    changed: bool
+    version: int | None
+
+
+# --- submissions ---------------------------------------------------------------------------
+
+
+def apply_submission(
+    session: Session,
+    submission: Submission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> ApplyResult:
+    """Record what the submission says about its case and rebuild that case.
+
+    Idempotent: applying the same submission again changes nothing. An edit (the
+    submission's ``deprecated_id`` names an earlier one) supersedes the earlier
+    contribution. Raises on unexpected errors; see :func:`apply_or_record_failure`.
+    """
+    submitter = queries.get_user(session, submission.submitter_id)
+    update = map_submission(
+        definition,
+        envelope,
+        submitter=submitter.username if submitter else None,
+        received_at=submission.received_at,
+    )
+    if update is None:
+        submission.processing_state = "skipped"
+        submission.processing_error = None
+        session.flush()
+        return ApplyResult(instance_id=submission.instance_id, state="skipped")
+
+    refs: set[str] = set()
+    if not update.case_ref and update.entity_id:
+        # A follow-up that names the case only by its entity (ref left blank).
+        known = queries.get_case_by_entity_id(session, update.entity_id)
+        if known is not None:
+            update = rebase_update(update, known.case_ref)
+
+    if submission.deprecated_id:
+        old = queries.get_contribution_by_instance_id(session, submission.deprecated_id)
+        if old is not None and old.state != "superseded":
+            old.state = "superseded"
+            refs.add(old.case_ref)
+
+    contribution = queries.get_contribution_for_submission(session, submission.id)
+    if contribution is not None and contribution.update.get(MOVED):
+        # A supervisor filed this submission elsewhere; re-running it keeps that decision.
+        update = replace(
+            rebase_update(update, contribution.case_ref),
+            is_registration=contribution.is_registration,
+            entity_id=contribution.entity_id,
+        )
+    if contribution is None:
+        contribution = CaseContribution(submission_id=submission.id)
+        session.add(contribution)
+    elif contribution.case_ref != update.case_ref:
+        refs.add(contribution.case_ref)
+    _fill_contribution(
+        contribution, update, moved=bool(contribution.update and contribution.update.get(MOVED))
+    )
+    if not submission.is_current:
+        contribution.state = "superseded"
+    elif contribution.state in ("superseded", "failed"):
+        contribution.state = "unlinked"  # provisional; rebuild decides
+    contribution.error = None
+    session.flush()
+
+    refs.add(update.case_ref)
+    for ref in sorted(r for r in refs if r):
+        rebuild(session, ref, settings=settings)
+
+    submission.processing_state = "applied"
+    submission.processing_error = None
+    session.flush()
+    return ApplyResult(
+        instance_id=submission.instance_id,
+        state=contribution.state,
+        case_ref=contribution.case_ref or None,
+        case_id=contribution.case_id,
+    )
+
+
+def apply_or_record_failure(
+    session: Session,
+    submission: Submission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> ApplyResult:
+    """:func:`apply_submission` inside a savepoint; on any error, roll the savepoint back and
+    record ``processing_state='failed'`` with the error on the submission instead.
+
+    The submission itself must already be committed (a submission is a fact before it is
+    interpreted); the device gets its 201 either way.
+    """
+    try:
+        with session.begin_nested():
+            return apply_submission(session, submission, definition, envelope, settings=settings)
+    except Exception as exc:  # any failure: the data is safe and the merge can be re-run
+        session.expire_all()
+        submission.processing_state = "failed"
+        submission.processing_error = f"{type(exc).__name__}: {exc}"[:2000]
+        session.flush()
+        return ApplyResult(
+            instance_id=submission.instance_id, state="failed", error=submission.processing_error
+        )
+
+
+def reprocess(
+    session: Session,
+    instance_id: str | None = None,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> list[ApplyResult]:
+    """Apply one submission again (by instance id), or every submission whose merge failed.
+
+    Idempotent: reprocessing an applied submission leaves its case as it was.
+    """
+    submissions = queries.list_submissions_to_reprocess(session, instance_id)
+    if instance_id is not None and not submissions:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    results = []
+    for submission in submissions:
+        version = queries.get_xform_version(session, submission.xform_version_id)
+        if version is None:
+            raise AppError(
+                "xform.version_not_found", details={"instance_id": submission.instance_id}
+            )
+        definition = FormDefinition.from_json(version.definition)
+        try:
+            envelope = parse_envelope(submission.xml)
+        except AppError as exc:
+            submission.processing_state = "failed"
+            submission.processing_error = f"{exc.code}: {exc.text}"
+            results.append(
+                ApplyResult(submission.instance_id, "failed", error=submission.processing_error)
+            )
+            continue
+        results.append(
+            apply_or_record_failure(session, submission, definition, envelope, settings=settings)
+        )
+    session.flush()
+    return results
+
+
+def _fill_contribution(
+    contribution: CaseContribution, update: CaseUpdate, *, moved: bool = False
+) -> None:
+    contribution.case_ref = update.case_ref
+    contribution.form_id = update.form_id
+    contribution.entity_id = update.entity_id
+    contribution.is_registration = update.is_registration
+    contribution.base_version = update.base_version
+    contribution.event_at = update.event_at
+    contribution.update = {**update.to_json(), MOVED: True} if moved else update.to_json()
+
+
+# --- rebuilding ----------------------------------------------------------------------------
+
+
+def rebuild(
+    session: Session,
+    case_ref: str,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+    today: date | None = None,
+) -> RebuildResult:
+    """Derive the case filed under ``case_ref`` again from all its inputs.
+
+    Linking: the earliest registration (by event time, then instance id) creates the case,
+    unless the case already exists, in which case the registration carrying its entity id
+    stays canonical (devices know the case by that id). Other registrations under the same
+    reference number, and follow-ups of their entities, become ``duplicate``; follow-ups with
+    no registration yet stay ``unlinked`` until it arrives.
+
+    Writes only when something changed; ``version`` goes up by one per change.
+    """
+    queries.lock_case_ref(session, case_ref)
+    case = queries.get_case_for_update(session, case_ref)
+    contributions = queries.list_contributions_for_ref(session, case_ref)
+    updates = {c.id: CaseUpdate.from_json(c.update) for c in contributions}
+
+    registrations = sorted(
+        (c for c in contributions if c.is_registration and c.entity_id),
+        key=lambda c: (c.event_at, updates[c.id].instance_id),
+    )
+    if case is not None:
+        canonical_entity: str | None = case.entity_id
+    else:
+        canonical_entity = registrations[0].entity_id if registrations else None
+    duplicate_entities = {c.entity_id for c in registrations if c.entity_id != canonical_entity} - {
+        None
+    }
+
+    if case is None and canonical_entity is not None:
+        first = registrations[0]
+        case = Case(
+            case_ref=case_ref,
+            entity_id=canonical_entity,
+            opened_at=first.event_at,
+            updated_at=utcnow(),
+            version=1,
+        )
+        session.add(case)
+        session.flush()
+        created = True
+    else:
+        created = False
+
+    for c in contributions:
+        if c.entity_id in duplicate_entities:
+            c.state, c.case_id = "duplicate", None
+        elif case is None:
+            c.state, c.case_id = "unlinked", None
+        else:
+            c.state, c.case_id = "applied", case.id
+    session.flush()
+    if case is None:
+        return RebuildResult(case_ref, None, False, None)
+
+    applied = [updates[c.id] for c in contributions if c.state == "applied"]
+    applied = _normalize_caseworkers(session, applied)
+    actions = [
+        ActionRecord(action_id=a.id, kind=a.kind, at=a.at, actor=name, payload=dict(a.payload))
+        for a, name in queries.list_actions_for_case(session, case.id)
+    ]
+    state = build_case(
+        applied,
+        actions,
+        today=today or utcnow().date(),
+        default_frequency_days=settings.default_contact_frequency_days,
+        review_interval_days=settings.review_interval_days,
+    )
+    changed = _write_state(session, case, state) or created
+    if changed:
+        if not created:
+            case.version += 1
+        case.updated_at = utcnow()
+    session.flush()
+    return RebuildResult(case_ref, case.id, changed, case.version)
+
+
+def _normalize_caseworkers(session: Session, updates: list[CaseUpdate]) -> list[CaseUpdate]:
+    """A caseworker answer that names no active user is ignored; the registration's
+    caseworker then falls back to its submitter."""
+    named = {u.caseworker for u in updates if u.caseworker}
+    active = queries.get_active_usernames(session, {n for n in named if n})
+    out = []
+    for u in updates:
+        caseworker = u.caseworker if u.caseworker in active else None
+        if caseworker is None and u.is_registration:
+            caseworker = u.submitter
+        out.append(replace(u, caseworker=caseworker) if caseworker != u.caseworker else u)
+    return out
+
+
+def _fingerprint(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _write_state(session: Session, case: Case, state: CaseState) -> bool:
+    """Copy the state onto the rows; True if anything changed."""
+    changed = False
+    caseworker = (
+        queries.get_active_user_by_username(session, state.caseworker) if state.caseworker else None
+    )
+    if caseworker is None and state.caseworker:
+        # reassigned to someone since deactivated: keep the case where it was
+        caseworker = queries.get_user(session, case.caseworker_id)
+    values: dict[str, Any] = {
+        "status": state.status,
+        "caseworker_id": caseworker.id if caseworker else None,
+        "team": caseworker.team if caseworker else None,
+        "risk_level": state.risk_level,
+        "contact_frequency_days": state.contact_frequency_days,
+        "last_contact_at": state.last_contact_at,
+        "next_contact_due": state.next_contact_due,
+        "review_due": state.review_due,
+        "last_review_at": state.last_review_at,
+        "properties": state.properties,
+        "provenance": state.provenance,
+        "open_conflicts": state.open_conflicts,
+        "closed_at": state.closed_at,
+    }
+    if state.opened_at is not None:
+        values["opened_at"] = state.opened_at
+    for name, value in values.items():
+        if _fingerprint(getattr(case, name)) != _fingerprint(value):
+            setattr(case, name, value)
+            changed = True
+
+    existing = {p.item_id: p for p in queries.list_plan_items(session, case.id)}
+    for item in state.items:
+        row = existing.pop(item.item_id, None)
+        if row is None:
+            row = PlanItem(case_id=case.id, item_id=item.item_id)
+            session.add(row)
+            changed = True
+        item_values: dict[str, Any] = {
+            "kind": item.kind,
+            "title": item.title[:500],
+            "owner": item.owner,
+            "due_date": item.due,
+            "status": item.status,
+            "is_done": item.is_done,
+            "properties": item.properties,
+            "provenance": item.provenance,
+        }
+        for name, value in item_values.items():
+            if _fingerprint(getattr(row, name, None)) != _fingerprint(value):
+                setattr(row, name, value)
+                changed = True
+    for row in existing.values():
+        session.delete(row)
+        changed = True
+
+    conflicts = {c.conflict_key: c for c in queries.list_conflicts(session, case.id)}
+    seen = set()
+    for conflict in state.conflicts:
+        seen.add(conflict.key)
+        crow = conflicts.get(conflict.key)
+        if crow is None:
+            # JSON null, not SQL NULL: the column is NOT NULL in the schema and an open
+            # conflict has no chosen value yet.
+            crow = CaseConflict(
+                case_id=case.id,
+                conflict_key=conflict.key,
+                field=conflict.field,
+                candidates=[],
+                resolved_value=JSON.NULL,
+            )
+            session.add(crow)
+            changed = True
+        if _fingerprint(crow.candidates) != _fingerprint(list(conflict.candidates)):
+            crow.candidates = list(conflict.candidates)
+            changed = True
+        if conflict.is_resolved:
+            resolver = (
+                queries.get_active_user_by_username(session, conflict.resolved_by)
+                if conflict.resolved_by
+                else None
+            )
+            if crow.resolved_at != conflict.resolved_at:
+                crow.resolved_value = conflict.resolved_value
+                crow.resolved_at = conflict.resolved_at
+                crow.resolved_by_id = resolver.id if resolver else crow.resolved_by_id
+                changed = True
+    for key, crow in conflicts.items():
+        # A conflict can vanish when an edit supersedes one side; a resolved one is kept
+        # as the record of the supervisor's decision.
+        if key not in seen and crow.resolved_at is None:
+            session.delete(crow)
+            changed = True
+    return changed
+
+
+# --- supervisor decisions ------------------------------------------------------------------
+
+
+def _require_supervisor(session: Session, actor: User, case: Case | None = None) -> None:
+    if actor.role not in SUPERVISING_ROLES:
+        raise AppError("auth.forbidden")
+    if case is not None and not queries.is_case_visible(session, actor, case.id):
+        raise AppError("auth.forbidden")
+
+
+def _case_or_404(session: Session, case_ref: str) -> Case:
+    case = queries.get_case_by_ref(session, case_ref)
+    if case is None:
+        raise AppError("case.not_found", details={"case_ref": case_ref})
+    return case
+
+
+def _act(
+    session: Session,
+    case: Case,
+    kind: str,
+    payload: dict[str, Any],
+    actor: User,
+    settings: CaseSettings,
+) -> RebuildResult:
+    session.add(
+        CaseAction(case_id=case.id, kind=kind, payload=payload, actor_id=actor.id, at=utcnow())
+    )
+    session.flush()
+    return rebuild(session, case.case_ref, settings=settings)
+
+
+def reassign(
+    session: Session,
+    case_ref: str,
+    username: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Make ``username`` (an active user) the case's named caseworker."""
+    case = _case_or_404(session, case_ref)
+    _require_supervisor(session, actor, case)
+    if queries.get_active_user_by_username(session, username) is None:
+        raise AppError("case.user_not_found", details={"username": username})
+    return _act(session, case, "reassign", {"username": username}, actor, settings)
+
+
+def resolve_conflict(
+    session: Session,
+    case_ref: str,
+    conflict_id: int,
+    value: Any,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Choose one of the values in conflict; it stands until a later update changes it."""
+    case = _case_or_404(session, case_ref)
+    _require_supervisor(session, actor, case)
+    conflict = queries.get_conflict(session, case.id, conflict_id)
+    if conflict is None:
+        raise AppError("case.conflict_not_found", details={"conflict_id": conflict_id})
+    allowed = {_fingerprint(c.get("value")) for c in conflict.candidates}
+    if _fingerprint(value) not in allowed:
+        raise AppError(
+            "case.bad_value",
+            details={"allowed": sorted({str(c.get("value")) for c in conflict.candidates})},
+        )
+    payload = {"conflict_key": conflict.conflict_key, "field": conflict.field, "value": value}
+    return _act(session, case, "resolve", payload, actor, settings)
+
+
+def close_case(
+    session: Session,
+    case_ref: str,
+    actor: User,
+    *,
+    reason: str = "",
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    case = _case_or_404(session, case_ref)
+    _require_supervisor(session, actor, case)
+    return _act(session, case, "close", {"reason": reason}, actor, settings)
+
+
+def reopen_case(
+    session: Session,
+    case_ref: str,
+    actor: User,
+    *,
+    reason: str = "",
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    case = _case_or_404(session, case_ref)
+    _require_supervisor(session, actor, case)
+    return _act(session, case, "reopen", {"reason": reason}, actor, settings)
+
+
+def link_unlinked(
+    session: Session,
+    instance_id: str,
+    case_ref: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """File a waiting submission (typed with a wrong reference number) under an existing case."""
+    _require_supervisor(session, actor)
+    contribution = queries.get_contribution_by_instance_id(session, instance_id)
+    if contribution is None or contribution.state != "unlinked":
+        raise AppError("case.not_unlinked", details={"instance_id": instance_id})
+    case = _case_or_404(session, case_ref)
+    _require_supervisor(session, actor, case)
+    old_ref = contribution.case_ref
+    _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
+    session.add(
+        CaseAction(
+            case_id=case.id,
+            kind="link_submission",
+            payload={"instance_id": instance_id, "from_ref": old_ref},
+            actor_id=actor.id,
+            at=utcnow(),
+        )
+    )
+    session.flush()
+    if old_ref and old_ref != case_ref:
+        rebuild(session, old_ref, settings=settings)
+    return rebuild(session, case_ref, settings=settings)
+
+
+def merge_duplicate(
+    session: Session,
+    instance_id: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Link a duplicate registration into the existing case with its reference number.
+
+    The registration then counts as an ordinary update of that case, and the follow-ups
+    made on the duplicate's entity come with it.
+    """
+    _require_supervisor(session, actor)
+    contribution = _duplicate_or_409(session, instance_id)
+    case = _case_or_404(session, contribution.case_ref)
+    _require_supervisor(session, actor, case)
+    dup_entity = contribution.entity_id
+    for c in _with_followups(session, contribution):
+        _move(c, case.case_ref, keep_registration=False, entity_id=case.entity_id)
+    session.add(
+        CaseAction(
+            case_id=case.id,
+            kind="merge_duplicate",
+            payload={"instance_id": instance_id, "entity_id": dup_entity},
+            actor_id=actor.id,
+            at=utcnow(),
+        )
+    )
+    session.flush()
+    return rebuild(session, case.case_ref, settings=settings)
+
+
+def register_duplicate_as_new(
+    session: Session,
+    instance_id: str,
+    new_case_ref: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Register a duplicate as a case of its own under a new reference number (two
+    children were given the same number). Its follow-ups move with it."""
+    _require_supervisor(session, actor)
+    contribution = _duplicate_or_409(session, instance_id)
+    new_case_ref = new_case_ref.strip()
+    if not new_case_ref or queries.get_case_by_ref(session, new_case_ref) is not None:
+        raise AppError(
+            "request.invalid",
+            message="Choose a reference number that no case has yet.",
+            details={"case_ref": new_case_ref},
+        )
+    old_ref = contribution.case_ref
+    for c in _with_followups(session, contribution):
+        _move(c, new_case_ref, keep_registration=True, entity_id=c.entity_id)
+    session.flush()
+    result = rebuild(session, new_case_ref, settings=settings)
+    if result.case_id is not None:
+        session.add(
+            CaseAction(
+                case_id=result.case_id,
+                kind="register_duplicate",
+                payload={"instance_id": instance_id, "from_ref": old_ref},
+                actor_id=actor.id,
+                at=utcnow(),
+            )
+        )
+    rebuild(session, old_ref, settings=settings)
+    session.flush()
+    return result
+
+
+def _duplicate_or_409(session: Session, instance_id: str) -> CaseContribution:
+    contribution = queries.get_contribution_by_instance_id(session, instance_id)
+    if (
+        contribution is None
+        or contribution.state != "duplicate"
+        or not contribution.is_registration
+    ):
+        raise AppError(
+            "case.not_unlinked",
+            message="This submission is not a duplicate registration.",
+            details={"instance_id": instance_id},
+        )
+    return contribution
+
+
+def _with_followups(session: Session, contribution: CaseContribution) -> list[CaseContribution]:
+    if not contribution.entity_id:
+        return [contribution]
+    others = queries.list_contributions_for_entity(session, contribution.entity_id, ("duplicate",))
+    return [contribution] + [c for c in others if c.id != contribution.id]
+
+
+def _move(
+    contribution: CaseContribution, case_ref: str, *, keep_registration: bool, entity_id: str | None
+) -> None:
+    update = rebase_update(CaseUpdate.from_json(contribution.update), case_ref)
+    if not keep_registration:
+        update = replace(update, is_registration=False, entity_id=entity_id)
+    _fill_contribution(contribution, update, moved=True)
+    contribution.state = "unlinked"  # provisional; rebuild decides
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    instance_id: str
+    form_id: str
+    event_at: datetime
+    received_at: datetime
+    submitter: str | None
+    state: str
+    is_registration: bool
+    is_contact: bool
+    is_review: bool
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActionEntry:
+    kind: str
+    at: datetime
+    actor: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CaseDetail:
+    case: Case
+    caseworker: str | None
+    plan_items: list[PlanItem]
+    conflicts: list[CaseConflict]
+    conflict_resolvers: dict[int, str]
+    timeline: list[TimelineEntry]
+    actions: list[ActionEntry]
+
+
+def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail:
+    """Everything the case page shows; ``case.not_found`` also when out of the viewer's scope
+    (so a reference number outside it reveals nothing)."""
+    case = queries.get_case_by_ref(session, case_ref)
+    if case is None or not queries.is_case_visible(session, viewer, case.id):
+        raise AppError("case.not_found", details={"case_ref": case_ref})
+    conflicts = queries.list_conflicts(session, case.id)
+    names = queries.get_usernames(
+        session,
+        {i for i in [case.caseworker_id, *(c.resolved_by_id for c in conflicts)] if i is not None},
+    )
+    timeline = []
+    for contribution, submission in queries.list_timeline(session, case.id):
+        update = CaseUpdate.from_json(contribution.update)
+        timeline.append(
+            TimelineEntry(
+                instance_id=submission.instance_id,
+                form_id=contribution.form_id,
+                event_at=contribution.event_at,
+                received_at=submission.received_at,
+                submitter=update.submitter,
+                state=contribution.state,
+                is_registration=contribution.is_registration,
+                is_contact=update.is_contact,
+                is_review=update.is_review,
+                changes=dict(update.properties),
+            )
+        )
+    actions = [
+        ActionEntry(kind=a.kind, at=a.at, actor=name, payload=dict(a.payload))
+        for a, name in queries.list_actions_for_case(session, case.id)
+    ]
+    return CaseDetail(
+        case=case,
+        caseworker=names.get(case.caseworker_id) if case.caseworker_id else None,
+        plan_items=queries.list_plan_items(session, case.id),
+        conflicts=conflicts,
+        conflict_resolvers={
+            c.id: names[c.resolved_by_id] for c in conflicts if c.resolved_by_id in names
+        },
+        timeline=timeline,
+        actions=actions,
+    )
+
+
+def rebuild_all(
+    session: Session, refs: Iterable[str], *, settings: CaseSettings = DEFAULT_SETTINGS
+) -> int:
+    """Rebuild several cases (after a settings change); returns how many changed."""
+    return sum(1 for ref in refs if rebuild(session, ref, settings=settings).changed)

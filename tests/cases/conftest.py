@@ -1,0 +1,151 @@
+"""A throwaway database per test, on SQLite and on PostgreSQL, plus row builders.
+
+PostgreSQL tests use a schema of their own (``cases_tests_<pid>``) in the shared ``test``
+database, and are skipped when no server answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+import server.models  # noqa: F401  (registers every table on Base.metadata)
+from server.auth.models import User
+from server.cases.service import ApplyResult, apply_or_record_failure
+from server.db import Base, make_engine
+from server.submissions.models import Submission
+from server.submissions.parse import parse_envelope
+from server.xforms.definition import FormDefinition
+from server.xforms.models import XForm, XFormVersion
+from tests.cases import forms
+
+PG_URL = os.environ.get("CASEWORK_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine | None]:
+    schema = f"cases_tests_{os.getpid()}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError:
+        admin.dispose()
+        yield None
+        return
+    engine = make_engine(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    yield engine
+    engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_engine: Engine | None
+) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'cases.sqlite3'}")
+        Base.metadata.create_all(eng)
+        yield eng
+        eng.dispose()
+        return
+    if pg_engine is None:
+        pytest.skip("PostgreSQL is not reachable")
+    Base.metadata.drop_all(pg_engine)
+    Base.metadata.create_all(pg_engine)
+    yield pg_engine
+    Base.metadata.drop_all(pg_engine)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+        s.rollback()
+
+
+class World:
+    """Rows a case test needs: users, published forms, received submissions."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.versions: dict[str, XFormVersion] = {}
+
+    def user(self, username: str, role: str = "caseworker", team: str | None = "north") -> User:
+        user = User(username=username, role=role, team=team)
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def version(self, md: str) -> XFormVersion:
+        definition = forms.definition(md)
+        if definition.form_id in self.versions:
+            return self.versions[definition.form_id]
+        xml = forms.xform(md)
+        xform = XForm(form_id=definition.form_id, title=definition.title)
+        self.session.add(xform)
+        self.session.flush()
+        version = XFormVersion(
+            xform_id=xform.id,
+            version=definition.version,
+            xml=xml,
+            md5=hashlib.md5(xml.encode(), usedforsecurity=False).hexdigest(),
+            definition=definition.to_json(),
+        )
+        self.session.add(version)
+        self.session.flush()
+        self.versions[definition.form_id] = version
+        return version
+
+    def receive(
+        self, md: str, xml: bytes, submitter: User | None, received_at: datetime
+    ) -> Submission:
+        """Store a submission the way ``submissions.service.receive`` does, then commit."""
+        version = self.version(md)
+        env = parse_envelope(xml)
+        root = env.instance_id
+        if env.deprecated_id:
+            old = self.session.query(Submission).filter_by(instance_id=env.deprecated_id).one()
+            old.is_current = False
+            root = old.root_instance_id
+        sub = Submission(
+            instance_id=env.instance_id,
+            root_instance_id=root,
+            deprecated_id=env.deprecated_id,
+            xform_id=version.xform_id,
+            xform_version_id=version.id,
+            xml=xml,
+            xml_sha256=hashlib.sha256(xml).hexdigest(),
+            data=env.data,
+            submitter_id=submitter.id if submitter else None,
+            received_at=received_at,
+        )
+        self.session.add(sub)
+        self.session.commit()
+        return sub
+
+    def submit(
+        self, md: str, xml: bytes, submitter: User | None, received_at: datetime
+    ) -> tuple[Submission, ApplyResult]:
+        sub = self.receive(md, xml, submitter, received_at)
+        definition = FormDefinition.from_json(self.version(md).definition)
+        result = apply_or_record_failure(self.session, sub, definition, parse_envelope(xml))
+        self.session.commit()
+        return sub, result
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    return World(session)
