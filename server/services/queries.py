@@ -1,0 +1,84 @@
+"""Services directory queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from server.services.models import Service
+
+
+def get_service(session: Session, service_id: str) -> Service | None:
+    return session.scalars(select(Service).where(Service.service_id == service_id)).first()
+
+
+def get_services(session: Session, service_ids: set[str]) -> dict[str, Service]:
+    """Existing services by service_id, for an import's upsert."""
+    if not service_ids:
+        return {}
+    rows = session.scalars(select(Service).where(Service.service_id.in_(service_ids)))
+    return {s.service_id: s for s in rows}
+
+
+def list_services(
+    *,
+    category: str | None = None,
+    q: str | None = None,
+    include_inactive: bool = False,
+    can_visit: bool | None = None,
+) -> Select[Service]:
+    """Services ordered by category and name; ``q`` matches name, provider, description or
+    location (case-insensitive substring)."""
+    stmt = select(Service)
+    if not include_inactive:
+        stmt = stmt.where(Service.is_active.is_(True))
+    if category:
+        stmt = stmt.where(Service.category == category)
+    if can_visit is not None:
+        stmt = stmt.where(Service.can_visit.is_(can_visit))
+    if q:
+        pattern = f"%{q.strip().lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Service.name).like(pattern),
+                func.lower(Service.provider).like(pattern),
+                func.lower(Service.description).like(pattern),
+                func.lower(Service.location).like(pattern),
+            )
+        )
+    return stmt.order_by(Service.category, Service.name, Service.service_id)
+
+
+def list_categories(session: Session) -> list[str]:
+    stmt = select(Service.category).where(Service.is_active.is_(True)).distinct()
+    return sorted(session.scalars(stmt))
+
+
+def list_service_list_rows() -> Select[str, str, str, str, str, str, str]:
+    """Columns of services.csv (active services): service_id, name, category, provider,
+    location, access, focal_points."""
+    return (
+        select(
+            Service.service_id,
+            Service.name,
+            Service.category,
+            Service.provider,
+            Service.location,
+            Service.access,
+            Service.focal_points,
+        )
+        .where(Service.is_active.is_(True))
+        .order_by(Service.category, Service.name, Service.service_id)
+    )
+
+
+def service_list_stats(session: Session) -> tuple[int, datetime | None]:
+    """(count, latest updated_at) of the active services."""
+    row = session.execute(
+        select(func.count(Service.id), func.max(Service.updated_at)).where(
+            Service.is_active.is_(True)
+        )
+    ).one()
+    return int(row[0]), row[1]

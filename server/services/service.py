@@ -1,0 +1,273 @@
+"""The services directory: create, update and import services. Flush only; callers commit."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy.orm import Session
+
+from server.errors import AppError
+from server.services import queries
+from server.services.models import Service
+from server.services.schemas import COLUMNS, ServiceInputSchema
+from server.timeutil import utcnow
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+# A directory has hundreds of rows; the cap stops a small, highly compressed XLSX from
+# unpacking into millions.
+MAX_IMPORT_ROWS = 20_000
+REQUIRED_COLUMNS = ("service_id", "name", "category")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # spreadsheet row number: the header is row 1
+    service_id: str | None
+    messages: dict[str, list[str]]
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def create_service(session: Session, data: dict[str, Any]) -> Service:
+    """Add a service; ``data`` as ServiceInputSchema loads it. Raises ``service.invalid``
+    if the id is taken."""
+    loaded = _load(data, partial=False)
+    if queries.get_service(session, loaded["service_id"]) is not None:
+        raise AppError(
+            "service.invalid",
+            message="A service with this ID already exists.",
+            details={"service_id": loaded["service_id"]},
+        )
+    service = Service(**loaded)
+    service.updated_at = utcnow()
+    session.add(service)
+    session.flush()
+    return service
+
+
+def update_service(session: Session, service_id: str, data: dict[str, Any]) -> Service:
+    """Change the given fields of a service (its id cannot change)."""
+    service = queries.get_service(session, service_id)
+    if service is None:
+        raise AppError("service.not_found", details={"service_id": service_id})
+    loaded = _load(data, partial=True)
+    loaded.pop("service_id", None)
+    if _assign(service, loaded):
+        service.updated_at = utcnow()
+    session.flush()
+    return service
+
+
+def deactivate_service(session: Session, service_id: str) -> Service:
+    """Take a service off devices' lists; it stays in the directory for the record."""
+    return update_service(session, service_id, {"is_active": False})
+
+
+def _load(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = ServiceInputSchema().load(data, partial=partial)
+    except ValidationError as exc:
+        raise AppError("service.invalid", details={"fields": exc.messages_dict}) from exc
+    return loaded
+
+
+def _assign(service: Service, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(service, name) != value:
+            setattr(service, name, value)
+            changed = True
+    return changed
+
+
+def import_services(
+    session: Session, filename: str, content: bytes, *, dry_run: bool = False
+) -> ImportReport:
+    """Upsert services from a CSV or XLSX file whose header row names the columns.
+
+    Rows that fail validation are reported with their row numbers and skipped; the other
+    rows are applied (uploading the corrected file again is safe: it is an upsert).
+    Columns absent from the file leave existing values alone. Raises ``service.invalid``
+    only for a file that cannot be read at all (too big, wrong type, no header).
+    """
+    if len(content) > MAX_IMPORT_BYTES:
+        raise AppError(
+            "service.invalid",
+            message="The services file is larger than 5 MB.",
+            details={"size": len(content)},
+        )
+    header, rows = _read_table(filename, content)
+    columns = [_column_name(h) for h in header]
+    report = ImportReport()
+    unknown = sorted({c for c in columns if c and c not in COLUMNS})
+    if unknown:
+        report.warnings.append(f"Columns ignored (not in the directory): {', '.join(unknown)}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise AppError(
+            "service.invalid",
+            message=f"The header row must name the columns: {', '.join(missing)}.",
+            details={"missing": missing},
+        )
+
+    parsed: list[tuple[int, dict[str, Any]]] = []
+    for number, cells in rows:
+        record = {
+            col: _text(cell)
+            for col, cell in zip(columns, cells, strict=False)
+            if col in COLUMNS and _text(cell) != ""
+        }
+        if record:
+            parsed.append((number, record))
+        if len(parsed) > MAX_IMPORT_ROWS:
+            raise AppError(
+                "service.invalid",
+                message=f"The services file has more than {MAX_IMPORT_ROWS} rows.",
+            )
+
+    existing = queries.get_services(
+        session, {r["service_id"] for _, r in parsed if "service_id" in r}
+    )
+    seen: dict[str, int] = {}
+    schema = ServiceInputSchema()
+    for number, record in parsed:
+        sid = record.get("service_id")
+        if sid in seen:
+            report.errors.append(
+                RowError(number, sid, {"service_id": [f"Also used on row {seen[sid]}."]})
+            )
+            continue
+        service = existing.get(sid) if sid else None
+        try:
+            loaded: dict[str, Any] = schema.load(record, partial=service is not None)
+        except ValidationError as exc:
+            messages = exc.messages_dict
+            report.errors.append(RowError(number, sid, _flatten(messages)))
+            continue
+        sid = loaded["service_id"]
+        seen[sid] = number
+        if service is None:
+            report.created += 1
+            if not dry_run:
+                new = Service(**loaded)
+                new.updated_at = utcnow()
+                session.add(new)
+                existing[sid] = new
+        elif dry_run:
+            changed = any(getattr(service, k) != v for k, v in loaded.items())
+            report.updated += int(changed)
+            report.unchanged += int(not changed)
+        elif _assign(service, loaded):
+            service.updated_at = utcnow()
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    session.flush()
+    return report
+
+
+def _flatten(messages: Any) -> dict[str, list[str]]:
+    if isinstance(messages, dict):
+        return {
+            str(k): [str(m) for m in (v if isinstance(v, list) else [v])]
+            for k, v in messages.items()
+        }
+    return {"_": [str(messages)]}
+
+
+def _column_name(header: Any) -> str:
+    return _text(header).lower().replace(" ", "_").replace("-", "_")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_table(filename: str, content: bytes) -> tuple[list[Any], Iterator[tuple[int, list[Any]]]]:
+    name = filename.lower()
+    if name.endswith(".csv"):
+        return _read_csv(content)
+    if name.endswith((".xlsx", ".xlsm")):
+        return _read_xlsx(content)
+    raise AppError(
+        "service.invalid",
+        message="Upload the services directory as a .csv or .xlsx file.",
+        details={"filename": filename},
+    )
+
+
+def _read_csv(content: bytes) -> tuple[list[Any], Iterator[tuple[int, list[Any]]]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AppError(
+            "service.invalid",
+            message="Save the CSV file as UTF-8 and upload it again.",
+            details={"reason": str(exc)},
+        ) from exc
+    sample = text[:4096]
+    delimiter = (
+        ";" if sample.split("\n", 1)[0].count(";") > sample.split("\n", 1)[0].count(",") else ","
+    )
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise AppError("service.invalid", message="The services file is empty.") from exc
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for index, row in enumerate(reader, start=2):
+                yield index, list(row)
+        except csv.Error as exc:
+            raise AppError("service.invalid", details={"reason": str(exc)}) from exc
+
+    return list(header), rows()
+
+
+def _read_xlsx(content: bytes) -> tuple[list[Any], Iterator[tuple[int, list[Any]]]]:
+    import openpyxl  # imported here: only imports need it, and it is slow to load
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
+        raise AppError(
+            "service.invalid",
+            message="The file is not an Excel workbook (.xlsx) that can be read.",
+            details={"reason": str(exc)},
+        ) from exc
+    sheet = workbook.active
+    if sheet is None:
+        raise AppError("service.invalid", message="The workbook has no sheet.")
+    values = sheet.iter_rows(values_only=True)
+    try:
+        header = list(next(values))
+    except StopIteration as exc:
+        raise AppError("service.invalid", message="The services file is empty.") from exc
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for index, row in enumerate(values, start=2):
+                yield index, list(row)
+        finally:
+            workbook.close()
+
+    return header, rows()
