@@ -68,6 +68,24 @@ def database_url(tmp_path: Path, pg_schema_url: str | None) -> Iterator[str]:
     engine.dispose()
 
 
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, for migrations and the CLI."""
+    if not is_postgres():
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    schema = f"cw_empty_{os.getpid()}"
+    admin = create_engine(TEST_DATABASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in TEST_DATABASE else "?"
+    yield f"{TEST_DATABASE}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
 def app_config(database_url: str, data_dir: Path, **extra: Any) -> dict[str, Any]:
     return {
         "TESTING": True,

@@ -16,8 +16,9 @@ from pyxform.xls2xform import convert as pyxform_convert
 from server.errors import AppError
 
 _ROW = re.compile(r"\[row\s*:\s*(\d+)\]")
-_SHEET = re.compile(r"(?:On the |in the )?'(survey|choices|settings|entities|external_choices)' sheet",
-                    re.IGNORECASE)
+_SHEETS = "survey|choices|settings|entities|external_choices"
+_ON_SHEET = re.compile(rf"\b(?:on|in) the '({_SHEETS})' sheet", re.IGNORECASE)
+_ANY_SHEET = re.compile(rf"'?\b({_SHEETS})\b'? sheet", re.IGNORECASE)
 _COLUMN = re.compile(r"(?:the|column) '([a-z_:]+(?:::[A-Za-z_:]+)?)'(?: value| column)?")
 
 
@@ -38,13 +39,18 @@ class Problem:
 
 def locate(message: str, source: str = "pyxform") -> Problem:
     row = _ROW.search(message)
-    sheet = _SHEET.search(message)
-    column = _COLUMN.search(message)
+    # pyxform numbers rows of the survey sheet unless it names another sheet as the place
+    sheet_match = _ON_SHEET.search(message) or (None if row else _ANY_SHEET.search(message))
+    sheet = sheet_match.group(1).lower() if sheet_match else ("survey" if row else None)
+    column_match = _COLUMN.search(message)
+    column = column_match.group(1) if column_match else None
+    if column is None and "list name" in message.lower():
+        column = "type"  # select_one <list>: the list is named in the type column
     return Problem(
         message=message.strip(),
-        sheet=sheet.group(1).lower() if sheet else ("survey" if row else None),
+        sheet=sheet,
         row=int(row.group(1)) if row else None,
-        column=column.group(1) if column else None,
+        column=column,
         source=source,
     )
 

@@ -1,0 +1,83 @@
+"""The `casework` command, run as an administrator would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from server.auth.qr import read_qr_payload
+from server.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run(empty_database_url: str, tmp_path: Path):
+    env = {
+        "CASEWORK_DATABASE_URL": empty_database_url,
+        "CASEWORK_DATA_DIR": str(tmp_path / "data"),
+        "CASEWORK_BASE_URL": "https://casework.example.org",
+        "CASEWORK_ODK_VALIDATE": "false",
+    }
+
+    def invoke(*args: str, input: str | None = None):
+        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def test_commands_refuse_an_out_of_date_schema(run):
+    result = run("create-user", "ann", "--role", "admin", "--password-stdin",
+                 input="a long password\n")
+    assert result.exit_code == 1
+    assert "casework migrate" in result.output
+
+
+def test_admin_workflow(run, tmp_path: Path):
+    assert run("migrate").exit_code == 0
+    first = run("ensure-admin")
+    assert "password:" in first.output
+    assert run("ensure-admin").output == ""  # only once
+
+    made = run("create-user", "cw1", "--role", "caseworker", "--team", "north",
+               "--password-stdin", input="a long password\n")
+    assert made.exit_code == 0, made.output
+    dup = run("create-user", "cw1", "--role", "caseworker", "--password-stdin",
+              input="a long password\n")
+    assert dup.exit_code == 1 and "already exists" in dup.output
+    weak = run("create-user", "cw2", "--role", "caseworker", "--password-stdin", input="short\n")
+    assert weak.exit_code == 1 and "10 characters" in weak.output
+
+    qr_file = tmp_path / "phone.png"
+    device = run("create-device", "phone-1", "--user", "cw1", "--qr", str(qr_file))
+    assert device.exit_code == 0, device.output
+    assert "Server URL: https://casework.example.org/key/" in device.output
+    payload = device.output.split("QR payload: ")[1].split()[0]
+    settings = read_qr_payload(payload)
+    assert settings["general"]["server_url"].startswith("https://casework.example.org/key/")
+    assert settings["admin"] == {}
+    assert settings["project"]["name"]
+    assert qr_file.read_bytes().startswith(b"\x89PNG")
+
+    assert run("revoke-device", "phone-1").exit_code == 0
+    assert run("revoke-device", "nope").exit_code == 1
+
+    token = run("create-token", "cw1")
+    assert token.exit_code == 0 and len(token.output.strip()) >= 40
+
+
+def test_publish_xlsforms_folder_and_errors(run, tmp_path: Path):
+    assert run("migrate").exit_code == 0
+    result = run("publish-xlsforms", str(ROOT / "xlsforms"))
+    assert result.exit_code == 0, result.output
+    assert "Published case_plan" in result.output
+    again = run("publish-xlsforms", str(ROOT / "xlsforms"))
+    assert "already published" in again.output
+
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"not a spreadsheet")
+    failed = run("publish", str(broken))
+    assert failed.exit_code == 1
+    assert "xform.invalid" in failed.output
