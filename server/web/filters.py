@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 from flask import Flask
 from flask_babel import format_date, format_datetime
+from flask_babel import gettext as _
 
 from server.web.access import (
     ADMINS,
@@ -28,6 +30,16 @@ def when(value: datetime | date | None) -> str:
     return str(format_date(value, "yyyy-MM-dd"))
 
 
+def zip_self(values: Iterable[Any]) -> list[tuple[Any, Any]]:
+    """Options whose text is their value (user names, team names)."""
+    return [(v, v) for v in values]
+
+
+def zip_label(values: Iterable[str]) -> list[tuple[str, str]]:
+    """Options whose text is the translated value (statuses, risk levels)."""
+    return [(v, str(_(v))) for v in values]
+
+
 def _globals() -> dict[str, Any]:
     return {
         "can": can,
@@ -43,4 +55,6 @@ def _globals() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
+    app.add_template_filter(zip_self, "zip_self")
+    app.add_template_filter(zip_label, "zip_label")
     app.context_processor(_globals)

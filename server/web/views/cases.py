@@ -1,20 +1,211 @@
-"""Placeholder until the page lands."""
+"""Cases: the filterable list, the case page and its supervisor actions, the queues."""
 
 from __future__ import annotations
 
-from flask import abort
+import json
+from typing import Any
 
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response
+
+from server import db
+from server.audit import service as audit
+from server.auth import queries as auth_queries
+from server.auth.models import User
+from server.cases import queries, service
+from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
+from server.errors import AppError
 from server.web import bp
-from server.web.access import CASE_READERS, roles_required
+from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
+from server.web.errors import flash_error
+from server.web.today import today
+
+QUEUE_LIMIT = 200
+
+
+def _query_args() -> dict[str, Any]:
+    """The list's filters from the query string; empty fields mean "any"."""
+    raw = {k: v for k, v in request.args.items() if v.strip()}
+    try:
+        loaded: dict[str, Any] = CaseQueryArgs().load(raw)
+    except ValidationError:
+        abort(400)
+    return loaded
+
+
+def assignable_caseworkers(user: User) -> list[str]:
+    """Whom a supervisor may pick: the team's active members; an admin: every active user."""
+    session = db.session()
+    if user.role == "supervisor" and user.team:
+        members = auth_queries.list_team_members(session, user.team)
+    else:
+        members = [
+            u
+            for u in session.scalars(auth_queries.list_users()).all()
+            if getattr(u, "is_active", False)
+        ]
+    return sorted(u.username for u in members if u.role in ("caseworker", "supervisor"))
 
 
 @bp.get("/cases")
 @roles_required(*CASE_READERS)
 def case_list() -> str:
-    abort(404)
+    args = _query_args()
+    user = me()
+    stmt = queries.list_cases(
+        user,
+        caseworker=args["caseworker"],
+        status=args["status"],
+        risk=args["risk"],
+        overdue_on=today() if args["overdue"] else None,
+        team=args["team"],
+        ref_prefix=args["ref"],
+    )
+    page = queries.paginate(db.session(), stmt, args["page"], args["per_page"])
+    filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
+    return render_template(
+        "web/cases/list.html",
+        page=page,
+        filters=filters,
+        statuses=STATUSES,
+        risks=RISK_LEVELS,
+        caseworkers=assignable_caseworkers(user) if user.role != "caseworker" else [],
+        today=today(),
+    )
+
+
+def _detail(case_ref: str, *, printing: bool = False) -> service.CaseDetail:
+    """The case as its page shows it; every look at a case goes into the audit log."""
+    session = db.session()
+    detail = service.get_case_detail(session, case_ref, me())
+    audit.record(
+        session,
+        me(),
+        "case.view",
+        target_type="case",
+        target=detail.case.case_ref,
+        details={"print": True} if printing else None,
+        ip=request.remote_addr,
+    )
+    return detail
+
+
+@bp.get("/cases/<path:case_ref>/print")
+@roles_required(*CASE_READERS)
+def case_print(case_ref: str) -> str:
+    return render_template(
+        "web/cases/print.html", d=_detail(case_ref, printing=True), today=today()
+    )
+
+
+@bp.get("/cases/<path:case_ref>")
+@roles_required(*CASE_READERS)
+def case_detail(case_ref: str) -> str:
+    detail = _detail(case_ref)
+    user = me()
+    return render_template(
+        "web/cases/detail.html",
+        d=detail,
+        today=today(),
+        caseworkers=assignable_caseworkers(user) if user.role in SUPERVISORS else [],
+        as_json=lambda v: json.dumps(v, sort_keys=True),
+    )
+
+
+def _back(case_ref: str) -> Response:
+    return redirect(url_for("web.case_detail", case_ref=case_ref))
+
+
+@bp.post("/cases/<path:case_ref>/reassign")
+@roles_required(*SUPERVISORS)
+def case_reassign(case_ref: str) -> Response:
+    username = request.form.get("username", "").strip()
+    try:
+        service.reassign(db.session(), case_ref, username, me())
+    except AppError as error:
+        flash_error(error)
+        return _back(case_ref)
+    flash(_("The case is now with %(name)s.", name=username), "success")
+    return _back(case_ref)
+
+
+@bp.post("/cases/<path:case_ref>/resolve")
+@roles_required(*SUPERVISORS)
+def case_resolve(case_ref: str) -> Response:
+    try:
+        conflict_id = int(request.form.get("conflict_id", ""))
+        value = json.loads(request.form.get("value", ""))
+    except ValueError:
+        abort(400)
+    try:
+        service.resolve_conflict(db.session(), case_ref, conflict_id, value, me())
+    except AppError as error:
+        flash_error(error)
+        return _back(case_ref)
+    flash(_("Conflict resolved."), "success")
+    return _back(case_ref)
+
+
+@bp.post("/cases/<path:case_ref>/close")
+@roles_required(*SUPERVISORS)
+def case_close(case_ref: str) -> Response:
+    try:
+        service.close_case(db.session(), case_ref, me(), reason=request.form.get("reason", ""))
+    except AppError as error:
+        flash_error(error)
+        return _back(case_ref)
+    flash(_("The case is closed."), "success")
+    return _back(case_ref)
+
+
+@bp.post("/cases/<path:case_ref>/reopen")
+@roles_required(*SUPERVISORS)
+def case_reopen(case_ref: str) -> Response:
+    try:
+        service.reopen_case(db.session(), case_ref, me(), reason=request.form.get("reason", ""))
+    except AppError as error:
+        flash_error(error)
+        return _back(case_ref)
+    flash(_("The case is open again."), "success")
+    return _back(case_ref)
 
 
 @bp.get("/queues")
-@roles_required("admin", "supervisor")
+@roles_required(*SUPERVISORS)
 def queues() -> str:
-    abort(404)
+    session = db.session()
+    unlinked = session.execute(queries.list_unlinked().limit(QUEUE_LIMIT)).all()
+    duplicates = session.execute(queries.list_duplicates().limit(QUEUE_LIMIT)).all()
+    return render_template("web/cases/queues.html", unlinked=unlinked, duplicates=duplicates)
+
+
+@bp.post("/queues/link")
+@roles_required(*SUPERVISORS)
+def queue_link() -> Response:
+    case_ref = request.form.get("case_ref", "").strip()
+    try:
+        service.link_unlinked(db.session(), request.form.get("instance_id", ""), case_ref, me())
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.queues"))
+    flash(_("The submission is now part of case %(ref)s.", ref=case_ref), "success")
+    return redirect(url_for("web.queues"))
+
+
+@bp.post("/queues/duplicate")
+@roles_required(*SUPERVISORS)
+def queue_duplicate() -> Response:
+    instance_id = request.form.get("instance_id", "")
+    try:
+        if request.form.get("action") == "register_new":
+            new_ref = request.form.get("new_case_ref", "")
+            service.register_duplicate_as_new(db.session(), instance_id, new_ref, me())
+            flash(_("Registered as a new case %(ref)s.", ref=new_ref.strip()), "success")
+        else:
+            result = service.merge_duplicate(db.session(), instance_id, me())
+            flash(_("Merged into case %(ref)s.", ref=result.case_ref), "success")
+    except AppError as error:
+        flash_error(error)
+    return redirect(url_for("web.queues"))

@@ -1,14 +1,62 @@
-"""Placeholder until the page lands."""
+"""The supervisor's front page: caseload, overdue work and waiting queues, with charts."""
 
 from __future__ import annotations
 
-from flask import abort
+from flask import render_template
+from flask_babel import gettext as _
 
+from server import db
+from server.cases import queries
 from server.web import bp
-from server.web.access import SUPERVISORS, roles_required
+from server.web.access import SUPERVISORS, me, roles_required
+from server.web.charts import bar_chart
+from server.web.today import today
+
+PLAN_KINDS = ("need", "service", "action", "decision")
+LIST_LIMIT = 20
 
 
 @bp.get("/dashboard")
 @roles_required(*SUPERVISORS)
 def dashboard() -> str:
-    abort(404)
+    session = db.session()
+    user, day = me(), today()
+    counts = queries.dashboard_counts(session, user, day)
+    kind_labels = {
+        "need": _("Needs"),
+        "service": _("Services"),
+        "action": _("Actions"),
+        "decision": _("Decisions"),
+    }
+    charts = [
+        bar_chart(
+            "chart-caseload",
+            _("Open cases per caseworker"),
+            [(name or _("unassigned"), n) for name, n in counts.open_cases_by_caseworker.items()],
+        ),
+        bar_chart(
+            "chart-contacts",
+            _("Contacts"),
+            [
+                (_("Overdue"), counts.contacts_overdue),
+                (_("Due this week"), counts.contacts_due_this_week),
+            ],
+            alert=True,
+        ),
+        bar_chart(
+            "chart-items",
+            _("Plan items overdue"),
+            [(kind_labels[k], counts.overdue_items_by_kind.get(k, 0)) for k in PLAN_KINDS],
+            alert=True,
+        ),
+    ]
+    due = session.scalars(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
+    overdue_items = session.execute(queries.list_overdue_items(user, day).limit(LIST_LIMIT)).all()
+    return render_template(
+        "web/dashboard.html",
+        counts=counts,
+        charts=charts,
+        due=due,
+        overdue_items=overdue_items,
+        today=day,
+    )

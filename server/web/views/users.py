@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import cast
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _

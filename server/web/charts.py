@@ -1,0 +1,60 @@
+"""Bar charts drawn on the server as inline SVG: no script, nothing fetched from elsewhere.
+
+This module only computes geometry; ``macros.html:bar_chart`` turns it into SVG, so every
+label goes through Jinja's escaping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+    y: float
+    width: float
+    height: float
+    alert: bool
+
+
+@dataclass(frozen=True)
+class BarChart:
+    id: str
+    title: str
+    width: int
+    height: int
+    label_width: int
+    bars: tuple[Bar, ...]
+
+
+def bar_chart(
+    chart_id: str,
+    title: str,
+    data: Iterable[tuple[str, int]],
+    *,
+    alert: bool = False,
+    width: int = 420,
+    label_width: int = 130,
+    bar_height: int = 22,
+    gap: int = 8,
+) -> BarChart:
+    """Horizontal bars, longest = the plot width (less room for the value label)."""
+    rows = list(data)
+    plot = width - label_width - 40
+    top = max((value for _, value in rows), default=0) or 1
+    bars = tuple(
+        Bar(
+            label=label,
+            value=value,
+            y=gap + i * (bar_height + gap),
+            width=round(plot * value / top, 1),
+            height=bar_height,
+            alert=alert and value > 0,
+        )
+        for i, (label, value) in enumerate(rows)
+    )
+    height = max(gap + len(bars) * (bar_height + gap), 40)
+    return BarChart(chart_id, title, width, height, label_width, bars)

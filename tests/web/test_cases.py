@@ -1,0 +1,168 @@
+"""Case pages: who sees which case, the case page, supervisor actions and the queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from server.audit.models import AuditEvent
+from tests.factories import Factory
+from tests.web import seed
+from tests.web.conftest import Web
+
+
+def _two_teams(make: Factory) -> tuple[str, str]:
+    """CP-N1 with cw-north (team north), CP-S1 with cw-south (team south)."""
+    seed.publish_case_forms(make)
+    make.user("cw-north", "caseworker", team="north")
+    make.user("cw-south", "caseworker", team="south")
+    north = make.device_client("phone-n", "cw-north")
+    south = make.device_client("phone-s", "cw-south")
+    seed.submit(north, seed.registration("CP-N1", seed.new_entity()))
+    seed.submit(south, seed.registration("CP-S1", seed.new_entity()))
+    return "CP-N1", "CP-S1"
+
+
+def test_caseworker_sees_only_own_cases(make: Factory) -> None:
+    _two_teams(make)
+    client = _sign_in(make, "cw-north")
+    html = client.text("/cases")
+    assert "CP-N1" in html
+    assert "CP-S1" not in html
+    assert client.get("/cases/CP-S1").status_code == 404
+    assert client.get("/cases/CP-S1/print").status_code == 404
+    assert client.get("/cases/CP-N1").status_code == 200
+
+
+def _sign_in(make: Factory, username: str) -> Web:
+    client = Web(make.app.test_client())
+    assert client.login(username).status_code == 302
+    return client
+
+
+def test_supervisor_sees_only_the_team(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/cases")
+    assert "CP-N1" in html
+    assert "CP-S1" not in html
+    assert sup.get("/cases/CP-S1").status_code == 404
+
+
+def test_designer_cannot_see_cases(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    designer = web_as("des", "designer")
+    assert designer.get("/cases").status_code == 403
+    assert designer.get("/cases/CP-N1").status_code == 403
+    assert designer.get("/dashboard").status_code == 403
+    assert designer.get("/queues").status_code == 403
+
+
+def test_caseworker_cannot_act_on_a_case(make: Factory) -> None:
+    _two_teams(make)
+    client = _sign_in(make, "cw-north")
+    assert client.post("/cases/CP-N1/close", {"reason": "x"}).status_code == 403
+    assert client.get("/dashboard").status_code == 403
+
+
+def test_case_page_shows_plan_and_records_the_view(
+    make: Factory, web_as: Any, db_session: Any
+) -> None:
+    _two_teams(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/cases/CP-N1")
+    assert "School place" in html
+    assert "Education" in html
+    assert "overdue" in html
+    views = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "case.view")).all()
+    assert [(e.actor, e.target) for e in views] == [("sup-n", "CP-N1")]
+    sup.text("/cases/CP-N1/print")
+    db_session.rollback()  # end the read snapshot to see the new row
+    assert (
+        len(db_session.scalars(select(AuditEvent).where(AuditEvent.action == "case.view")).all())
+        == 2
+    )
+
+
+def test_case_list_filters(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    admin = web_as("adm", "admin")
+    assert "CP-S1" in admin.text("/cases?caseworker=cw-south")
+    assert "CP-N1" not in admin.text("/cases?caseworker=cw-south")
+    assert "CP-N1" in admin.text("/cases?overdue=true&status=open&risk=")
+    assert "No case matches" in admin.text("/cases?risk=high")
+    assert admin.get("/cases?status=bogus").status_code == 400
+
+
+def test_supervisor_closes_reopens_and_reassigns(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    make.user("cw-north2", "caseworker", team="north")
+    sup = web_as("sup-n", "supervisor", team="north")
+    assert sup.post("/cases/CP-N1/close", {"reason": "safe"}).status_code == 302
+    assert 'id="case-status">closed' in sup.text("/cases/CP-N1")
+    assert sup.post("/cases/CP-N1/reopen", {"reason": "new risk"}).status_code == 302
+    assert 'id="case-status">open' in sup.text("/cases/CP-N1")
+    assert sup.post("/cases/CP-N1/reassign", {"username": "cw-north2"}).status_code == 302
+    assert 'id="case-caseworker">cw-north2' in sup.text("/cases/CP-N1")
+
+
+def test_case_action_without_csrf_is_refused(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    assert sup.post("/cases/CP-N1/close", {"reason": "x"}, csrf=False).status_code == 400
+    assert 'id="case-status">open' in sup.text("/cases/CP-N1")
+
+
+def test_supervisor_resolves_a_conflict(make: Factory, web_as: Any) -> None:
+    seed.publish_case_forms(make)
+    make.user("amina", "caseworker", team="north")
+    make.user("bo", "caseworker", team="north")
+    entity = seed.new_entity()
+    seed.submit(make.device_client("p-a", "amina"), seed.registration("CP-7", entity))
+    seed.submit(
+        make.device_client("p-b", "bo"),
+        seed.contact("CP-7", entity, "2024-05-05T10:00:00Z", risk="high"),
+    )
+    seed.submit(
+        make.device_client("p-a2", "amina"),
+        seed.contact("CP-7", entity, "2024-05-04T10:00:00Z", risk="low"),
+    )
+    sup = web_as("sup", "supervisor", team="north")
+    html = sup.text("/cases/CP-7")
+    assert "Conflicting records" in html
+    assert "Keep this value" in html
+    conflict_id = html.split('name="conflict_id" value="')[1].split('"')[0]
+    bad = sup.post("/cases/CP-7/resolve", {"conflict_id": conflict_id, "value": '"medium"'})
+    assert bad.status_code == 302
+    assert "not one of the values" in sup.text("/cases/CP-7")
+    ok = sup.post("/cases/CP-7/resolve", {"conflict_id": conflict_id, "value": '"low"'})
+    assert ok.status_code == 302
+    html = sup.text("/cases/CP-7")
+    assert "Conflicting records" not in html
+    assert "Resolved conflicts" in html
+
+
+def test_unlinked_queue_links_a_submission(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    phone = make.device_client("phone-x", "cw-north")
+    seed.submit(phone, seed.contact("CP-TYPO", seed.new_entity(), "2024-05-05T10:00:00Z"))
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/queues")
+    assert "CP-TYPO" in html
+    instance_id = html.split('name="instance_id" value="')[1].split('"')[0]
+    response = sup.post("/queues/link", {"instance_id": instance_id, "case_ref": "CP-N1"})
+    assert response.status_code == 302
+    assert "CP-TYPO" not in sup.text("/queues")
+
+
+def test_dashboard_counts_overdue_contacts(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/dashboard")
+    assert 'id="n-contacts-overdue">1<' in html
+    assert "<svg" in html
+    assert "CP-N1" in html
+    assert "CP-S1" not in html
+    admin = web_as("adm", "admin")
+    assert 'id="n-contacts-overdue">2<' in admin.text("/dashboard")
