@@ -39,6 +39,7 @@ _KEPT_META = frozenset({"meta/instanceID", "meta/instanceName"})
 _NUMBERS = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?(\s+-?\d+(\.\d+)?)*(\s*;\s*-?[\d. ]+)*")
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 _DANGEROUS_CHARS = frozenset(_DANGEROUS_START)
+_RISKY_IN_ROW = re.compile("\x00[=+\\-@\t\r]")
 
 
 def safe_cell(value: Cell, numeric: bool = False) -> Cell:
@@ -56,8 +57,14 @@ def safe_cell(value: Cell, numeric: bool = False) -> Cell:
     return "'" + value
 
 
-def safe_row(row: Sequence[Cell], numeric: Sequence[bool]) -> list[Cell]:
-    """:func:`safe_cell` over a row; only cells that start with a risky character pay for it."""
+def safe_row(row: Sequence[Cell], numeric: Sequence[bool]) -> Sequence[Cell]:
+    """:func:`safe_cell` over a row; only rows with a risky-looking cell pay for it."""
+    try:
+        # one C-level join and search instead of a test per cell: most rows are harmless
+        if not _RISKY_IN_ROW.search("\x00" + "\x00".join(row)):  # type: ignore[arg-type]
+            return row
+    except TypeError:
+        pass  # numbers in the row: check cell by cell
     return [
         safe_cell(v, n) if v.__class__ is str and v[:1] in _DANGEROUS_CHARS else v
         for v, n in zip(row, numeric, strict=True)
@@ -334,9 +341,33 @@ class _Plan:
         self.index = index
         self.spec = spec
         self.children = children  # (table index, path segments relative to this table, rel path)
-        self.getters: list[Callable[[DataNode, SubmissionRecord, str, str], Cell]] = [
-            self._getter(c) for c in spec.columns
-        ]
+        # Plain answers outside groups (most columns) are read inline by ``row``; the rest
+        # go through a getter each. This loop runs once per cell of the export.
+        self.plain: list[tuple[int, str]] = []
+        self.getters: list[tuple[int, Callable[[DataNode, SubmissionRecord, str, str], Cell]]] = []
+        for position, column in enumerate(spec.columns):
+            if (
+                column.source == "field"
+                and "/" not in column.path
+                and column.path not in spec.labels
+            ):
+                self.plain.append((position, column.path))
+            else:
+                self.getters.append((position, self._getter(column)))
+        self.width = len(spec.columns)
+
+    def row(self, node: DataNode, record: SubmissionRecord, key: str, parent: str) -> Row:
+        row: Row = [""] * self.width
+        get = node.get
+        for position, name in self.plain:
+            occurrences = get(name)
+            if occurrences:
+                value = occurrences[0]
+                if value.__class__ is str:  # a group in an older version stays blank
+                    row[position] = value
+        for position, getter in self.getters:
+            row[position] = getter(node, record, key, parent)
+        return row
 
     def _getter(self, column: Column) -> Callable[[DataNode, SubmissionRecord, str, str], Cell]:
         segments = _segments(column.path) if column.path else ()
@@ -370,18 +401,6 @@ class _Plan:
                 return "; ".join(labels.get(p, p) for p in value.split())
 
             return labelled
-        if len(segments) == 1:
-            # the common case (a question outside groups), inlined: this runs once per cell
-            name = segments[0]
-
-            def top(node: DataNode, _r: SubmissionRecord, _k: str, _p: str) -> Cell:
-                occurrences = node.get(name)
-                if occurrences:
-                    value = occurrences[0]
-                    return value if value.__class__ is str else ""
-                return ""
-
-            return top
         return lambda node, _r, _k, _p: _leaf(node, segments)
 
 
@@ -407,7 +426,7 @@ def rows(
     def emit(
         plan: _Plan, node: DataNode, record: SubmissionRecord, key: str, parent: str
     ) -> Iterator[tuple[int, Row]]:
-        yield plan.index, [g(node, record, key, parent) for g in plan.getters]
+        yield plan.index, plan.row(node, record, key, parent)
         for j, segments, rel in plan.children:
             for n, child in enumerate(_instances(node, segments), start=1):
                 yield from emit(plans[j], child, record, f"{key}/{rel}[{n}]", key)
