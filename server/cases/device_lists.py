@@ -58,47 +58,58 @@ def _cell(value: Any) -> str:
 
 
 def write_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """CSV text in chunks of a few thousand rows: the header first, then the rows."""
+    """CSV text in chunks of a few thousand rows: the header first, then the rows.
+
+    Cells must already be ``str``, ``int`` or ``None`` (written as empty): the row
+    builders below select dates as text so that no per-cell conversion is needed.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(list(header))
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([_cell(v) for v in row])
-        if count % _CHUNK_ROWS == 0:
+    batch: list[Iterable[Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == _CHUNK_ROWS:
+            writer.writerows(batch)
+            batch.clear()
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
+    writer.writerows(batch)
     tail = buffer.getvalue()
     if tail:
         yield tail
 
 
+def _stream(session: Session, stmt: Any) -> Iterator[Any]:
+    """Rows of a Core select in batches, straight from the connection (no ORM loading);
+    a server-side cursor on PostgreSQL."""
+    session.flush()  # a Core read skips the ORM's autoflush
+    result = session.connection().execute(stmt, execution_options={"yield_per": _FETCH_ROWS})
+    for partition in result.partitions():
+        yield from partition
+
+
 def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     """cases.csv rows for the user's open cases, read in batches."""
-    stmt = queries.list_case_list_rows(user).execution_options(yield_per=_FETCH_ROWS)
-    for entity_id, version, case_ref, risk, caseworker, due, status in session.execute(stmt):
-        yield (
-            entity_id,
-            case_label(case_ref, risk),
-            version,
-            case_ref,
-            risk,
-            caseworker,
-            due,
-            status,
-        )
+    for entity_id, version, case_ref, risk, caseworker, due, status in _stream(
+        session, queries.list_case_list_rows(user)
+    ):
+        label = f"{case_ref} ({risk})" if risk else case_ref
+        yield (entity_id, label, version, case_ref, risk, caseworker, due, status)
 
 
 def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
-    stmt = queries.list_plan_item_list_rows(user).execution_options(yield_per=_FETCH_ROWS)
-    for item_id, title, case_ref, kind, status, due in session.execute(stmt):
-        label = f"{case_ref}: {title or kind}"
-        yield (item_id, label, case_ref, kind, status, due)
+    for item_id, title, case_ref, kind, status, due in _stream(
+        session, queries.list_plan_item_list_rows(user)
+    ):
+        yield (item_id, f"{case_ref}: {title or kind}", case_ref, kind, status, due)
 
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
-    stmt = service_queries.list_service_list_rows().execution_options(yield_per=_FETCH_ROWS)
-    for service_id, name, category, provider, location, access, focal in session.execute(stmt):
+    for service_id, name, category, provider, location, access, focal in _stream(
+        session, service_queries.list_service_list_rows()
+    ):
         label = f"{name} ({provider})" if provider else name
         yield (service_id, label, category, provider, location, access, focal)
 

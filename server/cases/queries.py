@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, text, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
@@ -411,7 +423,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
 
 def list_case_list_rows(
     user: User,
-) -> Select[str, int, str, str | None, str | None, date | None, str]:
+) -> Select[str, int, str, str | None, str | None, str | None, str]:
     """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
     risk_level, caseworker username, next_contact_due, status. Ordered by case_ref."""
     cw = User.__table__.alias("cw")
@@ -422,7 +434,7 @@ def list_case_list_rows(
             Case.case_ref,
             Case.risk_level,
             cw.c.username,
-            Case.next_contact_due,
+            _date_text(Case.next_contact_due),
             Case.status,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
@@ -433,7 +445,7 @@ def list_case_list_rows(
 
 def list_plan_item_list_rows(
     user: User,
-) -> Select[str, str, str, str, str, date | None]:
+) -> Select[str, str, str, str, str, str | None]:
     """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due (open items of
     open cases in the user's device scope)."""
     return (
@@ -443,12 +455,17 @@ def list_plan_item_list_rows(
             Case.case_ref,
             PlanItem.kind,
             PlanItem.status,
-            PlanItem.due_date,
+            _date_text(PlanItem.due_date),
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))
         .order_by(Case.case_ref, PlanItem.id)
     )
+
+
+def _date_text(column: Any) -> Any:
+    """A date column as 'YYYY-MM-DD' text, so device lists write it without parsing."""
+    return cast(column, String).label(column.key)
 
 
 def _device_scope(user: User) -> ColumnElement[bool]:
