@@ -19,16 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import insert  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
-import server.models  # noqa: E402, F401
-from server.auth.models import User  # noqa: E402
-from server.cases import device_lists, service  # noqa: E402
-from server.cases.mapping import CaseUpdate, ItemUpdate  # noqa: E402
-from server.cases.merge import build_case  # noqa: E402
-from server.cases.models import Case  # noqa: E402
-from server.db import Base, make_engine  # noqa: E402
+import server.models  # noqa: F401
+from server.auth.models import User
+from server.cases import device_lists, service
+from server.cases.mapping import CaseUpdate, ItemUpdate
+from server.cases.merge import build_case
+from server.cases.models import Case
+from server.db import Base, make_engine
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
