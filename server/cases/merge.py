@@ -111,13 +111,18 @@ def dedupe(updates: Iterable[CaseUpdate]) -> list[CaseUpdate]:
     If two different updates claim one instance id (it should not happen), the choice
     does not depend on the order they came in.
     """
-    chosen: dict[str, tuple[str, CaseUpdate]] = {}
+    chosen: dict[str, CaseUpdate] = {}
     for u in updates:
-        text = json.dumps(u.to_json(), sort_keys=True, default=str)
         held = chosen.get(u.instance_id)
-        if held is None or text < held[0]:
-            chosen[u.instance_id] = (text, u)
-    return sorted((u for _, u in chosen.values()), key=lambda u: (u.event_at, u.instance_id))
+        if held is None:
+            chosen[u.instance_id] = u
+        elif held != u and _canonical(u) < _canonical(held):
+            chosen[u.instance_id] = u
+    return sorted(chosen.values(), key=lambda u: (u.event_at, u.instance_id))
+
+
+def _canonical(u: CaseUpdate) -> str:
+    return json.dumps(u.to_json(), sort_keys=True, default=str)
 
 
 def build_case(
@@ -204,24 +209,28 @@ def _item_fields(item: ItemUpdate) -> dict[str, Any]:
 
 
 def _find_conflicts(ups: list[CaseUpdate]) -> list[ConflictState]:
-    by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    by_key: dict[tuple[str, int], list[tuple[Any, CaseUpdate]]] = {}
     for u in ups:
         if u.base_version is None:
             continue
         for name, value in _update_fields(u).items():
-            by_key.setdefault((name, u.base_version), []).append(
-                _prov(value, u.instance_id, u.submitter, u.event_at)
-            )
+            by_key.setdefault((name, u.base_version), []).append((value, u))
     conflicts = []
-    for (name, base), candidates in sorted(by_key.items()):
-        values = {json.dumps(c["value"], sort_keys=True) for c in candidates}
+    for (name, base), entries in sorted(by_key.items()):
+        if len(entries) < 2:
+            continue  # the common case: only one submission started from this version
+        values = {json.dumps(v, sort_keys=True) for v, _ in entries}
         if len(values) > 1:
+            candidates = sorted(
+                (_prov(v, u.instance_id, u.submitter, u.event_at) for v, u in entries),
+                key=lambda c: (c["at"], c["instance_id"]),
+            )
             conflicts.append(
                 ConflictState(
                     key=f"{name}@{base}",
                     field=name,
                     base_version=base,
-                    candidates=tuple(sorted(candidates, key=lambda c: (c["at"], c["instance_id"]))),
+                    candidates=tuple(candidates),
                 )
             )
     return conflicts
@@ -270,8 +279,10 @@ class _Fold:
             self.registered_at = u.event_at
         for item in u.items:
             self.items.setdefault(item.item_id, {"kind": item.kind, "fields": {}, "provenance": {}})
+        at = u.event_at.isoformat()
         for name, value in _update_fields(u).items():
-            self._set(name, value, _prov(value, u.instance_id, u.submitter, u.event_at))
+            prov = {"value": value, "instance_id": u.instance_id, "user": u.submitter, "at": at}
+            self._set(name, value, prov)
         if u.is_contact:
             self.last_contact = u
         if u.is_review:
