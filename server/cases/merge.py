@@ -114,9 +114,7 @@ def dedupe(updates: Iterable[CaseUpdate]) -> list[CaseUpdate]:
     chosen: dict[str, CaseUpdate] = {}
     for u in updates:
         held = chosen.get(u.instance_id)
-        if held is None:
-            chosen[u.instance_id] = u
-        elif held != u and _canonical(u) < _canonical(held):
+        if held is None or (held != u and _canonical(u) < _canonical(held)):
             chosen[u.instance_id] = u
     return sorted(chosen.values(), key=lambda u: (u.event_at, u.instance_id))
 
