@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import abort
 from flask_login import current_user
@@ -44,6 +44,15 @@ def me() -> User:
     """The signed-in user (pages only run behind :func:`roles_required`)."""
     user: User = current_user._get_current_object()
     return user
+
+
+def active_users() -> list[User]:
+    """Every active account, by user name."""
+    from server import db
+    from server.auth.queries import list_users
+
+    users = cast(list[User], db.session().scalars(list_users()).all())
+    return [u for u in users if u.is_active]
 
 
 def can(*roles: str) -> bool:

@@ -1,14 +1,47 @@
-"""Placeholder until the page lands."""
+"""The audit log (admin): who saw, changed or exported what, and when."""
 
 from __future__ import annotations
 
-from flask import abort
+from datetime import UTC, datetime, time, timedelta
 
+from flask import abort, render_template, request
+
+from server import db
+from server.audit import queries
+from server.cases.queries import paginate
 from server.web import bp
 from server.web.access import ADMINS, roles_required
+
+PER_PAGE = 100
+
+
+def _day(name: str) -> datetime | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), UTC)
+    except ValueError:
+        abort(400)
 
 
 @bp.get("/audit")
 @roles_required(*ADMINS)
 def audit_log() -> str:
-    abort(404)
+    args = {
+        k: request.args.get(k, "").strip() for k in ("actor", "action", "target", "since", "until")
+    }
+    until = _day("until")
+    stmt = queries.list_events(
+        actor=args["actor"] or None,
+        action=args["action"] or None,
+        target=args["target"] or None,
+        since=_day("since"),
+        until=until + timedelta(days=1) if until else None,  # the whole "until" day
+    )
+    try:
+        page_no = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        abort(400)
+    page = paginate(db.session(), stmt, page_no, PER_PAGE)
+    return render_template("web/audit.html", page=page, args={k: v for k, v in args.items() if v})

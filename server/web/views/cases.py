@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,7 +18,7 @@ from server.cases import queries, service
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.errors import AppError
 from server.web import bp
-from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
+from server.web.access import CASE_READERS, SUPERVISORS, active_users, me, roles_required
 from server.web.errors import flash_error
 from server.web.today import today
 
@@ -41,11 +41,7 @@ def assignable_caseworkers(user: User) -> list[str]:
     if user.role == "supervisor" and user.team:
         members = auth_queries.list_team_members(session, user.team)
     else:
-        members = [
-            u
-            for u in session.scalars(auth_queries.list_users()).all()
-            if getattr(u, "is_active", False)
-        ]
+        members = active_users()
     return sorted(u.username for u in members if u.role in ("caseworker", "supervisor"))
 
 
@@ -63,7 +59,7 @@ def case_list() -> str:
         team=args["team"],
         ref_prefix=args["ref"],
     )
-    page = queries.paginate(db.session(), stmt, args["page"], args["per_page"])
+    page = queries.paginate(db.session(), cast(Any, stmt), args["page"], args["per_page"])
     filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
     return render_template(
         "web/cases/list.html",

@@ -1,14 +1,120 @@
-"""Placeholder until the page lands."""
+"""The services directory: list, search, add, edit and import services."""
 
 from __future__ import annotations
 
-from flask import abort
+from typing import Any
 
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from server import db
+from server.cases.queries import paginate
+from server.errors import AppError
+from server.services import queries, service
+from server.services.schemas import TEXT_COLUMNS
 from server.web import bp
-from server.web.access import SERVICE_READERS, roles_required
+from server.web.access import SERVICE_READERS, SERVICE_WRITERS, roles_required
+from server.web.errors import flash_error
+
+PER_PAGE = 50
+
+
+def _form_data() -> dict[str, Any]:
+    """The posted fields as the service schema expects them (checkboxes as booleans)."""
+    form = request.form
+    data: dict[str, Any] = {
+        name: form.get(name, "").strip()
+        for name in ("service_id", "name", "category", *TEXT_COLUMNS)
+    }
+    data["can_visit"] = form.get("can_visit") == "yes"
+    data["is_active"] = form.get("is_active", "yes") == "yes"
+    return data
+
+
+def _field_errors(error: AppError) -> dict[str, list[str]]:
+    fields = error.details.get("fields", {})
+    return fields if isinstance(fields, dict) else {}
 
 
 @bp.get("/services")
 @roles_required(*SERVICE_READERS)
 def service_list() -> str:
-    abort(404)
+    q = request.args.get("q", "").strip() or None
+    category = request.args.get("category", "").strip() or None
+    try:
+        page_no = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        abort(400)
+    session = db.session()
+    stmt = queries.list_services(category=category, q=q)
+    page = paginate(session, stmt, page_no, PER_PAGE)
+    args = {k: v for k, v in {"q": q, "category": category}.items() if v}
+    return render_template(
+        "web/services/list.html", page=page, args=args, categories=queries.list_categories(session)
+    )
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@roles_required(*SERVICE_WRITERS)
+def service_new() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("web/services/edit.html", svc=None, values={}, errors={})
+    data = _form_data()
+    try:
+        created = service.create_service(db.session(), data)
+    except AppError as error:
+        flash_error(error)
+        page = render_template(
+            "web/services/edit.html", svc=None, values=data, errors=_field_errors(error)
+        )
+        return page, error.http_status
+    flash(_("Added %(name)s.", name=created.name), "success")
+    return redirect(url_for("web.service_list"))
+
+
+@bp.route("/services/<service_id>/edit", methods=["GET", "POST"])
+@roles_required(*SERVICE_WRITERS)
+def service_edit(service_id: str) -> Response | str | tuple[str, int]:
+    svc = queries.get_service(db.session(), service_id)
+    if svc is None:
+        abort(404)
+    if request.method == "GET":
+        values = {
+            name: getattr(svc, name)
+            for name in ("service_id", "name", "category", "can_visit", "is_active", *TEXT_COLUMNS)
+        }
+        return render_template("web/services/edit.html", svc=svc, values=values, errors={})
+    data = _form_data()
+    data.pop("service_id")
+    try:
+        service.update_service(db.session(), service_id, data)
+    except AppError as error:
+        flash_error(error)
+        page = render_template(
+            "web/services/edit.html", svc=svc, values=data, errors=_field_errors(error)
+        )
+        return page, error.http_status
+    flash(_("Saved %(name)s.", name=data["name"]), "success")
+    return redirect(url_for("web.service_list"))
+
+
+@bp.route("/services/import", methods=["GET", "POST"])
+@roles_required(*SERVICE_WRITERS)
+def service_import() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("web/services/import.html", report=None)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose a file to upload."), "error")
+        return redirect(url_for("web.service_import"))
+    content = upload.read(service.MAX_IMPORT_BYTES + 1)
+    if len(content) > service.MAX_IMPORT_BYTES:
+        flash_error(AppError("request.too_large"))
+        return redirect(url_for("web.service_import"))
+    try:
+        report = service.import_services(db.session(), upload.filename, content)
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.service_import"))
+    return render_template("web/services/import.html", report=report)

@@ -16,7 +16,7 @@ from server.auth import service as auth_service
 from server.auth.models import ROLES, User
 from server.errors import AppError
 from server.web import bp
-from server.web.access import ADMINS, me, roles_required
+from server.web.access import ADMINS, active_users, me, roles_required
 from server.web.errors import flash_error
 
 DEVICE_HOLDER_ROLES = ("caseworker", "supervisor", "admin")
@@ -105,11 +105,7 @@ def user_password(username: str) -> Response:
 def device_list() -> str:
     session = db.session()
     devices = session.scalars(auth_queries.list_devices()).all()
-    holders = [
-        u
-        for u in session.scalars(auth_queries.list_users())
-        if u.is_active and u.role in DEVICE_HOLDER_ROLES
-    ]
+    holders = [u for u in active_users() if u.role in DEVICE_HOLDER_ROLES]
     return render_template("web/users/devices.html", devices=devices, holders=holders)
 
 
