@@ -171,7 +171,8 @@ def export_child(args: argparse.Namespace) -> None:
             summary = export_form(session, FORM_ID, args.child, fh)
         elapsed = time.perf_counter() - started
         size = path.stat().st_size
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
     print(
         json.dumps(
             {
@@ -182,6 +183,8 @@ def export_child(args: argparse.Namespace) -> None:
                 "tables": summary.tables,
                 "bytes": size,
                 "peak_rss_mb": rss_mb,
+                # CPU seconds of the whole child: on a shared machine wall time overstates
+                "cpu": usage.ru_utime + usage.ru_stime,
             }
         )
     )
@@ -192,9 +195,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="submissions to generate")
     parser.add_argument("--postgres", action="store_true", help="use PostgreSQL, not SQLite")
     parser.add_argument("--url", default=POSTGRES_URL, help="PostgreSQL URL (with --postgres)")
-    parser.add_argument(
-        "--sqlite", default=str(Path(tempfile.gettempdir()) / "casework-bench.db")
-    )
+    parser.add_argument("--sqlite", default=str(Path(tempfile.gettempdir()) / "casework-bench.db"))
     parser.add_argument("--formats", default="csv,xlsx", help="comma-separated: csv,xlsx")
     parser.add_argument("--no-fill", action="store_true", help="reuse the existing database")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -206,16 +207,26 @@ def main() -> None:
         fill(args)
     engine_name = "PostgreSQL" if args.postgres else "SQLite"
     for fmt in args.formats.split(","):
-        argv = [sys.executable, __file__, "--child", fmt, "--sqlite", args.sqlite, "--url", args.url]
+        argv = [
+            sys.executable,
+            __file__,
+            "--child",
+            fmt,
+            "--sqlite",
+            args.sqlite,
+            "--url",
+            args.url,
+        ]
         if args.postgres:
             argv.append("--postgres")
-        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout  # noqa: S603
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         rate = result["submissions"] / result["elapsed"]
         print(
             f"{engine_name} {fmt}: {result['submissions']:,} submissions, "
             f"{result['rows']:,} rows in {result['elapsed']:.1f} s "
             f"({rate:,.0f} submissions/s, {result['rows'] / result['elapsed']:,.0f} rows/s), "
+            f"CPU {result.get('cpu', 0):.1f} s, "
             f"file {result['bytes'] / 1e6:.1f} MB, peak RSS {result['peak_rss_mb']:.0f} MB"
         )
 
