@@ -21,6 +21,7 @@ from server.cases import queries
 from server.cases.mapping import CaseUpdate, map_submission, rebase_update
 from server.cases.merge import ActionRecord, CaseState, build_case
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
@@ -80,6 +81,7 @@ def apply_submission(
     submission's ``deprecated_id`` names an earlier one) supersedes the earlier
     contribution. Raises on unexpected errors; see :func:`apply_or_record_failure`.
     """
+    begin_write(session)
     submitter = queries.get_user(session, submission.submitter_id)
     update = map_submission(
         definition,
@@ -158,6 +160,9 @@ def apply_or_record_failure(
     The submission itself must already be committed (a submission is a fact before it is
     interpreted); the device gets its 201 either way.
     """
+    # SQLite: take the write lock before the savepoint's first read, so a busy database
+    # makes us wait our turn instead of failing the upgrade from reader to writer.
+    begin_write(session)
     try:
         with session.begin_nested():
             return apply_submission(session, submission, definition, envelope, settings=settings)
