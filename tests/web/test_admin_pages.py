@@ -49,7 +49,8 @@ def test_preview_then_publish_the_same_bytes(web_as: Any, app: Any) -> None:
     assert link is not None
     assert designer.get(link.group(1)).data == content
     xform = re.search(r'href="(/forms/[^"]+/xform)"', page)
-    assert xform is not None and b"<h:html" in designer.get(xform.group(1)).data
+    assert xform is not None
+    assert b"<h:html" in designer.get(xform.group(1)).data
     # the upload is gone once published
     again = designer.post("/forms/publish", {"upload_id": upload_id.group(1)})
     assert "expired" in designer.text(again.headers["Location"])
@@ -197,7 +198,8 @@ def test_exports_download_and_are_audited(make: Factory, web_as: Any) -> None:
     assert cases.status_code == 200
     assert cases.data[:2] == b"PK"
     log = admin.text("/audit?action=export")
-    assert "export.form" in log and "export.cases" in log
+    assert "export.form" in log
+    assert "export.cases" in log
     assert "case_plan" in log
     sup = web_as("sup", "supervisor", team="north")
     assert (

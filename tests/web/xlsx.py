@@ -40,7 +40,8 @@ def broken_form() -> bytes:
 
 
 def good_form() -> tuple[str, bytes]:
-    shipped = REPO / "xlsforms" / "case_plan.xlsx"
+    # case_conference: the tests seed case_plan and contact_log from their markdown twins
+    shipped = REPO / "xlsforms" / "case_conference.xlsx"
     if shipped.exists():
         return shipped.name, shipped.read_bytes()
     return "feedback.xlsx", workbook(
