@@ -6,6 +6,8 @@ calls one service function and renders the result. Every form carries a CSRF tok
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Flask, current_app, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
@@ -51,10 +53,13 @@ def init_app(app: Flask) -> None:
     # CSRFProtect's own hook would also check device posts; ours decides (see _check_csrf).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
+    app.config.setdefault(
+        "BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations")
+    )
     babel.init_app(app, locale_selector=_select_locale)
     app.before_request(_check_csrf)
 
-    from server.web import errors, filters, views  # noqa: F401  (routes register on import)
+    from server.web import errors, filters, labels, views  # noqa: F401  (routes register on import)
 
     app.register_blueprint(bp)
     errors.init_app(app)

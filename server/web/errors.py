@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, Response, flash, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -16,20 +17,20 @@ from server.web import bp
 log = logging.getLogger(__name__)
 
 TITLES = {
-    400: "The request could not be understood",
-    401: "Sign in to continue",
-    403: "You are not allowed to open this page",
-    404: "Page not found",
-    405: "This address does not accept that method",
-    409: "This conflicts with what is already recorded",
-    413: "The upload is too large",
-    429: "Too many attempts",
-    500: "Something went wrong on the server",
+    400: lazy_gettext("The request could not be understood"),
+    401: lazy_gettext("Sign in to continue"),
+    403: lazy_gettext("You are not allowed to open this page"),
+    404: lazy_gettext("Page not found"),
+    405: lazy_gettext("This address does not accept that method"),
+    409: lazy_gettext("This conflicts with what is already recorded"),
+    413: lazy_gettext("The upload is too large"),
+    429: lazy_gettext("Too many attempts"),
+    500: lazy_gettext("Something went wrong on the server"),
 }
 
 
 def _title(status: int) -> str:
-    return str(_(TITLES.get(status, TITLES[400 if status < 500 else 500])))
+    return str(TITLES.get(status, TITLES[400 if status < 500 else 500]))
 
 
 def error_page(status: int, message: str | None = None) -> tuple[str, int]:

@@ -1,0 +1,44 @@
+"""Words stored as codes (roles, states, risk levels…) that pages show translated.
+
+Templates call ``_(code)``; listing each code here with ``lazy_gettext`` puts it in the
+catalogue, which a dynamic ``_(value)`` alone would not.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext
+
+CODES = (
+    # roles
+    lazy_gettext("admin"),
+    lazy_gettext("supervisor"),
+    lazy_gettext("caseworker"),
+    lazy_gettext("designer"),
+    # case and form states
+    lazy_gettext("open"),
+    lazy_gettext("closed"),
+    lazy_gettext("closing"),
+    # risk levels
+    lazy_gettext("low"),
+    lazy_gettext("medium"),
+    lazy_gettext("high"),
+    # plan item kinds
+    lazy_gettext("need"),
+    lazy_gettext("service"),
+    lazy_gettext("action"),
+    lazy_gettext("decision"),
+    # contribution states
+    lazy_gettext("applied"),
+    lazy_gettext("unlinked"),
+    lazy_gettext("duplicate"),
+    lazy_gettext("superseded"),
+    lazy_gettext("failed"),
+    # supervisor decisions
+    lazy_gettext("reassign"),
+    lazy_gettext("resolve"),
+    lazy_gettext("close"),
+    lazy_gettext("reopen"),
+    lazy_gettext("link_submission"),
+    lazy_gettext("merge_duplicate"),
+    lazy_gettext("register_duplicate"),
+)
