@@ -230,3 +230,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     from server.wsgi_server import run
 
     run(host=host, port=port, workers=workers or 2 * (os.cpu_count() or 1), threads=threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,11 +4,13 @@ what a provisioning QR code carries, or without one, authenticating by Digest or
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Response, current_app, request
 
 from server import db
+from server.db import begin_write
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.errors import AppError
 from server.openrosa import lists, responses
@@ -38,10 +40,23 @@ def _base(token: str | None) -> str:
     return f"{base}/key/{token}" if token else base
 
 
+SEEN_GRANULARITY = timedelta(minutes=10)
+
+
 def _caller(token: str | None) -> DeviceCaller:
     caller = openrosa_caller(token)
-    if caller.device is not None:
-        caller.device.last_seen_at = utcnow()
+    device = caller.device
+    if device is not None:
+        now = utcnow()
+        if request.method == "POST":
+            device.last_seen_at = now  # the request already holds the write lock
+        elif device.last_seen_at is None or now - device.last_seen_at > SEEN_GRANULARITY:
+            # Reads stay reads: note the visit in a short write of its own, rarely.
+            session = db.session()
+            session.commit()
+            begin_write(session)
+            device.last_seen_at = now
+            session.commit()
     return caller
 
 

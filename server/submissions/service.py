@@ -77,6 +77,7 @@ def _apply_to_case(
 ) -> None:
     from server.cases import service as cases
 
+    begin_write(session)
     cases.apply_or_record_failure(session, submission, definition, envelope)
     session.commit()
 

@@ -1,0 +1,78 @@
+"""A real server process (gunicorn, as `casework serve` runs it) on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from server import create_app
+from server.db import get_database
+from server.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "server.cli", *args], env=self.env, cwd=ROOT,
+            input=input, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert result.returncode == 0, result.stderr + result.stdout
+        return result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(empty_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CASEWORK_DATABASE_URL": empty_database_url,
+        "CASEWORK_DATA_DIR": str(tmp_path / "data"),
+        "CASEWORK_BASE_URL": base_url,
+        "CASEWORK_ODK_VALIDATE": "false",
+    }
+    app = create_app({"DATABASE_URL": empty_database_url, "DATA_DIR": env["CASEWORK_DATA_DIR"]})
+    upgrade(get_database(app).engine)
+    get_database(app).engine.dispose()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/formList", timeout=2)  # noqa: S310 (loopback)
+        except urllib.error.HTTPError:
+            break  # it answered (401): up
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("the server did not start: "
+                                   + (process.stderr.read() if process.stderr else b"").decode())
+            time.sleep(0.2)
+    yield LiveServer(base_url, env, process)
+    process.terminate()
+    process.wait(timeout=10)
