@@ -35,7 +35,7 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
     BABEL_DEFAULT_LOCALE = "en"
-    CONTACT_FREQUENCY_DEFAULT_DAYS = 30
+    CONTACT_FREQUENCY_DEFAULT_DAYS = 14
     REVIEW_INTERVAL_DAYS = 90
     TESTING = False
 
@@ -75,3 +75,13 @@ def _kept_secret(path: Path) -> str:
 def env_database_url() -> str | None:
     """The database URL named by the environment, for tools that run without an app."""
     return os.environ.get("CASEWORK_DATABASE_URL")
+
+
+def case_settings(app: Flask) -> Any:
+    """Case-work defaults for the services, which read no configuration themselves."""
+    from server.cases.service import CaseSettings
+
+    return CaseSettings(
+        default_contact_frequency_days=int(app.config["CONTACT_FREQUENCY_DEFAULT_DAYS"]),
+        review_interval_days=int(app.config["REVIEW_INTERVAL_DAYS"]),
+    )

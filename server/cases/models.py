@@ -129,7 +129,7 @@ class CaseConflict(Base):
     field: Mapped[str] = mapped_column(String(255))
     # [{"value", "instance_id", "user", "at"}, ...]
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
-    resolved_value: Mapped[Any] = mapped_column(JsonType, default=None)
+    resolved_value: Mapped[Any] = mapped_column(JsonType, nullable=True, default=None)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     detected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, current_app, request
 
 from server import db
+from server.config import case_settings
 from server.db import begin_write
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.errors import AppError
@@ -172,6 +173,7 @@ def submission(token: str | None = None) -> Response:
             device=caller.device,
             device_key=request.args.get("deviceID"),
             user_agent=request.headers.get("User-Agent"),
+            case_settings=case_settings(current_app),
         ),
     )
     if receipt.outcome == "attachments_added" and not receipt.missing_attachments:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ class Caller:
     device: Device | None
     device_key: str | None = None
     user_agent: str | None = None
+    case_settings: Any = None  # cases.service.CaseSettings; None: the defaults
 
 
 @dataclass(frozen=True)
@@ -67,18 +68,19 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
         receipt, definition = _store(session, xml, envelope, files, caller)
         session.commit()
     if receipt.outcome != "attachments_added" and not envelope.is_encrypted:
-        _apply_to_case(session, receipt.submission, definition, envelope)
+        _apply_to_case(session, receipt.submission, definition, envelope, caller.case_settings)
     return receipt
 
 
 def _apply_to_case(
     session: Session, submission: Submission, definition: FormDefinition,
-    envelope: SubmissionEnvelope,
+    envelope: SubmissionEnvelope, settings: Any,
 ) -> None:
     from server.cases import service as cases
 
     begin_write(session)
-    cases.apply_or_record_failure(session, submission, definition, envelope)
+    options = {"settings": settings} if settings is not None else {}
+    cases.apply_or_record_failure(session, submission, definition, envelope, **options)
     session.commit()
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 09:45:05.111422
+Create Date: 2026-11-22 09:56:47.627991
 """
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def upgrade() -> None:
     sa.Column('conflict_key', sa.String(length=255), nullable=False),
     sa.Column('field', sa.String(length=255), nullable=False),
     sa.Column('candidates', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('resolved_value', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('resolved_value', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=True),
     sa.Column('resolved_by_id', sa.Integer(), nullable=True),
     sa.Column('resolved_at', server.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('detected_at', server.types.UtcDateTime(timezone=True), nullable=False),
