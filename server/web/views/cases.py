@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
@@ -16,6 +16,7 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import queries, service
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
+from server.config import case_settings
 from server.errors import AppError
 from server.web import bp
 from server.web.access import CASE_READERS, SUPERVISORS, active_users, me, roles_required
@@ -110,6 +111,12 @@ def case_detail(case_ref: str) -> str:
     )
 
 
+def _settings() -> service.CaseSettings:
+    """The same case-work settings the submission path merges with."""
+    settings: service.CaseSettings = case_settings(current_app)
+    return settings
+
+
 def _back(case_ref: str) -> Response:
     return redirect(url_for("web.case_detail", case_ref=case_ref))
 
@@ -119,7 +126,7 @@ def _back(case_ref: str) -> Response:
 def case_reassign(case_ref: str) -> Response:
     username = request.form.get("username", "").strip()
     try:
-        service.reassign(db.session(), case_ref, username, me())
+        service.reassign(db.session(), case_ref, username, me(), settings=_settings())
     except AppError as error:
         flash_error(error)
         return _back(case_ref)
@@ -136,7 +143,9 @@ def case_resolve(case_ref: str) -> Response:
     except ValueError:
         abort(400)
     try:
-        service.resolve_conflict(db.session(), case_ref, conflict_id, value, me())
+        service.resolve_conflict(
+            db.session(), case_ref, conflict_id, value, me(), settings=_settings()
+        )
     except AppError as error:
         flash_error(error)
         return _back(case_ref)
@@ -148,7 +157,13 @@ def case_resolve(case_ref: str) -> Response:
 @roles_required(*SUPERVISORS)
 def case_close(case_ref: str) -> Response:
     try:
-        service.close_case(db.session(), case_ref, me(), reason=request.form.get("reason", ""))
+        service.close_case(
+            db.session(),
+            case_ref,
+            me(),
+            reason=request.form.get("reason", ""),
+            settings=_settings(),
+        )
     except AppError as error:
         flash_error(error)
         return _back(case_ref)
@@ -160,7 +175,13 @@ def case_close(case_ref: str) -> Response:
 @roles_required(*SUPERVISORS)
 def case_reopen(case_ref: str) -> Response:
     try:
-        service.reopen_case(db.session(), case_ref, me(), reason=request.form.get("reason", ""))
+        service.reopen_case(
+            db.session(),
+            case_ref,
+            me(),
+            reason=request.form.get("reason", ""),
+            settings=_settings(),
+        )
     except AppError as error:
         flash_error(error)
         return _back(case_ref)
@@ -182,7 +203,13 @@ def queues() -> str:
 def queue_link() -> Response:
     case_ref = request.form.get("case_ref", "").strip()
     try:
-        service.link_unlinked(db.session(), request.form.get("instance_id", ""), case_ref, me())
+        service.link_unlinked(
+            db.session(),
+            request.form.get("instance_id", ""),
+            case_ref,
+            me(),
+            settings=_settings(),
+        )
     except AppError as error:
         flash_error(error)
         return redirect(url_for("web.queues"))
@@ -197,10 +224,12 @@ def queue_duplicate() -> Response:
     try:
         if request.form.get("action") == "register_new":
             new_ref = request.form.get("new_case_ref", "")
-            service.register_duplicate_as_new(db.session(), instance_id, new_ref, me())
+            service.register_duplicate_as_new(
+                db.session(), instance_id, new_ref, me(), settings=_settings()
+            )
             flash(_("Registered as a new case %(ref)s.", ref=new_ref.strip()), "success")
         else:
-            result = service.merge_duplicate(db.session(), instance_id, me())
+            result = service.merge_duplicate(db.session(), instance_id, me(), settings=_settings())
             flash(_("Merged into case %(ref)s.", ref=result.case_ref), "success")
     except AppError as error:
         flash_error(error)
