@@ -220,6 +220,125 @@ def publish_xlsforms(folder: Path) -> None:
         _publish(path, (), validate=current_app.config["ODK_VALIDATE"])
 
 
+@main.command("reprocess")
+@click.argument("instance_id", required=False)
+@needs_current_schema
+def reprocess(instance_id: str | None) -> None:
+    """Re-apply a submission to its case (default: every submission whose merge failed)."""
+    from server.cases import service as cases
+    from server.config import case_settings
+
+    session = db.session()
+    results = cases.reprocess(session, instance_id, settings=case_settings(current_app))
+    session.commit()
+    for result in results:
+        suffix = f" ({result.error})" if result.error else ""
+        click.echo(f"{result.instance_id}: {result.state} {result.case_ref or ''}{suffix}")
+    click.echo(f"{len(results)} submission(s) reprocessed.")
+
+
+@main.command("import-services")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the file without saving anything.")
+@needs_current_schema
+def import_services(file: Path, dry_run: bool) -> None:
+    """Import the services directory from a CSV or XLSX file (upsert by service_id)."""
+    from server.services.service import import_services as run_import
+
+    session = db.session()
+    report = run_import(session, file.name, file.read_bytes(), dry_run=dry_run)
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    click.echo(f"created {report.created}, updated {report.updated}, "
+               f"unchanged {report.unchanged}, rows with errors {len(report.errors)}")
+    for error in report.errors:
+        for column, messages in error.messages.items():
+            click.secho(f"  row {error.row}, {column}: {'; '.join(messages)}", fg="yellow")
+    for warning in report.warnings:
+        click.secho(f"  {warning}", fg="yellow")
+
+
+class _ProgressLine:
+    """Rows done and rate on one terminal line (stderr), for long exports."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.perf_counter
+        self.started = self.clock()
+
+    def __call__(self, done: int) -> None:
+        elapsed = max(self.clock() - self.started, 1e-6)
+        click.echo(f"\r  {done:,} rows  {done / elapsed:,.0f} rows/s", nl=False, err=True)
+
+    def close(self) -> None:
+        click.echo("", err=True)
+
+
+def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> None:
+    from server.auth.models import User
+    from server.downloads import service as downloads
+
+    session = db.session()
+    # The command line acts as the server's operator: an admin with no team scope.
+    operator = User(username=f"cli:{getpass.getuser()}", role="admin")
+    if kind == "form":
+        assert form_id is not None
+        export = downloads.prepare_form_export(session, operator, form_id, args)
+    else:
+        export = downloads.prepare_case_export(session, operator, args)
+    progress = _ProgressLine()
+    with out.open("wb") as fh:
+        summary = downloads.run_export(session, export, fh, None, progress)
+    progress.close()
+    session.commit()
+    tables = ", ".join(f"{name}: {count:,}" for name, count in summary.tables.items())
+    click.echo(f"Wrote {out} ({tables}) in {summary.elapsed_seconds:.1f} s.")
+
+
+@main.command("export")
+@click.argument("form_id")
+@click.option("--format", "fmt", default="csv", show_default=True,
+              type=click.Choice(["csv", "xlsx", "media", "geojson"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--labels", is_flag=True, help="Choice labels and question labels, not values.")
+@click.option("--language", default=None, help="Label language.")
+@click.option("--no-group-names", is_flag=True, help="Column headers without group names.")
+@click.option("--split-select-multiple", is_flag=True, help="One 0/1 column per choice.")
+@click.option("--include-sensitive", is_flag=True, help="Include fields marked sensitive.")
+@click.option("--from", "received_from", type=click.DateTime(), default=None,
+              help="Received on or after (UTC).")
+@click.option("--to", "received_before", type=click.DateTime(), default=None,
+              help="Received before (UTC).")
+@needs_current_schema
+def export(form_id: str, fmt: str, out: Path, labels: bool, language: str | None,
+           no_group_names: bool, split_select_multiple: bool, include_sensitive: bool,
+           received_from: Any, received_before: Any) -> None:
+    """Export a form's submissions (all versions) to a file."""
+    from datetime import UTC
+
+    _export("form", form_id, out, {
+        "format": fmt, "labels": labels, "language": language,
+        "group_paths": not no_group_names, "split_select_multiple": split_select_multiple,
+        "include_sensitive": include_sensitive,
+        "received_from": received_from.replace(tzinfo=UTC) if received_from else None,
+        "received_before": received_before.replace(tzinfo=UTC) if received_before else None,
+    })
+
+
+@main.command("export-cases")
+@click.option("--format", "fmt", default="csv", show_default=True,
+              type=click.Choice(["csv", "xlsx"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--include-sensitive", is_flag=True, help="Include sensitive case properties.")
+@needs_current_schema
+def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
+    """Export cases, plan items, contacts and conferences as linked tables."""
+    _export("cases", None, out, {"format": fmt, "include_sensitive": include_sensitive})
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)

@@ -124,6 +124,12 @@ def get_database(app: Flask) -> Database:
     return database
 
 
+def get_database_engine() -> Engine:
+    from flask import current_app
+
+    return get_database(current_app).engine
+
+
 def session() -> Session:
     """The session of the current app context (one per request or CLI command)."""
     current: Session | None = g.get("_db_session")

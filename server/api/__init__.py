@@ -12,7 +12,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def _register() -> None:
-    from server.api import errors, submissions, xforms  # noqa: F401  (routes register on import)
+    from server.api import (  # noqa: F401  (routes register on import)
+        cases,
+        errors,
+        exports,
+        services,
+        submissions,
+        xforms,
+    )
 
     bp.register_error_handler(AppError, errors.handle_app_error)
     bp.register_error_handler(ValidationError, errors.handle_validation_error)

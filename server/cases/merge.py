@@ -143,7 +143,22 @@ def build_case(
     timeline: list[tuple[datetime, int, str, CaseUpdate | ActionRecord]] = [
         (u.event_at, _UPDATE, u.instance_id, u) for u in ups
     ]
-    timeline += [(a.at, _ACTION, f"{a.action_id:012d}", a) for a in acts]
+    # A resolution settles its conflict whatever the devices' clocks said: it takes effect
+    # no earlier than the latest of the submissions it chose between.
+    event_at = {u.instance_id: u.event_at for u in ups}
+    settles_at = {
+        c.key: max(event_at[cand["instance_id"]] for cand in c.candidates
+                   if cand.get("instance_id") in event_at)
+        for c in conflicts
+        if any(cand.get("instance_id") in event_at for cand in c.candidates)
+    }
+
+    def effective_at(a: ActionRecord) -> datetime:
+        if a.kind == "resolve" and a.payload.get("conflict_key") in settles_at:
+            return max(a.at, settles_at[a.payload["conflict_key"]])
+        return a.at
+
+    timeline += [(effective_at(a), _ACTION, f"{a.action_id:012d}", a) for a in acts]
     timeline.sort(key=lambda t: (t[0], t[1], t[2]))
 
     fold = _Fold()

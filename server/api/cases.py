@@ -1,0 +1,169 @@
+"""/api/v1/cases: case records, follow-ups, the supervisor's queues and decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+
+from server import db
+from server.api import bp
+from server.api.args import caller, require_roles, use_schema
+from server.audit import service as audit
+from server.cases import queries, service
+from server.cases.schemas import (
+    CaseDetailSchema,
+    CaseListItemSchema,
+    CloseArgs,
+    DuplicateArgs,
+    FollowupArgs,
+    LinkArgs,
+    ReassignArgs,
+    ResolveConflictArgs,
+    case_rows,
+)
+from server.config import case_settings
+from server.timeutil import utcnow
+
+CASE_READERS = ("admin", "supervisor", "caseworker")
+SUPERVISORS = ("admin", "supervisor")
+
+
+def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
+    return {"total": page.total, "page": page.page, "per_page": page.per_page, "items": items}
+
+
+@bp.get("/cases")
+@require_roles(*CASE_READERS)
+def list_cases() -> Response:
+    from server.cases.schemas import CaseQueryArgs
+
+    args = CaseQueryArgs().load(request.args.to_dict())
+    session = db.session()
+    stmt = queries.list_cases(
+        caller(), caseworker=args["caseworker"], status=args["status"], risk=args["risk"],
+        overdue_on=utcnow().date() if args["overdue"] else None, team=args["team"],
+        ref_prefix=args["ref"],
+    )
+    page = queries.paginate(session, stmt, args["page"], args["per_page"])
+    audit.record(session, caller(), "case.list", target_type="cases",
+                 details={k: v for k, v in args.items() if v not in (None, False)},
+                 ip=request.remote_addr)
+    return jsonify(_page_json(page, CaseListItemSchema(many=True).dump(case_rows(page.items))))
+
+
+@bp.get("/cases/<case_ref>")
+@require_roles(*CASE_READERS)
+def get_case(case_ref: str) -> Response:
+    session = db.session()
+    detail = service.get_case_detail(session, case_ref, caller())
+    audit.record(session, caller(), "case.view", target_type="case", target=case_ref,
+                 ip=request.remote_addr)
+    return jsonify(CaseDetailSchema().dump(detail))
+
+
+@bp.get("/cases/<case_ref>/history")
+@require_roles(*CASE_READERS)
+def get_case_history(case_ref: str) -> Response:
+    session = db.session()
+    detail = CaseDetailSchema(only=("case_ref", "timeline", "actions", "provenance")).dump(
+        service.get_case_detail(session, case_ref, caller())
+    )
+    audit.record(session, caller(), "case.history", target_type="case", target=case_ref,
+                 ip=request.remote_addr)
+    return jsonify(detail)
+
+
+@bp.get("/followups")
+@require_roles(*CASE_READERS)
+@use_schema(FollowupArgs)
+def list_followups(horizon_days: int, page: int, per_page: int) -> Response:
+    session = db.session()
+    stmt = queries.list_due_followups(caller(), utcnow().date(), horizon_days)
+    result = queries.paginate(session, stmt, page, per_page)
+    items = [
+        {"case_ref": c.case_ref, "next_contact_due": c.next_contact_due.isoformat()
+         if c.next_contact_due else None, "risk_level": c.risk_level, "status": c.status}
+        for c in result.items
+    ]
+    return jsonify(_page_json(result, items))
+
+
+def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"instance_id": sub.instance_id, "case_ref": contribution.case_ref,
+         "form_id": contribution.form_id, "entity_id": contribution.entity_id,
+         "event_at": contribution.event_at.isoformat(), "received_at":
+         sub.received_at.isoformat(), "state": contribution.state}
+        for contribution, sub in rows
+    ]
+
+
+@bp.get("/queues/unlinked")
+@require_roles(*SUPERVISORS)
+def unlinked_queue() -> Response:
+    return jsonify(_queue_json(list(db.session().execute(queries.list_unlinked()))))
+
+
+@bp.get("/queues/duplicates")
+@require_roles(*SUPERVISORS)
+def duplicates_queue() -> Response:
+    return jsonify(_queue_json(list(db.session().execute(queries.list_duplicates()))))
+
+
+def _rebuilt(result: Any) -> Response:
+    return jsonify({"case_ref": result.case_ref, "version": result.version,
+                    "changed": result.changed})
+
+
+@bp.post("/cases/<case_ref>/reassign")
+@require_roles(*SUPERVISORS)
+@use_schema(ReassignArgs, location="json")
+def reassign(case_ref: str, username: str) -> Response:
+    return _rebuilt(service.reassign(db.session(), case_ref, username, caller(),
+                                     settings=case_settings(current_app)))
+
+
+@bp.post("/cases/<case_ref>/conflicts/resolve")
+@require_roles(*SUPERVISORS)
+@use_schema(ResolveConflictArgs, location="json")
+def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
+    return _rebuilt(service.resolve_conflict(db.session(), case_ref, conflict_id, value,
+                                             caller(), settings=case_settings(current_app)))
+
+
+@bp.post("/cases/<case_ref>/close")
+@require_roles(*SUPERVISORS)
+@use_schema(CloseArgs, location="json")
+def close_case(case_ref: str, reason: str) -> Response:
+    return _rebuilt(service.close_case(db.session(), case_ref, caller(), reason=reason,
+                                       settings=case_settings(current_app)))
+
+
+@bp.post("/cases/<case_ref>/reopen")
+@require_roles(*SUPERVISORS)
+@use_schema(CloseArgs, location="json")
+def reopen_case(case_ref: str, reason: str) -> Response:
+    return _rebuilt(service.reopen_case(db.session(), case_ref, caller(), reason=reason,
+                                        settings=case_settings(current_app)))
+
+
+@bp.post("/queues/unlinked/link")
+@require_roles(*SUPERVISORS)
+@use_schema(LinkArgs, location="json")
+def link_unlinked(instance_id: str, case_ref: str) -> Response:
+    return _rebuilt(service.link_unlinked(db.session(), instance_id, case_ref, caller(),
+                                          settings=case_settings(current_app)))
+
+
+@bp.post("/queues/duplicates/resolve")
+@require_roles(*SUPERVISORS)
+@use_schema(DuplicateArgs, location="json")
+def resolve_duplicate(instance_id: str, action: str, new_case_ref: str | None) -> Response:
+    session, settings = db.session(), case_settings(current_app)
+    if action == "merge":
+        return _rebuilt(service.merge_duplicate(session, instance_id, caller(),
+                                                settings=settings))
+    assert new_case_ref is not None  # the schema requires it for register_new
+    return _rebuilt(service.register_duplicate_as_new(session, instance_id, new_case_ref,
+                                                      caller(), settings=settings))

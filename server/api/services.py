@@ -1,0 +1,66 @@
+"""/api/v1/services: the services directory that referrals pick from."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+
+from server import db
+from server.api import bp
+from server.api.args import require_roles, use_schema
+from server.cases.queries import paginate
+from server.errors import AppError
+from server.services import queries, service
+from server.services.schemas import (
+    ImportReportSchema,
+    ServiceInputSchema,
+    ServiceQueryArgs,
+    ServiceSchema,
+)
+
+READERS = ("admin", "supervisor", "caseworker")
+EDITORS = ("admin",)
+
+
+@bp.get("/services")
+@require_roles(*READERS)
+@use_schema(ServiceQueryArgs)
+def list_services(category: str | None, q: str | None, include_inactive: bool,
+                  can_visit: bool | None, page: int, per_page: int) -> Response:
+    stmt = queries.list_services(category=category, q=q, include_inactive=include_inactive,
+                                 can_visit=can_visit)
+    result = paginate(db.session(), stmt, page, per_page)
+    return jsonify({"total": result.total, "page": result.page, "per_page": result.per_page,
+                    "items": ServiceSchema(many=True).dump(result.items)})
+
+
+@bp.post("/services")
+@require_roles(*EDITORS)
+def create_service() -> tuple[Response, int]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise AppError("request.invalid", "Send a JSON object.")
+    created = service.create_service(db.session(), ServiceInputSchema().load(data))
+    return jsonify(ServiceSchema().dump(created)), 201
+
+
+@bp.patch("/services/<service_id>")
+@require_roles(*EDITORS)
+def update_service(service_id: str) -> Response:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise AppError("request.invalid", "Send a JSON object.")
+    changes = ServiceInputSchema(partial=True).load(data)
+    return jsonify(ServiceSchema().dump(service.update_service(db.session(), service_id,
+                                                               changes)))
+
+
+@bp.post("/services/import")
+@require_roles(*EDITORS)
+def import_services() -> Response:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise AppError("request.invalid", "Attach a CSV or XLSX file as the field 'file'.")
+    content = upload.read(service.MAX_IMPORT_BYTES + 1)
+    report = service.import_services(db.session(), upload.filename, content,
+                                     dry_run=request.args.get("dry_run") == "true")
+    return jsonify(ImportReportSchema().dump(report))

@@ -1,0 +1,1 @@
+"""Export downloads: who may export what, the audit record, and streaming the file."""

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from exports import CASE_FORMATS, FORM_FORMATS
+
+
+class FormExportArgs(Schema):
+    """Export options as a person picks them (query string or form fields)."""
+
+    format = fields.String(load_default="csv", validate=validate.OneOf(FORM_FORMATS))
+    labels = fields.Boolean(load_default=False)
+    language = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
+    group_paths = fields.Boolean(load_default=True)
+    split_select_multiple = fields.Boolean(load_default=False)
+    include_sensitive = fields.Boolean(load_default=False)
+    received_from = fields.AwareDateTime(load_default=None, default_timezone=None)
+    received_before = fields.AwareDateTime(load_default=None, default_timezone=None)
+    since_last_export = fields.Boolean(load_default=False)
+
+
+class CaseExportArgs(Schema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(CASE_FORMATS))
+    include_sensitive = fields.Boolean(load_default=False)
