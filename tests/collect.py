@@ -93,7 +93,6 @@ class CollectClient:
     server_url: str  # the project's server URL, e.g. http://127.0.0.1:8080/key/<token>
     device_id: str = "collect:AbCdEfGh12345678"
     user_agent: str = "org.odk.collect.android/v2026.3.3 Dalvik/2.1.0 (Linux; U; Android 14)"
-    accept_content_length: int = 10_000_000
     sent: list[str] = field(default_factory=list)
 
     def _request(self, method: str, url: str, body: bytes | None = None,

@@ -53,6 +53,8 @@ def live_server(empty_database_url: str, tmp_path: Path) -> Iterator[LiveServer]
         "CASEWORK_DATA_DIR": str(tmp_path / "data"),
         "CASEWORK_BASE_URL": base_url,
         "CASEWORK_ODK_VALIDATE": "false",
+        # small enough that a phone must split an upload with a photo into several POSTs
+        "CASEWORK_MAX_SUBMISSION_BYTES": "200000",
     }
     app = create_app({"DATABASE_URL": empty_database_url, "DATA_DIR": env["CASEWORK_DATA_DIR"]})
     upgrade(get_database(app).engine)
