@@ -81,3 +81,39 @@ def test_publish_xlsforms_folder_and_errors(run, tmp_path: Path):
     failed = run("publish", str(broken))
     assert failed.exit_code == 1
     assert "xform.invalid" in failed.output
+
+
+def test_export_import_services_and_reprocess(run, tmp_path: Path, empty_database_url: str):
+    import zipfile
+
+    from server import create_app
+    from tests.factories import Factory
+    from tests.realforms import new_case_plan
+
+    assert run("migrate").exit_code == 0
+    assert run("publish-xlsforms", str(ROOT / "xlsforms")).exit_code == 0
+    run("create-user", "cw1", "--role", "caseworker", "--password-stdin",
+        input="a long password\n")
+    app = create_app({"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"),
+                      "TESTING": True})
+    phone = Factory(app).device_client("phone", "cw1")
+    plan, _ = new_case_plan("CP-CLI-1")
+    assert phone.submit(plan).status_code == 201
+
+    out = tmp_path / "plans.zip"
+    result = run("export", "case_plan", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "rows/s" in result.output and "Wrote" in result.output
+    assert zipfile.ZipFile(out).namelist()
+    cases = tmp_path / "cases.xlsx"
+    assert run("export-cases", "--format", "xlsx", "--out", str(cases)).exit_code == 0
+    assert cases.read_bytes()[:2] == b"PK"
+
+    services = tmp_path / "services.csv"
+    services.write_text("service_id,name,category\nclinic-1,Clinic,health\nbad,,\n")
+    imported = run("import-services", str(services))
+    assert "created 1" in imported.output and "row 3" in imported.output
+
+    redone = run("reprocess", "--help")
+    assert redone.exit_code == 0
+    assert "0 submission(s) reprocessed." in run("reprocess").output

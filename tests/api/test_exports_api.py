@@ -1,0 +1,101 @@
+"""Streamed export downloads: roles, sensitive fields, the audit log, and the bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+import pytest
+from sqlalchemy import select
+
+from server.audit.models import AuditEvent
+from tests.factories import Factory
+from tests.realforms import new_case_plan, xlsform_bytes
+
+
+@pytest.fixture
+def with_cases(make: Factory, device) -> None:
+    make.publish_bytes(xlsform_bytes("case_plan"), "case_plan.xlsx")
+    for n in range(3):
+        plan, _ = new_case_plan(f"CP-EXP-{n}")
+        assert device.submit(plan).status_code == 201
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _main_table(data: bytes) -> list[dict[str, str]]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        name = next(n for n in archive.namelist() if n.startswith("case_plan") and "-" not in n)
+        text = archive.read(name).decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, client, db_session):
+    make.user("boss", "admin")
+    token = make.api_token("boss")
+    response = client.get("/api/v1/forms/case_plan/export?format=csv", headers=_auth(token))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/zip"
+    assert 'filename="case_plan-' in response.headers["Content-Disposition"]
+    rows = _main_table(response.get_data())
+    assert len(rows) == 3
+    assert not any("risk_summary" in column for column in rows[0])  # sensitive by default
+    with_sensitive = client.get("/api/v1/forms/case_plan/export?include_sensitive=true",
+                                headers=_auth(token))
+    assert any("risk_summary" in column for column in _main_table(with_sensitive.get_data())[0])
+    events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "export.form"))
+    described = [e.details for e in events]
+    assert [d["include_sensitive"] for d in described] == [False, True]
+
+
+def test_only_an_admin_may_ask_for_sensitive_fields(with_cases, make, client):
+    make.user("sup", "supervisor", team="north")
+    token = make.api_token("sup")
+    assert client.get("/api/v1/forms/case_plan/export", headers=_auth(token)).status_code == 200
+    refused = client.get("/api/v1/forms/case_plan/export?include_sensitive=true",
+                         headers=_auth(token))
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("role", ["caseworker", "designer"])
+def test_other_roles_cannot_export(with_cases, make, client, role: str):
+    make.user("someone", role)
+    token = make.api_token("someone")
+    assert client.get("/api/v1/forms/case_plan/export", headers=_auth(token)).status_code == 403
+    assert client.get("/api/v1/cases/export", headers=_auth(token)).status_code == 403
+
+
+def test_case_export_and_bad_options(with_cases, make, client):
+    make.user("boss", "admin")
+    token = make.api_token("boss")
+    response = client.get("/api/v1/cases/export?format=xlsx", headers=_auth(token))
+    assert response.status_code == 200
+    assert response.get_data()[:2] == b"PK"
+    bad = client.get("/api/v1/forms/case_plan/export?format=pdf", headers=_auth(token))
+    assert bad.status_code == 400 and bad.json["code"] == "request.invalid"
+    missing = client.get("/api/v1/forms/nope/export", headers=_auth(token))
+    assert missing.status_code == 404
+
+
+def test_services_api_and_import(make: Factory, client):
+    make.user("boss", "admin")
+    make.user("cw9", "caseworker")
+    admin, caseworker = make.api_token("boss"), make.api_token("cw9")
+    body = {"service_id": "clinic-1", "name": "District clinic", "category": "health",
+            "access": "Open weekdays; phone first", "can_visit": True}
+    created = client.post("/api/v1/services", json=body, headers=_auth(admin))
+    assert created.status_code == 201, created.json
+    assert client.post("/api/v1/services", json=body, headers=_auth(caseworker)).status_code == 403
+    changed = client.patch("/api/v1/services/clinic-1", json={"hours": "8-16"},
+                           headers=_auth(admin))
+    assert changed.json["hours"] == "8-16"
+    upload = ("service_id,name,category\nlegal-1,Legal aid desk,legal_aid\n,No id,food\n")
+    report = client.post("/api/v1/services/import", headers=_auth(admin),
+                         data={"file": (io.BytesIO(upload.encode()), "services.csv")},
+                         content_type="multipart/form-data").json
+    assert report["created"] == 1 and report["errors"][0]["row"] == 3
+    listing = client.get("/api/v1/services?q=legal", headers=_auth(caseworker)).json
+    assert [s["service_id"] for s in listing["items"]] == ["legal-1"]
