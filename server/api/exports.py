@@ -23,7 +23,7 @@ def _download(export: service.ExportRequest) -> Response:
 
 
 @bp.get("/forms/<form_id>/export")
-@require_roles(*service.EXPORT_ROLES)
+@require_roles(*service.FORM_EXPORT_ROLES)
 def export_form(form_id: str) -> Response:
     args = FormExportArgs().load(request.args.to_dict())
     return _download(service.prepare_form_export(db.session(), caller(), form_id, args,

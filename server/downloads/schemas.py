@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from exports import CASE_FORMATS, FORM_FORMATS
 
@@ -20,5 +20,8 @@ class FormExportArgs(Schema):
 
 
 class CaseExportArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE  # the export page shares its option fields with form exports
+
     format = fields.String(load_default="csv", validate=validate.OneOf(CASE_FORMATS))
     include_sensitive = fields.Boolean(load_default=False)

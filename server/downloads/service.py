@@ -29,6 +29,8 @@ from server.xforms.queries import get_xform
 log = logging.getLogger(__name__)
 
 EXPORT_ROLES = ("admin", "supervisor")
+# Form exports carry every team's submissions; supervisors export cases (their team's).
+FORM_EXPORT_ROLES = ("admin",)
 CHUNK = 256 * 1024
 CONTENT_TYPES = {
     "csv": ("application/zip", "csv.zip"),
@@ -56,9 +58,9 @@ class ExportRequest:
         return CONTENT_TYPES[self.fmt][0]
 
 
-def _check_role(actor: User, include_sensitive: bool) -> None:
-    if actor.role not in EXPORT_ROLES:
-        raise AppError("auth.forbidden", "Only admins and supervisors can export data.")
+def _check_role(actor: User, include_sensitive: bool, roles: tuple[str, ...] = EXPORT_ROLES) -> None:
+    if actor.role not in roles:
+        raise AppError("auth.forbidden", "Your role cannot make this export.")
     if include_sensitive and actor.role != "admin":
         raise AppError("auth.forbidden", "Only an admin can include sensitive fields.")
 
@@ -77,7 +79,7 @@ def prepare_form_export(
     session: Session, actor: User, form_id: str, args: dict[str, Any], ip: str | None = None
 ) -> ExportRequest:
     """Check and record a form export; ``args`` as loaded by FormExportArgs."""
-    _check_role(actor, args.get("include_sensitive", False))
+    _check_role(actor, args.get("include_sensitive", False), FORM_EXPORT_ROLES)
     if get_xform(session, form_id) is None:
         raise AppError("xform.not_found")
     received_from = args.get("received_from")

@@ -195,7 +195,8 @@ def test_a_day_in_the_office(live: tuple[str, Flask], page: Any, tmp_path: Path)
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download case export").click()
     download = download_info.value
-    assert download.suggested_filename == "cases.zip"
+    assert download.suggested_filename.startswith("cases-")
+    assert download.suggested_filename.endswith(".csv.zip")
     saved = tmp_path / "cases.zip"
     download.save_as(str(saved))
     assert saved.read_bytes()[:2] == b"PK"

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, time
 
-from flask import abort, current_app, redirect, render_template, request, send_file, url_for
-from werkzeug.wrappers import Response
+from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 import exports
 from server import db
-from server.audit import service as audit
+from server.downloads import service as downloads
+from server.downloads.schemas import CaseExportArgs, FormExportArgs
 from server.errors import AppError
 from server.web import bp
-from server.web.access import ADMINS, SUPERVISORS, me, roles_required
+from server.web.access import SUPERVISORS, me, roles_required
 from server.web.errors import flash_error
 from server.xforms import queries as xform_queries
 
-SUFFIX = {"csv": ".zip", "xlsx": ".xlsx", "media": "-media.zip", "geojson": ".geojson"}
-MIMETYPE = {
-    "csv": "application/zip",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "media": "application/zip",
-    "geojson": "application/geo+json",
-}
-# Form exports carry every team's submissions, so they stay with admins; case exports are
-# limited to the cases the person may see.
-FORM_EXPORTERS = ADMINS
-# Exports are spooled to disk past this size rather than held in memory.
-SPOOL_BYTES = 8 * 1024 * 1024
+# Who may export what is decided in downloads.service; this only hides choices a person
+# would be refused anyway.
+FORM_EXPORTERS = downloads.FORM_EXPORT_ROLES
 
 
 @bp.get("/exports")
@@ -43,72 +35,67 @@ def export_page() -> str:
     )
 
 
-def _day(name: str) -> datetime | None:
+def _day(name: str) -> str | None:
     value = request.form.get(name, "").strip()
     if not value:
         return None
     try:
-        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), UTC)
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as exc:
-        raise exports.ExportOptionError(f"{name}: use a date like 2024-05-31") from exc
+        raise ValidationError({name: ["Use a date like 2024-05-31."]}) from exc
+    return datetime.combine(day, time(), UTC).isoformat()
 
 
-def _options() -> exports.ExportOptions:
+def _form_args() -> dict[str, str]:
     form = request.form
-    return exports.ExportOptions(
-        labels=form.get("labels") == "yes",
-        language=form.get("language", "").strip() or None,
-        group_paths=form.get("group_paths", "yes") == "yes",
-        split_select_multiple=form.get("split_select_multiple") == "yes",
-        include_sensitive=form.get("include_sensitive") == "yes",
-        received_from=_day("received_from"),
-        received_before=_day("received_before"),
-    )
+    args = {key: form[key] for key in ("format", "language", "labels", "group_paths",
+                                       "split_select_multiple", "include_sensitive",
+                                       "since_last_export") if form.get(key)}
+    for name in ("received_from", "received_before"):
+        value = _day(name)
+        if value:
+            args[name] = value
+    return args
 
 
 @bp.post("/exports")
 @roles_required(*SUPERVISORS)
-def export_download() -> Response:
+def export_download() -> Response | WerkzeugResponse:
     kind = request.form.get("kind", "")
-    fmt = request.form.get("format", "")
-    form_id = request.form.get("form_id", "")
-    if kind == "form" and me().role not in FORM_EXPORTERS:
-        abort(403)
     if kind not in ("form", "cases"):
         abort(400)
     session = db.session()
-    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (handed to the response, which closes it)
-        max_size=SPOOL_BYTES, dir=current_app.config["DATA_DIR"]
-    )
     try:
-        options = _options()
         if kind == "form":
-            summary = exports.export_form(session, form_id, fmt, spool, options)
-            name, target = f"{form_id}{SUFFIX.get(fmt, '')}", form_id
+            export = downloads.prepare_form_export(
+                session, me(), request.form.get("form_id", ""),
+                FormExportArgs().load(_form_args()), request.remote_addr,
+            )
         else:
-            summary = exports.export_cases(session, fmt, spool, options, scope_user=me())
-            name, target = f"cases{SUFFIX.get(fmt, '')}", "cases"
-    except exports.ExportOptionError as error:
-        spool.close()
-        flash_error(AppError("export.bad_option", str(error)))
+            export = downloads.prepare_case_export(
+                session, me(), CaseExportArgs().load(_form_args()), request.remote_addr
+            )
+    except ValidationError as error:
+        flash_error(AppError("export.bad_option", _first_message(error.messages)))
         return redirect(url_for("web.export_page"))
     except AppError as error:
-        spool.close()
+        if error.http_status == 403:
+            abort(403)
         flash_error(error)
         return redirect(url_for("web.export_page"))
-    audit.record(
-        session,
-        me(),
-        f"export.{kind}",
-        target_type=kind,
-        target=target,
-        details={"format": fmt, "options": options.describe(), "rows": summary.tables},
-        ip=request.remote_addr,
-    )
-    spool.seek(0)
-    return send_file(
-        spool,
-        mimetype=MIMETYPE.get(fmt, "application/octet-stream"),
-        as_attachment=True,
-        download_name=name,
-    )
+    # The audit record is committed before the first byte leaves.
+    session.commit()
+    body = downloads.stream(db.get_database_engine(), export, me())
+    return Response(stream_with_context(body), content_type=export.content_type, headers={
+        "Content-Disposition": f'attachment; filename="{export.filename}"',
+        "Cache-Control": "no-store",
+    })
+
+
+def _first_message(messages: object) -> str:
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            return f"{key}: {_first_message(value)}"
+    if isinstance(messages, list) and messages:
+        return _first_message(messages[0])
+    return str(messages)
