@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
 
 from server import db
 from server.errors import AppError
@@ -21,16 +20,19 @@ from server.errors import AppError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _create_app() -> Flask:
-    from server import create_app
+class _AppGroup(click.Group):
+    """Runs each command inside an application context built from the environment."""
 
-    return create_app()
+    def invoke(self, ctx: click.Context) -> Any:
+        from server import create_app
+
+        with create_app().app_context():
+            return super().invoke(ctx)
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
-             add_version_option=False, load_dotenv=False)
+@click.group(cls=_AppGroup)
 def main() -> None:
-    """Casework server administration."""
+    """Casework server administration. Configuration comes from CASEWORK_* variables."""
 
 
 def init_app(app: Flask) -> None:
