@@ -42,8 +42,10 @@ def locate(message: str, source: str = "pyxform") -> Problem:
     # pyxform numbers rows of the survey sheet unless it names another sheet as the place
     sheet_match = _ON_SHEET.search(message) or (None if row else _ANY_SHEET.search(message))
     sheet = sheet_match.group(1).lower() if sheet_match else ("survey" if row else None)
-    column_match = _COLUMN.search(message)
-    column = column_match.group(1) if column_match else None
+    column = next(
+        (m.group(1) for m in _COLUMN.finditer(message) if m.group(1) not in _SHEETS.split("|")),
+        None,
+    )
     if column is None and "list name" in message.lower():
         column = "type"  # select_one <list>: the list is named in the type column
     return Problem(

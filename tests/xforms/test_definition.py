@@ -1,0 +1,84 @@
+"""XForm -> FormDefinition, and pyxform problems located by sheet/row/column. Pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.errors import AppError
+from server.xforms.convert import convert_xlsform, locate, validate_xform
+from server.xforms.definition import FormDefinition, parse_definition
+from tests.factories import xform_from_md
+from tests.realforms import xform, xlsform_bytes
+
+FORM = """
+| settings |
+| | form_id | version | namespaces | default_language |
+| | t1 | 7 | casework="urn:casework:xforms" | English (en) |
+| survey |
+| | type | name | label::English (en) | label::Français (fr) | save_to | bind::casework:role | bind::casework:sensitive |
+| | select_one_from_file cases.csv | case | Case | Dossier | | | |
+| | select_one yn | ok | OK? | D'accord ? | | | |
+| | begin_group | g | G | G | | | |
+| | text | note1 | Note | Note | notes | | yes |
+| | end_group | | | | | | |
+| | begin_repeat | needs | Needs | Besoins | | need | |
+| | text | need | Need | Besoin | | title | |
+| | image | photo | Photo | Photo | | | |
+| | end_repeat | | | | | | |
+| choices |
+| | list_name | name | label::English (en) | label::Français (fr) |
+| | yn | yes | Yes | Oui |
+| | yn | no | No | Non |
+| entities |
+| | list_name | label | entity_id |
+| | cases | ${case} | ${case} |
+"""
+
+
+def test_fields_roles_labels_choices_and_entities():
+    d = parse_definition(xform_from_md(FORM))
+    assert (d.form_id, d.version) == ("t1", "7")
+    note = d.field("g/note1")
+    assert note is not None and note.save_to == "notes" and note.is_sensitive
+    needs = d.field("needs")
+    assert needs is not None and needs.kind == "repeat" and needs.role == "need"
+    assert d.field("needs/need").repeat == "needs"
+    assert d.field("needs/photo").type == "binary"
+    assert d.field("case").choice_file == "cases.csv"
+    assert d.field("ok").labels["Français (fr)"] == "D'accord ?"
+    assert [c.value for c in d.choices["yn"]] == ["yes", "no"]
+    assert d.entities[0].dataset == "cases" and d.entities[0].can_update
+    assert "cases.csv" in d.media_files
+    assert FormDefinition.from_json(d.to_json()) == d
+
+
+def test_real_forms_declare_their_case_roles():
+    for form_id in ("case_plan", "contact_log", "case_conference"):
+        d = parse_definition(xform(form_id))
+        assert len(d.with_role("ref")) == 1, form_id
+        assert d.entities and d.entities[0].dataset == "cases"
+
+
+def test_messages_are_located_in_the_spreadsheet():
+    p = locate("[row : 12] On the 'survey' sheet, the 'save_to' value is invalid.")
+    assert (p.sheet, p.row, p.column) == ("survey", 12, "save_to")
+    p = locate("[row : 3] List name not in choices sheet: colours")
+    assert (p.sheet, p.row, p.column) == ("survey", 3, "type")
+
+
+def test_a_real_spreadsheet_converts_without_warnings():
+    build = convert_xlsform(xlsform_bytes("contact_log"), "contact_log.xlsx", validate=False)
+    assert build.warnings == ()
+
+
+def test_odk_validate_refuses_what_collect_cannot_open():
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed (make test installs it)")
+    broken = xform_from_md(FORM).replace('calculate=" /data/case "', 'calculate="nope(1)"')
+    broken = broken.replace("<bind nodeset=\"/data/ok\"", "<bind calculate=\"nofunc()\" nodeset=\"/data/ok\"")
+    with pytest.raises(AppError) as caught:
+        validate_xform(broken)
+    assert caught.value.code == "xform.validate_failed"
+    assert caught.value.details["problems"][0]["source"] == "odk-validate"
