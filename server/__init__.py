@@ -28,7 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     auth.init_app(app)
 
-    from server.openrosa import bp as openrosa_bp
+    from server.openrosa.bp import bp as openrosa_bp
 
     app.register_blueprint(openrosa_bp)
 

@@ -14,7 +14,7 @@ def list_events(
     target: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Select[tuple[AuditEvent]]:
+) -> Select[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     if actor:
         query = query.where(AuditEvent.actor == actor)

@@ -13,7 +13,7 @@ from server.types import UtcDateTime
 ROLES = ("admin", "supervisor", "caseworker", "designer")
 
 
-class User(UserMixin, Base):
+class User(UserMixin, Base):  # type: ignore[misc]  # flask-login ships no types
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -25,7 +25,7 @@ class User(UserMixin, Base):
     # MD5(username:realm:password), which HTTP Digest needs; password-equivalent for this
     # realm only, so it is kept encrypted with the server's secret key.
     digest_ha1: Mapped[str | None] = mapped_column(String(255), default=None)
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)  # type: ignore[assignment]
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -18,7 +18,7 @@ def count_admins(session: Session) -> int:
     return session.scalar(select(func.count()).where(User.role == "admin")) or 0
 
 
-def list_users() -> Select[tuple[User]]:
+def list_users() -> Select[User]:
     return select(User).order_by(User.username)
 
 
@@ -30,7 +30,7 @@ def get_device_by_label(session: Session, label: str) -> Device | None:
     return session.scalar(select(Device).where(Device.label == label))
 
 
-def list_devices() -> Select[tuple[Device]]:
+def list_devices() -> Select[Device]:
     return select(Device).order_by(Device.created_at.desc())
 
 

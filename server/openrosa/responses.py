@@ -15,8 +15,8 @@ XML_TYPE = "text/xml; charset=utf-8"
 
 
 def _document(root: Element) -> bytes:
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8",
-                                                                  xml_declaration=False)
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def xml_response(root: Element, status: int = 200) -> Response:
