@@ -13,16 +13,22 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    RowMapping,
     Select,
     String,
+    Table,
     and_,
+    bindparam,
     cast,
+    delete,
     false,
     func,
+    insert,
     or_,
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -181,6 +187,146 @@ def list_submissions_to_reprocess(
             .order_by(Submission.received_at, Submission.id)
         )
     return list(session.scalars(stmt))
+
+
+# --- rebuilding: Core reads and writes on the session's connection ------------------------
+#
+# The rebuild runs for every submission; these skip the ORM's identity map and unit of work.
+# ``cases.service.rebuild`` flushes before it reads and expires the ORM copies it outdated.
+
+_CASE_COLUMNS = tuple(Case.__table__.c)
+_CONTRIBUTION_COLUMNS = (
+    CaseContribution.id,
+    CaseContribution.entity_id,
+    CaseContribution.is_registration,
+    CaseContribution.event_at,
+    CaseContribution.state,
+    CaseContribution.case_id,
+    CaseContribution.update,
+)
+_PLAN_ITEM_COLUMNS = (
+    PlanItem.id,
+    PlanItem.item_id,
+    PlanItem.kind,
+    PlanItem.title,
+    PlanItem.owner,
+    PlanItem.due_date,
+    PlanItem.status,
+    PlanItem.is_done,
+    PlanItem.properties,
+    PlanItem.provenance,
+)
+_CONFLICT_COLUMNS = (
+    CaseConflict.id,
+    CaseConflict.conflict_key,
+    CaseConflict.candidates,
+    CaseConflict.resolved_at,
+    CaseConflict.resolved_by_id,
+)
+
+
+def get_case_row_for_update(session: Session, case_ref: str) -> RowMapping | None:
+    """The case's columns by name, locked until the transaction ends (``FOR UPDATE``)."""
+    stmt = select(*_CASE_COLUMNS).where(Case.case_ref == case_ref).with_for_update()
+    return session.connection().execute(stmt).mappings().first()
+
+
+def list_contribution_rows_for_ref(
+    session: Session, case_ref: str, states: Sequence[str] = APPLIED_STATES
+) -> list[RowMapping]:
+    """id, entity_id, is_registration, event_at, state, case_id and update of the
+    contributions filed under a reference number, oldest event first."""
+    stmt = (
+        select(*_CONTRIBUTION_COLUMNS)
+        .where(CaseContribution.case_ref == case_ref, CaseContribution.state.in_(states))
+        .order_by(CaseContribution.event_at, CaseContribution.id)
+    )
+    return list(session.connection().execute(stmt).mappings())
+
+
+def list_action_rows_for_case(
+    session: Session, case_id: int
+) -> list[tuple[int, str, datetime, str | None, dict[str, Any]]]:
+    """(id, kind, at, actor username, payload) of the case's supervisor actions."""
+    stmt = (
+        select(CaseAction.id, CaseAction.kind, CaseAction.at, User.username, CaseAction.payload)
+        .outerjoin(User, User.id == CaseAction.actor_id)
+        .where(CaseAction.case_id == case_id)
+        .order_by(CaseAction.at, CaseAction.id)
+    )
+    return [tuple(r) for r in session.connection().execute(stmt)]
+
+
+def get_active_user_refs(
+    session: Session, usernames: set[str]
+) -> dict[str, tuple[int, str | None]]:
+    """username -> (id, team) for those of these names that are active users."""
+    if not usernames:
+        return {}
+    stmt = select(User.username, User.id, User.team).where(
+        User.username.in_(sorted(usernames)), User.is_active.is_(True)
+    )
+    return {r[0]: (r[1], r[2]) for r in session.connection().execute(stmt)}
+
+
+def get_user_ref(session: Session, user_id: int | None) -> tuple[int, str | None] | None:
+    """(id, team) of a user, active or not."""
+    if user_id is None:
+        return None
+    row = session.connection().execute(select(User.id, User.team).where(User.id == user_id))
+    found = row.first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def list_plan_item_rows(session: Session, case_id: int) -> list[RowMapping]:
+    stmt = select(*_PLAN_ITEM_COLUMNS).where(PlanItem.case_id == case_id).order_by(PlanItem.id)
+    return list(session.connection().execute(stmt).mappings())
+
+
+def list_conflict_rows(session: Session, case_id: int) -> list[RowMapping]:
+    stmt = (
+        select(*_CONFLICT_COLUMNS).where(CaseConflict.case_id == case_id).order_by(CaseConflict.id)
+    )
+    return list(session.connection().execute(stmt).mappings())
+
+
+_CASE_TABLE: Table = Case.__table__  # type: ignore[assignment]  # a mapped Table
+_INSERT_CASE = insert(_CASE_TABLE).returning(_CASE_TABLE.c.id)
+
+
+def insert_case(session: Session, values: dict[str, Any]) -> int:
+    case_id: int = session.connection().execute(_INSERT_CASE, values).scalar_one()
+    return case_id
+
+
+def update_case(session: Session, case_id: int, values: dict[str, Any]) -> None:
+    update_rows(session, Case, [{"id": case_id, **values}])
+
+
+def update_case_conflict(session: Session, conflict_id: int, values: dict[str, Any]) -> None:
+    update_rows(session, CaseConflict, [{"id": conflict_id, **values}])
+
+
+def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """One executemany insert (every row with the same keys)."""
+    if rows:
+        session.connection().execute(insert(model.__table__), rows)
+
+
+def update_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Update rows by id: each dict holds ``id`` and the same other keys (the SET clause)."""
+    if not rows:
+        return
+    table = model.__table__
+    stmt = update(table).where(table.c.id == bindparam("_id"))
+    params = [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in rows]
+    session.connection().execute(stmt, params)
+
+
+def delete_rows(session: Session, model: type[Any], ids: list[int]) -> None:
+    if ids:
+        table = model.__table__
+        session.connection().execute(delete(table).where(table.c.id.in_(ids)))
 
 
 # --- scope ---------------------------------------------------------------------------------

@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 from server.auth.models import User
 from server.cases import queries
 from server.cases.mapping import CaseUpdate, map_submission, rebase_update
-from server.cases.merge import ActionRecord, CaseState, build_case
+from server.cases.merge import ActionRecord, CaseState, ItemState, build_case
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
 from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
+from server.submissions.queries import set_processing_state
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 
@@ -146,6 +147,87 @@ def apply_submission(
     )
 
 
+@dataclass(frozen=True)
+class NewSubmission:
+    """A submission just stored for the first time (not an edit): no contribution of it
+    can exist yet, so applying it skips looking for one."""
+
+    id: int
+    instance_id: str
+    received_at: datetime
+    submitter: str | None  # username
+
+
+def apply_new_submission(
+    session: Session,
+    submission: NewSubmission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> ApplyResult:
+    """:func:`apply_submission` for a submission received a moment ago that edits nothing.
+
+    The same rules and the same rebuild, in fewer statements: its contribution is inserted
+    once, with the state the rebuild gives it. Raises on unexpected errors; the caller
+    rolls back and records the failure on the submission.
+    """
+    begin_write(session)
+    update = map_submission(
+        definition, envelope, submitter=submission.submitter, received_at=submission.received_at
+    )
+    if update is None:
+        set_processing_state(session, submission.id, "skipped")
+        return ApplyResult(instance_id=submission.instance_id, state="skipped")
+    if not update.case_ref and update.entity_id:
+        # A follow-up that names the case only by its entity (ref left blank).
+        known = queries.get_case_by_entity_id(session, update.entity_id)
+        if known is not None:
+            update = rebase_update(update, known.case_ref)
+    pending = _Contribution(
+        id=None,
+        entity_id=update.entity_id,
+        is_registration=update.is_registration,
+        event_at=update.event_at,
+        state="unlinked",
+        case_id=None,
+        update=update,
+    )
+    values = {
+        "submission_id": submission.id,
+        "case_ref": update.case_ref,
+        "form_id": update.form_id,
+        "entity_id": update.entity_id,
+        "is_registration": update.is_registration,
+        "base_version": update.base_version,
+        "event_at": update.event_at,
+        "update": update.to_json(),
+        "error": None,
+        "created_at": utcnow(),
+    }
+    if update.case_ref:
+        _rebuild(
+            session, update.case_ref, settings=settings, pending=pending, pending_values=values
+        )
+    else:
+        _write_contribution_states(session, [pending], None, pending, values)
+    set_processing_state(session, submission.id, "applied")
+    return ApplyResult(
+        instance_id=submission.instance_id,
+        state=pending.state,
+        case_ref=update.case_ref or None,
+        case_id=pending.case_id,
+    )
+
+
+def record_failure(session: Session, submission_id: int, exc: BaseException) -> str:
+    """Write a merge failure on the submission (after the merge's transaction rolled back)."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    begin_write(session)
+    set_processing_state(session, submission_id, "failed", error)
+    return error
+
+
 def apply_or_record_failure(
     session: Session,
     submission: Submission,
@@ -245,76 +327,176 @@ def rebuild(
 
     Writes only when something changed; ``version`` goes up by one per change.
     """
+    session.flush()  # the rebuild reads and writes through Core, after pending ORM changes
+    result = _rebuild(session, case_ref, settings=settings, today=today)
+    _expire_case_rows(session)
+    return result
+
+
+@dataclass
+class _Contribution:
+    """A contribution as the rebuild sees it; ``id`` is None for one not inserted yet."""
+
+    id: int | None
+    entity_id: str | None
+    is_registration: bool
+    event_at: datetime
+    state: str
+    case_id: int | None
+    update: CaseUpdate
+    loaded_state: str | None = None  # as stored, to write only what changed
+
+
+def _expire_case_rows(session: Session) -> None:
+    """The rebuild wrote with Core: ORM copies of case rows in this session are outdated."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Case | PlanItem | CaseConflict | CaseContribution):
+            session.expire(obj)
+
+
+def _rebuild(
+    session: Session,
+    case_ref: str,
+    *,
+    settings: CaseSettings,
+    today: date | None = None,
+    pending: _Contribution | None = None,
+    pending_values: dict[str, Any] | None = None,
+) -> RebuildResult:
+    """:func:`rebuild`, plus an optional contribution to insert with the state it gets.
+
+    Statements: the lock, the case, its contributions and the users they name; then, for a
+    case that already existed, its actions, plan items and conflicts; then only the writes
+    that change something.
+    """
     queries.lock_case_ref(session, case_ref)
-    case = queries.get_case_for_update(session, case_ref)
-    contributions = queries.list_contributions_for_ref(session, case_ref)
-    updates = {c.id: CaseUpdate.from_json(c.update) for c in contributions}
+    case = queries.get_case_row_for_update(session, case_ref)
+    contributions = [
+        _Contribution(
+            id=r["id"],
+            entity_id=r["entity_id"],
+            is_registration=r["is_registration"],
+            event_at=r["event_at"],
+            state=r["state"],
+            case_id=r["case_id"],
+            update=CaseUpdate.from_json(r["update"]),
+            loaded_state=r["state"],
+        )
+        for r in queries.list_contribution_rows_for_ref(session, case_ref)
+    ]
+    if pending is not None:
+        contributions.append(pending)
 
     registrations = sorted(
         (c for c in contributions if c.is_registration and c.entity_id),
-        key=lambda c: (c.event_at, updates[c.id].instance_id),
+        key=lambda c: (c.event_at, c.update.instance_id),
     )
     if case is not None:
-        canonical_entity: str | None = case.entity_id
+        canonical_entity: str | None = case["entity_id"]
     else:
         canonical_entity = registrations[0].entity_id if registrations else None
     duplicate_entities = {c.entity_id for c in registrations if c.entity_id != canonical_entity} - {
         None
     }
+    creating = case is None and canonical_entity is not None
 
-    if case is None and canonical_entity is not None:
+    # Everything below reads the state, so compute it before writing any row.
+    linked = case is not None or creating
+    for c in contributions:
+        if c.entity_id in duplicate_entities:
+            c.state = "duplicate"
+        elif not linked:
+            c.state = "unlinked"
+        else:
+            c.state = "applied"
+    applied = [c.update for c in contributions if c.state == "applied"]
+    actions = (
+        [
+            ActionRecord(action_id=i, kind=kind, at=at, actor=name, payload=dict(payload))
+            for i, kind, at, name, payload in queries.list_action_rows_for_case(session, case["id"])
+        ]
+        if case is not None
+        else []
+    )
+    users: dict[str, tuple[int, str | None]] = {}
+    if linked:
+        users = queries.get_active_user_refs(session, _named_users(applied, actions))
+        applied = _normalize_caseworkers(applied, users)
+    state = (
+        build_case(
+            applied,
+            actions,
+            today=today or utcnow().date(),
+            default_frequency_days=settings.default_contact_frequency_days,
+            review_interval_days=settings.review_interval_days,
+        )
+        if linked
+        else None
+    )
+
+    case_id: int | None = case["id"] if case is not None else None
+    version: int | None = case["version"] if case is not None else None
+    changed = False
+    if creating and state is not None:
         first = registrations[0]
-        case = Case(
+        values = _case_values(state, _caseworker_ref(session, state, users, None))
+        values.update(
             case_ref=case_ref,
             entity_id=canonical_entity,
-            opened_at=first.event_at,
+            opened_at=state.opened_at or first.event_at,
             updated_at=utcnow(),
             version=1,
         )
-        session.add(case)
-        session.flush()
-        created = True
-    else:
-        created = False
+        case_id, version, changed = queries.insert_case(session, values), 1, True
+        _write_items_and_conflicts(session, case_id, state, users, fresh=True)
+    elif case is not None and state is not None:
+        changed = _write_state(session, case, state, users)
+        if changed:
+            version = case["version"] + 1
+            queries.update_case(session, case["id"], {"version": version, "updated_at": utcnow()})
 
+    _write_contribution_states(session, contributions, case_id, pending, pending_values)
+    return RebuildResult(case_ref, case_id, changed, version)
+
+
+def _write_contribution_states(
+    session: Session,
+    contributions: list[_Contribution],
+    case_id: int | None,
+    pending: _Contribution | None,
+    pending_values: dict[str, Any] | None,
+) -> None:
+    """Store each contribution's state and case where it changed; insert the pending one."""
+    rows = []
     for c in contributions:
-        if c.entity_id in duplicate_entities:
-            c.state, c.case_id = "duplicate", None
-        elif case is None:
-            c.state, c.case_id = "unlinked", None
-        else:
-            c.state, c.case_id = "applied", case.id
-    session.flush()
-    if case is None:
-        return RebuildResult(case_ref, None, False, None)
-
-    applied = [updates[c.id] for c in contributions if c.state == "applied"]
-    applied = _normalize_caseworkers(session, applied)
-    actions = [
-        ActionRecord(action_id=a.id, kind=a.kind, at=a.at, actor=name, payload=dict(a.payload))
-        for a, name in queries.list_actions_for_case(session, case.id)
-    ]
-    state = build_case(
-        applied,
-        actions,
-        today=today or utcnow().date(),
-        default_frequency_days=settings.default_contact_frequency_days,
-        review_interval_days=settings.review_interval_days,
-    )
-    changed = _write_state(session, case, state) or created
-    if changed:
-        if not created:
-            case.version += 1
-        case.updated_at = utcnow()
-    session.flush()
-    return RebuildResult(case_ref, case.id, changed, case.version)
+        new_case = case_id if c.state == "applied" else None
+        if c is not pending and (c.state, new_case) != (c.loaded_state, c.case_id):
+            rows.append({"id": c.id, "state": c.state, "case_id": new_case})
+        c.case_id = new_case
+    queries.update_rows(session, CaseContribution, rows)
+    if pending is not None and pending_values is not None:
+        row = {**pending_values, "state": pending.state, "case_id": pending.case_id}
+        queries.insert_rows(session, CaseContribution, [row])
 
 
-def _normalize_caseworkers(session: Session, updates: list[CaseUpdate]) -> list[CaseUpdate]:
+def _named_users(updates: list[CaseUpdate], actions: list[ActionRecord]) -> set[str]:
+    """Every username the state can name: caseworker answers, registering submitters, the
+    users of reassignments and the supervisors who resolved conflicts."""
+    names = {u.caseworker for u in updates if u.caseworker}
+    names |= {u.submitter for u in updates if u.is_registration and u.submitter}
+    for a in actions:
+        if a.kind == "reassign" and a.payload.get("username"):
+            names.add(str(a.payload["username"]))
+        elif a.kind == "resolve" and a.actor:
+            names.add(a.actor)
+    return {n for n in names if n}
+
+
+def _normalize_caseworkers(
+    updates: list[CaseUpdate], active: dict[str, tuple[int, str | None]]
+) -> list[CaseUpdate]:
     """A caseworker answer that names no active user is ignored; the registration's
     caseworker then falls back to its submitter."""
-    named = {u.caseworker for u in updates if u.caseworker}
-    active = queries.get_active_usernames(session, {n for n in named if n})
     out = []
     for u in updates:
         caseworker = u.caseworker if u.caseworker in active else None
@@ -328,19 +510,26 @@ def _fingerprint(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _write_state(session: Session, case: Case, state: CaseState) -> bool:
-    """Copy the state onto the rows; True if anything changed."""
-    changed = False
-    caseworker = (
-        queries.get_active_user_by_username(session, state.caseworker) if state.caseworker else None
-    )
-    if caseworker is None and state.caseworker:
+def _caseworker_ref(
+    session: Session,
+    state: CaseState,
+    users: dict[str, tuple[int, str | None]],
+    current_id: int | None,
+) -> tuple[int, str | None] | None:
+    if state.caseworker and state.caseworker not in users:
+        users.update(queries.get_active_user_refs(session, {state.caseworker}))
+    found = users.get(state.caseworker) if state.caseworker else None
+    if found is None and state.caseworker:
         # reassigned to someone since deactivated: keep the case where it was
-        caseworker = queries.get_user(session, case.caseworker_id)
+        found = queries.get_user_ref(session, current_id)
+    return found
+
+
+def _case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": state.status,
-        "caseworker_id": caseworker.id if caseworker else None,
-        "team": caseworker.team if caseworker else None,
+        "caseworker_id": caseworker[0] if caseworker else None,
+        "team": caseworker[1] if caseworker else None,
         "risk_level": state.risk_level,
         "contact_frequency_days": state.contact_frequency_days,
         "last_contact_at": state.last_contact_at,
@@ -354,74 +543,124 @@ def _write_state(session: Session, case: Case, state: CaseState) -> bool:
     }
     if state.opened_at is not None:
         values["opened_at"] = state.opened_at
-    for name, value in values.items():
-        if _fingerprint(getattr(case, name)) != _fingerprint(value):
-            setattr(case, name, value)
-            changed = True
+    return values
 
-    existing = {p.item_id: p for p in queries.list_plan_items(session, case.id)}
+
+def _item_values(item: ItemState) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "title": item.title[:500],
+        "owner": item.owner,
+        "due_date": item.due,
+        "status": item.status,
+        "is_done": item.is_done,
+        "properties": item.properties,
+        "provenance": item.provenance,
+    }
+
+
+def _differs(old: Any, new: Any) -> bool:
+    if old is new:
+        return False
+    if type(old) is type(new) and isinstance(new, str | int | date | datetime):
+        return bool(old != new)
+    return _fingerprint(old) != _fingerprint(new)
+
+
+def _write_state(
+    session: Session,
+    case: Any,
+    state: CaseState,
+    users: dict[str, tuple[int, str | None]],
+) -> bool:
+    """Copy the state onto an existing case's rows (only what differs); True if anything
+    changed."""
+    caseworker = _caseworker_ref(session, state, users, case["caseworker_id"])
+    values = {
+        name: value
+        for name, value in _case_values(state, caseworker).items()
+        if _differs(case[name], value)
+    }
+    if values:
+        queries.update_case(session, case["id"], values)
+    return _write_items_and_conflicts(session, case["id"], state, users, fresh=False) or bool(
+        values
+    )
+
+
+def _write_items_and_conflicts(
+    session: Session,
+    case_id: int,
+    state: CaseState,
+    users: dict[str, tuple[int, str | None]],
+    *,
+    fresh: bool,
+) -> bool:
+    """Plan items and conflicts of the state onto their rows; ``fresh``: the case was just
+    created, so it has none yet. True if anything changed."""
+    changed = False
+    existing = (
+        {} if fresh else {r["item_id"]: r for r in queries.list_plan_item_rows(session, case_id)}
+    )
+    new_items, changed_items = [], []
     for item in state.items:
+        values = _item_values(item)
         row = existing.pop(item.item_id, None)
         if row is None:
-            row = PlanItem(case_id=case.id, item_id=item.item_id)
-            session.add(row)
-            changed = True
-        item_values: dict[str, Any] = {
-            "kind": item.kind,
-            "title": item.title[:500],
-            "owner": item.owner,
-            "due_date": item.due,
-            "status": item.status,
-            "is_done": item.is_done,
-            "properties": item.properties,
-            "provenance": item.provenance,
-        }
-        for name, value in item_values.items():
-            if _fingerprint(getattr(row, name, None)) != _fingerprint(value):
-                setattr(row, name, value)
-                changed = True
-    for row in existing.values():
-        session.delete(row)
-        changed = True
+            new_items.append({"case_id": case_id, "item_id": item.item_id, **values})
+        elif any(_differs(row[k], v) for k, v in values.items()):
+            changed_items.append({"id": row["id"], **values})
+    queries.insert_rows(session, PlanItem, new_items)
+    queries.update_rows(session, PlanItem, changed_items)
+    queries.delete_rows(session, PlanItem, [r["id"] for r in existing.values()])
+    changed = bool(new_items or changed_items or existing)
 
-    conflicts = {c.conflict_key: c for c in queries.list_conflicts(session, case.id)}
+    conflicts = (
+        {}
+        if fresh
+        else {r["conflict_key"]: r for r in queries.list_conflict_rows(session, case_id)}
+    )
     seen = set()
+    new_conflicts: list[dict[str, Any]] = []
+    now = utcnow()
     for conflict in state.conflicts:
         seen.add(conflict.key)
         crow = conflicts.get(conflict.key)
+        candidates = list(conflict.candidates)
+        changes: dict[str, Any] = {}
+        if crow is None or _fingerprint(crow["candidates"]) != _fingerprint(candidates):
+            changes["candidates"] = candidates
+        if conflict.is_resolved and (crow is None or crow["resolved_at"] != conflict.resolved_at):
+            resolver = users.get(conflict.resolved_by) if conflict.resolved_by else None
+            changes["resolved_value"] = conflict.resolved_value
+            changes["resolved_at"] = conflict.resolved_at
+            changes["resolved_by_id"] = (
+                resolver[0] if resolver else (crow["resolved_by_id"] if crow else None)
+            )
         if crow is None:
             # JSON null, not SQL NULL: the column is NOT NULL in the schema and an open
             # conflict has no chosen value yet.
-            crow = CaseConflict(
-                case_id=case.id,
-                conflict_key=conflict.key,
-                field=conflict.field,
-                candidates=[],
-                resolved_value=JSON.NULL,
+            new_conflicts.append(
+                {
+                    "case_id": case_id,
+                    "conflict_key": conflict.key,
+                    "field": conflict.field,
+                    "candidates": candidates,
+                    "resolved_value": changes.get("resolved_value", JSON.NULL),
+                    "resolved_at": changes.get("resolved_at"),
+                    "resolved_by_id": changes.get("resolved_by_id"),
+                    "detected_at": now,
+                }
             )
-            session.add(crow)
+        elif changes:
+            queries.update_case_conflict(session, crow["id"], changes)
             changed = True
-        if _fingerprint(crow.candidates) != _fingerprint(list(conflict.candidates)):
-            crow.candidates = list(conflict.candidates)
-            changed = True
-        if conflict.is_resolved:
-            resolver = (
-                queries.get_active_user_by_username(session, conflict.resolved_by)
-                if conflict.resolved_by
-                else None
-            )
-            if crow.resolved_at != conflict.resolved_at:
-                crow.resolved_value = conflict.resolved_value
-                crow.resolved_at = conflict.resolved_at
-                crow.resolved_by_id = resolver.id if resolver else crow.resolved_by_id
-                changed = True
-    for key, crow in conflicts.items():
-        # A conflict can vanish when an edit supersedes one side; a resolved one is kept
-        # as the record of the supervisor's decision.
-        if key not in seen and crow.resolved_at is None:
-            session.delete(crow)
-            changed = True
-    return changed
+    queries.insert_rows(session, CaseConflict, new_conflicts)
+    # A conflict can vanish when an edit supersedes one side; a resolved one is kept as the
+    # record of the supervisor's decision.
+    gone = [r["id"] for k, r in conflicts.items() if k not in seen and r["resolved_at"] is None]
+    queries.delete_rows(session, CaseConflict, gone)
+    return changed or bool(new_conflicts or gone)
 
 
 # --- supervisor decisions ------------------------------------------------------------------

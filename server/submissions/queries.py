@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
@@ -67,3 +69,40 @@ def attachments_for(session: Session, submission_id: int) -> list[SubmissionAtta
 
 def list_failed() -> Select[tuple[Submission]]:
     return select(Submission).where(Submission.processing_state == "failed").order_by(Submission.id)
+
+
+# --- the receipt hot path: Core statements on the session's connection, no unit of work ----
+
+
+_SUBMISSION = cast(Table, Submission.__table__)
+_INSERT_NEW = {
+    name: dialect.insert(_SUBMISSION)
+    .on_conflict_do_nothing(index_elements=["instance_id"])
+    .returning(_SUBMISSION.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_SET_PROCESSING = (
+    update(_SUBMISSION)
+    .where(_SUBMISSION.c.id == bindparam("_id"))
+    .values(processing_state=bindparam("state"), processing_error=bindparam("error"))
+)
+
+
+def insert_new_submission(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert a submission unless its instance id is already stored; its id, or ``None``
+    when a row with that instance id exists (a resend, or a race another request won)."""
+    stmt = _INSERT_NEW[session.get_bind().dialect.name]
+    return session.connection().execute(stmt, values).scalar()
+
+
+def insert_attachments(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.connection().execute(insert(cast(Table, SubmissionAttachment.__table__)), rows)
+
+
+def set_processing_state(
+    session: Session, submission_id: int, state: str, error: str | None = None
+) -> None:
+    session.connection().execute(
+        _SET_PROCESSING, {"_id": submission_id, "state": state, "error": error}
+    )

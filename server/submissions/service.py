@@ -16,11 +16,16 @@ from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission, SubmissionAttachment
 from server.submissions.parse import SubmissionEnvelope, binary_attachment_names, parse_envelope
-from server.submissions.queries import get_by_instance_id, get_by_instance_id_for_update
+from server.submissions.queries import (
+    get_by_instance_id,
+    get_by_instance_id_for_update,
+    insert_attachments,
+    insert_new_submission,
+)
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 from server.xforms.models import XForm, XFormVersion
-from server.xforms.queries import get_version, get_xform
+from server.xforms.queries import get_version, get_version_by_id, get_version_ref, get_xform
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,15 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
     never loses data: the failure is written on the submission for `casework reprocess`.
     """
     envelope = parse_envelope(xml)
+    if not envelope.deprecated_id:
+        fresh = _store_new(session, xml, envelope, files, caller)
+        if fresh is not None:
+            receipt, definition = fresh
+            session.commit()
+            if not envelope.is_encrypted:
+                _apply_new(session, receipt.submission, definition, envelope, caller)
+            return receipt
+        # Already stored: a resend, or the second POST of a split submission.
     try:
         receipt, definition = _store(session, xml, envelope, files, caller)
         session.commit()
@@ -73,8 +87,11 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
 
 
 def _apply_to_case(
-    session: Session, submission: Submission, definition: FormDefinition,
-    envelope: SubmissionEnvelope, settings: Any,
+    session: Session,
+    submission: Submission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    settings: Any,
 ) -> None:
     from server.cases import service as cases
 
@@ -82,6 +99,133 @@ def _apply_to_case(
     options = {"settings": settings} if settings is not None else {}
     cases.apply_or_record_failure(session, submission, definition, envelope, **options)
     session.commit()
+
+
+def _apply_new(
+    session: Session,
+    submission: Submission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    caller: Caller,
+) -> None:
+    """Merge a submission stored a moment ago, in its own transaction; on failure, roll that
+    back and write the error on the submission instead (the device still gets its 201)."""
+    from server.cases import service as cases
+
+    options = {"settings": caller.case_settings} if caller.case_settings is not None else {}
+    new = cases.NewSubmission(
+        id=submission.id,
+        instance_id=submission.instance_id,
+        received_at=submission.received_at,
+        submitter=caller.user.username,
+    )
+    try:
+        cases.apply_new_submission(session, new, definition, envelope, **options)
+        session.commit()
+    except Exception as exc:  # any failure: the data is safe and the merge can be re-run
+        session.rollback()
+        log.exception("merging submission %s failed", submission.instance_id)
+        submission.processing_error = cases.record_failure(session, submission.id, exc)
+        submission.processing_state = "failed"
+        session.commit()
+
+
+# Parsed form definitions by (version id, md5): a published version never changes, and the
+# md5 guards against an id reused after a deletion.
+_definitions: dict[tuple[int, str | None], FormDefinition] = {}
+
+
+def _definition(session: Session, version_id: int, md5: str | None) -> FormDefinition:
+    key = (version_id, md5)
+    found = _definitions.get(key)
+    if found is None:
+        version = get_version_by_id(session, version_id)
+        if version is None:
+            raise AppError("xform.version_not_found")
+        found = FormDefinition.from_json(version.definition)
+        if len(_definitions) > 500:
+            _definitions.clear()
+        _definitions[key] = found
+    return found
+
+
+def _store_new(
+    session: Session,
+    xml: bytes,
+    envelope: SubmissionEnvelope,
+    files: list[IncomingFile],
+    caller: Caller,
+) -> tuple[Receipt, FormDefinition] | None:
+    """Store a submission whose instance id is new, in a few Core statements; ``None``
+    (having written nothing) if that instance id is already stored."""
+    begin_write(session)
+    ref = get_version_ref(session, envelope.form_id, envelope.version)
+    if ref is None:
+        raise AppError("xform.not_found", details={"form_id": envelope.form_id})
+    xform_id, xform_state, version_id, md5 = ref
+    if xform_state == "closed":
+        raise AppError("xform.closed", details={"form_id": envelope.form_id})
+    if version_id is None:
+        raise AppError(
+            "xform.version_not_found",
+            details={"form_id": envelope.form_id, "version": envelope.version},
+        )
+    definition = _definition(session, version_id, md5)
+    now = utcnow()
+    values = {
+        "instance_id": envelope.instance_id,
+        "root_instance_id": envelope.instance_id,
+        "deprecated_id": None,
+        "is_current": True,
+        "xform_id": xform_id,
+        "xform_version_id": version_id,
+        "xml": xml,
+        "xml_sha256": hashlib.sha256(xml).hexdigest(),
+        "instance_name": envelope.instance_name,
+        "data": {} if envelope.is_encrypted else envelope.data,
+        "is_encrypted": envelope.is_encrypted,
+        "submitter_id": caller.user.id,
+        "device_id": caller.device.id if caller.device else None,
+        "device_key": (caller.device_key or None) and caller.device_key[:255],
+        "user_agent": (caller.user_agent or None) and caller.user_agent[:500],
+        "received_at": now,
+        "review_state": "received",
+        "processing_state": "skipped" if envelope.is_encrypted else "pending",
+        "processing_error": None,
+    }
+    submission_id = insert_new_submission(session, values)
+    if submission_id is None:
+        return None
+    expected = (
+        list(envelope.encrypted_files)
+        if envelope.is_encrypted
+        else binary_attachment_names(envelope.data, [f.path for f in definition.binary_fields])
+    )
+    rows: dict[str, dict[str, Any]] = {
+        name: {
+            "submission_id": submission_id,
+            "name": name,
+            "blob_sha256": None,
+            "size": None,
+            "content_type": None,
+            "received_at": None,
+        }
+        for name in expected
+    }
+    for incoming in files:
+        # Files not named in the answers are kept too (Collect sends the whole folder).
+        rows[incoming.name] = {
+            "submission_id": submission_id,
+            "name": incoming.name,
+            "blob_sha256": blobs.store(session, incoming.content),
+            "size": len(incoming.content),
+            "content_type": (incoming.content_type or "")[:120] or None,
+            "received_at": utcnow(),
+        }
+    insert_attachments(session, list(rows.values()))
+    submission = Submission(id=submission_id, **values)
+    missing = tuple(n for n, r in rows.items() if r["blob_sha256"] is None)
+    return Receipt(submission, "created", missing), definition
 
 
 def _store(
@@ -99,8 +243,10 @@ def _store(
         raise AppError("xform.closed", details={"form_id": envelope.form_id})
     version = get_version(session, xform, envelope.version)
     if version is None:
-        raise AppError("xform.version_not_found",
-                       details={"form_id": envelope.form_id, "version": envelope.version})
+        raise AppError(
+            "xform.version_not_found",
+            details={"form_id": envelope.form_id, "version": envelope.version},
+        )
     definition = FormDefinition.from_json(version.definition)
     xml_sha = hashlib.sha256(xml).hexdigest()
 
@@ -116,11 +262,13 @@ def _store(
     if envelope.deprecated_id:
         previous = get_by_instance_id_for_update(session, envelope.deprecated_id)
         if previous is None:
-            raise AppError("submission.deprecated_not_found",
-                           details={"deprecatedID": envelope.deprecated_id})
+            raise AppError(
+                "submission.deprecated_not_found", details={"deprecatedID": envelope.deprecated_id}
+            )
         if not previous.is_current:
-            raise AppError("submission.deprecating_old",
-                           details={"deprecatedID": envelope.deprecated_id})
+            raise AppError(
+                "submission.deprecating_old", details={"deprecatedID": envelope.deprecated_id}
+            )
 
     submission = _new_submission(xml, xml_sha, envelope, xform, version, caller, previous)
     session.add(submission)
