@@ -18,7 +18,7 @@ from server.services.schemas import (
 )
 
 READERS = ("admin", "supervisor", "caseworker")
-EDITORS = ("admin",)
+EDITORS = ("admin", "supervisor")  # the same people as on the Services page
 
 
 @bp.get("/services")
