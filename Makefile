@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint typecheck bench clean
+.PHONY: run test lint typecheck bench translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: the ingest, merge and export benchmarks (minutes; they print their figures)
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_ingest.py
+	$(BIN)/python tests/benchmarks/bench_merge.py
+	$(BIN)/python tests/benchmarks/bench_export.py
+
+## translations: refresh the catalogue from the templates and code, then compile it
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+		-o server/web/translations/messages.pot .
+	$(BIN)/pybabel update -i server/web/translations/messages.pot -d server/web/translations
+	$(BIN)/pybabel compile -d server/web/translations
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
