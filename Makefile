@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## run: install, migrate the embedded database, publish xlsforms/, make a first admin, serve
 run: $(STAMP)
+	$(BIN)/pybabel compile --statistics -d server/web/translations
 	$(BIN)/casework migrate
 	$(BIN)/casework publish-xlsforms xlsforms
 	$(BIN)/casework ensure-admin
