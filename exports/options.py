@@ -31,6 +31,8 @@ class ExportOptions:
       by them) are left out unless this is true.
     - ``received_from`` / ``received_before``: half-open range on the submission's
       ``received_at``; "since the last export" is the caller passing its last run time here.
+    - ``submitter_ids``: only submissions sent by these users (a supervisor's team); ``None``
+      means everyone's. Form exports only (case exports are scoped by the caller's user).
     - ``as_of``: the day overdue flags of case exports are computed for (default: today, UTC).
     """
 
@@ -42,8 +44,14 @@ class ExportOptions:
     received_from: datetime | None = None
     received_before: datetime | None = None
     as_of: date | None = None
+    submitter_ids: frozenset[int] | None = None
 
     def __post_init__(self) -> None:
+        if self.submitter_ids is not None and (
+            not isinstance(self.submitter_ids, frozenset)
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in self.submitter_ids)
+        ):
+            raise ExportOptionError("submitter_ids must be a frozenset of user ids")
         for name in ("received_from", "received_before"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
@@ -62,5 +70,9 @@ class ExportOptions:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, date | datetime) else value
+            if isinstance(value, date | datetime):
+                value = value.isoformat()
+            elif isinstance(value, frozenset):
+                value = sorted(value)
+            out[f.name] = value
         return out

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
 
 from exports.options import ExportOptions
 from server.auth.models import Device, User
@@ -51,6 +63,8 @@ def _exportable(xform_id: int, options: ExportOptions) -> list[ColumnElement[boo
         where.append(Submission.received_at >= options.received_from)
     if options.received_before is not None:
         where.append(Submission.received_at < options.received_before)
+    if options.submitter_ids is not None:
+        where.append(Submission.submitter_id.in_(sorted(options.submitter_ids)))
     return where
 
 
@@ -63,6 +77,36 @@ def list_submissions(
             Submission.instance_id,
             Submission.data,
             Submission.received_at,
+            Submission.submitter_id,
+            Submission.device_id,
+            Submission.xform_version_id,
+            Submission.review_state,
+        )
+        .where(*_exportable(xform_id, options))
+        .order_by(Submission.id)
+    )
+
+
+# ISO 8601 in UTC with milliseconds (truncated, as Python's isoformat does), by PostgreSQL
+PG_SUBMISSION_DATE = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
+
+
+def list_submission_rows(
+    xform_id: int, options: ExportOptions, dialect: str
+) -> Select[str, str, str, int | None, int | None, int, str]:
+    """What the table exports read, as plain text: the answers as JSON text (decoded in
+    bulk by the caller) and ``received_at`` as PostgreSQL formats it for the export, or as
+    SQLite stores it (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC). Arrival order, by id."""
+    received: ColumnElement[str]
+    if dialect == "postgresql":
+        received = func.to_char(func.timezone("UTC", Submission.received_at), PG_SUBMISSION_DATE)
+    else:
+        received = type_coerce(Submission.received_at, String)
+    return (
+        select(
+            Submission.instance_id,
+            cast(Submission.data, Text),
+            received,
             Submission.submitter_id,
             Submission.device_id,
             Submission.xform_version_id,

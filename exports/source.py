@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exports import queries
+from exports.batches import Names, RawSubmission
 from exports.options import ExportOptions
 from exports.tables import (
     CaseRecord,
@@ -24,17 +25,24 @@ from server.errors import AppError
 from server.xforms.definition import FormDefinition
 
 YIELD_PER = 2000
+# Submissions per batch of the table exports: fetched, decoded and turned into rows together.
+# A multiple of the progress interval (5 000), so progress lands on the same counts.
+SUBMISSION_BATCH = 2500
 ATTACHMENT_PAGE = 500
 
 
 @dataclass(frozen=True)
 class FormExportSource:
-    """A form's definitions (oldest version first) and a one-shot stream of its records."""
+    """A form's definitions (oldest version first) and one-shot streams of its submissions:
+    ``records`` one by one, or ``raw_batches`` for the table exports (see
+    :mod:`exports.batches`; use one)."""
 
     form_id: str
     definitions: list[FormDefinition]
     total: int
     records: Iterator[SubmissionRecord]
+    raw_batches: Iterator[list[RawSubmission]]
+    names: Names
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,14 @@ def _xform_id(session: Session, form_id: str) -> int:
     return xform_id
 
 
-def _names(session: Session) -> tuple[dict[int, str], dict[int, str]]:
-    users = dict(session.execute(queries.list_user_names()).all())
-    devices = dict(session.execute(queries.list_device_labels()).all())
+def _names(session: Session) -> tuple[dict[int | None, str], dict[int | None, str]]:
+    """User names and device labels by id (``None`` ids simply find nothing)."""
+    users: dict[int | None, str] = {
+        i: name or "" for i, name in session.execute(queries.list_user_names())
+    }
+    devices: dict[int | None, str] = {
+        i: label or "" for i, label in session.execute(queries.list_device_labels())
+    }
     return users, devices
 
 
@@ -99,7 +112,15 @@ def form_export_source(session: Session, form_id: str, options: ExportOptions) -
                 review_state=review,
             )
 
-    return FormExportSource(form_id, definitions, total, records())
+    def raw_batches() -> Iterator[list[RawSubmission]]:
+        stmt = queries.list_submission_rows(xform_id, options, dialect)
+        connection = session.connection().execution_options(yield_per=SUBMISSION_BATCH)
+        for part in connection.execute(stmt).partitions():
+            yield [tuple(row) for row in part]  # type: ignore[misc]
+
+    dialect = session.get_bind().dialect.name
+    names = Names(users, devices, version_names, stored_dates=dialect != "postgresql")
+    return FormExportSource(form_id, definitions, total, records(), raw_batches(), names)
 
 
 def media_source(

@@ -24,6 +24,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Union
 
 from exports.options import ExportOptionError, ExportOptions
@@ -37,9 +39,11 @@ META_COLUMNS_AFTER = ("KEY", "SubmitterName", "Device", "ReviewState", "FormVers
 NUMERIC_TYPES = frozenset({"int", "decimal", "geopoint", "geotrace", "geoshape"})
 _KEPT_META = frozenset({"meta/instanceID", "meta/instanceName"})
 _NUMBERS = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?(\s+-?\d+(\.\d+)?)*(\s*;\s*-?[\d. ]+)*")
-_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-_DANGEROUS_CHARS = frozenset(_DANGEROUS_START)
+DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS_CHARS = frozenset(DANGEROUS_START)
 _RISKY_IN_ROW = re.compile("\x00[=+\\-@\t\r]")
+# In "\x00"-joined numeric cells: a cell that starts like a formula and is not a number.
+_RISKY_NUMBER = re.compile(f"\x00(?=[=+\\-@\t\r])(?!(?:{_NUMBERS.pattern})(?:\x00|\\Z))")
 
 
 def safe_cell(value: Cell, numeric: bool = False) -> Cell:
@@ -50,7 +54,7 @@ def safe_cell(value: Cell, numeric: bool = False) -> Cell:
     (int, decimal, geopoint) a plain number such as ``-2`` or ``-1.5 36.8 0 0`` is data, not a
     formula, and is left alone; anything else there is neutralised too.
     """
-    if not isinstance(value, str) or not value.startswith(_DANGEROUS_START):
+    if not isinstance(value, str) or not value.startswith(DANGEROUS_START):
         return value
     if numeric and _NUMBERS.fullmatch(value):
         return value
@@ -69,6 +73,49 @@ def safe_row(row: Sequence[Cell], numeric: Sequence[bool]) -> Sequence[Cell]:
         safe_cell(v, n) if v.__class__ is str and v[:1] in _DANGEROUS_CHARS else v
         for v, n in zip(row, numeric, strict=True)
     ]
+
+
+def _getter(positions: Sequence[int]) -> Callable[[Sequence[Cell]], Sequence[Cell]]:
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    if positions:
+        at = positions[0]
+        return lambda row: (row[at],)
+    return lambda _row: ()
+
+
+class Neutraliser:
+    """:func:`safe_cell` over batches of rows of one table, at C speed for harmless batches.
+
+    The text cells of a whole batch are joined once and searched once; so are the numeric
+    cells, with a pattern that only finds a formula-like cell that is not a number. Only a
+    batch where something was found goes row by row (:func:`safe_row`).
+    """
+
+    def __init__(self, numeric: Sequence[bool]) -> None:
+        self.numeric = list(numeric)
+        self.texts = _getter([i for i, n in enumerate(numeric) if not n])
+        self.numbers = _getter([i for i, n in enumerate(numeric) if n])
+        self.number_width = sum(self.numeric)
+
+    def __call__(self, rows: list[Sequence[Cell]]) -> list[Sequence[Cell]]:
+        """The rows made safe: ``rows`` itself, with risky rows replaced in place."""
+        try:
+            texts = "\x00".join(chain.from_iterable(map(self.texts, rows)))  # type: ignore[arg-type]
+            numbers = "\x00".join(chain.from_iterable(map(self.numbers, rows)))  # type: ignore[arg-type]
+        except TypeError:  # numbers or None among the cells
+            texts = numbers = "\x00="
+        if (
+            _RISKY_IN_ROW.search("\x00" + texts) is None
+            # a NUL inside a cell would blur the cell boundaries: count them
+            and numbers.count("\x00") == max(len(rows) * self.number_width - 1, 0)
+            and _RISKY_NUMBER.search("\x00" + numbers) is None
+        ):
+            return rows
+        numeric = self.numeric
+        for i, row in enumerate(rows):
+            rows[i] = safe_row(row, numeric)
+        return rows
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -322,86 +369,212 @@ def _leaf(node: DataNode, segments: tuple[str, ...]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _instances(node: DataNode, segments: tuple[str, ...]) -> list[DataNode]:
-    """Repeat instances at a path (through single groups); an empty element is an empty row."""
-    for name in segments[:-1]:
-        occurrences = node.get(name)
-        if not occurrences or not isinstance(occurrences[0], dict):
-            return []
-        node = occurrences[0]
-    return [v if isinstance(v, dict) else {} for v in node.get(segments[-1], [])]
+# A submission as form exports read it, names resolved and blanks as "":
+# (instance_id, data, SubmissionDate text, submitter, device, review_state, form_version)
+SubmissionRow = tuple[str, DataNode, str, str, str, str, str]
+# the SubmissionRow fields after ``data``, in order, by the attribute a meta column names
+_META_ATTRS = ("received_at", "submitter", "device", "review_state", "form_version")
+
+_BLANK_LEAF: list[str | DataNode] = [""]
+_EMPTY_NODE: DataNode = {}
+_BLANK_GROUP: list[str | DataNode] = [_EMPTY_NODE]
+_first = itemgetter(0)
 
 
-class _Plan:
-    """Precomputed cell getters for one table, so the per-row work is a few lookups."""
+def submission_row(record: SubmissionRecord) -> SubmissionRow:
+    """The row form of a :class:`SubmissionRecord` (``None`` names become blanks)."""
+    return (
+        record.instance_id,
+        record.data,
+        iso_utc(record.received_at),
+        record.submitter or "",
+        record.device or "",
+        record.review_state or "",
+        record.form_version or "",
+    )
 
-    def __init__(
-        self, index: int, spec: TableSpec, children: list[tuple[int, tuple[str, ...], str]]
-    ) -> None:
-        self.index = index
-        self.spec = spec
-        self.children = children  # (table index, path segments relative to this table, rel path)
-        # Plain answers outside groups (most columns) are read inline by ``row``; the rest
-        # go through a getter each. This loop runs once per cell of the export.
-        self.plain: list[tuple[int, str]] = []
-        self.getters: list[tuple[int, Callable[[DataNode, SubmissionRecord, str, str], Cell]]] = []
-        for position, column in enumerate(spec.columns):
-            if (
-                column.source == "field"
-                and "/" not in column.path
-                and column.path not in spec.labels
-            ):
-                self.plain.append((position, column.path))
-            else:
-                self.getters.append((position, self._getter(column)))
-        self.width = len(spec.columns)
 
-    def row(self, node: DataNode, record: SubmissionRecord, key: str, parent: str) -> Row:
-        row: Row = [""] * self.width
+class _Reader:
+    """Reads the answers at a set of leaf paths from one node, walking each group once.
+
+    ``order`` is the order the values come out in (leaves of this level, then each group's).
+    The fast path is two C-level ``map`` calls per level; a value that is not a string (a
+    group where an older version had a field) is blanked afterwards, per batch.
+    """
+
+    def __init__(self, paths: Sequence[str], prefix: str = "") -> None:
+        leaves: list[str] = []
+        nested: dict[str, list[str]] = {}
+        for path in paths:
+            head, sep, rest = path.partition("/")
+            if sep:
+                nested.setdefault(head, []).append(rest)
+            elif head not in leaves:
+                leaves.append(head)
+        self.names = tuple(leaves)
+        self.blanks = (_BLANK_LEAF,) * len(leaves)
+        self.groups = [(name, _Reader(rest, f"{prefix}{name}/")) for name, rest in nested.items()]
+        self.order = [prefix + n for n in self.names]
+        for _name, group in self.groups:
+            self.order.extend(group.order)
+        self.segments = [_segments(p[len(prefix) :]) for p in self.order]
+
+    def read(self, node: DataNode, out: list[Any]) -> None:
         get = node.get
-        for position, name in self.plain:
-            occurrences = get(name)
-            if occurrences:
-                value = occurrences[0]
-                if value.__class__ is str:  # a group in an older version stays blank
-                    row[position] = value
-        for position, getter in self.getters:
-            row[position] = getter(node, record, key, parent)
-        return row
+        # IndexError on an element present with no occurrence: the caller falls back
+        out += map(_first, map(get, self.names, self.blanks))
+        for name, group in self.groups:
+            inner = get(name, _BLANK_GROUP)[0]
+            if inner.__class__ is not dict:
+                inner = _EMPTY_NODE
+            if group.groups:
+                group.read(inner, out)
+            else:  # the usual group of plain fields (meta, say): no call
+                out += map(_first, map(inner.get, group.names, group.blanks))
 
-    def _getter(self, column: Column) -> Callable[[DataNode, SubmissionRecord, str, str], Cell]:
-        segments = _segments(column.path) if column.path else ()
-        labels = self.spec.labels.get(column.path)
-        if column.source == "key":
-            return lambda _n, _r, key, _p: key
-        if column.source == "parent_key":
-            return lambda _n, _r, _k, parent: parent
-        if column.source == "meta":
-            if column.path == "received_at":
-                return lambda _n, r, _k, _p: iso_utc(r.received_at)
-            attr = column.path
-            return lambda _n, r, _k, _p: getattr(r, attr) or ""
-        if column.source == "choice":
-            choice = column.choice
+    def read_slowly(self, node: DataNode) -> list[Any]:
+        """The same values, one path at a time (odd data only)."""
+        return [_leaf(node, segments) for segments in self.segments]
 
-            def split(node: DataNode, _r: SubmissionRecord, _k: str, _p: str) -> Cell:
-                value = _leaf(node, segments)
-                if not value:
-                    return ""
-                return "1" if choice in value.split() else "0"
 
-            return split
-        if labels:
+def _labelled(labels: Mapping[str, str]) -> Callable[[Any], str]:
+    def label(value: Any) -> str:
+        if value.__class__ is not str or not value:
+            return ""
+        # select-multiple answers are space-separated values; labels may hold spaces
+        return "; ".join(labels.get(p, p) for p in value.split())
 
-            def labelled(node: DataNode, _r: SubmissionRecord, _k: str, _p: str) -> Cell:
-                value = _leaf(node, segments)
-                if not value:
-                    return value
-                # select-multiple answers are space-separated values; labels may hold spaces
-                return "; ".join(labels.get(p, p) for p in value.split())
+    return label
 
-            return labelled
-        return lambda node, _r, _k, _p: _leaf(node, segments)
+
+def _chosen(choice: str) -> Callable[[Any], str]:
+    def chosen(value: Any) -> str:
+        if value.__class__ is not str or not value:
+            return ""
+        return "1" if choice in value.split() else "0"
+
+    return chosen
+
+
+class _TablePlan:
+    """One table's row recipe, compiled once per export from its columns.
+
+    A row is built as a flat list of values (the answers the table reads, then the key, the
+    parent key, the submission's metadata, then derived cells such as labels) and picked
+    into column order by one ``itemgetter``; nothing is decided per cell.
+    """
+
+    def __init__(self, index: int, spec: TableSpec) -> None:
+        self.index = index
+        self.children: list[tuple[_TablePlan, tuple[str, ...], str, str]] = []
+        paths = [c.path for c in spec.columns if c.source in ("field", "choice")]
+        self.reader = _Reader(paths)
+        where = {path: i for i, path in enumerate(self.reader.order)}
+        n = len(where)
+        key, parent, meta = n, n + 1, n + 2
+        self.transforms: list[tuple[int, Callable[[Any], str]]] = []
+        self.uses_meta = any(
+            c.source in ("meta", "choice") or c.path in spec.labels for c in spec.columns
+        )
+        positions: list[int] = []
+        for column in spec.columns:
+            if column.source == "key":
+                positions.append(key)
+            elif column.source == "parent_key":
+                positions.append(parent)
+            elif column.source == "meta":
+                positions.append(meta + _META_ATTRS.index(column.path))
+            elif column.source == "choice":
+                assert column.choice is not None
+                self.transforms.append((where[column.path], _chosen(column.choice)))
+                positions.append(meta + len(_META_ATTRS) + len(self.transforms) - 1)
+            elif column.source == "field" and column.path in spec.labels:
+                self.transforms.append((where[column.path], _labelled(spec.labels[column.path])))
+                positions.append(meta + len(_META_ATTRS) + len(self.transforms) - 1)
+            elif column.source == "field":
+                positions.append(where[column.path])
+            else:
+                raise ValueError(f"a form table has no {column.source!r} column")
+        self.pick: Callable[[list[Any]], tuple[Cell, ...]] = (
+            itemgetter(*positions) if len(positions) > 1 else lambda v: (v[positions[0]],)
+        )
+
+    def emit(
+        self,
+        node: DataNode,
+        key: str,
+        parent: str,
+        meta: tuple[str, ...],
+        out: list[list[Sequence[Cell]]],
+    ) -> None:
+        reader = self.reader
+        values: list[Any]
+        try:
+            if reader.groups:
+                values = []
+                reader.read(node, values)
+            else:
+                values = [*map(_first, map(node.get, reader.names, reader.blanks))]
+        except IndexError:
+            values = reader.read_slowly(node)
+        values.append(key)
+        values.append(parent)
+        if self.uses_meta:
+            values += meta
+        if self.transforms:
+            for source, transform in self.transforms:
+                values.append(transform(values[source]))
+        out[self.index].append(self.pick(values))
+        for child, walk, last, rel in self.children:
+            inner = node
+            for name in walk:
+                occurrences = inner.get(name)
+                if not occurrences or occurrences[0].__class__ is not dict:
+                    break
+                inner = occurrences[0]
+            else:
+                for n, instance in enumerate(inner.get(last, ()), start=1):
+                    child.emit(
+                        instance if instance.__class__ is dict else _EMPTY_NODE,
+                        f"{key}/{rel}[{n}]",
+                        key,
+                        meta,
+                        out,
+                    )
+
+
+class RowBuilder:
+    """Rows of every table of a form export, a batch of submissions at a time.
+
+    The main ``KEY`` is the instanceID; a repeat row's key is ``f"{parent_key}/{rel}[{n}]"``
+    (see the module docstring). Cells are strings; blanks are ``""``.
+    """
+
+    def __init__(self, tables: Sequence[TableSpec]) -> None:
+        self.plans = [_TablePlan(i, t) for i, t in enumerate(tables)]
+        by_repeat = {t.repeat: plan for t, plan in zip(tables, self.plans, strict=True)}
+        for t, plan in zip(tables, self.plans, strict=True):
+            if t.repeat is None:
+                continue
+            owner = by_repeat[t.parent]
+            parent_path = tables[owner.index].repeat
+            rel = t.repeat[len(parent_path) + 1 :] if parent_path else t.repeat
+            segments = _segments(rel)
+            owner.children.append((plan, segments[:-1], segments[-1], rel))
+        self.main = by_repeat[None]
+
+    def build(self, submissions: Iterable[SubmissionRow]) -> list[list[Sequence[Cell]]]:
+        """``out[i]``: the rows of table ``i`` for these submissions, in submission order."""
+        out: list[list[Sequence[Cell]]] = [[] for _ in self.plans]
+        emit = self.main.emit
+        for instance_id, data, *meta in submissions:
+            emit(data, instance_id, "", tuple(meta), out)
+        for table in out:
+            try:
+                "".join(chain.from_iterable(table))  # type: ignore[arg-type]
+            except TypeError:  # a group where a field was expected: blank it
+                table[:] = [tuple(v if v.__class__ is str else "" for v in r) for r in table]
+        return out
 
 
 def rows(
@@ -409,30 +582,14 @@ def rows(
 ) -> Iterator[tuple[int, Row]]:
     """Every row of every table in one pass: ``(table index, row)``.
 
-    For each submission the main row comes first, then its repeat rows depth first, so a
-    consumer can stream the main table and spool the others.
+    For each submission the main row comes first, then its repeat rows table by table, so
+    a consumer can stream the main table and spool the others.
     """
-    index = {t.repeat: i for i, t in enumerate(tables)}
-    plans: list[_Plan] = []
-    for t in tables:
-        kids = []
-        for j, child in enumerate(tables):
-            if child.repeat is not None and child.parent == t.repeat:
-                rel = child.repeat[len(t.repeat) + 1 :] if t.repeat else child.repeat
-                kids.append((j, _segments(rel), rel))
-        plans.append(_Plan(len(plans), t, kids))
-    main = plans[index[None]]
-
-    def emit(
-        plan: _Plan, node: DataNode, record: SubmissionRecord, key: str, parent: str
-    ) -> Iterator[tuple[int, Row]]:
-        yield plan.index, plan.row(node, record, key, parent)
-        for j, segments, rel in plan.children:
-            for n, child in enumerate(_instances(node, segments), start=1):
-                yield from emit(plans[j], child, record, f"{key}/{rel}[{n}]", key)
-
+    builder = RowBuilder(tables)
     for record in submissions:
-        yield from emit(main, record.data, record, record.instance_id, "")
+        for index, table in enumerate(builder.build([submission_row(record)])):
+            for row in table:
+                yield index, list(row)
 
 
 def geopoints(

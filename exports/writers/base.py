@@ -31,9 +31,57 @@ class Counter:
         if self.progress is not None and self.done % PROGRESS_EVERY == 0:
             self.progress(self.done)
 
+    def add(self, n: int) -> None:
+        """Count ``n`` rows at once; ``progress`` still sees every multiple it passes."""
+        before, self.done = self.done, self.done + n
+        if self.progress is not None:
+            first = (before // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+            for mark in range(first, self.done + 1, PROGRESS_EVERY):
+                self.progress(mark)
+
     def finish(self) -> None:
         if self.progress is not None and self.done % PROGRESS_EVERY != 0:
             self.progress(self.done)
+
+
+def write_batches(
+    writer: TableWriter,
+    tables: Sequence[TableSpec],
+    batches: Iterable[list[list[Sequence[Cell]]]],
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Write every table from batches of rows (``batch[i]``: rows of table ``i``).
+
+    As :func:`write_tables`: the first table streams to the writer, the others are spooled
+    to temporary CSV files and written after it.
+    """
+    counter = Counter(progress)
+    spools: list[IO[str]] = [
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finally
+        for _ in tables[1:]
+    ]
+    spool_writers = [csv.writer(f) for f in spools]
+    counts = [0] * len(tables)
+
+    def first_rows() -> Iterator[Sequence[Cell]]:
+        for batch in batches:
+            for index in range(1, len(tables)):
+                spool_writers[index - 1].writerows(batch[index])
+                counts[index] += len(batch[index])
+            yield from batch[0]
+            counter.add(len(batch[0]))
+
+    try:
+        counts[0] = writer.write_table(tables[0], first_rows())
+        counter.finish()
+        for index in range(1, len(tables)):
+            spool = spools[index - 1]
+            spool.seek(0)
+            counts[index] = writer.write_table(tables[index], csv.reader(spool))
+    finally:
+        for spool in spools:
+            spool.close()
+    return {t.name: n for t, n in zip(tables, counts, strict=True)}
 
 
 def write_tables(

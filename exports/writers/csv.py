@@ -1,7 +1,10 @@
 """CSV ZIP: one CSV per table in a ZIP, streamed. Pure (no Flask, no database).
 
 Each CSV is UTF-8 with a byte-order mark, so Excel opens non-ASCII text correctly, and every
-string cell goes through :func:`exports.tables.safe_cell`.
+string cell goes through :func:`exports.tables.safe_cell` (batch-wise, see
+:class:`exports.tables.Neutraliser`). Rows are formatted a batch at a time with
+``csv.writer.writerows`` into memory and handed over in ~1 MB chunks to the ZIP, which
+compresses every table concurrently on another thread (:mod:`exports.writers.zipstream`).
 """
 
 from __future__ import annotations
@@ -9,32 +12,103 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Protocol
 
-from exports.tables import Cell, Row, TableSpec, safe_cell, safe_row
+from exports.tables import Cell, Neutraliser, Row, TableSpec, safe_cell
 from exports.writers.base import Counter, Progress
+from exports.writers.zipstream import Entry, ZipStream
 
-# Level 1 deflate: CSV still shrinks about 5x, at a fraction of the default level's CPU.
-COMPRESS_LEVEL = 1
-COPY_BUFFER = 1 << 20
+BATCH_ROWS = 2_000
+FLUSH_BYTES = 1 << 20  # formatted text held per table before it goes to the compressor
+
+
+class FormattedBatch(Protocol):
+    """A batch already formatted as CSV (see ``exports.batches.Formatted``)."""
+
+    @property
+    def submissions(self) -> int: ...
+    @property
+    def chunks(self) -> list[bytes]: ...
+    @property
+    def rows(self) -> list[int]: ...
+
+
+class CsvFormatter:
+    """One table's CSV text: the header line, then batches of rows made safe and formatted."""
+
+    def __init__(self, table: TableSpec) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer)
+        self._safe = Neutraliser([c.is_numeric for c in table.columns])
+        self._headers = [safe_cell(h) for h in table.headers]
+
+    def header(self) -> bytes:
+        """The byte-order mark and the header line."""
+        return codecs.BOM_UTF8 + self.format([self._headers])
+
+    def format(self, rows: list[Sequence[Cell]]) -> bytes:
+        """A batch of rows as UTF-8 (risky rows may be replaced in the list, in place)."""
+        self._writer.writerows(self._safe(rows))
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text.encode("utf-8")
+
+
+class _CsvEntry:
+    """One table's CSV file inside the ZIP: header first, then batches of rows or text."""
+
+    def __init__(self, archive: ZipStream, table: TableSpec) -> None:
+        self._archive = archive
+        self._entry: Entry = archive.entry(f"{table.name}.csv")
+        self._formatter = CsvFormatter(table)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self.count = 0
+        self.add(self._formatter.header(), 0)
+
+    def write(self, rows: list[Sequence[Cell]]) -> None:
+        self.add(self._formatter.format(rows), len(rows))
+
+    def add(self, data: bytes, rows: int) -> None:
+        """Formatted text of ``rows`` rows; handed to the compressor in ~1 MB pieces."""
+        self.count += rows
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._archive.write(self._entry, b"".join(self._pending))
+            self._pending = []
+            self._pending_size = 0
+
+    def finish(self) -> None:
+        self._flush()
+        self._archive.finish(self._entry)
+
+
+def _batches(rows: Iterable[Sequence[Cell]], size: int) -> Iterator[list[Sequence[Cell]]]:
+    source = iter(rows)
+    while batch := list(islice(source, size)):
+        yield batch
 
 
 class CsvZipWriter:
     """Context manager writing ``<table name>.csv`` entries into a ZIP on a binary file.
 
-    Entries are written with ``force_zip64`` so a table may exceed 4 GiB; nothing but the
-    current row is held in memory (other tables of a one-pass export are spooled to disk).
+    Tables may be written one after another (``write_table``) or all at once from one pass
+    over the data (``write_tables``, ``write_batches``): each table is compressed into its
+    own temporary file as rows come, so memory stays flat however big the export, and the
+    archive is assembled on ``close``. Sizes over 4 GiB get ZIP64 fields.
     """
 
     def __init__(self, fh: IO[bytes]) -> None:
-        self._zip = zipfile.ZipFile(
-            fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
-        )
+        self._zip = ZipStream(fh)
 
     def __enter__(self) -> CsvZipWriter:
         return self
@@ -45,15 +119,18 @@ class CsvZipWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._zip.__exit__(exc_type, exc, tb)
 
     def close(self) -> None:
         self._zip.close()
 
     def write_table(self, table: TableSpec, rows: Iterable[Sequence[Cell]]) -> int:
         """Write one table as ``<name>.csv``; return the number of data rows."""
-        with self._zip.open(f"{table.name}.csv", "w", force_zip64=True) as raw:
-            return _write_csv(raw, table, rows)
+        out = _CsvEntry(self._zip, table)
+        for batch in _batches(rows, BATCH_ROWS):
+            out.write(batch)
+        out.finish()
+        return out.count
 
     def write_tables(
         self,
@@ -61,74 +138,65 @@ class CsvZipWriter:
         tagged_rows: Iterable[tuple[int, Row]],
         progress: Progress | None = None,
     ) -> dict[str, int]:
-        """Every table from one pass of ``(table index, row)``.
+        """Every table from one pass of ``(table index, row)``."""
+        counter = Counter(progress)
+        outs = [_CsvEntry(self._zip, t) for t in tables]
+        pending: list[list[Sequence[Cell]]] = [[] for _ in tables]
+        for index, row in tagged_rows:
+            rows = pending[index]
+            rows.append(row)
+            if index == 0:
+                counter.tick()
+            if len(rows) >= BATCH_ROWS:
+                outs[index].write(rows)
+                pending[index] = []
+        for out, rows in zip(outs, pending, strict=True):
+            if rows:
+                out.write(rows)
+            out.finish()
+        counter.finish()
+        return {t.name: out.count for t, out in zip(tables, outs, strict=True)}
 
-        Like :func:`exports.writers.base.write_tables`, but the spooled tables are written
-        as finished CSV and copied byte for byte into the ZIP, so their rows are formatted
-        once, not twice.
+    def write_batches(
+        self,
+        tables: Sequence[TableSpec],
+        batches: Iterable[list[list[Sequence[Cell]]]],
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        """Every table from batches of rows, ``batch[i]`` holding table ``i``'s rows.
+
+        Progress counts rows of the first table (submissions).
         """
         counter = Counter(progress)
-        # closed in the finally below: one spool per table, so no with-block per file
-        spools = [tempfile.TemporaryFile("w+b") for _ in tables[1:]]  # noqa: SIM115
-        try:
-            texts = [_text(f) for f in spools]
-            writers = [_csv_writer(t, table) for t, table in zip(texts, tables[1:], strict=True)]
-            counts = [0] * len(tables)
-            formatters = [_formatter(t) for t in tables]
+        outs = [_CsvEntry(self._zip, t) for t in tables]
+        for batch in batches:
+            for out, rows in zip(outs, batch, strict=True):
+                if rows:
+                    out.write(rows)
+            counter.add(len(batch[0]))
+        for out in outs:
+            out.finish()
+        counter.finish()
+        return {t.name: out.count for t, out in zip(tables, outs, strict=True)}
 
-            def first_rows() -> Iterator[Row]:
-                for index, row in tagged_rows:
-                    if index == 0:
-                        counter.tick()
-                        yield row
-                    else:
-                        writers[index - 1].writerow(formatters[index](row))
-                        counts[index] += 1
+    def write_formatted(
+        self,
+        tables: Sequence[TableSpec],
+        batches: Iterable[FormattedBatch],
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        """Every table from batches already formatted as CSV text (no headers).
 
-            counts[0] = self.write_table(tables[0], first_rows())
-            counter.finish()
-            for index, (text, spool) in enumerate(zip(texts, spools, strict=True), start=1):
-                text.flush()
-                spool.seek(0)
-                name = f"{tables[index].name}.csv"
-                with self._zip.open(name, "w", force_zip64=True) as raw:
-                    shutil.copyfileobj(spool, raw, COPY_BUFFER)
-            return {t.name: n for t, n in zip(tables, counts, strict=True)}
-        finally:
-            for spool in spools:
-                spool.close()
-
-
-def _text(raw: IO[bytes]) -> io.TextIOWrapper:
-    # The byte-order mark is written by hand: the utf-8-sig codec would do it too, but it is
-    # implemented in Python and costs a call per row; plain utf-8 encodes in C.
-    raw.write(codecs.BOM_UTF8)
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
-
-
-def _csv_writer(text: io.TextIOWrapper, table: TableSpec) -> Any:
-    writer = csv.writer(text)
-    writer.writerow([safe_cell(h) for h in table.headers])
-    return writer
-
-
-def _formatter(table: TableSpec) -> Any:
-    numeric = [c.is_numeric for c in table.columns]
-
-    def fmt(row: Sequence[Cell]) -> Sequence[Cell]:
-        return safe_row(row, numeric)
-
-    return fmt
-
-
-def _write_csv(raw: IO[bytes], table: TableSpec, rows: Iterable[Sequence[Cell]]) -> int:
-    text = _text(raw)
-    writer = _csv_writer(text, table)
-    fmt = _formatter(table)
-    count = 0
-    for row in rows:
-        writer.writerow(fmt(row))
-        count += 1
-    text.flush()
-    text.detach()  # the ZIP entry is closed by its owner, not by the wrapper
-    return count
+        Progress counts the batches' submissions.
+        """
+        counter = Counter(progress)
+        outs = [_CsvEntry(self._zip, t) for t in tables]
+        for batch in batches:
+            for out, data, rows in zip(outs, batch.chunks, batch.rows, strict=True):
+                if rows:
+                    out.add(data, rows)
+            counter.add(batch.submissions)
+        for out in outs:
+            out.finish()
+        counter.finish()
+        return {t.name: out.count for t, out in zip(tables, outs, strict=True)}

@@ -14,13 +14,14 @@ from typing import IO, Any
 
 import xlsxwriter
 
-from exports.tables import Cell, Row, TableSpec, safe_cell
-from exports.writers.base import Progress, write_tables
+from exports.tables import DANGEROUS_START, Cell, Row, TableSpec, safe_cell
+from exports.writers.base import Progress, write_batches, write_tables
 
 # Excel's last row is 1 048 576; one is the header.
 MAX_DATA_ROWS = 1_048_575
 MAX_SHEET_NAME = 31
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_DANGEROUS = frozenset(DANGEROUS_START)
 
 
 class XlsxWriter:
@@ -64,9 +65,17 @@ class XlsxWriter:
             sheet = self._book.add_worksheet(self._sheet_name(table.name, part))
             sheet.write_row(0, 0, headers)
             sheet.freeze_panes(1, 0)
+            write_string = sheet.write_string
             for r, row in enumerate(chunk, start=1):
-                for c, (value, is_number) in enumerate(zip(row, numeric, strict=True)):
-                    _write_cell(sheet, r, c, value, is_number)
+                c = -1
+                for value, is_number in zip(row, numeric, strict=True):
+                    c += 1
+                    # the common case inline: a text cell in a text column
+                    if value.__class__ is str and not is_number:
+                        if value:
+                            write_string(r, c, "'" + value if value[0] in _DANGEROUS else value)
+                    else:
+                        _write_cell(sheet, r, c, value, is_number)
                 count += 1
         return count
 
@@ -77,6 +86,14 @@ class XlsxWriter:
         progress: Progress | None = None,
     ) -> dict[str, int]:
         return write_tables(self, tables, tagged_rows, progress)
+
+    def write_batches(
+        self,
+        tables: Sequence[TableSpec],
+        batches: Iterable[list[list[Sequence[Cell]]]],
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        return write_batches(self, tables, batches, progress)
 
     def _sheet_name(self, name: str, part: int) -> str:
         suffix = f" ({part})" if part > 1 else ""

@@ -5,10 +5,13 @@ Not collected by pytest (the file name does not start with ``test_``). Usage:
     python tests/benchmarks/bench_export.py                 # 1 000 000 submissions, SQLite
     python tests/benchmarks/bench_export.py --n 100000 --postgres
     python tests/benchmarks/bench_export.py --n 100000 --formats csv
+    python tests/benchmarks/bench_export.py --reuse          # fill only if not filled yet
 
 Submissions are generated straight into the tables with batched executemany inserts
 (no XML parsing), each with a repeat of 2-3 plan items. Each export then runs in a fresh
 child process, so its peak RSS (``ru_maxrss``) measures the export alone, not the fill.
+Big CSV exports format rows on worker processes: their CPU time is added to the export's,
+and their peak RSS is reported next to it (each worker's, and the sum as an upper bound).
 """
 
 from __future__ import annotations
@@ -74,16 +77,31 @@ XLSFORM = """| survey |
 
 def engine_for(args: argparse.Namespace) -> Engine:
     if args.postgres:
-        return create_engine(args.url, connect_args={"options": f"-csearch_path={PG_SCHEMA}"})
+        return create_engine(args.url, connect_args={"options": f"-csearch_path={args.schema}"})
     return make_engine(f"sqlite:///{args.sqlite}")
+
+
+def filled(args: argparse.Namespace) -> bool:
+    """Whether the database already holds ``--n`` submissions of the form (for --reuse)."""
+    if not args.postgres and not Path(args.sqlite).exists():
+        return False
+    engine = engine_for(args)
+    try:
+        with engine.connect() as conn:
+            count = conn.execute(text("SELECT count(*) FROM submission")).scalar_one()
+    except Exception:  # no schema, no table: not filled
+        return False
+    finally:
+        engine.dispose()
+    return bool(count == args.n)
 
 
 def fill(args: argparse.Namespace) -> None:
     if args.postgres:
         admin = create_engine(args.url)
         with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {args.schema}"))
         admin.dispose()
     else:
         for suffix in ("", "-wal", "-shm"):
@@ -172,7 +190,13 @@ def export_child(args: argparse.Namespace) -> None:
         elapsed = time.perf_counter() - started
         size = path.stat().st_size
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
     rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    from exports import PARALLEL_FROM, PARALLEL_WORKERS
+
+    n_workers = (
+        PARALLEL_WORKERS if summary.source_rows >= PARALLEL_FROM and args.child == "csv" else 0
+    )
     print(
         json.dumps(
             {
@@ -183,8 +207,11 @@ def export_child(args: argparse.Namespace) -> None:
                 "tables": summary.tables,
                 "bytes": size,
                 "peak_rss_mb": rss_mb,
-                # CPU seconds of the whole child: on a shared machine wall time overstates
-                "cpu": usage.ru_utime + usage.ru_stime,
+                "workers": n_workers if n_workers > 1 else 0,
+                "worker_peak_rss_mb": workers.ru_maxrss / 1024,  # the largest worker's
+                # CPU seconds of the whole child and its workers: on a shared machine wall
+                # time overstates
+                "cpu": usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime,
             }
         )
     )
@@ -197,13 +224,17 @@ def main() -> None:
     parser.add_argument("--url", default=POSTGRES_URL, help="PostgreSQL URL (with --postgres)")
     parser.add_argument("--sqlite", default=str(Path(tempfile.gettempdir()) / "casework-bench.db"))
     parser.add_argument("--formats", default="csv,xlsx", help="comma-separated: csv,xlsx")
+    parser.add_argument("--schema", default=PG_SCHEMA, help="PostgreSQL schema (with --postgres)")
     parser.add_argument("--no-fill", action="store_true", help="reuse the existing database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="fill only if the database lacks --n submissions"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         export_child(args)
         return
-    if not args.no_fill:
+    if not args.no_fill and not (args.reuse and filled(args)):
         fill(args)
     engine_name = "PostgreSQL" if args.postgres else "SQLite"
     for fmt in args.formats.split(","):
@@ -216,18 +247,25 @@ def main() -> None:
             args.sqlite,
             "--url",
             args.url,
+            "--schema",
+            args.schema,
         ]
         if args.postgres:
             argv.append("--postgres")
         out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         rate = result["submissions"] / result["elapsed"]
+        rss = f"peak RSS {result['peak_rss_mb']:.0f} MB"
+        if result.get("workers"):
+            each = result["worker_peak_rss_mb"]
+            total = result["peak_rss_mb"] + result["workers"] * each
+            rss += f" + {result['workers']} workers x {each:.0f} MB (<= {total:.0f} MB in all)"
         print(
             f"{engine_name} {fmt}: {result['submissions']:,} submissions, "
             f"{result['rows']:,} rows in {result['elapsed']:.1f} s "
             f"({rate:,.0f} submissions/s, {result['rows'] / result['elapsed']:,.0f} rows/s), "
             f"CPU {result.get('cpu', 0):.1f} s, "
-            f"file {result['bytes'] / 1e6:.1f} MB, peak RSS {result['peak_rss_mb']:.0f} MB"
+            f"file {result['bytes'] / 1e6:.1f} MB, {rss}"
         )
 
 

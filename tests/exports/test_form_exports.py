@@ -233,3 +233,54 @@ def test_unknown_form_and_bad_options(session: Session) -> None:
     _seed(session)
     with pytest.raises(ExportOptionError):
         export_form(session, "household", "csv", io.BytesIO(), ExportOptions(language="xx"))
+
+
+def test_submitter_ids_limit_form_exports_to_a_team(session: Session) -> None:
+    seeded = _seed(session)
+    amina = seeded["subs"][0].submitter_id  # type: ignore[index]
+    options = ExportOptions(submitter_ids=frozenset({amina}))
+    fh = io.BytesIO()
+    summary = export_form(session, "household", "csv", fh, options)
+    tables = _read_zip(fh.getvalue())
+    assert [r["KEY"] for r in tables["household.csv"]] == ["uuid:one"]
+    assert {r["PARENT_KEY"] for r in tables["household-kids.csv"]} == {"uuid:one"}
+    assert summary.source_rows == 1
+    # nobody's team: nothing, not everything
+    empty = io.BytesIO()
+    export_form(session, "household", "csv", empty, ExportOptions(submitter_ids=frozenset()))
+    assert _read_zip(empty.getvalue())["household.csv"] == []
+    # media and GeoJSON follow the same filter (s2's photo is not amina's)
+    media = io.BytesIO()
+    assert export_form(session, "household", "media", media, options).tables == {"media": 0}
+    assert options.describe()["submitter_ids"] == [amina]
+    with pytest.raises(ExportOptionError):
+        ExportOptions(submitter_ids={1, 2})  # type: ignore[arg-type]
+
+
+def _entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def test_worker_processes_write_the_same_csv(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exports
+    from exports import source
+
+    _seed(session)
+    monkeypatch.setattr(source, "SUBMISSION_BATCH", 1)  # one batch per submission: order shows
+    alone = io.BytesIO()
+    export_form(session, "household", "csv", alone)
+    monkeypatch.setattr(exports, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(exports, "PARALLEL_WORKERS", 2)
+    progress: list[int] = []
+    together = io.BytesIO()
+    summary = export_form(session, "household", "csv", together, progress=progress.append)
+    assert _entries(together.getvalue()) == _entries(alone.getvalue())
+    assert list(_entries(together.getvalue())) == [
+        "household.csv", "household-kids.csv", "household-toys_r.csv"
+    ]  # fmt: skip
+    assert summary.tables == {"household": 3, "household-kids": 3, "household-toys_r": 3}
+    assert progress == [3]

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyxform.xls2xform import convert
 
 from exports.options import ExportOptionError, ExportOptions
 from exports.tables import (
     CaseRecord,
     ContributionRecord,
+    Neutraliser,
     PlanItemRecord,
     SubmissionRecord,
     case_rows,
@@ -150,3 +153,47 @@ def test_case_rows_flags_overdue_and_hides_sensitive_properties() -> None:
     assert case["last_contact_at"] == "2024-05-01T00:00:00.000Z"
     item = dict(zip(tables[1].headers, out[1][1], strict=True))
     assert item["is_overdue"] == "true"
+
+
+CELL = st.text(alphabet="=+-@\t\r\x00 ;.,e0123456789a", max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    numeric=st.lists(st.booleans(), min_size=1, max_size=5),
+    data=st.data(),
+)
+def test_batch_neutralising_matches_safe_cell(numeric: list[bool], data: st.DataObject) -> None:
+    rows = data.draw(
+        st.lists(st.lists(CELL, min_size=len(numeric), max_size=len(numeric)), max_size=6)
+    )
+    expected = [[safe_cell(v, n) for v, n in zip(r, numeric, strict=True)] for r in rows]
+    got = Neutraliser(numeric)([tuple(r) for r in rows])
+    assert [list(r) for r in got] == expected
+
+
+def test_rows_blank_groups_where_fields_were_and_empty_elements() -> None:
+    md = xlsform(
+        """| | type | name | label |
+| | text | a | A |
+| | begin_group | g | G |
+| | text | b | B |
+| | end_group | | |
+| | begin_repeat | r | R |
+| | text | c | C |
+| | end_repeat | | |""",
+        "odd",
+        "1",
+    )
+    tables = form_tables([_definition(md)], ExportOptions())
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    odd = {"a": [{"x": ["1"]}], "g": ["text"], "r": ["", {"c": []}, {"c": ["z"]}]}
+    record = SubmissionRecord("uuid:o", odd, at, submitter="amina")  # type: ignore[arg-type]
+    out = list(rows(tables, [record]))
+    assert out[0] == (
+        0,
+        ["2024-01-01T00:00:00.000Z", "", "", "", "uuid:o", "amina", "", "received", ""],
+    )
+    assert [r for i, r in out if i == 1] == [
+        ["", "uuid:o", "uuid:o/r[1]"], ["", "uuid:o", "uuid:o/r[2]"], ["z", "uuid:o", "uuid:o/r[3]"]
+    ]  # fmt: skip

@@ -10,6 +10,7 @@ import openpyxl
 import pytest
 
 from exports.tables import Column, TableSpec
+from exports.writers import zipstream
 from exports.writers.base import write_tables
 from exports.writers.csv import CsvZipWriter
 from exports.writers.media import MediaZipWriter, safe_folder, safe_name
@@ -103,3 +104,35 @@ def test_media_zip_has_one_folder_per_submission() -> None:
         assert zf.namelist() == ["uuid-1/passwd", "uuid-1/passwd (2)", "uuid-2/фото.jpg"]
         assert zf.read("uuid-2/фото.jpg") == b"c"
     assert safe_folder("uuid:../x") == "x"
+
+
+def test_zip64_fields_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every size and offset "needs" ZIP64: the reader must take them from the extra fields
+    monkeypatch.setattr(zipstream, "ZIP64_LIMIT", 0)
+    fh = io.BytesIO()
+    with CsvZipWriter(fh) as w:
+        w.write_table(TABLE, [["a", "1"]] * 3000)
+        w.write_table(TableSpec("ü", TABLE.columns), [["é", "2"]])
+    with zipfile.ZipFile(fh) as zf:
+        assert zf.testzip() is None
+        assert zf.namelist() == ["t.csv", "ü.csv"]
+        assert zf.read("t.csv").decode("utf-8-sig").splitlines()[:2] == ["text,n", "a,1"]
+        assert zf.getinfo("t.csv").file_size == len(zf.read("t.csv"))
+
+
+def test_zip_without_rows_and_after_an_error() -> None:
+    fh = io.BytesIO()
+    with CsvZipWriter(fh) as w:
+        w.write_table(TABLE, [])
+    with zipfile.ZipFile(fh) as zf:
+        assert zf.read("t.csv") == b"\xef\xbb\xbftext,n\r\n"
+    broken = io.BytesIO()
+
+    def fail_halfway() -> None:
+        with CsvZipWriter(broken) as w:
+            w.write_table(TABLE, [["a", "1"]])
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        fail_halfway()
+    assert broken.getvalue() == b""  # no half archive that looks whole
