@@ -6,9 +6,9 @@ open sessions without Flask through :func:`open_session`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, g, request
 from sqlalchemy import MetaData, create_engine, event
@@ -54,6 +54,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.execute("PRAGMA cache_size=-16384")  # 16 MiB of pages per connection
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -78,6 +80,17 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={WRITE_INTENT: True})
 
 
+TAKES_LOCK_ITSELF = "casework_takes_write_lock_itself"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def takes_write_lock_itself(view: F) -> F:
+    """Mark a view that calls :func:`begin_write` itself before its first write (and ends
+    any read transaction first), instead of holding the write lock for the whole request."""
+    setattr(view, TAKES_LOCK_ITSELF, True)
+    return view
+
+
 class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -92,7 +105,12 @@ def init_app(app: Flask) -> None:
     def _writers_take_the_lock_first() -> None:
         # A request that may write starts as a writer, so that on SQLite it queues for the
         # lock instead of failing when it upgrades a read snapshot another process outdated.
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        # Views marked with `takes_write_lock_itself` begin their writes themselves, so that
+        # their parsing does not hold SQLite's one write lock.
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        view = app.view_functions.get(request.endpoint or "")
+        if not getattr(view, TAKES_LOCK_ITSELF, False):
             begin_write(session())
 
     @app.after_request

@@ -225,10 +225,44 @@ _CONFLICT_COLUMNS = (
 )
 
 
+# Built once: executing a constant statement skips building and coercing it per call.
+_CASE_ROW_FOR_UPDATE = (
+    select(*_CASE_COLUMNS).where(Case.case_ref == bindparam("ref")).with_for_update()
+)
+_CONTRIBUTION_ROWS_FOR_REF = (
+    select(*_CONTRIBUTION_COLUMNS)
+    .where(
+        CaseContribution.case_ref == bindparam("ref"),
+        CaseContribution.state.in_(bindparam("states", expanding=True)),
+    )
+    .order_by(CaseContribution.event_at, CaseContribution.id)
+)
+_ACTION_ROWS_FOR_CASE = (
+    select(CaseAction.id, CaseAction.kind, CaseAction.at, User.username, CaseAction.payload)
+    .outerjoin(User, User.id == CaseAction.actor_id)
+    .where(CaseAction.case_id == bindparam("case_id"))
+    .order_by(CaseAction.at, CaseAction.id)
+)
+_ACTIVE_USER_REFS = select(User.username, User.id, User.team).where(
+    User.username.in_(bindparam("names", expanding=True)), User.is_active.is_(True)
+)
+_USER_REF = select(User.id, User.team).where(User.id == bindparam("user_id"))
+_PLAN_ITEM_ROWS = (
+    select(*_PLAN_ITEM_COLUMNS)
+    .where(PlanItem.case_id == bindparam("case_id"))
+    .order_by(PlanItem.id)
+)
+_CONFLICT_ROWS = (
+    select(*_CONFLICT_COLUMNS)
+    .where(CaseConflict.case_id == bindparam("case_id"))
+    .order_by(CaseConflict.id)
+)
+
+
 def get_case_row_for_update(session: Session, case_ref: str) -> RowMapping | None:
     """The case's columns by name, locked until the transaction ends (``FOR UPDATE``)."""
-    stmt = select(*_CASE_COLUMNS).where(Case.case_ref == case_ref).with_for_update()
-    return session.connection().execute(stmt).mappings().first()
+    result = session.connection().execute(_CASE_ROW_FOR_UPDATE, {"ref": case_ref})
+    return result.mappings().first()
 
 
 def list_contribution_rows_for_ref(
@@ -236,25 +270,16 @@ def list_contribution_rows_for_ref(
 ) -> list[RowMapping]:
     """id, entity_id, is_registration, event_at, state, case_id and update of the
     contributions filed under a reference number, oldest event first."""
-    stmt = (
-        select(*_CONTRIBUTION_COLUMNS)
-        .where(CaseContribution.case_ref == case_ref, CaseContribution.state.in_(states))
-        .order_by(CaseContribution.event_at, CaseContribution.id)
-    )
-    return list(session.connection().execute(stmt).mappings())
+    params = {"ref": case_ref, "states": list(states)}
+    return list(session.connection().execute(_CONTRIBUTION_ROWS_FOR_REF, params).mappings())
 
 
 def list_action_rows_for_case(
     session: Session, case_id: int
 ) -> list[tuple[int, str, datetime, str | None, dict[str, Any]]]:
     """(id, kind, at, actor username, payload) of the case's supervisor actions."""
-    stmt = (
-        select(CaseAction.id, CaseAction.kind, CaseAction.at, User.username, CaseAction.payload)
-        .outerjoin(User, User.id == CaseAction.actor_id)
-        .where(CaseAction.case_id == case_id)
-        .order_by(CaseAction.at, CaseAction.id)
-    )
-    return [tuple(r) for r in session.connection().execute(stmt)]
+    rows = session.connection().execute(_ACTION_ROWS_FOR_CASE, {"case_id": case_id})
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def get_active_user_refs(
@@ -263,31 +288,24 @@ def get_active_user_refs(
     """username -> (id, team) for those of these names that are active users."""
     if not usernames:
         return {}
-    stmt = select(User.username, User.id, User.team).where(
-        User.username.in_(sorted(usernames)), User.is_active.is_(True)
-    )
-    return {r[0]: (r[1], r[2]) for r in session.connection().execute(stmt)}
+    rows = session.connection().execute(_ACTIVE_USER_REFS, {"names": sorted(usernames)})
+    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def get_user_ref(session: Session, user_id: int | None) -> tuple[int, str | None] | None:
     """(id, team) of a user, active or not."""
     if user_id is None:
         return None
-    row = session.connection().execute(select(User.id, User.team).where(User.id == user_id))
-    found = row.first()
+    found = session.connection().execute(_USER_REF, {"user_id": user_id}).first()
     return (found[0], found[1]) if found is not None else None
 
 
 def list_plan_item_rows(session: Session, case_id: int) -> list[RowMapping]:
-    stmt = select(*_PLAN_ITEM_COLUMNS).where(PlanItem.case_id == case_id).order_by(PlanItem.id)
-    return list(session.connection().execute(stmt).mappings())
+    return list(session.connection().execute(_PLAN_ITEM_ROWS, {"case_id": case_id}).mappings())
 
 
 def list_conflict_rows(session: Session, case_id: int) -> list[RowMapping]:
-    stmt = (
-        select(*_CONFLICT_COLUMNS).where(CaseConflict.case_id == case_id).order_by(CaseConflict.id)
-    )
-    return list(session.connection().execute(stmt).mappings())
+    return list(session.connection().execute(_CONFLICT_ROWS, {"case_id": case_id}).mappings())
 
 
 _CASE_TABLE: Table = Case.__table__  # type: ignore[assignment]  # a mapped Table

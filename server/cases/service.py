@@ -172,10 +172,10 @@ def apply_new_submission(
     once, with the state the rebuild gives it. Raises on unexpected errors; the caller
     rolls back and records the failure on the submission.
     """
-    begin_write(session)
     update = map_submission(
         definition, envelope, submitter=submission.submitter, received_at=submission.received_at
     )
+    begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
     if update is None:
         set_processing_state(session, submission.id, "skipped")
         return ApplyResult(instance_id=submission.instance_id, state="skipped")

@@ -12,7 +12,7 @@ from flask import Response, current_app, request
 from server import db
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.config import case_settings
-from server.db import begin_write
+from server.db import begin_write, takes_write_lock_itself
 from server.errors import AppError
 from server.openrosa import lists, multipart, responses
 from server.openrosa.bp import bp
@@ -49,15 +49,10 @@ def _caller(token: str | None) -> DeviceCaller:
     device = caller.device
     if device is not None:
         now = utcnow()
-        # Noted to the nearest few minutes: a write on every submission would cost an
-        # UPDATE per request for a figure nobody reads that precisely.
         seen = device.last_seen_at
-        if seen is not None and now - seen <= SEEN_GRANULARITY:
-            return caller
-        if request.method == "POST":
-            device.last_seen_at = now  # the request already holds the write lock
-        else:
-            # Reads stay reads: note the visit in a short write of its own, rarely.
+        if seen is None or now - seen > SEEN_GRANULARITY:
+            # Note the visit in a short write of its own, rarely: a write on every request
+            # would cost an UPDATE for a figure nobody reads that precisely.
             session = db.session()
             session.commit()
             begin_write(session)
@@ -195,13 +190,19 @@ def _werkzeug_parts() -> tuple[bytes, list[IncomingFile]]:
 
 
 @route("/submission", methods=["POST"])
+@takes_write_lock_itself
 def submission(token: str | None = None) -> Response:
     caller = _caller(token)
     if not caller.user.has_role(*SUBMITTER_ROLES):
         raise AppError("auth.forbidden", "Only caseworkers, supervisors and admins can send forms.")
+    session = db.session()
+    # End the authentication's read before the receipt begins as a writer (SQLite cannot
+    # turn a read snapshot into a write once another process has committed); the body is
+    # parsed outside the write lock.
+    session.commit()
     xml, files = _submission_parts()
     receipt = submissions.receive(
-        db.session(),
+        session,
         xml,
         files,
         Caller(

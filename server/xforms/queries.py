@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server.submissions.models import Submission
@@ -19,22 +19,25 @@ def get_version(session: Session, xform: XForm, version: str) -> XFormVersion | 
     )
 
 
+_VERSION_REF = (
+    select(XForm.id, XForm.state, XFormVersion.id, XFormVersion.md5)
+    .select_from(XForm)
+    .outerjoin(
+        XFormVersion,
+        and_(XFormVersion.xform_id == XForm.id, XFormVersion.version == bindparam("version")),
+    )
+    .where(XForm.form_id == bindparam("form_id"))
+)
+
+
 def get_version_ref(
     session: Session, form_id: str, version: str
 ) -> tuple[int, str, int | None, str | None] | None:
     """``(xform id, state, version id, md5)`` of a form and one of its versions, in one
     light query; ``None`` when the form is unknown, a ``None`` version id when the version
     is. The receipt of every submission asks this, so it skips the ORM."""
-    stmt = (
-        select(XForm.id, XForm.state, XFormVersion.id, XFormVersion.md5)
-        .select_from(XForm)
-        .outerjoin(
-            XFormVersion,
-            and_(XFormVersion.xform_id == XForm.id, XFormVersion.version == version),
-        )
-        .where(XForm.form_id == form_id)
-    )
-    row = session.connection().execute(stmt).first()
+    params = {"form_id": form_id, "version": version}
+    row = session.connection().execute(_VERSION_REF, params).first()
     return None if row is None else (row[0], row[1], row[2], row[3])
 
 
