@@ -31,6 +31,10 @@ def _start(tables: Sequence[TableSpec], names: Names, gc_threshold: int) -> None
     gc.set_threshold(gc_threshold, *gc.get_threshold()[1:])
 
 
+def _ready() -> None:
+    return None
+
+
 def _format(raw: Sequence[RawSubmission]) -> Formatted:
     assert _formatter is not None, "worker not started"
     return _formatter(raw)
@@ -50,6 +54,9 @@ def formatted_batches(
     )
     pending: deque[Future[Formatted]] = deque()
     try:
+        # Start the workers before the first query: a child's peak RSS counts the parent's
+        # pages it was forked with, before it turns into a fresh interpreter.
+        pool.submit(_ready)
         for raw in raw_batches:
             pending.append(pool.submit(_format, raw))
             if len(pending) > 2 * workers:

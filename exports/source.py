@@ -6,8 +6,9 @@ id → name maps (users, devices, versions) are loaded once per export, never pe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -64,6 +65,27 @@ def _stream(session: Session, stmt: Any) -> Iterator[Any]:
     return iter(connection.execute(stmt))
 
 
+def _in_id_order(
+    session: Session,
+    xform_id: int,
+    options: ExportOptions,
+    stmt: Callable[[queries.IdRange], Any],
+) -> Iterator[Sequence[Any]]:
+    """Exportable submissions in id order, ``SUBMISSION_BATCH`` at a time.
+
+    PostgreSQL streams the one query from a server-side cursor. SQLite sorts the ids only
+    and reads each batch by id range, in the same read transaction (one snapshot): sorting
+    whole rows would hold them all in its temp store.
+    """
+    connection = session.connection().execution_options(yield_per=SUBMISSION_BATCH)
+    if connection.dialect.name != "sqlite":
+        yield from connection.execute(stmt(None)).partitions()
+        return
+    ids = connection.execute(queries.list_submission_ids(xform_id, options))
+    for part in ids.partitions():
+        yield session.connection().execute(stmt((part[0][0], part[-1][0]))).all()
+
+
 def _xform_id(session: Session, form_id: str) -> int:
     xform_id = session.execute(queries.get_xform_id(form_id)).scalar_one_or_none()
     if xform_id is None:
@@ -92,7 +114,9 @@ def form_export_source(session: Session, form_id: str, options: ExportOptions) -
     total = session.execute(queries.count_submissions(xform_id, options)).scalar_one()
 
     def records() -> Iterator[SubmissionRecord]:
-        stmt = queries.list_submissions(xform_id, options)
+        def stmt(id_range: queries.IdRange) -> Any:
+            return queries.list_submissions(xform_id, options, id_range)
+
         for (
             instance_id,
             data,
@@ -101,7 +125,7 @@ def form_export_source(session: Session, form_id: str, options: ExportOptions) -
             device_id,
             version_id,
             review,
-        ) in _stream(session, stmt):
+        ) in chain.from_iterable(_in_id_order(session, xform_id, options, stmt)):
             yield SubmissionRecord(
                 instance_id=instance_id,
                 data=data,
@@ -113,10 +137,11 @@ def form_export_source(session: Session, form_id: str, options: ExportOptions) -
             )
 
     def raw_batches() -> Iterator[list[RawSubmission]]:
-        stmt = queries.list_submission_rows(xform_id, options, dialect)
-        connection = session.connection().execution_options(yield_per=SUBMISSION_BATCH)
-        for part in connection.execute(stmt).partitions():
-            yield [tuple(row) for row in part]  # type: ignore[misc]
+        def stmt(id_range: queries.IdRange) -> Any:
+            return queries.list_submission_rows(xform_id, options, dialect, id_range)
+
+        for part in _in_id_order(session, xform_id, options, stmt):
+            yield [tuple(row) for row in part]
 
     dialect = session.get_bind().dialect.name
     names = Names(users, devices, version_names, stored_dates=dialect != "postgresql")
