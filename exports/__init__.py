@@ -16,11 +16,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from exports import source
 from exports.batches import BatchFormatter, BatchRows, Formatted
 from exports.options import ExportOptionError, ExportOptions
 from exports.parallel import formatted_batches
@@ -30,6 +27,9 @@ from exports.writers.csv import CsvZipWriter
 from exports.writers.geojson import GeoJsonWriter
 from exports.writers.media import MediaZipWriter
 from exports.writers.xlsx import XlsxWriter
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 FORM_FORMATS = ("csv", "xlsx", "media", "geojson")
 CASE_FORMATS = ("csv", "xlsx")
@@ -112,6 +112,9 @@ def export_form(
     the callers that want a bar. Raises ``ExportOptionError`` for a bad format or option and
     ``AppError("xform.not_found")`` for an unknown form.
     """
+    # the database side is imported on use: worker processes import this package too
+    from exports import source
+
     if fmt not in FORM_FORMATS:
         raise ExportOptionError(f"unknown export format {fmt!r}; use one of {FORM_FORMATS}")
     options = options or ExportOptions()
@@ -174,6 +177,8 @@ def export_cases(
     ``scope_user`` limits the cases to those the user may see (None: all). ``progress`` counts
     cases, as :func:`export_form` counts submissions.
     """
+    from exports import source
+
     if fmt not in CASE_FORMATS:
         raise ExportOptionError(f"unknown case export format {fmt!r}; use one of {CASE_FORMATS}")
     options = options or ExportOptions()
