@@ -49,14 +49,18 @@ def formatted_batches(
 ) -> Iterator[Formatted]:
     """The batches formatted by ``workers`` spawned processes, in the order given."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start, initargs=(tables, names, gc_threshold)
-    )
-    pending: deque[Future[Formatted]] = deque()
     try:
+        pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start, initargs=(tables, names, gc_threshold)
+        )
         # Start the workers before the first query: a child's peak RSS counts the parent's
         # pages it was forked with, before it turns into a fresh interpreter.
         pool.submit(_ready)
+    except (OSError, ImportError, NotImplementedError):  # no processes here (no sem_open, …)
+        yield from map(BatchFormatter(tables, names), raw_batches)
+        return
+    pending: deque[Future[Formatted]] = deque()
+    try:
         for raw in raw_batches:
             pending.append(pool.submit(_format, raw))
             if len(pending) > 2 * workers:

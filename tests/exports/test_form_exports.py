@@ -284,3 +284,23 @@ def test_worker_processes_write_the_same_csv(
     ]  # fmt: skip
     assert summary.tables == {"household": 3, "household-kids": 3, "household-toys_r": 3}
     assert progress == [3]
+
+
+def test_without_worker_processes_the_export_runs_in_process(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exports
+    from exports import parallel
+
+    def no_processes(*_args: object, **_kwargs: object) -> None:
+        raise OSError("no sem_open here")
+
+    _seed(session)
+    alone = io.BytesIO()
+    export_form(session, "household", "csv", alone)
+    monkeypatch.setattr(exports, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(exports, "PARALLEL_WORKERS", 2)
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_processes)
+    fallback = io.BytesIO()
+    export_form(session, "household", "csv", fallback)
+    assert _entries(fallback.getvalue()) == _entries(alone.getvalue())
