@@ -103,7 +103,7 @@ class Neutraliser:
         try:
             texts = "\x00".join(chain.from_iterable(map(self.texts, rows)))  # type: ignore[arg-type]
             numbers = "\x00".join(chain.from_iterable(map(self.numbers, rows)))  # type: ignore[arg-type]
-        except TypeError:  # numbers or None among the cells
+        except (TypeError, IndexError):  # numbers or None among the cells, or short rows
             texts = numbers = "\x00="
         if (
             _RISKY_IN_ROW.search("\x00" + texts) is None

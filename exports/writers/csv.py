@@ -37,13 +37,21 @@ class FormattedBatch(Protocol):
 
 
 class CsvFormatter:
-    """One table's CSV text: the header line, then batches of rows made safe and formatted."""
+    """One table's CSV text: the header line, then batches of rows made safe and formatted.
+
+    Excel-dialect CSV as ``csv.writer`` writes it, byte for byte. A row of text cells none
+    of which holds a comma, a quote or a line break is just its cells joined by commas;
+    ``csv.writer`` spends ~6 µs a row finding that out, ``str.join`` well under one. So a
+    batch is joined, the separators counted (C-level scans), and only rows whose counts
+    show a cell that needs quoting (or batches with non-text cells) go through the writer.
+    """
 
     def __init__(self, table: TableSpec) -> None:
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer)
         self._safe = Neutraliser([c.is_numeric for c in table.columns])
         self._headers = [safe_cell(h) for h in table.headers]
+        self._commas = len(table.columns) - 1
 
     def header(self) -> bytes:
         """The byte-order mark and the header line."""
@@ -51,11 +59,36 @@ class CsvFormatter:
 
     def format(self, rows: list[Sequence[Cell]]) -> bytes:
         """A batch of rows as UTF-8 (risky rows may be replaced in the list, in place)."""
-        self._writer.writerows(self._safe(rows))
+        rows = self._safe(rows)
+        if not rows:
+            return b""
+        commas = self._commas
+        try:
+            # a lone empty cell is written as "", and the counts below need full rows
+            if commas < 1 or set(map(len, rows)) != {commas + 1}:
+                raise TypeError
+            lines = list(map(",".join, rows))  # type: ignore[arg-type]
+        except TypeError:  # numbers or None among the cells, or odd rows
+            return self._written(rows).encode("utf-8")
+        text = "\r\n".join(lines)
+        breaks = len(lines) - 1
+        extra = text.count(",") - commas * len(lines)
+        extra += text.count("\n") - breaks + text.count("\r") - breaks + text.count('"')
+        if extra > len(lines) // 8:  # many rows to quote: the writer does the batch
+            return self._written(rows).encode("utf-8")
+        if extra:
+            for i, line in enumerate(lines):
+                if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line:
+                    lines[i] = self._written([rows[i]])[:-2]
+            text = "\r\n".join(lines)
+        return (text + "\r\n").encode("utf-8")
+
+    def _written(self, rows: Sequence[Sequence[Cell]]) -> str:
+        self._writer.writerows(rows)
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
-        return text.encode("utf-8")
+        return text
 
 
 class _CsvEntry:

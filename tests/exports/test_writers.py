@@ -8,11 +8,13 @@ import zipfile
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from exports.tables import Column, TableSpec
+from exports.tables import Column, TableSpec, safe_cell
 from exports.writers import zipstream
 from exports.writers.base import write_tables
-from exports.writers.csv import CsvZipWriter
+from exports.writers.csv import CsvFormatter, CsvZipWriter
 from exports.writers.media import MediaZipWriter, safe_folder, safe_name
 from exports.writers.xlsx import XlsxWriter, split_rows
 
@@ -136,3 +138,29 @@ def test_zip_without_rows_and_after_an_error() -> None:
     with pytest.raises(RuntimeError):
         fail_halfway()
     assert broken.getvalue() == b""  # no half archive that looks whole
+
+
+CSV_CELL = st.one_of(st.text(alphabet='ab,"\r\n =-1', max_size=6), st.none(), st.integers(-5, 5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(width=st.integers(1, 4), data=st.data())
+def test_csv_formatter_writes_what_csv_writer_writes(width: int, data: st.DataObject) -> None:
+    table = TableSpec("t", tuple(Column(f"c{i}", "field", f"c{i}") for i in range(width)))
+    rows = data.draw(st.lists(st.lists(CSV_CELL, min_size=width, max_size=width), max_size=6))
+    if data.draw(st.booleans()):  # text only: the fast path
+        rows = [["" if v is None else str(v) for v in r] for r in rows]
+    expected = io.StringIO()
+    csv.writer(expected).writerows([[safe_cell(v) for v in r] for r in rows])
+    got = CsvFormatter(table).format([tuple(r) for r in rows])
+    assert got.decode("utf-8") == expected.getvalue()
+
+
+def test_csv_formatter_quotes_the_odd_row_among_plain_ones() -> None:
+    table = TableSpec("t", (Column("a", "field", "a"), Column("b", "field", "b")))
+    rows: list[list[str]] = [[f"x{i}", "y"] for i in range(20)]
+    rows[3] = ['say "hi", then', "two\r\nlines"]
+    rows[7] = ["=cmd", "-1"]
+    expected = io.StringIO()
+    csv.writer(expected).writerows([[safe_cell(v) for v in r] for r in rows])
+    assert CsvFormatter(table).format([tuple(r) for r in rows]).decode() == expected.getvalue()
