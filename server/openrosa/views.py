@@ -196,10 +196,11 @@ def submission(token: str | None = None) -> Response:
     if not caller.user.has_role(*SUBMITTER_ROLES):
         raise AppError("auth.forbidden", "Only caseworkers, supervisors and admins can send forms.")
     session = db.session()
-    # End the authentication's read before the receipt begins as a writer (SQLite cannot
-    # turn a read snapshot into a write once another process has committed); the body is
-    # parsed outside the write lock.
-    session.commit()
+    if db.is_sqlite(session):
+        # End the authentication's read before the receipt begins as a writer (SQLite
+        # cannot turn a read snapshot into a write once another process has committed);
+        # the body is then parsed outside the write lock.
+        session.commit()
     xml, files = _submission_parts()
     receipt = submissions.receive(
         session,
