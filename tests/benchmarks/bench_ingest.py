@@ -1,7 +1,8 @@
 """Ingest benchmark: real gunicorn on loopback, C concurrent Collect-like clients.
 
     python tests/benchmarks/bench_ingest.py [--n 4000] [--clients 8] [--attachment-kib 0]
-                                           [--postgres URL] [--workers 4] [--head]
+                                           [--postgres URL] [--workers 3] [--threads 1]
+                                           [--head]
 
 Each submission is a distinct ~2 KB case plan (a new case each) built from xlsforms/case_plan;
 every POST is answered only after the submission is committed and merged into its case.
@@ -133,13 +134,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
+    # The `casework serve` defaults on a 2-core machine: cores + 1 sync workers.
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--attachment-kib", type=int, default=0)
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL instead of SQLite")
     parser.add_argument("--head", action="store_true", help="HEAD before every POST as Collect")
-    parser.add_argument("--data-parent", default=str(ROOT / "data"),
-                        help="where the temporary data folder goes (a real disk, not tmpfs)")
+    parser.add_argument(
+        "--data-parent",
+        default=str(ROOT / "data"),
+        help="where the temporary data folder goes (a real disk, not tmpfs)",
+    )
     args = parser.parse_args()
     Path(args.data_parent).mkdir(parents=True, exist_ok=True)
 
