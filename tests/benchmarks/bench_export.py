@@ -11,7 +11,7 @@ Submissions are generated straight into the tables with batched executemany inse
 (no XML parsing), each with a repeat of 2-3 plan items. Each export then runs in a fresh
 child process, so its peak RSS (``ru_maxrss``) measures the export alone, not the fill.
 Big CSV exports format rows on worker processes: their CPU time is added to the export's,
-and their peak RSS is reported next to it (each worker's, and the sum as an upper bound).
+and their memory is sampled from /proc (see ``MemorySampler``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,6 +190,48 @@ def fill(args: argparse.Namespace) -> None:
     print(f"fill: {args.n:,} submissions in {time.perf_counter() - started:.1f} s")
 
 
+class MemorySampler(threading.Thread):
+    """Samples the resident memory of this process and its children (export workers).
+
+    A spawned worker's ``ru_maxrss`` counts the parent's pages it was forked with before
+    it exec'd, so workers are measured from /proc instead: ``VmHWM`` (peak since exec) per
+    worker, and the largest sum of ``VmRSS`` over this process and its workers at one
+    sampling instant (every 0.2 s) as the peak of the whole export.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stopped = threading.Event()
+        self.worker_peak_kb = 0
+        self.total_peak_kb = 0
+
+    @staticmethod
+    def _status(pid: int | str) -> dict[str, str]:
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            return {}
+        return dict(line.split(":", 1) for line in lines if ":" in line)
+
+    def sample(self) -> None:
+        me = os.getpid()
+        total = int(self._status(me).get("VmRSS", "0 kB").split()[0])
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            status = self._status(entry.name)
+            if status.get("PPid", "").strip() != str(me):
+                continue
+            total += int(status.get("VmRSS", "0 kB").split()[0])
+            hwm = int(status.get("VmHWM", "0 kB").split()[0])
+            self.worker_peak_kb = max(self.worker_peak_kb, hwm)
+        self.total_peak_kb = max(self.total_peak_kb, total)
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.2):
+            self.sample()
+
+
 def export_child(args: argparse.Namespace) -> None:
     """Runs in the child process: one export, then a JSON line with its figures."""
     from sqlalchemy.orm import Session
@@ -198,10 +241,14 @@ def export_child(args: argparse.Namespace) -> None:
     engine = engine_for(args)
     with tempfile.TemporaryDirectory() as tmp, Session(engine) as session:
         path = Path(tmp) / f"export.{args.child}"
+        sampler = MemorySampler()
+        sampler.start()
         started = time.perf_counter()
         with path.open("wb") as fh:
             summary = export_form(session, FORM_ID, args.child, fh)
         elapsed = time.perf_counter() - started
+        sampler.stopped.set()
+        sampler.join()
         size = path.stat().st_size
     usage = resource.getrusage(resource.RUSAGE_SELF)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, if any
@@ -222,7 +269,8 @@ def export_child(args: argparse.Namespace) -> None:
                 "bytes": size,
                 "peak_rss_mb": rss_mb,
                 "workers": n_workers if n_workers > 1 else 0,
-                "worker_peak_rss_mb": workers.ru_maxrss / 1024,  # the largest worker's
+                "worker_peak_rss_mb": sampler.worker_peak_kb / 1024,  # the largest worker's
+                "total_peak_rss_mb": sampler.total_peak_kb / 1024,  # export and workers, sampled
                 # CPU seconds of the whole child and its workers: on a shared machine wall
                 # time overstates
                 "cpu": usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime,
@@ -272,8 +320,10 @@ def main() -> None:
         rss = f"peak RSS {result['peak_rss_mb']:.0f} MB"
         if result.get("workers"):
             each = result["worker_peak_rss_mb"]
-            total = result["peak_rss_mb"] + result["workers"] * each
-            rss += f" + {result['workers']} workers x {each:.0f} MB (<= {total:.0f} MB in all)"
+            rss += (
+                f" + {result['workers']} workers <= {each:.0f} MB each"
+                f" (sampled peak of all together {result['total_peak_rss_mb']:.0f} MB)"
+            )
         print(
             f"{engine_name} {fmt}: {result['submissions']:,} submissions, "
             f"{result['rows']:,} rows in {result['elapsed']:.1f} s "
