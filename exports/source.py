@@ -1,7 +1,8 @@
 """The one bridge from exports to the server: loads definitions and streams records.
 
-Rows are streamed with ``yield_per`` (a server-side cursor on PostgreSQL), and the small
-id → name maps (users, devices, versions) are loaded once per export, never per row.
+Rows are streamed with ``yield_per`` (a server-side cursor on PostgreSQL; on SQLite form
+submissions are read by id range, see ``_in_id_order``), and the small id → name maps
+(users, devices, versions) are loaded once per export, never per row.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from server.errors import AppError
 from server.xforms.definition import FormDefinition
 
 YIELD_PER = 2000
-# Submissions per batch of the table exports: fetched, decoded and turned into rows together.
-# A multiple of the progress interval (5 000), so progress lands on the same counts.
+# Submissions per batch of the table exports: fetched, decoded and turned into rows together
+# (and the unit of work of export worker processes).
 SUBMISSION_BATCH = 2500
 ATTACHMENT_PAGE = 500
 
