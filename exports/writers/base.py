@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Protocol
@@ -53,31 +54,36 @@ def write_batches(
     """Write every table from batches of rows (``batch[i]``: rows of table ``i``).
 
     As :func:`write_tables`: the first table streams to the writer, the others are spooled
-    to temporary CSV files and written after it.
+    to temporary files and written after it. The spools hold pickled batches (this
+    process's own, read back once): several times cheaper than formatting and parsing CSV.
     """
     counter = Counter(progress)
-    spools: list[IO[str]] = [
-        tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 - closed in finally
-        for _ in tables[1:]
-    ]
-    spool_writers = [csv.writer(f) for f in spools]
+    spools: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in tables[1:]]  # noqa: SIM115 - closed in finally
     counts = [0] * len(tables)
 
     def first_rows() -> Iterator[Sequence[Cell]]:
         for batch in batches:
             for index in range(1, len(tables)):
-                spool_writers[index - 1].writerows(batch[index])
-                counts[index] += len(batch[index])
+                if batch[index]:
+                    pickle.dump(batch[index], spools[index - 1], pickle.HIGHEST_PROTOCOL)
+                    counts[index] += len(batch[index])
             yield from batch[0]
             counter.add(len(batch[0]))
+
+    def spooled(spool: IO[bytes]) -> Iterator[Sequence[Cell]]:
+        spool.seek(0)
+        while True:
+            try:
+                rows: list[Sequence[Cell]] = pickle.load(spool)  # noqa: S301 - our own spool
+            except EOFError:
+                return
+            yield from rows
 
     try:
         counts[0] = writer.write_table(tables[0], first_rows())
         counter.finish()
         for index in range(1, len(tables)):
-            spool = spools[index - 1]
-            spool.seek(0)
-            counts[index] = writer.write_table(tables[index], csv.reader(spool))
+            counts[index] = writer.write_table(tables[index], spooled(spools[index - 1]))
     finally:
         for spool in spools:
             spool.close()
