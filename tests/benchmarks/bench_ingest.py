@@ -57,6 +57,24 @@ def rss_kib(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its children so far, in seconds."""
+    total = 0.0
+    pids = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pids:
+        p = pids.pop()
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            with open(f"/proc/{p}/task/{p}/children") as fh:
+                pids.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return total
+
+
 def plan_submission(xform: str, n: int) -> bytes:
     entity = str(uuid.uuid4())
     ref = f"BENCH-{n:07d}-{random.randrange(10**6):06d}"
@@ -277,12 +295,14 @@ def main() -> None:
         conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(args.clients)]
+    cpu_before = cpu_seconds(server.pid)
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    server_cpu = cpu_seconds(server.pid) - cpu_before
     stop.set()
     server.terminate()
     server.wait(timeout=20)
@@ -307,6 +327,8 @@ def main() -> None:
         f"mean {statistics.mean(latencies) * 1000:.1f}"
     )
     print(f"server peak RSS (all processes): {peak / 1024:.0f} MiB")
+    # Independent of what else runs on the machine (PostgreSQL's own processes not counted).
+    print(f"server CPU per submission (gunicorn processes): {server_cpu * 1000 / args.n:.1f} ms")
     print(f"stored submissions: {stored}; case records: {cases}; non-201 answers: {len(failures)}")
     if failures:
         from collections import Counter
