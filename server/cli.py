@@ -97,8 +97,9 @@ def _read_password(password_stdin: bool) -> str:
 
 @main.command("create-user")
 @click.argument("username")
-@click.option("--role", required=True,
-              type=click.Choice(["admin", "supervisor", "caseworker", "designer"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "supervisor", "caseworker", "designer"])
+)
 @click.option("--team", default=None, help="Team name; supervisors see their team's cases.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @needs_current_schema
@@ -127,16 +128,22 @@ def ensure_admin() -> None:
     create(session, _settings(), "admin", "admin", password)
     session.commit()
     base = current_app.config["BASE_URL"]
-    click.secho("A first admin was created. Sign in at "
-                f"{base}/login as 'admin' with password: {password}", fg="green")
+    click.secho(
+        f"A first admin was created. Sign in at {base}/login as 'admin' with password: {password}",
+        fg="green",
+    )
     click.echo("Change it after signing in; it is not shown again.")
 
 
 @main.command("create-device")
 @click.argument("label")
 @click.option("--user", "username", required=True, help="The caseworker who uses the phone.")
-@click.option("--qr", "qr_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the QR code a phone scans to this PNG file.")
+@click.option(
+    "--qr",
+    "qr_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the QR code a phone scans to this PNG file.",
+)
 @needs_current_schema
 def create_device(label: str, username: str, qr_file: Path | None) -> None:
     """Register a phone; prints its server URL and Collect QR payload."""
@@ -196,8 +203,13 @@ def _publish(xlsform: Path, media: tuple[Path, ...], *, validate: bool) -> None:
     from server.xforms.service import publish as publish_form
 
     session = db.session()
-    result = publish_form(session, xlsform.read_bytes(), xlsform.name,
-                          media={m.name: m.read_bytes() for m in media}, validate=validate)
+    result = publish_form(
+        session,
+        xlsform.read_bytes(),
+        xlsform.name,
+        media={m.name: m.read_bytes() for m in media},
+        validate=validate,
+    )
     session.commit()
     form_id, version = result.version.xform.form_id, result.version.version
     if result.is_new:
@@ -211,8 +223,9 @@ def _publish(xlsform: Path, media: tuple[Path, ...], *, validate: bool) -> None:
 
 
 @main.command("publish-xlsforms")
-@click.argument("folder", default="xlsforms",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "folder", default="xlsforms", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @needs_current_schema
 def publish_xlsforms(folder: Path) -> None:
     """Publish every XLSForm in a folder (unchanged versions are skipped)."""
@@ -253,8 +266,10 @@ def import_services(file: Path, dry_run: bool) -> None:
         session.rollback()
     else:
         session.commit()
-    click.echo(f"created {report.created}, updated {report.updated}, "
-               f"unchanged {report.unchanged}, rows with errors {len(report.errors)}")
+    click.echo(
+        f"created {report.created}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, rows with errors {len(report.errors)}"
+    )
     for error in report.errors:
         for column, messages in error.messages.items():
             click.secho(f"  row {error.row}, {column}: {'; '.join(messages)}", fg="yellow")
@@ -302,37 +317,66 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
 
 @main.command("export")
 @click.argument("form_id")
-@click.option("--format", "fmt", default="csv", show_default=True,
-              type=click.Choice(["csv", "xlsx", "media", "geojson"]))
+@click.option(
+    "--format",
+    "fmt",
+    default="csv",
+    show_default=True,
+    type=click.Choice(["csv", "xlsx", "media", "geojson"]),
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--labels", is_flag=True, help="Choice labels and question labels, not values.")
 @click.option("--language", default=None, help="Label language.")
 @click.option("--no-group-names", is_flag=True, help="Column headers without group names.")
 @click.option("--split-select-multiple", is_flag=True, help="One 0/1 column per choice.")
 @click.option("--include-sensitive", is_flag=True, help="Include fields marked sensitive.")
-@click.option("--from", "received_from", type=click.DateTime(), default=None,
-              help="Received on or after (UTC).")
-@click.option("--to", "received_before", type=click.DateTime(), default=None,
-              help="Received before (UTC).")
+@click.option(
+    "--from",
+    "received_from",
+    type=click.DateTime(),
+    default=None,
+    help="Received on or after (UTC).",
+)
+@click.option(
+    "--to", "received_before", type=click.DateTime(), default=None, help="Received before (UTC)."
+)
 @needs_current_schema
-def export(form_id: str, fmt: str, out: Path, labels: bool, language: str | None,
-           no_group_names: bool, split_select_multiple: bool, include_sensitive: bool,
-           received_from: Any, received_before: Any) -> None:
+def export(
+    form_id: str,
+    fmt: str,
+    out: Path,
+    labels: bool,
+    language: str | None,
+    no_group_names: bool,
+    split_select_multiple: bool,
+    include_sensitive: bool,
+    received_from: Any,
+    received_before: Any,
+) -> None:
     """Export a form's submissions (all versions) to a file."""
     from datetime import UTC
 
-    _export("form", form_id, out, {
-        "format": fmt, "labels": labels, "language": language,
-        "group_paths": not no_group_names, "split_select_multiple": split_select_multiple,
-        "include_sensitive": include_sensitive,
-        "received_from": received_from.replace(tzinfo=UTC) if received_from else None,
-        "received_before": received_before.replace(tzinfo=UTC) if received_before else None,
-    })
+    _export(
+        "form",
+        form_id,
+        out,
+        {
+            "format": fmt,
+            "labels": labels,
+            "language": language,
+            "group_paths": not no_group_names,
+            "split_select_multiple": split_select_multiple,
+            "include_sensitive": include_sensitive,
+            "received_from": received_from.replace(tzinfo=UTC) if received_from else None,
+            "received_before": received_before.replace(tzinfo=UTC) if received_before else None,
+        },
+    )
 
 
 @main.command("export-cases")
-@click.option("--format", "fmt", default="csv", show_default=True,
-              type=click.Choice(["csv", "xlsx"]))
+@click.option(
+    "--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "xlsx"])
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--include-sensitive", is_flag=True, help="Include sensitive case properties.")
 @needs_current_schema

@@ -29,42 +29,83 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("request.too_large", 413, "The upload is larger than the server accepts."),
         _k("request.not_found", 404, "Nothing exists at this address."),
         _k("request.method_not_allowed", 405, "This address does not accept that method."),
-        _k("openrosa.version_header", 400, "Requests must carry the header X-OpenRosa-Version: 1.0."),
+        _k(
+            "openrosa.version_header",
+            400,
+            "Requests must carry the header X-OpenRosa-Version: 1.0.",
+        ),
         # authentication and authorisation
         _k("auth.required", 401, "Sign in to continue."),
         _k("auth.https_required", 401, "Basic authentication is accepted over HTTPS only."),
-        _k("auth.device_token", 403, "This device is not registered or has been revoked. "
-           "Ask your administrator for a new QR code."),
+        _k(
+            "auth.device_token",
+            403,
+            "This device is not registered or has been revoked. "
+            "Ask your administrator for a new QR code.",
+        ),
         _k("auth.forbidden", 403, "Your account is not allowed to do this."),
         _k("auth.locked", 429, "Too many failed sign-ins. Wait a few minutes and try again."),
         _k("auth.bad_credentials", 401, "The user name or password is not correct."),
         # forms
         _k("xform.invalid", 400, "The form could not be converted."),
         _k("xform.validate_failed", 400, "The form would not open in ODK Collect."),
-        _k("xform.file_type", 400, "Upload an XLSForm spreadsheet (.xlsx or .xls) or an XForm (.xml)."),
-        _k("xform.version_unchanged", 409, "A form with this ID and version is already published. "
-           "Change the version in the settings sheet and upload again."),
+        _k(
+            "xform.file_type",
+            400,
+            "Upload an XLSForm spreadsheet (.xlsx or .xls) or an XForm (.xml).",
+        ),
+        _k(
+            "xform.version_unchanged",
+            409,
+            "A form with this ID and version is already published. "
+            "Change the version in the settings sheet and upload again.",
+        ),
         _k("xform.not_found", 404, "There is no form with this ID."),
-        _k("xform.version_not_found", 404, "The server does not have this version of the form. "
-           "Update your blank forms (Get Blank Form) and fill it again."),
+        _k(
+            "xform.version_not_found",
+            404,
+            "The server does not have this version of the form. "
+            "Update your blank forms (Get Blank Form) and fill it again.",
+        ),
         _k("xform.closed", 409, "This form is closed and no longer accepts submissions."),
         _k("xform.attachment_not_found", 404, "The form has no attachment with this name."),
         _k("xform.bad_state", 400, "A form state is one of: open, closing, closed."),
         # submissions
-        _k("submission.no_xml", 400, "The upload has no form data (the part named "
-           "xml_submission_file is missing)."),
+        _k(
+            "submission.no_xml",
+            400,
+            "The upload has no form data (the part named xml_submission_file is missing).",
+        ),
         _k("submission.malformed_xml", 400, "The submitted form data is not well-formed XML."),
-        _k("submission.forbidden_xml", 400, "The submitted form data contains XML features the "
-           "server refuses (entity declarations or external references)."),
-        _k("submission.no_form_id", 400, "The submitted form data does not say which form it "
-           "belongs to (no id attribute on its root)."),
+        _k(
+            "submission.forbidden_xml",
+            400,
+            "The submitted form data contains XML features the "
+            "server refuses (entity declarations or external references).",
+        ),
+        _k(
+            "submission.no_form_id",
+            400,
+            "The submitted form data does not say which form it "
+            "belongs to (no id attribute on its root).",
+        ),
         _k("submission.no_instance_id", 400, "The submitted form data has no instanceID."),
-        _k("submission.xml_conflict", 409, "A submission already exists with this ID, but with "
-           "different data. Resend the original unchanged, or make an edit of it."),
-        _k("submission.deprecated_not_found", 404, "The submission this edit replaces is not on the "
-           "server. Send the original first."),
-        _k("submission.deprecating_old", 409, "This edit replaces a version that has already been "
-           "replaced. Edit the latest version."),
+        _k(
+            "submission.xml_conflict",
+            409,
+            "A submission already exists with this ID, but with "
+            "different data. Resend the original unchanged, or make an edit of it.",
+        ),
+        _k(
+            "submission.deprecated_not_found",
+            404,
+            "The submission this edit replaces is not on the server. Send the original first.",
+        ),
+        _k(
+            "submission.deprecating_old",
+            409,
+            "This edit replaces a version that has already been replaced. Edit the latest version.",
+        ),
         _k("submission.not_found", 404, "There is no submission with this instanceID."),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),
@@ -76,7 +117,11 @@ CATALOGUE: dict[str, ErrorKind] = {
         # users and devices
         _k("user.exists", 409, "A user with this name already exists."),
         _k("user.not_found", 404, "There is no user with this name."),
-        _k("user.bad_role", 400, "The role must be one of: admin, supervisor, caseworker, designer."),
+        _k(
+            "user.bad_role",
+            400,
+            "The role must be one of: admin, supervisor, caseworker, designer.",
+        ),
         _k("user.weak_password", 400, "Choose a password of at least 10 characters."),
         _k("device.exists", 409, "A device with this label already exists."),
         _k("device.not_found", 404, "There is no device with this label."),

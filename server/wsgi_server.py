@@ -23,13 +23,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def run(*, host: str, port: int, workers: int, threads: int) -> None:
-    _Gunicorn({
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
-        # Collect waits 60 s for an answer; a stuck worker is recycled before that.
-        "timeout": 55,
-        "accesslog": "-",
-        "preload_app": False,
-    }).run()
+    _Gunicorn(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
+            # Collect waits 60 s for an answer; a stuck worker is recycled before that.
+            "timeout": 55,
+            "accesslog": "-",
+            "preload_app": False,
+        }
+    ).run()

@@ -95,8 +95,13 @@ class CollectClient:
     user_agent: str = "org.odk.collect.android/v2026.3.3 Dalvik/2.1.0 (Linux; U; Android 14)"
     sent: list[str] = field(default_factory=list)
 
-    def _request(self, method: str, url: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         parts = urlsplit(url)
         query = parts.query + ("&" if parts.query else "") + urlencode({"deviceID": self.device_id})
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -157,12 +162,18 @@ def multipart(xml: bytes, files: list[tuple[str, bytes]], *, incomplete: bool) -
         out.extend(content)
         out.extend(b"\r\n")
 
-    part('Content-Disposition: form-data; name="xml_submission_file"; '
-         'filename="Case plan_2026-11-22_10-00-00.xml"\r\nContent-Type: text/xml', xml)
+    part(
+        'Content-Disposition: form-data; name="xml_submission_file"; '
+        'filename="Case plan_2026-11-22_10-00-00.xml"\r\nContent-Type: text/xml',
+        xml,
+    )
     for name, content in files:
         escaped = name.replace('"', "%22")
-        part(f'Content-Disposition: form-data; name="{escaped}"; filename="{escaped}"\r\n'
-             "Content-Type: application/octet-stream", content)
+        part(
+            f'Content-Disposition: form-data; name="{escaped}"; filename="{escaped}"\r\n'
+            "Content-Type: application/octet-stream",
+            content,
+        )
     if incomplete:
         part('Content-Disposition: form-data; name="*isIncomplete*"', b"yes")
     out.extend(f"--{boundary}--\r\n".encode())

@@ -52,7 +52,7 @@ def submission_xml(
     instance_id = instance_id or f"uuid:{uuid.uuid4()}"
     deprecated = f"<deprecatedID>{deprecated_id}</deprecatedID>" if deprecated_id else ""
     return (
-        f"<?xml version='1.0' ?><data id=\"{form_id}\" version=\"{version}\" "
+        f'<?xml version=\'1.0\' ?><data id="{form_id}" version="{version}" '
         f'xmlns:orx="http://openrosa.org/xforms">{body}'
         f"<meta><instanceID>{instance_id}</instanceID>{deprecated}</meta></data>"
     ).encode()
@@ -76,16 +76,26 @@ class DeviceClient:
         return self.client.head(self._url(path), headers=self._headers(kw), **kw)
 
     def submit(
-        self, xml: bytes, files: dict[str, bytes] | None = None, *, incomplete: bool = False,
+        self,
+        xml: bytes,
+        files: dict[str, bytes] | None = None,
+        *,
+        incomplete: bool = False,
         path: str = "/submission",
     ) -> TestResponse:
-        data: dict[str, Any] = {"xml_submission_file": (io.BytesIO(xml), "instance.xml", "text/xml")}
+        data: dict[str, Any] = {
+            "xml_submission_file": (io.BytesIO(xml), "instance.xml", "text/xml")
+        }
         for name, content in (files or {}).items():
             data[name] = (io.BytesIO(content), name)
         if incomplete:
             data["*isIncomplete*"] = "yes"
-        return self.client.post(self._url(path), data=data, headers={"X-OpenRosa-Version": "1.0"},
-                                content_type="multipart/form-data")
+        return self.client.post(
+            self._url(path),
+            data=data,
+            headers={"X-OpenRosa-Version": "1.0"},
+            content_type="multipart/form-data",
+        )
 
     def _url(self, path: str) -> str:
         sep = "&" if "?" in path else "?"
@@ -109,10 +119,12 @@ class Factory:
             session.commit()
             return result
 
-    def user(self, username: str, role: str, *, team: str | None = None,
-             password: str = PASSWORD) -> User:
-        return self._run(lambda s: create_user(s, auth_settings(), username, role, password,
-                                               team=team))  # type: ignore[no-any-return]
+    def user(
+        self, username: str, role: str, *, team: str | None = None, password: str = PASSWORD
+    ) -> User:
+        return self._run(
+            lambda s: create_user(s, auth_settings(), username, role, password, team=team)
+        )  # type: ignore[no-any-return]
 
     def device_token(self, label: str, username: str) -> str:
         with self.app.app_context():
@@ -133,8 +145,9 @@ class Factory:
 
     def publish_md(self, md: str, media: dict[str, bytes] | None = None) -> Any:
         xml = xform_from_md(md)
-        return self._run(lambda s: publish(s, xml.encode(), "form.xml", media=media,
-                                           validate=False))
+        return self._run(
+            lambda s: publish(s, xml.encode(), "form.xml", media=media, validate=False)
+        )
 
     def publish_bytes(self, content: bytes, filename: str, **kw: Any) -> Any:
         return self._run(lambda s: publish(s, content, filename, validate=False, **kw))

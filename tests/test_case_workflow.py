@@ -27,8 +27,9 @@ def _csv(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
 
 
-def test_plan_then_contact_makes_one_living_case_record(published, make: Factory,
-                                                        device: DeviceClient, client):
+def test_plan_then_contact_makes_one_living_case_record(
+    published, make: Factory, device: DeviceClient, client
+):
     plan_xml, entity_id = new_case_plan("CP-2026-0042")
     assert device.submit(plan_xml).status_code == 201
 
@@ -40,10 +41,15 @@ def test_plan_then_contact_makes_one_living_case_record(published, make: Factory
     items = _csv(device.get("/forms/contact_log/attachments/plan_items.csv"))
     health = next(i for i in items if i["kind"] == "service")
 
-    contact = contact_log("CP-2026-0042", entity_id, base_version=version,
-                          contact_time="2026-11-24T10:00:00.000+03:00", risk="medium",
-                          next_contact="2026-12-01",
-                          service_updates=[(health["name"], "delivered")])
+    contact = contact_log(
+        "CP-2026-0042",
+        entity_id,
+        base_version=version,
+        contact_time="2026-11-24T10:00:00.000+03:00",
+        risk="medium",
+        next_contact="2026-12-01",
+        service_updates=[(health["name"], "delivered")],
+    )
     assert device.submit(contact).status_code == 201
 
     make.user("sup", "supervisor", team="north")
@@ -55,25 +61,31 @@ def test_plan_then_contact_makes_one_living_case_record(published, make: Factory
     assert record["contact_frequency_days"] == 7
     assert record["next_contact_due"] == "2026-12-01"  # the date the caseworker set
     assert record["properties"]["safety_plan_contacts"] == "Aunt, by phone"
-    assert record["provenance"]["risk_level"]["instance_id"] != record["provenance"][
-        "contact_frequency_days"]["instance_id"]
+    assert (
+        record["provenance"]["risk_level"]["instance_id"]
+        != record["provenance"]["contact_frequency_days"]["instance_id"]
+    )
     kinds = sorted(i["kind"] for i in record["plan_items"])
     assert kinds == ["action", "need", "service"]
     service = next(i for i in record["plan_items"] if i["kind"] == "service")
-    assert service["status"] == "delivered" and service["is_done"]
+    assert service["status"] == "delivered"
+    assert service["is_done"]
     need = next(i for i in record["plan_items"] if i["kind"] == "need")
-    assert need["title"] == "Physical safety" and need["due_date"] == "2026-11-25"
+    assert need["title"] == "Physical safety"
+    assert need["due_date"] == "2026-11-25"
     assert [t["form_id"] for t in record["timeline"]] == ["case_plan", "contact_log"]
 
     after = _csv(device.get("/forms/contact_log/attachments/cases.csv"))
     assert int(after[0]["__version"]) > version
 
 
-def test_contact_before_its_case_is_unlinked_then_linked(published, make: Factory,
-                                                         device: DeviceClient, client):
+def test_contact_before_its_case_is_unlinked_then_linked(
+    published, make: Factory, device: DeviceClient, client
+):
     entity_id = str(uuid.uuid4())
-    contact = contact_log("CP-LATE-1", entity_id, base_version=1,
-                          contact_time="2026-11-24T10:00:00.000Z")
+    contact = contact_log(
+        "CP-LATE-1", entity_id, base_version=1, contact_time="2026-11-24T10:00:00.000Z"
+    )
     assert device.submit(contact).status_code == 201
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
@@ -98,9 +110,15 @@ def test_second_registration_of_a_reference_is_a_duplicate(published, make, devi
     assert len(duplicates) == 1
     record = client.get("/api/v1/cases/CP-DUP-1", headers=_auth(token)).json
     assert len(record["timeline"]) == 1  # never merged silently
-    resolved = client.post("/api/v1/queues/duplicates/resolve", headers=_auth(token), json={
-        "instance_id": duplicates[0]["instance_id"], "action": "register_new",
-        "new_case_ref": "CP-DUP-2"})
+    resolved = client.post(
+        "/api/v1/queues/duplicates/resolve",
+        headers=_auth(token),
+        json={
+            "instance_id": duplicates[0]["instance_id"],
+            "action": "register_new",
+            "new_case_ref": "CP-DUP-2",
+        },
+    )
     assert resolved.status_code == 200, resolved.json
     assert client.get("/api/v1/cases/CP-DUP-2", headers=_auth(token)).status_code == 200
 
@@ -110,10 +128,12 @@ def test_conflicting_offline_edits_wait_for_a_supervisor(published, make, device
     assert device.submit(plan_xml).status_code == 201
     make.user("cw2", "caseworker", team="north")
     other = make.device_client("phone-2", "cw2")
-    a = contact_log("CP-CONF-1", entity_id, base_version=1, risk="low",
-                    contact_time="2026-11-24T10:00:00.000Z")
-    b = contact_log("CP-CONF-1", entity_id, base_version=1, risk="high",
-                    contact_time="2026-11-24T11:00:00.000Z")
+    a = contact_log(
+        "CP-CONF-1", entity_id, base_version=1, risk="low", contact_time="2026-11-24T10:00:00.000Z"
+    )
+    b = contact_log(
+        "CP-CONF-1", entity_id, base_version=1, risk="high", contact_time="2026-11-24T11:00:00.000Z"
+    )
     assert device.submit(a).status_code == 201
     assert other.submit(b).status_code == 201
     make.user("sup", "supervisor", team="north")
@@ -122,8 +142,11 @@ def test_conflicting_offline_edits_wait_for_a_supervisor(published, make, device
     conflict = next(c for c in record["conflicts"] if c["field"] == "risk_level")
     assert sorted(c["value"] for c in conflict["candidates"]) == ["high", "low"]
     assert record["open_conflicts"] >= 1
-    r = client.post("/api/v1/cases/CP-CONF-1/conflicts/resolve", headers=_auth(token),
-                    json={"conflict_id": conflict["id"], "value": "low"})
+    r = client.post(
+        "/api/v1/cases/CP-CONF-1/conflicts/resolve",
+        headers=_auth(token),
+        json={"conflict_id": conflict["id"], "value": "low"},
+    )
     assert r.status_code == 200, r.json
     record = client.get("/api/v1/cases/CP-CONF-1", headers=_auth(token)).json
     assert record["risk_level"] == "low"
@@ -143,15 +166,22 @@ def test_caseworkers_see_only_their_own_cases(published, make: Factory, device, 
     assert client.get("/api/v1/cases/CP-THEIRS-1", headers=_auth(mine)).status_code == 404
     device_list = _csv(device.get("/forms/contact_log/attachments/cases.csv"))
     assert [c["case_ref"] for c in device_list] == ["CP-MINE-1"]
-    assert client.post("/api/v1/cases/CP-MINE-1/close", headers=_auth(mine),
-                       json={}).status_code == 403
+    assert (
+        client.post("/api/v1/cases/CP-MINE-1/close", headers=_auth(mine), json={}).status_code
+        == 403
+    )
 
 
 def test_closing_takes_the_case_off_devices(published, make, device, client):
     plan_xml, entity_id = new_case_plan("CP-CLOSE-1")
     assert device.submit(plan_xml).status_code == 201
-    close = contact_log("CP-CLOSE-1", entity_id, base_version=1, close="yes",
-                        contact_time="2026-11-25T09:00:00.000Z")
+    close = contact_log(
+        "CP-CLOSE-1",
+        entity_id,
+        base_version=1,
+        close="yes",
+        contact_time="2026-11-25T09:00:00.000Z",
+    )
     assert device.submit(close).status_code == 201
     assert _csv(device.get("/forms/contact_log/attachments/cases.csv")) == []
     integrity = device.get(f"/datasets/cases/integrity?id={entity_id}")
@@ -164,8 +194,9 @@ def test_edit_replaces_the_old_contribution(published, make, device, client):
     plan_xml, entity_id = new_case_plan("CP-EDIT-1", risk="high", instance_id=original)
     assert device.submit(plan_xml).status_code == 201
     edited, _ = new_case_plan("CP-EDIT-1", entity_id, risk="low")
-    edited = edited.replace(b"</instanceID>", b"</instanceID><deprecatedID>" +
-                            original.encode() + b"</deprecatedID>")
+    edited = edited.replace(
+        b"</instanceID>", b"</instanceID><deprecatedID>" + original.encode() + b"</deprecatedID>"
+    )
     assert device.submit(edited).status_code == 201
     make.user("boss", "admin")
     token = make.api_token("boss")

@@ -29,8 +29,9 @@ def run(empty_database_url: str, tmp_path: Path):
 
 
 def test_commands_refuse_an_out_of_date_schema(run):
-    result = run("create-user", "ann", "--role", "admin", "--password-stdin",
-                 input="a long password\n")
+    result = run(
+        "create-user", "ann", "--role", "admin", "--password-stdin", input="a long password\n"
+    )
     assert result.exit_code == 1
     assert "casework migrate" in result.output
 
@@ -41,14 +42,25 @@ def test_admin_workflow(run, tmp_path: Path):
     assert "password:" in first.output
     assert run("ensure-admin").output == ""  # only once
 
-    made = run("create-user", "cw1", "--role", "caseworker", "--team", "north",
-               "--password-stdin", input="a long password\n")
+    made = run(
+        "create-user",
+        "cw1",
+        "--role",
+        "caseworker",
+        "--team",
+        "north",
+        "--password-stdin",
+        input="a long password\n",
+    )
     assert made.exit_code == 0, made.output
-    dup = run("create-user", "cw1", "--role", "caseworker", "--password-stdin",
-              input="a long password\n")
-    assert dup.exit_code == 1 and "already exists" in dup.output
+    dup = run(
+        "create-user", "cw1", "--role", "caseworker", "--password-stdin", input="a long password\n"
+    )
+    assert dup.exit_code == 1
+    assert "already exists" in dup.output
     weak = run("create-user", "cw2", "--role", "caseworker", "--password-stdin", input="short\n")
-    assert weak.exit_code == 1 and "10 characters" in weak.output
+    assert weak.exit_code == 1
+    assert "10 characters" in weak.output
 
     qr_file = tmp_path / "phone.png"
     device = run("create-device", "phone-1", "--user", "cw1", "--qr", str(qr_file))
@@ -65,7 +77,8 @@ def test_admin_workflow(run, tmp_path: Path):
     assert run("revoke-device", "nope").exit_code == 1
 
     token = run("create-token", "cw1")
-    assert token.exit_code == 0 and len(token.output.strip()) >= 40
+    assert token.exit_code == 0
+    assert len(token.output.strip()) >= 40
 
 
 def test_publish_xlsforms_folder_and_errors(run, tmp_path: Path):
@@ -92,10 +105,10 @@ def test_export_import_services_and_reprocess(run, tmp_path: Path, empty_databas
 
     assert run("migrate").exit_code == 0
     assert run("publish-xlsforms", str(ROOT / "xlsforms")).exit_code == 0
-    run("create-user", "cw1", "--role", "caseworker", "--password-stdin",
-        input="a long password\n")
-    app = create_app({"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"),
-                      "TESTING": True})
+    run("create-user", "cw1", "--role", "caseworker", "--password-stdin", input="a long password\n")
+    app = create_app(
+        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"), "TESTING": True}
+    )
     phone = Factory(app).device_client("phone", "cw1")
     plan, _ = new_case_plan("CP-CLI-1")
     assert phone.submit(plan).status_code == 201
@@ -103,7 +116,8 @@ def test_export_import_services_and_reprocess(run, tmp_path: Path, empty_databas
     out = tmp_path / "plans.zip"
     result = run("export", "case_plan", "--format", "csv", "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "rows/s" in result.output and "Wrote" in result.output
+    assert "rows/s" in result.output
+    assert "Wrote" in result.output
     assert zipfile.ZipFile(out).namelist()
     cases = tmp_path / "cases.xlsx"
     assert run("export-cases", "--format", "xlsx", "--out", str(cases)).exit_code == 0
@@ -112,7 +126,8 @@ def test_export_import_services_and_reprocess(run, tmp_path: Path, empty_databas
     services = tmp_path / "services.csv"
     services.write_text("service_id,name,category\nclinic-1,Clinic,health\nbad,,\n")
     imported = run("import-services", str(services))
-    assert "created 1" in imported.output and "row 3" in imported.output
+    assert "created 1" in imported.output
+    assert "row 3" in imported.output
 
     redone = run("reprocess", "--help")
     assert redone.exit_code == 0

@@ -41,14 +41,23 @@ def list_cases() -> Response:
     args = CaseQueryArgs().load(request.args.to_dict())
     session = db.session()
     stmt = queries.list_cases(
-        caller(), caseworker=args["caseworker"], status=args["status"], risk=args["risk"],
-        overdue_on=utcnow().date() if args["overdue"] else None, team=args["team"],
+        caller(),
+        caseworker=args["caseworker"],
+        status=args["status"],
+        risk=args["risk"],
+        overdue_on=utcnow().date() if args["overdue"] else None,
+        team=args["team"],
         ref_prefix=args["ref"],
     )
     page = queries.paginate(session, stmt, args["page"], args["per_page"])
-    audit.record(session, caller(), "case.list", target_type="cases",
-                 details={k: v for k, v in args.items() if v not in (None, False)},
-                 ip=request.remote_addr)
+    audit.record(
+        session,
+        caller(),
+        "case.list",
+        target_type="cases",
+        details={k: v for k, v in args.items() if v not in (None, False)},
+        ip=request.remote_addr,
+    )
     return jsonify(_page_json(page, CaseListItemSchema(many=True).dump(case_rows(page.items))))
 
 
@@ -57,8 +66,9 @@ def list_cases() -> Response:
 def get_case(case_ref: str) -> Response:
     session = db.session()
     detail = service.get_case_detail(session, case_ref, caller())
-    audit.record(session, caller(), "case.view", target_type="case", target=case_ref,
-                 ip=request.remote_addr)
+    audit.record(
+        session, caller(), "case.view", target_type="case", target=case_ref, ip=request.remote_addr
+    )
     return jsonify(CaseDetailSchema().dump(detail))
 
 
@@ -69,8 +79,14 @@ def get_case_history(case_ref: str) -> Response:
     detail = CaseDetailSchema(only=("case_ref", "timeline", "actions", "provenance")).dump(
         service.get_case_detail(session, case_ref, caller())
     )
-    audit.record(session, caller(), "case.history", target_type="case", target=case_ref,
-                 ip=request.remote_addr)
+    audit.record(
+        session,
+        caller(),
+        "case.history",
+        target_type="case",
+        target=case_ref,
+        ip=request.remote_addr,
+    )
     return jsonify(detail)
 
 
@@ -82,8 +98,12 @@ def list_followups(horizon_days: int, page: int, per_page: int) -> Response:
     stmt = queries.list_due_followups(caller(), utcnow().date(), horizon_days)
     result = queries.paginate(session, stmt, page, per_page)
     items = [
-        {"case_ref": c.case_ref, "next_contact_due": c.next_contact_due.isoformat()
-         if c.next_contact_due else None, "risk_level": c.risk_level, "status": c.status}
+        {
+            "case_ref": c.case_ref,
+            "next_contact_due": c.next_contact_due.isoformat() if c.next_contact_due else None,
+            "risk_level": c.risk_level,
+            "status": c.status,
+        }
         for c in result.items
     ]
     return jsonify(_page_json(result, items))
@@ -91,10 +111,15 @@ def list_followups(horizon_days: int, page: int, per_page: int) -> Response:
 
 def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
     return [
-        {"instance_id": sub.instance_id, "case_ref": contribution.case_ref,
-         "form_id": contribution.form_id, "entity_id": contribution.entity_id,
-         "event_at": contribution.event_at.isoformat(), "received_at":
-         sub.received_at.isoformat(), "state": contribution.state}
+        {
+            "instance_id": sub.instance_id,
+            "case_ref": contribution.case_ref,
+            "form_id": contribution.form_id,
+            "entity_id": contribution.entity_id,
+            "event_at": contribution.event_at.isoformat(),
+            "received_at": sub.received_at.isoformat(),
+            "state": contribution.state,
+        }
         for contribution, sub in rows
     ]
 
@@ -112,48 +137,69 @@ def duplicates_queue() -> Response:
 
 
 def _rebuilt(result: Any) -> Response:
-    return jsonify({"case_ref": result.case_ref, "version": result.version,
-                    "changed": result.changed})
+    return jsonify(
+        {"case_ref": result.case_ref, "version": result.version, "changed": result.changed}
+    )
 
 
 @bp.post("/cases/<case_ref>/reassign")
 @require_roles(*SUPERVISORS)
 @use_schema(ReassignArgs, location="json")
 def reassign(case_ref: str, username: str) -> Response:
-    return _rebuilt(service.reassign(db.session(), case_ref, username, caller(),
-                                     settings=case_settings(current_app)))
+    return _rebuilt(
+        service.reassign(
+            db.session(), case_ref, username, caller(), settings=case_settings(current_app)
+        )
+    )
 
 
 @bp.post("/cases/<case_ref>/conflicts/resolve")
 @require_roles(*SUPERVISORS)
 @use_schema(ResolveConflictArgs, location="json")
 def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
-    return _rebuilt(service.resolve_conflict(db.session(), case_ref, conflict_id, value,
-                                             caller(), settings=case_settings(current_app)))
+    return _rebuilt(
+        service.resolve_conflict(
+            db.session(),
+            case_ref,
+            conflict_id,
+            value,
+            caller(),
+            settings=case_settings(current_app),
+        )
+    )
 
 
 @bp.post("/cases/<case_ref>/close")
 @require_roles(*SUPERVISORS)
 @use_schema(CloseArgs, location="json")
 def close_case(case_ref: str, reason: str) -> Response:
-    return _rebuilt(service.close_case(db.session(), case_ref, caller(), reason=reason,
-                                       settings=case_settings(current_app)))
+    return _rebuilt(
+        service.close_case(
+            db.session(), case_ref, caller(), reason=reason, settings=case_settings(current_app)
+        )
+    )
 
 
 @bp.post("/cases/<case_ref>/reopen")
 @require_roles(*SUPERVISORS)
 @use_schema(CloseArgs, location="json")
 def reopen_case(case_ref: str, reason: str) -> Response:
-    return _rebuilt(service.reopen_case(db.session(), case_ref, caller(), reason=reason,
-                                        settings=case_settings(current_app)))
+    return _rebuilt(
+        service.reopen_case(
+            db.session(), case_ref, caller(), reason=reason, settings=case_settings(current_app)
+        )
+    )
 
 
 @bp.post("/queues/unlinked/link")
 @require_roles(*SUPERVISORS)
 @use_schema(LinkArgs, location="json")
 def link_unlinked(instance_id: str, case_ref: str) -> Response:
-    return _rebuilt(service.link_unlinked(db.session(), instance_id, case_ref, caller(),
-                                          settings=case_settings(current_app)))
+    return _rebuilt(
+        service.link_unlinked(
+            db.session(), instance_id, case_ref, caller(), settings=case_settings(current_app)
+        )
+    )
 
 
 @bp.post("/queues/duplicates/resolve")
@@ -162,8 +208,10 @@ def link_unlinked(instance_id: str, case_ref: str) -> Response:
 def resolve_duplicate(instance_id: str, action: str, new_case_ref: str | None) -> Response:
     session, settings = db.session(), case_settings(current_app)
     if action == "merge":
-        return _rebuilt(service.merge_duplicate(session, instance_id, caller(),
-                                                settings=settings))
+        return _rebuilt(service.merge_duplicate(session, instance_id, caller(), settings=settings))
     assert new_case_ref is not None  # the schema requires it for register_new
-    return _rebuilt(service.register_duplicate_as_new(session, instance_id, new_case_ref,
-                                                      caller(), settings=settings))
+    return _rebuilt(
+        service.register_duplicate_as_new(
+            session, instance_id, new_case_ref, caller(), settings=settings
+        )
+    )

@@ -16,23 +16,27 @@ def _download(export: service.ExportRequest) -> Response:
     db.session().commit()
     engine = db.get_database_engine()
     body = service.stream(engine, export, caller())
-    return Response(stream_with_context(body), content_type=export.content_type, headers={
-        "Content-Disposition": f'attachment; filename="{export.filename}"',
-        "Cache-Control": "no-store",
-    })
+    return Response(
+        stream_with_context(body),
+        content_type=export.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.get("/forms/<form_id>/export")
 @require_roles(*service.FORM_EXPORT_ROLES)
 def export_form(form_id: str) -> Response:
     args = FormExportArgs().load(request.args.to_dict())
-    return _download(service.prepare_form_export(db.session(), caller(), form_id, args,
-                                                 request.remote_addr))
+    return _download(
+        service.prepare_form_export(db.session(), caller(), form_id, args, request.remote_addr)
+    )
 
 
 @bp.get("/cases/export")
 @require_roles(*service.EXPORT_ROLES)
 def export_cases() -> Response:
     args = CaseExportArgs().load(request.args.to_dict())
-    return _download(service.prepare_case_export(db.session(), caller(), args,
-                                                 request.remote_addr))
+    return _download(service.prepare_case_export(db.session(), caller(), args, request.remote_addr))

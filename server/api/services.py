@@ -24,13 +24,26 @@ EDITORS = ("admin", "supervisor")  # the same people as on the Services page
 @bp.get("/services")
 @require_roles(*READERS)
 @use_schema(ServiceQueryArgs)
-def list_services(category: str | None, q: str | None, include_inactive: bool,
-                  can_visit: bool | None, page: int, per_page: int) -> Response:
-    stmt = queries.list_services(category=category, q=q, include_inactive=include_inactive,
-                                 can_visit=can_visit)
+def list_services(
+    category: str | None,
+    q: str | None,
+    include_inactive: bool,
+    can_visit: bool | None,
+    page: int,
+    per_page: int,
+) -> Response:
+    stmt = queries.list_services(
+        category=category, q=q, include_inactive=include_inactive, can_visit=can_visit
+    )
     result = paginate(db.session(), stmt, page, per_page)
-    return jsonify({"total": result.total, "page": result.page, "per_page": result.per_page,
-                    "items": ServiceSchema(many=True).dump(result.items)})
+    return jsonify(
+        {
+            "total": result.total,
+            "page": result.page,
+            "per_page": result.per_page,
+            "items": ServiceSchema(many=True).dump(result.items),
+        }
+    )
 
 
 @bp.post("/services")
@@ -50,8 +63,7 @@ def update_service(service_id: str) -> Response:
     if not isinstance(data, dict):
         raise AppError("request.invalid", "Send a JSON object.")
     changes = ServiceInputSchema(partial=True).load(data)
-    return jsonify(ServiceSchema().dump(service.update_service(db.session(), service_id,
-                                                               changes)))
+    return jsonify(ServiceSchema().dump(service.update_service(db.session(), service_id, changes)))
 
 
 @bp.post("/services/import")
@@ -61,6 +73,7 @@ def import_services() -> Response:
     if upload is None or not upload.filename:
         raise AppError("request.invalid", "Attach a CSV or XLSX file as the field 'file'.")
     content = upload.read(service.MAX_IMPORT_BYTES + 1)
-    report = service.import_services(db.session(), upload.filename, content,
-                                     dry_run=request.args.get("dry_run") == "true")
+    report = service.import_services(
+        db.session(), upload.filename, content, dry_run=request.args.get("dry_run") == "true"
+    )
     return jsonify(ImportReportSchema().dump(report))

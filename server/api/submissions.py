@@ -58,7 +58,11 @@ def _submission(form_id: str, instance_id: str) -> Submission:
 @require_roles(*READERS)
 @use_schema(SubmissionListArgs)
 def list_submissions(
-    form_id: str, page: int, per_page: int, since: datetime | None, until: datetime | None,
+    form_id: str,
+    page: int,
+    per_page: int,
+    since: datetime | None,
+    until: datetime | None,
     submitter: str | None,
 ) -> Response:
     session = db.session()
@@ -68,10 +72,14 @@ def list_submissions(
     query = queries.list_for_form(xform.id, since=since, until=until, submitter=submitter)
     total = queries.count(session, query)
     rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return jsonify({
-        "total": total, "page": page, "per_page": per_page,
-        "items": SubmissionSummarySchema(many=True).dump([_summary(s) for s in rows]),
-    })
+    return jsonify(
+        {
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+            "items": SubmissionSummarySchema(many=True).dump([_summary(s) for s in rows]),
+        }
+    )
 
 
 @bp.get("/forms/<form_id>/submissions/<instance_id>")
@@ -91,15 +99,27 @@ def get_submission(form_id: str, instance_id: str) -> Response:
         "edits": queries.edit_history(session, submission.root_instance_id),
         "data": submission.data,
     }
-    audit.record(session, caller(), "submission.view", target_type="submission",
-                 target=instance_id, ip=request.remote_addr)
+    audit.record(
+        session,
+        caller(),
+        "submission.view",
+        target_type="submission",
+        target=instance_id,
+        ip=request.remote_addr,
+    )
     return jsonify(SubmissionDetailSchema().dump(detail))
 
 
 def get_submission_xml(form_id: str, instance_id: str) -> Response:
     submission = _submission(form_id, instance_id)
-    audit.record(db.session(), caller(), "submission.view_xml", target_type="submission",
-                 target=instance_id, ip=request.remote_addr)
+    audit.record(
+        db.session(),
+        caller(),
+        "submission.view_xml",
+        target_type="submission",
+        target=instance_id,
+        ip=request.remote_addr,
+    )
     return Response(submission.xml, content_type="application/xml")
 
 
@@ -112,7 +132,17 @@ def get_submission_attachment(form_id: str, instance_id: str, name: str) -> Resp
     blob = get_blob(session, row.blob_sha256) if row and row.blob_sha256 else None
     if blob is None:
         raise AppError("request.not_found", "This attachment has not been received.")
-    audit.record(session, caller(), "submission.attachment", target_type="submission",
-                 target=instance_id, details={"name": name}, ip=request.remote_addr)
-    return Response(blob.content, content_type="application/octet-stream",
-                    headers={"Content-Disposition": "attachment"})
+    audit.record(
+        session,
+        caller(),
+        "submission.attachment",
+        target_type="submission",
+        target=instance_id,
+        details={"name": name},
+        ip=request.remote_addr,
+    )
+    return Response(
+        blob.content,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": "attachment"},
+    )

@@ -31,9 +31,9 @@ def list_forms() -> Response:
     session = db.session()
     counts = queries.submission_counts(session)
     forms = session.scalars(queries.list_xforms()).all()
-    return jsonify([
-        _form_json(x, counts, queries.submission_counts_by_version(session, x)) for x in forms
-    ])
+    return jsonify(
+        [_form_json(x, counts, queries.submission_counts_by_version(session, x)) for x in forms]
+    )
 
 
 @bp.get("/forms/<form_id>")
@@ -43,8 +43,13 @@ def get_form(form_id: str) -> Response:
     xform = queries.get_xform(session, form_id)
     if xform is None:
         raise AppError("xform.not_found")
-    return jsonify(_form_json(xform, queries.submission_counts(session),
-                              queries.submission_counts_by_version(session, xform)))
+    return jsonify(
+        _form_json(
+            xform,
+            queries.submission_counts(session),
+            queries.submission_counts_by_version(session, xform),
+        )
+    )
 
 
 @bp.post("/forms")
@@ -62,8 +67,12 @@ def publish_form() -> tuple[Response, int]:
         if name == "media"
     }
     result = service.publish(
-        db.session(), content, upload.filename, media=media,
-        validate=current_app.config["ODK_VALIDATE"], actor=caller(),
+        db.session(),
+        content,
+        upload.filename,
+        media=media,
+        validate=current_app.config["ODK_VALIDATE"],
+        actor=caller(),
     )
     body = {
         "form_id": result.version.xform.form_id,

@@ -121,8 +121,9 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 
 def _challenge(*, stale: bool = False, error: AppError | None = None) -> Challenge:
     settings = auth_settings()
-    headers = [("WWW-Authenticate", digest.challenge(settings.realm, settings.secret_key,
-                                                     stale=stale))]
+    headers = [
+        ("WWW-Authenticate", digest.challenge(settings.realm, settings.secret_key, stale=stale))
+    ]
     if request.is_secure:
         headers.append(("WWW-Authenticate", f'Basic realm="{settings.realm}", charset="UTF-8"'))
     return Challenge(error=error or AppError("auth.required"), headers=headers)

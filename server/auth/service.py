@@ -56,8 +56,14 @@ def create_user(
     _apply_password(user, settings, password)
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.create", target_type="user", target=username,
-                 details={"role": role, "team": team})
+    audit.record(
+        session,
+        actor,
+        "user.create",
+        target_type="user",
+        target=username,
+        details={"role": role, "team": team},
+    )
     return user
 
 
@@ -96,8 +102,9 @@ def update_user(
     if is_active is not None:
         user.is_active, changes["is_active"] = is_active, is_active
     session.flush()
-    audit.record(session, actor, "user.update", target_type="user", target=user.username,
-                 details=changes)
+    audit.record(
+        session, actor, "user.update", target_type="user", target=user.username, details=changes
+    )
     return user
 
 
@@ -117,8 +124,7 @@ def authenticate_password(
             if user.failed_logins >= settings.max_failures:
                 user.locked_until = now + timedelta(seconds=settings.lockout_seconds)
                 user.failed_logins = 0
-        audit.record(session, user, "auth.login_failed", target_type="user", target=username,
-                     ip=ip)
+        audit.record(session, user, "auth.login_failed", target_type="user", target=username, ip=ip)
         raise AppError("auth.bad_credentials")
     user.failed_logins = 0
     user.locked_until = None
@@ -158,8 +164,14 @@ def create_device(
     payload = qr.make_qr_payload(
         qr.collect_settings(server_url, f"Casework – {user.username}", user.username)
     )
-    audit.record(session, actor, "device.create", target_type="device", target=label,
-                 details={"user": user.username})
+    audit.record(
+        session,
+        actor,
+        "device.create",
+        target_type="device",
+        target=label,
+        details={"user": user.username},
+    )
     return ProvisionedDevice(device=device, token=token, server_url=server_url, qr_payload=payload)
 
 

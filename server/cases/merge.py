@@ -147,8 +147,11 @@ def build_case(
     # no earlier than the latest of the submissions it chose between.
     event_at = {u.instance_id: u.event_at for u in ups}
     settles_at = {
-        c.key: max(event_at[cand["instance_id"]] for cand in c.candidates
-                   if cand.get("instance_id") in event_at)
+        c.key: max(
+            event_at[cand["instance_id"]]
+            for cand in c.candidates
+            if cand.get("instance_id") in event_at
+        )
         for c in conflicts
         if any(cand.get("instance_id") in event_at for cand in c.candidates)
     }

@@ -384,7 +384,9 @@ class Page:
     per_page: int
 
 
-def paginate(session: Session, stmt: Select[Any], page: int = 1, per_page: int = 50) -> Page:
+def paginate(
+    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
+) -> Page:
     """Run ``stmt`` for one page (1-based) and count the whole result."""
     page = max(page, 1)
     per_page = min(max(per_page, 1), 500)

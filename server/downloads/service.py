@@ -58,7 +58,9 @@ class ExportRequest:
         return CONTENT_TYPES[self.fmt][0]
 
 
-def _check_role(actor: User, include_sensitive: bool, roles: tuple[str, ...] = EXPORT_ROLES) -> None:
+def _check_role(
+    actor: User, include_sensitive: bool, roles: tuple[str, ...] = EXPORT_ROLES
+) -> None:
     if actor.role not in roles:
         raise AppError("auth.forbidden", "Your role cannot make this export.")
     if include_sensitive and actor.role != "admin":
@@ -68,8 +70,11 @@ def _check_role(actor: User, include_sensitive: bool, roles: tuple[str, ...] = E
 def last_export_at(session: Session, actor: User, form_id: str) -> datetime | None:
     return session.scalar(
         select(AuditEvent.at)
-        .where(AuditEvent.action == "export.form", AuditEvent.actor_id == actor.id,
-               AuditEvent.target == form_id)
+        .where(
+            AuditEvent.action == "export.form",
+            AuditEvent.actor_id == actor.id,
+            AuditEvent.target == form_id,
+        )
         .order_by(AuditEvent.at.desc())
         .limit(1)
     )
@@ -98,8 +103,15 @@ def prepare_form_export(
     except ExportOptionError as exc:
         raise AppError("export.bad_option", str(exc)) from exc
     request = ExportRequest("form", args.get("format", "csv"), options, form_id)
-    audit.record(session, actor, "export.form", target_type="form", target=form_id,
-                 details={"format": request.fmt, **options.describe()}, ip=ip)
+    audit.record(
+        session,
+        actor,
+        "export.form",
+        target_type="form",
+        target=form_id,
+        details={"format": request.fmt, **options.describe()},
+        ip=ip,
+    )
     return request
 
 
@@ -109,14 +121,21 @@ def prepare_case_export(
     _check_role(actor, args.get("include_sensitive", False))
     options = ExportOptions(include_sensitive=args.get("include_sensitive", False))
     request = ExportRequest("cases", args.get("format", "csv"), options)
-    audit.record(session, actor, "export.cases", target_type="cases",
-                 target=f"team:{actor.team}" if actor.role == "supervisor" else "all",
-                 details={"format": request.fmt, **options.describe()}, ip=ip)
+    audit.record(
+        session,
+        actor,
+        "export.cases",
+        target_type="cases",
+        target=f"team:{actor.team}" if actor.role == "supervisor" else "all",
+        details={"format": request.fmt, **options.describe()},
+        ip=ip,
+    )
     return request
 
 
-def run_export(session: Session, request: ExportRequest, fh: Any, scope_user: User | None,
-               progress: Any = None) -> Any:
+def run_export(
+    session: Session, request: ExportRequest, fh: Any, scope_user: User | None, progress: Any = None
+) -> Any:
     if request.kind == "form":
         assert request.form_id is not None
         return export_form(session, request.form_id, request.fmt, fh, request.options, progress)

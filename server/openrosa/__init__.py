@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from server.auth.loaders import Challenge
 from server.errors import AppError
-
 from server.openrosa.bp import bp
 
 

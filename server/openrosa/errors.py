@@ -40,6 +40,5 @@ def handle_http_exception(error: HTTPException) -> Response:
         error.code or 400, "request.invalid"
     )
     kind = CATALOGUE[code]
-    response = openrosa_message(kind.message, status=error.code or kind.http_status,
-                                nature="error")
+    response = openrosa_message(kind.message, status=error.code or kind.http_status, nature="error")
     return add_openrosa_headers(response)

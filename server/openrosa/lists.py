@@ -28,8 +28,7 @@ def file_response(session: Session, attachment: FormAttachment) -> Response:
     blob = get_blob(session, attachment.blob_sha256) if attachment.blob_sha256 else None
     if blob is None or attachment.md5 is None:
         raise AppError("xform.attachment_not_found")
-    return _etag_response(blob.content, attachment.md5, "application/octet-stream",
-                          attachment.name)
+    return _etag_response(blob.content, attachment.md5, "application/octet-stream", attachment.name)
 
 
 def list_hash(session: Session, name: str, user: User) -> str:

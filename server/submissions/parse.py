@@ -145,7 +145,9 @@ def _entity_blocks(el: Element, path: str) -> list[EntityBlock]:
                         base_version=_int_or_none(entity.get("baseVersion")),
                         trunk_version=_int_or_none(entity.get("trunkVersion")),
                         branch_id=entity.get("branchId") or None,
-                        label=(label_el.text or "").strip() or None if label_el is not None else None,
+                        label=(label_el.text or "").strip() or None
+                        if label_el is not None
+                        else None,
                         path=path,
                     )
                 )

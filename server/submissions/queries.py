@@ -27,7 +27,7 @@ def list_for_form(
     since: datetime | None = None,
     until: datetime | None = None,
     submitter: str | None = None,
-) -> Select[tuple[Submission]]:
+) -> Select[Submission]:
     """Current versions of a form's submissions, newest first."""
     query = select(Submission).where(
         Submission.xform_id == xform_id, Submission.is_current.is_(True)
@@ -43,7 +43,7 @@ def list_for_form(
     return query.order_by(Submission.received_at.desc(), Submission.id.desc())
 
 
-def count(session: Session, query: Select[tuple[Submission]]) -> int:
+def count(session: Session, query: Select[Submission]) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
@@ -67,7 +67,7 @@ def attachments_for(session: Session, submission_id: int) -> list[SubmissionAtta
     )
 
 
-def list_failed() -> Select[tuple[Submission]]:
+def list_failed() -> Select[Submission]:
     return select(Submission).where(Submission.processing_state == "failed").order_by(Submission.id)
 
 

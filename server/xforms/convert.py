@@ -33,8 +33,13 @@ class Problem:
     source: str = "pyxform"  # or "odk-validate"
 
     def to_json(self) -> dict[str, Any]:
-        return {"message": self.message, "sheet": self.sheet, "row": self.row,
-                "column": self.column, "source": self.source}
+        return {
+            "message": self.message,
+            "sheet": self.sheet,
+            "row": self.row,
+            "column": self.column,
+            "source": self.source,
+        }
 
 
 def locate(message: str, source: str = "pyxform") -> Problem:
@@ -75,11 +80,17 @@ def convert_xlsform(content: bytes, filename: str, *, validate: bool) -> FormBui
         result = pyxform_convert(xlsform=content, file_type=suffix, warnings=warnings)
     except PyXFormError as exc:
         problem = locate(str(exc))
-        raise AppError("xform.invalid", f"The form could not be converted: {problem.message}",
-                       details={"problems": [problem.to_json()]}) from exc
+        raise AppError(
+            "xform.invalid",
+            f"The form could not be converted: {problem.message}",
+            details={"problems": [problem.to_json()]},
+        ) from exc
     except Exception as exc:  # a broken or foreign file makes the readers raise anything
-        raise AppError("xform.invalid", "The file could not be read as an XLSForm spreadsheet.",
-                       details={"problems": [Problem(str(exc)).to_json()]}) from exc
+        raise AppError(
+            "xform.invalid",
+            "The file could not be read as an XLSForm spreadsheet.",
+            details={"problems": [Problem(str(exc)).to_json()]},
+        ) from exc
     problems = [locate(w) for w in (result.warnings or warnings)]
     if validate:
         problems.extend(validate_xform(result.xform))

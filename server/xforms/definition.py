@@ -95,9 +95,7 @@ class FormDefinition:
             title=data["title"],
             root_name=data["root_name"],
             fields=tuple(FieldDef(**f) for f in data["fields"]),
-            choices={
-                k: tuple(Choice(**c) for c in v) for k, v in data.get("choices", {}).items()
-            },
+            choices={k: tuple(Choice(**c) for c in v) for k, v in data.get("choices", {}).items()},
             languages=tuple(data.get("languages", ())),
             entities=tuple(EntityDecl(**e) for e in data.get("entities", ())),
             entities_version=data.get("entities_version"),
@@ -245,7 +243,9 @@ def _repeat_paths(body: Element) -> list[str]:
     return paths
 
 
-def _read_choices(model: Element, itext: dict[str, dict[str, str]]) -> dict[str, tuple[Choice, ...]]:
+def _read_choices(
+    model: Element, itext: dict[str, dict[str, str]]
+) -> dict[str, tuple[Choice, ...]]:
     out: dict[str, tuple[Choice, ...]] = {}
     for inst in model.findall("xf:instance", NS)[1:]:
         list_id = inst.get("id")
@@ -351,4 +351,3 @@ def _read_entities(model: Element, data_root: Element) -> tuple[tuple[EntityDecl
             )
         )
     return tuple(decls), version
-

@@ -52,9 +52,7 @@ class XFormVersion(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JsonType)
     warnings: Mapped[list[str]] = mapped_column(JsonType, default=list)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    published_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_account.id"), default=None
-    )
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
 
     xform: Mapped[XForm] = relationship(back_populates="versions", foreign_keys=[xform_id])
     attachments: Mapped[list[FormAttachment]] = relationship(

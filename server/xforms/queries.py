@@ -53,7 +53,7 @@ def list_versions(session: Session, xform: XForm) -> list[XFormVersion]:
     )
 
 
-def list_xforms() -> Select[tuple[XForm]]:
+def list_xforms() -> Select[XForm]:
     return select(XForm).order_by(XForm.form_id)
 
 
@@ -82,7 +82,8 @@ def submission_counts(session: Session) -> dict[int, int]:
         .where(Submission.is_current.is_(True))
         .group_by(Submission.xform_id)
     )
-    return {xform_id: count for xform_id, count in rows}
+    # Row unpacks like a tuple but dict() does not take it as a pair
+    return {key: count for key, count in rows}  # noqa: C416
 
 
 def submission_counts_by_version(session: Session, xform: XForm) -> dict[int, int]:
@@ -91,4 +92,5 @@ def submission_counts_by_version(session: Session, xform: XForm) -> dict[int, in
         .where(Submission.xform_id == xform.id, Submission.is_current.is_(True))
         .group_by(Submission.xform_version_id)
     )
-    return {version_id: count for version_id, count in rows}
+    # Row unpacks like a tuple but dict() does not take it as a pair
+    return {key: count for key, count in rows}  # noqa: C416

@@ -20,8 +20,11 @@ from server.xforms.queries import get_version, get_xform
 # Lists the server builds for each device from its own records, instead of uploaded files.
 # cases.csv is an ODK entity list (devices keep it as offline entities); the others are
 # plain CSV attachments for select_one_from_file.
-SERVER_LISTS = {"cases.csv": "entity_list", "services.csv": "generated",
-                "plan_items.csv": "generated"}
+SERVER_LISTS = {
+    "cases.csv": "entity_list",
+    "services.csv": "generated",
+    "plan_items.csv": "generated",
+}
 
 XLSFORM_SUFFIXES = {".xlsx", ".xls"}
 
@@ -96,8 +99,10 @@ def publish(
         if existing is not None:
             if existing.md5 == md5:
                 return PublishResult(existing, False, preview.warnings, ())
-            raise AppError("xform.version_unchanged",
-                           details={"form_id": definition.form_id, "version": definition.version})
+            raise AppError(
+                "xform.version_unchanged",
+                details={"form_id": definition.form_id, "version": definition.version},
+            )
 
     source_sha = None
     if PurePath(preview.source_filename).suffix.lower() in XLSFORM_SUFFIXES:
@@ -124,20 +129,30 @@ def publish(
             session.add(FormAttachment(version_id=version.id, name=name, kind=SERVER_LISTS[name]))
         elif name in supplied:
             data = supplied[name]
-            session.add(FormAttachment(
-                version_id=version.id, name=name, kind="file",
-                blob_sha256=blobs.store(session, data),
-                md5=hashlib.md5(data).hexdigest(),  # noqa: S324 (OpenRosa manifest hash)
-                size=len(data),
-            ))
+            session.add(
+                FormAttachment(
+                    version_id=version.id,
+                    name=name,
+                    kind="file",
+                    blob_sha256=blobs.store(session, data),
+                    md5=hashlib.md5(data).hexdigest(),  # noqa: S324 (OpenRosa manifest hash)
+                    size=len(data),
+                )
+            )
         else:
             missing.append(name)
             session.add(FormAttachment(version_id=version.id, name=name, kind="file"))
     xform.current_version_id = version.id
     xform.title = definition.title
     session.flush()
-    audit.record(session, actor, "form.publish", target_type="form", target=xform.form_id,
-                 details={"version": definition.version, "missing_media": missing})
+    audit.record(
+        session,
+        actor,
+        "form.publish",
+        target_type="form",
+        target=xform.form_id,
+        details={"version": definition.version, "missing_media": missing},
+    )
     return PublishResult(version, True, preview.warnings, tuple(missing))
 
 
@@ -154,8 +169,14 @@ def upload_attachment(
     attachment.md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (OpenRosa manifest hash)
     attachment.size = len(data)
     session.flush()
-    audit.record(session, actor, "form.attachment", target_type="form", target=xform.form_id,
-                 details={"name": name})
+    audit.record(
+        session,
+        actor,
+        "form.attachment",
+        target_type="form",
+        target=xform.form_id,
+        details={"name": name},
+    )
     return attachment
 
 
@@ -167,8 +188,9 @@ def set_state(session: Session, form_id: str, state: str, actor: User | None) ->
         raise AppError("xform.not_found")
     xform.state = state
     session.flush()
-    audit.record(session, actor, "form.state", target_type="form", target=form_id,
-                 details={"state": state})
+    audit.record(
+        session, actor, "form.state", target_type="form", target=form_id, details={"state": state}
+    )
     return xform
 
 

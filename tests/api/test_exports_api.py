@@ -43,8 +43,9 @@ def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, cl
     rows = _main_table(response.get_data())
     assert len(rows) == 3
     assert not any("risk_summary" in column for column in rows[0])  # sensitive by default
-    with_sensitive = client.get("/api/v1/forms/case_plan/export?include_sensitive=true",
-                                headers=_auth(token))
+    with_sensitive = client.get(
+        "/api/v1/forms/case_plan/export?include_sensitive=true", headers=_auth(token)
+    )
     assert any("risk_summary" in column for column in _main_table(with_sensitive.get_data())[0])
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "export.form"))
     described = [e.details for e in events]
@@ -76,7 +77,8 @@ def test_case_export_and_bad_options(with_cases, make, client):
     assert response.status_code == 200
     assert response.get_data()[:2] == b"PK"
     bad = client.get("/api/v1/forms/case_plan/export?format=pdf", headers=_auth(token))
-    assert bad.status_code == 400 and bad.json["code"] == "request.invalid"
+    assert bad.status_code == 400
+    assert bad.json["code"] == "request.invalid"
     missing = client.get("/api/v1/forms/nope/export", headers=_auth(token))
     assert missing.status_code == 404
 
@@ -85,18 +87,28 @@ def test_services_api_and_import(make: Factory, client):
     make.user("boss", "admin")
     make.user("cw9", "caseworker")
     admin, caseworker = make.api_token("boss"), make.api_token("cw9")
-    body = {"service_id": "clinic-1", "name": "District clinic", "category": "health",
-            "access": "Open weekdays; phone first", "can_visit": True}
+    body = {
+        "service_id": "clinic-1",
+        "name": "District clinic",
+        "category": "health",
+        "access": "Open weekdays; phone first",
+        "can_visit": True,
+    }
     created = client.post("/api/v1/services", json=body, headers=_auth(admin))
     assert created.status_code == 201, created.json
     assert client.post("/api/v1/services", json=body, headers=_auth(caseworker)).status_code == 403
-    changed = client.patch("/api/v1/services/clinic-1", json={"hours": "8-16"},
-                           headers=_auth(admin))
+    changed = client.patch(
+        "/api/v1/services/clinic-1", json={"hours": "8-16"}, headers=_auth(admin)
+    )
     assert changed.json["hours"] == "8-16"
-    upload = ("service_id,name,category\nlegal-1,Legal aid desk,legal_aid\n,No id,food\n")
-    report = client.post("/api/v1/services/import", headers=_auth(admin),
-                         data={"file": (io.BytesIO(upload.encode()), "services.csv")},
-                         content_type="multipart/form-data").json
-    assert report["created"] == 1 and report["errors"][0]["row"] == 3
+    upload = "service_id,name,category\nlegal-1,Legal aid desk,legal_aid\n,No id,food\n"
+    report = client.post(
+        "/api/v1/services/import",
+        headers=_auth(admin),
+        data={"file": (io.BytesIO(upload.encode()), "services.csv")},
+        content_type="multipart/form-data",
+    ).json
+    assert report["created"] == 1
+    assert report["errors"][0]["row"] == 3
     listing = client.get("/api/v1/services?q=legal", headers=_auth(caseworker)).json
     assert [s["service_id"] for s in listing["items"]] == ["legal-1"]

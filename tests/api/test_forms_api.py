@@ -27,8 +27,11 @@ GOOD = {
     "settings": [["form_id", "version"], ["api_form", "2026112201"]],
 }
 BROKEN = {
-    "survey": [["type", "name", "label"], ["text", "q1", "Question"],
-               ["select_one missing_list", "q2", "Pick"]],
+    "survey": [
+        ["type", "name", "label"],
+        ["text", "q1", "Question"],
+        ["select_one missing_list", "q2", "Pick"],
+    ],
     "choices": [["list_name", "name", "label"], ["yes_no", "yes", "Yes"]],
     "settings": [["form_id", "version"], ["api_form", "2026112202"]],
 }
@@ -39,8 +42,12 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _upload(client, token: str, content: bytes, name: str = "form.xlsx"):
-    return client.post("/api/v1/forms", data={"file": (io.BytesIO(content), name)},
-                       headers=_auth(token), content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/forms",
+        data={"file": (io.BytesIO(content), name)},
+        headers=_auth(token),
+        content_type="multipart/form-data",
+    )
 
 
 def test_publish_xlsform_then_list(make: Factory, client):
@@ -54,7 +61,8 @@ def test_publish_xlsform_then_list(make: Factory, client):
     assert listing[0]["state"] == "open"
     assert listing[0]["versions"][0]["version"] == "2026112201"
     again = _upload(client, token, xlsx(GOOD))
-    assert again.status_code == 200 and again.json["is_new"] is False
+    assert again.status_code == 200
+    assert again.json["is_new"] is False
 
 
 def test_conversion_errors_name_sheet_row_and_column(make: Factory, client):
@@ -87,16 +95,21 @@ def test_not_a_spreadsheet(make: Factory, client):
     token = make.api_token("des")
     assert _upload(client, token, b"hello", "notes.txt").json["code"] == "xform.file_type"
     broken = _upload(client, token, b"PK\x03\x04 not really", "form.xlsx")
-    assert broken.status_code == 400 and broken.json["code"] == "xform.invalid"
+    assert broken.status_code == 400
+    assert broken.json["code"] == "xform.invalid"
 
 
-@pytest.mark.parametrize(("role", "status"), [("caseworker", 403), ("supervisor", 200),
-                                              ("admin", 200), ("designer", 403)])
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [("caseworker", 403), ("supervisor", 200), ("admin", 200), ("designer", 403)],
+)
 def test_submission_api_roles(make: Factory, client, role: str, status: int):
     make.publish_md(SIMPLE_FORM)
     make.user("someone", role)
     token = make.api_token("someone")
-    assert client.get("/api/v1/forms/simple/submissions", headers=_auth(token)).status_code == status
+    assert (
+        client.get("/api/v1/forms/simple/submissions", headers=_auth(token)).status_code == status
+    )
 
 
 def test_api_requires_authentication(client):
@@ -117,9 +130,11 @@ def test_submissions_list_detail_and_xml(make: Factory, client, device: DeviceCl
         assert device.submit(xml, {f"p{i}.jpg": b"jpg" * i}).status_code == 201
         ids.append(xml)
     page = client.get("/api/v1/forms/simple/submissions?per_page=2", headers=_auth(token)).json
-    assert page["total"] == 3 and len(page["items"]) == 2
+    assert page["total"] == 3
+    assert len(page["items"]) == 2
     newest = page["items"][0]
-    assert newest["submitter"] == "cw1" and newest["device"] == "phone-1"
+    assert newest["submitter"] == "cw1"
+    assert newest["device"] == "phone-1"
     iid = newest["instance_id"]
     detail = client.get(f"/api/v1/forms/simple/submissions/{iid}", headers=_auth(token)).json
     assert detail["attachments"][0]["name"] == "p2.jpg"
@@ -127,8 +142,10 @@ def test_submissions_list_detail_and_xml(make: Factory, client, device: DeviceCl
     assert detail["edits"][0]["instance_id"] == iid
     raw = client.get(f"/api/v1/forms/simple/submissions/{iid}.xml", headers=_auth(token))
     assert raw.data == ids[2]
-    filtered = client.get("/api/v1/forms/simple/submissions?submitter=nobody",
-                          headers=_auth(token)).json
+    filtered = client.get(
+        "/api/v1/forms/simple/submissions?submitter=nobody", headers=_auth(token)
+    ).json
     assert filtered["total"] == 0
     bad = client.get("/api/v1/forms/simple/submissions?per_page=0", headers=_auth(token))
-    assert bad.status_code == 400 and bad.json["code"] == "request.invalid"
+    assert bad.status_code == 400
+    assert bad.json["code"] == "request.invalid"

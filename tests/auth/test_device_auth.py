@@ -18,16 +18,19 @@ def _md5(s: str) -> str:
     return hashlib.md5(s.encode()).hexdigest()
 
 
-def _digest_header(challenge: str, method: str, uri: str, username: str, password: str,
-                   nc: str = "00000001") -> str:
+def _digest_header(
+    challenge: str, method: str, uri: str, username: str, password: str, nc: str = "00000001"
+) -> str:
     params = dict(re.findall(r'(\w+)="?([^",]+)"?', challenge.removeprefix("Digest ")))
     ha1 = _md5(f"{username}:{params['realm']}:{password}")
     ha2 = _md5(f"{method}:{uri}")
     cnonce = "0a4f113b"
     response = _md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
-    return (f'Digest username="{username}", realm="{params["realm"]}", nonce="{params["nonce"]}", '
-            f'uri="{uri}", qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}", '
-            f'opaque="{params["opaque"]}", algorithm=MD5')
+    return (
+        f'Digest username="{username}", realm="{params["realm"]}", nonce="{params["nonce"]}", '
+        f'uri="{uri}", qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}", '
+        f'opaque="{params["opaque"]}", algorithm=MD5'
+    )
 
 
 def test_no_credentials_gets_a_digest_challenge_not_basic_over_http(client: FlaskClient):
@@ -45,9 +48,16 @@ def test_digest_flow_head_then_post_like_collect(make: Factory, client: FlaskCli
     challenge = client.head(uri, headers=H).headers["WWW-Authenticate"]
     auth = _digest_header(challenge, "HEAD", uri, "cw", PASSWORD)
     assert client.head(uri, headers={**H, "Authorization": auth}).status_code == 204
-    assert client.get("/formList", headers={
-        **H, "Authorization": _digest_header(challenge, "GET", "/formList", "cw", PASSWORD)
-    }).status_code == 200
+    assert (
+        client.get(
+            "/formList",
+            headers={
+                **H,
+                "Authorization": _digest_header(challenge, "GET", "/formList", "cw", PASSWORD),
+            },
+        ).status_code
+        == 200
+    )
 
 
 def test_digest_with_wrong_password_or_uri_is_refused(make: Factory, client: FlaskClient):
@@ -78,8 +88,10 @@ def test_basic_is_refused_over_plain_http(make: Factory, client: FlaskClient):
     make.user("cw", "caseworker")
     response = client.head("/submission", headers={**H, "Authorization": _basic("cw", PASSWORD)})
     assert response.status_code == 401
-    assert b"HTTPS" in client.get("/formList", headers={
-        **H, "Authorization": _basic("cw", PASSWORD)}).data
+    assert (
+        b"HTTPS"
+        in client.get("/formList", headers={**H, "Authorization": _basic("cw", PASSWORD)}).data
+    )
 
 
 def test_basic_over_https_works_and_locks_out_after_failures(make: Factory, client: FlaskClient):
@@ -88,16 +100,17 @@ def test_basic_over_https_works_and_locks_out_after_failures(make: Factory, clie
     ok = client.head("/submission", headers={**H, "Authorization": _basic("cw", PASSWORD)}, **https)
     assert ok.status_code == 204
     for _ in range(5):
-        bad = client.head("/submission", headers={**H, "Authorization": _basic("cw", "wrong")},
-                          **https)
+        bad = client.head(
+            "/submission", headers={**H, "Authorization": _basic("cw", "wrong")}, **https
+        )
         assert bad.status_code == 401
-    locked = client.head("/submission", headers={**H, "Authorization": _basic("cw", PASSWORD)},
-                         **https)
+    locked = client.head(
+        "/submission", headers={**H, "Authorization": _basic("cw", PASSWORD)}, **https
+    )
     assert locked.status_code == 429
 
 
-def test_forwarded_proto_from_a_trusted_proxy_allows_basic(make: Factory, tmp_path,
-                                                           database_url):
+def test_forwarded_proto_from_a_trusted_proxy_allows_basic(make: Factory, tmp_path, database_url):
     from server import create_app
     from tests.conftest import app_config
 

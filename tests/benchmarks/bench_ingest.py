@@ -220,6 +220,7 @@ def main() -> None:
         + (f" + {len(photo)} byte attachment" if photo else "")
     )
 
+    server_log = (tmp / "server.log").open("w")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -236,7 +237,7 @@ def main() -> None:
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "server.log", "w"),
+        stderr=server_log,
     )
     client = CollectClient(server_url)
     for _ in range(100):

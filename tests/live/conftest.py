@@ -30,8 +30,14 @@ class LiveServer:
 
     def cli(self, *args: str, input: str | None = None) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "server.cli", *args], env=self.env, cwd=ROOT,
-            input=input, capture_output=True, text=True, timeout=120, check=False,
+            [sys.executable, "-m", "server.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert result.returncode == 0, result.stderr + result.stdout
         return result.stdout
@@ -61,19 +67,24 @@ def live_server(empty_database_url: str, tmp_path: Path) -> Iterator[LiveServer]
     get_database(app).engine.dispose()
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(f"{base_url}/formList", timeout=2)  # noqa: S310 (loopback)
+            urllib.request.urlopen(f"{base_url}/formList", timeout=2)
         except urllib.error.HTTPError:
             break  # it answered (401): up
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("the server did not start: "
-                                   + (process.stderr.read() if process.stderr else b"").decode())
+                raise RuntimeError(
+                    "the server did not start: "
+                    + (process.stderr.read() if process.stderr else b"").decode()
+                ) from exc
             time.sleep(0.2)
     yield LiveServer(base_url, env, process)
     process.terminate()

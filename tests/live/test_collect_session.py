@@ -23,8 +23,16 @@ MANIFEST = {"m": "http://openrosa.org/xforms/xformsManifest"}
 
 
 def _provision(server: LiveServer) -> CollectClient:
-    server.cli("create-user", "cw1", "--role", "caseworker", "--team", "north",
-               "--password-stdin", input="a long password\n")
+    server.cli(
+        "create-user",
+        "cw1",
+        "--role",
+        "caseworker",
+        "--team",
+        "north",
+        "--password-stdin",
+        input="a long password\n",
+    )
     out = server.cli("create-device", "phone-1", "--user", "cw1")
     payload = out.split("QR payload: ")[1].split()[0]
     settings = read_qr_payload(payload)
@@ -40,20 +48,26 @@ def test_a_phone_day_over_real_http(live_server: LiveServer):
     assert listing.status == 200
     assert listing.headers["content-type"] == "text/xml; charset=utf-8"
     assert listing.headers["x-openrosa-version"] == "1.0"
-    forms = {x.findtext("x:formID", namespaces=LIST): x
-             for x in ET.fromstring(listing.body).findall("x:xform", LIST)}
+    forms = {
+        x.findtext("x:formID", namespaces=LIST): x
+        for x in ET.fromstring(listing.body).findall("x:xform", LIST)
+    }
     assert set(forms) == {"case_plan", "contact_log", "case_conference"}
 
     for form_id, entry in forms.items():
         download = phone.get(entry.findtext("x:downloadUrl", namespaces=LIST))
         assert download.status == 200
         assert entry.findtext("x:hash", namespaces=LIST) == (
-            "md5:" + hashlib.md5(download.body).hexdigest()), form_id
+            "md5:" + hashlib.md5(download.body).hexdigest()
+        ), form_id
         manifest_url = entry.findtext("x:manifestUrl", namespaces=LIST)
         manifest = phone.get(manifest_url)
-        assert manifest.status == 200 and manifest.headers["x-openrosa-version"] == "1.0"
-        files = {m.findtext("m:filename", namespaces=MANIFEST): m
-                 for m in ET.fromstring(manifest.body).findall("m:mediaFile", MANIFEST)}
+        assert manifest.status == 200
+        assert manifest.headers["x-openrosa-version"] == "1.0"
+        files = {
+            m.findtext("m:filename", namespaces=MANIFEST): m
+            for m in ET.fromstring(manifest.body).findall("m:mediaFile", MANIFEST)
+        }
         assert "cases.csv" in files
         cases = files["cases.csv"]
         assert cases.get("type") == "entityList"
@@ -74,24 +88,32 @@ def test_a_phone_day_over_real_http(live_server: LiveServer):
     assert [line.split()[0] for line in phone.sent[-3:]] == ["HEAD", "POST", "POST"]
 
     manifest = phone.get(forms["contact_log"].findtext("x:manifestUrl", namespaces=LIST))
-    cases_url = next(m.findtext("m:downloadUrl", namespaces=MANIFEST)
-                     for m in ET.fromstring(manifest.body).findall("m:mediaFile", MANIFEST)
-                     if m.findtext("m:filename", namespaces=MANIFEST) == "cases.csv")
+    cases_url = next(
+        m.findtext("m:downloadUrl", namespaces=MANIFEST)
+        for m in ET.fromstring(manifest.body).findall("m:mediaFile", MANIFEST)
+        if m.findtext("m:filename", namespaces=MANIFEST) == "cases.csv"
+    )
     rows = list(csv.DictReader(io.StringIO(phone.get(cases_url).body.decode())))
     assert [(r["name"], r["case_ref"]) for r in rows] == [(entity_id, "CP-LIVE-1")]
 
-    contact = contact_log("CP-LIVE-1", entity_id, base_version=int(rows[0]["__version"]),
-                          contact_time="2026-11-24T10:00:00.000+03:00",
-                          next_contact="2026-12-01")
+    contact = contact_log(
+        "CP-LIVE-1",
+        entity_id,
+        base_version=int(rows[0]["__version"]),
+        contact_time="2026-11-24T10:00:00.000+03:00",
+        next_contact="2026-12-01",
+    )
     assert phone.submit(contact)[-1].status == 201
 
     token = live_server.cli("create-token", "cw1").strip()
     import json
     import urllib.request
 
-    request = urllib.request.Request(f"{live_server.base_url}/api/v1/cases/CP-LIVE-1",
-                                     headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+    request = urllib.request.Request(
+        f"{live_server.base_url}/api/v1/cases/CP-LIVE-1",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
         record = json.load(answer)
     assert record["next_contact_due"] == "2026-12-01"
     assert [t["form_id"] for t in record["timeline"]] == ["case_plan", "contact_log"]

@@ -7,7 +7,10 @@ import xml.etree.ElementTree as ET
 
 from tests.factories import SIMPLE_FORM, DeviceClient, Factory
 
-NS = {"x": "http://openrosa.org/xforms/xformsList", "m": "http://openrosa.org/xforms/xformsManifest"}
+NS = {
+    "x": "http://openrosa.org/xforms/xformsList",
+    "m": "http://openrosa.org/xforms/xformsManifest",
+}
 
 MEDIA_FORM = """
 | settings |
@@ -70,8 +73,11 @@ def test_closing_and_closed_forms_leave_the_list(make: Factory, device: DeviceCl
     make.user("designer", "designer")
     token = make.api_token("designer")
     for state in ("closing", "closed"):
-        r = client.post("/api/v1/forms/simple/state", json={"state": state},
-                        headers={"Authorization": f"Bearer {token}"})
+        r = client.post(
+            "/api/v1/forms/simple/state",
+            json={"state": state},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert r.status_code == 200
         root = ET.fromstring(device.get("/formList").data)
         assert root.findall("x:xform", NS) == []
@@ -87,7 +93,8 @@ def test_unknown_form_is_openrosa_404(device: DeviceClient):
 def test_urls_come_from_base_url_not_request_host(make: Factory, device: DeviceClient):
     make.publish_md(SIMPLE_FORM)
     response = device.client.get(
-        f"/key/{device.token}/formList", headers={"X-OpenRosa-Version": "1.0", "Host": "10.0.0.5:8000"}
+        f"/key/{device.token}/formList",
+        headers={"X-OpenRosa-Version": "1.0", "Host": "10.0.0.5:8000"},
     )
     assert b"http://localhost/key/" in response.data
     assert b"10.0.0.5" not in response.data

@@ -23,8 +23,10 @@ BOMB = b"""<?xml version="1.0"?>
 
 def _nothing_stored(db_session) -> bool:
     db_session.rollback()
-    counts = [db_session.scalar(select(func.count()).select_from(m))
-              for m in (Submission, SubmissionAttachment, Blob)]
+    counts = [
+        db_session.scalar(select(func.count()).select_from(m))
+        for m in (Submission, SubmissionAttachment, Blob)
+    ]
     return counts == [0, 0, 0]
 
 
@@ -37,17 +39,31 @@ def _nothing_stored(db_session) -> bool:
         (XXE, 400, b"refuses"),
         (BOMB, 400, b"refuses"),
         (b"<data><meta><instanceID>uuid:1</instanceID></meta></data>", 400, b"which form"),
-        (submission_xml().replace(b"<instanceID>", b"<other>").replace(b"</instanceID>",
-                                                                     b"</other>"),
-         400, b"instanceID"),
+        (
+            submission_xml()
+            .replace(b"<instanceID>", b"<other>")
+            .replace(b"</instanceID>", b"</other>"),
+            400,
+            b"instanceID",
+        ),
         (submission_xml(form_id="unknown"), 404, b"no form"),
         (submission_xml(version="77"), 404, b"version"),
     ],
-    ids=["malformed", "truncated", "empty", "xxe", "entity-bomb", "no-form-id", "no-instance-id",
-         "unknown-form", "unknown-version"],
+    ids=[
+        "malformed",
+        "truncated",
+        "empty",
+        "xxe",
+        "entity-bomb",
+        "no-form-id",
+        "no-instance-id",
+        "unknown-form",
+        "unknown-version",
+    ],
 )
-def test_bad_xml_is_refused_cleanly(make: Factory, device: DeviceClient, db_session, xml, status,
-                                    words):
+def test_bad_xml_is_refused_cleanly(
+    make: Factory, device: DeviceClient, db_session, xml, status, words
+):
     make.publish_md(SIMPLE_FORM)
     response = device.submit(xml, {"photo.jpg": b"bytes"})
     assert response.status_code == status, response.data

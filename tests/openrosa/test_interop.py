@@ -40,8 +40,10 @@ def case_forms(make: Factory) -> None:
 
 
 def _entries(response) -> dict[str, ET.Element]:
-    return {e.findtext("x:formID", namespaces=LIST): e
-            for e in ET.fromstring(response.data).findall("x:xform", LIST)}
+    return {
+        e.findtext("x:formID", namespaces=LIST): e
+        for e in ET.fromstring(response.data).findall("x:xform", LIST)
+    }
 
 
 def test_1_form_hash_has_md5_prefix_and_matches_served_bytes(make, device: DeviceClient):
@@ -59,15 +61,17 @@ def test_2_manifest_media_hash_has_md5_prefix_of_file_bytes(make, device: Device
     assert media.findtext("m:hash", namespaces=MAN) == "md5:" + hashlib.md5(b"logo").hexdigest()
 
 
-@pytest.mark.parametrize("path", ["/formList", "/forms/with_media/manifest",
-                                  "/datasets/cases/integrity?id=x"])
+@pytest.mark.parametrize(
+    "path", ["/formList", "/forms/with_media/manifest", "/datasets/cases/integrity?id=x"]
+)
 def test_3_openrosa_version_header_on_lists(make, device: DeviceClient, path: str):
     make.publish_md(MEDIA_FORM, media={"logo.png": b"logo"})
     assert device.get(path).headers["X-OpenRosa-Version"] == "1.0"
 
 
-@pytest.mark.parametrize("path", ["/formList", "/forms/with_media/manifest",
-                                  "/datasets/cases/integrity?id=x"])
+@pytest.mark.parametrize(
+    "path", ["/formList", "/forms/with_media/manifest", "/datasets/cases/integrity?id=x"]
+)
 def test_4_lists_are_text_xml(make, device: DeviceClient, path: str):
     make.publish_md(MEDIA_FORM, media={"logo.png": b"logo"})
     assert device.get(path).headers["Content-Type"] == "text/xml; charset=utf-8"
@@ -122,7 +126,9 @@ def test_10_date_header_is_never_parsed(make, device: DeviceClient):
     response = device.client.post(
         f"/key/{device.token}/submission",
         data={"xml_submission_file": (__import__("io").BytesIO(submission_xml()), "x.xml")},
-        headers={"X-OpenRosa-Version": "1.0", **odd}, content_type="multipart/form-data")
+        headers={"X-OpenRosa-Version": "1.0", **odd},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 201
 
 
@@ -147,8 +153,11 @@ def test_13_version_element_is_always_present(make, device: DeviceClient):
 
 def test_14_entity_list_shape_type_integrity_and_changing_hash(case_forms, device, make):
     manifest = ET.fromstring(device.get("/forms/contact_log/manifest").data)
-    cases = next(m for m in manifest.findall("m:mediaFile", MAN)
-                 if m.findtext("m:filename", namespaces=MAN) == "cases.csv")
+    cases = next(
+        m
+        for m in manifest.findall("m:mediaFile", MAN)
+        if m.findtext("m:filename", namespaces=MAN) == "cases.csv"
+    )
     assert cases.get("type") == "entityList"
     assert cases.findtext("m:integrityUrl", namespaces=MAN).endswith("/datasets/cases/integrity")
     empty_hash = cases.findtext("m:hash", namespaces=MAN)
@@ -160,13 +169,18 @@ def test_14_entity_list_shape_type_integrity_and_changing_hash(case_forms, devic
 
     def current_hash() -> str:
         doc = ET.fromstring(device.get("/forms/contact_log/manifest").data)
-        return next(m.findtext("m:hash", namespaces=MAN) for m in doc.findall("m:mediaFile", MAN)
-                    if m.findtext("m:filename", namespaces=MAN) == "cases.csv")
+        return next(
+            m.findtext("m:hash", namespaces=MAN)
+            for m in doc.findall("m:mediaFile", MAN)
+            if m.findtext("m:filename", namespaces=MAN) == "cases.csv"
+        )
 
     with_case = current_hash()
-    assert with_case != empty_hash and with_case.startswith("md5:")
-    closing = contact_log("CP-HASH-1", entity_id, base_version=1, close="yes",
-                          contact_time="2026-11-24T10:00:00.000Z")
+    assert with_case != empty_hash
+    assert with_case.startswith("md5:")
+    closing = contact_log(
+        "CP-HASH-1", entity_id, base_version=1, close="yes", contact_time="2026-11-24T10:00:00.000Z"
+    )
     assert device.submit(closing).status_code == 201
     # a row left the list; the token follows the content (empty again, as at the start)
     assert current_hash() != with_case
@@ -184,7 +198,8 @@ def test_15_non_ascii_attachment_names_are_kept(make, device, db_session):
     xml = submission_xml(body="<note_text>x</note_text><photo>صورة.jpg</photo>")
     assert device.submit(xml, {"صورة.jpg": b"img"}).status_code == 201
     row = db_session.scalar(select(SubmissionAttachment))
-    assert row.name == "صورة.jpg" and row.blob_sha256
+    assert row.name == "صورة.jpg"
+    assert row.blob_sha256
 
 
 def test_16_stale_deprecated_id_is_a_clean_409(make, device: DeviceClient):
@@ -194,4 +209,5 @@ def test_16_stale_deprecated_id_is_a_clean_409(make, device: DeviceClient):
     assert device.submit(submission_xml(deprecated_id=first)).status_code == 201
     stale = device.submit(submission_xml(deprecated_id=first))
     assert stale.status_code == 409
-    assert b"<OpenRosaResponse" in stale.data and b"latest version" in stale.data
+    assert b"<OpenRosaResponse" in stale.data
+    assert b"latest version" in stale.data

@@ -47,7 +47,9 @@ def test_post_without_openrosa_header_is_400(make: Factory, device: DeviceClient
     assert b"X-OpenRosa-Version" in r.data
 
 
-def test_identical_resend_is_201_and_creates_nothing(make: Factory, device: DeviceClient, db_session):
+def test_identical_resend_is_201_and_creates_nothing(
+    make: Factory, device: DeviceClient, db_session
+):
     make.publish_md(SIMPLE_FORM)
     xml = submission_xml()
     assert device.submit(xml).status_code == 201
@@ -79,12 +81,15 @@ def test_split_submission_joins_attachments(make: Factory, device: DeviceClient,
     assert rows["audit.csv"].blob_sha256 is not None
 
 
-def test_attachment_missing_then_supplied_by_resend(make: Factory, device: DeviceClient, db_session):
+def test_attachment_missing_then_supplied_by_resend(
+    make: Factory, device: DeviceClient, db_session
+):
     make.publish_md(SIMPLE_FORM)
     xml = submission_xml(body=PHOTO_BODY)
     assert device.submit(xml).status_code == 201
     row = db_session.scalar(select(SubmissionAttachment))
-    assert row.name == "1755699000123.jpg" and row.blob_sha256 is None
+    assert row.name == "1755699000123.jpg"
+    assert row.blob_sha256 is None
     assert device.submit(xml, {"1755699000123.jpg": b"jpeg"}).status_code == 201
     db_session.rollback()  # end the read snapshot; see what the requests committed
     assert db_session.scalar(select(SubmissionAttachment)).blob_sha256 is not None
@@ -101,11 +106,18 @@ def test_identical_attachments_are_stored_once(make: Factory, device: DeviceClie
 def test_deprecated_id_makes_an_edit_of_the_current_version(make, device, db_session):
     make.publish_md(SIMPLE_FORM)
     original = f"uuid:{uuid.uuid4()}"
-    assert device.submit(submission_xml(instance_id=original, body=PHOTO_BODY),
-                         {"1755699000123.jpg": b"jpeg"}).status_code == 201
+    assert (
+        device.submit(
+            submission_xml(instance_id=original, body=PHOTO_BODY), {"1755699000123.jpg": b"jpeg"}
+        ).status_code
+        == 201
+    )
     edit = f"uuid:{uuid.uuid4()}"
-    r = device.submit(submission_xml(instance_id=edit, deprecated_id=original,
-                                     body=PHOTO_BODY.replace("hi", "edited")))
+    r = device.submit(
+        submission_xml(
+            instance_id=edit, deprecated_id=original, body=PHOTO_BODY.replace("hi", "edited")
+        )
+    )
     assert r.status_code == 201
     db_session.rollback()  # end the read snapshot; see what the requests committed
     rows = {s.instance_id: s for s in db_session.scalars(select(Submission))}
@@ -130,11 +142,17 @@ def test_unknown_form_version_and_closed_form(make: Factory, device: DeviceClien
     assert b"Get Blank Form" in r.data
     make.user("admin", "admin")
     token = make.api_token("admin")
-    client.post("/api/v1/forms/simple/state", json={"state": "closing"},
-                headers={"Authorization": f"Bearer {token}"})
+    client.post(
+        "/api/v1/forms/simple/state",
+        json={"state": "closing"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert device.submit(submission_xml()).status_code == 201  # closing still accepts
-    client.post("/api/v1/forms/simple/state", json={"state": "closed"},
-                headers={"Authorization": f"Bearer {token}"})
+    client.post(
+        "/api/v1/forms/simple/state",
+        json={"state": "closed"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     closed = device.submit(submission_xml())
     assert closed.status_code == 409
     assert b"closed" in closed.data
@@ -161,6 +179,7 @@ def test_encrypted_submission_is_stored_intact(make: Factory, device: DeviceClie
     files = {"submission.xml.enc": b"\x01\x02ciphertext", "1.jpg.enc": b"\x03\x04"}
     assert device.submit(manifest, files).status_code == 201
     stored = db_session.scalar(select(Submission))
-    assert stored.is_encrypted and stored.xml == manifest
+    assert stored.is_encrypted
+    assert stored.xml == manifest
     assert {a.name for a in stored.attachments} == {"submission.xml.enc", "1.jpg.enc"}
     assert all(a.blob_sha256 for a in stored.attachments)

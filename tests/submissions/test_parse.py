@@ -28,7 +28,8 @@ def test_reads_identity_meta_and_entity_block():
     (entity,) = env.entities
     assert entity.dataset == "cases"
     assert entity.entity_id == "0d9c2b6e-5f7a-4c1b-9e8d-7a6b5c4d3e2f"  # uuid: prefix dropped
-    assert entity.create and not entity.update  # "0" is false, as Collect writes it
+    assert entity.create
+    assert not entity.update
     assert entity.base_version is None
     assert entity.label == "CP-1 (high risk)"
 

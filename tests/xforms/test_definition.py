@@ -39,15 +39,20 @@ def test_fields_roles_labels_choices_and_entities():
     d = parse_definition(xform_from_md(FORM))
     assert (d.form_id, d.version) == ("t1", "7")
     note = d.field("g/note1")
-    assert note is not None and note.save_to == "notes" and note.is_sensitive
+    assert note is not None
+    assert note.save_to == "notes"
+    assert note.is_sensitive
     needs = d.field("needs")
-    assert needs is not None and needs.kind == "repeat" and needs.role == "need"
+    assert needs is not None
+    assert needs.kind == "repeat"
+    assert needs.role == "need"
     assert d.field("needs/need").repeat == "needs"
     assert d.field("needs/photo").type == "binary"
     assert d.field("case").choice_file == "cases.csv"
     assert d.field("ok").labels["Français (fr)"] == "D'accord ?"
     assert [c.value for c in d.choices["yn"]] == ["yes", "no"]
-    assert d.entities[0].dataset == "cases" and d.entities[0].can_update
+    assert d.entities[0].dataset == "cases"
+    assert d.entities[0].can_update
     assert "cases.csv" in d.media_files
     assert FormDefinition.from_json(d.to_json()) == d
 
@@ -56,7 +61,8 @@ def test_real_forms_declare_their_case_roles():
     for form_id in ("case_plan", "contact_log", "case_conference"):
         d = parse_definition(xform(form_id))
         assert len(d.with_role("ref")) == 1, form_id
-        assert d.entities and d.entities[0].dataset == "cases"
+        assert d.entities
+        assert d.entities[0].dataset == "cases"
 
 
 def test_messages_are_located_in_the_spreadsheet():
@@ -80,7 +86,9 @@ def test_odk_validate_refuses_what_collect_cannot_open():
             pytest.fail("java is required in CI to run ODK Validate")
         pytest.skip("java is not installed (make test installs it)")
     broken = xform_from_md(FORM).replace('calculate=" /data/case "', 'calculate="nope(1)"')
-    broken = broken.replace("<bind nodeset=\"/data/ok\"", "<bind calculate=\"nofunc()\" nodeset=\"/data/ok\"")
+    broken = broken.replace(
+        '<bind nodeset="/data/ok"', '<bind calculate="nofunc()" nodeset="/data/ok"'
+    )
     with pytest.raises(AppError) as caught:
         validate_xform(broken)
     assert caught.value.code == "xform.validate_failed"

@@ -48,9 +48,19 @@ def _day(name: str) -> str | None:
 
 def _form_args() -> dict[str, str]:
     form = request.form
-    args = {key: form[key] for key in ("format", "language", "labels", "group_paths",
-                                       "split_select_multiple", "include_sensitive",
-                                       "since_last_export") if form.get(key)}
+    args = {
+        key: form[key]
+        for key in (
+            "format",
+            "language",
+            "labels",
+            "group_paths",
+            "split_select_multiple",
+            "include_sensitive",
+            "since_last_export",
+        )
+        if form.get(key)
+    }
     for name in ("received_from", "received_before"):
         value = _day(name)
         if value:
@@ -68,8 +78,11 @@ def export_download() -> Response | WerkzeugResponse:
     try:
         if kind == "form":
             export = downloads.prepare_form_export(
-                session, me(), request.form.get("form_id", ""),
-                FormExportArgs().load(_form_args()), request.remote_addr,
+                session,
+                me(),
+                request.form.get("form_id", ""),
+                FormExportArgs().load(_form_args()),
+                request.remote_addr,
             )
         else:
             export = downloads.prepare_case_export(
@@ -86,10 +99,14 @@ def export_download() -> Response | WerkzeugResponse:
     # The audit record is committed before the first byte leaves.
     session.commit()
     body = downloads.stream(db.get_database_engine(), export, me())
-    return Response(stream_with_context(body), content_type=export.content_type, headers={
-        "Content-Disposition": f'attachment; filename="{export.filename}"',
-        "Cache-Control": "no-store",
-    })
+    return Response(
+        stream_with_context(body),
+        content_type=export.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _first_message(messages: object) -> str:
