@@ -54,7 +54,6 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA temp_store=MEMORY")
         cur.execute("PRAGMA cache_size=-16384")  # 16 MiB of pages per connection
         cur.close()
 
