@@ -23,14 +23,15 @@ from exports import ExportOptionError, ExportOptions, export_cases, export_form
 from server.audit import service as audit
 from server.audit.models import AuditEvent
 from server.auth.models import User
+from server.auth.queries import list_team_members
 from server.errors import AppError
 from server.xforms.queries import get_xform
 
 log = logging.getLogger(__name__)
 
 EXPORT_ROLES = ("admin", "supervisor")
-# Form exports carry every team's submissions; supervisors export cases (their team's).
-FORM_EXPORT_ROLES = ("admin",)
+# A supervisor's form export holds only the submissions of their team (and their own).
+FORM_EXPORT_ROLES = EXPORT_ROLES
 CHUNK = 256 * 1024
 CONTENT_TYPES = {
     "csv": ("application/zip", "csv.zip"),
@@ -90,6 +91,10 @@ def prepare_form_export(
     received_from = args.get("received_from")
     if args.get("since_last_export"):
         received_from = last_export_at(session, actor, form_id) or received_from
+    submitter_ids = None
+    if actor.role == "supervisor":
+        team = list_team_members(session, actor.team) if actor.team else []
+        submitter_ids = frozenset({actor.id, *(member.id for member in team)})
     try:
         options = ExportOptions(
             labels=args.get("labels", False),
@@ -99,6 +104,7 @@ def prepare_form_export(
             include_sensitive=args.get("include_sensitive", False),
             received_from=received_from,
             received_before=args.get("received_before"),
+            submitter_ids=submitter_ids,
         )
     except ExportOptionError as exc:
         raise AppError("export.bad_option", str(exc)) from exc

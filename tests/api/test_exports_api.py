@@ -58,8 +58,13 @@ def test_supervisors_export_cases_without_sensitive_fields_only(with_cases, make
     assert client.get("/api/v1/cases/export", headers=_auth(token)).status_code == 200
     refused = client.get("/api/v1/cases/export?include_sensitive=true", headers=_auth(token))
     assert refused.status_code == 403
-    # form exports hold every team's submissions
-    assert client.get("/api/v1/forms/case_plan/export", headers=_auth(token)).status_code == 403
+    # a form export holds only the submissions of the supervisor's team
+    mine = client.get("/api/v1/forms/case_plan/export", headers=_auth(token))
+    assert mine.status_code == 200
+    assert len(_main_table(mine.get_data())) == 3
+    make.user("sup2", "supervisor", team="south")
+    other = client.get("/api/v1/forms/case_plan/export", headers=_auth(make.api_token("sup2")))
+    assert _main_table(other.get_data()) == []
 
 
 @pytest.mark.parametrize("role", ["caseworker", "designer"])
