@@ -117,3 +117,21 @@ def test_services_api_and_import(make: Factory, client):
     assert report["errors"][0]["row"] == 3
     listing = client.get("/api/v1/services?q=legal", headers=_auth(caseworker)).json
     assert [s["service_id"] for s in listing["items"]] == ["legal-1"]
+
+
+def test_since_last_export_only_brings_what_is_new(with_cases, make, client, device):
+    make.user("boss", "admin")
+    token = make.api_token("boss")
+    first = client.get(
+        "/api/v1/forms/case_plan/export?since_last_export=true", headers=_auth(token)
+    )
+    assert len(_main_table(first.get_data())) == 3
+    plan, _ = new_case_plan("CP-EXP-NEW")
+    assert device.submit(plan).status_code == 201
+    second = client.get(
+        "/api/v1/forms/case_plan/export?since_last_export=true", headers=_auth(token)
+    )
+    rows = _main_table(second.get_data())
+    assert len(rows) == 1
+    everything = client.get("/api/v1/forms/case_plan/export", headers=_auth(token))
+    assert len(_main_table(everything.get_data())) == 4
