@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+# Every command checks the schema revision; only `casework migrate` reports Alembic's steps.
+# Set before Alembic is imported: it announces its plugins while importing.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -22,9 +27,13 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.NOTSET)
 
 
 def head_revision() -> str | None:
