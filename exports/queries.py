@@ -13,7 +13,6 @@ from sqlalchemy import (
     and_,
     cast,
     func,
-    or_,
     select,
     true,
     type_coerce,
@@ -23,6 +22,7 @@ from exports.options import ExportOptions
 from server.auth.models import Device, User
 from server.blobs.models import Blob
 from server.cases.models import Case, CaseContribution, PlanItem
+from server.cases.queries import case_scope_clause
 from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.models import XForm, XFormVersion
 
@@ -174,14 +174,11 @@ def get_blob_content(sha256: str) -> Select[bytes]:
 
 
 def case_scope(user: Any | None) -> ColumnElement[bool]:
-    """Which cases a user may export: admins all; supervisors their team's (and their own);
-    anyone else the cases they are the caseworker of. ``None`` means no restriction."""
-    if user is None or getattr(user, "role", None) == "admin":
+    """Which cases a user may export: the same rule as everywhere else in the server
+    (``cases.queries.case_scope_clause``). ``None`` means no restriction."""
+    if user is None:
         return true()
-    own: ColumnElement[bool] = Case.caseworker_id == user.id
-    if user.role == "supervisor" and user.team:
-        return or_(own, Case.team == user.team)
-    return own
+    return case_scope_clause(user)
 
 
 def list_cases(user: Any | None) -> Select[*tuple[Any, ...]]:

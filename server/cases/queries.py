@@ -351,7 +351,8 @@ def delete_rows(session: Session, model: type[Any], ids: list[int]) -> None:
 # --- scope ---------------------------------------------------------------------------------
 
 
-def _scope_clause(user: User) -> ColumnElement[bool]:
+def case_scope_clause(user: User) -> ColumnElement[bool]:
+    """The one rule for which cases a user may see, read or export."""
     if user.role == "admin":
         return true()
     if user.role == "supervisor":
@@ -365,11 +366,11 @@ def _scope_clause(user: User) -> ColumnElement[bool]:
 def visible_cases_query(user: User) -> Select[Case]:
     """Cases the user may see: admin all; supervisor the team's and unassigned ones;
     caseworker their own; anyone else none."""
-    return select(Case).where(_scope_clause(user))
+    return select(Case).where(case_scope_clause(user))
 
 
 def is_case_visible(session: Session, user: User, case_id: int) -> bool:
-    stmt = select(Case.id).where(Case.id == case_id, _scope_clause(user))
+    stmt = select(Case.id).where(Case.id == case_id, case_scope_clause(user))
     return session.scalar(stmt) is not None
 
 
@@ -427,7 +428,7 @@ def list_cases(
     stmt = (
         select(Case, cw.c.username)
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
-        .where(_scope_clause(user))
+        .where(case_scope_clause(user))
     )
     if caseworker:
         stmt = stmt.where(cw.c.username == caseworker)
@@ -473,7 +474,7 @@ def list_due_followups(user: User, today: date, horizon_days: int = 7) -> Select
     return (
         select(Case)
         .where(
-            _scope_clause(user),
+            case_scope_clause(user),
             Case.status == "open",
             Case.next_contact_due <= today + timedelta(days=horizon_days),
         )
@@ -487,7 +488,7 @@ def list_overdue_items(user: User, today: date) -> Select[PlanItem, Case]:
         select(PlanItem, Case)
         .join(Case, Case.id == PlanItem.case_id)
         .where(
-            _scope_clause(user),
+            case_scope_clause(user),
             Case.status == "open",
             PlanItem.is_done.is_(False),
             PlanItem.due_date < today,
@@ -523,7 +524,7 @@ class Dashboard:
 
 def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
     """The counts a supervisor's front page shows, within the user's scope."""
-    scope = _scope_clause(user)
+    scope = case_scope_clause(user)
     open_scope = and_(scope, Case.status == "open")
     cw = User.__table__.alias("cw")
     per_cw = session.execute(
@@ -673,7 +674,7 @@ def _device_scope(user: User) -> ColumnElement[bool]:
     if user.role == "supervisor":
         team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
         return Case.caseworker_id.in_(team_members)
-    return _scope_clause(user)
+    return case_scope_clause(user)
 
 
 def case_list_stats(session: Session, user: User) -> tuple[int, datetime | None, int]:

@@ -135,3 +135,34 @@ def test_since_last_export_only_brings_what_is_new(with_cases, make, client, dev
     assert len(rows) == 1
     everything = client.get("/api/v1/forms/case_plan/export", headers=_auth(token))
     assert len(_main_table(everything.get_data())) == 4
+
+
+def test_a_supervisors_case_export_holds_exactly_the_cases_they_can_list(make, client):
+    make.publish_bytes(xlsform_bytes("case_plan"), "case_plan.xlsx")
+    make.user("cw_n", "caseworker", team="north")
+    make.user("cw_s", "caseworker", team="south")
+    for caseworker, ref in (("cw_n", "CP-N-1"), ("cw_s", "CP-S-1")):
+        phone = make.device_client(f"{caseworker}-phone", caseworker)
+        plan, _ = new_case_plan(ref, caseworker=caseworker)
+        assert phone.submit(plan).status_code == 201
+    make.user("cw_x", "caseworker", team="south")
+    moved = make.device_client("cw_x-phone", "cw_x")
+    assert moved.submit(new_case_plan("CP-X-1", caseworker="cw_x")[0]).status_code == 201
+    # cw_x joins the north team: their cases follow them to the north supervisor
+    with make.app.app_context():
+        from server import db
+        from server.auth.queries import get_user_by_username
+        from server.auth.service import update_user
+
+        update_user(db.session(), get_user_by_username(db.session(), "cw_x"), team="north")
+        db.session().commit()
+    make.user("sup", "supervisor", team="north")
+    token = make.api_token("sup")
+    listed = {
+        c["case_ref"] for c in client.get("/api/v1/cases", headers=_auth(token)).json["items"]
+    }
+    export = client.get("/api/v1/cases/export?format=csv", headers=_auth(token))
+    with zipfile.ZipFile(io.BytesIO(export.get_data())) as archive:
+        name = next(n for n in archive.namelist() if n.startswith("cases"))
+        rows = list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
+    assert {r["case_ref"] for r in rows} == listed == {"CP-N-1", "CP-X-1"}
