@@ -391,20 +391,19 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
 @click.option("--workers", default=None, type=int, help="Worker processes (default: cores + 1).")
 @click.option(
     "--threads",
-    default=1,
+    default=8,
     show_default=True,
     type=int,
-    help="Threads per worker; 1 runs sync workers (fastest behind a buffering proxy such "
-    "as nginx), more runs gthread workers (keep-alive, slow clients served directly).",
+    help="Threads per worker, each serving one phone at a time. 1 runs sync workers, "
+    "slightly faster but only behind a buffering proxy such as nginx: without one, a phone "
+    "uploading slowly holds a whole worker.",
 )
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve with gunicorn, the production WSGI server."""
     from server.wsgi_server import run
 
     # A submission is CPU work plus short waits on the database: one process per core and
-    # one spare to cover the waits. Threads in a worker share its GIL, and gthread's
-    # queueing cost more than it saved on 2 cores (ingest benchmark: p95 290 ms with 2x4
-    # threads against 75 ms with 3 sync workers).
+    # one spare to cover the waits.
     run(host=host, port=port, workers=workers or (os.cpu_count() or 1) + 1, threads=threads)
 
 

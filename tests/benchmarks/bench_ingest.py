@@ -1,7 +1,7 @@
 """Ingest benchmark: real gunicorn on loopback, C concurrent Collect-like clients.
 
     python tests/benchmarks/bench_ingest.py [--n 4000] [--clients 8] [--attachment-kib 0]
-                                           [--postgres URL] [--workers 3] [--threads 1]
+                                           [--postgres URL] [--workers 3] [--threads 8]
                                            [--head]
 
 Each submission is a distinct ~2 KB case plan (a new case each) built from xlsforms/case_plan;
@@ -152,9 +152,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=8)
-    # The `casework serve` defaults on a 2-core machine: cores + 1 sync workers.
+    # The `casework serve` defaults on a 2-core machine: cores + 1 workers of 8 threads.
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--attachment-kib", type=int, default=0)
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL instead of SQLite")
     parser.add_argument("--head", action="store_true", help="HEAD before every POST as Collect")
