@@ -1,0 +1,74 @@
+"""SQLite writers pass a write gate: one at a time, and the gate always opens again."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from server.db import WRITE_INTENT, GatedConnection, make_engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'gate.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    yield engine
+    engine.dispose()
+
+
+def _writer(engine):
+    return engine.connect().execution_options(**{WRITE_INTENT: True})
+
+
+def test_file_databases_use_gated_connections(engine):
+    with engine.connect() as conn:
+        assert isinstance(conn.connection.dbapi_connection, GatedConnection)
+
+
+def test_a_second_writer_waits_for_the_first_to_commit(engine):
+    first = _writer(engine)
+    first.begin()
+    first.execute(text("INSERT INTO t VALUES (1)"))
+    entered = threading.Event()
+
+    def second_writer() -> None:
+        with _writer(engine) as conn, conn.begin():
+            entered.set()
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    assert not entered.wait(0.3), "two writers were inside at once"
+    first.commit()
+    assert entered.wait(10), "the gate did not open after a commit"
+    thread.join(10)
+    first.close()
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM t")) == 2
+
+
+@pytest.mark.parametrize("ending", ["rollback", "close", "failed statement"])
+def test_every_way_a_write_transaction_ends_opens_the_gate(engine, ending):
+    conn = _writer(engine)
+    transaction = conn.begin()
+    if ending == "rollback":
+        transaction.rollback()
+    elif ending == "close":
+        conn.close()
+    else:
+        with pytest.raises(Exception, match="no such table"):
+            conn.execute(text("INSERT INTO missing VALUES (1)"))
+        transaction.rollback()
+    started = time.monotonic()
+    with Session(engine) as session:
+        session.connection(execution_options={WRITE_INTENT: True})
+        session.execute(text("INSERT INTO t VALUES (3)"))
+        session.commit()
+    assert time.monotonic() - started < 5
+    conn.close()
