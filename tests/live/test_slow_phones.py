@@ -53,8 +53,12 @@ def test_slow_uploads_do_not_hold_up_other_phones(live_server: LiveServer):
     slow = []
     for n in range(SLOW_PHONES):
         plan, _ = new_case_plan(f"CP-SLOW-{n}")
-        body, content_type = multipart(plan, [("photo.jpg", b"\xff\xd8" * 20_000)], incomplete=False)
-        slow.append(threading.Thread(target=_slow_post, args=(phone_url, body, content_type, answers)))
+        body, content_type = multipart(
+            plan, [("photo.jpg", b"\xff\xd8" * 20_000)], incomplete=False
+        )
+        slow.append(
+            threading.Thread(target=_slow_post, args=(phone_url, body, content_type, answers))
+        )
     for thread in slow:
         thread.start()
     time.sleep(0.5)  # every slow upload has begun
