@@ -48,6 +48,14 @@ def _nothing_stored(db_session) -> bool:
         ),
         (submission_xml(form_id="unknown"), 404, b"no form"),
         (submission_xml(version="77"), 404, b"version"),
+        (
+            b'<?xml version="1.0" encoding="bogus"?>'
+            b'<data id="simple" version="1"><meta><instanceID>uuid:e1</instanceID></meta></data>',
+            400,
+            b"encoding",
+        ),
+        (submission_xml(body="<a>" * 150 + "deep" + "</a>" * 150), 400, b"nested"),
+        (submission_xml(body="<a>" * 5000 + "deep" + "</a>" * 5000), 400, b"nested"),
     ],
     ids=[
         "malformed",
@@ -59,6 +67,9 @@ def _nothing_stored(db_session) -> bool:
         "no-instance-id",
         "unknown-form",
         "unknown-version",
+        "unknown-encoding",
+        "nested-too-deep",
+        "nested-past-recursion-limit",
     ],
 )
 def test_bad_xml_is_refused_cleanly(
