@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, current_app, request
 
@@ -39,6 +40,12 @@ def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[
 def _base(token: str | None) -> str:
     base: str = current_app.config["BASE_URL"]
     return f"{base}/key/{token}" if token else base
+
+
+def _segment(value: str) -> str:
+    """A form ID or file name as one URL path segment: a space, ``%``, ``?``, ``#`` or any
+    non-ASCII letter would otherwise break the URL Collect is given (the route decodes it)."""
+    return quote(value, safe="")
 
 
 SEEN_GRANULARITY = timedelta(minutes=10)
@@ -75,8 +82,10 @@ def form_list(token: str | None = None) -> Response:
                 name=version.title or xform.form_id,
                 version=version.version,
                 md5=version.md5,
-                download_url=f"{base}/forms/{xform.form_id}.xml",
-                manifest_url=f"{base}/forms/{xform.form_id}/manifest" if has_manifest else None,
+                download_url=f"{base}/forms/{_segment(xform.form_id)}.xml",
+                manifest_url=f"{base}/forms/{_segment(xform.form_id)}/manifest"
+                if has_manifest
+                else None,
             )
         )
     return responses.form_list(entries)
@@ -104,7 +113,7 @@ def manifest(form_id: str, token: str | None = None) -> Response:
     base = _base(token)
     entries = []
     for attachment in version.attachments:
-        url = f"{base}/forms/{xform.form_id}/attachments/{attachment.name}"
+        url = f"{base}/forms/{_segment(xform.form_id)}/attachments/{_segment(attachment.name)}"
         if attachment.kind == "file":
             if attachment.md5 is None:  # named by the form but never uploaded
                 continue
@@ -119,7 +128,7 @@ def manifest(form_id: str, token: str | None = None) -> Response:
                     token_hash,
                     url,
                     type="entityList",
-                    integrity_url=f"{base}/datasets/{dataset}/integrity",
+                    integrity_url=f"{base}/datasets/{_segment(dataset)}/integrity",
                 )
             )
         else:

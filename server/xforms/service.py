@@ -54,6 +54,12 @@ def safe_filename(name: str) -> str:
     return cleaned[:255]
 
 
+def media_name(name: str) -> str:
+    """A supplied media file's name as a form refers to it: the last segment of the path it
+    came with. It is only ever compared with the names the form itself declares."""
+    return PurePath(name.replace("\\", "/")).name
+
+
 def build(content: bytes, filename: str, *, validate: bool) -> FormPreview:
     """Convert and check a form without publishing it (what the designer sees first)."""
     name = safe_filename(filename)
@@ -122,7 +128,7 @@ def publish(
     session.add(version)
     session.flush()
 
-    supplied = {safe_filename(k): v for k, v in (media or {}).items()}
+    supplied = {media_name(k): v for k, v in (media or {}).items()}
     missing: list[str] = []
     for name in definition.media_files:
         if name in SERVER_LISTS:
@@ -161,7 +167,7 @@ def upload_attachment(
 ) -> FormAttachment:
     """Supply a media file for the current version (one the form names)."""
     version = xform.current_version
-    name = safe_filename(name)
+    name = media_name(name)
     attachment = next((a for a in version.attachments if a.name == name), None) if version else None
     if attachment is None or attachment.kind != "file":
         raise AppError("xform.attachment_not_found")

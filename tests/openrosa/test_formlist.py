@@ -98,3 +98,57 @@ def test_urls_come_from_base_url_not_request_host(make: Factory, device: DeviceC
     )
     assert b"http://localhost/key/" in response.data
     assert b"10.0.0.5" not in response.data
+
+
+ODD_NAMES = ["my logo.png", "50%.png", "a?b#c.png", "صوت 1.mp3", "é&<x>.png"]
+
+
+def test_media_with_odd_names_are_listed_with_urls_that_fetch_them(
+    make: Factory, device: DeviceClient
+):
+    rows = "\n".join(f"| | note | n{i} | Note | {name} |" for i, name in enumerate(ODD_NAMES))
+    form = f"""
+| settings |
+| | form_id | version |
+| | odd_media | 1 |
+| survey |
+| | type | name | label | media::image |
+{rows}
+"""
+    files = {name: f"bytes of {name}".encode() for name in ODD_NAMES}
+    result = make.publish_md(form, media=files)
+    assert result.missing_media == ()
+    prefix = f"http://localhost/key/{device.token}"
+    listing = ET.fromstring(device.get("/formList").data)
+    manifest_url = listing.find("x:xform/x:manifestUrl", NS).text
+    manifest = ET.fromstring(device.get(manifest_url.removeprefix(prefix)).data)
+    listed = {
+        m.findtext("m:filename", namespaces=NS): m.findtext("m:downloadUrl", namespaces=NS)
+        for m in manifest.findall("m:mediaFile", NS)
+    }
+    assert set(listed) == set(ODD_NAMES)
+    for name, url in listed.items():
+        path = url.removeprefix(prefix)
+        # one encoded path segment: nothing Collect's URL parser would split or choke on
+        assert path.isascii()
+        assert not set(" ?#") & set(path)
+        got = device.get(path)
+        assert got.status_code == 200, name
+        assert got.data == files[name]
+        got.headers["Content-Disposition"].encode("latin-1")  # a header gunicorn can send
+
+
+def test_a_form_id_with_odd_characters_gives_urls_that_work(make: Factory, device: DeviceClient):
+    make.publish_md(
+        MEDIA_FORM.replace("| with_media | 3 |", "| fö%rm 2 | 3 |"), media={"logo.png": b"logo"}
+    )
+    prefix = f"http://localhost/key/{device.token}"
+    (entry,) = ET.fromstring(device.get("/formList").data).findall("x:xform", NS)
+    assert entry.findtext("x:formID", namespaces=NS) == "fö%rm 2"
+    download = entry.findtext("x:downloadUrl", namespaces=NS)
+    assert download == f"{prefix}/forms/f%C3%B6%25rm%202.xml"
+    assert b'id="f\xc3\xb6%rm 2"' in device.get(download.removeprefix(prefix)).data
+    manifest_url = entry.findtext("x:manifestUrl", namespaces=NS)
+    manifest = ET.fromstring(device.get(manifest_url.removeprefix(prefix)).data)
+    media_url = manifest.find("m:mediaFile", NS).findtext("m:downloadUrl", namespaces=NS)
+    assert device.get(media_url.removeprefix(prefix)).data == b"logo"
