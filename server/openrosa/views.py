@@ -92,9 +92,18 @@ def form_list(token: str | None = None) -> Response:
 
 
 def _current(form_id: str) -> tuple[XForm, XFormVersion]:
+    """The version devices download. A closing form is still served to the devices that
+    have it (they may fill and send it, and need its media and lists to do so); a closed
+    one is not, as in ODK Central, where a closed form is readable only by managers."""
     xform = xforms.get_xform(db.session(), form_id)
     if xform is None or xform.current_version is None:
         raise AppError("xform.not_found")
+    if xform.state == "closed":
+        raise AppError(
+            "xform.closed",
+            "This form is closed: it can no longer be downloaded or filled in.",
+            details={"form_id": form_id},
+        )
     return xform, xform.current_version
 
 

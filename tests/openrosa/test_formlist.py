@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from tests.factories import SIMPLE_FORM, DeviceClient, Factory
 
 NS = {
@@ -98,6 +100,45 @@ def test_urls_come_from_base_url_not_request_host(make: Factory, device: DeviceC
     )
     assert b"http://localhost/key/" in response.data
     assert b"10.0.0.5" not in response.data
+
+
+def _set_state(make: Factory, client, form_id: str, state: str) -> None:
+    make.user("designer", "designer")
+    token = make.api_token("designer")
+    response = client.post(
+        f"/api/v1/forms/{form_id}/state",
+        json={"state": state},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/forms/with_media.xml",
+        "/forms/with_media/manifest",
+        "/forms/with_media/attachments/logo.png",
+    ],
+)
+def test_a_closed_form_is_no_longer_served(make: Factory, device: DeviceClient, client, path):
+    make.publish_md(MEDIA_FORM, media={"logo.png": b"logo"})
+    assert device.get(path).status_code == 200
+    _set_state(make, client, "with_media", "closed")
+    response = device.get(path)
+    assert response.status_code == 409
+    assert b"<OpenRosaResponse" in response.data
+    assert b"closed" in response.data
+
+
+def test_a_closing_form_is_still_served_to_the_devices_that_have_it(
+    make: Factory, device: DeviceClient, client
+):
+    make.publish_md(MEDIA_FORM, media={"logo.png": b"logo"})
+    _set_state(make, client, "with_media", "closing")
+    assert device.get("/forms/with_media.xml").status_code == 200
+    assert device.get("/forms/with_media/manifest").status_code == 200
+    assert device.get("/forms/with_media/attachments/logo.png").data == b"logo"
 
 
 ODD_NAMES = ["my logo.png", "50%.png", "a?b#c.png", "صوت 1.mp3", "é&<x>.png"]
