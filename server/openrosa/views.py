@@ -24,6 +24,7 @@ from server.xforms import queries as xforms
 from server.xforms.models import XForm, XFormVersion
 
 SUBMITTER_ROLES = ("caseworker", "supervisor", "admin")
+MAX_ENTITY_ID_LENGTH = 255
 
 
 def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -160,7 +161,13 @@ def attachment(form_id: str, name: str, token: str | None = None) -> Response:
 @route("/datasets/<dataset>/integrity", methods=["GET"])
 def integrity(dataset: str, token: str | None = None) -> Response:
     caller = _caller(token)
-    ids = [i for i in request.args.get("id", "").split(",") if i]
+    # Entity IDs are UUIDs; anything that could not be one (or could not be written back
+    # in the XML answer) is not answered about, which Collect takes as "not deleted".
+    ids = [
+        i
+        for i in request.args.get("id", "").split(",")
+        if i and len(i) <= MAX_ENTITY_ID_LENGTH and i.isprintable()
+    ]
     return responses.integrity(lists.entity_states(db.session(), dataset, ids, caller.user))
 
 
@@ -174,6 +181,12 @@ def submission_probe(token: str | None = None) -> Response:
 
 def _submission_parts() -> tuple[bytes, list[IncomingFile]]:
     """The XML and the other files of a submission POST."""
+    if (request.content_encoding or "identity").lower() != "identity":
+        # Collect never compresses an upload, and the body would be read as garbage.
+        raise AppError(
+            "request.invalid",
+            "Compressed uploads are not accepted: send the submission uncompressed.",
+        )
     parts = None
     if request.mimetype == "multipart/form-data":
         parts = multipart.parse_files(request.get_data(), request.content_type or "")
@@ -183,8 +196,7 @@ def _submission_parts() -> tuple[bytes, list[IncomingFile]]:
     files = []
     for part in parts:
         if part.name == "xml_submission_file":
-            if xml is None:
-                xml = part.content
+            xml = _one_xml(xml, part.content)
         else:
             files.append(
                 IncomingFile(name=part.name, content=part.content, content_type=part.mimetype)
@@ -194,16 +206,28 @@ def _submission_parts() -> tuple[bytes, list[IncomingFile]]:
     return xml, files
 
 
+def _one_xml(found: bytes | None, content: bytes) -> bytes:
+    """The XML part; a second one is accepted only if it is the same bytes."""
+    if found is not None and found != content:
+        raise AppError(
+            "submission.bad_part",
+            "The upload has two different parts named xml_submission_file.",
+        )
+    return content
+
+
 def _werkzeug_parts() -> tuple[bytes, list[IncomingFile]]:
-    xml_part = request.files.get("xml_submission_file")
-    if xml_part is None:
+    xml: bytes | None = None
+    for xml_part in request.files.getlist("xml_submission_file"):
+        xml = _one_xml(xml, xml_part.read())
+    if xml is None:
         raise AppError("submission.no_xml")
     files = [
         IncomingFile(name=name, content=part.read(), content_type=part.mimetype)
         for name, part in request.files.items(multi=True)
         if name != "xml_submission_file"
     ]
-    return xml_part.read(), files
+    return xml, files
 
 
 @route("/submission", methods=["POST"])
