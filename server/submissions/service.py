@@ -321,6 +321,14 @@ def _store(
             raise AppError(
                 "submission.deprecated_not_found", details={"deprecatedID": envelope.deprecated_id}
             )
+        if previous.xform_id != xform.id:
+            # An edit replaces a record of its own form: like ODK Central, which looks the
+            # deprecatedID up within the form, another form's record is not found here.
+            raise AppError(
+                "submission.deprecated_not_found",
+                "The submission this edit replaces is not a submission of this form.",
+                details={"deprecatedID": envelope.deprecated_id},
+            )
         if not previous.is_current:
             raise AppError(
                 "submission.deprecating_old", details={"deprecatedID": envelope.deprecated_id}
