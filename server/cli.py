@@ -218,6 +218,10 @@ def _publish(xlsform: Path, media: tuple[Path, ...], *, validate: bool) -> None:
         click.echo(f"{form_id} version {version} is already published.")
     for w in result.warnings:
         click.secho(f"  warning: {w.message}", fg="yellow")
+    for name in result.inherited_media:
+        click.echo(f"  media file kept from the previous version: {name}")
+    for name in result.updated_media:
+        click.echo(f"  media file updated: {name}")
     for name in result.missing_media:
         click.secho(f"  missing media file: {name}", fg="yellow")
 
@@ -228,11 +232,20 @@ def _publish(xlsform: Path, media: tuple[Path, ...], *, validate: bool) -> None:
 )
 @needs_current_schema
 def publish_xlsforms(folder: Path) -> None:
-    """Publish every XLSForm in a folder (unchanged versions are skipped)."""
+    """Publish every XLSForm in a folder (unchanged versions are skipped), each with the
+    media files in the folder named after it: case_plan.xlsx takes case_plan-media/*."""
     for path in sorted(folder.glob("*.xls*")):
         if path.name.startswith("~$"):  # Excel's lock files
             continue
-        _publish(path, (), validate=current_app.config["ODK_VALIDATE"])
+        _publish(path, _media_folder(path), validate=current_app.config["ODK_VALIDATE"])
+
+
+def _media_folder(xlsform: Path) -> tuple[Path, ...]:
+    """The files in ``<name>-media/`` next to the spreadsheet (Collect's own layout)."""
+    folder = xlsform.with_name(f"{xlsform.stem}-media")
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
 
 
 @main.command("reprocess")

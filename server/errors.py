@@ -91,6 +91,12 @@ CATALOGUE: dict[str, ErrorKind] = {
         ),
         _k("submission.no_instance_id", 400, "The submitted form data has no instanceID."),
         _k(
+            "submission.instance_id_too_long",
+            400,
+            "The instanceID of the submitted form data is longer than 255 characters.",
+        ),
+        _k("submission.bad_part", 400, "A file in this upload cannot be kept as it was sent."),
+        _k(
             "submission.xml_conflict",
             409,
             "A submission already exists with this ID, but with "

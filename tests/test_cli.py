@@ -132,3 +132,39 @@ def test_export_import_services_and_reprocess(run, tmp_path: Path, empty_databas
     redone = run("reprocess", "--help")
     assert redone.exit_code == 0
     assert "0 submission(s) reprocessed." in run("reprocess").output
+
+
+def _media_xlsform(path: Path, version: str) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    survey = book.active
+    survey.title = "survey"
+    survey.append(["type", "name", "label", "media::image"])
+    survey.append(["note", "intro", "Welcome", "my logo.png"])
+    settings = book.create_sheet("settings")
+    settings.append(["form_id", "version"])
+    settings.append(["welcome", version])
+    book.save(path)
+
+
+def test_publish_xlsforms_takes_media_from_the_form_s_media_folder(run, tmp_path: Path):
+    assert run("migrate").exit_code == 0
+    folder = tmp_path / "forms"
+    folder.mkdir()
+    _media_xlsform(folder / "welcome.xlsx", "1")
+    missing = run("publish-xlsforms", str(folder))
+    assert "missing media file: my logo.png" in missing.output
+
+    (folder / "welcome-media").mkdir()
+    (folder / "welcome-media" / "my logo.png").write_bytes(b"logo")
+    supplied = run("publish-xlsforms", str(folder))
+    assert supplied.exit_code == 0, supplied.output
+    assert "media file updated: my logo.png" in supplied.output
+
+    _media_xlsform(folder / "welcome.xlsx", "2")
+    (folder / "welcome-media" / "my logo.png").unlink()
+    kept = run("publish-xlsforms", str(folder))
+    assert "Published welcome version 2" in kept.output
+    assert "kept from the previous version: my logo.png" in kept.output
+    assert "missing" not in kept.output

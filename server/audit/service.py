@@ -24,7 +24,9 @@ def record(
         actor=actor.username if actor is not None else "",
         action=action,
         target_type=target_type,
-        target=target,
+        # the target may be what a caller typed (a user name at sign-in): keep what a column
+        # can hold, since PostgreSQL refuses NUL in text and enforces the length
+        target=target.replace("\x00", "")[:255],
         details=details or {},
         ip=ip,
     )

@@ -7,6 +7,8 @@ from server.auth.models import ApiToken, Device, User
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:
+    if "\x00" in username:  # names no one, and PostgreSQL refuses NUL in a text parameter
+        return None
     return session.scalar(select(User).where(User.username == username))
 
 

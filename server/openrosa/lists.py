@@ -11,6 +11,7 @@ from server.auth.models import User
 from server.blobs.queries import get_blob
 from server.cases import device_lists
 from server.db import get_database
+from server.disposition import set_attachment
 from server.errors import AppError
 from server.xforms.models import FormAttachment
 
@@ -20,7 +21,7 @@ def _etag_response(body: bytes, etag: str, content_type: str, filename: str) -> 
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     response = Response(body, content_type=content_type)
     response.set_etag(etag)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    set_attachment(response.headers, filename)
     return response
 
 
@@ -48,7 +49,7 @@ def list_response(session: Session, name: str, user: User) -> Response:
 
     response = Response(body(), content_type="text/csv; charset=utf-8")
     response.set_etag(etag)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    set_attachment(response.headers, name)
     return response
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from flask import Response, current_app, request
 
@@ -23,6 +24,7 @@ from server.xforms import queries as xforms
 from server.xforms.models import XForm, XFormVersion
 
 SUBMITTER_ROLES = ("caseworker", "supervisor", "admin")
+MAX_ENTITY_ID_LENGTH = 255
 
 
 def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -39,6 +41,12 @@ def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[
 def _base(token: str | None) -> str:
     base: str = current_app.config["BASE_URL"]
     return f"{base}/key/{token}" if token else base
+
+
+def _segment(value: str) -> str:
+    """A form ID or file name as one URL path segment: a space, ``%``, ``?``, ``#`` or any
+    non-ASCII letter would otherwise break the URL Collect is given (the route decodes it)."""
+    return quote(value, safe="")
 
 
 SEEN_GRANULARITY = timedelta(minutes=10)
@@ -75,17 +83,28 @@ def form_list(token: str | None = None) -> Response:
                 name=version.title or xform.form_id,
                 version=version.version,
                 md5=version.md5,
-                download_url=f"{base}/forms/{xform.form_id}.xml",
-                manifest_url=f"{base}/forms/{xform.form_id}/manifest" if has_manifest else None,
+                download_url=f"{base}/forms/{_segment(xform.form_id)}.xml",
+                manifest_url=f"{base}/forms/{_segment(xform.form_id)}/manifest"
+                if has_manifest
+                else None,
             )
         )
     return responses.form_list(entries)
 
 
 def _current(form_id: str) -> tuple[XForm, XFormVersion]:
+    """The version devices download. A closing form is still served to the devices that
+    have it (they may fill and send it, and need its media and lists to do so); a closed
+    one is not, as in ODK Central, where a closed form is readable only by managers."""
     xform = xforms.get_xform(db.session(), form_id)
     if xform is None or xform.current_version is None:
         raise AppError("xform.not_found")
+    if xform.state == "closed":
+        raise AppError(
+            "xform.closed",
+            "This form is closed: it can no longer be downloaded or filled in.",
+            details={"form_id": form_id},
+        )
     return xform, xform.current_version
 
 
@@ -104,7 +123,7 @@ def manifest(form_id: str, token: str | None = None) -> Response:
     base = _base(token)
     entries = []
     for attachment in version.attachments:
-        url = f"{base}/forms/{xform.form_id}/attachments/{attachment.name}"
+        url = f"{base}/forms/{_segment(xform.form_id)}/attachments/{_segment(attachment.name)}"
         if attachment.kind == "file":
             if attachment.md5 is None:  # named by the form but never uploaded
                 continue
@@ -119,7 +138,7 @@ def manifest(form_id: str, token: str | None = None) -> Response:
                     token_hash,
                     url,
                     type="entityList",
-                    integrity_url=f"{base}/datasets/{dataset}/integrity",
+                    integrity_url=f"{base}/datasets/{_segment(dataset)}/integrity",
                 )
             )
         else:
@@ -142,7 +161,13 @@ def attachment(form_id: str, name: str, token: str | None = None) -> Response:
 @route("/datasets/<dataset>/integrity", methods=["GET"])
 def integrity(dataset: str, token: str | None = None) -> Response:
     caller = _caller(token)
-    ids = [i for i in request.args.get("id", "").split(",") if i]
+    # Entity IDs are UUIDs; anything that could not be one (or could not be written back
+    # in the XML answer) is not answered about, which Collect takes as "not deleted".
+    ids = [
+        i
+        for i in request.args.get("id", "").split(",")
+        if i and len(i) <= MAX_ENTITY_ID_LENGTH and i.isprintable()
+    ]
     return responses.integrity(lists.entity_states(db.session(), dataset, ids, caller.user))
 
 
@@ -156,6 +181,12 @@ def submission_probe(token: str | None = None) -> Response:
 
 def _submission_parts() -> tuple[bytes, list[IncomingFile]]:
     """The XML and the other files of a submission POST."""
+    if (request.content_encoding or "identity").lower() != "identity":
+        # Collect never compresses an upload, and the body would be read as garbage.
+        raise AppError(
+            "request.invalid",
+            "Compressed uploads are not accepted: send the submission uncompressed.",
+        )
     parts = None
     if request.mimetype == "multipart/form-data":
         parts = multipart.parse_files(request.get_data(), request.content_type or "")
@@ -165,8 +196,7 @@ def _submission_parts() -> tuple[bytes, list[IncomingFile]]:
     files = []
     for part in parts:
         if part.name == "xml_submission_file":
-            if xml is None:
-                xml = part.content
+            xml = _one_xml(xml, part.content)
         else:
             files.append(
                 IncomingFile(name=part.name, content=part.content, content_type=part.mimetype)
@@ -176,16 +206,28 @@ def _submission_parts() -> tuple[bytes, list[IncomingFile]]:
     return xml, files
 
 
+def _one_xml(found: bytes | None, content: bytes) -> bytes:
+    """The XML part; a second one is accepted only if it is the same bytes."""
+    if found is not None and found != content:
+        raise AppError(
+            "submission.bad_part",
+            "The upload has two different parts named xml_submission_file.",
+        )
+    return content
+
+
 def _werkzeug_parts() -> tuple[bytes, list[IncomingFile]]:
-    xml_part = request.files.get("xml_submission_file")
-    if xml_part is None:
+    xml: bytes | None = None
+    for xml_part in request.files.getlist("xml_submission_file"):
+        xml = _one_xml(xml, xml_part.read())
+    if xml is None:
         raise AppError("submission.no_xml")
     files = [
         IncomingFile(name=name, content=part.read(), content_type=part.mimetype)
         for name, part in request.files.items(multi=True)
         if name != "xml_submission_file"
     ]
-    return xml_part.read(), files
+    return xml, files
 
 
 @route("/submission", methods=["POST"])

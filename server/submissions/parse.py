@@ -16,6 +16,10 @@ from server.xml import local_name, parse_untrusted
 
 DataNode = dict[str, list[Union[str, "DataNode"]]]
 
+# An instanceID is the submission's key: one longer than this cannot be kept as one. Collect's
+# are "uuid:" and 36 characters.
+MAX_ID_LENGTH = 255
+
 
 @dataclass(frozen=True)
 class EntityBlock:
@@ -56,9 +60,11 @@ def parse_envelope(xml: bytes) -> SubmissionEnvelope:
         raise AppError("submission.no_form_id")
     data = to_data_node(root)
     meta = first_node(data, "meta") or {}
-    instance_id = first_text(meta, "instanceID") or first_text(data, "instanceID")
+    instance_id = (first_text(meta, "instanceID") or first_text(data, "instanceID") or "").strip()
     if not instance_id:
         raise AppError("submission.no_instance_id")
+    if len(instance_id) > MAX_ID_LENGTH:
+        raise AppError("submission.instance_id_too_long", details={"length": len(instance_id)})
     is_encrypted = (root.get("encrypted") or "").lower() == "yes"
     encrypted_files: tuple[str, ...] = ()
     if is_encrypted:
@@ -69,7 +75,7 @@ def parse_envelope(xml: bytes) -> SubmissionEnvelope:
     return SubmissionEnvelope(
         form_id=form_id,
         version=root.get("version") or "",
-        instance_id=instance_id.strip(),
+        instance_id=instance_id,
         deprecated_id=(first_text(meta, "deprecatedID") or "").strip() or None,
         instance_name=(first_text(meta, "instanceName") or "").strip() or None,
         root_name=local_name(root.tag),

@@ -12,6 +12,8 @@ from server.submissions.models import Submission, SubmissionAttachment
 
 
 def get_by_instance_id(session: Session, instance_id: str) -> Submission | None:
+    if "\x00" in instance_id:  # names nothing, and PostgreSQL refuses NUL in a text parameter
+        return None
     return session.scalar(select(Submission).where(Submission.instance_id == instance_id))
 
 

@@ -64,6 +64,7 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
     never loses data: the failure is written on the submission for `casework reprocess`.
     """
     envelope = parse_envelope(xml)
+    files = usable_files(files)
     if not envelope.deprecated_id:
         fresh = _store_new(session, xml, envelope, files, caller)
         if fresh is not None:
@@ -84,6 +85,65 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
     if receipt.outcome != "attachments_added" and not envelope.is_encrypted:
         _apply_to_case(session, receipt.submission, definition, envelope, caller.case_settings)
     return receipt
+
+
+# A file's name is its key within the submission; Android's file systems allow 255 bytes.
+MAX_NAME_LENGTH = 255
+
+
+def usable_files(files: list[IncomingFile]) -> list[IncomingFile]:
+    """The files to keep, each once; raises if one cannot be kept exactly as it was sent
+    (the device then keeps the submission and can resend it, so nothing is lost)."""
+    kept: dict[str, IncomingFile] = {}
+    for incoming in files:
+        name = incoming.name
+        if not name:
+            if not incoming.content:
+                continue  # an empty, unnamed part (an empty form field) carries nothing
+            raise AppError("submission.bad_part", "A file in this upload has no name.")
+        if "\x00" in name or len(name) > MAX_NAME_LENGTH:
+            raise AppError(
+                "submission.bad_part",
+                "A file in this upload has a name that cannot be a file name "
+                "(longer than 255 characters, or containing a NUL character).",
+            )
+        seen = kept.get(name)
+        if seen is not None and seen.content != incoming.content:
+            raise AppError(
+                "submission.bad_part",
+                "Two files in this upload have the same name but different content.",
+                details={"name": name},
+            )
+        kept[name] = incoming
+    return list(kept.values())
+
+
+def _is_file_name(name: str) -> bool:
+    return bool(name) and "\x00" not in name and len(name) <= MAX_NAME_LENGTH
+
+
+def _expected_files(envelope: SubmissionEnvelope, definition: FormDefinition) -> list[str]:
+    """The files the answers name. A value that cannot be a file's name (longer than any
+    file system allows) is left to the stored XML: no file can ever arrive for it."""
+    names = (
+        list(envelope.encrypted_files)
+        if envelope.is_encrypted
+        else binary_attachment_names(envelope.data, [f.path for f in definition.binary_fields])
+    )
+    return [n for n in names if _is_file_name(n)]
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    """Request metadata as a column can hold it: no NUL characters (PostgreSQL refuses them
+    in text), at most ``limit`` characters. The raw XML keeps anything that came from it."""
+    if not value:
+        return None
+    return value.replace("\x00", "")[:limit] or None
+
+
+def _content_type(value: str | None) -> str | None:
+    value = _text(value, 120)
+    return value if value is not None and value.isascii() and value.isprintable() else None
 
 
 def _apply_to_case(
@@ -181,13 +241,13 @@ def _store_new(
         "xform_version_id": version_id,
         "xml": xml,
         "xml_sha256": hashlib.sha256(xml).hexdigest(),
-        "instance_name": envelope.instance_name,
+        "instance_name": _text(envelope.instance_name, 500),
         "data": {} if envelope.is_encrypted else envelope.data,
         "is_encrypted": envelope.is_encrypted,
         "submitter_id": caller.user.id,
         "device_id": caller.device.id if caller.device else None,
-        "device_key": (caller.device_key or None) and caller.device_key[:255],
-        "user_agent": (caller.user_agent or None) and caller.user_agent[:500],
+        "device_key": _text(caller.device_key, 255),
+        "user_agent": _text(caller.user_agent, 500),
         "received_at": now,
         "review_state": "received",
         "processing_state": "skipped" if envelope.is_encrypted else "pending",
@@ -196,11 +256,7 @@ def _store_new(
     submission_id = insert_new_submission(session, values)
     if submission_id is None:
         return None
-    expected = (
-        list(envelope.encrypted_files)
-        if envelope.is_encrypted
-        else binary_attachment_names(envelope.data, [f.path for f in definition.binary_fields])
-    )
+    expected = _expected_files(envelope, definition)
     rows: dict[str, dict[str, Any]] = {
         name: {
             "submission_id": submission_id,
@@ -219,7 +275,7 @@ def _store_new(
             "name": incoming.name,
             "blob_sha256": blobs.store(session, incoming.content),
             "size": len(incoming.content),
-            "content_type": (incoming.content_type or "")[:120] or None,
+            "content_type": _content_type(incoming.content_type),
             "received_at": utcnow(),
         }
     insert_attachments(session, list(rows.values()))
@@ -265,6 +321,14 @@ def _store(
             raise AppError(
                 "submission.deprecated_not_found", details={"deprecatedID": envelope.deprecated_id}
             )
+        if previous.xform_id != xform.id:
+            # An edit replaces a record of its own form: like ODK Central, which looks the
+            # deprecatedID up within the form, another form's record is not found here.
+            raise AppError(
+                "submission.deprecated_not_found",
+                "The submission this edit replaces is not a submission of this form.",
+                details={"deprecatedID": envelope.deprecated_id},
+            )
         if not previous.is_current:
             raise AppError(
                 "submission.deprecating_old", details={"deprecatedID": envelope.deprecated_id}
@@ -273,11 +337,7 @@ def _store(
     submission = _new_submission(xml, xml_sha, envelope, xform, version, caller, previous)
     session.add(submission)
     session.flush()
-    expected = (
-        list(envelope.encrypted_files)
-        if envelope.is_encrypted
-        else binary_attachment_names(envelope.data, [f.path for f in definition.binary_fields])
-    )
+    expected = _expected_files(envelope, definition)
     for name in expected:
         submission.attachments.append(SubmissionAttachment(name=name))
     session.flush()
@@ -307,13 +367,13 @@ def _new_submission(
         xform_version_id=version.id,
         xml=xml,
         xml_sha256=xml_sha,
-        instance_name=envelope.instance_name,
+        instance_name=_text(envelope.instance_name, 500),
         data={} if envelope.is_encrypted else envelope.data,
         is_encrypted=envelope.is_encrypted,
         submitter_id=caller.user.id,
         device_id=caller.device.id if caller.device else None,
-        device_key=(caller.device_key or None) and caller.device_key[:255],
-        user_agent=(caller.user_agent or None) and caller.user_agent[:500],
+        device_key=_text(caller.device_key, 255),
+        user_agent=_text(caller.user_agent, 500),
         received_at=utcnow(),
         processing_state="skipped" if envelope.is_encrypted else "pending",
     )
@@ -332,7 +392,7 @@ def _add_files(session: Session, submission: Submission, files: list[IncomingFil
             by_name[incoming.name] = row
         row.blob_sha256 = sha
         row.size = len(incoming.content)
-        row.content_type = (incoming.content_type or "")[:120] or None
+        row.content_type = _content_type(incoming.content_type)
         row.received_at = utcnow()
     session.flush()
 

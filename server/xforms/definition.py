@@ -16,7 +16,9 @@ from server.xml import NS, local_name, parse_untrusted, qname
 CASEWORK_ROLE = qname("casework", "role")
 CASEWORK_SENSITIVE = qname("casework", "sensitive")
 SAVETO = qname("entities", "saveto")
-MEDIA_REF = re.compile(r"jr://(?:images|audio|video|file|file-csv)/([^\s'\"<>)]+)")
+# A media reference is a whole text or attribute value (as ODK Central reads it), so a name
+# may hold spaces and any other character except "/": "jr://images/my logo.png".
+MEDIA_REF = re.compile(r"jr://(?:images|audio|video|file|file-csv)/([^/]+)")
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def parse_definition(xml: str | bytes) -> FormDefinition:
 
     entities, entities_version = _read_entities(model, data_root)
     submission = model.find("xf:submission", NS)
-    media = sorted(set(MEDIA_REF.findall(raw.decode("utf-8", errors="replace"))))
+    media = _media_files(root)
     return FormDefinition(
         form_id=form_id,
         version=data_root.get("version") or "",
@@ -157,6 +159,19 @@ def parse_definition(xml: str | bytes) -> FormDefinition:
         submission_action=submission.get("action") if submission is not None else None,
         media_files=tuple(media),
     )
+
+
+def _media_files(root: Element) -> list[str]:
+    """Every file the form refers to by a jr:// URI: media labels, external instances,
+    default answers."""
+    names: set[str] = set()
+    for el in root.iter():
+        for value in (el.text, *el.attrib.values()):
+            if value and "jr://" in value:
+                match = MEDIA_REF.fullmatch(value.strip())
+                if match and match.group(1) not in (".", ".."):
+                    names.add(match.group(1))
+    return sorted(names)
 
 
 def _read_itext(model: Element) -> dict[str, dict[str, str]]:

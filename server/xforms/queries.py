@@ -8,6 +8,8 @@ from server.xforms.models import FormAttachment, XForm, XFormVersion
 
 
 def get_xform(session: Session, form_id: str) -> XForm | None:
+    if "\x00" in form_id:  # names no form, and PostgreSQL refuses NUL in a text parameter
+        return None
     return session.scalar(select(XForm).where(XForm.form_id == form_id))
 
 
@@ -69,6 +71,8 @@ def list_downloadable(session: Session) -> list[tuple[XForm, XFormVersion]]:
 
 
 def get_attachment(session: Session, version: XFormVersion, name: str) -> FormAttachment | None:
+    if "\x00" in name:  # names no file, and PostgreSQL refuses NUL in a text parameter
+        return None
     return session.scalar(
         select(FormAttachment).where(
             FormAttachment.version_id == version.id, FormAttachment.name == name

@@ -43,6 +43,10 @@ class PublishResult:
     is_new: bool
     warnings: tuple[Problem, ...]
     missing_media: tuple[str, ...]
+    # media carried over unchanged from the version this one replaces
+    inherited_media: tuple[str, ...] = ()
+    # media supplied for an already published version, replacing what it had (or filling in)
+    updated_media: tuple[str, ...] = ()
 
 
 def safe_filename(name: str) -> str:
@@ -52,6 +56,12 @@ def safe_filename(name: str) -> str:
     if cleaned in ("", ".", ".."):
         raise AppError("request.invalid", "The file name is not usable.")
     return cleaned[:255]
+
+
+def media_name(name: str) -> str:
+    """A supplied media file's name as a form refers to it: the last segment of the path it
+    came with. It is only ever compared with the names the form itself declares."""
+    return PurePath(name.replace("\\", "/")).name
 
 
 def build(content: bytes, filename: str, *, validate: bool) -> FormPreview:
@@ -85,11 +95,18 @@ def publish(
     validate: bool = True,
     actor: User | None = None,
 ) -> PublishResult:
-    """Publish a form, or a new version of it. Publishing the same bytes again is a no-op."""
+    """Publish a form, or a new version of it, with its media files.
+
+    A new version keeps the previous version's media files of the same names unless new
+    ones are supplied (designers change the form far more often than its pictures).
+    Publishing the same bytes again changes nothing but the media files supplied with them.
+    """
     preview = build(content, filename, validate=validate)
     definition = preview.definition
     md5 = hashlib.md5(preview.xml.encode("utf-8")).hexdigest()  # noqa: S324 (OpenRosa hash)
+    supplied = {media_name(k): v for k, v in (media or {}).items()}
     xform = get_xform(session, definition.form_id)
+    previous: XFormVersion | None = None
     if xform is None:
         xform = XForm(form_id=definition.form_id, title=definition.title)
         session.add(xform)
@@ -98,11 +115,20 @@ def publish(
         existing = get_version(session, xform, definition.version)
         if existing is not None:
             if existing.md5 == md5:
-                return PublishResult(existing, False, preview.warnings, ())
+                updated = _supply_media(session, xform, existing, supplied, actor)
+                return PublishResult(
+                    existing, False, preview.warnings, _missing(existing), updated_media=updated
+                )
             raise AppError(
                 "xform.version_unchanged",
                 details={"form_id": definition.form_id, "version": definition.version},
             )
+        previous = xform.current_version
+    carried = {
+        a.name: a
+        for a in (previous.attachments if previous is not None else [])
+        if a.kind == "file" and a.blob_sha256 is not None
+    }
 
     source_sha = None
     if PurePath(preview.source_filename).suffix.lower() in XLSFORM_SUFFIXES:
@@ -122,26 +148,23 @@ def publish(
     session.add(version)
     session.flush()
 
-    supplied = {safe_filename(k): v for k, v in (media or {}).items()}
     missing: list[str] = []
+    inherited: list[str] = []
     for name in definition.media_files:
         if name in SERVER_LISTS:
             session.add(FormAttachment(version_id=version.id, name=name, kind=SERVER_LISTS[name]))
-        elif name in supplied:
-            data = supplied[name]
-            session.add(
-                FormAttachment(
-                    version_id=version.id,
-                    name=name,
-                    kind="file",
-                    blob_sha256=blobs.store(session, data),
-                    md5=hashlib.md5(data).hexdigest(),  # noqa: S324 (OpenRosa manifest hash)
-                    size=len(data),
-                )
-            )
+            continue
+        attachment = FormAttachment(version_id=version.id, name=name, kind="file")
+        session.add(attachment)
+        if name in supplied:
+            _store_media(session, attachment, supplied[name])
+        elif name in carried:
+            source = carried[name]
+            attachment.blob_sha256, attachment.md5 = source.blob_sha256, source.md5
+            attachment.size = source.size
+            inherited.append(name)
         else:
             missing.append(name)
-            session.add(FormAttachment(version_id=version.id, name=name, kind="file"))
     xform.current_version_id = version.id
     xform.title = definition.title
     session.flush()
@@ -151,9 +174,53 @@ def publish(
         "form.publish",
         target_type="form",
         target=xform.form_id,
-        details={"version": definition.version, "missing_media": missing},
+        details={
+            "version": definition.version,
+            "missing_media": missing,
+            "inherited_media": inherited,
+        },
     )
-    return PublishResult(version, True, preview.warnings, tuple(missing))
+    return PublishResult(version, True, preview.warnings, tuple(missing), tuple(inherited))
+
+
+def _store_media(session: Session, attachment: FormAttachment, data: bytes) -> None:
+    attachment.blob_sha256 = blobs.store(session, data)
+    attachment.md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (OpenRosa manifest hash)
+    attachment.size = len(data)
+
+
+def _missing(version: XFormVersion) -> tuple[str, ...]:
+    return tuple(a.name for a in version.attachments if a.kind == "file" and a.md5 is None)
+
+
+def _supply_media(
+    session: Session,
+    xform: XForm,
+    version: XFormVersion,
+    supplied: dict[str, bytes],
+    actor: User | None,
+) -> tuple[str, ...]:
+    """Media files supplied again with an already published version: those it lacks, or
+    whose bytes changed, are stored (devices see the new hash in the manifest)."""
+    updated: list[str] = []
+    for attachment in version.attachments:
+        data = supplied.get(attachment.name)
+        if attachment.kind != "file" or data is None:
+            continue
+        if attachment.md5 != hashlib.md5(data).hexdigest():  # noqa: S324 (OpenRosa hash)
+            _store_media(session, attachment, data)
+            updated.append(attachment.name)
+    if updated:
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "form.attachment",
+            target_type="form",
+            target=xform.form_id,
+            details={"version": version.version, "names": updated},
+        )
+    return tuple(updated)
 
 
 def upload_attachment(
@@ -161,13 +228,11 @@ def upload_attachment(
 ) -> FormAttachment:
     """Supply a media file for the current version (one the form names)."""
     version = xform.current_version
-    name = safe_filename(name)
+    name = media_name(name)
     attachment = next((a for a in version.attachments if a.name == name), None) if version else None
     if attachment is None or attachment.kind != "file":
         raise AppError("xform.attachment_not_found")
-    attachment.blob_sha256 = blobs.store(session, data)
-    attachment.md5 = hashlib.md5(data).hexdigest()  # noqa: S324 (OpenRosa manifest hash)
-    attachment.size = len(data)
+    _store_media(session, attachment, data)
     session.flush()
     audit.record(
         session,

@@ -7,7 +7,7 @@ import io
 import openpyxl
 import pytest
 
-from tests.factories import SIMPLE_FORM, DeviceClient, Factory, submission_xml
+from tests.factories import SIMPLE_FORM, DeviceClient, Factory, submission_xml, xform_from_md
 
 
 def xlsx(rows_by_sheet: dict[str, list[list[str]]]) -> bytes:
@@ -97,6 +97,20 @@ def test_not_a_spreadsheet(make: Factory, client):
     broken = _upload(client, token, b"PK\x03\x04 not really", "form.xlsx")
     assert broken.status_code == 400
     assert broken.json["code"] == "xform.invalid"
+
+
+def test_an_xform_declaring_an_unknown_encoding_is_refused(make: Factory, client):
+    make.user("des", "designer")
+    token = make.api_token("des")
+    xml = xform_from_md(SIMPLE_FORM).replace(
+        '<?xml version="1.0"?>', '<?xml version="1.0" encoding="bogus"?>'
+    )
+    assert 'encoding="bogus"' in xml
+    response = _upload(client, token, xml.encode(), "form.xml")
+    assert response.status_code == 400
+    assert response.json["code"] == "xform.invalid"
+    assert "encoding" in response.json["message"]
+    assert client.get("/api/v1/forms", headers=_auth(token)).json == []
 
 
 @pytest.mark.parametrize(

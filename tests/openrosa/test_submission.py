@@ -134,6 +134,20 @@ def test_deprecated_id_makes_an_edit_of_the_current_version(make, device, db_ses
     assert unknown.status_code == 404
 
 
+def test_an_edit_cannot_replace_a_submission_of_another_form(make, device, db_session):
+    make.publish_md(SIMPLE_FORM)
+    make.publish_md(SIMPLE_FORM.replace("| simple | 1 |", "| other | 1 |"))
+    original = f"uuid:{uuid.uuid4()}"
+    assert device.submit(submission_xml(instance_id=original)).status_code == 201
+    response = device.submit(submission_xml(form_id="other", deprecated_id=original))
+    assert response.status_code == 404
+    assert b"<OpenRosaResponse" in response.data
+    assert b"not a submission of this form" in response.data
+    db_session.rollback()
+    (stored,) = db_session.scalars(select(Submission)).all()
+    assert (stored.instance_id, stored.is_current) == (original, True)
+
+
 def test_unknown_form_version_and_closed_form(make: Factory, device: DeviceClient, client):
     make.publish_md(SIMPLE_FORM)
     assert device.submit(submission_xml(form_id="nope")).status_code == 404

@@ -93,3 +93,42 @@ def test_odk_validate_refuses_what_collect_cannot_open():
         validate_xform(broken)
     assert caught.value.code == "xform.validate_failed"
     assert caught.value.details["problems"][0]["source"] == "odk-validate"
+
+
+def test_media_names_run_to_the_end_of_the_jr_uri():
+    md = """
+| settings |
+| | form_id | version |
+| | m | 1 |
+| survey |
+| | type | name | label | media::image | media::audio | default |
+| | note | intro | Welcome | my logo.png | صوت 1.mp3 | |
+| | note | odd | Odd | 50% & <more>.png | | |
+| | select_one_from_file my_list.csv | pick | Pick | | | |
+| | image | pic | Picture | | | default pic.jpg |
+"""
+    d = parse_definition(xform_from_md(md))
+    assert d.media_files == (
+        "50% & <more>.png",
+        "default pic.jpg",
+        "my logo.png",
+        "my_list.csv",
+        "صوت 1.mp3",
+    )
+
+
+def test_media_names_are_whole_values_without_a_directory():
+    xml = xform_from_md(
+        """
+| settings |
+| | form_id | version |
+| | m | 1 |
+| survey |
+| | type | name | label | media::image |
+| | note | a | A | a.png |
+"""
+    )
+    xml = xml.replace("jr://images/a.png", "jr://images/sub/a.png").replace(
+        "<h:title>", '<h:title data-x="see jr://images/b.png">'
+    )
+    assert parse_definition(xml).media_files == ()

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.blobs.queries import get_blob
+from server.disposition import set_attachment
 from server.errors import AppError
 from server.web import bp, uploads
 from server.web.access import FORM_READERS, FORM_WRITERS, me, roles_required
@@ -170,8 +171,8 @@ def form_attachment(form_id: str) -> Response:
     try:
         xform = _xform_or_404(form_id)
         name, content = _read_upload("file")
-        service.upload_attachment(db.session(), xform, name, content, me())
-        flash(_("Uploaded %(name)s.", name=service.safe_filename(name)), "success")
+        attachment = service.upload_attachment(db.session(), xform, name, content, me())
+        flash(_("Uploaded %(name)s.", name=attachment.name), "success")
     except AppError as error:
         flash_error(error)
     return redirect(url_for("web.form_detail", form_id=form_id))
@@ -202,5 +203,5 @@ def form_download_xform(form_id: str, version_id: int) -> Response:
 def _download(content: bytes, filename: str, mimetype: str) -> Response:
     response = Response(content, mimetype=mimetype)
     safe = service.safe_filename(filename)
-    response.headers.set("Content-Disposition", "attachment", filename=safe)
+    set_attachment(response.headers, safe)
     return response
