@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server import db
 from server.audit import service as audit
 from server.auth import passwords, qr
 from server.auth.models import ROLES, ApiToken, Device, User
@@ -206,9 +207,18 @@ def create_api_token(session: Session, username: str, label: str = "") -> tuple[
     return row, token
 
 
+# When a token was last used is noted this often at most, in a short write of its own.
+TOKEN_USE_GRANULARITY = timedelta(minutes=10)
+
+
 def user_for_api_token(session: Session, token: str) -> User | None:
     row = get_api_token_by_hash(session, passwords.token_hash(token))
     if row is None or not row.user.is_active:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_GRANULARITY:
+        # Not on every request: API reads would otherwise all be writes, and on SQLite
+        # a read that turns into a write fails while devices are submitting.
+        with db.write_apart(session):
+            row.last_used_at = now
     return row.user
