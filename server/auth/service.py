@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from server import db
 from server.audit import service as audit
-from server.auth import passwords, qr
+from server.auth import digest, passwords, qr
 from server.auth.models import ROLES, ApiToken, Device, User
 from server.auth.queries import (
     get_api_token_by_hash,
@@ -109,29 +109,122 @@ def update_user(
     return user
 
 
+# Collect sends its credentials with every request; a good one is noted this often at most.
+SIGN_IN_NOTE_INTERVAL = timedelta(minutes=10)
+
+
 def authenticate_password(
-    session: Session, settings: AuthSettings, username: str, password: str, ip: str | None
+    session: Session,
+    settings: AuthSettings,
+    username: str,
+    password: str,
+    ip: str | None,
+    *,
+    each_request: bool = False,
 ) -> User:
-    """Check a password with lock-out after repeated failures. Raises AppError."""
+    """Check a password with lock-out after repeated failures. Raises AppError.
+
+    ``each_request``: the password comes with every request (HTTP Basic from a device), so a
+    good one is noted in the audit log every SIGN_IN_NOTE_INTERVAL, not every time.
+    """
     user = get_user_by_username(session, username)
     now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        audit.record(session, user, "auth.login_locked", target_type="user", target=username, ip=ip)
-        raise AppError("auth.locked")
+    _refuse_if_locked(session, user, username, ip, now)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
+        raise _count_failure(session, settings, user, username, ip, now)
+    _note_sign_in(session, user, ip, now, each_request=each_request)
+    return user
+
+
+def authenticate_digest(
+    session: Session,
+    settings: AuthSettings,
+    creds: digest.DigestCredentials,
+    method: str,
+    request_uri: str,
+    ip: str | None,
+) -> User | None:
+    """Check an HTTP Digest answer, with the same lock-out as passwords. Raises AppError.
+
+    Returns None when the answer is right but was made with an expired nonce: the client
+    retries at once with a fresh one (``stale=true``), and nothing is counted. An answer that
+    cannot be checked (a nonce or realm that is not ours, another request's URI, a scheme we
+    did not offer) is refused without counting: it is no attempt at the password.
+    """
+    state = digest.nonce_state(settings.secret_key, creds.nonce)
+    if (
+        state == "invalid"
+        or creds.realm != settings.realm
+        or creds.uri != request_uri
+        or not digest.is_offered(creds)
+    ):
+        raise AppError("auth.bad_credentials")
+    user = get_user_by_username(session, creds.username)
+    now = utcnow()
+    _refuse_if_locked(session, user, creds.username, ip, now)
+    if user is None:
+        raise _count_failure(session, settings, None, creds.username, ip, now)
+    ha1 = digest_ha1_for(user, settings)
+    if ha1 is None:  # no Digest secret that opens with this server's key: nothing to check
+        raise AppError("auth.bad_credentials")
+    if not digest.verify(creds, ha1, method, request_uri) or not user.is_active:
+        raise _count_failure(session, settings, user, creds.username, ip, now)
+    if state == "stale":
+        return None
+    _note_sign_in(session, user, ip, now, each_request=True)
+    return user
+
+
+def _refuse_if_locked(
+    session: Session, user: User | None, username: str, ip: str | None, now: datetime
+) -> None:
+    """A locked account is refused whatever it offers, even the right password."""
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        with db.write_apart(session):
+            audit.record(
+                session, user, "auth.login_locked", target_type="user", target=username, ip=ip
+            )
+        raise AppError("auth.locked")
+
+
+def _count_failure(
+    session: Session,
+    settings: AuthSettings,
+    user: User | None,
+    username: str,
+    ip: str | None,
+    now: datetime,
+) -> AppError:
+    """Record a wrong password (or Digest answer) at once; the account locks after
+    ``max_failures`` in a row. Returns the error to raise."""
+    with db.write_apart(session):
         if user is not None:
+            session.refresh(user, with_for_update=True)  # count concurrent failures exactly
             user.failed_logins += 1
             if user.failed_logins >= settings.max_failures:
                 user.locked_until = now + timedelta(seconds=settings.lockout_seconds)
                 user.failed_logins = 0
         audit.record(session, user, "auth.login_failed", target_type="user", target=username, ip=ip)
-        raise AppError("auth.bad_credentials")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    audit.record(session, user, "auth.login", target_type="user", target=username, ip=ip)
-    return user
+    return AppError("auth.bad_credentials")
+
+
+def _note_sign_in(
+    session: Session, user: User, ip: str | None, now: datetime, *, each_request: bool
+) -> None:
+    if (
+        each_request
+        and user.failed_logins == 0
+        and user.locked_until is None
+        and user.last_login_at is not None
+        and now - user.last_login_at < SIGN_IN_NOTE_INTERVAL
+    ):
+        return
+    with db.write_apart(session):
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = now
+        audit.record(session, user, "auth.login", target_type="user", target=user.username, ip=ip)
 
 
 def digest_ha1_for(user: User, settings: AuthSettings) -> str | None:

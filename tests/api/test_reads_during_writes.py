@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
+from tests.auth.test_device_auth import H, _basic, _digest_header
 from tests.conftest import is_postgres
-from tests.factories import SIMPLE_FORM, Factory
+from tests.factories import PASSWORD, SIMPLE_FORM, Factory
 
 pytestmark = pytest.mark.skipif(is_postgres(), reason="SQLite's single writer lock")
 
@@ -72,3 +74,39 @@ def test_an_audited_read_during_a_write(
         response = client.get("/api/v1/cases", headers=headers)
     assert response.status_code == 200
     assert client.get("/api/v1/cases", headers=headers).status_code == 200
+
+
+def _basic_form_list(client: FlaskClient, password: str) -> TestResponse:
+    return client.get(
+        "/formList",
+        headers={**H, "Authorization": _basic("cw", password)},
+        base_url="https://localhost",
+    )
+
+
+def _digest_form_list(client: FlaskClient, password: str) -> TestResponse:
+    challenge = client.head("/submission", headers=H).headers["WWW-Authenticate"]
+    auth = _digest_header(challenge, "GET", "/formList", "cw", password)
+    return client.get("/formList", headers={**H, "Authorization": auth})
+
+
+@pytest.mark.parametrize(
+    ("sign_in", "password", "status"),
+    [
+        (_basic_form_list, PASSWORD, 200),
+        (_basic_form_list, "wrong", 401),
+        (_digest_form_list, PASSWORD, 200),
+        (_digest_form_list, "wrong", 401),
+    ],
+)
+def test_a_device_sign_in_during_a_write(
+    client: FlaskClient,
+    setup: dict[str, str],
+    database_url: str,
+    sign_in: Callable[[FlaskClient, str], TestResponse],
+    password: str,
+    status: int,
+):
+    with another_writer(database_url):
+        response = sign_in(client, password)
+    assert response.status_code == status
