@@ -30,6 +30,12 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("request.not_found", 404, "Nothing exists at this address."),
         _k("request.method_not_allowed", 405, "This address does not accept that method."),
         _k(
+            "server.error",
+            500,
+            "Something went wrong on the server. Try again later; "
+            "if it keeps happening, tell your administrator.",
+        ),
+        _k(
             "openrosa.version_header",
             400,
             "Requests must carry the header X-OpenRosa-Version: 1.0.",

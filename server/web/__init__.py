@@ -12,6 +12,8 @@ from flask import Blueprint, Flask, current_app, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
+from server.auth import is_bearer
+
 bp = Blueprint(
     "web",
     __name__,
@@ -35,16 +37,17 @@ def _check_csrf() -> None:
     """CSRF on every state-changing browser request.
 
     Devices (the OpenRosa blueprint) authenticate with a key in the path or Digest, never a
-    cookie, so a forged cross-site request carries nothing they would accept. API calls with
-    a Bearer token are exempt too: a browser cannot attach an Authorization header to a
-    cross-site form post. Anything riding on the session cookie must carry the token.
+    cookie, so a forged cross-site request carries nothing they would accept. Requests with
+    a bearer token are exempt too: a browser cannot attach an Authorization header to a
+    cross-site form post, and such a request is never signed in by its cookie (see
+    server.auth). Anything riding on the session cookie must carry the token. A request
+    that no route takes is left to be answered 404 or 405 by its own edge.
     """
     if not current_app.config.get("WTF_CSRF_ENABLED", True) or request.method in SAFE_METHODS:
         return
-    if request.blueprint == "openrosa":
+    if request.routing_exception is not None or request.blueprint == "openrosa":
         return
-    auth = request.headers.get("Authorization", "")
-    if request.path.startswith("/api/") and auth.lower().startswith("bearer "):
+    if is_bearer(request):
         return
     csrf.protect()
 
