@@ -397,9 +397,13 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
     help="Threads per worker; 1 runs sync workers (fastest behind a buffering proxy such "
     "as nginx), more runs gthread workers (keep-alive, slow clients served directly).",
 )
+@needs_current_schema
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve with gunicorn, the production WSGI server."""
     from server.wsgi_server import run
+
+    # The workers open their own connections; none is carried across the fork.
+    db.get_database(current_app).engine.dispose()
 
     # A submission is CPU work plus short waits on the database: one process per core and
     # one spare to cover the waits. Threads in a worker share its GIL, and gthread's

@@ -36,6 +36,20 @@ def test_commands_refuse_an_out_of_date_schema(run):
     assert "casework migrate" in result.output
 
 
+def test_serve_refuses_an_out_of_date_schema(run, monkeypatch: pytest.MonkeyPatch):
+    import server.wsgi_server
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(server.wsgi_server, "run", lambda **options: started.append(options))
+    refused = run("serve", "--port", "8123")
+    assert refused.exit_code == 1
+    assert "casework migrate" in refused.output
+    assert started == []
+    assert run("migrate").exit_code == 0
+    assert run("serve", "--port", "8123", "--workers", "2").exit_code == 0
+    assert started == [{"host": "127.0.0.1", "port": 8123, "workers": 2, "threads": 1}]
+
+
 def test_admin_workflow(run, tmp_path: Path):
     assert run("migrate").exit_code == 0
     first = run("ensure-admin")
