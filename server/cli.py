@@ -184,9 +184,31 @@ def create_token(username: str, label: str) -> None:
     from server.auth.service import create_api_token
 
     session = db.session()
-    _, token = create_api_token(session, username, label)
+    row, token = create_api_token(session, username, label)
     session.commit()
     click.echo(token)
+    # on standard error, so that `TOKEN=$(casework create-token …)` captures the token alone
+    click.echo(
+        f"API token {row.id} for {username}; revoke it with `casework revoke-token {row.id}`.",
+        err=True,
+    )
+
+
+@main.command("revoke-token")
+@click.argument("which", metavar="ID|USERNAME")
+@needs_current_schema
+def revoke_token(which: str) -> None:
+    """Revoke an API token by its number (create-token prints it), or every token of a user."""
+    from server.auth.service import revoke_api_tokens
+
+    session = db.session()
+    revoked = revoke_api_tokens(session, which, None)
+    session.commit()
+    if not revoked:
+        click.echo(f"{which} has no API token left to revoke.")
+    for token in revoked:
+        label = f" ({token.label})" if token.label else ""
+        click.echo(f"Revoked API token {token.id}{label} of {token.user.username}.")
 
 
 @main.command("publish")

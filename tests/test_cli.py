@@ -146,3 +146,53 @@ def test_export_import_services_and_reprocess(run, tmp_path: Path, empty_databas
     redone = run("reprocess", "--help")
     assert redone.exit_code == 0
     assert "0 submission(s) reprocessed." in run("reprocess").output
+
+
+def test_api_tokens_can_be_revoked(run, tmp_path: Path, empty_database_url: str):
+    import re
+
+    from server import create_app
+
+    assert run("migrate").exit_code == 0
+    for name in ("cw1", "cw2"):
+        made = run(
+            "create-user",
+            name,
+            "--role",
+            "caseworker",
+            "--password-stdin",
+            input="a long password\n",
+        )
+        assert made.exit_code == 0
+    first = run("create-token", "cw1")
+    second = run("create-token", "cw1", "--label", "nightly sync")
+    other = run("create-token", "cw2")
+    tokens = [r.stdout.strip() for r in (first, second, other)]
+    match = re.search(r"API token (\d+) for cw1", first.stderr)
+    assert match is not None
+    first_id = match.group(1)
+
+    client = create_app(
+        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"), "TESTING": True}
+    ).test_client()
+
+    def status(token: str) -> int:
+        return client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert [status(t) for t in tokens] == [200, 200, 200]
+
+    one = run("revoke-token", first_id)
+    assert one.exit_code == 0
+    assert one.output.strip() == f"Revoked API token {first_id} of cw1."
+    assert [status(t) for t in tokens] == [401, 200, 200]
+
+    every = run("revoke-token", "cw1")
+    assert every.exit_code == 0
+    assert "(nightly sync) of cw1." in every.output
+    assert [status(t) for t in tokens] == [401, 401, 200]
+
+    assert "no API token left" in run("revoke-token", "cw1").output
+    assert "no API token left" in run("revoke-token", first_id).output
+    unknown = run("revoke-token", "nobody")
+    assert unknown.exit_code == 1
+    assert "token.not_found" in unknown.output

@@ -13,11 +13,14 @@ from server.audit import service as audit
 from server.auth import digest, passwords, qr
 from server.auth.models import ROLES, ApiToken, Device, User
 from server.auth.queries import (
+    get_api_token,
     get_api_token_by_hash,
     get_device_by_label,
     get_device_by_token_hash,
     get_user_by_username,
+    list_active_api_tokens,
 )
+from server.bounds import parse_id
 from server.errors import AppError
 from server.timeutil import utcnow
 
@@ -315,3 +318,32 @@ def user_for_api_token(session: Session, token: str) -> User | None:
         with db.write_apart(session):
             row.last_used_at = now
     return row.user
+
+
+def revoke_api_tokens(session: Session, which: str, actor: User | None) -> list[ApiToken]:
+    """Revoke one API token by its number, or every token of a user by user name.
+
+    Returns the tokens revoked now (none when the user has no active token).
+    """
+    token_id = parse_id(which)
+    row = get_api_token(session, token_id) if token_id is not None else None
+    if row is not None:
+        rows = [row] if row.revoked_at is None else []
+    else:
+        user = get_user_by_username(session, which)
+        if user is None:
+            raise AppError("token.not_found")
+        rows = list_active_api_tokens(session, user.id)
+    now = utcnow()
+    for token in rows:
+        token.revoked_at = now
+        audit.record(
+            session,
+            actor,
+            "token.revoke",
+            target_type="user",
+            target=token.user.username,
+            details={"token": token.id, "label": token.label},
+        )
+    session.flush()
+    return rows
