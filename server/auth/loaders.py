@@ -93,9 +93,14 @@ def openrosa_caller(token: str | None) -> DeviceCaller:
             raise _challenge(error=AppError("auth.https_required"))
         username, password = _basic_credentials(header)
         g.commit_on_error = True  # failed attempts count toward the lock-out
-        user = authenticate_password(
-            session, settings, username, password, request.remote_addr, each_request=True
-        )
+        try:
+            user = authenticate_password(
+                session, settings, username, password, request.remote_addr, each_request=True
+            )
+        except AppError as error:
+            if error.http_status == 401:  # a 401 says how to try again
+                raise _challenge(error=error) from None
+            raise
         return DeviceCaller(user=user, device=None)
     raise _challenge()
 

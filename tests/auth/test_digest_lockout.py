@@ -142,3 +142,15 @@ def test_non_ascii_digest_values_are_refused_with_a_challenge(
     response = client.head("/submission", headers={**H, "Authorization": auth})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Digest ")
+
+
+def test_a_wrong_basic_password_is_answered_with_the_challenges(make: Factory, client: FlaskClient):
+    make.user("cw", "caseworker")
+    response = client.get(
+        "/formList",
+        headers={**H, "Authorization": _basic("cw", "wrong")},
+        base_url="https://localhost",
+    )
+    assert response.status_code == 401
+    challenges = response.headers.get_all("WWW-Authenticate")
+    assert [c.split()[0] for c in challenges] == ["Digest", "Basic"]
