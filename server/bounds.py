@@ -6,13 +6,23 @@ that the row offset they give stays small enough for any engine.
 
 from __future__ import annotations
 
-from marshmallow import validate
+from datetime import UTC, datetime
+
+from marshmallow import ValidationError, validate
 
 MAX_ID = 2**31 - 1
 MAX_PAGE = 100_000
 
 PAGE = validate.Range(min=1, max=MAX_PAGE)
 ROW_ID = validate.Range(min=1, max=MAX_ID)
+
+
+def in_utc(value: datetime) -> None:
+    """A moment that UTC can express: 0001-01-01T00:00+14:00 is before year 1 in UTC."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError("The date is out of range.") from exc
 
 
 def parse_id(text: str) -> int | None:

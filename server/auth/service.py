@@ -130,6 +130,8 @@ def authenticate_password(
     ``each_request``: the password comes with every request (HTTP Basic from a device), so a
     good one is noted in the audit log every SIGN_IN_NOTE_INTERVAL, not every time.
     """
+    if "\x00" in username:  # no user has one, and the database cannot even look it up
+        raise AppError("auth.bad_credentials")
     user = get_user_by_username(session, username)
     now = utcnow()
     _refuse_if_locked(session, user, username, ip, now)
@@ -161,6 +163,7 @@ def authenticate_digest(
         or creds.realm != settings.realm
         or creds.uri != request_uri
         or not digest.is_offered(creds)
+        or "\x00" in creds.username
     ):
         raise AppError("auth.bad_credentials")
     user = get_user_by_username(session, creds.username)

@@ -7,12 +7,14 @@ calls one service function and renders the result. Every form carries a CSRF tok
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
 from server.auth import is_bearer
+from server.errors import AppError
 
 bp = Blueprint(
     "web",
@@ -52,6 +54,47 @@ def _check_csrf() -> None:
     csrf.protect()
 
 
+NUL = "\x00"
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+MAX_JSON_DEPTH = 64
+
+
+def _json_problem(body: Any) -> str | None:
+    """What makes a JSON body unusable: a NUL in some text, or nesting beyond reason."""
+    stack = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                return "The request contains a NUL character."
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return "The JSON body is nested too deeply."
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                stack.append((key, depth))
+                stack.append((item, depth + 1))
+    return None
+
+
+def _check_text() -> None:
+    """No text a client sends may hold a NUL character: it is never part of a name, a
+    reference or a note, and PostgreSQL cannot store it (the query would fail as a 500).
+    The address, the query string, form fields and JSON bodies are checked; a device's
+    submission is parsed by its own view (XML cannot hold NUL anyway)."""
+    fields = [request.path, *(t for pair in request.args.items(multi=True) for t in pair)]
+    if request.blueprint != "openrosa" and request.mimetype in FORM_TYPES:
+        fields += [t for pair in request.form.items(multi=True) for t in pair]
+    problem = "The request contains a NUL character." if any(NUL in t for t in fields) else None
+    if problem is None and request.blueprint != "openrosa" and request.is_json:
+        try:
+            problem = _json_problem(request.get_json(silent=True))
+        except RecursionError:
+            problem = "The JSON body is nested too deeply."
+    if problem is not None:
+        raise AppError("request.invalid", problem)
+
+
 def init_app(app: Flask) -> None:
     # CSRFProtect's own hook would also check device posts; ours decides (see _check_csrf).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
@@ -60,6 +103,7 @@ def init_app(app: Flask) -> None:
         "BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations")
     )
     babel.init_app(app, locale_selector=_select_locale)
+    app.before_request(_check_text)
     app.before_request(_check_csrf)
 
     from server.web import errors, filters, labels, views  # noqa: F401  (routes register on import)

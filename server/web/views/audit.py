@@ -21,9 +21,12 @@ def _day(name: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), UTC)
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         abort(400)
+    if day.year > 9998:  # the "until" day's end must still be a date
+        abort(400)
+    return datetime.combine(day, time(), UTC)
 
 
 @bp.get("/audit")
