@@ -328,6 +328,9 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
         export = downloads.prepare_form_export(session, operator, form_id, args)
     else:
         export = downloads.prepare_case_export(session, operator, args)
+    # The audit record is committed before the export reads, which then holds no write lock
+    # (on SQLite that would stop every submission for as long as the export runs).
+    session.commit()
     progress = _ProgressLine()
     with out.open("wb") as fh:
         summary = downloads.run_export(session, export, fh, None, progress)

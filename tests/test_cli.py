@@ -196,3 +196,35 @@ def test_api_tokens_can_be_revoked(run, tmp_path: Path, empty_database_url: str)
     unknown = run("revoke-token", "nobody")
     assert unknown.exit_code == 1
     assert "token.not_found" in unknown.output
+
+
+def test_an_export_leaves_the_database_free_for_writers(
+    run, tmp_path: Path, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    import sqlite3
+
+    import server.downloads.service as downloads
+    from tests.conftest import is_postgres
+
+    if is_postgres():
+        pytest.skip("SQLite's single writer lock")
+    assert run("migrate").exit_code == 0
+    export = downloads.run_export
+    lock: list[str] = []
+
+    def run_export(*args: object, **kwargs: object) -> object:
+        other = sqlite3.connect(empty_database_url.removeprefix("sqlite:///"), timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            lock.append("free")
+        except sqlite3.OperationalError:
+            lock.append("held")
+        finally:
+            other.close()
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(downloads, "run_export", run_export)
+    result = run("export-cases", "--out", str(tmp_path / "cases.zip"))
+    assert result.exit_code == 0, result.output
+    assert lock == ["free"]
