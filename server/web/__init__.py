@@ -49,7 +49,7 @@ def _check_csrf() -> None:
         return
     if request.routing_exception is not None or request.blueprint == "openrosa":
         return
-    if is_bearer(request):
+    if request.path.startswith("/api/") and is_bearer(request):
         return
     csrf.protect()
 
