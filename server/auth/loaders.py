@@ -20,13 +20,15 @@ from server.auth.service import (
     device_for_token,
     user_for_api_token,
 )
+from server.bounds import parse_id
 from server.errors import AppError
 
 
 def load_session_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    row_id = parse_id(user_id)
+    if row_id is None:
         return None
-    user = get_user(db.session(), int(user_id))
+    user = get_user(db.session(), row_id)
     return user if user is not None and user.is_active else None
 
 
