@@ -184,9 +184,31 @@ def create_token(username: str, label: str) -> None:
     from server.auth.service import create_api_token
 
     session = db.session()
-    _, token = create_api_token(session, username, label)
+    row, token = create_api_token(session, username, label)
     session.commit()
     click.echo(token)
+    # on standard error, so that `TOKEN=$(casework create-token …)` captures the token alone
+    click.echo(
+        f"API token {row.id} for {username}; revoke it with `casework revoke-token {row.id}`.",
+        err=True,
+    )
+
+
+@main.command("revoke-token")
+@click.argument("which", metavar="ID|USERNAME")
+@needs_current_schema
+def revoke_token(which: str) -> None:
+    """Revoke an API token by its number (create-token prints it), or every token of a user."""
+    from server.auth.service import revoke_api_tokens
+
+    session = db.session()
+    revoked = revoke_api_tokens(session, which, None)
+    session.commit()
+    if not revoked:
+        click.echo(f"{which} has no API token left to revoke.")
+    for token in revoked:
+        label = f" ({token.label})" if token.label else ""
+        click.echo(f"Revoked API token {token.id}{label} of {token.user.username}.")
 
 
 @main.command("publish")
@@ -319,6 +341,9 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
         export = downloads.prepare_form_export(session, operator, form_id, args)
     else:
         export = downloads.prepare_case_export(session, operator, args)
+    # The audit record is committed before the export reads, which then holds no write lock
+    # (on SQLite that would stop every submission for as long as the export runs).
+    session.commit()
     progress = _ProgressLine()
     with out.open("wb") as fh:
         summary = downloads.run_export(session, export, fh, None, progress)
@@ -411,9 +436,13 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
     "slightly faster but only behind a buffering proxy such as nginx: without one, a phone "
     "uploading slowly holds a whole worker.",
 )
+@needs_current_schema
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve with gunicorn, the production WSGI server."""
     from server.wsgi_server import run
+
+    # The workers open their own connections; none is carried across the fork.
+    db.get_database(current_app).engine.dispose()
 
     # A submission is CPU work plus short waits on the database: one process per core and
     # one spare to cover the waits.

@@ -37,6 +37,10 @@ class Base(DeclarativeBase):
 # a deferred transaction that reads first and writes later fails at once with "database is
 # locked" when another process committed in between, instead of waiting its turn.
 WRITE_INTENT = "casework_write_intent"
+# Connection info key: the SQLite transaction holds the write lock (it began IMMEDIATE or has
+# written), so further writes in it cannot fail on a stale read.
+_WRITER = "casework_writer"
+_READS = ("SELECT", "PRAGMA")
 
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -73,6 +77,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         if not conn.get_execution_options().get(WRITE_INTENT):
             conn.exec_driver_sql("BEGIN")
+            conn.info[_WRITER] = False
             return
         dbapi_conn = conn.connection.dbapi_connection
         gated = isinstance(dbapi_conn, GatedConnection)
@@ -84,6 +89,12 @@ def _configure_sqlite(engine: Engine) -> None:
             if gated:
                 dbapi_conn.leave_write_gate()
             raise
+        conn.info[_WRITER] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_writes(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not conn.info.get(_WRITER) and statement.lstrip()[:6].upper() not in _READS:
+            conn.info[_WRITER] = True
 
 
 class _WriteGate:
@@ -193,6 +204,48 @@ def begin_write(session: Session) -> None:
     if session.in_transaction():
         return
     session.connection(execution_options={WRITE_INTENT: True})
+
+
+def is_writer(session: Session) -> bool:
+    """The session's transaction began as a writer (or, on SQLite, has already written)."""
+    if not session.in_transaction():
+        return False
+    conn = session.connection()
+    return bool(conn.get_execution_options().get(WRITE_INTENT) or conn.info.get(_WRITER))
+
+
+def ensure_writer(session: Session) -> None:
+    """Let a request that has only read so far write (an audit entry for what it showed).
+
+    A SQLite transaction that has read cannot start writing once another connection has
+    committed: it fails at once with "database is locked". So a transaction that has only
+    read is ended (there is nothing in it to keep) and a writer begun, which waits for the
+    lock. Objects loaded before stay usable. Nothing changes on PostgreSQL, or where the
+    transaction can already write.
+    """
+    if not is_sqlite(session) or is_writer(session):
+        return
+    if session.new or session.dirty or session.deleted:
+        return  # changes are pending: this transaction is a writer already in all but name
+    session.commit()
+    begin_write(session)
+
+
+@contextmanager
+def write_apart(session: Session) -> Iterator[None]:
+    """A small write that stands on its own, committed at once: a sign-in counted, a token's
+    use noted. Use it before the request has written anything (it commits what the session
+    holds). A request that only reads then does not hold the write lock for the rest of its
+    work, and a refused request keeps the record of its refusal. The session continues as
+    it was: a writer again if it was one.
+    """
+    was_writer = is_writer(session)
+    session.commit()
+    begin_write(session)
+    yield
+    session.commit()
+    if was_writer:
+        begin_write(session)
 
 
 TAKES_LOCK_ITSELF = "casework_takes_write_lock_itself"

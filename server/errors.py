@@ -30,6 +30,12 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("request.not_found", 404, "Nothing exists at this address."),
         _k("request.method_not_allowed", 405, "This address does not accept that method."),
         _k(
+            "server.error",
+            500,
+            "Something went wrong on the server. Try again later; "
+            "if it keeps happening, tell your administrator.",
+        ),
+        _k(
             "openrosa.version_header",
             400,
             "Requests must carry the header X-OpenRosa-Version: 1.0.",
@@ -46,6 +52,11 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("auth.forbidden", 403, "Your account is not allowed to do this."),
         _k("auth.locked", 429, "Too many failed sign-ins. Wait a few minutes and try again."),
         _k("auth.bad_credentials", 401, "The user name or password is not correct."),
+        _k(
+            "token.not_found",
+            404,
+            "There is no API token with this number, nor a user with this name.",
+        ),
         # forms
         _k("xform.invalid", 400, "The form could not be converted."),
         _k("xform.validate_failed", 400, "The form would not open in ODK Collect."),

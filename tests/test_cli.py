@@ -36,6 +36,20 @@ def test_commands_refuse_an_out_of_date_schema(run):
     assert "casework migrate" in result.output
 
 
+def test_serve_refuses_an_out_of_date_schema(run, monkeypatch: pytest.MonkeyPatch):
+    import server.wsgi_server
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(server.wsgi_server, "run", lambda **options: started.append(options))
+    refused = run("serve", "--port", "8123")
+    assert refused.exit_code == 1
+    assert "casework migrate" in refused.output
+    assert started == []
+    assert run("migrate").exit_code == 0
+    assert run("serve", "--port", "8123", "--workers", "2").exit_code == 0
+    assert started == [{"host": "127.0.0.1", "port": 8123, "workers": 2, "threads": 8}]
+
+
 def test_admin_workflow(run, tmp_path: Path):
     assert run("migrate").exit_code == 0
     first = run("ensure-admin")
@@ -168,3 +182,85 @@ def test_publish_xlsforms_takes_media_from_the_form_s_media_folder(run, tmp_path
     assert "Published welcome version 2" in kept.output
     assert "kept from the previous version: my logo.png" in kept.output
     assert "missing" not in kept.output
+
+
+def test_api_tokens_can_be_revoked(run, tmp_path: Path, empty_database_url: str):
+    import re
+
+    from server import create_app
+
+    assert run("migrate").exit_code == 0
+    for name in ("cw1", "cw2"):
+        made = run(
+            "create-user",
+            name,
+            "--role",
+            "caseworker",
+            "--password-stdin",
+            input="a long password\n",
+        )
+        assert made.exit_code == 0
+    first = run("create-token", "cw1")
+    second = run("create-token", "cw1", "--label", "nightly sync")
+    other = run("create-token", "cw2")
+    tokens = [r.stdout.strip() for r in (first, second, other)]
+    match = re.search(r"API token (\d+) for cw1", first.stderr)
+    assert match is not None
+    first_id = match.group(1)
+
+    client = create_app(
+        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"), "TESTING": True}
+    ).test_client()
+
+    def status(token: str) -> int:
+        return client.get("/api/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert [status(t) for t in tokens] == [200, 200, 200]
+
+    one = run("revoke-token", first_id)
+    assert one.exit_code == 0
+    assert one.output.strip() == f"Revoked API token {first_id} of cw1."
+    assert [status(t) for t in tokens] == [401, 200, 200]
+
+    every = run("revoke-token", "cw1")
+    assert every.exit_code == 0
+    assert "(nightly sync) of cw1." in every.output
+    assert [status(t) for t in tokens] == [401, 401, 200]
+
+    assert "no API token left" in run("revoke-token", "cw1").output
+    assert "no API token left" in run("revoke-token", first_id).output
+    unknown = run("revoke-token", "nobody")
+    assert unknown.exit_code == 1
+    assert "token.not_found" in unknown.output
+
+
+def test_an_export_leaves_the_database_free_for_writers(
+    run, tmp_path: Path, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    import sqlite3
+
+    import server.downloads.service as downloads
+    from tests.conftest import is_postgres
+
+    if is_postgres():
+        pytest.skip("SQLite's single writer lock")
+    assert run("migrate").exit_code == 0
+    export = downloads.run_export
+    lock: list[str] = []
+
+    def run_export(*args: object, **kwargs: object) -> object:
+        other = sqlite3.connect(empty_database_url.removeprefix("sqlite:///"), timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            lock.append("free")
+        except sqlite3.OperationalError:
+            lock.append("held")
+        finally:
+            other.close()
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(downloads, "run_export", run_export)
+    result = run("export-cases", "--out", str(tmp_path / "cases.zip"))
+    assert result.exit_code == 0, result.output
+    assert lock == ["free"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify
+from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from server.errors import CATALOGUE, AppError
 
@@ -29,10 +30,24 @@ def handle_validation_error(error: ValidationError) -> Response:
     return _json("request.invalid", "Some values are not valid.", 400, {"fields": messages})
 
 
+CSRF_MESSAGE = (
+    "A request signed in by the session cookie must carry the page's CSRF token "
+    "(X-CSRFToken header). Scripts use an API token instead."
+)
+
+
 def handle_http_exception(error: HTTPException) -> Response:
     if isinstance(error, RequestEntityTooLarge):
         return handle_app_error(AppError("request.too_large"))
+    if isinstance(error, CSRFError):
+        return handle_app_error(AppError("request.invalid", CSRF_MESSAGE))
+    status = error.code or 500
+    if status >= 500:
+        return handle_app_error(AppError("server.error"))
     code = {404: "request.not_found", 405: "request.method_not_allowed"}.get(
-        error.code or 400, "request.invalid"
+        status, "request.invalid"
     )
-    return _json(code, CATALOGUE[code].message, error.code or 400)
+    response = _json(code, CATALOGUE[code].message, status)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server import db
 from server.audit.models import AuditEvent
 from server.auth.models import User
 
@@ -18,7 +19,12 @@ def record(
     details: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Append one entry to the audit log (flush only: it commits with the request)."""
+    """Append one entry to the audit log (flush only: it commits with the request).
+
+    A request that has only read (a case shown, a submission viewed) becomes a writer here,
+    so that the entry waits for SQLite's write lock instead of failing on a stale read.
+    """
+    db.ensure_writer(session)
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
         actor=actor.username if actor is not None else "",

@@ -35,6 +35,14 @@ def _sign(secret: str, text: str) -> str:
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def _equal(a: str, b: str) -> bool:
+    """Constant-time comparison that any header text can go through (compare_digest refuses
+    str with non-ASCII characters)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 def make_nonce(secret: str, now: float | None = None) -> str:
     stamp = str(int(now if now is not None else time.time()))
     return f"{stamp}.{_sign(secret, stamp)}"
@@ -43,7 +51,7 @@ def make_nonce(secret: str, now: float | None = None) -> str:
 def nonce_state(secret: str, nonce: str, now: float | None = None) -> str:
     """'valid', 'stale' (ours but expired: the client may retry at once) or 'invalid'."""
     stamp, _, sig = nonce.partition(".")
-    if not stamp.isdigit() or not hmac.compare_digest(sig, _sign(secret, stamp)):
+    if not (stamp.isascii() and stamp.isdigit()) or not _equal(sig, _sign(secret, stamp)):
         return "invalid"
     age = (now if now is not None else time.time()) - int(stamp)
     return "valid" if 0 <= age <= NONCE_LIFETIME_SECONDS else "stale"
@@ -96,8 +104,13 @@ def expected_response(creds: DigestCredentials, ha1: str, method: str) -> str:
     return _md5(f"{ha1}:{creds.nonce}:{ha2}")
 
 
+def is_offered(creds: DigestCredentials) -> bool:
+    """The answer uses what our challenge offers: MD5 (or MD5-sess) with qop=auth."""
+    return creds.algorithm.upper() in ("MD5", "MD5-SESS") and creds.qop in (None, "auth")
+
+
 def verify(creds: DigestCredentials, ha1: str, method: str, request_uri: str) -> bool:
     """The response matches and it was computed for this request's URI."""
     if creds.uri != request_uri:
         return False
-    return hmac.compare_digest(expected_response(creds, ha1, method), creds.response)
+    return _equal(expected_response(creds, ha1, method), creds.response)

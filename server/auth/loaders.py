@@ -13,20 +13,22 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from server import db
 from server.auth import auth_settings, digest
 from server.auth.models import Device, User
-from server.auth.queries import get_user, get_user_by_username
+from server.auth.queries import get_user
 from server.auth.service import (
+    authenticate_digest,
     authenticate_password,
     device_for_token,
-    digest_ha1_for,
     user_for_api_token,
 )
+from server.bounds import parse_id
 from server.errors import AppError
 
 
 def load_session_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    row_id = parse_id(user_id)
+    if row_id is None:
         return None
-    user = get_user(db.session(), int(user_id))
+    user = get_user(db.session(), row_id)
     return user if user is not None and user.is_active else None
 
 
@@ -74,28 +76,33 @@ def openrosa_caller(token: str | None) -> DeviceCaller:
     scheme = header.split(" ", 1)[0].lower()
     if scheme == "digest":
         creds = digest.parse_authorization(header)
-        if creds is not None:
-            state = digest.nonce_state(settings.secret_key, creds.nonce)
-            user = get_user_by_username(session, creds.username)
-            ha1 = digest_ha1_for(user, settings) if user is not None else None
-            if (
-                state != "invalid"
-                and user is not None
-                and user.is_active
-                and ha1 is not None
-                and creds.realm == settings.realm
-                and digest.verify(creds, ha1, request.method, _request_uri())
-            ):
-                if state == "valid":
-                    return DeviceCaller(user=user, device=None)
-                raise _challenge(stale=True)
-        raise _challenge(error=AppError("auth.bad_credentials"))
+        if creds is None:
+            raise _challenge(error=AppError("auth.bad_credentials"))
+        g.commit_on_error = True  # failed attempts count toward the lock-out
+        try:
+            user = authenticate_digest(
+                session, settings, creds, request.method, _request_uri(), request.remote_addr
+            )
+        except AppError as error:
+            if error.http_status == 401:
+                raise _challenge(error=error) from None
+            raise  # locked out: no challenge, retrying now cannot help
+        if user is None:
+            raise _challenge(stale=True)
+        return DeviceCaller(user=user, device=None)
     if scheme == "basic":
         if not request.is_secure:
             raise _challenge(error=AppError("auth.https_required"))
         username, password = _basic_credentials(header)
         g.commit_on_error = True  # failed attempts count toward the lock-out
-        user = authenticate_password(session, settings, username, password, request.remote_addr)
+        try:
+            user = authenticate_password(
+                session, settings, username, password, request.remote_addr, each_request=True
+            )
+        except AppError as error:
+            if error.http_status == 401:  # a 401 says how to try again
+                raise _challenge(error=error) from None
+            raise
         return DeviceCaller(user=user, device=None)
     raise _challenge()
 

@@ -42,5 +42,19 @@ def get_api_token_by_hash(session: Session, digest: str) -> ApiToken | None:
     )
 
 
+def get_api_token(session: Session, token_id: int) -> ApiToken | None:
+    return session.get(ApiToken, token_id)
+
+
+def list_active_api_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id)
+        )
+    )
+
+
 def list_team_members(session: Session, team: str) -> list[User]:
     return list(session.scalars(select(User).where(User.team == team, User.is_active.is_(True))))

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server import db
 from server.audit import service as audit
-from server.auth import passwords, qr
+from server.auth import digest, passwords, qr
 from server.auth.models import ROLES, ApiToken, Device, User
 from server.auth.queries import (
+    get_api_token,
     get_api_token_by_hash,
     get_device_by_label,
     get_device_by_token_hash,
     get_user_by_username,
+    list_active_api_tokens,
 )
+from server.bounds import parse_id
 from server.errors import AppError
 from server.timeutil import utcnow
 
@@ -108,29 +112,125 @@ def update_user(
     return user
 
 
+# Collect sends its credentials with every request; a good one is noted this often at most.
+SIGN_IN_NOTE_INTERVAL = timedelta(minutes=10)
+
+
 def authenticate_password(
-    session: Session, settings: AuthSettings, username: str, password: str, ip: str | None
+    session: Session,
+    settings: AuthSettings,
+    username: str,
+    password: str,
+    ip: str | None,
+    *,
+    each_request: bool = False,
 ) -> User:
-    """Check a password with lock-out after repeated failures. Raises AppError."""
+    """Check a password with lock-out after repeated failures. Raises AppError.
+
+    ``each_request``: the password comes with every request (HTTP Basic from a device), so a
+    good one is noted in the audit log every SIGN_IN_NOTE_INTERVAL, not every time.
+    """
+    if "\x00" in username:  # no user has one, and the database cannot even look it up
+        raise AppError("auth.bad_credentials")
     user = get_user_by_username(session, username)
     now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        audit.record(session, user, "auth.login_locked", target_type="user", target=username, ip=ip)
-        raise AppError("auth.locked")
+    _refuse_if_locked(session, user, username, ip, now)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
+        raise _count_failure(session, settings, user, username, ip, now)
+    _note_sign_in(session, user, ip, now, each_request=each_request)
+    return user
+
+
+def authenticate_digest(
+    session: Session,
+    settings: AuthSettings,
+    creds: digest.DigestCredentials,
+    method: str,
+    request_uri: str,
+    ip: str | None,
+) -> User | None:
+    """Check an HTTP Digest answer, with the same lock-out as passwords. Raises AppError.
+
+    Returns None when the answer is right but was made with an expired nonce: the client
+    retries at once with a fresh one (``stale=true``), and nothing is counted. An answer that
+    cannot be checked (a nonce or realm that is not ours, another request's URI, a scheme we
+    did not offer) is refused without counting: it is no attempt at the password.
+    """
+    state = digest.nonce_state(settings.secret_key, creds.nonce)
+    if (
+        state == "invalid"
+        or creds.realm != settings.realm
+        or creds.uri != request_uri
+        or not digest.is_offered(creds)
+        or "\x00" in creds.username
+    ):
+        raise AppError("auth.bad_credentials")
+    user = get_user_by_username(session, creds.username)
+    now = utcnow()
+    _refuse_if_locked(session, user, creds.username, ip, now)
+    if user is None:
+        raise _count_failure(session, settings, None, creds.username, ip, now)
+    ha1 = digest_ha1_for(user, settings)
+    if ha1 is None:  # no Digest secret that opens with this server's key: nothing to check
+        raise AppError("auth.bad_credentials")
+    if not digest.verify(creds, ha1, method, request_uri) or not user.is_active:
+        raise _count_failure(session, settings, user, creds.username, ip, now)
+    if state == "stale":
+        return None
+    _note_sign_in(session, user, ip, now, each_request=True)
+    return user
+
+
+def _refuse_if_locked(
+    session: Session, user: User | None, username: str, ip: str | None, now: datetime
+) -> None:
+    """A locked account is refused whatever it offers, even the right password."""
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        with db.write_apart(session):
+            audit.record(
+                session, user, "auth.login_locked", target_type="user", target=username, ip=ip
+            )
+        raise AppError("auth.locked")
+
+
+def _count_failure(
+    session: Session,
+    settings: AuthSettings,
+    user: User | None,
+    username: str,
+    ip: str | None,
+    now: datetime,
+) -> AppError:
+    """Record a wrong password (or Digest answer) at once; the account locks after
+    ``max_failures`` in a row. Returns the error to raise."""
+    with db.write_apart(session):
         if user is not None:
+            session.refresh(user, with_for_update=True)  # count concurrent failures exactly
             user.failed_logins += 1
             if user.failed_logins >= settings.max_failures:
                 user.locked_until = now + timedelta(seconds=settings.lockout_seconds)
                 user.failed_logins = 0
         audit.record(session, user, "auth.login_failed", target_type="user", target=username, ip=ip)
-        raise AppError("auth.bad_credentials")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    audit.record(session, user, "auth.login", target_type="user", target=username, ip=ip)
-    return user
+    return AppError("auth.bad_credentials")
+
+
+def _note_sign_in(
+    session: Session, user: User, ip: str | None, now: datetime, *, each_request: bool
+) -> None:
+    if (
+        each_request
+        and user.failed_logins == 0
+        and user.locked_until is None
+        and user.last_login_at is not None
+        and now - user.last_login_at < SIGN_IN_NOTE_INTERVAL
+    ):
+        return
+    with db.write_apart(session):
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = now
+        audit.record(session, user, "auth.login", target_type="user", target=user.username, ip=ip)
 
 
 def digest_ha1_for(user: User, settings: AuthSettings) -> str | None:
@@ -206,9 +306,47 @@ def create_api_token(session: Session, username: str, label: str = "") -> tuple[
     return row, token
 
 
+# When a token was last used is noted this often at most, in a short write of its own.
+TOKEN_USE_GRANULARITY = timedelta(minutes=10)
+
+
 def user_for_api_token(session: Session, token: str) -> User | None:
     row = get_api_token_by_hash(session, passwords.token_hash(token))
     if row is None or not row.user.is_active:
         return None
-    row.last_used_at = utcnow()
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_GRANULARITY:
+        # Not on every request: API reads would otherwise all be writes, and on SQLite
+        # a read that turns into a write fails while devices are submitting.
+        with db.write_apart(session):
+            row.last_used_at = now
     return row.user
+
+
+def revoke_api_tokens(session: Session, which: str, actor: User | None) -> list[ApiToken]:
+    """Revoke one API token by its number, or every token of a user by user name.
+
+    Returns the tokens revoked now (none when the user has no active token).
+    """
+    token_id = parse_id(which)
+    row = get_api_token(session, token_id) if token_id is not None else None
+    if row is not None:
+        rows = [row] if row.revoked_at is None else []
+    else:
+        user = get_user_by_username(session, which)
+        if user is None:
+            raise AppError("token.not_found")
+        rows = list_active_api_tokens(session, user.id)
+    now = utcnow()
+    for token in rows:
+        token.revoked_at = now
+        audit.record(
+            session,
+            actor,
+            "token.revoke",
+            target_type="user",
+            target=token.user.username,
+            details={"token": token.id, "label": token.label},
+        )
+    session.flush()
+    return rows

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from server.bounds import PAGE, ROW_ID
 from server.cases.models import Case, PlanItem
 from server.cases.service import CaseDetail
 from server.timeutil import utcnow
@@ -150,13 +151,13 @@ class CaseQueryArgs(Schema):
     overdue = fields.Boolean(load_default=False)
     team = fields.String(load_default=None, validate=validate.Length(max=80))
     ref = fields.String(load_default=None, validate=validate.Length(max=120))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class FollowupArgs(Schema):
     horizon_days = fields.Integer(load_default=7, validate=validate.Range(min=0, max=365))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -165,7 +166,7 @@ class ReassignArgs(Schema):
 
 
 class ResolveConflictArgs(Schema):
-    conflict_id = fields.Integer(required=True)
+    conflict_id = fields.Integer(required=True, validate=ROW_ID)
     # any JSON value: it must equal one of the conflict's candidates (checked by the service)
     value = fields.Raw(required=True, allow_none=True)
 

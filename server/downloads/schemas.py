@@ -3,6 +3,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from exports import CASE_FORMATS, FORM_FORMATS
+from server.bounds import in_utc
 
 
 class FormExportArgs(Schema):
@@ -14,8 +15,10 @@ class FormExportArgs(Schema):
     group_paths = fields.Boolean(load_default=True)
     split_select_multiple = fields.Boolean(load_default=False)
     include_sensitive = fields.Boolean(load_default=False)
-    received_from = fields.AwareDateTime(load_default=None, default_timezone=None)
-    received_before = fields.AwareDateTime(load_default=None, default_timezone=None)
+    received_from = fields.AwareDateTime(load_default=None, default_timezone=None, validate=in_utc)
+    received_before = fields.AwareDateTime(
+        load_default=None, default_timezone=None, validate=in_utc
+    )
     since_last_export = fields.Boolean(load_default=False)
 
 

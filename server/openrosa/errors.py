@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Response
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from server.auth.loaders import Challenge
 from server.errors import CATALOGUE, AppError
@@ -36,9 +36,13 @@ def handle_challenge(challenge: Challenge) -> Response:
 def handle_http_exception(error: HTTPException) -> Response:
     if isinstance(error, RequestEntityTooLarge):
         return app_error_response(AppError("request.too_large"))
+    status = error.code or 500
+    if status >= 500:
+        return app_error_response(AppError("server.error"))
     code = {404: "request.not_found", 405: "request.method_not_allowed"}.get(
-        error.code or 400, "request.invalid"
+        status, "request.invalid"
     )
-    kind = CATALOGUE[code]
-    response = openrosa_message(kind.message, status=error.code or kind.http_status, nature="error")
+    response = openrosa_message(CATALOGUE[code].message, status=status, nature="error")
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
     return add_openrosa_headers(response)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from server.bounds import PAGE
+
 SERVICE_ID = validate.And(
     validate.Length(min=1, max=80),
     validate.Regexp(
@@ -70,7 +72,7 @@ class ServiceQueryArgs(Schema):
     q = fields.String(load_default=None, validate=validate.Length(max=200))
     include_inactive = fields.Boolean(load_default=False)
     can_visit = fields.Boolean(load_default=None)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from server.bounds import PAGE, in_utc
+
 
 class AttachmentSchema(Schema):
     name = fields.String()
@@ -42,8 +44,8 @@ class SubmissionDetailSchema(SubmissionSummarySchema):
 
 
 class SubmissionListArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    since = fields.AwareDateTime(load_default=None, default_timezone=None)
-    until = fields.AwareDateTime(load_default=None)
+    since = fields.AwareDateTime(load_default=None, default_timezone=None, validate=in_utc)
+    until = fields.AwareDateTime(load_default=None, validate=in_utc)
     submitter = fields.String(load_default=None)

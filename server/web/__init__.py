@@ -7,10 +7,14 @@ calls one service function and renders the result. Every form carries a CSRF tok
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+
+from server.auth import is_bearer
+from server.errors import AppError
 
 bp = Blueprint(
     "web",
@@ -35,18 +39,60 @@ def _check_csrf() -> None:
     """CSRF on every state-changing browser request.
 
     Devices (the OpenRosa blueprint) authenticate with a key in the path or Digest, never a
-    cookie, so a forged cross-site request carries nothing they would accept. API calls with
-    a Bearer token are exempt too: a browser cannot attach an Authorization header to a
-    cross-site form post. Anything riding on the session cookie must carry the token.
+    cookie, so a forged cross-site request carries nothing they would accept. Requests with
+    a bearer token are exempt too: a browser cannot attach an Authorization header to a
+    cross-site form post, and such a request is never signed in by its cookie (see
+    server.auth). Anything riding on the session cookie must carry the token. A request
+    that no route takes is left to be answered 404 or 405 by its own edge.
     """
     if not current_app.config.get("WTF_CSRF_ENABLED", True) or request.method in SAFE_METHODS:
         return
-    if request.blueprint == "openrosa":
+    if request.routing_exception is not None or request.blueprint == "openrosa":
         return
-    auth = request.headers.get("Authorization", "")
-    if request.path.startswith("/api/") and auth.lower().startswith("bearer "):
+    if request.path.startswith("/api/") and is_bearer(request):
         return
     csrf.protect()
+
+
+NUL = "\x00"
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+MAX_JSON_DEPTH = 64
+
+
+def _json_problem(body: Any) -> str | None:
+    """What makes a JSON body unusable: a NUL in some text, or nesting beyond reason."""
+    stack = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                return "The request contains a NUL character."
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return "The JSON body is nested too deeply."
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                stack.append((key, depth))
+                stack.append((item, depth + 1))
+    return None
+
+
+def _check_text() -> None:
+    """No text a client sends may hold a NUL character: it is never part of a name, a
+    reference or a note, and PostgreSQL cannot store it (the query would fail as a 500).
+    The address, the query string, form fields and JSON bodies are checked; a device's
+    submission is parsed by its own view (XML cannot hold NUL anyway)."""
+    fields = [request.path, *(t for pair in request.args.items(multi=True) for t in pair)]
+    if request.blueprint != "openrosa" and request.mimetype in FORM_TYPES:
+        fields += [t for pair in request.form.items(multi=True) for t in pair]
+    problem = "The request contains a NUL character." if any(NUL in t for t in fields) else None
+    if problem is None and request.blueprint != "openrosa" and request.is_json:
+        try:
+            problem = _json_problem(request.get_json(silent=True))
+        except RecursionError:
+            problem = "The JSON body is nested too deeply."
+    if problem is not None:
+        raise AppError("request.invalid", problem)
 
 
 def init_app(app: Flask) -> None:
@@ -57,6 +103,7 @@ def init_app(app: Flask) -> None:
         "BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations")
     )
     babel.init_app(app, locale_selector=_select_locale)
+    app.before_request(_check_text)
     app.before_request(_check_csrf)
 
     from server.web import errors, filters, labels, views  # noqa: F401  (routes register on import)

@@ -1,17 +1,25 @@
-"""Browsers get readable error pages, never a stack trace; the API keeps its JSON."""
+"""Every error answered in the caller's language: a readable page for people, OpenRosa XML
+for devices, JSON for the API; never a stack trace.
+
+The blueprints handle errors in their own routes. The handlers here are the app's, which
+Flask consults for unexpected errors anywhere (its 500 handler is found before any
+blueprint's) and for addresses no route takes; they pick the edge by the route, else the
+path."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, flash, render_template, request
+from flask import Flask, Response, current_app, flash, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from server import db
+from server.api import errors as api_errors
 from server.errors import AppError
+from server.openrosa import errors as openrosa_errors
 from server.web import bp
 
 log = logging.getLogger(__name__)
@@ -51,15 +59,42 @@ def flash_error(error: AppError) -> None:
             flash(str(problem["message"]), "error")
 
 
-def handle_app_error(error: AppError) -> tuple[str, int]:
+def edge() -> str:
+    """Who is asking: "openrosa" (a device), "api" (an API client) or "web" (a person).
+
+    Told by the route that matched; for an address no route takes, by its path, and for a
+    device address asked with a method it does not take, by what answers GET there.
+    """
+    if request.blueprint is not None:
+        return request.blueprint if request.blueprint in ("openrosa", "api") else "web"
+    path = request.path
+    if path == "/api" or path.startswith("/api/"):
+        return "api"
+    if path == "/key" or path.startswith("/key/"):
+        return "openrosa"
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    try:
+        endpoint, _args = adapter.match(method="GET")
+    except HTTPException:
+        return "web"
+    return "openrosa" if str(endpoint).startswith("openrosa.") else "web"
+
+
+def handle_app_error(error: AppError) -> tuple[str, int] | Response:
+    where = edge()
+    if where == "api":
+        return api_errors.handle_app_error(error)
+    if where == "openrosa":
+        return openrosa_errors.handle_app_error(error)
     return error_page(error.http_status, _(error.text))
 
 
-def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response | HTTPException:
-    if request.path.startswith("/api/"):
-        from server.api import errors as api_errors
-
+def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response:
+    where = edge()
+    if where == "api":
         return api_errors.handle_http_exception(error)
+    if where == "openrosa":
+        return openrosa_errors.handle_http_exception(error)
     status = error.code or 500
     if isinstance(error, CSRFError):
         return error_page(
@@ -72,8 +107,13 @@ def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response | 
     return error_page(status)
 
 
-def handle_server_error(error: InternalServerError) -> tuple[str, int]:
+def handle_server_error(error: InternalServerError) -> tuple[str, int] | Response:
     log.error("unhandled error on %s", request.path, exc_info=error.original_exception)
+    where = edge()
+    if where == "api":
+        return api_errors.handle_app_error(AppError("server.error"))
+    if where == "openrosa":
+        return openrosa_errors.handle_app_error(AppError("server.error"))
     return error_page(500)
 
 
@@ -81,5 +121,6 @@ bp.register_error_handler(AppError, handle_app_error)
 
 
 def init_app(app: Flask) -> None:
+    app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_server_error)

@@ -8,6 +8,7 @@ from flask import abort, render_template, request
 
 from server import db
 from server.audit import queries
+from server.bounds import MAX_PAGE
 from server.cases.queries import paginate
 from server.web import bp
 from server.web.access import ADMINS, roles_required
@@ -20,9 +21,12 @@ def _day(name: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), UTC)
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         abort(400)
+    if day.year > 9998:  # the "until" day's end must still be a date
+        abort(400)
+    return datetime.combine(day, time(), UTC)
 
 
 @bp.get("/audit")
@@ -40,8 +44,10 @@ def audit_log() -> str:
         until=until + timedelta(days=1) if until else None,  # the whole "until" day
     )
     try:
-        page_no = max(int(request.args.get("page", "1")), 1)
+        page_no = int(request.args.get("page", "1"))
     except ValueError:
+        abort(400)
+    if not 1 <= page_no <= MAX_PAGE:
         abort(400)
     page = paginate(db.session(), stmt, page_no, PER_PAGE)
     return render_template("web/audit.html", page=page, args={k: v for k, v in args.items() if v})

@@ -14,6 +14,7 @@ from server import db
 from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.bounds import parse_id
 from server.cases import queries, service
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
@@ -138,9 +139,11 @@ def case_reassign(case_ref: str) -> Response:
 @roles_required(*SUPERVISORS)
 def case_resolve(case_ref: str) -> Response:
     try:
-        conflict_id = int(request.form.get("conflict_id", ""))
+        conflict_id = parse_id(request.form.get("conflict_id", ""))
         value = json.loads(request.form.get("value", ""))
     except ValueError:
+        abort(400)
+    if conflict_id is None:
         abort(400)
     try:
         service.resolve_conflict(

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.blobs.queries import get_blob
+from server.bounds import MAX_ID
 from server.disposition import set_attachment
 from server.errors import AppError
 from server.web import bp, uploads
@@ -178,7 +179,7 @@ def form_attachment(form_id: str) -> Response:
     return redirect(url_for("web.form_detail", form_id=form_id))
 
 
-@bp.get("/forms/<form_id>/versions/<int:version_id>/xlsform")
+@bp.get(f"/forms/<form_id>/versions/<int(max={MAX_ID}):version_id>/xlsform")
 @roles_required(*FORM_READERS)
 def form_download_xlsform(form_id: str, version_id: int) -> Response:
     version = _version_or_404(_xform_or_404(form_id), version_id)
@@ -192,7 +193,7 @@ def form_download_xlsform(form_id: str, version_id: int) -> Response:
     )
 
 
-@bp.get("/forms/<form_id>/versions/<int:version_id>/xform")
+@bp.get(f"/forms/<form_id>/versions/<int(max={MAX_ID}):version_id>/xform")
 @roles_required(*FORM_READERS)
 def form_download_xform(form_id: str, version_id: int) -> Response:
     version = _version_or_404(_xform_or_404(form_id), version_id)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from server import db
+from server.bounds import MAX_PAGE
 from server.cases.queries import paginate
 from server.errors import AppError
 from server.services import queries, service
@@ -43,8 +44,10 @@ def service_list() -> str:
     q = request.args.get("q", "").strip() or None
     category = request.args.get("category", "").strip() or None
     try:
-        page_no = max(int(request.args.get("page", "1")), 1)
+        page_no = int(request.args.get("page", "1"))
     except ValueError:
+        abort(400)
+    if not 1 <= page_no <= MAX_PAGE:
         abort(400)
     session = db.session()
     stmt = queries.list_services(category=category, q=q)
