@@ -116,24 +116,26 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
             "case_ref": contribution.case_ref,
             "form_id": contribution.form_id,
             "entity_id": contribution.entity_id,
+            "is_registration": contribution.is_registration,
             "event_at": contribution.event_at.isoformat(),
             "received_at": sub.received_at.isoformat(),
+            "submitter": submitter,
             "state": contribution.state,
         }
-        for contribution, sub in rows
+        for contribution, sub, submitter in rows
     ]
 
 
 @bp.get("/queues/unlinked")
 @require_roles(*SUPERVISORS)
 def unlinked_queue() -> Response:
-    return jsonify(_queue_json(list(db.session().execute(queries.list_unlinked()))))
+    return jsonify(_queue_json(list(db.session().execute(queries.list_unlinked(caller())))))
 
 
 @bp.get("/queues/duplicates")
 @require_roles(*SUPERVISORS)
 def duplicates_queue() -> Response:
-    return jsonify(_queue_json(list(db.session().execute(queries.list_duplicates()))))
+    return jsonify(_queue_json(list(db.session().execute(queries.list_duplicates(caller())))))
 
 
 def _rebuilt(result: Any) -> Response:
