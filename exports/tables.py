@@ -172,6 +172,13 @@ class FieldInfo:
     choices: tuple[tuple[str, str], ...]  # (value, label) in form order
 
 
+def sensitive_paths(definitions: Sequence[Any]) -> frozenset[str]:
+    """Paths of the fields marked ``casework:sensitive`` in a form: a field (or group)
+    marked in any of its versions counts as sensitive. The one list of what leaves the
+    server only for an admin, in exports and through the submissions API alike."""
+    return frozenset(f.path for d in definitions for f in d.fields if f.is_sensitive)
+
+
 def merge_fields(definitions: Sequence[Any], language: str | None = None) -> list[FieldInfo]:
     """The union of fields over every version, in form order.
 
@@ -185,7 +192,7 @@ def merge_fields(definitions: Sequence[Any], language: str | None = None) -> lis
     lang = _pick_language(definitions, language)
     order: list[str] = [f.path for f in newest.fields]
     by_path: dict[str, Any] = {f.path: f for f in newest.fields}
-    sensitive = {f.path for d in definitions for f in d.fields if f.is_sensitive}
+    sensitive = sensitive_paths(definitions)
     choice_sets: dict[str, dict[str, str]] = {}
     for d in reversed(definitions):
         previous: str | None = None

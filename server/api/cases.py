@@ -61,7 +61,7 @@ def list_cases() -> Response:
     return jsonify(_page_json(page, CaseListItemSchema(many=True).dump(case_rows(page.items))))
 
 
-@bp.get("/cases/<case_ref>")
+@bp.get("/cases/<path:case_ref>")
 @require_roles(*CASE_READERS)
 def get_case(case_ref: str) -> Response:
     session = db.session()
@@ -72,7 +72,7 @@ def get_case(case_ref: str) -> Response:
     return jsonify(CaseDetailSchema().dump(detail))
 
 
-@bp.get("/cases/<case_ref>/history")
+@bp.get("/cases/<path:case_ref>/history")
 @require_roles(*CASE_READERS)
 def get_case_history(case_ref: str) -> Response:
     session = db.session()
@@ -116,24 +116,26 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
             "case_ref": contribution.case_ref,
             "form_id": contribution.form_id,
             "entity_id": contribution.entity_id,
+            "is_registration": contribution.is_registration,
             "event_at": contribution.event_at.isoformat(),
             "received_at": sub.received_at.isoformat(),
+            "submitter": submitter,
             "state": contribution.state,
         }
-        for contribution, sub in rows
+        for contribution, sub, submitter in rows
     ]
 
 
 @bp.get("/queues/unlinked")
 @require_roles(*SUPERVISORS)
 def unlinked_queue() -> Response:
-    return jsonify(_queue_json(list(db.session().execute(queries.list_unlinked()))))
+    return jsonify(_queue_json(list(db.session().execute(queries.list_unlinked(caller())))))
 
 
 @bp.get("/queues/duplicates")
 @require_roles(*SUPERVISORS)
 def duplicates_queue() -> Response:
-    return jsonify(_queue_json(list(db.session().execute(queries.list_duplicates()))))
+    return jsonify(_queue_json(list(db.session().execute(queries.list_duplicates(caller())))))
 
 
 def _rebuilt(result: Any) -> Response:
@@ -142,7 +144,7 @@ def _rebuilt(result: Any) -> Response:
     )
 
 
-@bp.post("/cases/<case_ref>/reassign")
+@bp.post("/cases/<path:case_ref>/reassign")
 @require_roles(*SUPERVISORS)
 @use_schema(ReassignArgs, location="json")
 def reassign(case_ref: str, username: str) -> Response:
@@ -153,7 +155,7 @@ def reassign(case_ref: str, username: str) -> Response:
     )
 
 
-@bp.post("/cases/<case_ref>/conflicts/resolve")
+@bp.post("/cases/<path:case_ref>/conflicts/resolve")
 @require_roles(*SUPERVISORS)
 @use_schema(ResolveConflictArgs, location="json")
 def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
@@ -169,7 +171,7 @@ def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
     )
 
 
-@bp.post("/cases/<case_ref>/close")
+@bp.post("/cases/<path:case_ref>/close")
 @require_roles(*SUPERVISORS)
 @use_schema(CloseArgs, location="json")
 def close_case(case_ref: str, reason: str) -> Response:
@@ -180,7 +182,7 @@ def close_case(case_ref: str, reason: str) -> Response:
     )
 
 
-@bp.post("/cases/<case_ref>/reopen")
+@bp.post("/cases/<path:case_ref>/reopen")
 @require_roles(*SUPERVISORS)
 @use_schema(CloseArgs, location="json")
 def reopen_case(case_ref: str, reason: str) -> Response:

@@ -1,4 +1,9 @@
-"""/api/v1/forms/<form_id>/submissions: what arrived, for admins and supervisors."""
+"""/api/v1/forms/<form_id>/submissions: what arrived, for admins and supervisors.
+
+Who sees what is decided in ``downloads.service`` with the form exports' rules: a
+supervisor reads the submissions of their team, and answers marked sensitive (with the
+raw XML and the files that hold them) go to admins only. Every read is in the audit log.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,15 @@ from flask import Response, jsonify, request
 from server import db
 from server.api import bp
 from server.api.args import caller, require_roles, use_schema
-from server.audit import service as audit
 from server.auth.models import Device, User
-from server.blobs.queries import get_blob
-from server.errors import AppError
-from server.submissions import queries
+from server.downloads import service
 from server.submissions.models import Submission
 from server.submissions.schemas import (
     SubmissionDetailSchema,
     SubmissionListArgs,
     SubmissionSummarySchema,
 )
-from server.xforms import queries as xforms
 from server.xforms.models import XFormVersion
-
-READERS = ("admin", "supervisor")
 
 
 def _summary(submission: Submission) -> dict[str, Any]:
@@ -45,17 +44,8 @@ def _summary(submission: Submission) -> dict[str, Any]:
     }
 
 
-def _submission(form_id: str, instance_id: str) -> Submission:
-    session = db.session()
-    xform = xforms.get_xform(session, form_id)
-    submission = queries.get_by_instance_id(session, instance_id)
-    if xform is None or submission is None or submission.xform_id != xform.id:
-        raise AppError("submission.not_found")
-    return submission
-
-
 @bp.get("/forms/<form_id>/submissions")
-@require_roles(*READERS)
+@require_roles(*service.SUBMISSION_READERS)
 @use_schema(SubmissionListArgs)
 def list_submissions(
     form_id: str,
@@ -65,84 +55,65 @@ def list_submissions(
     until: datetime | None,
     submitter: str | None,
 ) -> Response:
-    session = db.session()
-    xform = xforms.get_xform(session, form_id)
-    if xform is None:
-        raise AppError("xform.not_found")
-    query = queries.list_for_form(xform.id, since=since, until=until, submitter=submitter)
-    total = queries.count(session, query)
-    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    result = service.list_submissions(
+        db.session(),
+        caller(),
+        form_id,
+        page=page,
+        per_page=per_page,
+        since=since,
+        until=until,
+        submitter=submitter,
+        ip=request.remote_addr,
+    )
     return jsonify(
         {
-            "total": total,
+            "total": result.total,
             "page": page,
             "per_page": per_page,
-            "items": SubmissionSummarySchema(many=True).dump([_summary(s) for s in rows]),
+            "items": SubmissionSummarySchema(many=True).dump([_summary(s) for s in result.items]),
         }
     )
 
 
 @bp.get("/forms/<form_id>/submissions/<instance_id>")
-@require_roles(*READERS)
+@require_roles(*service.SUBMISSION_READERS)
 def get_submission(form_id: str, instance_id: str) -> Response:
     if instance_id.endswith(".xml"):
         return get_submission_xml(form_id, instance_id.removesuffix(".xml"))
-    submission = _submission(form_id, instance_id)
-    session = db.session()
+    read = service.read_submission(
+        db.session(), caller(), form_id, instance_id, ip=request.remote_addr
+    )
+    submission = read.submission
     detail = _summary(submission) | {
         "root_instance_id": submission.root_instance_id,
         "deprecated_id": submission.deprecated_id,
         "is_current": submission.is_current,
         "processing_error": submission.processing_error,
         "device_key": submission.device_key,
-        "attachments": queries.attachments_for(session, submission.id),
-        "edits": queries.edit_history(session, submission.root_instance_id),
-        "data": submission.data,
+        "attachments": read.attachments,
+        "edits": read.edits,
+        "data": read.data,
+        "includes_sensitive": read.include_sensitive,
     }
-    audit.record(
-        session,
-        caller(),
-        "submission.view",
-        target_type="submission",
-        target=instance_id,
-        ip=request.remote_addr,
-    )
     return jsonify(SubmissionDetailSchema().dump(detail))
 
 
 def get_submission_xml(form_id: str, instance_id: str) -> Response:
-    submission = _submission(form_id, instance_id)
-    audit.record(
-        db.session(),
-        caller(),
-        "submission.view_xml",
-        target_type="submission",
-        target=instance_id,
-        ip=request.remote_addr,
+    xml = service.read_submission_xml(
+        db.session(), caller(), form_id, instance_id, ip=request.remote_addr
     )
-    return Response(submission.xml, content_type="application/xml")
+    return Response(xml, content_type="application/xml")
 
 
 @bp.get("/forms/<form_id>/submissions/<instance_id>/attachments/<name>")
-@require_roles(*READERS)
+@require_roles(*service.SUBMISSION_READERS)
 def get_submission_attachment(form_id: str, instance_id: str, name: str) -> Response:
-    submission = _submission(form_id, instance_id)
-    session = db.session()
-    row = next((a for a in submission.attachments if a.name == name), None)
-    blob = get_blob(session, row.blob_sha256) if row and row.blob_sha256 else None
-    if blob is None:
-        raise AppError("request.not_found", "This attachment has not been received.")
-    audit.record(
-        session,
-        caller(),
-        "submission.attachment",
-        target_type="submission",
-        target=instance_id,
-        details={"name": name},
-        ip=request.remote_addr,
+    content = service.read_attachment(
+        db.session(), caller(), form_id, instance_id, name, ip=request.remote_addr
     )
     return Response(
-        blob.content,
+        content,
         content_type="application/octet-stream",
         headers={"Content-Disposition": "attachment"},
     )

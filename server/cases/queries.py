@@ -37,6 +37,7 @@ from server.auth.models import User
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
 from server.db import begin_write
 from server.submissions.models import Submission
+from server.submissions.queries import submission_scope_clause
 from server.xforms.models import XFormVersion
 
 DONE_STATUSES = ("delivered", "done", "completed", "closed", "cancelled", "declined")
@@ -363,6 +364,29 @@ def case_scope_clause(user: User) -> ColumnElement[bool]:
     return false()
 
 
+ASSIGNABLE_ROLES = ("caseworker", "supervisor")
+
+
+def assignable_users_clause(actor: User) -> ColumnElement[bool]:
+    """The one rule for whom ``actor`` may make a case's caseworker: an active caseworker
+    or supervisor; a supervisor may pick only from their own team; nobody else may pick."""
+    eligible = and_(User.is_active.is_(True), User.role.in_(ASSIGNABLE_ROLES))
+    if actor.role == "admin":
+        return eligible
+    if actor.role == "supervisor":
+        return and_(eligible, User.team == actor.team, User.team.is_not(None))
+    return false()
+
+
+def list_assignable_users(actor: User) -> Select[User]:
+    return select(User).where(assignable_users_clause(actor)).order_by(User.username)
+
+
+def is_assignable(session: Session, actor: User, user_id: int) -> bool:
+    stmt = select(User.id).where(User.id == user_id, assignable_users_clause(actor))
+    return session.scalar(stmt) is not None
+
+
 def visible_cases_query(user: User) -> Select[Case]:
     """Cases the user may see: admin all; supervisor the team's and unassigned ones;
     caseworker their own; anyone else none."""
@@ -448,23 +472,30 @@ def list_cases(
     return stmt.order_by(Case.next_contact_due.is_(None), Case.next_contact_due, Case.case_ref)
 
 
-def list_unlinked() -> Select[CaseContribution, Submission]:
-    """Submissions waiting for a registration with their reference number (or a supervisor)."""
+def _queue(user: User, state: str) -> Select[CaseContribution, Submission, str | None]:
+    """Contributions in ``state`` with their submission and submitter's username, for the
+    submissions in the user's scope (the queues hold form data not yet in any case, so
+    the submissions rule decides who sees and acts on them)."""
+    submitter = User.__table__.alias("submitter")
     return (
-        select(CaseContribution, Submission)
+        select(CaseContribution, Submission, submitter.c.username)
         .join(Submission, Submission.id == CaseContribution.submission_id)
-        .where(CaseContribution.state == "unlinked")
-        .order_by(CaseContribution.event_at, CaseContribution.id)
+        .outerjoin(submitter, submitter.c.id == Submission.submitter_id)
+        .where(CaseContribution.state == state, submission_scope_clause(user))
     )
 
 
-def list_duplicates() -> Select[CaseContribution, Submission]:
-    """Registrations (and their follow-ups) that reuse an existing reference number."""
-    return (
-        select(CaseContribution, Submission)
-        .join(Submission, Submission.id == CaseContribution.submission_id)
-        .where(CaseContribution.state == "duplicate")
-        .order_by(CaseContribution.case_ref, CaseContribution.event_at, CaseContribution.id)
+def list_unlinked(user: User) -> Select[CaseContribution, Submission, str | None]:
+    """Submissions waiting for a registration with their reference number (or a supervisor),
+    in the user's scope: (contribution, submission, submitter username), oldest first."""
+    return _queue(user, "unlinked").order_by(CaseContribution.event_at, CaseContribution.id)
+
+
+def list_duplicates(user: User) -> Select[CaseContribution, Submission, str | None]:
+    """Registrations (and their follow-ups) that reuse an existing reference number, in
+    the user's scope: (contribution, submission, submitter username)."""
+    return _queue(user, "duplicate").order_by(
+        CaseContribution.case_ref, CaseContribution.event_at, CaseContribution.id
     )
 
 
@@ -561,17 +592,18 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
         )
     )
     conflicts = session.scalar(select(func.coalesce(func.sum(Case.open_conflicts), 0)).where(scope))
-    sees_queues = user.role in ("admin", "supervisor")
-    unlinked = duplicates = 0
-    if sees_queues:
-        counts = dict(
-            session.execute(
-                select(CaseContribution.state, func.count(CaseContribution.id))
-                .where(CaseContribution.state.in_(("unlinked", "duplicate")))
-                .group_by(CaseContribution.state)
-            ).all()
-        )
-        unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
+    counts = dict(
+        session.execute(
+            select(CaseContribution.state, func.count(CaseContribution.id))
+            .join(Submission, Submission.id == CaseContribution.submission_id)
+            .where(
+                CaseContribution.state.in_(("unlinked", "duplicate")),
+                submission_scope_clause(user),
+            )
+            .group_by(CaseContribution.state)
+        ).all()
+    )
+    unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
     return Dashboard(
         open_cases_by_caseworker={
             (name or ""): n for name, n in sorted(per_cw, key=lambda r: r[0] or "")

@@ -25,7 +25,7 @@ from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
-from server.submissions.queries import set_processing_state
+from server.submissions.queries import get_visible_submission_ids, set_processing_state
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 
@@ -666,18 +666,45 @@ def _write_items_and_conflicts(
 # --- supervisor decisions ------------------------------------------------------------------
 
 
-def _require_supervisor(session: Session, actor: User, case: Case | None = None) -> None:
+# Who may decide what: the actor's role (admin or supervisor), then the case scope
+# (``queries.case_scope_clause``) for every case read or changed, and the submissions scope
+# (``submissions.queries.scope_submitters``) for every queue entry moved. Out of scope
+# looks the same as not there, as it does when reading.
+
+
+def _require_supervisor(actor: User) -> None:
     if actor.role not in SUPERVISING_ROLES:
         raise AppError("auth.forbidden")
-    if case is not None and not queries.is_case_visible(session, actor, case.id):
-        raise AppError("auth.forbidden")
 
 
-def _case_or_404(session: Session, case_ref: str) -> Case:
+def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
+    """The case, if it is in the actor's scope (a supervisor decides on cases they see)."""
+    _require_supervisor(actor)
     case = queries.get_case_by_ref(session, case_ref)
-    if case is None:
+    if case is None or not queries.is_case_visible(session, actor, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     return case
+
+
+def _require_in_scope(
+    session: Session,
+    actor: User,
+    named: CaseContribution,
+    instance_id: str,
+    others: list[CaseContribution] | None = None,
+) -> None:
+    """Every submission a decision moves must be in the actor's submissions scope: the one
+    named (else it is not found) and those that would move with it."""
+    ids = {named.submission_id, *(c.submission_id for c in others or [])}
+    visible = get_visible_submission_ids(session, actor, ids)
+    if named.submission_id not in visible:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    if not ids <= visible:
+        raise AppError(
+            "auth.forbidden",
+            "Follow-ups of this registration came from outside your team; ask an admin to decide.",
+            details={"instance_id": instance_id},
+        )
 
 
 def _act(
@@ -703,11 +730,25 @@ def reassign(
     *,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    """Make ``username`` (an active user) the case's named caseworker."""
-    case = _case_or_404(session, case_ref)
-    _require_supervisor(session, actor, case)
-    if queries.get_active_user_by_username(session, username) is None:
+    """Make ``username`` the case's named caseworker: an active caseworker or supervisor,
+    from the actor's team when the actor is a supervisor (``queries.assignable_users_clause``).
+    """
+    case = _case_or_404(session, case_ref, actor)
+    user = queries.get_active_user_by_username(session, username)
+    if user is None:
         raise AppError("case.user_not_found", details={"username": username})
+    if user.role not in queries.ASSIGNABLE_ROLES:
+        raise AppError(
+            "request.invalid",
+            "Only a caseworker or a supervisor can hold a case.",
+            details={"username": username, "role": user.role},
+        )
+    if not queries.is_assignable(session, actor, user.id):
+        raise AppError(
+            "auth.forbidden",
+            "You can give a case only to a member of your team.",
+            details={"username": username},
+        )
     return _act(session, case, "reassign", {"username": username}, actor, settings)
 
 
@@ -721,8 +762,7 @@ def resolve_conflict(
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Choose one of the values in conflict; it stands until a later update changes it."""
-    case = _case_or_404(session, case_ref)
-    _require_supervisor(session, actor, case)
+    case = _case_or_404(session, case_ref, actor)
     conflict = queries.get_conflict(session, case.id, conflict_id)
     if conflict is None:
         raise AppError("case.conflict_not_found", details={"conflict_id": conflict_id})
@@ -744,8 +784,7 @@ def close_case(
     reason: str = "",
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    case = _case_or_404(session, case_ref)
-    _require_supervisor(session, actor, case)
+    case = _case_or_404(session, case_ref, actor)
     return _act(session, case, "close", {"reason": reason}, actor, settings)
 
 
@@ -757,8 +796,7 @@ def reopen_case(
     reason: str = "",
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    case = _case_or_404(session, case_ref)
-    _require_supervisor(session, actor, case)
+    case = _case_or_404(session, case_ref, actor)
     return _act(session, case, "reopen", {"reason": reason}, actor, settings)
 
 
@@ -771,12 +809,14 @@ def link_unlinked(
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """File a waiting submission (typed with a wrong reference number) under an existing case."""
-    _require_supervisor(session, actor)
+    _require_supervisor(actor)
     contribution = queries.get_contribution_by_instance_id(session, instance_id)
-    if contribution is None or contribution.state != "unlinked":
+    if contribution is None:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    _require_in_scope(session, actor, contribution, instance_id)
+    if contribution.state != "unlinked":
         raise AppError("case.not_unlinked", details={"instance_id": instance_id})
-    case = _case_or_404(session, case_ref)
-    _require_supervisor(session, actor, case)
+    case = _case_or_404(session, case_ref, actor)
     old_ref = contribution.case_ref
     _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
@@ -806,12 +846,13 @@ def merge_duplicate(
     The registration then counts as an ordinary update of that case, and the follow-ups
     made on the duplicate's entity come with it.
     """
-    _require_supervisor(session, actor)
-    contribution = _duplicate_or_409(session, instance_id)
-    case = _case_or_404(session, contribution.case_ref)
-    _require_supervisor(session, actor, case)
+    _require_supervisor(actor)
+    contribution = _duplicate_or_409(session, actor, instance_id)
+    moving = _with_followups(session, contribution)
+    _require_in_scope(session, actor, contribution, instance_id, moving)
+    case = _case_or_404(session, contribution.case_ref, actor)
     dup_entity = contribution.entity_id
-    for c in _with_followups(session, contribution):
+    for c in moving:
         _move(c, case.case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
         CaseAction(
@@ -836,8 +877,10 @@ def register_duplicate_as_new(
 ) -> RebuildResult:
     """Register a duplicate as a case of its own under a new reference number (two
     children were given the same number). Its follow-ups move with it."""
-    _require_supervisor(session, actor)
-    contribution = _duplicate_or_409(session, instance_id)
+    _require_supervisor(actor)
+    contribution = _duplicate_or_409(session, actor, instance_id)
+    moving = _with_followups(session, contribution)
+    _require_in_scope(session, actor, contribution, instance_id, moving)
     new_case_ref = new_case_ref.strip()
     if not new_case_ref or queries.get_case_by_ref(session, new_case_ref) is not None:
         raise AppError(
@@ -846,7 +889,7 @@ def register_duplicate_as_new(
             details={"case_ref": new_case_ref},
         )
     old_ref = contribution.case_ref
-    for c in _with_followups(session, contribution):
+    for c in moving:
         _move(c, new_case_ref, keep_registration=True, entity_id=c.entity_id)
     session.flush()
     result = rebuild(session, new_case_ref, settings=settings)
@@ -865,13 +908,12 @@ def register_duplicate_as_new(
     return result
 
 
-def _duplicate_or_409(session: Session, instance_id: str) -> CaseContribution:
+def _duplicate_or_409(session: Session, actor: User, instance_id: str) -> CaseContribution:
     contribution = queries.get_contribution_by_instance_id(session, instance_id)
-    if (
-        contribution is None
-        or contribution.state != "duplicate"
-        or not contribution.is_registration
-    ):
+    if contribution is None:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    _require_in_scope(session, actor, contribution, instance_id)
+    if contribution.state != "duplicate" or not contribution.is_registration:
         raise AppError(
             "case.not_unlinked",
             message="This submission is not a duplicate registration.",

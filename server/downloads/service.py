@@ -1,4 +1,5 @@
-"""Downloads of exports: checked, recorded in the audit log, then streamed.
+"""What leaves the server as form data: exports and submissions read through the API,
+each checked (role, scope, sensitive fields), recorded in the audit log, then sent.
 
 The export runs in a thread writing into a pipe, with its own database session, so the
 first bytes leave at once and memory stays flat whatever the size.
@@ -20,18 +21,25 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from exports import ExportOptionError, ExportOptions, export_cases, export_form
+from exports.tables import sensitive_paths
 from server.audit import service as audit
 from server.audit.models import AuditEvent
 from server.auth.models import User
-from server.auth.queries import list_team_members
+from server.blobs.queries import get_blob
 from server.errors import AppError
-from server.xforms.queries import get_xform
+from server.submissions import queries as submissions
+from server.submissions.models import Submission, SubmissionAttachment
+from server.submissions.parse import DataNode
+from server.xforms.definition import FormDefinition
+from server.xforms.queries import get_xform, list_versions
 
 log = logging.getLogger(__name__)
 
 EXPORT_ROLES = ("admin", "supervisor")
 # A supervisor's form export holds only the submissions of their team (and their own).
 FORM_EXPORT_ROLES = EXPORT_ROLES
+# The same people read submissions through the API, within the same scope.
+SUBMISSION_READERS = EXPORT_ROLES
 CHUNK = 256 * 1024
 CONTENT_TYPES = {
     "csv": ("application/zip", "csv.zip"),
@@ -59,12 +67,17 @@ class ExportRequest:
         return CONTENT_TYPES[self.fmt][0]
 
 
+def may_read_sensitive(actor: User) -> bool:
+    """Answers to questions marked ``casework:sensitive`` go to admins only."""
+    return actor.role == "admin"
+
+
 def _check_role(
     actor: User, include_sensitive: bool, roles: tuple[str, ...] = EXPORT_ROLES
 ) -> None:
     if actor.role not in roles:
         raise AppError("auth.forbidden", "Your role cannot make this export.")
-    if include_sensitive and actor.role != "admin":
+    if include_sensitive and not may_read_sensitive(actor):
         raise AppError("auth.forbidden", "Only an admin can include sensitive fields.")
 
 
@@ -91,10 +104,7 @@ def prepare_form_export(
     received_from = args.get("received_from")
     if args.get("since_last_export"):
         received_from = last_export_at(session, actor, form_id) or received_from
-    submitter_ids = None
-    if actor.role == "supervisor":
-        team = list_team_members(session, actor.team) if actor.team else []
-        submitter_ids = frozenset({actor.id, *(member.id for member in team)})
+    submitter_ids = submissions.get_scope_submitter_ids(session, actor)
     try:
         options = ExportOptions(
             labels=args.get("labels", False),
@@ -173,3 +183,229 @@ def stream(engine: Engine, request: ExportRequest, actor: User) -> Iterator[byte
     worker.join()
     if failure:
         raise RuntimeError("the export stopped before the end") from failure[0]
+
+
+# --- submissions through the API -----------------------------------------------------------
+#
+# The same rules as a form export: a reader sees the submissions of the scope
+# (``submissions.queries.scope_submitters``); answers to sensitive questions, the raw XML
+# that holds them and the files that answer them go to an admin only.
+
+
+@dataclass(frozen=True)
+class SubmissionPage:
+    total: int
+    items: list[Submission]
+
+
+@dataclass(frozen=True)
+class SubmissionRead:
+    """One submission as its reader may see it."""
+
+    submission: Submission
+    data: DataNode
+    attachments: list[SubmissionAttachment]
+    edits: list[Submission]
+    include_sensitive: bool
+
+
+def _check_reader(actor: User) -> None:
+    if actor.role not in SUBMISSION_READERS:
+        raise AppError("auth.forbidden", "Your role cannot read submissions.")
+
+
+@dataclass(frozen=True)
+class _Readable:
+    submission: Submission
+    sensitive_paths: frozenset[str]  # of the form, over all its versions
+
+
+def _readable(session: Session, actor: User, form_id: str, instance_id: str) -> _Readable:
+    """The submission, if it belongs to the form and the actor's scope; a submission out
+    of scope is as unknown as one that does not exist."""
+    _check_reader(actor)
+    xform = get_xform(session, form_id)
+    found = submissions.get_visible_by_instance_id(session, actor, instance_id)
+    if xform is None or found is None or found.xform_id != xform.id:
+        raise AppError("submission.not_found")
+    definitions = [FormDefinition.from_json(v.definition) for v in list_versions(session, xform)]
+    return _Readable(found, sensitive_paths(definitions))
+
+
+def list_submissions(
+    session: Session,
+    actor: User,
+    form_id: str,
+    *,
+    page: int,
+    per_page: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    submitter: str | None = None,
+    ip: str | None = None,
+) -> SubmissionPage:
+    """A page of the form's current submissions in the actor's scope, newest first."""
+    _check_reader(actor)
+    xform = get_xform(session, form_id)
+    if xform is None:
+        raise AppError("xform.not_found")
+    query = submissions.list_for_form(
+        xform.id, actor, since=since, until=until, submitter=submitter
+    )
+    total = submissions.count(session, query)
+    rows = list(session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+    filters = {"since": since, "until": until, "submitter": submitter}
+    audit.record(
+        session,
+        actor,
+        "submission.list",
+        target_type="form",
+        target=form_id,
+        details={
+            **{k: v.isoformat() if isinstance(v, datetime) else v for k, v in filters.items() if v},
+            "page": page,
+            "count": len(rows),
+        },
+        ip=ip,
+    )
+    return SubmissionPage(total, rows)
+
+
+def read_submission(
+    session: Session, actor: User, form_id: str, instance_id: str, ip: str | None = None
+) -> SubmissionRead:
+    """The submission's answers and files: without sensitive ones unless the actor is an
+    admin. Recorded in the audit log, with whether sensitive answers were included."""
+    readable = _readable(session, actor, form_id, instance_id)
+    submission, paths = readable.submission, readable.sensitive_paths
+    attachments = submissions.attachments_for(session, submission.id)
+    include_sensitive = may_read_sensitive(actor)
+    data = submission.data
+    if not include_sensitive:
+        data, hidden = _without_sensitive(submission.data, paths)
+        attachments = [
+            a for a in attachments if not _is_sensitive_file(submission, a, paths, hidden)
+        ]
+    audit.record(
+        session,
+        actor,
+        "submission.view",
+        target_type="submission",
+        target=instance_id,
+        details={"form_id": form_id, "include_sensitive": include_sensitive},
+        ip=ip,
+    )
+    return SubmissionRead(
+        submission=submission,
+        data=data,
+        attachments=attachments,
+        edits=submissions.edit_history(session, submission.root_instance_id, actor),
+        include_sensitive=include_sensitive,
+    )
+
+
+def read_submission_xml(
+    session: Session, actor: User, form_id: str, instance_id: str, ip: str | None = None
+) -> bytes:
+    """The submission exactly as it arrived. It holds every answer, so only an admin may
+    read it when the form has questions marked sensitive."""
+    readable = _readable(session, actor, form_id, instance_id)
+    if not may_read_sensitive(actor) and readable.sensitive_paths:
+        raise AppError(
+            "auth.forbidden",
+            "The form data holds answers marked sensitive; only an admin can read it whole.",
+        )
+    audit.record(
+        session,
+        actor,
+        "submission.view_xml",
+        target_type="submission",
+        target=instance_id,
+        details={"form_id": form_id, "include_sensitive": may_read_sensitive(actor)},
+        ip=ip,
+    )
+    return readable.submission.xml
+
+
+def read_attachment(
+    session: Session,
+    actor: User,
+    form_id: str,
+    instance_id: str,
+    name: str,
+    ip: str | None = None,
+) -> bytes:
+    """One file of the submission; a file answering a sensitive question is an admin's."""
+    readable = _readable(session, actor, form_id, instance_id)
+    submission, paths = readable.submission, readable.sensitive_paths
+    row = next(
+        (a for a in submissions.attachments_for(session, submission.id) if a.name == name), None
+    )
+    blob = get_blob(session, row.blob_sha256) if row and row.blob_sha256 else None
+    if row is None or blob is None:
+        raise AppError("request.not_found", "This attachment has not been received.")
+    if not may_read_sensitive(actor):
+        _, hidden = _without_sensitive(submission.data, paths)
+        if _is_sensitive_file(submission, row, paths, hidden):
+            raise AppError(
+                "auth.forbidden",
+                "This file answers a question marked sensitive; only an admin can read it.",
+            )
+    audit.record(
+        session,
+        actor,
+        "submission.attachment",
+        target_type="submission",
+        target=instance_id,
+        details={"form_id": form_id, "name": name},
+        ip=ip,
+    )
+    return blob.content
+
+
+def _is_sensitive_file(
+    submission: Submission,
+    attachment: SubmissionAttachment,
+    paths: frozenset[str],
+    hidden_values: set[str],
+) -> bool:
+    """A file named by a sensitive answer; every file of an encrypted submission of a form
+    with sensitive questions (each holds answers the server cannot tell apart)."""
+    if submission.is_encrypted and paths:
+        return True
+    return attachment.name in hidden_values
+
+
+def _without_sensitive(
+    node: DataNode, paths: frozenset[str], prefix: str = ""
+) -> tuple[DataNode, set[str]]:
+    """The answers without those at ``paths`` (whole groups and repeats included), and the
+    values that were left out (file names among them)."""
+    kept: DataNode = {}
+    hidden: set[str] = set()
+    for name, values in node.items():
+        path = f"{prefix}{name}"
+        if path in paths:
+            hidden.update(_leaves(values))
+            continue
+        out: list[str | DataNode] = []
+        for value in values:
+            if isinstance(value, dict):
+                sub, gone = _without_sensitive(value, paths, f"{path}/")
+                out.append(sub)
+                hidden |= gone
+            else:
+                out.append(value)
+        kept[name] = out
+    return kept, hidden
+
+
+def _leaves(values: list[str | DataNode]) -> set[str]:
+    found: set[str] = set()
+    for value in values:
+        if isinstance(value, dict):
+            for inner in value.values():
+                found |= _leaves(inner)
+        elif value:
+            found.add(value)
+    return found

@@ -3,7 +3,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,16 +36,70 @@ def get_by_instance_id_for_update(session: Session, instance_id: str) -> Submiss
     )
 
 
+# --- scope ---------------------------------------------------------------------------------
+
+
+def scope_submitters(user: User) -> Select[int] | None:
+    """The one rule for whose submissions (form data) a user may read and act on, as the
+    ids of those submitters: ``None`` for an admin (everyone's); a supervisor: their own and
+    their team members' (active or not); anyone else: nobody's. A submission without a
+    submitter is an admin's alone."""
+    if user.role == "admin":
+        return None
+    if user.role == "supervisor":
+        in_team = and_(User.team == user.team, User.team.is_not(None))
+        return select(User.id).where(or_(User.id == user.id, in_team))
+    return select(User.id).where(false())
+
+
+def submission_scope_clause(user: User) -> ColumnElement[bool]:
+    """:func:`scope_submitters` as a condition on ``Submission`` rows."""
+    submitters = scope_submitters(user)
+    return true() if submitters is None else Submission.submitter_id.in_(submitters)
+
+
+def get_scope_submitter_ids(session: Session, user: User) -> frozenset[int] | None:
+    """:func:`scope_submitters` as a set of user ids (``None``: everyone's), for a form
+    export's ``submitter_ids``."""
+    submitters = scope_submitters(user)
+    return None if submitters is None else frozenset(session.scalars(submitters))
+
+
+def get_visible_submission_ids(session: Session, user: User, submission_ids: set[int]) -> set[int]:
+    """Which of these submissions the user may read and act on."""
+    if not submission_ids:
+        return set()
+    stmt = select(Submission.id).where(
+        Submission.id.in_(sorted(submission_ids)), submission_scope_clause(user)
+    )
+    return set(session.scalars(stmt))
+
+
+def get_visible_by_instance_id(session: Session, user: User, instance_id: str) -> Submission | None:
+    """The submission with this instance id, if the user may read it."""
+    return session.scalar(
+        select(Submission).where(
+            Submission.instance_id == instance_id, submission_scope_clause(user)
+        )
+    )
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
 def list_for_form(
     xform_id: int,
+    viewer: User,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
     submitter: str | None = None,
 ) -> Select[Submission]:
-    """Current versions of a form's submissions, newest first."""
+    """Current versions of a form's submissions that ``viewer`` may read, newest first."""
     query = select(Submission).where(
-        Submission.xform_id == xform_id, Submission.is_current.is_(True)
+        Submission.xform_id == xform_id,
+        Submission.is_current.is_(True),
+        submission_scope_clause(viewer),
     )
     if since is not None:
         query = query.where(Submission.received_at >= since)
@@ -49,11 +116,12 @@ def count(session: Session, query: Select[Submission]) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
-def edit_history(session: Session, root_instance_id: str) -> list[Submission]:
+def edit_history(session: Session, root_instance_id: str, viewer: User) -> list[Submission]:
+    """Every version of one record that ``viewer`` may read, oldest first."""
     return list(
         session.scalars(
             select(Submission)
-            .where(Submission.root_instance_id == root_instance_id)
+            .where(Submission.root_instance_id == root_instance_id, submission_scope_clause(viewer))
             .order_by(Submission.received_at, Submission.id)
         )
     )

@@ -41,6 +41,8 @@ class SubmissionDetailSchema(SubmissionSummarySchema):
     attachments = fields.List(fields.Nested(AttachmentSchema))
     edits = fields.List(fields.Nested(EditSchema))
     data = fields.Dict()
+    # False: answers to questions marked sensitive (and their files) are left out.
+    includes_sensitive = fields.Boolean()
 
 
 class SubmissionListArgs(Schema):

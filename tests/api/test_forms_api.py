@@ -136,7 +136,7 @@ def test_api_requires_authentication(client):
 
 def test_submissions_list_detail_and_xml(make: Factory, client, device: DeviceClient):
     make.publish_md(SIMPLE_FORM)
-    make.user("boss", "supervisor")
+    make.user("boss", "supervisor", team="north")  # the phone's caseworker is in north
     token = make.api_token("boss")
     ids = []
     for i in range(3):
@@ -163,3 +163,8 @@ def test_submissions_list_detail_and_xml(make: Factory, client, device: DeviceCl
     bad = client.get("/api/v1/forms/simple/submissions?per_page=0", headers=_auth(token))
     assert bad.status_code == 400
     assert bad.json["code"] == "request.invalid"
+    # a supervisor of no team reads nobody's submissions
+    make.user("lone", "supervisor")
+    lone = _auth(make.api_token("lone"))
+    assert client.get("/api/v1/forms/simple/submissions", headers=lone).json["total"] == 0
+    assert client.get(f"/api/v1/forms/simple/submissions/{iid}", headers=lone).status_code == 404

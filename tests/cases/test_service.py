@@ -92,7 +92,8 @@ def test_contact_before_registration_waits_then_links(world: World, session: Ses
     )
     assert early.state == "unlinked"
     assert queries.get_case_by_ref(session, "CP-1") is None
-    assert len(session.execute(queries.list_unlinked()).all()) == 1
+    admin = world.user("boss", "admin", team=None)
+    assert len(session.execute(queries.list_unlinked(admin)).all()) == 1
 
     world.submit(
         forms.CASE_PLAN, registration("r1", "CP-1", E1, "2024-05-01"), amina, at("2024-05-04 12:00")

@@ -156,6 +156,81 @@ def test_unlinked_queue_links_a_submission(make: Factory, web_as: Any) -> None:
     assert "CP-TYPO" not in sup.text("/queues")
 
 
+def test_reassign_form_offers_and_accepts_only_eligible_users(make: Factory, web_as: Any) -> None:
+    _two_teams(make)
+    make.user("cw-north2", "caseworker", team="north")
+    make.user("des", "designer", team="north")
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/cases/CP-N1")
+    offered = html.split('id="f-assign"')[1].split("</select>")[0]
+    assert "cw-north2" in offered
+    assert "cw-south" not in offered
+    assert "des" not in offered
+    for username, reason in (
+        ("des", "Only a caseworker or a supervisor can hold a case."),
+        ("cw-south", "You can give a case only to a member of your team."),
+    ):
+        assert sup.post("/cases/CP-N1/reassign", {"username": username}).status_code == 302
+        page = sup.text("/cases/CP-N1")
+        assert reason in page
+        assert 'id="case-caseworker">cw-north' in page
+    lone = web_as("sup-none", "supervisor")
+    assert lone.get("/cases/CP-N1").status_code == 404
+
+
+def _queues(make: Factory) -> None:
+    """A waiting contact and a duplicate registration from each team."""
+    _two_teams(make)
+    for who, team in (("cw-north", "N"), ("cw-south", "S")):
+        phone = make.device_client(f"phone-q-{team}", who)
+        seed.submit(
+            phone, seed.contact(f"CP-{team}-TYPO", seed.new_entity(), "2024-05-05T10:00:00Z")
+        )
+        seed.submit(phone, seed.registration(f"CP-{team}1", seed.new_entity(), day="2024-05-02"))
+
+
+def test_queues_page_shows_the_teams_entries_with_sender(make: Factory, web_as: Any) -> None:
+    _queues(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/queues")
+    assert "CP-N-TYPO" in html
+    assert "CP-S-TYPO" not in html
+    assert "CP-N1" in html
+    assert "CP-S1" not in html
+    assert '<td class="submitter">cw-north</td>' in html
+    assert "cw-south" not in html
+    lone = web_as("sup-none", "supervisor").text("/queues")
+    assert "TYPO" not in lone
+    admin = web_as("adm", "admin").text("/queues")
+    assert "CP-N-TYPO" in admin
+    assert "CP-S-TYPO" in admin
+
+
+def test_queue_link_refuses_another_teams_entry(make: Factory, web_as: Any) -> None:
+    _queues(make)
+    admin = web_as("adm", "admin").text("/queues")
+    south_entry = admin.split("CP-S-TYPO")[1].split('name="instance_id" value="')[1].split('"')[0]
+    sup = web_as("sup-n", "supervisor", team="north")
+    response = sup.post("/queues/link", {"instance_id": south_entry, "case_ref": "CP-N1"})
+    assert response.status_code == 302
+    assert "There is no submission with this instanceID." in sup.text("/queues")
+    assert "CP-S-TYPO" in web_as("adm2", "admin").text("/queues")
+
+
+def test_dashboard_queue_counts_are_the_teams(make: Factory, web_as: Any) -> None:
+    _queues(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/dashboard")
+    assert 'id="n-unlinked">1<' in html
+    assert 'id="n-duplicates">1<' in html
+    lone = web_as("sup-none", "supervisor").text("/dashboard")
+    assert 'id="n-unlinked">0<' in lone
+    assert 'id="n-duplicates">0<' in lone
+    admin = web_as("adm", "admin").text("/dashboard")
+    assert 'id="n-unlinked">2<' in admin
+    assert 'id="n-duplicates">2<' in admin
+
+
 def test_dashboard_counts_overdue_contacts(make: Factory, web_as: Any) -> None:
     _two_teams(make)
     sup = web_as("sup-n", "supervisor", team="north")

@@ -12,7 +12,6 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.audit import service as audit
-from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.bounds import parse_id
 from server.cases import queries, service
@@ -20,7 +19,7 @@ from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
 from server.errors import AppError
 from server.web import bp
-from server.web.access import CASE_READERS, SUPERVISORS, active_users, me, roles_required
+from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
 from server.web.errors import flash_error
 from server.web.today import today
 
@@ -38,13 +37,8 @@ def _query_args() -> dict[str, Any]:
 
 
 def assignable_caseworkers(user: User) -> list[str]:
-    """Whom a supervisor may pick: the team's active members; an admin: every active user."""
-    session = db.session()
-    if user.role == "supervisor" and user.team:
-        members = auth_queries.list_team_members(session, user.team)
-    else:
-        members = active_users()
-    return sorted(u.username for u in members if u.role in ("caseworker", "supervisor"))
+    """Whom the user may make a case's caseworker (``queries.assignable_users_clause``)."""
+    return [u.username for u in db.session().scalars(queries.list_assignable_users(user))]
 
 
 @bp.get("/cases")
@@ -196,8 +190,8 @@ def case_reopen(case_ref: str) -> Response:
 @roles_required(*SUPERVISORS)
 def queues() -> str:
     session = db.session()
-    unlinked = session.execute(queries.list_unlinked().limit(QUEUE_LIMIT)).all()
-    duplicates = session.execute(queries.list_duplicates().limit(QUEUE_LIMIT)).all()
+    unlinked = session.execute(queries.list_unlinked(me()).limit(QUEUE_LIMIT)).all()
+    duplicates = session.execute(queries.list_duplicates(me()).limit(QUEUE_LIMIT)).all()
     return render_template("web/cases/queues.html", unlinked=unlinked, duplicates=duplicates)
 
 
