@@ -71,7 +71,7 @@ def test_plan_then_contact_makes_one_living_case_record(
     assert service["status"] == "delivered"
     assert service["is_done"]
     need = next(i for i in record["plan_items"] if i["kind"] == "need")
-    assert need["title"] == "Physical safety"
+    assert need["title"] == "Physical violence or abuse"
     assert need["due_date"] == "2026-11-25"
     assert [t["form_id"] for t in record["timeline"]] == ["case_plan", "contact_log"]
 
