@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from typing import Any
 
@@ -416,6 +417,35 @@ def test_a_referral_at_a_contact_is_a_new_item_not_the_plans_health_service(
     assert [i["label"] for i in listed if i["kind"] == "service"] == [
         "CP-H-1: Maternal health unit (MoH)"
     ]
+
+
+def test_a_referral_from_an_older_contact_log_keeps_off_the_plans_item(
+    published, device: DeviceClient, client, boss
+):
+    """contact_log 2026112201 keyed every health referral 'health', the plan's key for its
+    health service; phones not yet updated still send that."""
+    plan, entity = new_case_plan("CP-H-2", plan_date="2026-11-20")
+    assert device.submit(plan).status_code == 201
+    referral = contact_log(
+        "CP-H-2",
+        entity,
+        base_version=1,
+        contact_time="2026-11-30T10:00:00Z",
+        next_contact="2026-12-05",
+        health_referral=("mh-1", "Maternal health unit (MoH)", "MoH, Ward 3", "2026-12-02"),
+    )
+    referral = re.sub(
+        rb"<health_key>[^<]*</health_key>", b"<health_key>health</health_key>", referral
+    )
+    assert device.submit(referral).status_code == 201
+    services = {i["title"]: i for i in _record(client, boss, "CP-H-2")["plan_items"]}
+    plan_service = services["District clinic"]
+    assert (plan_service["status"], plan_service["owner"], plan_service["due_date"]) == (
+        "referred",
+        "District clinic",
+        "2026-12-01",
+    )
+    assert services["Maternal health unit (MoH)"]["status"] == "referred"
 
 
 # --- odd input never fails a merge -------------------------------------------------------------

@@ -21,7 +21,8 @@ Rules (the spreadsheet contract of ``xlsforms/``):
   about risk must not wipe the risk level a plan set.
 * A repeat whose role is ``need``, ``service``, ``action`` or ``decision`` holds plan items;
   one whose role is ``existing`` updates items already in the plan, of any kind, each
-  picked by its ``item_id``.
+  picked by its ``item_id``. A contact form changes an item of the plan only by picking
+  it: the items it makes (a referral) get keys of their own, prefixed ``contact:``.
 
 Total: no answer makes the mapping raise. An answer a role cannot read (a date that is not a
 date, a frequency that is not a whole number of days, an id or code longer than the
@@ -45,6 +46,8 @@ CASE_DATASET = "cases"
 ITEM_KINDS = ("need", "service", "action", "decision")
 # A repeat of items already in the plan, of any kind, each picked by ``item_id``.
 EXISTING_ITEMS = "existing"
+# The keys of items a contact makes (not picked by ``item_id``) start with this.
+CONTACT_KEY_PREFIX = "contact:"
 ITEM_ROLES = ("key", "item_id", "title", "owner", "due", "status")
 # What the database keeps (case_record.case_ref, *.entity_id, plan_item.item_id and
 # plan_item.status, Integer columns): a longer answer is not a reference number, id or code.
@@ -446,6 +449,7 @@ def _repeat_instances(data: DataNode, path: str) -> list[DataNode]:
 
 def _items(definition: FormDefinition, data: DataNode, case_ref: str) -> list[ItemUpdate]:
     items: list[ItemUpdate] = []
+    from_contact = is_contact_form(definition)
     for repeat in definition.fields:
         if repeat.kind != "repeat" or repeat.role not in (*ITEM_KINDS, EXISTING_ITEMS):
             continue
@@ -463,14 +467,19 @@ def _items(definition: FormDefinition, data: DataNode, case_ref: str) -> list[It
                     answers[f.role] = value
                 elif not f.is_meta:
                     props[f.name] = value
-            item = _item(kind, answers, props, case_ref)
+            item = _item(kind, answers, props, case_ref, from_contact=from_contact)
             if item is not None:
                 items.append(item)
     return items
 
 
 def _item(
-    kind: str, answers: dict[str, str], props: dict[str, str], case_ref: str
+    kind: str,
+    answers: dict[str, str],
+    props: dict[str, str],
+    case_ref: str,
+    *,
+    from_contact: bool,
 ) -> ItemUpdate | None:
     key = answers.get("key")
     title = answers.get("title")
@@ -482,6 +491,10 @@ def _item(
     elif kind == EXISTING_ITEMS:
         return None  # an existing item is named by its id, or not at all
     elif key or title:
+        if from_contact:
+            # A contact changes an item of the plan only by picking it (item_id); what it
+            # makes, such as a referral, has keys of its own and never takes a plan's item.
+            key = f"{CONTACT_KEY_PREFIX}{key or normalize_title(title or '')}"
         item_id = item_id_for(case_ref, kind, key or normalize_title(title or ""))
     else:
         return None  # an empty repeat instance names nothing

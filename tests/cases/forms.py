@@ -70,6 +70,11 @@ CONTACT_LOG = f"""
 | | select_one risk | risk | Risk now | | risk | | |
 | | date | next_visit | Next contact | next_contact_date | next_contact | | |
 | | select_one yn | close | Close the case? | | close | | |
+| | begin_repeat | referral | Referral | | service | | |
+| | text | ref_key | Key | | key | | |
+| | text | ref_title | Service | | title | | |
+| | date | ref_due | By when | | due | | |
+| | end_repeat | | | | | | |
 | choices |
 | | list_name | name | label |
 | | mode | visit | Home visit |

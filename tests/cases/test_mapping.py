@@ -271,6 +271,37 @@ def test_contact_is_an_update_with_base_version_next_contact_and_close() -> None
     assert u.event_fields == ("last_contact_mode", "next_contact_date")
 
 
+@pytest.mark.parametrize(
+    ("referral", "identity"),
+    [
+        ({"ref_key": "health", "ref_title": "Clinic"}, "contact:health"),
+        ({"ref_title": "  Mobile   Clinic "}, "contact:mobile clinic"),
+    ],
+)
+def test_items_a_contact_makes_never_take_a_plans_item(
+    referral: dict[str, object], identity: str
+) -> None:
+    env = envelope(
+        "contact_log",
+        "uuid:c2",
+        {"case": ENTITY, "ref": "CP-001", "end": "2024-06-01T10:00:00Z"},
+        entity_id=ENTITY,
+        base_version=3,
+        repeats={"referral": [referral]},
+    )
+    u = map_submission(forms.contact_def(), env, submitter="amina", received_at=RECEIVED)
+    assert u is not None
+    (item,) = u.items
+    assert (item.kind, item.key) == ("service", identity)
+    assert item.item_id == item_id_for("CP-001", "service", identity)
+    assert item.item_id not in {
+        item_id_for("CP-001", "service", "health"),
+        item_id_for("CP-001", "service", "mobile clinic"),
+    }
+    (moved,) = rebase_update(u, "CP-009").items
+    assert moved.item_id == item_id_for("CP-009", "service", identity)
+
+
 def test_conference_is_a_review_with_decisions() -> None:
     env = envelope(
         "case_conference",
