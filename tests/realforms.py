@@ -1,14 +1,23 @@
-"""The real case-work forms from xlsforms/, converted with pyxform, and answers for them."""
+"""The real case-work forms from xlsforms/, converted with pyxform, and answers for them.
+
+Every answer a builder here gives is checked against the form first (:func:`checked`): a
+question the form does not have, or a choice its list does not offer, fails the test
+instead of testing answers no phone could send.
+"""
 
 from __future__ import annotations
 
 import functools
+import html
+import re
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from pyxform.xls2xform import convert
 
+from server.xforms.definition import FormDefinition, parse_definition
 from tests.collect import fill_instance
 
 XLSFORMS = Path(__file__).resolve().parent.parent / "xlsforms"
@@ -20,8 +29,73 @@ def xform(form_id: str) -> str:
     return xml
 
 
+@functools.cache
+def definition(form_id: str) -> FormDefinition:
+    return parse_definition(xform(form_id))
+
+
 def xlsform_bytes(form_id: str) -> bytes:
     return (XLSFORMS / f"{form_id}.xlsx").read_bytes()
+
+
+def _leaves(answers: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, value in answers.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{path}/")
+        elif isinstance(value, list):
+            for instance in value:
+                yield from _leaves(instance, f"{path}/")
+        else:
+            yield path, value
+
+
+def offence(form_id: str, path: str, value: Any) -> str | None:
+    """Why the form could not have sent ``value`` at ``path`` (None: it could).
+
+    Choices from the form's own lists are checked; choices from a CSV the server sends
+    (cases.csv, services.csv, plan_items.csv) depend on the server's data and are not.
+    """
+    form = definition(form_id)
+    field = form.field(path)
+    if field is None or field.kind != "field":
+        return f"{form_id} has no question at {path!r}"
+    if value in (None, "") or field.control not in ("select1", "select") or field.choice_file:
+        return None
+    offered = {c.value for c in form.choices.get(field.choice_list or "", ())}
+    given = str(value).split() if field.control == "select" else [str(value)]
+    wrong = [v for v in given if v not in offered]
+    if wrong:
+        return f"{form_id} {path}: {wrong} not among {sorted(offered)}"
+    return None
+
+
+def checked(form_id: str, answers: dict[str, Any]) -> dict[str, Any]:
+    """``answers``, after making sure each is one the real form could send."""
+    problems = [p for path, v in _leaves(answers) if (p := offence(form_id, path, v))]
+    assert not problems, "answers the form does not offer:\n" + "\n".join(problems)
+    return answers
+
+
+def _calculation(form_id: str, name: str) -> str:
+    """The ``calculate`` of the form's question ``name``, as pyxform wrote it."""
+    match = re.search(rf'<bind nodeset="[^"]*/{name}"[^>]*calculate="([^"]*)"', xform(form_id))
+    assert match is not None, f"{form_id} has no calculation for {name}"
+    text = " ".join(html.unescape(match.group(1)).split())
+    return re.sub(r"\s+([,)])", r"\1", re.sub(r"\(\s+", "(", text))
+
+
+def _revision_caseworker(case_caseworker: str, username: str) -> str:
+    """Who the case plan form names as caseworker when a plan is revised: the case's
+    caseworker if, on picking the case, it fills that in from cases.csv; else the
+    username it fills in when the form opens."""
+    for value in re.findall(
+        r'<setvalue ref="/data/about/caseworker" event="xforms-value-changed" value="([^"]*)"',
+        xform("case_plan"),
+    ):
+        if "'revise'" in value and "/caseworker" in html.unescape(value):
+            return case_caseworker
+    return username
 
 
 def new_case_plan(
@@ -34,65 +108,57 @@ def new_case_plan(
     frequency: str = "7",
     instance_id: str | None = None,
 ) -> tuple[bytes, str]:
+    """A registration: a new case with a need, a health service and an action."""
     entity_id = entity_id or str(uuid.uuid4())
-    answers: dict[str, Any] = {
-        "about": {
-            "plan_type": "new",
-            "new_case_ref": case_ref,
-            "case_ref": case_ref,
-            "new_case_id": entity_id,
-            "caseworker": caseworker,
-            "plan_date": plan_date,
-            "risk_level": risk,
-            "risk_summary": "Threats at home reported by school.",
-        },
-        "needs_group": {
-            "needs": [
-                {
-                    "need_category": "physical_safety",
-                    "need_key": "physical_safety",
-                    "need_title": "Physical safety",
-                    "how_addressed": "Safety plan with aunt",
-                    "need_owner": caseworker,
-                    "need_due": "2026-11-25",
-                    "need_status": "open",
-                }
-            ]
-        },
-        "services_group": {
-            "services": [
-                {
-                    "service_category": "health",
-                    "service_key": "health",
-                    "service": "clinic-1",
-                    "service_title": "District clinic",
-                    "service_by": "District clinic",
-                    "urgency": "urgent",
-                    "service_due": "2026-12-01",
-                    "referral_status": "referred",
-                }
-            ]
-        },
-        "actions_group": {
-            "actions": [
-                {
-                    "action_what": "Meet the school counsellor",
-                    "action_owner": caseworker,
-                    "action_due": "2026-11-27",
-                    "action_status": "open",
-                }
-            ]
-        },
-        "follow_up": {
-            "contact_frequency_days": frequency,
-            "child_participation": "interviewed",
-            "alternative_care_needed": "no",
-            "next_review_date": "2027-02-18",
-        },
+    answers = _plan_answers(
+        case_ref,
+        plan_type="new",
+        caseworker=caseworker,
+        risk=risk,
+        plan_date=plan_date,
+        frequency=frequency,
+    )
+    answers["about"].update(new_case_ref=case_ref, new_case_id=entity_id)
+    answers["needs_group"] = {
+        "needs": [
+            {
+                "need_category": "physical_violence",
+                "need_key": "physical_violence",
+                "need_title": "Physical violence or abuse",
+                "how_addressed": "Safety plan with aunt",
+                "need_owner": caseworker,
+                "need_due": "2026-11-25",
+                "need_status": "planned",
+            }
+        ]
+    }
+    answers["services_group"] = {
+        "services": [
+            {
+                "service_category": "health",
+                "service_key": "health",
+                "service": "clinic-1",
+                "service_title": "District clinic",
+                "service_by": "District clinic",
+                "urgency": "urgent",
+                "service_due": "2026-12-01",
+                "referral_status": "referred",
+            }
+        ]
+    }
+    answers["actions_group"] = {
+        "actions": [
+            {
+                "action_what": "Meet the school counsellor",
+                "action_owner": caseworker,
+                "action_due": "2026-11-27",
+                "action_status": "in_progress",
+            }
+        ]
     }
     xml = fill_instance(
         xform("case_plan"),
-        answers,
+        checked("case_plan", answers),
         instance_id=instance_id,
         entity={
             "id": entity_id,
@@ -104,6 +170,94 @@ def new_case_plan(
     return xml, entity_id
 
 
+def plan_revision(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    case_caseworker: str = "cw1",
+    username: str = "cw1",
+    risk: str = "medium",
+    plan_date: str = "2026-11-27",
+    frequency: str = "14",
+    review: str = "2027-02-20",
+    existing: list[tuple[str, str, str]] | None = None,
+    needs: list[dict[str, str]] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    instance_id: str | None = None,
+) -> bytes:
+    """A revision of an existing case's plan, as the case plan form sends it.
+
+    ``existing``: (item id, status now, due) for items already in the plan; ``needs``: new
+    need entries. The caseworker is left as the form fills it in for ``username``, whose
+    phone it is, on a case whose caseworker is ``case_caseworker``.
+    """
+    answers = _plan_answers(
+        case_ref,
+        plan_type="revise",
+        caseworker=_revision_caseworker(case_caseworker, username),
+        risk=risk,
+        plan_date=plan_date,
+        frequency=frequency,
+        review=review,
+    )
+    answers["about"]["case"] = entity_id
+    answers["start"] = start or ""
+    answers["end"] = end or ""
+    answers["existing_group"] = {
+        "update_existing": "yes" if existing else "no",
+        "existing_items": [
+            {"existing_item": item, "existing_status": status, "existing_due": due}
+            for item, status, due in existing or []
+        ],
+    }
+    answers["needs_group"] = {"needs": list(needs or [])}
+    answers["services_group"] = {"services": []}
+    answers["actions_group"] = {"actions": []}
+    return fill_instance(
+        xform("case_plan"),
+        checked("case_plan", answers),
+        instance_id=instance_id,
+        entity={
+            "id": entity_id,
+            "create": "0",
+            "update": "1",
+            "baseVersion": str(base_version),
+            "label": f"{case_ref} ({risk} risk)",
+        },
+    )
+
+
+def _plan_answers(
+    case_ref: str,
+    *,
+    plan_type: str,
+    caseworker: str,
+    risk: str,
+    plan_date: str,
+    frequency: str,
+    review: str = "2027-02-18",
+) -> dict[str, Any]:
+    return {
+        "about": {
+            "plan_type": plan_type,
+            "case_ref": case_ref,
+            "caseworker": caseworker,
+            "plan_date": plan_date,
+            "risk_level": risk,
+            "risk_summary": "Threats at home reported by school.",
+        },
+        "follow_up": {
+            "contact_frequency_days": frequency,
+            "child_participation": "planning_meeting",
+            "alternative_care_needed": "no",
+            "next_review_date": review,
+            "plan_review_needed": "no",
+        },
+    }
+
+
 def contact_log(
     case_ref: str,
     entity_id: str,
@@ -111,21 +265,51 @@ def contact_log(
     base_version: int,
     contact_time: str,
     risk: str = "medium",
+    mode: str = "home_visit",
     next_contact: str | None = None,
     close: str = "no",
     service_updates: list[tuple[str, str]] | None = None,
+    health_referral: tuple[str, str, str, str] | None = None,
     instance_id: str | None = None,
 ) -> bytes:
+    """A contact. ``health_referral``: (service id, title, "provider, location", due) of a
+    referral made at this contact."""
+    health: dict[str, Any] = {"household_health": "well"}
+    if health_referral:
+        service, title, by, due = health_referral
+        referral_id = str(uuid.uuid4())
+        # the key as the form computes it: a referral of its own, not the plan's service
+        key_form = _calculation("contact_log", "health_key")
+        expected = "concat('referral-', ../health_service, '-', ../health_referral_id)"
+        assert key_form == expected, f"contact_log computes health_key as {key_form}"
+        assert _calculation("contact_log", "health_referral_id") == "once(uuid())"
+        health = {
+            "household_health": "unwell",
+            "health_details": "Mother has a fever.",
+            "health_referral_needed": "yes",
+            "health_referral": [
+                {
+                    "health_referral_id": referral_id,
+                    "health_key": f"referral-{service}-{referral_id}",
+                    "health_service": service,
+                    "health_service_title": title,
+                    "health_service_by": by,
+                    "health_referral_due": due,
+                    "health_referral_status": "referred",
+                }
+            ],
+        }
     answers: dict[str, Any] = {
         "case": entity_id,
         "case_ref": case_ref,
         "contact_time": contact_time,
-        "contact_mode": "home_visit",
-        "participants": "child caregiver",
-        "health": {"household_health": "well", "health_referral_needed": "no"},
+        "contact_mode": mode,
+        "participants": "child mother",
+        "health": health,
         "reassurance": {
             "reassured_ongoing_contact": "yes",
             "told_next_steps": "yes",
+            "communication_channels": "phone messaging",
             "knows_emergency_contact": "yes",
         },
         "safety": {
@@ -143,12 +327,20 @@ def contact_log(
                 for item, status in (service_updates or [])
             ],
         },
-        "assessment": {"circumstances_changed": "no", "risk_level_now": risk},
-        "next": {"close_case": close, "next_contact_date": next_contact or ""},
+        "assessment": {
+            "circumstances_changed": "no",
+            "risk_level_now": risk,
+            "plan_review_needed": "no",
+        },
+        "next": {
+            "close_case": close,
+            "closure_reason": "goals_met" if close == "yes" else "",
+            "next_contact_date": next_contact or "",
+        },
     }
     return fill_instance(
         xform("contact_log"),
-        answers,
+        checked("contact_log", answers),
         instance_id=instance_id,
         entity={
             "id": entity_id,
@@ -156,4 +348,62 @@ def contact_log(
             "baseVersion": str(base_version),
             "label": f"{case_ref} ({risk} risk)",
         },
+    )
+
+
+def case_conference(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    conference_date: str = "2026-11-26",
+    decisions: Sequence[tuple[str, str, str, str]] = (),
+    outcome: str = "remain_open",
+    review: str = "2027-01-20",
+    transfer_to: str = "",
+    closure_reason: str = "",
+    start: str | None = None,
+    end: str | None = None,
+    instance_id: str | None = None,
+) -> bytes:
+    """A case conference. ``decisions``: (what, who, by when, status)."""
+    answers: dict[str, Any] = {
+        "start": start or "",
+        "end": end or "",
+        "case": entity_id,
+        "case_ref": case_ref,
+        "conference_date": conference_date,
+        "platform": "whatsapp",
+        "participants_group": {
+            "participants": [
+                {"participant_role": "health", "participant_agency": "District Health Office"},
+                {"participant_role": "caregiver"},
+            ]
+        },
+        "confidentiality": {"private_location": "yes", "no_identifying_details": "yes"},
+        "discussion": "Progress reviewed; school attendance discussed.",
+        "decisions_group": {
+            "decisions": [
+                {
+                    "decision_text": text,
+                    "decision_owner": owner,
+                    "decision_due": due,
+                    "decision_status": status,
+                }
+                for text, owner, due, status in decisions
+            ]
+        },
+        "outcome_group": {
+            "outcome": outcome,
+            "transfer_to": transfer_to,
+            "close_case": "yes" if outcome == "close" else "no",
+            "closure_reason": closure_reason,
+            "next_review_date": review if outcome != "close" else "",
+        },
+    }
+    return fill_instance(
+        xform("case_conference"),
+        checked("case_conference", answers),
+        instance_id=instance_id,
+        entity={"id": entity_id, "update": "1", "baseVersion": str(base_version)},
     )

@@ -36,7 +36,7 @@ CASES_HEADER = (
     "next_contact_due",
     "status",
 )
-PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due")
+PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
 SERVICES_HEADER = ("name", "label", "category", "provider", "location", "access", "focal_point")
 LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
 
@@ -100,10 +100,10 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 
 def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
-    for item_id, title, case_ref, kind, status, due in _stream(
+    for item_id, title, case_ref, kind, status, due, key in _stream(
         session, queries.list_plan_item_list_rows(user)
     ):
-        yield (item_id, f"{case_ref}: {title or kind}", case_ref, kind, status, due)
+        yield (item_id, f"{case_ref}: {title or kind}", case_ref, kind, status, due, key)
 
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:

@@ -6,15 +6,27 @@ the XML again.
 
 Rules (the spreadsheet contract of ``xlsforms/``):
 
-* A form takes part in case work when one of its fields has ``casework:role="ref"``.
+* A form takes part in case work when one of its fields has ``casework:role="ref"``. The
+  reference number is filed in its canonical form: trimmed, inner spaces collapsed,
+  upper-case (``cp-1`` and ``CP-1`` are one case).
 * ``entities:saveto="X"`` on a top-level field makes its answer case property ``X``.
-* Role fields become properties under fixed names: ``risk`` -> ``risk_level``,
-  ``contact_frequency`` -> ``contact_frequency_days`` (int), ``next_contact`` ->
-  ``next_contact`` and ``review_due`` -> ``review_due`` (ISO dates), ``caseworker`` ->
-  ``caseworker``.
+* A field with a role is stored once, under the role's case field (whatever its
+  ``save_to``): ``risk`` -> ``risk_level`` (lower-case), ``contact_frequency`` ->
+  ``contact_frequency_days`` (whole days), ``next_contact`` -> ``next_contact_date`` and
+  ``review_due`` -> ``review_date`` (ISO dates), ``caseworker`` -> ``caseworker``.
+* Event fields describe the event itself, not the child's situation: those marked
+  ``casework:event="yes"``, and those with the roles ``next_contact``, ``review_due`` and
+  ``event_time``. The merge lets the latest event win them and never flags a conflict.
 * Blank answers are "not said", never "clear the value": a contact log that does not ask
   about risk must not wipe the risk level a plan set.
-* A repeat whose role is ``need``, ``service``, ``action`` or ``decision`` holds plan items.
+* A repeat whose role is ``need``, ``service``, ``action`` or ``decision`` holds plan items;
+  one whose role is ``existing`` updates items already in the plan, of any kind, each
+  picked by its ``item_id``. A contact form changes an item of the plan only by picking
+  it: the items it makes (a referral) get keys of their own, prefixed ``contact:``.
+
+Total: no answer makes the mapping raise. An answer a role cannot read (a date that is not a
+date, a frequency that is not a whole number of days, an id or code longer than the
+database keeps) is not said; the raw answer stays with the stored submission.
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from server.submissions.parse import DataNode, EntityBlock, SubmissionEnvelope, values_at
@@ -32,7 +44,19 @@ from server.xforms.definition import FieldDef, FormDefinition
 ITEM_NAMESPACE = uuid.UUID("5b0f7c55-2a4e-4c1b-9e57-0c4a6f3f8d21")
 CASE_DATASET = "cases"
 ITEM_KINDS = ("need", "service", "action", "decision")
+# A repeat of items already in the plan, of any kind, each picked by ``item_id``.
+EXISTING_ITEMS = "existing"
+# The keys of items a contact makes (not picked by ``item_id``) start with this.
+CONTACT_KEY_PREFIX = "contact:"
 ITEM_ROLES = ("key", "item_id", "title", "owner", "due", "status")
+# What the database keeps (case_record.case_ref, *.entity_id, plan_item.item_id and
+# plan_item.status, Integer columns): a longer answer is not a reference number, id or code.
+MAX_REF_LENGTH = 120
+MAX_ID_LENGTH = 64
+MAX_CODE_LENGTH = 30
+MAX_VERSION = 2**31 - 1
+# Contact less often than once a year is not a contact frequency.
+MAX_CONTACT_FREQUENCY_DAYS = 366
 # Forms that count as a review of the plan (the plan itself and a case conference).
 REVIEW_FORMS = frozenset({"case_plan", "case_conference"})
 # Forms that always count as a contact with the child, whatever fields they have.
@@ -41,11 +65,17 @@ CONTACT_FORMS = frozenset({"contact_log"})
 _ROLE_PROPERTIES = {
     "risk": "risk_level",
     "contact_frequency": "contact_frequency_days",
-    "next_contact": "next_contact",
-    "review_due": "review_due",
+    "next_contact": "next_contact_date",
+    "review_due": "review_date",
     "caseworker": "caseworker",
 }
+NEXT_CONTACT = _ROLE_PROPERTIES["next_contact"]
+REVIEW_DATE = _ROLE_PROPERTIES["review_due"]
 _DATE_ROLES = frozenset({"next_contact", "review_due"})
+# What was decided at, or is about, this event: the latest event wins these fields.
+_EVENT_ROLES = frozenset({"next_contact", "review_due", "event_time"})
+# A whole number of days, possibly written as a decimal ("14", "14.0").
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
 
 
 @dataclass(frozen=True)
@@ -112,6 +142,8 @@ class CaseUpdate:
     close: bool = False
     is_contact: bool = False
     is_review: bool = False
+    # properties that describe this event only (see the module docstring), sorted
+    event_fields: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +161,7 @@ class CaseUpdate:
             "close": self.close,
             "is_contact": self.is_contact,
             "is_review": self.is_review,
+            "event_fields": list(self.event_fields),
         }
 
     @classmethod
@@ -148,6 +181,7 @@ class CaseUpdate:
             close=bool(data.get("close", False)),
             is_contact=bool(data.get("is_contact", False)),
             is_review=bool(data.get("is_review", False)),
+            event_fields=tuple(data.get("event_fields") or ()),
         )
 
 
@@ -158,6 +192,13 @@ def item_id_for(case_ref: str, kind: str, identity: str) -> str:
 
 def normalize_title(title: str) -> str:
     return re.sub(r"\s+", " ", title).strip().lower()
+
+
+def canonical_ref(value: str) -> str:
+    """A case reference number as the server files it: trimmed, inner runs of spaces made
+    one, upper-case. ``""`` when it is longer than a reference number can be."""
+    ref = " ".join(value.split()).upper()
+    return ref if len(ref) <= MAX_REF_LENGTH else ""
 
 
 def is_contact_form(definition: FormDefinition) -> bool:
@@ -191,24 +232,38 @@ def map_submission(
     if not ref_fields:
         return None
     data = envelope.data
-    case_ref = _first(data, ref_fields[0]) or ""
+    case_ref = canonical_ref(_first(data, ref_fields[0]) or "")
     block = _case_block(envelope)
 
     properties: dict[str, Any] = {}
+    event_fields: set[str] = set()
     for f in definition.fields:
         if f.kind != "field" or f.repeat is not None or f.is_meta:
             continue
         value = _first(data, f)
         if value is None:
             continue
-        if f.save_to:
-            properties[f.save_to] = value
+        if f.role == "ref":
+            if f.save_to and case_ref:
+                properties[f.save_to] = case_ref  # as filed, not as typed
+            continue
         if f.role in _ROLE_PROPERTIES:
+            # one answer, one key: the role's case field, whatever the save_to says
+            name = _ROLE_PROPERTIES[f.role]
             converted = _convert_role(f.role, value)
-            if converted is not None:
-                properties[_ROLE_PROPERTIES[f.role]] = converted
+            if converted is None:
+                continue
+            properties[name] = converted
+        elif f.save_to:
+            name = f.save_to
+            properties[name] = value
+        else:
+            continue
+        if f.is_event or f.role in _EVENT_ROLES:
+            event_fields.add(name)
 
     caseworker = properties.pop("caseworker", None)
+    event_fields.discard("caseworker")
     close_fields = definition.with_role("close")
     close = any((_first(data, f) or "").lower() == "yes" for f in close_fields)
 
@@ -217,9 +272,9 @@ def map_submission(
         instance_id=envelope.instance_id,
         form_id=definition.form_id,
         event_at=_event_at(definition, data, received_at),
-        entity_id=(block.entity_id or None) if block else None,
+        entity_id=_entity_id(block),
         is_registration=is_registration_block(block),
-        base_version=block.base_version if block else None,
+        base_version=_version(block.base_version) if block else None,
         submitter=submitter,
         caseworker=caseworker,
         properties=properties,
@@ -227,6 +282,7 @@ def map_submission(
         close=close,
         is_contact=is_contact_form(definition),
         is_review=definition.form_id in REVIEW_FORMS,
+        event_fields=tuple(sorted(event_fields)),
     )
 
 
@@ -263,38 +319,59 @@ def _first(data: DataNode, f: FieldDef) -> str | None:
     return None
 
 
+def _entity_id(block: EntityBlock | None) -> str | None:
+    if block is None or not block.entity_id or len(block.entity_id) > MAX_ID_LENGTH:
+        return None
+    return block.entity_id
+
+
+def _version(value: int | None) -> int | None:
+    return value if value is not None and 0 <= value <= MAX_VERSION else None
+
+
 def _convert_role(role: str, value: str) -> Any:
     if role == "contact_frequency":
-        try:
-            days = int(float(value))
-        except ValueError:
-            return None
-        return days if days > 0 else None
+        return _frequency(value)
     if role in _DATE_ROLES:
         parsed = _parse_date(value)
         return parsed.isoformat() if parsed else None
     if role == "risk":
-        return value.lower()
+        return _code(value)
     return value
+
+
+def _frequency(value: str) -> int | None:
+    """Whole days between contacts, 1 to MAX_CONTACT_FREQUENCY_DAYS; anything else None."""
+    text = value.strip()
+    if not _WHOLE_NUMBER.fullmatch(text) or len(text) > 20:
+        return None
+    days = int(text.split(".")[0])
+    return days if 0 < days <= MAX_CONTACT_FREQUENCY_DAYS else None
+
+
+def _code(value: str) -> str | None:
+    """A choice name (status, risk level): lower-case, or None when too long to be one."""
+    code = value.strip().lower()
+    return code if code and len(code) <= MAX_CODE_LENGTH else None
 
 
 def _parse_date(value: str) -> date | None:
     try:
-        return date.fromisoformat(value[:10])
+        return date.fromisoformat(value.strip()[:10])
     except ValueError:
         return None
 
 
-def _parse_when(value: str) -> datetime | None:
+def _parse_datetime(value: str) -> datetime | None:
+    """An ODK dateTime, aware, in the offset the phone wrote (UTC when it wrote none)."""
     text = value.strip()
-    if not text:
+    if len(text) <= 10:
         return None
     try:
-        if len(text) <= 10:
-            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        return _aware(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _aware(value: datetime) -> datetime:
@@ -303,20 +380,57 @@ def _aware(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _utc(value: datetime) -> datetime | None:
+    """``value`` in UTC; None at the edges of the calendar (year 1 or 9999 with an offset)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+# A date-only event that was recorded on another day counts at the end of its day: it was
+# written down after everything else that happened that day.
+_END_OF_DAY = time(23, 59, 59)
+
+
 def _event_at(definition: FormDefinition, data: DataNode, received_at: datetime) -> datetime:
-    """Role ``event_time`` -> ``end`` -> ``start`` metadata -> the time the server got it."""
-    candidates = [f for f in definition.with_role("event_time") if f.repeat is None]
+    """When the event happened, in UTC.
+
+    * The ``event_time`` answer, when it has a time of day.
+    * A date-only answer takes its time of day from the form's ``end`` timestamp when
+      ``end`` falls on that date (in the phone's own offset), else from ``start``; when
+      neither does, the end of that day (23:59:59) in the phone's offset (UTC if unknown).
+    * No usable answer: ``end``, then ``start``, then the time the server got it.
+    """
+    stamps: list[datetime] = []
     for name in ("end", "start"):
-        candidates += [
-            f
-            for f in definition.fields
-            if f.name == name and f.type == "dateTime" and f.repeat is None and f.kind == "field"
-        ]
-    for f in candidates:
+        for f in definition.fields:
+            if f.name == name and f.type == "dateTime" and f.repeat is None and f.kind == "field":
+                value = _first(data, f)
+                parsed = _parse_datetime(value) if value else None
+                if parsed is not None:
+                    stamps.append(parsed)
+    for f in definition.with_role("event_time"):
+        if f.repeat is not None:
+            continue
         value = _first(data, f)
-        when = _parse_when(value) if value else None
-        if when is not None:
-            return when
+        if value is None:
+            continue
+        when = _parse_datetime(value)
+        if when is None:
+            day = _parse_date(value) if len(value) <= 10 else None
+            if day is None:
+                continue
+            same_day = [s for s in stamps if s.date() == day]
+            tz = stamps[0].tzinfo if stamps else UTC
+            when = same_day[0] if same_day else datetime.combine(day, _END_OF_DAY, tz)
+        utc = _utc(when)
+        if utc is not None:
+            return utc
+    for stamp in stamps:
+        utc = _utc(stamp)
+        if utc is not None:
+            return utc
     return _aware(received_at)
 
 
@@ -335,8 +449,9 @@ def _repeat_instances(data: DataNode, path: str) -> list[DataNode]:
 
 def _items(definition: FormDefinition, data: DataNode, case_ref: str) -> list[ItemUpdate]:
     items: list[ItemUpdate] = []
+    from_contact = is_contact_form(definition)
     for repeat in definition.fields:
-        if repeat.kind != "repeat" or repeat.role not in ITEM_KINDS:
+        if repeat.kind != "repeat" or repeat.role not in (*ITEM_KINDS, EXISTING_ITEMS):
             continue
         kind = repeat.role
         inner = [f for f in definition.fields if f.repeat == repeat.path and f.kind == "field"]
@@ -352,33 +467,47 @@ def _items(definition: FormDefinition, data: DataNode, case_ref: str) -> list[It
                     answers[f.role] = value
                 elif not f.is_meta:
                     props[f.name] = value
-            item = _item(kind, answers, props, case_ref)
+            item = _item(kind, answers, props, case_ref, from_contact=from_contact)
             if item is not None:
                 items.append(item)
     return items
 
 
 def _item(
-    kind: str, answers: dict[str, str], props: dict[str, str], case_ref: str
+    kind: str,
+    answers: dict[str, str],
+    props: dict[str, str],
+    case_ref: str,
+    *,
+    from_contact: bool,
 ) -> ItemUpdate | None:
     key = answers.get("key")
     title = answers.get("title")
     explicit = answers.get("item_id")
+    if explicit and len(explicit) > MAX_ID_LENGTH:
+        explicit = None  # not an id this server gave out
     if explicit:
         item_id = explicit
+    elif kind == EXISTING_ITEMS:
+        return None  # an existing item is named by its id, or not at all
     elif key or title:
+        if from_contact:
+            # A contact changes an item of the plan only by picking it (item_id); what it
+            # makes, such as a referral, has keys of its own and never takes a plan's item.
+            key = f"{CONTACT_KEY_PREFIX}{key or normalize_title(title or '')}"
         item_id = item_id_for(case_ref, kind, key or normalize_title(title or ""))
     else:
         return None  # an empty repeat instance names nothing
     status = answers.get("status")
     return ItemUpdate(
-        kind=kind,
+        # an existing item keeps the kind it was made with (the merge reads it from there)
+        kind="" if kind == EXISTING_ITEMS else kind,
         item_id=item_id,
         key=key,
         title=title,
         owner=answers.get("owner"),
         due=_parse_date(answers["due"]) if "due" in answers else None,
-        status=status.lower() if status else None,
+        status=_code(status) if status else None,
         properties=props,
         is_explicit_id=bool(explicit),
     )

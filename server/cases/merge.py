@@ -5,10 +5,24 @@ The case is never patched in place: it is folded again from the whole *set* of i
 which delayed offline submissions reach the server cannot change the result, and a resend
 of the same submission counts once.
 
-Conflicts are found across the set, not along the fold: two different submissions that
-started from the same case version (``base_version``) and set the same field to different
-values. The fold still picks the latest value, flagged as in conflict, until a ``resolve``
-action chooses one; a later ordinary update after the resolution wins as usual.
+What an update changes is decided against the case as its phone saw it: the value of each
+field at the update's ``base_version``. An answer that repeats that value is no change (a
+default left alone, a risk level confirmed), so it neither overwrites a concurrent change
+nor makes a conflict. The server keeps no copy of each version, so the case at version B
+is taken as the fold of every update that could have been part of it: those without a base
+version (the registration) and those that started from an earlier version than B (an
+update becomes part of the version after the one it started from, at the earliest). An
+offline update that reached the server after version B was made is thereby counted as if
+it had been in it.
+
+Conflicts are found across the set, not along the fold: two submissions that started from
+the same case version and both changed the same field, to different values. The fold still
+picks the latest change, flagged as in conflict, until a ``resolve`` action chooses one; a
+later ordinary update after the resolution wins as usual.
+
+Event fields (``CaseUpdate.event_fields``: how this contact took place, the next contact or
+review date set at it) are not a state of the case but a record of the event: every event
+sets them, the latest by event time wins, and they never conflict.
 """
 
 from __future__ import annotations
@@ -17,9 +31,16 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
-from server.cases.mapping import CaseUpdate, ItemUpdate
+from server.cases.mapping import (
+    MAX_CONTACT_FREQUENCY_DAYS,
+    NEXT_CONTACT,
+    REVIEW_DATE,
+    CaseUpdate,
+    ItemUpdate,
+)
 
 DONE_STATUSES = frozenset({"delivered", "done", "completed", "closed", "cancelled", "declined"})
 ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
@@ -49,6 +70,7 @@ class ActionRecord:
 class ItemState:
     item_id: str
     kind: str
+    key: str | None  # what makes it the same item in the next plan (None: its title)
     title: str
     owner: str | None
     due: date | None
@@ -138,7 +160,8 @@ def build_case(
     """
     ups = dedupe(updates)
     acts = sorted({a.action_id: a for a in actions}.values(), key=lambda a: (a.at, a.action_id))
-    conflicts = _find_conflicts(ups)
+    changes = _changes(ups)
+    conflicts = _find_conflicts(ups, changes)
     resolutions = _resolutions(acts, {c.key for c in conflicts})
     timeline: list[tuple[datetime, int, str, CaseUpdate | ActionRecord]] = [
         (u.event_at, _UPDATE, u.instance_id, u) for u in ups
@@ -167,7 +190,7 @@ def build_case(
     fold = _Fold()
     for _, _, _, event in timeline:
         if isinstance(event, CaseUpdate):
-            fold.apply_update(event)
+            fold.apply_update(event, changes[event.instance_id])
         else:
             fold.apply_action(event, conflicts)
 
@@ -224,18 +247,69 @@ def _item_fields(item: ItemUpdate) -> dict[str, Any]:
     return out
 
 
-def _find_conflicts(ups: list[CaseUpdate]) -> list[ConflictState]:
+def _fingerprint(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _changes(ups: list[CaseUpdate]) -> dict[str, dict[str, Any]]:
+    """instance id -> the fields the update changes, with their values.
+
+    An update without a base version changes every field it sets. Any other update changes
+    its event fields, and each field whose value differs from the field's value in the case
+    at its base version (see the module docstring): the latest change, by event time, among
+    the updates that started from an earlier version or from none.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    # field -> ((event time, instance id), value) of the latest change seen so far
+    latest: dict[str, tuple[tuple[datetime, str], Any]] = {}
+    ordered = sorted(ups, key=lambda u: (_base(u), u.event_at, u.instance_id))
+    for _, same_base in groupby(ordered, key=_base):
+        group = list(same_base)
+        for u in group:
+            fields = _update_fields(u)
+            if u.base_version is None:
+                out[u.instance_id] = fields
+                continue
+            events = set(u.event_fields)
+            out[u.instance_id] = {
+                name: value
+                for name, value in fields.items()
+                if name in events
+                or name not in latest
+                or _fingerprint(value) != _fingerprint(latest[name][1])
+            }
+        # the group is part of the versions after its base, once all of it is judged
+        for u in group:
+            order = (u.event_at, u.instance_id)
+            for name, value in out[u.instance_id].items():
+                held = latest.get(name)
+                if held is None or held[0] < order:
+                    latest[name] = (order, value)
+    return out
+
+
+def _base(u: CaseUpdate) -> int:
+    """The version an update started from; -1 (before every version) when it says none."""
+    return -1 if u.base_version is None else u.base_version
+
+
+def _find_conflicts(
+    ups: list[CaseUpdate], changes: dict[str, dict[str, Any]]
+) -> list[ConflictState]:
+    """Fields that two updates from one base version both changed, to different values."""
     by_key: dict[tuple[str, int], list[tuple[Any, CaseUpdate]]] = {}
     for u in ups:
         if u.base_version is None:
             continue
-        for name, value in _update_fields(u).items():
-            by_key.setdefault((name, u.base_version), []).append((value, u))
+        events = set(u.event_fields)
+        for name, value in changes[u.instance_id].items():
+            if name not in events:
+                by_key.setdefault((name, u.base_version), []).append((value, u))
     conflicts = []
     for (name, base), entries in sorted(by_key.items()):
         if len(entries) < 2:
-            continue  # the common case: only one submission started from this version
-        values = {json.dumps(v, sort_keys=True) for v, _ in entries}
+            continue  # the common case: only one submission changed it from this version
+        values = {_fingerprint(v) for v, _ in entries}
         if len(values) > 1:
             candidates = sorted(
                 (_prov(v, u.instance_id, u.submitter, u.event_at) for v, u in entries),
@@ -288,15 +362,32 @@ class _Fold:
         self.values[name] = value
         self.provenance[name] = prov
 
-    def apply_update(self, u: CaseUpdate) -> None:
+    def apply_update(self, u: CaseUpdate, changes: dict[str, Any]) -> None:
+        """Fold one update in; only the fields it ``changes`` (see :func:`_changes`)."""
         if self.first_at is None:
             self.first_at = u.event_at
         if u.is_registration and self.registered_at is None:
             self.registered_at = u.event_at
         for item in u.items:
-            self.items.setdefault(item.item_id, {"kind": item.kind, "fields": {}, "provenance": {}})
+            # The kind comes from the update that made the item from its key or title; an
+            # update naming the item by id (possibly an "existing items" repeat, which has
+            # no kind) only fills it in until that one is seen.
+            rank = 0 if item.kind and not item.is_explicit_id else (1 if item.kind else 2)
+            held = self.items.get(item.item_id)
+            if held is None:
+                held = self.items[item.item_id] = {
+                    "kind": item.kind,
+                    "rank": rank,
+                    "key": None,
+                    "fields": {},
+                    "provenance": {},
+                }
+            elif rank < held["rank"]:
+                held["kind"], held["rank"] = item.kind, rank
+            if item.key and not item.is_explicit_id:
+                held["key"] = item.key
         at = u.event_at.isoformat()
-        for name, value in _update_fields(u).items():
+        for name, value in changes.items():
             prov = {"value": value, "instance_id": u.instance_id, "user": u.submitter, "at": at}
             self._set(name, value, prov)
         if u.is_contact:
@@ -347,12 +438,17 @@ class _Fold:
     ) -> CaseState:
         values = self.values
         frequency = values.get("contact_frequency_days")
-        frequency = frequency if isinstance(frequency, int) and frequency > 0 else None
+        if (
+            not isinstance(frequency, int)
+            or isinstance(frequency, bool)
+            or not 0 < frequency <= MAX_CONTACT_FREQUENCY_DAYS
+        ):
+            frequency = None
         last_contact_at = self.last_contact.event_at if self.last_contact else None
         anchor = last_contact_at or self.registered_at or self.first_at
 
-        next_due = _date_or_none(values.get("next_contact"))
-        next_set_at = _prov_at(self.provenance.get("next_contact"))
+        next_due = _date_or_none(values.get(NEXT_CONTACT))
+        next_set_at = _prov_at(self.provenance.get(NEXT_CONTACT))
         # A date the caseworker chose stands unless a later contact did not repeat it.
         if (
             next_due is not None
@@ -362,12 +458,12 @@ class _Fold:
         ):
             next_due = None
         if next_due is None and anchor is not None:
-            next_due = anchor.date() + timedelta(days=frequency or default_frequency_days)
+            next_due = _plus_days(anchor.date(), frequency or default_frequency_days)
         if self.status == "closed":
             next_due = None
 
-        review_due = _date_or_none(values.get("review_due"))
-        review_set_at = _prov_at(self.provenance.get("review_due"))
+        review_due = _date_or_none(values.get(REVIEW_DATE))
+        review_set_at = _prov_at(self.provenance.get(REVIEW_DATE))
         if (
             review_due is not None
             and self.last_review_at
@@ -378,7 +474,7 @@ class _Fold:
         if review_due is None:
             review_anchor = self.last_review_at or self.registered_at or self.first_at
             if review_anchor is not None:
-                review_due = review_anchor.date() + timedelta(days=review_interval_days)
+                review_due = _plus_days(review_anchor.date(), review_interval_days)
 
         items = []
         for item_id in sorted(self.items):
@@ -396,6 +492,7 @@ class _Fold:
                 ItemState(
                     item_id=item_id,
                     kind=raw["kind"],
+                    key=raw["key"],
                     title=str(f.get("title") or ""),
                     owner=f.get("owner"),
                     due=due,
@@ -430,6 +527,14 @@ class _Fold:
             in_conflict=in_conflict,
             overdue_items=tuple(i.item_id for i in items if i.is_overdue),
         )
+
+
+def _plus_days(day: date, days: int) -> date | None:
+    """``day`` + ``days``; None past the end of the calendar (a phone dated 9999)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return None
 
 
 def _date_or_none(value: Any) -> date | None:

@@ -33,7 +33,8 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     team: Mapped[str | None] = mapped_column(String(80), default=None)
-    risk_level: Mapped[str | None] = mapped_column(String(20), default=None)
+    # what the forms answered (a choice name); Text, so that no answer can fail a merge
+    risk_level: Mapped[str | None] = mapped_column(Text, default=None)
     contact_frequency_days: Mapped[int | None] = mapped_column(Integer, default=None)
     last_contact_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     next_contact_due: Mapped[date | None] = mapped_column(Date, default=None)
@@ -105,8 +106,13 @@ class PlanItem(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"))
     item_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(20))
-    title: Mapped[str] = mapped_column(String(500), default="")
-    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    # the key answer that names it from plan to plan (need category, service type); devices
+    # get it in plan_items.csv so a plan revision can find the item
+    key: Mapped[str | None] = mapped_column(Text, default=None)
+    # Free text from the forms (a service's title and "provider, location"): unbounded, so
+    # that no answer can fail a merge. Ids and statuses are bounded by the mapping.
+    title: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str | None] = mapped_column(Text, default=None)
     due_date: Mapped[date | None] = mapped_column(Date, default=None)
     status: Mapped[str] = mapped_column(String(30), default="open")
     is_done: Mapped[bool] = mapped_column(Boolean, default=False)

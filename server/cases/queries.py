@@ -210,6 +210,7 @@ _PLAN_ITEM_COLUMNS = (
     PlanItem.id,
     PlanItem.item_id,
     PlanItem.kind,
+    PlanItem.key,
     PlanItem.title,
     PlanItem.owner,
     PlanItem.due_date,
@@ -677,9 +678,9 @@ def list_case_csv_rows(
 
 def list_plan_item_list_rows(
     user: User,
-) -> Select[str, str, str, str, str, str | None]:
-    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due (open items of
-    open cases in the user's device scope)."""
+) -> Select[str, str, str, str, str, str | None, str | None]:
+    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due, key (open
+    items of open cases in the user's device scope)."""
     return (
         select(
             PlanItem.item_id,
@@ -688,6 +689,7 @@ def list_plan_item_list_rows(
             PlanItem.kind,
             PlanItem.status,
             _date_text(PlanItem.due_date),
+            PlanItem.key,
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))

@@ -549,7 +549,8 @@ def _case_values(state: CaseState, caseworker: tuple[int, str | None] | None) ->
 def _item_values(item: ItemState) -> dict[str, Any]:
     return {
         "kind": item.kind,
-        "title": item.title[:500],
+        "key": item.key,
+        "title": item.title,
         "owner": item.owner,
         "due_date": item.due,
         "status": item.status,

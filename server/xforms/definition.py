@@ -15,6 +15,7 @@ from server.xml import NS, local_name, parse_untrusted, qname
 
 CASEWORK_ROLE = qname("casework", "role")
 CASEWORK_SENSITIVE = qname("casework", "sensitive")
+CASEWORK_EVENT = qname("casework", "event")
 SAVETO = qname("entities", "saveto")
 # A media reference is a whole text or attribute value (as ODK Central reads it), so a name
 # may hold spaces and any other character except "/": "jr://images/my logo.png".
@@ -41,6 +42,9 @@ class FieldDef:
     save_to: str | None = None
     role: str | None = None
     is_sensitive: bool = False
+    # casework:event="yes": the answer describes this event only (how this contact took
+    # place); the latest event wins and it never makes a conflict
+    is_event: bool = False
     choice_list: str | None = None  # secondary instance id the choices come from
     choice_file: str | None = None  # e.g. "services.csv" for select_one_from_file
     is_meta: bool = False
@@ -332,6 +336,7 @@ def _walk(
                 save_to=bind.get(SAVETO),
                 role=bind.get(CASEWORK_ROLE),
                 is_sensitive=bind.get(CASEWORK_SENSITIVE, "").lower() in ("yes", "true", "1"),
+                is_event=bind.get(CASEWORK_EVENT, "").lower() in ("yes", "true", "1"),
                 choice_list=list_id,
                 choice_file=None,
                 is_meta=is_meta,

@@ -23,7 +23,7 @@ CASE_PLAN = f"""
 | | date | plan_date | Plan date | | event_time | |
 | | select_one risk | risk | Risk | | risk | |
 | | integer | freq | Contact every (days) | | contact_frequency | |
-| | date | review | Review by | | review_due | |
+| | date | review | Review by | review_date | review_due | |
 | | text | summary | Situation | summary | | yes |
 | | begin_repeat | needs | Needs | | need | |
 | | text | need_key | Key | | key | |
@@ -38,6 +38,11 @@ CASE_PLAN = f"""
 | | text | svc_title | Service | | title | |
 | | select_one status | svc_status | Status | | status | |
 | | end_repeat | | | | | |
+| | begin_repeat | existing | Items already in the plan | | existing | |
+| | text | ex_id | Item | | item_id | |
+| | select_one status | ex_status | Status | | status | |
+| | text | ex_note | What changed | | | |
+| | end_repeat | | | | | |
 | choices |
 | | list_name | name | label |
 | | risk | low | Low |
@@ -45,6 +50,7 @@ CASE_PLAN = f"""
 | | risk | high | High |
 | | status | open | Open |
 | | status | delivered | Delivered |
+| | status | done | Done |
 | settings |
 | | form_id | version | namespaces |
 | | case_plan | 1 | {NS_SETTING} |
@@ -55,15 +61,20 @@ CASE_PLAN = f"""
 
 CONTACT_LOG = f"""
 | survey |
-| | type | name | label | save_to | bind::casework:role | calculation |
-| | start | start | | | | |
-| | end | end | | | | |
-| | select_one_from_file cases.csv | case | Case | | | |
-| | calculate | ref | | | ref | instance('cases')/root/item[name=${{case}}]/case_ref |
-| | select_one mode | mode | Mode | last_contact_mode | | |
-| | select_one risk | risk | Risk now | | risk | |
-| | date | next_visit | Next contact | | next_contact | |
-| | select_one yn | close | Close the case? | | close | |
+| | type | name | label | save_to | bind::casework:role | calculation | bind::casework:event |
+| | start | start | | | | | |
+| | end | end | | | | | |
+| | select_one_from_file cases.csv | case | Case | | | | |
+| | calculate | ref | | | ref | instance('cases')/root/item[name=${{case}}]/case_ref | |
+| | select_one mode | mode | Mode | last_contact_mode | | | yes |
+| | select_one risk | risk | Risk now | | risk | | |
+| | date | next_visit | Next contact | next_contact_date | next_contact | | |
+| | select_one yn | close | Close the case? | | close | | |
+| | begin_repeat | referral | Referral | | service | | |
+| | text | ref_key | Key | | key | | |
+| | text | ref_title | Service | | title | | |
+| | date | ref_due | By when | | due | | |
+| | end_repeat | | | | | | |
 | choices |
 | | list_name | name | label |
 | | mode | visit | Home visit |

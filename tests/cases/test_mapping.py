@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from server.cases.mapping import CaseUpdate, item_id_for, map_submission, rebase_update
+from server.cases.mapping import (
+    MAX_CODE_LENGTH,
+    MAX_CONTACT_FREQUENCY_DAYS,
+    MAX_ID_LENGTH,
+    MAX_REF_LENGTH,
+    MAX_VERSION,
+    CaseUpdate,
+    canonical_ref,
+    item_id_for,
+    map_submission,
+    rebase_update,
+)
+from server.cases.merge import build_case
 from tests.cases import forms
 from tests.cases.forms import at, envelope
 
@@ -14,7 +29,21 @@ RECEIVED = at("2024-06-30 12:00")
 ENTITY = "2b1f0a4e-9c1d-4e8b-8f5a-3c2d1e0f9a8b"
 
 
-def plan(instance_id: str = "uuid:p1", **fields: object) -> CaseUpdate:
+PLAN_REPEATS: dict[str, list[dict[str, object]]] = {
+    "needs": [
+        {"need_key": "school", "need_title": "Return to school", "need_due": "2024-07-01"},
+        {"need_title": "  Medical   Check ", "need_status": "Delivered", "how": "clinic"},
+        {"need_key": "", "need_title": ""},
+    ],
+    "services": [{"svc_id": "item-42", "svc_title": "Cash"}],
+}
+
+
+def plan(
+    instance_id: str = "uuid:p1",
+    repeats: dict[str, list[dict[str, object]]] | None = None,
+    **fields: object,
+) -> CaseUpdate:
     values: dict[str, object] = {"ref": "CP-001", "risk": "high", "freq": "7"}
     values.update(fields)
     update = map_submission(
@@ -25,22 +54,7 @@ def plan(instance_id: str = "uuid:p1", **fields: object) -> CaseUpdate:
             values,
             entity_id=ENTITY,
             create=True,
-            repeats={
-                "needs": [
-                    {
-                        "need_key": "school",
-                        "need_title": "Return to school",
-                        "need_due": "2024-07-01",
-                    },
-                    {
-                        "need_title": "  Medical   Check ",
-                        "need_status": "Delivered",
-                        "how": "clinic",
-                    },
-                    {"need_key": "", "need_title": ""},
-                ],
-                "services": [{"svc_id": "item-42", "svc_title": "Cash"}],
-            },
+            repeats={**PLAN_REPEATS, **(repeats or {})},
         ),
         submitter="amina",
         received_at=RECEIVED,
@@ -68,17 +82,75 @@ def test_registration_reads_ref_properties_and_entity() -> None:
 
 
 @pytest.mark.parametrize(
+    ("typed", "filed"),
+    [
+        ("cp-001", "CP-001"),
+        ("  Cp-001 ", "CP-001"),
+        ("cp  2024 / 7", "CP 2024 / 7"),
+        ("x" * (MAX_REF_LENGTH + 1), ""),  # longer than any reference number: none
+    ],
+)
+def test_reference_numbers_are_filed_in_one_canonical_form(typed: str, filed: str) -> None:
+    u = plan(ref=typed)
+    assert canonical_ref(typed) == filed
+    assert u.case_ref == filed
+    assert u.properties.get("case_ref") == (filed or None)
+    assert {i.item_id for i in u.items} >= {item_id_for(filed, "need", "school")}
+
+
+EAST = timezone(timedelta(hours=3))
+
+
+@pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"plan_date": "2024-05-02"}, datetime(2024, 5, 2, tzinfo=UTC)),
+        # a date filled in on that day takes the time the form was finished ...
+        (
+            {"plan_date": "2024-05-02", "end": "2024-05-02T15:30:00.000+03:00"},
+            datetime(2024, 5, 2, 15, 30, tzinfo=EAST),
+        ),
+        # ... on the phone's calendar, not UTC's
+        (
+            {"plan_date": "2024-05-03", "end": "2024-05-03T01:00:00.000+03:00"},
+            datetime(2024, 5, 3, 1, tzinfo=EAST),
+        ),
+        # ... or started, when it was finished after midnight
+        (
+            {
+                "plan_date": "2024-05-02",
+                "start": "2024-05-02T23:50:00.000+03:00",
+                "end": "2024-05-03T00:20:00.000+03:00",
+            },
+            datetime(2024, 5, 2, 23, 50, tzinfo=EAST),
+        ),
+        # filled in on another day: the end of the day it gives, in the phone's offset
+        (
+            {"plan_date": "2024-05-01", "end": "2024-05-03T10:00:00.000+03:00"},
+            datetime(2024, 5, 1, 23, 59, 59, tzinfo=EAST),
+        ),
+        ({"plan_date": "2024-05-02"}, datetime(2024, 5, 2, 23, 59, 59, tzinfo=UTC)),
+        # an answer with its own time of day is taken as it is
+        (
+            {"plan_date": "2024-05-02T08:00:00+03:00", "end": "2024-05-02T15:00:00+03:00"},
+            datetime(2024, 5, 2, 5, tzinfo=UTC),
+        ),
+        # no usable answer: end, then start, then receipt
         ({"end": "2024-05-03T10:00:00.000+02:00"}, datetime(2024, 5, 3, 8, tzinfo=UTC)),
         ({"start": "2024-05-04T09:00:00.000Z"}, datetime(2024, 5, 4, 9, tzinfo=UTC)),
         (
             {"start": "2024-05-04T09:00:00Z", "end": "2024-05-04T09:30:00Z"},
             datetime(2024, 5, 4, 9, 30, tzinfo=UTC),
         ),
+        (
+            {"plan_date": "not a date", "end": "2024-05-03T10:00:00Z"},
+            datetime(2024, 5, 3, 10, tzinfo=UTC),
+        ),
+        ({"plan_date": "2024-05-02 and more"}, RECEIVED),
         ({"plan_date": "not a date"}, RECEIVED),
         ({}, RECEIVED),
+        # the edges of the calendar: not a time at all
+        ({"plan_date": "0001-01-01", "end": "0001-01-01T00:30:00+05:00"}, RECEIVED),
+        ({"end": "9999-12-31T23:00:00-05:00"}, RECEIVED),
     ],
 )
 def test_event_time_falls_back_from_role_to_end_start_and_receipt(
@@ -105,10 +177,70 @@ def test_blank_answers_are_not_said() -> None:
 
 
 @pytest.mark.parametrize(
-    ("freq", "expected"), [("14", 14), ("0", None), ("-3", None), ("many", None)]
+    ("freq", "expected"),
+    [
+        ("14", 14),
+        (" 7 ", 7),
+        ("14.0", 14),
+        ("366", 366),
+        ("367", None),
+        ("0", None),
+        ("-3", None),
+        ("many", None),
+        ("14.5", None),
+        ("1e400", None),
+        ("1e3", None),
+        ("inf", None),
+        ("nan", None),
+        ("9" * 5000, None),
+    ],
 )
-def test_contact_frequency_must_be_a_positive_number(freq: str, expected: int | None) -> None:
+def test_contact_frequency_must_be_a_whole_number_of_days(freq: str, expected: int | None) -> None:
     assert plan(freq=freq).properties.get("contact_frequency_days") == expected
+
+
+def test_a_role_answer_is_stored_once_under_the_roles_field() -> None:
+    u = plan(review="2024-09-01", risk="HIGH")
+    assert u.properties["review_date"] == "2024-09-01"
+    assert "review_due" not in u.properties
+    assert u.properties["risk_level"] == "high"
+    assert u.event_fields == ("review_date",)
+    unreadable = plan(review="next month")
+    assert "review_date" not in unreadable.properties  # not said, not stored raw
+
+
+def test_ids_versions_and_codes_too_long_for_the_database_are_not_said() -> None:
+    env = envelope(
+        "case_plan",
+        "uuid:p9",
+        {"ref": "CP-001"},
+        entity_id="e" * (MAX_ID_LENGTH + 1),
+        base_version=MAX_VERSION + 1,
+        repeats={
+            "needs": [{"need_key": "school", "need_status": "s" * (MAX_CODE_LENGTH + 1)}],
+            "services": [{"svc_id": "i" * (MAX_ID_LENGTH + 1), "svc_status": "open"}],
+        },
+    )
+    u = map_submission(forms.plan_def(), env, submitter=None, received_at=RECEIVED)
+    assert u is not None
+    assert (u.entity_id, u.base_version) == (None, None)
+    (need,) = u.items  # the service named only by an impossible id names nothing
+    assert (need.key, need.status) == ("school", None)
+
+
+def test_existing_items_are_named_by_id_and_keep_their_kind() -> None:
+    u = plan(
+        repeats={
+            "existing": [
+                {"ex_id": "item-7", "ex_status": "Done", "ex_note": "finished"},
+                {"ex_status": "done"},  # no item picked: names nothing
+            ]
+        }
+    )
+    (existing,) = [i for i in u.items if i.item_id == "item-7"]
+    assert (existing.kind, existing.is_explicit_id, existing.status) == ("", True, "done")
+    assert existing.properties == {"ex_note": "finished"}
+    assert len(u.items) == 4
 
 
 def test_contact_is_an_update_with_base_version_next_contact_and_close() -> None:
@@ -135,7 +267,39 @@ def test_contact_is_an_update_with_base_version_next_contact_and_close() -> None
         False,
         True,
     )
-    assert u.properties == {"last_contact_mode": "phone", "next_contact": "2024-07-10"}
+    assert u.properties == {"last_contact_mode": "phone", "next_contact_date": "2024-07-10"}
+    assert u.event_fields == ("last_contact_mode", "next_contact_date")
+
+
+@pytest.mark.parametrize(
+    ("referral", "identity"),
+    [
+        ({"ref_key": "health", "ref_title": "Clinic"}, "contact:health"),
+        ({"ref_title": "  Mobile   Clinic "}, "contact:mobile clinic"),
+    ],
+)
+def test_items_a_contact_makes_never_take_a_plans_item(
+    referral: dict[str, object], identity: str
+) -> None:
+    env = envelope(
+        "contact_log",
+        "uuid:c2",
+        {"case": ENTITY, "ref": "CP-001", "end": "2024-06-01T10:00:00Z"},
+        entity_id=ENTITY,
+        base_version=3,
+        repeats={"referral": [referral]},
+    )
+    u = map_submission(forms.contact_def(), env, submitter="amina", received_at=RECEIVED)
+    assert u is not None
+    (item,) = u.items
+    assert (item.kind, item.key) == ("service", identity)
+    assert item.item_id == item_id_for("CP-001", "service", identity)
+    assert item.item_id not in {
+        item_id_for("CP-001", "service", "health"),
+        item_id_for("CP-001", "service", "mobile clinic"),
+    }
+    (moved,) = rebase_update(u, "CP-009").items
+    assert moved.item_id == item_id_for("CP-009", "service", identity)
 
 
 def test_conference_is_a_review_with_decisions() -> None:
@@ -165,3 +329,105 @@ def test_rebase_recomputes_derived_item_ids_only() -> None:
     assert item_id_for("CP-009", "need", "school") in ids
     assert "item-42" in ids
     assert moved.case_ref == "CP-009"
+
+
+# --- any answer at all -------------------------------------------------------------------------
+
+# What an XML document can carry: no control characters, surrogates or non-characters.
+_XML_TEXT = st.text(
+    st.characters(exclude_categories=("Cc", "Cs", "Cn")) | st.sampled_from("\t\n "),
+    max_size=40,
+)
+ODD = st.one_of(
+    _XML_TEXT,
+    st.sampled_from(
+        [
+            "1e400",
+            "-1e400",
+            "nan",
+            "inf",
+            "0",
+            "-1",
+            "7",
+            "14.0",
+            "99999999999999999999",
+            "2024-02-30",
+            "2024-05-02",
+            "0001-01-01",
+            "9999-12-31",
+            "2024-05-02T10:00:00Z",
+            "9999-12-31T23:59:59-14:00",
+            "0001-01-01T00:00:00+14:00",
+            "x" * 300,
+            "yes",
+        ]
+    ),
+)
+_PLAN_FIELDS = ("ref", "caseworker", "plan_date", "risk", "freq", "review", "summary")
+_CONTACT_FIELDS = ("ref", "mode", "risk", "next_visit", "close", "start", "end")
+
+
+def _check_bounds(u: CaseUpdate) -> None:
+    assert len(u.case_ref) <= MAX_REF_LENGTH
+    assert u.entity_id is None or len(u.entity_id) <= MAX_ID_LENGTH
+    assert u.base_version is None or 0 <= u.base_version <= MAX_VERSION
+    frequency = u.properties.get("contact_frequency_days")
+    assert frequency is None or 0 < frequency <= MAX_CONTACT_FREQUENCY_DAYS
+    assert u.event_at.tzinfo is UTC
+    for item in u.items:
+        assert len(item.item_id) <= MAX_ID_LENGTH
+        assert item.status is None or len(item.status) <= MAX_CODE_LENGTH
+    assert CaseUpdate.from_json(u.to_json()) == u
+    for updates in ([u], [plan(), u]):
+        build_case(
+            updates, [], today=date(2024, 7, 1), default_frequency_days=14, review_interval_days=90
+        )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.fixed_dictionaries(dict.fromkeys(_PLAN_FIELDS, ODD)),
+    st.lists(
+        st.fixed_dictionaries(
+            dict.fromkeys(
+                ("need_key", "need_title", "need_owner", "need_due", "need_status", "how"), ODD
+            )
+        ),
+        max_size=2,
+    ),
+    st.fixed_dictionaries({"svc_id": ODD, "svc_title": ODD, "svc_status": ODD}),
+    st.fixed_dictionaries({"ex_id": ODD, "ex_status": ODD}),
+    _XML_TEXT,
+    st.one_of(st.none(), st.integers()),
+)
+def test_any_answer_to_any_role_maps_without_raising(
+    fields: dict[str, Any],
+    needs: list[dict[str, object]],
+    service: dict[str, object],
+    existing: dict[str, object],
+    entity_id: str,
+    base_version: int | None,
+) -> None:
+    """Every role of the plan form, inside repeats and out, and the entity block."""
+    env = envelope(
+        "case_plan",
+        "uuid:odd",
+        fields,
+        entity_id=entity_id.strip() or ENTITY,
+        base_version=base_version,
+        repeats={"needs": needs, "services": [service], "existing": [existing]},
+    )
+    u = map_submission(forms.plan_def(), env, submitter="amina", received_at=RECEIVED)
+    assert u is not None
+    _check_bounds(u)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.fixed_dictionaries(dict.fromkeys(_CONTACT_FIELDS, ODD)))
+def test_any_answer_to_a_contact_maps_without_raising(fields: dict[str, Any]) -> None:
+    env = envelope(
+        "contact_log", "uuid:odd", {"case": ENTITY, **fields}, entity_id=ENTITY, base_version=1
+    )
+    u = map_submission(forms.contact_def(), env, submitter="amina", received_at=RECEIVED)
+    assert u is not None
+    _check_bounds(u)

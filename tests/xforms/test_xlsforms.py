@@ -34,6 +34,7 @@ XF = "{http://www.w3.org/2002/xforms}"
 H = "{http://www.w3.org/1999/xhtml}"
 ROLE = f"{{{CASEWORK_NS}}}role"
 SENSITIVE = f"{{{CASEWORK_NS}}}sensitive"
+EVENT = f"{{{CASEWORK_NS}}}event"
 SAVETO = f"{{{ENTITIES_NS}}}saveto"
 
 FIELD_ROLES = {
@@ -46,7 +47,7 @@ FIELD_ROLES = {
     "review_due",
     "close",
 }
-REPEAT_ROLES = {"need", "service", "action", "decision"}
+REPEAT_ROLES = {"need", "service", "action", "decision", "existing"}
 ITEM_ROLES = {"key", "item_id", "title", "owner", "due", "status"}
 # Columns of cases.csv that the server computes; no form writes them.
 SERVER_CASE_COLUMNS = {"name", "label", "__version", "next_contact_due", "status"}
@@ -199,7 +200,7 @@ def test_case_fields_carry_their_roles(form_id: str, roles: set[str]) -> None:
 @pytest.mark.parametrize(
     ("form_id", "kinds"),
     [
-        ("case_plan", ["need", "service", "action"]),
+        ("case_plan", ["need", "service", "action", "existing"]),
         ("contact_log", ["service", "service"]),
         ("case_conference", ["decision"]),
     ],
@@ -217,8 +218,11 @@ def test_plan_item_repeats_carry_item_roles(form_id: str, kinds: list[str]) -> N
             assert {"title", "owner", "due"} <= set(roles), repeat
 
 
-def test_existing_plan_items_are_picked_from_plan_items_csv() -> None:
-    form = load("contact_log")
+@pytest.mark.parametrize(("form_id", "kind_filter"), [("contact_log", True), ("case_plan", False)])
+def test_existing_plan_items_are_picked_from_plan_items_csv(
+    form_id: str, kind_filter: bool
+) -> None:
+    form = load(form_id)
     item_ids = [b for b in form.binds if b.role == "item_id"]
     assert item_ids
     for bind in item_ids:
@@ -229,8 +233,132 @@ def test_existing_plan_items_are_picked_from_plan_items_csv() -> None:
         assert itemset is not None
         nodeset = itemset.get("nodeset", "")
         assert nodeset.startswith("instance('plan_items')/root/item[")
-        assert "kind = 'service'" in nodeset
+        assert ("kind = 'service'" in nodeset) is kind_filter
         assert "case_ref" in nodeset
+
+
+def _setvalues(form: Form, target: str) -> list[Element]:
+    """The actions that fill in ``target`` when another answer changes (column trigger)."""
+    return [
+        e
+        for e in form.root.iter(f"{XF}setvalue")
+        if e.get("ref", "").endswith(f"/{target}") and e.get("event") == "xforms-value-changed"
+    ]
+
+
+def test_a_plan_revision_fills_in_the_cases_caseworker() -> None:
+    """A supervisor revising a plan on their phone must not become the caseworker."""
+    form = load("case_plan")
+    triggered = _setvalues(form, "caseworker")
+    assert triggered
+    for action in triggered:
+        value = action.get("value", "")
+        assert "'revise'" in value
+        assert re.search(
+            r"instance\('cases'\)/root/item\[name=\s*/data/about/case\s*\]/caseworker", value
+        )
+    first_load = [
+        e
+        for e in form.root.iter(f"{XF}setvalue")
+        if e.get("ref") == "/data/about/caseworker" and e.get("event") == "odk-instance-first-load"
+    ]
+    assert [e.get("value", "").strip() for e in first_load] == ["/data/username"]
+
+
+def test_a_plan_revision_starts_from_the_items_status_and_due_date() -> None:
+    form = load("case_plan")
+    for target, column in (("existing_status", "status"), ("existing_due", "due")):
+        (action,) = _setvalues(form, target)
+        assert action.get("value", "").strip().endswith(f"]/{column}"), target
+        assert "instance('plan_items')" in action.get("value", "")
+    statuses = {c.get("name") for c in _choices(form, "current_status")}
+    assert statuses == _names(form, "item_status") | _names(form, "service_status")
+
+
+def _choices(form: Form, list_id: str) -> list[dict[str, str | None]]:
+    """The rows of one of the form's own choice lists, column -> value."""
+    for inst in form.model.iter(f"{XF}instance"):
+        if inst.get("id") == list_id:
+            return [
+                {child.tag.split("}")[-1]: child.text for child in item}
+                for item in inst.iter(f"{XF}item")
+            ]
+    raise AssertionError(list_id)
+
+
+def _names(form: Form, list_id: str) -> set[str | None]:
+    return {c.get("name") for c in _choices(form, list_id)}
+
+
+@pytest.mark.parametrize(("kind", "key"), [("need", "need_key"), ("service", "service_key")])
+def test_new_plan_items_cannot_replace_open_items_already_in_the_plan(kind: str, key: str) -> None:
+    form = load("case_plan")
+    checks = [
+        b.attrib["constraint"]
+        for b in form.binds
+        if "instance('plan_items')" in b.attrib.get("constraint", "")
+        and f"kind = '{kind}'" in b.attrib["constraint"]
+    ]
+    assert len(checks) == 1
+    assert f"key = current()/../{key}" in checks[0]
+
+
+def test_the_reference_number_hint_and_constraint_agree() -> None:
+    form = load("case_plan")
+    constraint = form.bind("new_case_ref").attrib["constraint"]
+    pattern = re.search(r"regex\(\., '([^']*)'\)", constraint)
+    assert pattern is not None
+    accepts = re.compile(pattern.group(1))
+    for good in ("CP-2026-0042", "cp/2026/42", "A12"):
+        assert accepts.fullmatch(good), good
+    for bad in ("CP_2026", "CP.2026", "CP 2026", "-CP1", "C1"):
+        assert not accepts.fullmatch(bad), bad
+    labels = form.result.xform
+    assert "letters, digits, '-' or '/'" in labels
+    # filed in capitals, and compared in capitals with the cases already on the phone
+    upper = "translate( /data/about/new_case_ref , 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')"
+    assert upper in form.bind("case_ref").attrib["calculate"]
+    assert "translate(case_ref, " in constraint
+    assert "translate(current()/., " in constraint
+
+
+def test_a_referral_at_a_contact_has_a_key_of_its_own() -> None:
+    form = load("contact_log")
+    key = form.bind("health_key").attrib["calculate"]
+    assert "health_referral_id" in key
+    assert form.bind("health_referral_id").attrib["calculate"] == "once(uuid())"
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_event_marks_say_yes_on_case_fields(form_id: str) -> None:
+    form = load(form_id)
+    for bind in form.binds:
+        if EVENT in bind.attrib:
+            assert bind.attrib[EVENT] == "yes", bind.nodeset
+            assert SAVETO in bind.attrib, f"{bind.nodeset}: an event mark without save_to"
+            assert form.repeat_of(bind.nodeset) is None, bind.nodeset
+
+
+@pytest.mark.parametrize(
+    ("form_id", "fields"),
+    [
+        ("contact_log", {"contact_mode", "closure_reason"}),
+        ("case_conference", {"outcome", "transfer_to", "closure_reason"}),
+    ],
+)
+def test_what_describes_only_the_event_is_marked(form_id: str, fields: set[str]) -> None:
+    assert {b.field for b in load(form_id).binds if EVENT in b.attrib} == fields
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_free_text_owners_are_kept_short(form_id: str) -> None:
+    form = load(form_id)
+    for bind in form.binds:
+        typed = "calculate" not in bind.attrib
+        if bind.role == "owner" and typed:
+            assert "string-length(.) <= 200" in bind.attrib.get("constraint", ""), bind.nodeset
+    if form_id == "case_plan":
+        assert "string-length(.) <= 200" in form.bind("service_provider").attrib["constraint"]
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
@@ -287,12 +415,14 @@ def test_follow_up_forms_update_the_selected_case(form_id: str) -> None:
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
-def test_case_list_lookups_use_only_case_ref_and_status(form_id: str) -> None:
+def test_case_list_lookups_use_only_case_ref_caseworker_and_status(form_id: str) -> None:
     form = load(form_id)
     xform = form.result.xform
     lookups = re.findall(r"instance\('cases'\)/root/item\[([^\]]*)\]/(\w+)", xform)
     for _, column in lookups:
-        assert column in {"case_ref", "__version", "__trunkVersion", "__branchId"}, column
+        assert column in {"case_ref", "caseworker", "__version", "__trunkVersion", "__branchId"}, (
+            column
+        )
     for itemset in form.root.iter(f"{XF}itemset"):
         nodeset = itemset.get("nodeset", "")
         if nodeset.startswith("instance('cases')"):
