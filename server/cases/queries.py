@@ -69,6 +69,19 @@ def lock_case_ref(session: Session, case_ref: str) -> None:
         begin_write(session)
 
 
+def get_case_ref_by_entity_id(session: Session, entity_id: str) -> str | None:
+    """The reference number of the case devices know by this entity id, if any."""
+    return session.scalar(select(Case.case_ref).where(Case.entity_id == entity_id))
+
+
+def get_users_by_username(session: Session, usernames: set[str]) -> dict[str, User]:
+    """username -> user, active or not, for those of these names that exist."""
+    if not usernames:
+        return {}
+    stmt = select(User).where(User.username.in_(sorted(usernames)))
+    return {u.username: u for u in session.scalars(stmt)}
+
+
 def get_case_for_update(session: Session, case_ref: str) -> Case | None:
     """The case row, locked until the transaction ends (``FOR UPDATE`` on PostgreSQL)."""
     stmt = select(Case).where(Case.case_ref == case_ref).with_for_update()
@@ -153,6 +166,16 @@ def list_contributions_for_entity(
     return list(session.scalars(stmt))
 
 
+def list_contributions_for_case(session: Session, case_id: int) -> list[CaseContribution]:
+    """The contributions applied to a case (state ``applied``), oldest event first."""
+    stmt = (
+        select(CaseContribution)
+        .where(CaseContribution.case_id == case_id, CaseContribution.state == "applied")
+        .order_by(CaseContribution.event_at, CaseContribution.id)
+    )
+    return list(session.scalars(stmt))
+
+
 def list_timeline(session: Session, case_id: int) -> list[tuple[CaseContribution, Submission]]:
     """The case's contributions with their submissions, oldest event first (for the detail)."""
     stmt = (
@@ -204,6 +227,7 @@ _CONTRIBUTION_COLUMNS = (
     CaseContribution.state,
     CaseContribution.case_id,
     CaseContribution.update,
+    CaseContribution.hold_reason.label("hold_reason"),
 )
 _PLAN_ITEM_COLUMNS = (
     PlanItem.id,
@@ -269,8 +293,8 @@ def get_case_row_for_update(session: Session, case_ref: str) -> RowMapping | Non
 def list_contribution_rows_for_ref(
     session: Session, case_ref: str, states: Sequence[str] = APPLIED_STATES
 ) -> list[RowMapping]:
-    """id, entity_id, is_registration, event_at, state, case_id and update of the
-    contributions filed under a reference number, oldest event first."""
+    """id, entity_id, is_registration, event_at, state, case_id, update and hold_reason of
+    the contributions filed under a reference number, oldest event first."""
     params = {"ref": case_ref, "states": list(states)}
     return list(session.connection().execute(_CONTRIBUTION_ROWS_FOR_REF, params).mappings())
 
@@ -372,6 +396,17 @@ def visible_cases_query(user: User) -> Select[Case]:
 def is_case_visible(session: Session, user: User, case_id: int) -> bool:
     stmt = select(Case.id).where(Case.id == case_id, case_scope_clause(user))
     return session.scalar(stmt) is not None
+
+
+def get_usernames_seeing_case(session: Session, users: Sequence[User], case_id: int) -> set[str]:
+    """Which of these users may see the case, by :func:`case_scope_clause` (one query)."""
+    if not users:
+        return set()
+    seen = [sql_case((case_scope_clause(u), true()), else_=false()) for u in users]
+    row = session.execute(select(*seen).where(Case.id == case_id)).first()
+    if row is None:
+        return set()
+    return {u.username for u, sees in zip(users, row, strict=True) if sees}
 
 
 # --- lists ---------------------------------------------------------------------------------
