@@ -157,3 +157,87 @@ def contact_log(
             "label": f"{case_ref} ({risk} risk)",
         },
     )
+
+
+def revise_plan(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    caseworker: str = "cw1",
+    risk: str = "low",
+    plan_date: str = "2026-11-26",
+    frequency: str = "14",
+    instance_id: str | None = None,
+) -> bytes:
+    """The case plan in "revise" mode, as Collect fills it for a case picked from the list."""
+    answers: dict[str, Any] = {
+        "about": {
+            "plan_type": "revise",
+            "case": entity_id,
+            "case_ref": case_ref,
+            "caseworker": caseworker,
+            "plan_date": plan_date,
+            "risk_level": risk,
+        },
+        "follow_up": {"contact_frequency_days": frequency, "next_review_date": "2027-02-18"},
+    }
+    return fill_instance(
+        xform("case_plan"),
+        answers,
+        instance_id=instance_id,
+        entity={
+            "id": entity_id,
+            "create": "0",
+            "update": "1",
+            "baseVersion": str(base_version),
+            "label": f"{case_ref} ({risk} risk)",
+        },
+    )
+
+
+def case_conference(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    conference_date: str = "2026-11-26",
+    decisions: tuple[tuple[str, str, str, str], ...] = (),
+    next_review: str = "2027-01-20",
+    instance_id: str | None = None,
+) -> bytes:
+    """A case conference on a case picked from the list; ``decisions`` are (text, owner,
+    due, status)."""
+    answers: dict[str, Any] = {
+        "case": entity_id,
+        "case_ref": case_ref,
+        "conference_date": conference_date,
+        "platform": "whatsapp",
+        "participants_group": {
+            "participants": [{"participant_role": "health", "participant_agency": "DHO"}]
+        },
+        "confidentiality": {"private_location": "yes", "no_identifying_details": "yes"},
+        "discussion": "Discussed.",
+        "decisions_group": {
+            "decisions": [
+                {
+                    "decision_text": text,
+                    "decision_owner": owner,
+                    "decision_due": due,
+                    "decision_status": status,
+                }
+                for text, owner, due, status in decisions
+            ]
+        },
+        "outcome_group": {
+            "outcome": "remain_open",
+            "close_case": "no",
+            "next_review_date": next_review,
+        },
+    }
+    return fill_instance(
+        xform("case_conference"),
+        answers,
+        instance_id=instance_id,
+        entity={"id": entity_id, "update": "1", "baseVersion": str(base_version)},
+    )

@@ -14,9 +14,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from server.cases import service
-from tests.collect import fill_instance
 from tests.factories import DeviceClient, Factory
-from tests.realforms import contact_log, new_case_plan, xform, xlsform_bytes
+from tests.realforms import contact_log, new_case_plan, revise_plan, xlsform_bytes
 
 MAN = {"m": "http://openrosa.org/xforms/xformsManifest"}
 CASES = "/forms/contact_log/attachments/cases.csv"
@@ -51,42 +50,6 @@ def _deleted(phone: DeviceClient, entity_id: str) -> bool:
     body = phone.get(f"/datasets/cases/integrity?id={entity_id}").data
     assert b"<deleted>" in body
     return b"<deleted>true</deleted>" in body
-
-
-def revise_plan(
-    case_ref: str,
-    entity_id: str,
-    *,
-    base_version: int,
-    caseworker: str,
-    risk: str = "low",
-    plan_date: str = "2026-11-26",
-    instance_id: str | None = None,
-) -> bytes:
-    """The case plan in "revise" mode, as Collect fills it for a case picked from the list."""
-    answers = {
-        "about": {
-            "plan_type": "revise",
-            "case": entity_id,
-            "case_ref": case_ref,
-            "caseworker": caseworker,
-            "plan_date": plan_date,
-            "risk_level": risk,
-        },
-        "follow_up": {"contact_frequency_days": "14", "next_review_date": "2027-02-18"},
-    }
-    return fill_instance(
-        xform("case_plan"),
-        answers,
-        instance_id=instance_id,
-        entity={
-            "id": entity_id,
-            "create": "0",
-            "update": "1",
-            "baseVersion": str(base_version),
-            "label": f"{case_ref} ({risk} risk)",
-        },
-    )
 
 
 def test_a_caseworker_can_neither_write_to_nor_receive_another_caseworkers_case(
