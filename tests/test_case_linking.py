@@ -8,14 +8,18 @@ import csv
 import io
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 
+from server import create_app
 from server.cases import service
+from server.cli import main
 from tests.factories import DeviceClient, Factory
-from tests.realforms import contact_log, new_case_plan, revise_plan, xlsform_bytes
+from tests.realforms import XLSFORMS, contact_log, new_case_plan, revise_plan, xlsform_bytes
 
 MAN = {"m": "http://openrosa.org/xforms/xformsManifest"}
 CASES = "/forms/contact_log/attachments/cases.csv"
@@ -213,8 +217,8 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
     )
     assert phone.submit(fixed).status_code == 201
 
-    submission = client.get(f"/api/v1/submissions/{edit_id}", headers=boss).json
-    assert submission.get("processing_state", "applied") == "applied", submission
+    submission = client.get(f"/api/v1/forms/case_plan/submissions/{edit_id}", headers=boss).json
+    assert (submission["processing_state"], submission["processing_error"]) == ("applied", None)
     assert client.get("/api/v1/cases/CP-TYPO-1", headers=boss).status_code == 404
     record = client.get("/api/v1/cases/CP-FIX-1", headers=boss).json
     assert record["entity_id"] == entity_id
@@ -235,3 +239,77 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
     again = client.get("/api/v1/cases/CP-FIX-1", headers=boss).json
     assert again["version"] == record["version"]
     assert again["plan_items"] == record["plan_items"]
+
+
+def test_a_failed_merge_is_redone_by_casework_reprocess(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "CASEWORK_DATABASE_URL": empty_database_url,
+        "CASEWORK_DATA_DIR": str(tmp_path / "data"),
+        "CASEWORK_ODK_VALIDATE": "false",
+    }
+
+    def casework(*args: str) -> str:
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    casework("migrate")
+    casework("publish-xlsforms", str(XLSFORMS))
+    app = create_app(
+        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"), "TESTING": True}
+    )
+    make = Factory(app)
+    make.user("cw1", "caseworker", team="north")
+    make.user("boss", "admin")
+    boss = _auth(make.api_token("boss"))
+    phone, client = make.device_client("p1", "cw1"), app.test_client()
+    original = f"uuid:{uuid.uuid4()}"
+    plan, entity_id = new_case_plan("CP-R-1", instance_id=original)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("merge exploded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "build_case", broken)
+        assert phone.submit(plan).status_code == 201  # the data is safe all the same
+        edit_id = f"uuid:{uuid.uuid4()}"
+        fixed, _ = new_case_plan("CP-R-2", entity_id, instance_id=edit_id)
+        fixed = fixed.replace(
+            b"</instanceID>",
+            b"</instanceID><deprecatedID>" + original.encode() + b"</deprecatedID>",
+        )
+        assert phone.submit(fixed).status_code == 201
+    for iid in (original, edit_id):
+        stored = client.get(f"/api/v1/forms/case_plan/submissions/{iid}", headers=boss).json
+        assert stored["processing_state"] == "failed", stored
+    assert client.get("/api/v1/cases/CP-R-1", headers=boss).status_code == 404
+
+    # Oldest first: the replaced registration counts for nothing, its edit makes the case.
+    output = casework("reprocess")
+    assert f"{original}: superseded CP-R-1" in output
+    assert f"{edit_id}: applied CP-R-2" in output
+    assert "2 submission(s) reprocessed." in output
+    record = client.get("/api/v1/cases/CP-R-2", headers=boss).json
+    assert (record["entity_id"], [t["instance_id"] for t in record["timeline"]]) == (
+        entity_id,
+        [edit_id],
+    )
+    assert "0 submission(s) reprocessed." in casework("reprocess")
+    assert f"{edit_id}: applied CP-R-2" in casework("reprocess", edit_id)
+    assert client.get("/api/v1/cases/CP-R-2", headers=boss).json["version"] == record["version"]
+
+    # Renumbering again, this time with the merge working: the case is renamed, and
+    # re-running the edit changes nothing.
+    second_id = f"uuid:{uuid.uuid4()}"
+    again, _ = new_case_plan("CP-R-3", entity_id, instance_id=second_id)
+    again = again.replace(
+        b"</instanceID>", b"</instanceID><deprecatedID>" + edit_id.encode() + b"</deprecatedID>"
+    )
+    assert phone.submit(again).status_code == 201
+    renamed = client.get("/api/v1/cases/CP-R-3", headers=boss).json
+    assert renamed["entity_id"] == entity_id
+    assert client.get("/api/v1/cases/CP-R-2", headers=boss).status_code == 404
+    assert f"{second_id}: applied CP-R-3" in casework("reprocess", second_id)
+    assert client.get("/api/v1/cases/CP-R-3", headers=boss).json == renamed
