@@ -91,7 +91,14 @@ def test_a_caseworker_can_neither_write_to_nor_receive_another_caseworkers_case(
     assert (record["caseworker"], record["risk_level"], record["version"]) == ("cw1", "high", 1)
     assert [t["submitter"] for t in record["timeline"]] == ["cw1"]
     queue = client.get("/api/v1/queues/unlinked", headers=sup).json
-    assert sorted((q["case_ref"], q["state"]) for q in queue) == [("CP-A-001", "unlinked")] * 6
+    assert (
+        sorted((q["case_ref"], q["state"], q["hold_reason"] or "") for q in queue)
+        == [
+            ("CP-A-001", "unlinked", ""),  # a made-up entity: waits for a registration
+            ("CP-A-001", "unlinked", ""),
+        ]
+        + [("CP-A-001", "unlinked", "out_of_scope")] * 4
+    )
 
     # The case changes again on cw1's phone: the others' lists and tokens do not move.
     assert phones["cw1"].submit(

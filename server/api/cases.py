@@ -119,6 +119,7 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
             "event_at": contribution.event_at.isoformat(),
             "received_at": sub.received_at.isoformat(),
             "state": contribution.state,
+            "hold_reason": contribution.hold_reason,  # why it waits for a supervisor, if held
         }
         for contribution, sub in rows
     ]
