@@ -74,6 +74,22 @@ def get_case_ref_by_entity_id(session: Session, entity_id: str) -> str | None:
     return session.scalar(select(Case.case_ref).where(Case.entity_id == entity_id))
 
 
+def get_case_by_merged_entity_id(session: Session, entity_id: str) -> tuple[str, str] | None:
+    """(reference number, entity id) of the case a duplicate registration with this entity
+    id was merged into, if one was."""
+    stmt = (
+        select(Case.case_ref, Case.entity_id)
+        .join(CaseAction, CaseAction.case_id == Case.id)
+        .where(
+            CaseAction.kind == "merge_duplicate",
+            CaseAction.payload["entity_id"].as_string() == entity_id,
+        )
+        .order_by(CaseAction.id.desc())
+    )
+    found = session.execute(stmt).first()
+    return (found[0], found[1]) if found is not None else None
+
+
 def get_users_by_username(session: Session, usernames: set[str]) -> dict[str, User]:
     """username -> user, active or not, for those of these names that exist."""
     if not usernames:
@@ -737,10 +753,14 @@ def plan_item_list_stats(session: Session, user: User) -> tuple[int, datetime | 
 
 
 def get_known_entity_ids(session: Session, entity_ids: list[str]) -> set[str]:
-    """Which of these entity ids belong to a case."""
+    """Which of these entity ids belong to a case, or were merged into one (a duplicate
+    registration's)."""
     if not entity_ids:
         return set()
-    return set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
+    known = set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
+    merged = CaseAction.payload["entity_id"].as_string()
+    stmt = select(merged).where(CaseAction.kind == "merge_duplicate", merged.in_(entity_ids))
+    return known | {e for e in session.scalars(stmt) if e}
 
 
 def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:

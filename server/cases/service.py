@@ -6,11 +6,12 @@ Rebuilding is idempotent, so re-running a submission or repeating a rebuild is a
 
 How a submission is linked to a case, and whether it may change it:
 
-* **Routing.** A submission whose entity id is a case's is filed under that case. If it
-  names a different reference number as well, it is held for a supervisor
-  (``ref_mismatch``): the phone's copy of the case is out of date (the case was renumbered,
-  or re-registered under a new number), so it could be meant for either case. Any other
-  submission is filed under the reference number it names.
+* **Routing.** A submission whose entity id is a case's (or a duplicate registration's
+  that a supervisor merged into the case) is filed under that case. If it names a
+  different reference number as well, it is held for a supervisor (``ref_mismatch``): the
+  phone's copy of the case is out of date (the case was renumbered, or re-registered under
+  a new number), so it could be meant for either case. Any other submission is filed
+  under the reference number it names.
 * **Registration.** The first registration of a reference number to be applied creates the
   case: devices start using its entity id at once, so it stays the case's entity. A later
   registration of that number with another entity id is a ``duplicate`` for a supervisor,
@@ -307,18 +308,26 @@ def apply_new_submission(
 def _route(session: Session, update: CaseUpdate) -> tuple[CaseUpdate, str | None]:
     """Where a submission is filed, and why it is held for a supervisor (None: it is not).
 
-    By its entity id when that is a case's (a blank reference number then takes the case's);
-    held as ``ref_mismatch`` when it names another reference number than that case's;
-    otherwise under the reference number it names.
+    By its entity id when that is a case's (a blank reference number then takes the case's),
+    or was a duplicate registration's that a supervisor merged into a case (a phone that
+    registered the duplicate still holds it: its follow-ups go to the case, as the ones
+    made before the merge did); held as ``ref_mismatch`` when it names another reference
+    number than that case's; otherwise under the reference number it names.
     """
     if not update.entity_id:
         return update, None
     known_ref = queries.get_case_ref_by_entity_id(session, update.entity_id)
-    if known_ref is None or known_ref == update.case_ref:
+    entity_id = update.entity_id
+    if known_ref is None and not update.is_registration:
+        merged = queries.get_case_by_merged_entity_id(session, update.entity_id)
+        if merged is not None:
+            known_ref, entity_id = merged
+    if known_ref is None:
         return update, None
-    if not update.case_ref:
-        return rebase_update(update, known_ref), None
-    return update, HOLD_REF_MISMATCH
+    if update.case_ref and update.case_ref != known_ref:
+        return update, HOLD_REF_MISMATCH
+    routed = update if update.case_ref else rebase_update(update, known_ref)
+    return replace(routed, entity_id=entity_id), None
 
 
 def _rename_case_if_renumbered(

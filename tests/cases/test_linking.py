@@ -454,7 +454,9 @@ def test_version_jumps_past_what_the_phone_holds_after_register_new(
     )
 
 
-def test_merge_moves_the_version_past_both_phones(world: World, session: Session) -> None:
+def test_merge_moves_the_version_past_both_phones_and_retires_the_duplicate(
+    world: World, session: Session
+) -> None:
     u = users(world)
     registered(world, u["amina"], "CP-1", E1)
     world.submit(
@@ -470,10 +472,25 @@ def test_merge_moves_the_version_past_both_phones(world: World, session: Session
             u["bo"],
             at("2024-05-07 12:00"),
         )
+    assert device_lists.entity_states(session, "cases", [E2], u["bo"]) == [(E2, False)]
     result = service.merge_duplicate(session, "rb", u["sup"])
     session.commit()
     assert (result.version or 0) > 4
     assert case(session, "CP-1").risk_level == "high"
+    # bo's phone is told its copy is gone; a contact it still sends goes to the merged case
+    # (and waits there for a supervisor: the case is not bo's)
+    assert device_lists.entity_states(session, "cases", [E2], u["bo"]) == [(E2, True)]
+    _, late = world.submit(
+        forms.CONTACT_LOG,
+        contact("b4", "CP-1", E2, "2024-05-08T10:00:00Z", base=4, risk="low"),
+        u["bo"],
+        at("2024-05-08 12:00"),
+    )
+    assert (late.state, late.case_ref, late.hold_reason) == ("unlinked", "CP-1", "out_of_scope")
+    assert contribution(session, "b4").entity_id == E1
+    service.link_unlinked(session, "b4", "CP-1", u["sup"])
+    session.commit()
+    assert case(session, "CP-1").risk_level == "low"
 
 
 def test_only_the_registration_and_its_edits_name_like_a_registration(
