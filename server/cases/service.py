@@ -37,6 +37,8 @@ How a submission is linked to a case, and whether it may change it:
   answer is ignored). A supervisor may name an eligible member of their team; an admin
   anyone eligible. A registration whose answer is ignored falls back to its submitter when
   the submitter is eligible; otherwise the case stays where it is (unassigned when new).
+  An edit of the registration that created the case is read as that registration; a
+  second registration of the case's own entity id, like a revision.
 * **Edits** (``deprecatedID``) are decided like any submission. An edit supersedes the
   version it edits unless it is held; then the earlier version stays in effect until a
   supervisor files the edit. An edit of the registration that created a case, by someone
@@ -44,9 +46,9 @@ How a submission is linked to a case, and whether it may change it:
   case: same entity id, same history, derived plan item ids moved to the new number.
 * **Versions.** When contributions move into a case (a supervisor's link, merge or
   re-registration) or the case is renamed, its version (``__version`` in cases.csv) jumps
-  past every version a phone can hold for it (one more than any base version it was
-  updated from), so Collect replaces its local copy (a phone keeps its own copy when the
-  server's version is not higher).
+  past every version a phone can hold for it (a phone that updated it from base version
+  ``b`` holds ``b + 1``), so Collect replaces its local copy (a phone keeps its own copy
+  when the server's version is not higher).
 """
 
 from __future__ import annotations
@@ -183,7 +185,7 @@ def apply_submission(
         if update.case_ref != contribution.case_ref:
             update = rebase_update(update, contribution.case_ref)
         stored = CaseUpdate.from_json(contribution.update)
-        update = replace(update, caseworker=stored.caseworker)
+        update = replace(update, caseworker=stored.caseworker, entity_id=stored.entity_id)
         hold = contribution.hold_reason
     else:
         if old is not None and submitter is not None:
