@@ -351,6 +351,43 @@ def contact_log(
     )
 
 
+def revise_plan(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    caseworker: str = "cw1",
+    risk: str = "low",
+    plan_date: str = "2026-11-26",
+    frequency: str = "14",
+    instance_id: str | None = None,
+) -> bytes:
+    """The case plan in "revise" mode, as Collect fills it for a case picked from the list."""
+    answers: dict[str, Any] = {
+        "about": {
+            "plan_type": "revise",
+            "case": entity_id,
+            "case_ref": case_ref,
+            "caseworker": caseworker,
+            "plan_date": plan_date,
+            "risk_level": risk,
+        },
+        "follow_up": {"contact_frequency_days": frequency, "next_review_date": "2027-02-18"},
+    }
+    return fill_instance(
+        xform("case_plan"),
+        checked("case_plan", answers),
+        instance_id=instance_id,
+        entity={
+            "id": entity_id,
+            "create": "0",
+            "update": "1",
+            "baseVersion": str(base_version),
+            "label": f"{case_ref} ({risk} risk)",
+        },
+    )
+
+
 def case_conference(
     case_ref: str,
     entity_id: str,

@@ -66,9 +66,11 @@ def test_contacts_from_one_version_conflict_only_where_both_changed_the_case(
 ):
     plan, entity = new_case_plan("CP-C-1", risk="medium", frequency="14")
     assert device.submit(plan).status_code == 201
-    make.user("cw2", "caseworker", team="north")
-    other = make.device_client("phone-2", "cw2")
-    # cw1 keeps the risk at medium; cw2, offline on the same version, raises it to high
+    # the team's supervisor visits too (a second caseworker's contact would be held: only
+    # the case's caseworker and the team's supervisors may change it)
+    make.user("sup2", "supervisor", team="north")
+    other = make.device_client("phone-2", "sup2")
+    # cw1 keeps the risk at medium; sup2, offline on the same version, raises it to high
     keep_at, raise_at = "2026-11-24T10:00:00.000Z", "2026-11-25T10:00:00.000Z"
     if keeper_is_later:
         keep_at, raise_at = raise_at, keep_at
@@ -98,7 +100,7 @@ def test_contacts_from_one_version_conflict_only_where_both_changed_the_case(
     assert record["open_conflicts"] == 0
     # the raise stands, whichever visit came later: keeping the risk changed nothing
     assert record["risk_level"] == "high"
-    assert record["provenance"]["risk_level"]["user"] == "cw2"
+    assert record["provenance"]["risk_level"]["user"] == "sup2"
     # how the contact took place and the next contact are the latest contact's
     later_mode, later_next = (
         ("home_visit", "2026-12-05") if keeper_is_later else ("phone", "2026-11-28")
@@ -256,8 +258,8 @@ def test_plan_revision_answering_the_current_status_changes_nothing(
         for i in _csv(device.get("/forms/case_plan/attachments/plan_items.csv"))
         if i["kind"] == "need"
     )
-    make.user("cw2", "caseworker", team="north")
-    other = make.device_client("phone-2", "cw2")
+    make.user("sup2", "supervisor", team="north")
+    other = make.device_client("phone-2", "sup2")
     # Two revisions from version 1: one only confirms the need's status (as the form fills
     # it in), the other moves it on.
     same = plan_revision(
@@ -276,6 +278,7 @@ def test_plan_revision_answering_the_current_status_changes_nothing(
         risk="high",
         frequency="7",
         plan_date="2026-11-21",
+        username="sup2",
         existing=[(need["name"], "done", need["due"])],
     )
     assert device.submit(same).status_code == 201

@@ -126,8 +126,7 @@ def test_second_registration_of_a_reference_is_a_duplicate(published, make, devi
 def test_conflicting_offline_edits_wait_for_a_supervisor(published, make, device, client):
     plan_xml, entity_id = new_case_plan("CP-CONF-1", risk="medium")
     assert device.submit(plan_xml).status_code == 201
-    make.user("cw2", "caseworker", team="north")
-    other = make.device_client("phone-2", "cw2")
+    other = make.device_client("phone-2", "cw1")  # the caseworker's second phone
     a = contact_log(
         "CP-CONF-1", entity_id, base_version=1, risk="low", contact_time="2026-11-24T10:00:00.000Z"
     )

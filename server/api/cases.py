@@ -121,6 +121,7 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
             "received_at": sub.received_at.isoformat(),
             "submitter": submitter,
             "state": contribution.state,
+            "hold_reason": contribution.hold_reason,  # why it waits for a supervisor, if held
         }
         for contribution, sub, submitter in rows
     ]

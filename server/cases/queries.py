@@ -70,6 +70,35 @@ def lock_case_ref(session: Session, case_ref: str) -> None:
         begin_write(session)
 
 
+def get_case_ref_by_entity_id(session: Session, entity_id: str) -> str | None:
+    """The reference number of the case devices know by this entity id, if any."""
+    return session.scalar(select(Case.case_ref).where(Case.entity_id == entity_id))
+
+
+def get_case_by_merged_entity_id(session: Session, entity_id: str) -> tuple[str, str] | None:
+    """(reference number, entity id) of the case a duplicate registration with this entity
+    id was merged into, if one was."""
+    stmt = (
+        select(Case.case_ref, Case.entity_id)
+        .join(CaseAction, CaseAction.case_id == Case.id)
+        .where(
+            CaseAction.kind == "merge_duplicate",
+            CaseAction.payload["entity_id"].as_string() == entity_id,
+        )
+        .order_by(CaseAction.id.desc())
+    )
+    found = session.execute(stmt).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def get_users_by_username(session: Session, usernames: set[str]) -> dict[str, User]:
+    """username -> user, active or not, for those of these names that exist."""
+    if not usernames:
+        return {}
+    stmt = select(User).where(User.username.in_(sorted(usernames)))
+    return {u.username: u for u in session.scalars(stmt)}
+
+
 def get_case_for_update(session: Session, case_ref: str) -> Case | None:
     """The case row, locked until the transaction ends (``FOR UPDATE`` on PostgreSQL)."""
     stmt = select(Case).where(Case.case_ref == case_ref).with_for_update()
@@ -154,6 +183,16 @@ def list_contributions_for_entity(
     return list(session.scalars(stmt))
 
 
+def list_contributions_for_case(session: Session, case_id: int) -> list[CaseContribution]:
+    """The contributions applied to a case (state ``applied``), oldest event first."""
+    stmt = (
+        select(CaseContribution)
+        .where(CaseContribution.case_id == case_id, CaseContribution.state == "applied")
+        .order_by(CaseContribution.event_at, CaseContribution.id)
+    )
+    return list(session.scalars(stmt))
+
+
 def list_timeline(session: Session, case_id: int) -> list[tuple[CaseContribution, Submission]]:
     """The case's contributions with their submissions, oldest event first (for the detail)."""
     stmt = (
@@ -205,6 +244,7 @@ _CONTRIBUTION_COLUMNS = (
     CaseContribution.state,
     CaseContribution.case_id,
     CaseContribution.update,
+    CaseContribution.hold_reason.label("hold_reason"),
 )
 _PLAN_ITEM_COLUMNS = (
     PlanItem.id,
@@ -271,8 +311,8 @@ def get_case_row_for_update(session: Session, case_ref: str) -> RowMapping | Non
 def list_contribution_rows_for_ref(
     session: Session, case_ref: str, states: Sequence[str] = APPLIED_STATES
 ) -> list[RowMapping]:
-    """id, entity_id, is_registration, event_at, state, case_id and update of the
-    contributions filed under a reference number, oldest event first."""
+    """id, entity_id, is_registration, event_at, state, case_id, update and hold_reason of
+    the contributions filed under a reference number, oldest event first."""
     params = {"ref": case_ref, "states": list(states)}
     return list(session.connection().execute(_CONTRIBUTION_ROWS_FOR_REF, params).mappings())
 
@@ -397,6 +437,17 @@ def visible_cases_query(user: User) -> Select[Case]:
 def is_case_visible(session: Session, user: User, case_id: int) -> bool:
     stmt = select(Case.id).where(Case.id == case_id, case_scope_clause(user))
     return session.scalar(stmt) is not None
+
+
+def get_usernames_seeing_case(session: Session, users: Sequence[User], case_id: int) -> set[str]:
+    """Which of these users may see the case, by :func:`case_scope_clause` (one query)."""
+    if not users:
+        return set()
+    seen = [sql_case((case_scope_clause(u), true()), else_=false()) for u in users]
+    row = session.execute(select(*seen).where(Case.id == case_id)).first()
+    if row is None:
+        return set()
+    return {u.username for u, sees in zip(users, row, strict=True) if sees}
 
 
 # --- lists ---------------------------------------------------------------------------------
@@ -736,10 +787,14 @@ def plan_item_list_stats(session: Session, user: User) -> tuple[int, datetime | 
 
 
 def get_known_entity_ids(session: Session, entity_ids: list[str]) -> set[str]:
-    """Which of these entity ids belong to a case."""
+    """Which of these entity ids belong to a case, or were merged into one (a duplicate
+    registration's)."""
     if not entity_ids:
         return set()
-    return set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
+    known = set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
+    merged = CaseAction.payload["entity_id"].as_string()
+    stmt = select(merged).where(CaseAction.kind == "merge_duplicate", merged.in_(entity_ids))
+    return known | {e for e in session.scalars(stmt) if e}
 
 
 def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:

@@ -3,13 +3,59 @@
 Every change goes the same way: record the input (a ``CaseContribution`` for a submission,
 a ``CaseAction`` for a supervisor), then :func:`rebuild` the case from all of its inputs.
 Rebuilding is idempotent, so re-running a submission or repeating a rebuild is always safe.
+
+How a submission is linked to a case, and whether it may change it:
+
+* **Routing.** A submission whose entity id is a case's (or a duplicate registration's
+  that a supervisor merged into the case) is filed under that case. If it names a
+  different reference number as well, it is held for a supervisor (``ref_mismatch``): the
+  phone's copy of the case is out of date (the case was renumbered, or re-registered under
+  a new number), so it could be meant for either case. Any other submission is filed
+  under the reference number it names.
+* **Registration.** The first registration of a reference number to be applied creates the
+  case: devices start using its entity id at once, so it stays the case's entity. A later
+  registration of that number with another entity id is a ``duplicate`` for a supervisor,
+  whatever its device time says (arrival order decides, on purpose). Only when several
+  registrations wait together (a renumbering freed the number) does the earliest by device
+  time, then instance id, create the case.
+* **Scope.** Any other contribution (a contact log, conference, plan revision, a second
+  registration of the case's own entity, an edit) may change a case only if its submitter
+  may see that case by the one case-scope rule (``queries.case_scope_clause``) at the moment
+  it is first applied. Otherwise it is stored and held for a supervisor in the unlinked
+  queue (``out_of_scope``). A follow-up whose entity id is neither the case's nor a waiting
+  registration's waits unlinked for its registration.
+* **Decided once.** That decision is stored on the contribution: an applied contribution
+  stays applied and a held one stays held, whatever happens to the case later, and neither
+  a rebuild nor ``casework reprocess`` decides again. (So a case reassigned later keeps the
+  history its former caseworker legitimately wrote, and any arrival order of the
+  contributions that are in scope gives the same record.) A supervisor's link, merge or
+  re-registration files a held or duplicate contribution, and it applies from then on.
+* **Naming the caseworker** (also decided once, when the contribution is first applied, and
+  stored on it). Only an active caseworker or supervisor can be named. A caseworker's
+  registration makes the caseworker the case's caseworker, unless it names an eligible
+  member of the caseworker's own team; a caseworker's follow-up never moves the case (the
+  answer is ignored). A supervisor may name an eligible member of their team; an admin
+  anyone eligible. A registration whose answer is ignored falls back to its submitter when
+  the submitter is eligible; otherwise the case stays where it is (unassigned when new).
+  An edit of the registration that created the case is read as that registration; a
+  second registration of the case's own entity id, like a revision.
+* **Edits** (``deprecatedID``) are decided like any submission. An edit supersedes the
+  version it edits unless it is held; then the earlier version stays in effect until a
+  supervisor files the edit. An edit of the registration that created a case, by someone
+  who may see the case, that gives it a reference number no case has, **renames** the
+  case: same entity id, same history, derived plan item ids moved to the new number.
+* **Versions.** When contributions move into a case (a supervisor's link, merge or
+  re-registration) or the case is renamed, its version (``__version`` in cases.csv) jumps
+  past every version a phone can hold for it (a phone that updated it from base version
+  ``b`` holds ``b + 1``), so Collect replaces its local copy (a phone keeps its own copy
+  when the server's version is not higher).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +64,13 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import User
 from server.cases import queries
-from server.cases.mapping import CaseUpdate, map_submission, rebase_update
+from server.cases.mapping import (
+    CaseUpdate,
+    item_id_for,
+    map_submission,
+    normalize_title,
+    rebase_update,
+)
 from server.cases.merge import ActionRecord, CaseState, ItemState, build_case
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
 from server.db import begin_write
@@ -30,8 +82,17 @@ from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 
 SUPERVISING_ROLES = ("admin", "supervisor")
+# Who may be named a case's caseworker (when active).
+CASEWORKER_ROLES = ("caseworker", "supervisor")
 # Marks a contribution a supervisor filed by hand (linked, merged or re-registered).
 MOVED = "moved_by_supervisor"
+# On an edit's contribution: the instance id of the version it replaces.
+REPLACES = "replaces"
+# Why an "unlinked" contribution is held for a supervisor (CaseContribution.hold_reason).
+HOLD_OUT_OF_SCOPE = "out_of_scope"  # its submitter may not see the case it names
+HOLD_REF_MISMATCH = "ref_mismatch"  # its entity id and reference number name different cases
+# The table column behind CaseContribution.hold_reason, for Core inserts and updates.
+_HOLD_COLUMN: str = CaseContribution.__table__.c.error.name
 
 
 @dataclass(frozen=True)
@@ -48,13 +109,16 @@ DEFAULT_SETTINGS = CaseSettings()
 @dataclass(frozen=True)
 class ApplyResult:
     """What became of one submission: ``state`` is the contribution state (applied,
-    unlinked, duplicate, superseded), or ``skipped`` (no case role) or ``failed``."""
+    unlinked, duplicate, superseded), or ``skipped`` (no case role) or ``failed``.
+    ``hold_reason`` says why an unlinked one waits for a supervisor (None: for its
+    registration)."""
 
     instance_id: str
     state: str
     case_ref: str | None = None
     case_id: int | None = None
     error: str | None = None
+    hold_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +142,11 @@ def apply_submission(
 ) -> ApplyResult:
     """Record what the submission says about its case and rebuild that case.
 
-    Idempotent: applying the same submission again changes nothing. An edit (the
-    submission's ``deprecated_id`` names an earlier one) supersedes the earlier
-    contribution. Raises on unexpected errors; see :func:`apply_or_record_failure`.
+    Idempotent: applying the same submission again changes nothing, and keeps how it was
+    linked the first time (see the module docstring). An edit (the submission's
+    ``deprecated_id`` names an earlier one) supersedes the earlier contribution unless it is
+    held, and may rename the case it registered. Raises on unexpected errors; see
+    :func:`apply_or_record_failure`.
     """
     begin_write(session)
     submitter = queries.get_user(session, submission.submitter_id)
@@ -97,44 +163,67 @@ def apply_submission(
         return ApplyResult(instance_id=submission.instance_id, state="skipped")
 
     refs: set[str] = set()
-    if not update.case_ref and update.entity_id:
-        # A follow-up that names the case only by its entity (ref left blank).
-        known = queries.get_case_by_entity_id(session, update.entity_id)
-        if known is not None:
-            update = rebase_update(update, known.case_ref)
-
-    if submission.deprecated_id:
-        old = queries.get_contribution_by_instance_id(session, submission.deprecated_id)
-        if old is not None and old.state != "superseded":
-            old.state = "superseded"
-            refs.add(old.case_ref)
-
+    renamed: str | None = None
+    hold: str | None = None
+    old = (
+        queries.get_contribution_by_instance_id(session, submission.deprecated_id)
+        if submission.deprecated_id
+        else None
+    )
     contribution = queries.get_contribution_for_submission(session, submission.id)
-    if contribution is not None and contribution.update.get(MOVED):
+    moved = contribution is not None and bool(contribution.update.get(MOVED))
+    if contribution is not None and moved:
         # A supervisor filed this submission elsewhere; re-running it keeps that decision.
         update = replace(
             rebase_update(update, contribution.case_ref),
             is_registration=contribution.is_registration,
             entity_id=contribution.entity_id,
         )
+    elif contribution is not None and (contribution.state == "applied" or contribution.hold_reason):
+        # Linked when it was first applied: re-running it keeps where it was filed, whether
+        # it was held, and how its caseworker answer was read.
+        if update.case_ref != contribution.case_ref:
+            update = rebase_update(update, contribution.case_ref)
+        stored = CaseUpdate.from_json(contribution.update)
+        update = replace(update, caseworker=stored.caseworker, entity_id=stored.entity_id)
+        hold = contribution.hold_reason
+    else:
+        if old is not None and submitter is not None:
+            renamed = _rename_case_if_renumbered(session, old, update, submitter)
+        update, hold = _route(session, update)
+
     if contribution is None:
-        contribution = CaseContribution(submission_id=submission.id)
+        contribution = CaseContribution(submission_id=submission.id, state="unlinked")
         session.add(contribution)
     elif contribution.case_ref != update.case_ref:
         refs.add(contribution.case_ref)
-    _fill_contribution(
-        contribution, update, moved=bool(contribution.update and contribution.update.get(MOVED))
-    )
+    _fill_contribution(contribution, update, moved=moved, replaces=submission.deprecated_id)
+    contribution.hold_reason = hold
     if not submission.is_current:
         contribution.state = "superseded"
+    elif hold is not None:
+        contribution.state = "unlinked"
     elif contribution.state in ("superseded", "failed"):
         contribution.state = "unlinked"  # provisional; rebuild decides
-    contribution.error = None
     session.flush()
 
-    refs.add(update.case_ref)
+    if hold is None:
+        refs.add(update.case_ref)
+    if renamed:
+        refs.add(renamed)
     for ref in sorted(r for r in refs if r):
-        rebuild(session, ref, settings=settings)
+        rebuild(session, ref, settings=settings, renamed=ref == update.case_ref and bool(renamed))
+    if (
+        old is not None
+        and contribution.hold_reason is None
+        and contribution.state != "superseded"
+        and old.state != "superseded"
+    ):
+        # The edit took effect; the version it replaces was filed under another reference
+        # number (the rebuild above superseded it if it was under the same one).
+        old.state = "superseded"
+        session.flush()
+        rebuild(session, old.case_ref, settings=settings)
 
     submission.processing_state = "applied"
     submission.processing_error = None
@@ -144,6 +233,7 @@ def apply_submission(
         state=contribution.state,
         case_ref=contribution.case_ref or None,
         case_id=contribution.case_id,
+        hold_reason=contribution.hold_reason,
     )
 
 
@@ -179,11 +269,7 @@ def apply_new_submission(
     if update is None:
         set_processing_state(session, submission.id, "skipped")
         return ApplyResult(instance_id=submission.instance_id, state="skipped")
-    if not update.case_ref and update.entity_id:
-        # A follow-up that names the case only by its entity (ref left blank).
-        known = queries.get_case_by_entity_id(session, update.entity_id)
-        if known is not None:
-            update = rebase_update(update, known.case_ref)
+    update, hold = _route(session, update)
     pending = _Contribution(
         id=None,
         entity_id=update.entity_id,
@@ -192,6 +278,7 @@ def apply_new_submission(
         state="unlinked",
         case_id=None,
         update=update,
+        hold_reason=hold,
     )
     values = {
         "submission_id": submission.id,
@@ -202,10 +289,9 @@ def apply_new_submission(
         "base_version": update.base_version,
         "event_at": update.event_at,
         "update": update.to_json(),
-        "error": None,
         "created_at": utcnow(),
     }
-    if update.case_ref:
+    if update.case_ref and hold is None:
         _rebuild(
             session, update.case_ref, settings=settings, pending=pending, pending_values=values
         )
@@ -217,7 +303,95 @@ def apply_new_submission(
         state=pending.state,
         case_ref=update.case_ref or None,
         case_id=pending.case_id,
+        hold_reason=pending.hold_reason,
     )
+
+
+def _route(session: Session, update: CaseUpdate) -> tuple[CaseUpdate, str | None]:
+    """Where a submission is filed, and why it is held for a supervisor (None: it is not).
+
+    By its entity id when that is a case's (a blank reference number then takes the case's),
+    or was a duplicate registration's that a supervisor merged into a case (a phone that
+    registered the duplicate still holds it: its follow-ups go to the case, as the ones
+    made before the merge did); held as ``ref_mismatch`` when it names another reference
+    number than that case's; otherwise under the reference number it names.
+    """
+    if not update.entity_id:
+        return update, None
+    known_ref = queries.get_case_ref_by_entity_id(session, update.entity_id)
+    entity_id = update.entity_id
+    if known_ref is None and not update.is_registration:
+        merged = queries.get_case_by_merged_entity_id(session, update.entity_id)
+        if merged is not None:
+            known_ref, entity_id = merged
+    if known_ref is None:
+        return update, None
+    if update.case_ref and update.case_ref != known_ref:
+        return update, HOLD_REF_MISMATCH
+    routed = update if update.case_ref else rebase_update(update, known_ref)
+    return replace(routed, entity_id=entity_id), None
+
+
+def _rename_case_if_renumbered(
+    session: Session, old: CaseContribution, update: CaseUpdate, submitter: User
+) -> str | None:
+    """Rename a case when ``update`` edits the registration that created it and gives it a
+    reference number no case has yet; returns the former reference number, or None (not
+    such an edit, the submitter may not see the case, or the number is taken: then the edit
+    is routed, and held, like any other).
+
+    The case keeps its entity id and its history: every contribution applied to it moves to
+    the new number, and derived plan item ids move with it (explicit answers that named
+    the old ids are translated), so devices and item references stay consistent.
+    """
+    new_ref = update.case_ref
+    if not (
+        update.is_registration
+        and update.entity_id
+        and new_ref
+        and old.is_registration
+        and old.state == "applied"
+        and old.entity_id == update.entity_id
+        and old.case_ref != new_ref
+    ):
+        return None
+    case = queries.get_case_by_entity_id(session, update.entity_id)
+    if case is None or case.id != old.case_id or case.case_ref != old.case_ref:
+        return None
+    if not queries.is_case_visible(session, submitter, case.id):
+        return None
+    former = case.case_ref
+    for ref in sorted((former, new_ref)):
+        queries.lock_case_ref(session, ref)
+    if queries.get_case_by_ref(session, new_ref) is not None:
+        return None
+    moving = queries.list_contributions_for_case(session, case.id)
+    updates = [CaseUpdate.from_json(c.update) for c in moving]
+    new_ids = {
+        i.item_id: item_id_for(new_ref, i.kind, i.key or normalize_title(i.title or ""))
+        for u in updates
+        for i in u.items
+        if not i.is_explicit_id
+    }
+    for c, u in zip(moving, updates, strict=True):
+        rebased = rebase_update(u, new_ref)
+        items = tuple(
+            replace(i, item_id=new_ids.get(i.item_id, i.item_id)) if i.is_explicit_id else i
+            for i in rebased.items
+        )
+        _fill_contribution(c, replace(rebased, items=items), moved=bool(c.update.get(MOVED)))
+    case.case_ref = new_ref
+    session.add(
+        CaseAction(
+            case_id=case.id,
+            kind="rename",
+            payload={"from_ref": former, "to_ref": new_ref, "instance_id": update.instance_id},
+            actor_id=submitter.id,
+            at=utcnow(),
+        )
+    )
+    session.flush()
+    return former
 
 
 def record_failure(session: Session, submission_id: int, exc: BaseException) -> str:
@@ -296,15 +470,33 @@ def reprocess(
 
 
 def _fill_contribution(
-    contribution: CaseContribution, update: CaseUpdate, *, moved: bool = False
+    contribution: CaseContribution,
+    update: CaseUpdate,
+    *,
+    moved: bool = False,
+    replaces: str | None = None,
 ) -> None:
+    """Write ``update`` onto the contribution, with the markers the rebuild reads: ``moved``
+    (a supervisor filed it) and ``replaces`` (the instance id an edit replaces; kept from
+    the stored update when not given)."""
+    if replaces is None and contribution.update:
+        replaces = contribution.update.get(REPLACES)
     contribution.case_ref = update.case_ref
     contribution.form_id = update.form_id
     contribution.entity_id = update.entity_id
     contribution.is_registration = update.is_registration
     contribution.base_version = update.base_version
     contribution.event_at = update.event_at
-    contribution.update = {**update.to_json(), MOVED: True} if moved else update.to_json()
+    contribution.update = _update_json(update, moved=moved, replaces=replaces)
+
+
+def _update_json(update: CaseUpdate, *, moved: bool, replaces: str | None) -> dict[str, Any]:
+    data = update.to_json()
+    if moved:
+        data[MOVED] = True
+    if replaces:
+        data[REPLACES] = replaces
+    return data
 
 
 # --- rebuilding ----------------------------------------------------------------------------
@@ -316,19 +508,21 @@ def rebuild(
     *,
     settings: CaseSettings = DEFAULT_SETTINGS,
     today: date | None = None,
+    renamed: bool = False,
 ) -> RebuildResult:
     """Derive the case filed under ``case_ref`` again from all its inputs.
 
-    Linking: the earliest registration (by event time, then instance id) creates the case,
-    unless the case already exists, in which case the registration carrying its entity id
-    stays canonical (devices know the case by that id). Other registrations under the same
-    reference number, and follow-ups of their entities, become ``duplicate``; follow-ups with
-    no registration yet stay ``unlinked`` until it arrives.
+    Linking follows the rules in the module docstring: the first registration to be applied
+    created the case and its entity id stays canonical; other registrations under the same
+    reference number, and follow-ups of their entities, become ``duplicate``; follow-ups
+    with no registration yet stay ``unlinked`` until it arrives; a contribution not yet
+    decided is checked against the case scope once, and the decision is kept.
 
-    Writes only when something changed; ``version`` goes up by one per change.
+    Writes only when something changed; ``version`` goes up by one per change, and past
+    every version a phone can hold when contributions moved in or the case was ``renamed``.
     """
     session.flush()  # the rebuild reads and writes through Core, after pending ORM changes
-    result = _rebuild(session, case_ref, settings=settings, today=today)
+    result = _rebuild(session, case_ref, settings=settings, today=today, renamed=renamed)
     _expire_case_rows(session)
     return result
 
@@ -345,12 +539,43 @@ class _Contribution:
     case_id: int | None
     update: CaseUpdate
     loaded_state: str | None = None  # as stored, to write only what changed
+    hold_reason: str | None = None
+    loaded_hold_reason: str | None = None
+    moved: bool = False  # filed by a supervisor: applies regardless of scope
+    replaces: str | None = None  # the instance id this edit replaces
+    renamed_caseworker: bool = False  # the caseworker rules changed the update: store it
+    is_kept: bool = False  # applied to this case before: its decisions stand
+    markers: dict[str, Any] = field(default_factory=dict)  # MOVED / REPLACES, kept as stored
+
+    @property
+    def is_held(self) -> bool:
+        return self.hold_reason is not None and not self.moved
+
+
+def _loaded(row: Any) -> _Contribution:
+    raw = row["update"]
+    markers = {k: raw[k] for k in (MOVED, REPLACES) if raw.get(k)}
+    return _Contribution(
+        id=row["id"],
+        entity_id=row["entity_id"],
+        is_registration=row["is_registration"],
+        event_at=row["event_at"],
+        state=row["state"],
+        case_id=row["case_id"],
+        update=CaseUpdate.from_json(raw),
+        loaded_state=row["state"],
+        hold_reason=row["hold_reason"],
+        loaded_hold_reason=row["hold_reason"],
+        moved=bool(raw.get(MOVED)),
+        replaces=raw.get(REPLACES),
+        markers=markers,
+    )
 
 
 def _expire_case_rows(session: Session) -> None:
     """The rebuild wrote with Core: ORM copies of case rows in this session are outdated."""
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, Case | PlanItem | CaseConflict | CaseContribution):
+        if isinstance(obj, Case | PlanItem | CaseConflict | CaseContribution | CaseAction):
             session.expire(obj)
 
 
@@ -362,54 +587,59 @@ def _rebuild(
     today: date | None = None,
     pending: _Contribution | None = None,
     pending_values: dict[str, Any] | None = None,
+    renamed: bool = False,
 ) -> RebuildResult:
     """:func:`rebuild`, plus an optional contribution to insert with the state it gets.
 
-    Statements: the lock, the case, its contributions and the users they name; then, for a
-    case that already existed, its actions, plan items and conflicts; then only the writes
-    that change something.
+    Statements: the lock, the case, its contributions and the users they name; for a
+    case that already existed, its actions, plan items and conflicts, and (when a
+    contribution is not decided yet) one scope check; then only the writes that change
+    something.
     """
     queries.lock_case_ref(session, case_ref)
     case = queries.get_case_row_for_update(session, case_ref)
-    contributions = [
-        _Contribution(
-            id=r["id"],
-            entity_id=r["entity_id"],
-            is_registration=r["is_registration"],
-            event_at=r["event_at"],
-            state=r["state"],
-            case_id=r["case_id"],
-            update=CaseUpdate.from_json(r["update"]),
-            loaded_state=r["state"],
-        )
-        for r in queries.list_contribution_rows_for_ref(session, case_ref)
-    ]
+    contributions = [_loaded(r) for r in queries.list_contribution_rows_for_ref(session, case_ref)]
     if pending is not None:
         contributions.append(pending)
+    case_id: int | None = case["id"] if case is not None else None
 
+    # Decided before: applied to this case (kept whatever the case became since), or held.
+    undecided: list[_Contribution] = []
+    open_: list[_Contribution] = []
+    for c in contributions:
+        if c.is_held:
+            c.state = "unlinked"
+        elif c.loaded_state == "applied" and case_id is not None and c.case_id == case_id:
+            c.state, c.is_kept = "applied", True
+        else:
+            open_.append(c)
     registrations = sorted(
-        (c for c in contributions if c.is_registration and c.entity_id),
+        (c for c in open_ if c.is_registration and c.entity_id),
         key=lambda c: (c.event_at, c.update.instance_id),
     )
+    creator: _Contribution | None = None
     if case is not None:
         canonical_entity: str | None = case["entity_id"]
     else:
-        canonical_entity = registrations[0].entity_id if registrations else None
-    duplicate_entities = {c.entity_id for c in registrations if c.entity_id != canonical_entity} - {
-        None
-    }
-    creating = case is None and canonical_entity is not None
-
-    # Everything below reads the state, so compute it before writing any row.
-    linked = case is not None or creating
-    for c in contributions:
-        if c.entity_id in duplicate_entities:
-            c.state = "duplicate"
-        elif not linked:
+        creator = _creator(session, registrations, pending)
+        canonical_entity = creator.entity_id if creator is not None else None
+    duplicate_entities = {c.entity_id for c in registrations if c.entity_id != canonical_entity}
+    linked = case is not None or creator is not None
+    for c in open_:
+        if c.is_held:  # a registration _creator found to be another case's
             c.state = "unlinked"
-        else:
+        elif c.moved and linked:
+            c.state, c.hold_reason = "applied", None
+        elif c.entity_id in duplicate_entities:
+            c.state = "duplicate"
+        elif not linked or c.entity_id not in (None, canonical_entity):
+            c.state = "unlinked"  # waits for its registration
+        elif c is creator:
             c.state = "applied"
-    applied = [c.update for c in contributions if c.state == "applied"]
+        else:
+            c.state = "unlinked"  # until its scope is decided below
+            undecided.append(c)
+
     actions = (
         [
             ActionRecord(action_id=i, kind=kind, at=at, actor=name, payload=dict(payload))
@@ -418,45 +648,121 @@ def _rebuild(
         if case is not None
         else []
     )
-    users: dict[str, tuple[int, str | None]] = {}
-    if linked:
-        users = queries.get_active_user_refs(session, _named_users(applied, actions))
-        applied = _normalize_caseworkers(applied, users)
-    state = (
-        build_case(
-            applied,
-            actions,
-            today=today or utcnow().date(),
-            default_frequency_days=settings.default_contact_frequency_days,
-            review_interval_days=settings.review_interval_days,
-        )
-        if linked
-        else None
+    users = queries.get_users_by_username(
+        session, _named_users([c.update for c in contributions if not c.is_held], actions)
+    )
+    if case_id is not None and undecided:
+        _decide_scope(session, case_id, undecided, users)
+    _supersede_replaced(contributions)
+    # An edit of the registration that created the case is read as that registration.
+    registered = {
+        c.update.instance_id
+        for c in contributions
+        if c.is_registration and c.is_kept and c.state == "superseded"
+    }
+    for c in contributions:
+        if c.state == "applied" and not c.is_kept:
+            creates = c is creator or (c.is_registration and c.replaces in registered)
+            _name_caseworker(c, users, creates=creates)
+    moved_in = renamed or any(
+        c.moved and c.state == "applied" and not c.is_kept for c in contributions
     )
 
-    case_id: int | None = case["id"] if case is not None else None
     version: int | None = case["version"] if case is not None else None
     changed = False
-    if creating and state is not None:
-        first = registrations[0]
+    if creator is not None:
+        state = _build(contributions, actions, settings, today)
         values = _case_values(state, _caseworker_ref(session, state, users, None))
+        version = max(1, _version_floor(contributions) if moved_in else 1)
         values.update(
             case_ref=case_ref,
             entity_id=canonical_entity,
-            opened_at=state.opened_at or first.event_at,
+            opened_at=state.opened_at or creator.event_at,
             updated_at=utcnow(),
-            version=1,
+            version=version,
         )
-        case_id, version, changed = queries.insert_case(session, values), 1, True
+        case_id, changed = queries.insert_case(session, values), True
         _write_items_and_conflicts(session, case_id, state, users, fresh=True)
-    elif case is not None and state is not None:
+        if undecided:
+            # Follow-ups that waited for this registration: decided against the case as
+            # it now stands.
+            _decide_scope(session, case_id, undecided, users)
+            newly = [c for c in undecided if c.state == "applied"]
+            for c in newly:
+                _name_caseworker(c, users, creates=False)
+            row = queries.get_case_row_for_update(session, case_ref) if newly else None
+            if row is not None:
+                _write_state(session, row, _build(contributions, actions, settings, today), users)
+    elif case is not None:
+        state = _build(contributions, actions, settings, today)
         changed = _write_state(session, case, state, users)
-        if changed:
+        if changed or moved_in:
             version = case["version"] + 1
+            if moved_in:
+                version = max(version, _version_floor(contributions))
             queries.update_case(session, case["id"], {"version": version, "updated_at": utcnow()})
 
     _write_contribution_states(session, contributions, case_id, pending, pending_values)
     return RebuildResult(case_ref, case_id, changed, version)
+
+
+def _creator(
+    session: Session, registrations: list[_Contribution], pending: _Contribution | None
+) -> _Contribution | None:
+    """The registration that creates a case not created yet: the earliest, skipping (and
+    holding) any whose entity id another case already has (the pending one was routed, so
+    its entity id is not another case's)."""
+    for c in registrations:
+        if c is pending or queries.get_case_ref_by_entity_id(session, c.entity_id or "") is None:
+            return c
+        c.hold_reason = HOLD_REF_MISMATCH
+    return None
+
+
+def _decide_scope(
+    session: Session, case_id: int, undecided: list[_Contribution], users: dict[str, User]
+) -> None:
+    """Apply each contribution whose submitter may see the case; hold the others."""
+    names = sorted({c.update.submitter for c in undecided if c.update.submitter})
+    submitters = [users[n] for n in names if n in users]
+    seeing = queries.get_usernames_seeing_case(session, submitters, case_id)
+    for c in undecided:
+        if c.update.submitter in seeing:
+            c.state = "applied"
+        else:
+            c.state, c.hold_reason = "unlinked", HOLD_OUT_OF_SCOPE
+
+
+def _supersede_replaced(contributions: list[_Contribution]) -> None:
+    """An edit that is not held supersedes the version it replaces (when filed here)."""
+    by_instance = {c.update.instance_id: c for c in contributions}
+    for c in contributions:
+        if c.replaces and not c.is_held and c.state != "superseded":
+            old = by_instance.get(c.replaces)
+            if old is not None and old is not c:
+                old.state = "superseded"
+
+
+def _build(
+    contributions: list[_Contribution],
+    actions: list[ActionRecord],
+    settings: CaseSettings,
+    today: date | None,
+) -> CaseState:
+    return build_case(
+        [c.update for c in contributions if c.state == "applied"],
+        actions,
+        today=today or utcnow().date(),
+        default_frequency_days=settings.default_contact_frequency_days,
+        review_interval_days=settings.review_interval_days,
+    )
+
+
+def _version_floor(contributions: list[_Contribution]) -> int:
+    """One more than any version a phone can hold for the case: a phone that updated it
+    from base version ``b`` holds ``b + 1`` (a registration: 1)."""
+    held = [(c.update.base_version or 0) + 1 for c in contributions if c.state == "applied"]
+    return max(held, default=0) + 1
 
 
 def _write_contribution_states(
@@ -466,24 +772,37 @@ def _write_contribution_states(
     pending: _Contribution | None,
     pending_values: dict[str, Any] | None,
 ) -> None:
-    """Store each contribution's state and case where it changed; insert the pending one."""
-    rows = []
+    """Store each contribution's state, case and hold reason where they changed (and its
+    update where the caseworker rules changed it); insert the pending one."""
+    rows, updates = [], []
     for c in contributions:
         new_case = case_id if c.state == "applied" else None
-        if c is not pending and (c.state, new_case) != (c.loaded_state, c.case_id):
-            rows.append({"id": c.id, "state": c.state, "case_id": new_case})
+        stored = (c.loaded_state, c.case_id, c.loaded_hold_reason)
+        if c is not pending and (c.state, new_case, c.hold_reason) != stored:
+            rows.append(
+                {"id": c.id, "state": c.state, "case_id": new_case, _HOLD_COLUMN: c.hold_reason}
+            )
+        if c is not pending and c.renamed_caseworker:
+            updates.append({"id": c.id, "update": {**c.update.to_json(), **c.markers}})
         c.case_id = new_case
     queries.update_rows(session, CaseContribution, rows)
+    queries.update_rows(session, CaseContribution, updates)
     if pending is not None and pending_values is not None:
-        row = {**pending_values, "state": pending.state, "case_id": pending.case_id}
+        row = {
+            **pending_values,
+            "state": pending.state,
+            "case_id": pending.case_id,
+            "update": pending.update.to_json(),
+            _HOLD_COLUMN: pending.hold_reason,
+        }
         queries.insert_rows(session, CaseContribution, [row])
 
 
 def _named_users(updates: list[CaseUpdate], actions: list[ActionRecord]) -> set[str]:
-    """Every username the state can name: caseworker answers, registering submitters, the
-    users of reassignments and the supervisors who resolved conflicts."""
+    """Every username the state can name: caseworker answers, submitters, the users of
+    reassignments and the supervisors who resolved conflicts."""
     names = {u.caseworker for u in updates if u.caseworker}
-    names |= {u.submitter for u in updates if u.is_registration and u.submitter}
+    names |= {u.submitter for u in updates if u.submitter}
     for a in actions:
         if a.kind == "reassign" and a.payload.get("username"):
             names.add(str(a.payload["username"]))
@@ -492,18 +811,40 @@ def _named_users(updates: list[CaseUpdate], actions: list[ActionRecord]) -> set[
     return {n for n in names if n}
 
 
-def _normalize_caseworkers(
-    updates: list[CaseUpdate], active: dict[str, tuple[int, str | None]]
-) -> list[CaseUpdate]:
-    """A caseworker answer that names no active user is ignored; the registration's
-    caseworker then falls back to its submitter."""
-    out = []
-    for u in updates:
-        caseworker = u.caseworker if u.caseworker in active else None
-        if caseworker is None and u.is_registration:
-            caseworker = u.submitter
-        out.append(replace(u, caseworker=caseworker) if caseworker != u.caseworker else u)
-    return out
+def _is_eligible(user: User | None) -> bool:
+    """Whether the user may be a case's named caseworker."""
+    return user is not None and user.is_active and user.role in CASEWORKER_ROLES
+
+
+def _may_name(submitter: User | None, named: User | None, *, is_registration: bool) -> bool:
+    """Whether the submitter's caseworker answer may name ``named`` (see the module
+    docstring)."""
+    if submitter is None or named is None or not _is_eligible(named):
+        return False
+    same_team = submitter.team is not None and named.team == submitter.team
+    if submitter.role == "admin":
+        return True
+    if submitter.role == "supervisor":
+        return same_team
+    if submitter.role == "caseworker":
+        return is_registration and (named.id == submitter.id or same_team)
+    return False
+
+
+def _name_caseworker(c: _Contribution, users: dict[str, User], *, creates: bool) -> None:
+    """Read the contribution's caseworker answer by the naming rules, as it is first applied
+    (the result is stored on it, so later rebuilds read the same). Only the registration
+    that ``creates`` the case (or an edit of it) is read as a registration: a second
+    registration of the case's entity is read like a revision."""
+    u = c.update
+    submitter = users.get(u.submitter) if u.submitter else None
+    named = users.get(u.caseworker) if u.caseworker else None
+    caseworker = u.caseworker if _may_name(submitter, named, is_registration=creates) else None
+    if caseworker is None and creates and submitter and _is_eligible(submitter):
+        caseworker = submitter.username
+    if caseworker != u.caseworker:
+        c.update = replace(u, caseworker=caseworker)
+        c.renamed_caseworker = True
 
 
 def _fingerprint(value: Any) -> str:
@@ -513,16 +854,20 @@ def _fingerprint(value: Any) -> str:
 def _caseworker_ref(
     session: Session,
     state: CaseState,
-    users: dict[str, tuple[int, str | None]],
+    users: dict[str, User],
     current_id: int | None,
 ) -> tuple[int, str | None] | None:
-    if state.caseworker and state.caseworker not in users:
-        users.update(queries.get_active_user_refs(session, {state.caseworker}))
-    found = users.get(state.caseworker) if state.caseworker else None
-    if found is None and state.caseworker:
-        # reassigned to someone since deactivated: keep the case where it was
-        found = queries.get_user_ref(session, current_id)
-    return found
+    """(id, team) of the state's caseworker; when that user may not hold cases (not, or no
+    longer, an active caseworker or supervisor), the case stays where it was."""
+    name = state.caseworker
+    if name and name not in users:
+        users.update(queries.get_users_by_username(session, {name}))
+    found = users.get(name) if name else None
+    if found is not None and _is_eligible(found):
+        return (found.id, found.team)
+    if name:
+        return queries.get_user_ref(session, current_id)
+    return None
 
 
 def _case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> dict[str, Any]:
@@ -572,7 +917,7 @@ def _write_state(
     session: Session,
     case: Any,
     state: CaseState,
-    users: dict[str, tuple[int, str | None]],
+    users: dict[str, User],
 ) -> bool:
     """Copy the state onto an existing case's rows (only what differs); True if anything
     changed."""
@@ -593,7 +938,7 @@ def _write_items_and_conflicts(
     session: Session,
     case_id: int,
     state: CaseState,
-    users: dict[str, tuple[int, str | None]],
+    users: dict[str, User],
     *,
     fresh: bool,
 ) -> bool:
@@ -636,7 +981,7 @@ def _write_items_and_conflicts(
             changes["resolved_value"] = conflict.resolved_value
             changes["resolved_at"] = conflict.resolved_at
             changes["resolved_by_id"] = (
-                resolver[0] if resolver else (crow["resolved_by_id"] if crow else None)
+                resolver.id if resolver else (crow["resolved_by_id"] if crow else None)
             )
         if crow is None:
             # JSON null, not SQL NULL: the column is NOT NULL in the schema and an open

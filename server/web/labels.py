@@ -41,4 +41,6 @@ CODES = (
     lazy_gettext("link_submission"),
     lazy_gettext("merge_duplicate"),
     lazy_gettext("register_duplicate"),
+    # an edit of a registration that renumbered its case
+    lazy_gettext("rename"),
 )

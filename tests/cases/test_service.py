@@ -197,7 +197,8 @@ def test_edit_supersedes_the_earlier_version(world: World, session: Session) -> 
 
 
 def test_parallel_offline_edits_conflict_until_resolved(world: World, session: Session) -> None:
-    amina, bo, sup = world.user("amina"), world.user("bo"), world.user("sup", "supervisor")
+    amina, sup = world.user("amina"), world.user("sup", "supervisor")
+    bo = world.user("bo", "supervisor")  # a follow-up changes a case only in its author's scope
     world.submit(
         forms.CASE_PLAN, registration("r1", "CP-1", E1, "2024-05-01"), amina, at("2024-05-01 12:00")
     )

@@ -104,7 +104,7 @@ def test_a_day_in_the_office(live: tuple[str, Flask], page: Any, tmp_path: Path)
     make.user("des", "designer")
     make.user("sup", "supervisor", team="north")
     make.user("amina", "caseworker", team="north")
-    make.user("bo", "caseworker", team="north")
+    make.user("bo", "supervisor", team="north")
 
     # Sign-in page, keyboard first: the skip link is the first thing Tab reaches.
     page.goto(f"{base}/login")
@@ -153,7 +153,8 @@ def test_a_day_in_the_office(live: tuple[str, Flask], page: Any, tmp_path: Path)
     _sign_out(page)
 
     # Phones send a case plan over real HTTP with the provisioned token, then two offline
-    # contacts that disagree on the risk level.
+    # contacts that disagree on the risk level (one from a supervisor's phone: a
+    # colleague's contact would not count, the case is not theirs).
     seed.publish_case_forms(make)
     token = server_url.rsplit("/key/", 1)[1]
     amina = DeviceClient(app.test_client(), token)

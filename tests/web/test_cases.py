@@ -117,7 +117,7 @@ def test_case_action_without_csrf_is_refused(make: Factory, web_as: Any) -> None
 def test_supervisor_resolves_a_conflict(make: Factory, web_as: Any) -> None:
     seed.publish_case_forms(make)
     make.user("amina", "caseworker", team="north")
-    make.user("bo", "caseworker", team="north")
+    make.user("bo", "supervisor", team="north")  # a follow-up counts only in its author's scope
     entity = seed.new_entity()
     seed.submit(make.device_client("p-a", "amina"), seed.registration("CP-7", entity))
     seed.submit(
