@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from server.auth.models import ApiToken, Device, User
 
@@ -25,7 +25,15 @@ def list_users() -> Select[User]:
 
 
 def get_device_by_token_hash(session: Session, digest: str) -> Device | None:
-    return session.scalar(select(Device).where(Device.token_hash == digest))
+    """The device with its user loaded in the same statement: every device request needs
+    both, and this is on the path of every submission."""
+    stmt = (
+        select(Device)
+        .join(Device.user)
+        .options(contains_eager(Device.user))
+        .where(Device.token_hash == digest)
+    )
+    return session.scalar(stmt)
 
 
 def get_device_by_label(session: Session, label: str) -> Device | None:

@@ -70,9 +70,14 @@ def lock_case_ref(session: Session, case_ref: str) -> None:
         begin_write(session)
 
 
+_CASE_REF_BY_ENTITY = select(Case.case_ref).where(Case.entity_id == bindparam("entity_id"))
+
+
 def get_case_ref_by_entity_id(session: Session, entity_id: str) -> str | None:
     """The reference number of the case devices know by this entity id, if any."""
-    return session.scalar(select(Case.case_ref).where(Case.entity_id == entity_id))
+    # A Core statement on the connection: asked once for every submission.
+    found = session.connection().execute(_CASE_REF_BY_ENTITY, {"entity_id": entity_id}).first()
+    return found[0] if found is not None else None
 
 
 def get_case_by_merged_entity_id(session: Session, entity_id: str) -> tuple[str, str] | None:

@@ -54,7 +54,7 @@ How a submission is linked to a case, and whether it may change it:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -246,6 +246,9 @@ class NewSubmission:
     instance_id: str
     received_at: datetime
     submitter: str | None  # username
+    # the submitting user as authenticated for this request, so the rebuild need not load
+    # it again
+    submitter_user: User | None = None
 
 
 def apply_new_submission(
@@ -292,8 +295,14 @@ def apply_new_submission(
         "created_at": utcnow(),
     }
     if update.case_ref and hold is None:
+        known = [submission.submitter_user] if submission.submitter_user is not None else []
         _rebuild(
-            session, update.case_ref, settings=settings, pending=pending, pending_values=values
+            session,
+            update.case_ref,
+            settings=settings,
+            pending=pending,
+            pending_values=values,
+            known_users=known,
         )
     else:
         _write_contribution_states(session, [pending], None, pending, values)
@@ -588,8 +597,10 @@ def _rebuild(
     pending: _Contribution | None = None,
     pending_values: dict[str, Any] | None = None,
     renamed: bool = False,
+    known_users: Sequence[User] = (),
 ) -> RebuildResult:
-    """:func:`rebuild`, plus an optional contribution to insert with the state it gets.
+    """:func:`rebuild`, plus an optional contribution to insert with the state it gets
+    (``known_users``: users already loaded in this session, not read again).
 
     Statements: the lock, the case, its contributions and the users they name; for a
     case that already existed, its actions, plan items and conflicts, and (when a
@@ -648,9 +659,9 @@ def _rebuild(
         if case is not None
         else []
     )
-    users = queries.get_users_by_username(
-        session, _named_users([c.update for c in contributions if not c.is_held], actions)
-    )
+    named = _named_users([c.update for c in contributions if not c.is_held], actions)
+    users = {u.username: u for u in known_users if u.username in named}
+    users.update(queries.get_users_by_username(session, named - users.keys()))
     if case_id is not None and undecided:
         _decide_scope(session, case_id, undecided, users)
     _supersede_replaced(contributions)

@@ -178,6 +178,7 @@ def _apply_new(
         instance_id=submission.instance_id,
         received_at=submission.received_at,
         submitter=caller.user.username,
+        submitter_user=caller.user,
     )
     try:
         cases.apply_new_submission(session, new, definition, envelope, **options)
