@@ -123,6 +123,11 @@ CATALOGUE: dict[str, ErrorKind] = {
             409,
             "This edit replaces a version that has already been replaced. Edit the latest version.",
         ),
+        _k(
+            "submission.edit_forbidden",
+            403,
+            "Only the person who sent this form, or their supervisor, can send an edit of it.",
+        ),
         _k("submission.not_found", 404, "There is no submission with this instanceID."),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),

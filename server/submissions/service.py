@@ -19,6 +19,7 @@ from server.submissions.parse import SubmissionEnvelope, binary_attachment_names
 from server.submissions.queries import (
     get_by_instance_id,
     get_by_instance_id_for_update,
+    get_visible_submission_ids,
     insert_attachments,
     insert_new_submission,
 )
@@ -334,6 +335,10 @@ def _store(
             raise AppError(
                 "submission.deprecating_old", details={"deprecatedID": envelope.deprecated_id}
             )
+        if not _may_edit(session, caller.user, previous):
+            raise AppError(
+                "submission.edit_forbidden", details={"deprecatedID": envelope.deprecated_id}
+            )
 
     submission = _new_submission(xml, xml_sha, envelope, xform, version, caller, previous)
     session.add(submission)
@@ -348,6 +353,18 @@ def _store(
     _add_files(session, submission, files)
     outcome: Outcome = "edited" if previous is not None else "created"
     return Receipt(submission, outcome, _missing(submission)), definition
+
+
+def _may_edit(session: Session, user: User, previous: Submission) -> bool:
+    """Who may replace a submission: the sender of it or of the record's first version, or
+    whoever may act on the sender's submissions (the sender's supervisors, admins)."""
+    if user.id == previous.submitter_id:
+        return True
+    if previous.root_instance_id != previous.instance_id:
+        first = get_by_instance_id(session, previous.root_instance_id)
+        if first is not None and first.submitter_id == user.id:
+            return True
+    return previous.id in get_visible_submission_ids(session, user, {previous.id})
 
 
 def _new_submission(

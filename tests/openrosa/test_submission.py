@@ -148,6 +148,35 @@ def test_an_edit_cannot_replace_a_submission_of_another_form(make, device, db_se
     assert (stored.instance_id, stored.is_current) == (original, True)
 
 
+def test_only_the_sender_or_their_supervisor_can_replace_a_submission(
+    make: Factory, device: DeviceClient, db_session
+):
+    make.publish_md(SIMPLE_FORM)
+    original = f"uuid:{uuid.uuid4()}"
+    assert device.submit(submission_xml(instance_id=original)).status_code == 201
+    make.user("cw2", "caseworker", team="north")  # a teammate: caseworkers act on their own
+    make.user("sup_s", "supervisor", team="south")
+    make.user("sup_n", "supervisor", team="north")
+    for stranger in ("cw2", "sup_s"):
+        refused = make.device_client(f"phone-{stranger}", stranger).submit(
+            submission_xml(deprecated_id=original)
+        )
+        assert refused.status_code == 403, stranger
+        assert b"their supervisor" in refused.data
+    db_session.rollback()
+    (stored,) = db_session.scalars(select(Submission)).all()
+    assert (stored.instance_id, stored.is_current) == (original, True)
+
+    edit = f"uuid:{uuid.uuid4()}"
+    supervisor = make.device_client("phone-sup-n", "sup_n")
+    assert (
+        supervisor.submit(submission_xml(instance_id=edit, deprecated_id=original)).status_code
+        == 201
+    )
+    again = device.submit(submission_xml(deprecated_id=edit))  # the sender edits the new version
+    assert again.status_code == 201
+
+
 def test_unknown_form_version_and_closed_form(make: Factory, device: DeviceClient, client):
     make.publish_md(SIMPLE_FORM)
     assert device.submit(submission_xml(form_id="nope")).status_code == 404
