@@ -326,3 +326,29 @@ def test_a_failed_merge_is_redone_by_casework_reprocess(
     assert client.get("/api/v1/cases/CP-R-2", headers=boss).status_code == 404
     assert f"{second_id}: applied CP-R-3" in casework("reprocess", second_id)
     assert client.get("/api/v1/cases/CP-R-3", headers=boss).json == renamed
+
+
+def test_every_case_list_a_phone_receives_is_in_the_audit_log(
+    published: None, make: Factory, device: DeviceClient, db_session: Any
+) -> None:
+    from sqlalchemy import select
+
+    from server.audit.models import AuditEvent
+
+    plan, _ = new_case_plan("CP-AUD-1", caseworker="cw1")
+    assert device.submit(plan).status_code == 201
+    first = device.get(CASES)
+    assert first.status_code == 200
+    assert device.get(ITEMS).status_code == 200
+    unchanged = device.get(CASES, headers={"If-None-Match": first.headers["ETag"]})
+    assert unchanged.status_code == 304  # nothing sent again: nothing to record
+
+    db_session.rollback()
+    events = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "device.list_download")
+    ).all()
+    assert [(e.actor, e.target, e.details["device"]) for e in events] == [
+        ("cw1", "cases.csv", "phone-1"),
+        ("cw1", "plan_items.csv", "phone-1"),
+    ]
+    assert events[0].details["hash"] == first.headers["ETag"].strip('"')

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
 from server.auth.models import User
 from server.blobs.queries import get_blob
 from server.cases import device_lists
@@ -36,10 +37,23 @@ def list_hash(session: Session, name: str, user: User) -> str:
     return device_lists.list_hash(session, name, user)
 
 
-def list_response(session: Session, name: str, user: User) -> Response:
+def list_response(
+    session: Session, name: str, user: User, device_label: str | None, form_id: str
+) -> Response:
     etag = device_lists.list_hash(session, name, user)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
+    # Case lists carry reference numbers and working fields of children's cases: who
+    # received which version of a list is kept, as for every other view of a case.
+    audit.record(
+        session,
+        user,
+        "device.list_download",
+        target_type="list",
+        target=name,
+        details={"device": device_label, "form": form_id, "hash": etag},
+        ip=request.remote_addr,
+    )
     factory = get_database(current_app).sessionmaker
 
     def body() -> Iterator[str]:

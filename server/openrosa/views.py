@@ -155,7 +155,8 @@ def attachment(form_id: str, name: str, token: str | None = None) -> Response:
         raise AppError("xform.attachment_not_found")
     if found.kind == "file":
         return lists.file_response(db.session(), found)
-    return lists.list_response(db.session(), found.name, caller.user)
+    label = caller.device.label if caller.device is not None else None
+    return lists.list_response(db.session(), found.name, caller.user, label, form_id)
 
 
 @route("/datasets/<dataset>/integrity", methods=["GET"])
