@@ -146,14 +146,16 @@ def count_submissions(xform_id: int, options: ExportOptions) -> Select[int]:
 
 def list_attachments(
     xform_id: int, options: ExportOptions, after_id: int, limit: int
-) -> Select[int, str, str, str | None]:
-    """One page of stored attachments of exportable submissions, by attachment id."""
+) -> Select[int, str, str, str | None, dict[str, Any]]:
+    """One page of stored attachments of exportable submissions, by attachment id, each
+    with its submission's answers (which tell the files that answer sensitive questions)."""
     return (
         select(
             SubmissionAttachment.id,
             Submission.instance_id,
             SubmissionAttachment.name,
             SubmissionAttachment.blob_sha256,
+            Submission.data,
         )
         .join(Submission, Submission.id == SubmissionAttachment.submission_id)
         .where(
