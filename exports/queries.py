@@ -22,7 +22,7 @@ from exports.options import ExportOptions
 from server.auth.models import Device, User
 from server.blobs.models import Blob
 from server.cases.models import Case, CaseContribution, PlanItem
-from server.cases.queries import case_scope_clause
+from server.cases.queries import case_scope_clause, plan_item_order
 from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.models import XForm, XFormVersion
 
@@ -234,7 +234,7 @@ def list_plan_items(user: Any | None) -> Select[*tuple[Any, ...]]:
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(case_scope(user))
-        .order_by(PlanItem.case_id, PlanItem.id)
+        .order_by(Case.case_ref, *plan_item_order())
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from server.submissions.models import Submission
-from tests.factories import DeviceClient, Factory
+from tests.factories import PASSWORD, DeviceClient, Factory
 from tests.realforms import (
     case_conference,
     checked,
@@ -509,3 +510,75 @@ def test_reference_numbers_differing_only_in_case_are_one_case(
 def test_answers_the_forms_do_not_offer_are_refused(form_id: str, answers: dict[str, Any]):
     with pytest.raises(AssertionError, match="answers the form does not offer"):
         checked(form_id, answers)
+
+
+# --- the order plan items are listed in ------------------------------------------------------
+
+
+def _need(key: str, title: str, due: str) -> dict[str, str]:
+    return {
+        "need_category": key,
+        "need_key": key,
+        "need_title": title,
+        "how_addressed": "",
+        "need_owner": "cw1",
+        "need_due": due,
+        "need_status": "planned",
+    }
+
+
+@pytest.mark.parametrize("later_first", [False, True])
+def test_plan_items_are_listed_by_kind_then_due_date_whatever_the_arrival_order(
+    published, make: Factory, device: DeviceClient, client, boss, later_first: bool
+):
+    """The same submissions in two arrival orders list a case's items the same way: by
+    kind (need, service, action, decision), then due date (undated last), then item id,
+    on the case API, the case page, the case export and the phones' plan_items.csv."""
+    plan, entity = new_case_plan("CP-ORDER-1")
+    assert device.submit(plan).status_code == 201
+    revisions = [
+        plan_revision(
+            "CP-ORDER-1",
+            entity,
+            base_version=1,
+            needs=[_need("documentation", "Birth certificate", "2026-11-22")],
+        ),
+        plan_revision(
+            "CP-ORDER-1", entity, base_version=1, needs=[_need("neglect", "Neglect at home", "")]
+        ),
+    ]
+    if later_first:
+        revisions.reverse()
+    for xml in revisions:
+        assert device.submit(xml).status_code == 201
+
+    expected = [
+        ("need", "Birth certificate"),  # due 2026-11-22
+        ("need", "Physical violence or abuse"),  # due 2026-11-25
+        ("need", "Neglect at home"),  # no due date
+        ("service", "District clinic"),
+        ("action", "Meet the school counsellor"),
+    ]
+    record = _record(client, boss, "CP-ORDER-1")
+    assert [(i["kind"], i["title"]) for i in record["plan_items"]] == expected
+
+    phones = _csv(device.get("/forms/contact_log/attachments/plan_items.csv"))
+    assert [(i["kind"], i["label"]) for i in phones] == [
+        (kind, f"CP-ORDER-1: {title}") for kind, title in expected
+    ]
+
+    export = client.get("/api/v1/cases/export?format=csv", headers=boss)
+    with zipfile.ZipFile(io.BytesIO(export.get_data())) as archive:
+        text = archive.read("plan_items.csv").decode("utf-8-sig")
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert [(i["kind"], i["title"]) for i in exported] == expected
+
+    make.user("sup-page", "supervisor", team="north")
+    browser = make.app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").get_data(True))
+    assert token is not None
+    form = {"username": "sup-page", "password": PASSWORD, "csrf_token": token.group(1)}
+    assert browser.post("/login", data=form).status_code == 302
+    page = browser.get("/cases/CP-ORDER-1").get_data(as_text=True)
+    shown = [page.index(title) for _, title in expected]
+    assert shown == sorted(shown)

@@ -34,6 +34,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
+from server.cases.mapping import ITEM_KINDS
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
 from server.db import begin_write
 from server.submissions.models import Submission
@@ -581,12 +582,28 @@ def list_overdue_items(user: User, today: date) -> Select[PlanItem, Case]:
             PlanItem.is_done.is_(False),
             PlanItem.due_date < today,
         )
-        .order_by(PlanItem.due_date, Case.case_ref, PlanItem.id)
+        .order_by(PlanItem.due_date, Case.case_ref, *plan_item_order())
+    )
+
+
+def plan_item_order() -> tuple[ColumnElement[Any], ...]:
+    """How a case's plan items are listed everywhere (case page, API, exports, device lists):
+    by kind (need, service, action, decision, then any other), then due date (undated
+    last), then item id. Never by row id: that is the order submissions happened to
+    arrive in, and the same submissions must list the same way whatever their order."""
+    return (
+        sql_case(
+            *((PlanItem.kind == kind, n) for n, kind in enumerate(ITEM_KINDS)),
+            else_=len(ITEM_KINDS),
+        ),
+        sql_case((PlanItem.due_date.is_(None), 1), else_=0),
+        PlanItem.due_date.asc(),
+        PlanItem.item_id.asc(),
     )
 
 
 def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
-    stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(PlanItem.id)
+    stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(*plan_item_order())
     return list(session.scalars(stmt))
 
 
@@ -749,7 +766,7 @@ def list_plan_item_list_rows(
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))
-        .order_by(Case.case_ref, PlanItem.id)
+        .order_by(Case.case_ref, *plan_item_order())
     )
 
 
