@@ -8,7 +8,10 @@ Rules (the spreadsheet contract of ``xlsforms/``):
 
 * A form takes part in case work when one of its fields has ``casework:role="ref"``. The
   reference number is filed in its canonical form: trimmed, inner spaces collapsed,
-  upper-case (``cp-1`` and ``CP-1`` are one case).
+  upper-case (``cp-1`` and ``CP-1`` are one case). A number a person types (a supervisor
+  linking a submission or re-registering a duplicate) and a number looked up (case pages,
+  the API) are read the same way; a new one must also pass the case plan form's
+  constraint (:func:`is_valid_ref`).
 * ``entities:saveto="X"`` on a top-level field makes its answer case property ``X``.
 * A field with a role is stored once, under the role's case field (whatever its
   ``save_to``): ``risk`` -> ``risk_level`` (lower-case), ``contact_frequency`` ->
@@ -74,6 +77,8 @@ REVIEW_DATE = _ROLE_PROPERTIES["review_due"]
 _DATE_ROLES = frozenset({"next_contact", "review_due"})
 # What was decided at, or is about, this event: the latest event wins these fields.
 _EVENT_ROLES = frozenset({"next_contact", "review_due", "event_time"})
+# The case plan form's constraint on a new reference number, in capitals (ASCII only).
+_TYPED_REF = re.compile(r"[A-Z0-9][A-Z0-9/-]{2,39}", re.ASCII)
 # A whole number of days, possibly written as a decimal ("14", "14.0").
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
 
@@ -199,6 +204,13 @@ def canonical_ref(value: str) -> str:
     one, upper-case. ``""`` when it is longer than a reference number can be."""
     ref = " ".join(value.split()).upper()
     return ref if len(ref) <= MAX_REF_LENGTH else ""
+
+
+def is_valid_ref(ref: str) -> bool:
+    """Whether a canonical reference number is one the case plan form accepts (its
+    ``new_case_ref`` constraint, xlsforms/README.md): 3 to 40 letters, digits, ``-`` or
+    ``/``, starting with a letter or digit, with at least one digit."""
+    return _TYPED_REF.fullmatch(ref) is not None and any(c.isdigit() for c in ref)
 
 
 def is_contact_form(definition: FormDefinition) -> bool:

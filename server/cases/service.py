@@ -66,6 +66,8 @@ from server.auth.models import User
 from server.cases import queries
 from server.cases.mapping import (
     CaseUpdate,
+    canonical_ref,
+    is_valid_ref,
     item_id_for,
     map_submission,
     normalize_title,
@@ -1034,10 +1036,20 @@ def _require_supervisor(actor: User) -> None:
         raise AppError("auth.forbidden")
 
 
+def typed_ref(value: str) -> str:
+    """A reference number a person typed, filed as the devices' are (``canonical_ref``:
+    ``cp- 1`` is ``CP- 1``); ``case.bad_ref`` unless the case plan form would accept it."""
+    ref = canonical_ref(value)
+    if not is_valid_ref(ref):
+        raise AppError("case.bad_ref", details={"case_ref": value[:200]})
+    return ref
+
+
 def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
-    """The case, if it is in the actor's scope (a supervisor decides on cases they see)."""
+    """The case, if it is in the actor's scope (a supervisor decides on cases they see).
+    The reference number is looked up in its canonical form (``cp-1`` finds ``CP-1``)."""
     _require_supervisor(actor)
-    case = queries.get_case_by_ref(session, case_ref)
+    case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not queries.is_case_visible(session, actor, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     return case
@@ -1165,7 +1177,10 @@ def link_unlinked(
     *,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    """File a waiting submission (typed with a wrong reference number) under an existing case."""
+    """File a waiting submission (typed with a wrong reference number) under an existing case.
+
+    ``case_ref`` is read as the devices' are (``cp-1`` names ``CP-1``); when it names no
+    case the actor sees, a number the case plan form would refuse is ``case.bad_ref``."""
     _require_supervisor(actor)
     contribution = queries.get_contribution_by_instance_id(session, instance_id)
     if contribution is None:
@@ -1173,7 +1188,12 @@ def link_unlinked(
     _require_in_scope(session, actor, contribution, instance_id)
     if contribution.state != "unlinked":
         raise AppError("case.not_unlinked", details={"instance_id": instance_id})
-    case = _case_or_404(session, case_ref, actor)
+    try:
+        case = _case_or_404(session, case_ref, actor)
+    except AppError:
+        typed_ref(case_ref)  # a malformed number is said to be so
+        raise
+    case_ref = case.case_ref
     old_ref = contribution.case_ref
     _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
@@ -1233,13 +1253,14 @@ def register_duplicate_as_new(
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Register a duplicate as a case of its own under a new reference number (two
-    children were given the same number). Its follow-ups move with it."""
+    children were given the same number). Its follow-ups move with it. The number is
+    filed as the devices' are and must be one the case plan form accepts (``typed_ref``)."""
     _require_supervisor(actor)
     contribution = _duplicate_or_409(session, actor, instance_id)
     moving = _with_followups(session, contribution)
     _require_in_scope(session, actor, contribution, instance_id, moving)
-    new_case_ref = new_case_ref.strip()
-    if not new_case_ref or queries.get_case_by_ref(session, new_case_ref) is not None:
+    new_case_ref = typed_ref(new_case_ref)
+    if queries.get_case_by_ref(session, new_case_ref) is not None:
         raise AppError(
             "request.invalid",
             message="Choose a reference number that no case has yet.",
@@ -1334,8 +1355,9 @@ class CaseDetail:
 
 def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail:
     """Everything the case page shows; ``case.not_found`` also when out of the viewer's scope
-    (so a reference number outside it reveals nothing)."""
-    case = queries.get_case_by_ref(session, case_ref)
+    (so a reference number outside it reveals nothing). The reference number is looked up
+    in its canonical form (``cp-1`` finds ``CP-1``)."""
+    case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not queries.is_case_visible(session, viewer, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     conflicts = queries.list_conflicts(session, case.id)

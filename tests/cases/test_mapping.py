@@ -17,6 +17,7 @@ from server.cases.mapping import (
     MAX_VERSION,
     CaseUpdate,
     canonical_ref,
+    is_valid_ref,
     item_id_for,
     map_submission,
     rebase_update,
@@ -96,6 +97,31 @@ def test_reference_numbers_are_filed_in_one_canonical_form(typed: str, filed: st
     assert u.case_ref == filed
     assert u.properties.get("case_ref") == (filed or None)
     assert {i.item_id for i in u.items} >= {item_id_for(filed, "need", "school")}
+
+
+@pytest.mark.parametrize(
+    ("typed", "valid"),
+    [
+        ("CP-001", True),
+        ("cp/2024/7", True),
+        ("123", True),
+        ("A" * 39 + "1", True),  # 40 characters
+        ("A" * 40 + "1", False),  # 41
+        ("C1", False),  # too short
+        ("CP-ABC", False),  # no digit
+        ("-CP-1", False),  # starts with neither letter nor digit
+        ("/CP-1", False),
+        ("CP 1", False),  # a space
+        ("CP_1", False),
+        ("CP-١٢", False),  # digits, but not ASCII ones
+        ("ÉCOLE-1", False),  # letters, but not ASCII ones
+        ("", False),
+    ],
+)
+def test_a_typed_reference_number_follows_the_case_plan_forms_constraint(
+    typed: str, valid: bool
+) -> None:
+    assert is_valid_ref(canonical_ref(typed)) is valid
 
 
 EAST = timezone(timedelta(hours=3))
