@@ -8,12 +8,15 @@ import csv
 import io
 import re
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from server import create_app
+from server.config import case_settings
 from server.submissions.models import Submission
 from tests.factories import PASSWORD, DeviceClient, Factory
 from tests.realforms import (
@@ -510,6 +513,67 @@ def test_reference_numbers_differing_only_in_case_are_one_case(
 def test_answers_the_forms_do_not_offer_are_refused(form_id: str, answers: dict[str, Any]):
     with pytest.raises(AssertionError, match="answers the form does not offer"):
         checked(form_id, answers)
+
+
+# --- a phone whose clock runs ahead ----------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_a_phone_whose_clock_runs_years_ahead_does_not_win_every_later_merge(
+    published, make: Factory, device: DeviceClient, client, boss
+):
+    plan, entity = new_case_plan("CP-CLOCK-1", risk="medium", frequency="14")
+    assert device.submit(plan).status_code == 201
+    make.user("sup2", "supervisor", team="north")
+    wrong_clock = make.device_client("phone-2", "sup2")
+    now = datetime.now(UTC)
+    # the supervisor's phone thinks it is years later; it raises the risk
+    ahead = contact_log(
+        "CP-CLOCK-1",
+        entity,
+        base_version=1,
+        contact_time=_iso(now + timedelta(days=1500)),
+        risk="high",
+        mode="phone",
+        next_contact=(now + timedelta(days=1510)).date().isoformat(),
+    )
+    assert wrong_clock.submit(ahead).status_code == 201
+    received = _record(client, boss, "CP-CLOCK-1")
+    last_contact = datetime.fromisoformat(received["last_contact_at"])
+    # the contact counts when the server got it, not years from now
+    assert now - timedelta(minutes=5) <= last_contact <= datetime.now(UTC)
+    assert received["risk_level"] == "high"
+
+    # the caseworker's next contact, a few minutes later, on the version it saw
+    later = contact_log(
+        "CP-CLOCK-1",
+        entity,
+        base_version=2,
+        contact_time=_iso(datetime.now(UTC) + timedelta(minutes=5)),
+        risk="low",
+        mode="home_visit",
+        next_contact=(now + timedelta(days=14)).date().isoformat(),
+    )
+    assert device.submit(later).status_code == 201
+    record = _record(client, boss, "CP-CLOCK-1")
+    assert record["risk_level"] == "low"
+    assert record["properties"]["last_contact_mode"] == "home_visit"
+    assert record["next_contact_due"] == (now + timedelta(days=14)).date().isoformat()
+    assert record["conflicts"] == []
+
+
+def test_the_tolerance_for_clocks_ahead_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS", "48")
+    app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
+    assert case_settings(app).future_tolerance == timedelta(hours=48)
+    monkeypatch.delenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS")
+    app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
+    assert case_settings(app).future_tolerance == timedelta(hours=24)
 
 
 # --- the order plan items are listed in ------------------------------------------------------

@@ -56,7 +56,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON
@@ -103,6 +103,13 @@ class CaseSettings:
 
     default_contact_frequency_days: int = 14
     review_interval_days: int = 90
+    # An event time (from the phone's clock) later than the time the server received the
+    # submission by more than this is taken as the received time (``map_submission``).
+    future_event_tolerance_hours: int = 24
+
+    @property
+    def future_tolerance(self) -> timedelta:
+        return timedelta(hours=self.future_event_tolerance_hours)
 
 
 DEFAULT_SETTINGS = CaseSettings()
@@ -157,6 +164,7 @@ def apply_submission(
         envelope,
         submitter=submitter.username if submitter else None,
         received_at=submission.received_at,
+        future_tolerance=settings.future_tolerance,
     )
     if update is None:
         submission.processing_state = "skipped"
@@ -268,7 +276,11 @@ def apply_new_submission(
     rolls back and records the failure on the submission.
     """
     update = map_submission(
-        definition, envelope, submitter=submission.submitter, received_at=submission.received_at
+        definition,
+        envelope,
+        submitter=submission.submitter,
+        received_at=submission.received_at,
+        future_tolerance=settings.future_tolerance,
     )
     begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
     if update is None:

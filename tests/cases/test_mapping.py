@@ -185,6 +185,62 @@ def test_event_time_falls_back_from_role_to_end_start_and_receipt(
     assert plan(**fields).event_at == expected
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # RECEIVED is 2024-06-30 12:00 UTC; the tolerance 24 hours
+        ({"plan_date": "2024-07-01T11:59:00Z"}, at("2024-07-01 11:59")),
+        ({"plan_date": "2024-07-01T12:00:00Z"}, at("2024-07-01 12:00")),  # at the bound
+        ({"plan_date": "2024-07-01T12:00:01Z"}, RECEIVED),
+        ({"plan_date": "2024-07-01T15:00:01+03:00"}, RECEIVED),  # 12:00:01 UTC
+        ({"plan_date": "2031-01-01T09:00:00Z"}, RECEIVED),
+        ({"end": "2031-01-01T09:00:00Z"}, RECEIVED),  # the form's own timestamps too
+        ({"start": "2031-01-01T09:00:00Z"}, RECEIVED),
+        ({"plan_date": "2031-01-01"}, RECEIVED),  # a date alone, at the end of that day
+        ({"plan_date": "2024-07-01"}, RECEIVED),  # 2024-07-01 23:59:59
+        ({"plan_date": "2024-06-30"}, at("2024-06-30 23:59:59")),  # the day it arrived
+    ],
+)
+def test_an_event_time_far_past_the_receipt_is_the_receipt(
+    fields: dict[str, object], expected: datetime
+) -> None:
+    """A phone whose clock runs ahead would win every later merge; its times are not
+    believed beyond the tolerance, and mapping again gives the same time."""
+    first, again = plan(**fields), plan(**fields)
+    assert first.event_at == again.event_at == expected
+    assert CaseUpdate.from_json(first.to_json()).event_at == expected
+
+
+def test_the_future_tolerance_is_a_setting() -> None:
+    def event_at(tolerance: timedelta) -> datetime:
+        env = envelope(
+            "case_plan",
+            "uuid:p1",
+            {"ref": "CP-001", "plan_date": "2024-07-01T13:00:00Z"},
+            entity_id=ENTITY,
+            create=True,
+        )
+        u = map_submission(
+            forms.plan_def(),
+            env,
+            submitter="amina",
+            received_at=RECEIVED,
+            future_tolerance=tolerance,
+        )
+        assert u is not None
+        return u.event_at
+
+    assert event_at(timedelta(hours=24)) == RECEIVED
+    assert event_at(timedelta(hours=48)) == at("2024-07-01 13:00")
+    assert event_at(timedelta(0)) == RECEIVED
+    # a received time naive in storage (SQLite) is UTC
+    naive = RECEIVED.replace(tzinfo=None)
+    env = envelope("case_plan", "uuid:p2", {"ref": "CP-1", "plan_date": "2031-01-01T00:00:00Z"})
+    u = map_submission(forms.plan_def(), env, submitter=None, received_at=naive)
+    assert u is not None
+    assert u.event_at == RECEIVED
+
+
 def test_plan_items_get_deterministic_ids_from_key_or_title() -> None:
     items = {i.item_id: i for i in plan().items}
     school = items[item_id_for("CP-001", "need", "school")]
