@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server import create_app
+from server import create_app, db
+from server.cases import service
 from server.config import case_settings
 from server.submissions.models import Submission
 from tests.factories import PASSWORD, DeviceClient, Factory
@@ -563,6 +564,14 @@ def test_a_phone_whose_clock_runs_years_ahead_does_not_win_every_later_merge(
     assert record["properties"]["last_contact_mode"] == "home_visit"
     assert record["next_contact_due"] == (now + timedelta(days=14)).date().isoformat()
     assert record["conflicts"] == []
+
+    # reading the submissions again gives the same record: the received time is stored
+    with make.app.app_context():
+        session = db.session()
+        results = service.reapply(session, service.submissions_to_reapply(session))
+        session.commit()
+    assert [r.state for r in results] == ["applied"] * 3
+    assert _record(client, boss, "CP-CLOCK-1") == record
 
 
 def test_the_tolerance_for_clocks_ahead_comes_from_the_environment(

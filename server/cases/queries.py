@@ -221,6 +221,27 @@ def list_actions_for_case(session: Session, case_id: int) -> list[tuple[CaseActi
     return [(a, name) for a, name in session.execute(stmt)]
 
 
+def list_submission_ids_to_reapply(session: Session) -> list[int]:
+    """Ids of every submission whose contribution counts, or may count, for a case: the
+    current versions, and earlier versions still in effect (the edit that replaces them is
+    held for a supervisor), oldest first."""
+    in_effect = select(CaseContribution.submission_id).where(
+        CaseContribution.state.in_(APPLIED_STATES)
+    )
+    stmt = (
+        select(Submission.id)
+        .where(or_(Submission.is_current.is_(True), Submission.id.in_(in_effect)))
+        .order_by(Submission.received_at, Submission.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submission]:
+    """These submissions, in the order of ``ids``."""
+    found = {s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
 def list_submissions_to_reprocess(
     session: Session, instance_id: str | None = None
 ) -> list[Submission]:

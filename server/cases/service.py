@@ -202,6 +202,7 @@ def apply_submission(
             renamed = _rename_case_if_renumbered(session, old, update, submitter)
         update, hold = _route(session, update)
 
+    in_effect = contribution is not None and contribution.state not in ("superseded", "failed")
     if contribution is None:
         contribution = CaseContribution(submission_id=submission.id, state="unlinked")
         session.add(contribution)
@@ -209,7 +210,9 @@ def apply_submission(
         refs.add(contribution.case_ref)
     _fill_contribution(contribution, update, moved=moved, replaces=submission.deprecated_id)
     contribution.hold_reason = hold
-    if not submission.is_current:
+    if not submission.is_current and not in_effect:
+        # An earlier version counts only while the edit that replaces it is held; one in
+        # effect stays so when it is applied again (the rebuild supersedes it if it must).
         contribution.state = "superseded"
     elif hold is not None:
         contribution.state = "unlinked"
@@ -468,6 +471,31 @@ def reprocess(
     submissions = queries.list_submissions_to_reprocess(session, instance_id)
     if instance_id is not None and not submissions:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
+    return _reapply(session, submissions, settings)
+
+
+def submissions_to_reapply(session: Session) -> list[int]:
+    """Ids of every submission :func:`reapply` should see for all data to be read again:
+    the current ones and the earlier versions still in effect, oldest first."""
+    return queries.list_submission_ids_to_reapply(session)
+
+
+def reapply(
+    session: Session, submission_ids: Sequence[int], *, settings: CaseSettings = DEFAULT_SETTINGS
+) -> list[ApplyResult]:
+    """Apply these submissions again, in this order, reading each from its stored XML.
+
+    What a submission says is derived again with today's rules (so contributions stored
+    before a change of the rules take the current shape); how each was linked, held and
+    whom it named stays as it was decided (see the module docstring). Idempotent: a second
+    run changes nothing. The caller commits, in as many batches as it likes.
+    """
+    return _reapply(session, queries.list_submissions_by_id(session, submission_ids), settings)
+
+
+def _reapply(
+    session: Session, submissions: Sequence[Submission], settings: CaseSettings
+) -> list[ApplyResult]:
     results = []
     for submission in submissions:
         version = queries.get_xform_version(session, submission.xform_version_id)
