@@ -27,8 +27,9 @@ class ExportOptions:
     - ``split_select_multiple``: after a select-multiple column, add one ``0``/``1`` column per
       choice (``field/choice``). The combined column is kept so answers outside the choice
       list are never lost.
-    - ``include_sensitive``: fields marked ``casework:sensitive`` (and case properties fed
-      by them) are left out unless this is true.
+    - ``include_sensitive``: fields marked ``casework:sensitive``, every field inside a group
+      or repeat so marked, the files that answer them (media) and the case properties fed
+      by them are left out unless this is true (``exports.tables.sensitive_paths``).
     - ``received_from`` / ``received_before``: half-open range on the submission's
       ``received_at``; "since the last export" is the caller passing its last run time here.
     - ``submitter_ids``: only submissions sent by these users (a supervisor's team); ``None``

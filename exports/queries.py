@@ -22,7 +22,7 @@ from exports.options import ExportOptions
 from server.auth.models import Device, User
 from server.blobs.models import Blob
 from server.cases.models import Case, CaseContribution, PlanItem
-from server.cases.queries import case_scope_clause
+from server.cases.queries import case_scope_clause, plan_item_order
 from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.models import XForm, XFormVersion
 
@@ -146,14 +146,16 @@ def count_submissions(xform_id: int, options: ExportOptions) -> Select[int]:
 
 def list_attachments(
     xform_id: int, options: ExportOptions, after_id: int, limit: int
-) -> Select[int, str, str, str | None]:
-    """One page of stored attachments of exportable submissions, by attachment id."""
+) -> Select[int, str, str, str | None, dict[str, Any]]:
+    """One page of stored attachments of exportable submissions, by attachment id, each
+    with its submission's answers (which tell the files that answer sensitive questions)."""
     return (
         select(
             SubmissionAttachment.id,
             Submission.instance_id,
             SubmissionAttachment.name,
             SubmissionAttachment.blob_sha256,
+            Submission.data,
         )
         .join(Submission, Submission.id == SubmissionAttachment.submission_id)
         .where(
@@ -232,7 +234,7 @@ def list_plan_items(user: Any | None) -> Select[*tuple[Any, ...]]:
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(case_scope(user))
-        .order_by(PlanItem.case_id, PlanItem.id)
+        .order_by(Case.case_ref, *plan_item_order())
     )
 
 

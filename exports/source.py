@@ -22,6 +22,8 @@ from exports.tables import (
     ContributionRecord,
     PlanItemRecord,
     SubmissionRecord,
+    sensitive_paths,
+    without_sensitive,
 )
 from server.errors import AppError
 from server.xforms.definition import FormDefinition
@@ -154,10 +156,19 @@ def media_source(
 ) -> Iterator[tuple[str, str, bytes]]:
     """``(instance_id, file name, bytes)`` for every stored attachment, one blob at a time.
 
-    Attachment rows are read a page at a time by id, so no cursor stays open while blobs
-    are fetched and at most one blob is in memory.
+    A file that answers a sensitive question (:func:`exports.tables.sensitive_paths`, over
+    every version of the form) is left out unless ``options.include_sensitive``, as the
+    submissions API leaves it out. Attachment rows are read a page at a time by id, so no
+    cursor stays open while blobs are fetched and at most one blob is in memory.
     """
     xform_id = _xform_id(session, form_id)
+    hidden_paths: frozenset[str] = frozenset()
+    if not options.include_sensitive:
+        definitions = [
+            FormDefinition.from_json(d)
+            for _, _, d in session.execute(queries.list_versions(xform_id))
+        ]
+        hidden_paths = sensitive_paths(definitions)
     after = 0
     while True:
         page = session.execute(
@@ -165,18 +176,29 @@ def media_source(
         ).all()
         if not page:
             return
-        for attachment_id, instance_id, name, sha256 in page:
+        hidden: dict[str, set[str]] = {}  # file names answering sensitive questions
+        for attachment_id, instance_id, name, sha256, data in page:
             after = attachment_id
             if sha256 is None:  # excluded by the query; keeps the type honest
                 continue
+            if hidden_paths:
+                if instance_id not in hidden:
+                    hidden[instance_id] = without_sensitive(data or {}, hidden_paths)[1]
+                if name in hidden[instance_id]:
+                    continue
             content = session.execute(queries.get_blob_content(sha256)).scalar_one_or_none()
             if content is not None:
                 yield instance_id, name, content
 
 
 def sensitive_property_names(definitions: list[FormDefinition]) -> set[str]:
-    """Case properties fed by a sensitive field: its ``save_to`` name, else its own name."""
-    return {f.save_to or f.name for d in definitions for f in d.fields if f.is_sensitive}
+    """Case properties fed by a sensitive field (one marked, or inside a marked group): its
+    ``save_to`` name, else its own name."""
+    names: set[str] = set()
+    for d in definitions:
+        paths = sensitive_paths([d])
+        names.update(f.save_to or f.name for f in d.fields if f.path in paths)
+    return names
 
 
 def case_export_source(

@@ -173,10 +173,55 @@ class FieldInfo:
 
 
 def sensitive_paths(definitions: Sequence[Any]) -> frozenset[str]:
-    """Paths of the fields marked ``casework:sensitive`` in a form: a field (or group)
-    marked in any of its versions counts as sensitive. The one list of what leaves the
-    server only for an admin, in exports and through the submissions API alike."""
-    return frozenset(f.path for d in definitions for f in d.fields if f.is_sensitive)
+    """Paths of the sensitive nodes of a form: those marked ``casework:sensitive`` in any
+    of its versions, and everything inside a group or repeat so marked (the mark covers the
+    whole group). The one list of what leaves the server only for an admin, in exports
+    (CSV, XLSX, GeoJSON, media) and through the submissions API alike."""
+    marked = {f.path for d in definitions for f in d.fields if f.is_sensitive}
+    if not marked:
+        return frozenset()
+    return frozenset(f.path for d in definitions for f in d.fields if _is_within(f.path, marked))
+
+
+def _is_within(path: str, marked: set[str]) -> bool:
+    """``path`` is one of ``marked`` or lies inside one of them."""
+    parts = path.split("/")
+    return any("/".join(parts[:n]) in marked for n in range(1, len(parts) + 1))
+
+
+def without_sensitive(
+    node: DataNode, paths: frozenset[str], prefix: str = ""
+) -> tuple[DataNode, set[str]]:
+    """The answers without those at ``paths`` (whole groups and repeats included), and the
+    values that were left out (the names of the files that answer them among them)."""
+    kept: DataNode = {}
+    hidden: set[str] = set()
+    for name, values in node.items():
+        path = f"{prefix}{name}"
+        if path in paths:
+            hidden.update(_leaves(values))
+            continue
+        out: list[str | DataNode] = []
+        for value in values:
+            if isinstance(value, dict):
+                sub, gone = without_sensitive(value, paths, f"{path}/")
+                out.append(sub)
+                hidden |= gone
+            else:
+                out.append(value)
+        kept[name] = out
+    return kept, hidden
+
+
+def _leaves(values: Sequence[str | DataNode]) -> set[str]:
+    found: set[str] = set()
+    for value in values:
+        if isinstance(value, dict):
+            for inner in value.values():
+                found |= _leaves(inner)
+        elif value:
+            found.add(value)
+    return found
 
 
 def merge_fields(definitions: Sequence[Any], language: str | None = None) -> list[FieldInfo]:
@@ -250,14 +295,18 @@ def form_tables(
     """Tables for one form across all its versions (oldest first): main table, then repeats.
 
     Groups are not columns; ``meta`` is skipped except instanceID and instanceName; sensitive
-    fields are left out unless ``options.include_sensitive``.
+    fields (see :func:`sensitive_paths`) and the tables of sensitive repeats are left out
+    unless ``options.include_sensitive``.
     """
     if not definitions:
         raise ExportOptionError("the form has no published version")
     name = form_id or definitions[-1].form_id
     fields_ = merge_fields(definitions, options.language)
     repeats = [f for f in fields_ if f.kind == "repeat"]
+    # named over every repeat, so that a table keeps its name whatever is left out
     repeat_names = _repeat_table_names(name, [r.path for r in repeats])
+    # a sensitive repeat is left out whole (its rows would still tell how many there were)
+    repeats = [r for r in repeats if options.include_sensitive or not r.is_sensitive]
     tables: list[TableSpec] = []
     for repeat in [None, *repeats]:
         rpath = repeat.path if repeat else None

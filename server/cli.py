@@ -270,21 +270,64 @@ def _media_folder(xlsform: Path) -> tuple[Path, ...]:
     return tuple(sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
 
 
+# Submissions re-applied per transaction by `reprocess --all`: each batch is committed, so
+# writers wait for one batch at most and an interrupted run keeps what it did.
+REAPPLY_BATCH = 200
+
+
 @main.command("reprocess")
 @click.argument("instance_id", required=False)
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Re-apply every current submission (after an upgrade that reads submissions anew).",
+)
 @needs_current_schema
-def reprocess(instance_id: str | None) -> None:
+def reprocess(instance_id: str | None, everything: bool) -> None:
     """Re-apply a submission to its case (default: every submission whose merge failed)."""
     from server.cases import service as cases
     from server.config import case_settings
 
     session = db.session()
-    results = cases.reprocess(session, instance_id, settings=case_settings(current_app))
+    settings = case_settings(current_app)
+    if everything:
+        if instance_id:
+            _fail("Give an instance ID or --all, not both.")
+        _reapply_all(session, settings)
+        return
+    results = cases.reprocess(session, instance_id, settings=settings)
     session.commit()
     for result in results:
         suffix = f" ({result.error})" if result.error else ""
         click.echo(f"{result.instance_id}: {result.state} {result.case_ref or ''}{suffix}")
     click.echo(f"{len(results)} submission(s) reprocessed.")
+
+
+def _reapply_all(session: Any, settings: Any) -> None:
+    """Every current submission read again from its XML, a committed batch at a time, with
+    a progress line; failures are listed (and recorded on the submission) at the end."""
+    from collections import Counter
+
+    from server.cases import service as cases
+
+    ids = cases.submissions_to_reapply(session)
+    session.commit()
+    states: Counter[str] = Counter()
+    failed: list[Any] = []
+    progress = _ProgressLine("submissions")
+    for start in range(0, len(ids), REAPPLY_BATCH):
+        results = cases.reapply(session, ids[start : start + REAPPLY_BATCH], settings=settings)
+        session.commit()
+        session.expunge_all()
+        states.update(r.state for r in results)
+        failed.extend(r for r in results if r.error)
+        progress(start + len(results))
+    progress.close()
+    for result in failed:
+        click.secho(f"{result.instance_id}: failed ({result.error})", fg="yellow")
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    click.echo(f"{len(ids)} submission(s) reprocessed" + (f": {summary}." if summary else "."))
 
 
 @main.command("import-services")
@@ -313,17 +356,19 @@ def import_services(file: Path, dry_run: bool) -> None:
 
 
 class _ProgressLine:
-    """Rows done and rate on one terminal line (stderr), for long exports."""
+    """Rows (or other units) done and rate on one terminal line (stderr), for long runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "rows") -> None:
         import time
 
+        self.unit = unit
         self.clock = time.perf_counter
         self.started = self.clock()
 
     def __call__(self, done: int) -> None:
         elapsed = max(self.clock() - self.started, 1e-6)
-        click.echo(f"\r  {done:,} rows  {done / elapsed:,.0f} rows/s", nl=False, err=True)
+        rate = f"{done / elapsed:,.0f} {self.unit}/s"
+        click.echo(f"\r  {done:,} {self.unit}  {rate}", nl=False, err=True)
 
     def close(self) -> None:
         click.echo("", err=True)

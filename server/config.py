@@ -37,6 +37,8 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     CONTACT_FREQUENCY_DEFAULT_DAYS = 14
     REVIEW_INTERVAL_DAYS = 90
+    # an event time this far past the time the server received it is the received time
+    FUTURE_EVENT_TOLERANCE_HOURS = 24
     TESTING = False
 
 
@@ -84,4 +86,5 @@ def case_settings(app: Flask) -> Any:
     return CaseSettings(
         default_contact_frequency_days=int(app.config["CONTACT_FREQUENCY_DEFAULT_DAYS"]),
         review_interval_days=int(app.config["REVIEW_INTERVAL_DAYS"]),
+        future_event_tolerance_hours=max(0, int(app.config["FUTURE_EVENT_TOLERANCE_HOURS"])),
     )

@@ -131,6 +131,12 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("submission.not_found", 404, "There is no submission with this instanceID."),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),
+        _k(
+            "case.bad_ref",
+            400,
+            "A case reference number is 3 to 40 letters, digits, '-' or '/', "
+            "with at least one digit and no spaces.",
+        ),
         _k("case.conflict_not_found", 404, "There is no open conflict with this ID."),
         _k("case.bad_value", 400, "The value is not one of the values in conflict."),
         _k("case.user_not_found", 404, "There is no active user with this name."),

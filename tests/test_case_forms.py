@@ -7,14 +7,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from server import create_app, db
+from server.cases import service
+from server.config import case_settings
 from server.submissions.models import Submission
-from tests.factories import DeviceClient, Factory
+from tests.factories import PASSWORD, DeviceClient, Factory
 from tests.realforms import (
     case_conference,
     checked,
@@ -509,3 +514,144 @@ def test_reference_numbers_differing_only_in_case_are_one_case(
 def test_answers_the_forms_do_not_offer_are_refused(form_id: str, answers: dict[str, Any]):
     with pytest.raises(AssertionError, match="answers the form does not offer"):
         checked(form_id, answers)
+
+
+# --- a phone whose clock runs ahead ----------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_a_phone_whose_clock_runs_years_ahead_does_not_win_every_later_merge(
+    published, make: Factory, device: DeviceClient, client, boss
+):
+    plan, entity = new_case_plan("CP-CLOCK-1", risk="medium", frequency="14")
+    assert device.submit(plan).status_code == 201
+    make.user("sup2", "supervisor", team="north")
+    wrong_clock = make.device_client("phone-2", "sup2")
+    now = datetime.now(UTC)
+    # the supervisor's phone thinks it is years later; it raises the risk
+    ahead = contact_log(
+        "CP-CLOCK-1",
+        entity,
+        base_version=1,
+        contact_time=_iso(now + timedelta(days=1500)),
+        risk="high",
+        mode="phone",
+        next_contact=(now + timedelta(days=1510)).date().isoformat(),
+    )
+    assert wrong_clock.submit(ahead).status_code == 201
+    received = _record(client, boss, "CP-CLOCK-1")
+    last_contact = datetime.fromisoformat(received["last_contact_at"])
+    # the contact counts when the server got it, not years from now
+    assert now - timedelta(minutes=5) <= last_contact <= datetime.now(UTC)
+    assert received["risk_level"] == "high"
+
+    # the caseworker's next contact, a few minutes later, on the version it saw
+    later = contact_log(
+        "CP-CLOCK-1",
+        entity,
+        base_version=2,
+        contact_time=_iso(datetime.now(UTC) + timedelta(minutes=5)),
+        risk="low",
+        mode="home_visit",
+        next_contact=(now + timedelta(days=14)).date().isoformat(),
+    )
+    assert device.submit(later).status_code == 201
+    record = _record(client, boss, "CP-CLOCK-1")
+    assert record["risk_level"] == "low"
+    assert record["properties"]["last_contact_mode"] == "home_visit"
+    assert record["next_contact_due"] == (now + timedelta(days=14)).date().isoformat()
+    assert record["conflicts"] == []
+
+    # reading the submissions again gives the same record: the received time is stored
+    with make.app.app_context():
+        session = db.session()
+        results = service.reapply(session, service.submissions_to_reapply(session))
+        session.commit()
+    assert [r.state for r in results] == ["applied"] * 3
+    assert _record(client, boss, "CP-CLOCK-1") == record
+
+
+def test_the_tolerance_for_clocks_ahead_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS", "48")
+    app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
+    assert case_settings(app).future_tolerance == timedelta(hours=48)
+    monkeypatch.delenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS")
+    app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
+    assert case_settings(app).future_tolerance == timedelta(hours=24)
+
+
+# --- the order plan items are listed in ------------------------------------------------------
+
+
+def _need(key: str, title: str, due: str) -> dict[str, str]:
+    return {
+        "need_category": key,
+        "need_key": key,
+        "need_title": title,
+        "how_addressed": "",
+        "need_owner": "cw1",
+        "need_due": due,
+        "need_status": "planned",
+    }
+
+
+@pytest.mark.parametrize("later_first", [False, True])
+def test_plan_items_are_listed_by_kind_then_due_date_whatever_the_arrival_order(
+    published, make: Factory, device: DeviceClient, client, boss, later_first: bool
+):
+    """The same submissions in two arrival orders list a case's items the same way: by
+    kind (need, service, action, decision), then due date (undated last), then item id,
+    on the case API, the case page, the case export and the phones' plan_items.csv."""
+    plan, entity = new_case_plan("CP-ORDER-1")
+    assert device.submit(plan).status_code == 201
+    revisions = [
+        plan_revision(
+            "CP-ORDER-1",
+            entity,
+            base_version=1,
+            needs=[_need("documentation", "Birth certificate", "2026-11-22")],
+        ),
+        plan_revision(
+            "CP-ORDER-1", entity, base_version=1, needs=[_need("neglect", "Neglect at home", "")]
+        ),
+    ]
+    if later_first:
+        revisions.reverse()
+    for xml in revisions:
+        assert device.submit(xml).status_code == 201
+
+    expected = [
+        ("need", "Birth certificate"),  # due 2026-11-22
+        ("need", "Physical violence or abuse"),  # due 2026-11-25
+        ("need", "Neglect at home"),  # no due date
+        ("service", "District clinic"),
+        ("action", "Meet the school counsellor"),
+    ]
+    record = _record(client, boss, "CP-ORDER-1")
+    assert [(i["kind"], i["title"]) for i in record["plan_items"]] == expected
+
+    phones = _csv(device.get("/forms/contact_log/attachments/plan_items.csv"))
+    assert [(i["kind"], i["label"]) for i in phones] == [
+        (kind, f"CP-ORDER-1: {title}") for kind, title in expected
+    ]
+
+    export = client.get("/api/v1/cases/export?format=csv", headers=boss)
+    with zipfile.ZipFile(io.BytesIO(export.get_data())) as archive:
+        text = archive.read("plan_items.csv").decode("utf-8-sig")
+    exported = list(csv.DictReader(io.StringIO(text)))
+    assert [(i["kind"], i["title"]) for i in exported] == expected
+
+    make.user("sup-page", "supervisor", team="north")
+    browser = make.app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").get_data(True))
+    assert token is not None
+    form = {"username": "sup-page", "password": PASSWORD, "csrf_token": token.group(1)}
+    assert browser.post("/login", data=form).status_code == 302
+    page = browser.get("/cases/CP-ORDER-1").get_data(as_text=True)
+    shown = [page.index(title) for _, title in expected]
+    assert shown == sorted(shown)

@@ -67,7 +67,12 @@ def get_case(case_ref: str) -> Response:
     session = db.session()
     detail = service.get_case_detail(session, case_ref, caller())
     audit.record(
-        session, caller(), "case.view", target_type="case", target=case_ref, ip=request.remote_addr
+        session,
+        caller(),
+        "case.view",
+        target_type="case",
+        target=detail.case.case_ref,
+        ip=request.remote_addr,
     )
     return jsonify(CaseDetailSchema().dump(detail))
 
@@ -84,7 +89,7 @@ def get_case_history(case_ref: str) -> Response:
         caller(),
         "case.history",
         target_type="case",
-        target=case_ref,
+        target=detail["case_ref"],
         ip=request.remote_addr,
     )
     return jsonify(detail)

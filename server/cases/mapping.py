@@ -8,12 +8,18 @@ Rules (the spreadsheet contract of ``xlsforms/``):
 
 * A form takes part in case work when one of its fields has ``casework:role="ref"``. The
   reference number is filed in its canonical form: trimmed, inner spaces collapsed,
-  upper-case (``cp-1`` and ``CP-1`` are one case).
+  upper-case (``cp-1`` and ``CP-1`` are one case). A number a person types (a supervisor
+  linking a submission or re-registering a duplicate) and a number looked up (case pages,
+  the API) are read the same way; a new one must also pass the case plan form's
+  constraint (:func:`is_valid_ref`).
 * ``entities:saveto="X"`` on a top-level field makes its answer case property ``X``.
 * A field with a role is stored once, under the role's case field (whatever its
   ``save_to``): ``risk`` -> ``risk_level`` (lower-case), ``contact_frequency`` ->
   ``contact_frequency_days`` (whole days), ``next_contact`` -> ``next_contact_date`` and
   ``review_due`` -> ``review_date`` (ISO dates), ``caseworker`` -> ``caseworker``.
+* The event time (``event_time``, else the form's ``end`` or ``start``) comes from the
+  phone's clock. One later than the time the server received the submission plus a
+  tolerance (24 hours unless the settings say otherwise) is taken as the received time.
 * Event fields describe the event itself, not the child's situation: those marked
   ``casework:event="yes"``, and those with the roles ``next_contact``, ``review_due`` and
   ``event_time``. The merge lets the latest event win them and never flags a conflict.
@@ -34,7 +40,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from server.submissions.parse import DataNode, EntityBlock, SubmissionEnvelope, values_at
@@ -55,6 +61,9 @@ MAX_REF_LENGTH = 120
 MAX_ID_LENGTH = 64
 MAX_CODE_LENGTH = 30
 MAX_VERSION = 2**31 - 1
+# How far past the time the server received it an event time is believed (see
+# ``map_submission``); the settings may say otherwise (``CaseSettings``).
+DEFAULT_FUTURE_TOLERANCE = timedelta(hours=24)
 # Contact less often than once a year is not a contact frequency.
 MAX_CONTACT_FREQUENCY_DAYS = 366
 # Forms that count as a review of the plan (the plan itself and a case conference).
@@ -74,6 +83,8 @@ REVIEW_DATE = _ROLE_PROPERTIES["review_due"]
 _DATE_ROLES = frozenset({"next_contact", "review_due"})
 # What was decided at, or is about, this event: the latest event wins these fields.
 _EVENT_ROLES = frozenset({"next_contact", "review_due", "event_time"})
+# The case plan form's constraint on a new reference number, in capitals (ASCII only).
+_TYPED_REF = re.compile(r"[A-Z0-9][A-Z0-9/-]{2,39}", re.ASCII)
 # A whole number of days, possibly written as a decimal ("14", "14.0").
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
 
@@ -201,6 +212,13 @@ def canonical_ref(value: str) -> str:
     return ref if len(ref) <= MAX_REF_LENGTH else ""
 
 
+def is_valid_ref(ref: str) -> bool:
+    """Whether a canonical reference number is one the case plan form accepts (its
+    ``new_case_ref`` constraint, xlsforms/README.md): 3 to 40 letters, digits, ``-`` or
+    ``/``, starting with a letter or digit, with at least one digit."""
+    return _TYPED_REF.fullmatch(ref) is not None and any(c.isdigit() for c in ref)
+
+
 def is_contact_form(definition: FormDefinition) -> bool:
     """A form is a contact when it is ``contact_log``, or when it lets the caseworker set
     the next contact (role ``next_contact``) and is not a plan or conference form."""
@@ -223,10 +241,14 @@ def map_submission(
     *,
     submitter: str | None,
     received_at: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
 ) -> CaseUpdate | None:
     """Read the case-work meaning of one submission; ``None`` if the form has no ``ref`` role.
 
     Never raises for odd answers: an unparseable date or number is treated as not given.
+    An event time later than ``received_at + future_tolerance`` comes from a phone whose
+    clock is wrong (it would win every later merge): the event counts at ``received_at``.
+    ``received_at`` is stored with the submission, so mapping it again gives the same time.
     """
     ref_fields = [f for f in definition.with_role("ref") if f.repeat is None]
     if not ref_fields:
@@ -271,7 +293,7 @@ def map_submission(
         case_ref=case_ref,
         instance_id=envelope.instance_id,
         form_id=definition.form_id,
-        event_at=_event_at(definition, data, received_at),
+        event_at=_bounded(_event_at(definition, data, received_at), received_at, future_tolerance),
         entity_id=_entity_id(block),
         is_registration=is_registration_block(block),
         base_version=_version(block.base_version) if block else None,
@@ -432,6 +454,17 @@ def _event_at(definition: FormDefinition, data: DataNode, received_at: datetime)
         if utc is not None:
             return utc
     return _aware(received_at)
+
+
+def _bounded(event_at: datetime, received_at: datetime, tolerance: timedelta) -> datetime:
+    """``event_at``, or the time the server received it when the phone's time is later
+    than that by more than ``tolerance`` (a clock set in the future)."""
+    received = _aware(received_at)
+    try:
+        latest = received + tolerance
+    except OverflowError:  # at the end of the calendar nothing is later
+        return event_at
+    return received if event_at > latest else event_at
 
 
 def _repeat_instances(data: DataNode, path: str) -> list[DataNode]:

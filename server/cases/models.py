@@ -51,7 +51,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     plan_items: Mapped[list[PlanItem]] = relationship(
-        back_populates="case", cascade="all, delete-orphan", order_by="PlanItem.id"
+        back_populates="case", cascade="all, delete-orphan", order_by=lambda: _plan_item_order()
     )
     conflicts: Mapped[list[CaseConflict]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseConflict.id"
@@ -144,3 +144,10 @@ class CaseConflict(Base):
     detected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="conflicts")
+
+
+def _plan_item_order() -> tuple[Any, ...]:
+    """``Case.plan_items`` in the one listing order (``cases.queries.plan_item_order``)."""
+    from server.cases.queries import plan_item_order  # the queries import these models
+
+    return plan_item_order()

@@ -34,6 +34,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
+from server.cases.mapping import ITEM_KINDS
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
 from server.db import begin_write
 from server.submissions.models import Submission
@@ -218,6 +219,27 @@ def list_actions_for_case(session: Session, case_id: int) -> list[tuple[CaseActi
         .order_by(CaseAction.at, CaseAction.id)
     )
     return [(a, name) for a, name in session.execute(stmt)]
+
+
+def list_submission_ids_to_reapply(session: Session) -> list[int]:
+    """Ids of every submission whose contribution counts, or may count, for a case: the
+    current versions, and earlier versions still in effect (the edit that replaces them is
+    held for a supervisor), oldest first."""
+    in_effect = select(CaseContribution.submission_id).where(
+        CaseContribution.state.in_(APPLIED_STATES)
+    )
+    stmt = (
+        select(Submission.id)
+        .where(or_(Submission.is_current.is_(True), Submission.id.in_(in_effect)))
+        .order_by(Submission.received_at, Submission.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submission]:
+    """These submissions, in the order of ``ids``."""
+    found = {s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 def list_submissions_to_reprocess(
@@ -581,12 +603,28 @@ def list_overdue_items(user: User, today: date) -> Select[PlanItem, Case]:
             PlanItem.is_done.is_(False),
             PlanItem.due_date < today,
         )
-        .order_by(PlanItem.due_date, Case.case_ref, PlanItem.id)
+        .order_by(PlanItem.due_date, Case.case_ref, *plan_item_order())
+    )
+
+
+def plan_item_order() -> tuple[ColumnElement[Any], ...]:
+    """How a case's plan items are listed everywhere (case page, API, exports, device lists):
+    by kind (need, service, action, decision, then any other), then due date (undated
+    last), then item id. Never by row id: that is the order submissions happened to
+    arrive in, and the same submissions must list the same way whatever their order."""
+    return (
+        sql_case(
+            *((PlanItem.kind == kind, n) for n, kind in enumerate(ITEM_KINDS)),
+            else_=len(ITEM_KINDS),
+        ),
+        sql_case((PlanItem.due_date.is_(None), 1), else_=0),
+        PlanItem.due_date.asc(),
+        PlanItem.item_id.asc(),
     )
 
 
 def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
-    stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(PlanItem.id)
+    stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(*plan_item_order())
     return list(session.scalars(stmt))
 
 
@@ -749,7 +787,7 @@ def list_plan_item_list_rows(
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))
-        .order_by(Case.case_ref, PlanItem.id)
+        .order_by(Case.case_ref, *plan_item_order())
     )
 
 

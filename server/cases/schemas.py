@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from server.bounds import PAGE, ROW_ID
+from server.cases.mapping import canonical_ref
 from server.cases.models import Case, PlanItem
 from server.cases.service import CaseDetail
 from server.timeutil import utcnow
@@ -153,6 +154,13 @@ class CaseQueryArgs(Schema):
     ref = fields.String(load_default=None, validate=validate.Length(max=120))
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+    @post_load
+    def _canonical_ref(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """The reference number (its beginning) as cases are filed: ``cp-1`` finds ``CP-1``."""
+        if data.get("ref"):
+            data["ref"] = canonical_ref(data["ref"]) or None
+        return data
 
 
 class FollowupArgs(Schema):

@@ -56,7 +56,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON
@@ -66,6 +66,8 @@ from server.auth.models import User
 from server.cases import queries
 from server.cases.mapping import (
     CaseUpdate,
+    canonical_ref,
+    is_valid_ref,
     item_id_for,
     map_submission,
     normalize_title,
@@ -101,6 +103,13 @@ class CaseSettings:
 
     default_contact_frequency_days: int = 14
     review_interval_days: int = 90
+    # An event time (from the phone's clock) later than the time the server received the
+    # submission by more than this is taken as the received time (``map_submission``).
+    future_event_tolerance_hours: int = 24
+
+    @property
+    def future_tolerance(self) -> timedelta:
+        return timedelta(hours=self.future_event_tolerance_hours)
 
 
 DEFAULT_SETTINGS = CaseSettings()
@@ -155,6 +164,7 @@ def apply_submission(
         envelope,
         submitter=submitter.username if submitter else None,
         received_at=submission.received_at,
+        future_tolerance=settings.future_tolerance,
     )
     if update is None:
         submission.processing_state = "skipped"
@@ -192,6 +202,7 @@ def apply_submission(
             renamed = _rename_case_if_renumbered(session, old, update, submitter)
         update, hold = _route(session, update)
 
+    in_effect = contribution is not None and contribution.state not in ("superseded", "failed")
     if contribution is None:
         contribution = CaseContribution(submission_id=submission.id, state="unlinked")
         session.add(contribution)
@@ -199,7 +210,9 @@ def apply_submission(
         refs.add(contribution.case_ref)
     _fill_contribution(contribution, update, moved=moved, replaces=submission.deprecated_id)
     contribution.hold_reason = hold
-    if not submission.is_current:
+    if not submission.is_current and not in_effect:
+        # An earlier version counts only while the edit that replaces it is held; one in
+        # effect stays so when it is applied again (the rebuild supersedes it if it must).
         contribution.state = "superseded"
     elif hold is not None:
         contribution.state = "unlinked"
@@ -266,7 +279,11 @@ def apply_new_submission(
     rolls back and records the failure on the submission.
     """
     update = map_submission(
-        definition, envelope, submitter=submission.submitter, received_at=submission.received_at
+        definition,
+        envelope,
+        submitter=submission.submitter,
+        received_at=submission.received_at,
+        future_tolerance=settings.future_tolerance,
     )
     begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
     if update is None:
@@ -454,6 +471,31 @@ def reprocess(
     submissions = queries.list_submissions_to_reprocess(session, instance_id)
     if instance_id is not None and not submissions:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
+    return _reapply(session, submissions, settings)
+
+
+def submissions_to_reapply(session: Session) -> list[int]:
+    """Ids of every submission :func:`reapply` should see for all data to be read again:
+    the current ones and the earlier versions still in effect, oldest first."""
+    return queries.list_submission_ids_to_reapply(session)
+
+
+def reapply(
+    session: Session, submission_ids: Sequence[int], *, settings: CaseSettings = DEFAULT_SETTINGS
+) -> list[ApplyResult]:
+    """Apply these submissions again, in this order, reading each from its stored XML.
+
+    What a submission says is derived again with today's rules (so contributions stored
+    before a change of the rules take the current shape); how each was linked, held and
+    whom it named stays as it was decided (see the module docstring). Idempotent: a second
+    run changes nothing. The caller commits, in as many batches as it likes.
+    """
+    return _reapply(session, queries.list_submissions_by_id(session, submission_ids), settings)
+
+
+def _reapply(
+    session: Session, submissions: Sequence[Submission], settings: CaseSettings
+) -> list[ApplyResult]:
     results = []
     for submission in submissions:
         version = queries.get_xform_version(session, submission.xform_version_id)
@@ -1034,10 +1076,20 @@ def _require_supervisor(actor: User) -> None:
         raise AppError("auth.forbidden")
 
 
+def typed_ref(value: str) -> str:
+    """A reference number a person typed, filed as the devices' are (``canonical_ref``:
+    ``cp- 1`` is ``CP- 1``); ``case.bad_ref`` unless the case plan form would accept it."""
+    ref = canonical_ref(value)
+    if not is_valid_ref(ref):
+        raise AppError("case.bad_ref", details={"case_ref": value[:200]})
+    return ref
+
+
 def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
-    """The case, if it is in the actor's scope (a supervisor decides on cases they see)."""
+    """The case, if it is in the actor's scope (a supervisor decides on cases they see).
+    The reference number is looked up in its canonical form (``cp-1`` finds ``CP-1``)."""
     _require_supervisor(actor)
-    case = queries.get_case_by_ref(session, case_ref)
+    case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not queries.is_case_visible(session, actor, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     return case
@@ -1165,7 +1217,10 @@ def link_unlinked(
     *,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    """File a waiting submission (typed with a wrong reference number) under an existing case."""
+    """File a waiting submission (typed with a wrong reference number) under an existing case.
+
+    ``case_ref`` is read as the devices' are (``cp-1`` names ``CP-1``); when it names no
+    case the actor sees, a number the case plan form would refuse is ``case.bad_ref``."""
     _require_supervisor(actor)
     contribution = queries.get_contribution_by_instance_id(session, instance_id)
     if contribution is None:
@@ -1173,7 +1228,12 @@ def link_unlinked(
     _require_in_scope(session, actor, contribution, instance_id)
     if contribution.state != "unlinked":
         raise AppError("case.not_unlinked", details={"instance_id": instance_id})
-    case = _case_or_404(session, case_ref, actor)
+    try:
+        case = _case_or_404(session, case_ref, actor)
+    except AppError:
+        typed_ref(case_ref)  # a malformed number is said to be so
+        raise
+    case_ref = case.case_ref
     old_ref = contribution.case_ref
     _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
@@ -1233,13 +1293,14 @@ def register_duplicate_as_new(
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Register a duplicate as a case of its own under a new reference number (two
-    children were given the same number). Its follow-ups move with it."""
+    children were given the same number). Its follow-ups move with it. The number is
+    filed as the devices' are and must be one the case plan form accepts (``typed_ref``)."""
     _require_supervisor(actor)
     contribution = _duplicate_or_409(session, actor, instance_id)
     moving = _with_followups(session, contribution)
     _require_in_scope(session, actor, contribution, instance_id, moving)
-    new_case_ref = new_case_ref.strip()
-    if not new_case_ref or queries.get_case_by_ref(session, new_case_ref) is not None:
+    new_case_ref = typed_ref(new_case_ref)
+    if queries.get_case_by_ref(session, new_case_ref) is not None:
         raise AppError(
             "request.invalid",
             message="Choose a reference number that no case has yet.",
@@ -1334,8 +1395,9 @@ class CaseDetail:
 
 def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail:
     """Everything the case page shows; ``case.not_found`` also when out of the viewer's scope
-    (so a reference number outside it reveals nothing)."""
-    case = queries.get_case_by_ref(session, case_ref)
+    (so a reference number outside it reveals nothing). The reference number is looked up
+    in its canonical form (``cp-1`` finds ``CP-1``)."""
+    case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not queries.is_case_visible(session, viewer, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     conflicts = queries.list_conflicts(session, case.id)

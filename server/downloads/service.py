@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from exports import ExportOptionError, ExportOptions, export_cases, export_form
-from exports.tables import sensitive_paths
+from exports.tables import sensitive_paths, without_sensitive
 from server.audit import service as audit
 from server.audit.models import AuditEvent
 from server.auth.models import User
@@ -282,7 +282,7 @@ def read_submission(
     include_sensitive = may_read_sensitive(actor)
     data = submission.data
     if not include_sensitive:
-        data, hidden = _without_sensitive(submission.data, paths)
+        data, hidden = without_sensitive(submission.data, paths)
         attachments = [
             a for a in attachments if not _is_sensitive_file(submission, a, paths, hidden)
         ]
@@ -345,7 +345,7 @@ def read_attachment(
     if row is None or blob is None:
         raise AppError("request.not_found", "This attachment has not been received.")
     if not may_read_sensitive(actor):
-        _, hidden = _without_sensitive(submission.data, paths)
+        _, hidden = without_sensitive(submission.data, paths)
         if _is_sensitive_file(submission, row, paths, hidden):
             raise AppError(
                 "auth.forbidden",
@@ -374,38 +374,3 @@ def _is_sensitive_file(
     if submission.is_encrypted and paths:
         return True
     return attachment.name in hidden_values
-
-
-def _without_sensitive(
-    node: DataNode, paths: frozenset[str], prefix: str = ""
-) -> tuple[DataNode, set[str]]:
-    """The answers without those at ``paths`` (whole groups and repeats included), and the
-    values that were left out (file names among them)."""
-    kept: DataNode = {}
-    hidden: set[str] = set()
-    for name, values in node.items():
-        path = f"{prefix}{name}"
-        if path in paths:
-            hidden.update(_leaves(values))
-            continue
-        out: list[str | DataNode] = []
-        for value in values:
-            if isinstance(value, dict):
-                sub, gone = _without_sensitive(value, paths, f"{path}/")
-                out.append(sub)
-                hidden |= gone
-            else:
-                out.append(value)
-        kept[name] = out
-    return kept, hidden
-
-
-def _leaves(values: list[str | DataNode]) -> set[str]:
-    found: set[str] = set()
-    for value in values:
-        if isinstance(value, dict):
-            for inner in value.values():
-                found |= _leaves(inner)
-        elif value:
-            found.add(value)
-    return found

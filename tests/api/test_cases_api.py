@@ -403,3 +403,65 @@ def test_a_duplicate_whose_followups_came_from_another_team_waits_for_an_admin(
     assert (
         _resolve(client, people["adm"], "uuid:dup-s2", "register_new", "CP-S-7").status_code == 200
     )
+
+
+# --- reference numbers typed by people -------------------------------------------------------
+
+
+def test_a_typed_link_target_is_read_as_devices_file_it(people: People, client):
+    for malformed in ("CP N 1", "no digits", "C1", "-CP-1", "CP_N_1", "x" * 41 + "1"):
+        bad = _link(client, people["sup-n"], "uuid:unl-n", malformed)
+        assert bad.status_code == 400, (malformed, bad.json)
+        assert bad.json["code"] == "case.bad_ref"
+    # well formed, but no such case: not found, as before
+    assert _link(client, people["sup-n"], "uuid:unl-n", "CP-N-404").json["code"] == (
+        "case.not_found"
+    )
+    linked = _link(client, people["sup-n"], "uuid:unl-n", "  cp-n-1 ")
+    assert linked.status_code == 200, linked.json
+    assert linked.json["case_ref"] == "CP-N-1"
+    record = client.get("/api/v1/cases/CP-N-1", headers=people["sup-n"]).json
+    assert "uuid:unl-n" in [t["instance_id"] for t in record["timeline"]]
+    with client.application.app_context():
+        refs = set(db.session().scalars(select(Case.case_ref)))
+    assert refs == {"CP-N-1", "CP-S-1"}  # no lower-case or spaced twin was made
+
+
+def test_a_new_number_for_a_duplicate_is_filed_in_capitals_and_must_be_well_formed(
+    people: People, client
+):
+    for malformed in ("cp n 2", "CPN", "CP#2", "ab", "/CP-2"):
+        bad = _resolve(client, people["sup-n"], "uuid:dup-n", "register_new", malformed)
+        assert bad.status_code == 400, (malformed, bad.json)
+        assert bad.json["code"] == "case.bad_ref"
+    # the existing number in other letters is the existing number
+    taken = _resolve(client, people["sup-n"], "uuid:dup-n", "register_new", "cp-n-1")
+    assert taken.status_code == 400
+    assert taken.json["code"] == "request.invalid"
+    registered = _resolve(client, people["sup-n"], "uuid:dup-n", "register_new", " cp-n/2 ")
+    assert registered.status_code == 200, registered.json
+    assert registered.json["case_ref"] == "CP-N/2"
+    assert client.get("/api/v1/cases/CP-N/2", headers=people["sup-n"]).status_code == 200
+
+
+def test_case_lookups_read_the_reference_number_as_it_is_filed(people: People, client, app):
+    who = people["sup-n"]
+    for path in ("/api/v1/cases/cp-n-1", "/api/v1/cases/%20cp-n-1%20", "/api/v1/cases/Cp-N-1"):
+        response = client.get(path, headers=who)
+        assert response.status_code == 200, (path, response.json)
+        assert response.json["case_ref"] == "CP-N-1"
+    assert client.get("/api/v1/cases/cp-n-1/history", headers=who).status_code == 200
+    closed = client.post("/api/v1/cases/cp-n-1/close", headers=who, json={"reason": "done"})
+    assert closed.status_code == 200, closed.json
+    assert closed.json["case_ref"] == "CP-N-1"
+    listed = client.get("/api/v1/cases?ref=cp-n", headers=who).json["items"]
+    assert [c["case_ref"] for c in listed] == ["CP-N-1"]
+    # out of scope stays unknown whatever the spelling
+    assert client.get("/api/v1/cases/cp-s-1", headers=who).status_code == 404
+    with app.app_context():
+        targets = db.session().scalars(
+            select(AuditEvent.target).where(
+                AuditEvent.actor == "sup-n", AuditEvent.action == "case.view"
+            )
+        )
+        assert set(targets) == {"CP-N-1"}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from tests.factories import Factory
+from tests.factories import Factory, submission_xml
 from tests.realforms import new_case_plan, xlsform_bytes
 
 
@@ -166,3 +166,70 @@ def test_a_supervisors_case_export_holds_exactly_the_cases_they_can_list(make, c
         name = next(n for n in archive.namelist() if n.startswith("cases"))
         rows = list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
     assert {r["case_ref"] for r in rows} == listed == {"CP-N-1", "CP-X-1"}
+
+
+DISCLOSURE_FORM = """
+| survey |
+| | type | name | label | bind::casework:sensitive |
+| | text | note_text | Note | |
+| | image | photo | Photo | |
+| | image | injury_photo | Injury photo | yes |
+| | begin_group | disclosure | Disclosure | yes |
+| | text | story | What happened | |
+| | image | drawing | Drawing | |
+| | end_group | | | |
+| settings |
+| | form_id | version | namespaces |
+| | disclose | 1 | casework="urn:casework:xforms" |
+"""
+
+
+def _media_names(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return sorted(archive.namelist())
+
+
+def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make, client):
+    """A file answering a sensitive question, or a question inside a sensitive group, is
+    an admin's in the media export as in the submissions API."""
+    make.publish_md(DISCLOSURE_FORM)
+    make.user("cw-n", "caseworker", team="north")
+    make.user("sup-n", "supervisor", team="north")
+    make.user("adm", "admin")
+    body = (
+        "<note_text>visit</note_text><photo>house.jpg</photo>"
+        "<injury_photo>bruise.jpg</injury_photo>"
+        "<disclosure><story>what the child said</story><drawing>drawing.jpg</drawing></disclosure>"
+    )
+    files = {"house.jpg": b"house", "bruise.jpg": b"bruise", "drawing.jpg": b"drawing"}
+    phone = make.device_client("cw-n-phone", "cw-n")
+    response = phone.submit(submission_xml("disclose", "1", "uuid:d1", body=body), files)
+    assert response.status_code == 201
+
+    supervisor = _auth(make.api_token("sup-n"))
+    media = client.get("/api/v1/forms/disclose/export?format=media", headers=supervisor)
+    assert media.status_code == 200
+    assert _media_names(media.get_data()) == ["uuid-d1/house.jpg"]
+    detail = client.get("/api/v1/forms/disclose/submissions/uuid:d1", headers=supervisor).json
+    assert [a["name"] for a in detail["attachments"]] == ["house.jpg"]
+    assert "disclosure" not in detail["data"]
+    drawing = client.get(
+        "/api/v1/forms/disclose/submissions/uuid:d1/attachments/drawing.jpg", headers=supervisor
+    )
+    assert drawing.status_code == 403
+    refused = client.get(
+        "/api/v1/forms/disclose/export?format=media&include_sensitive=true", headers=supervisor
+    )
+    assert refused.status_code == 403
+
+    admin = _auth(make.api_token("adm"))
+    plain = client.get("/api/v1/forms/disclose/export?format=media", headers=admin)
+    assert _media_names(plain.get_data()) == ["uuid-d1/house.jpg"]
+    everything = client.get(
+        "/api/v1/forms/disclose/export?format=media&include_sensitive=true", headers=admin
+    )
+    assert _media_names(everything.get_data()) == [
+        "uuid-d1/bruise.jpg",
+        "uuid-d1/drawing.jpg",
+        "uuid-d1/house.jpg",
+    ]

@@ -17,6 +17,7 @@ from server.cases.mapping import (
     MAX_VERSION,
     CaseUpdate,
     canonical_ref,
+    is_valid_ref,
     item_id_for,
     map_submission,
     rebase_update,
@@ -98,6 +99,31 @@ def test_reference_numbers_are_filed_in_one_canonical_form(typed: str, filed: st
     assert {i.item_id for i in u.items} >= {item_id_for(filed, "need", "school")}
 
 
+@pytest.mark.parametrize(
+    ("typed", "valid"),
+    [
+        ("CP-001", True),
+        ("cp/2024/7", True),
+        ("123", True),
+        ("A" * 39 + "1", True),  # 40 characters
+        ("A" * 40 + "1", False),  # 41
+        ("C1", False),  # too short
+        ("CP-ABC", False),  # no digit
+        ("-CP-1", False),  # starts with neither letter nor digit
+        ("/CP-1", False),
+        ("CP 1", False),  # a space
+        ("CP_1", False),
+        ("CP-١٢", False),  # digits, but not ASCII ones
+        ("ÉCOLE-1", False),  # letters, but not ASCII ones
+        ("", False),
+    ],
+)
+def test_a_typed_reference_number_follows_the_case_plan_forms_constraint(
+    typed: str, valid: bool
+) -> None:
+    assert is_valid_ref(canonical_ref(typed)) is valid
+
+
 EAST = timezone(timedelta(hours=3))
 
 
@@ -157,6 +183,62 @@ def test_event_time_falls_back_from_role_to_end_start_and_receipt(
     fields: dict[str, object], expected: datetime
 ) -> None:
     assert plan(**fields).event_at == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # RECEIVED is 2024-06-30 12:00 UTC; the tolerance 24 hours
+        ({"plan_date": "2024-07-01T11:59:00Z"}, at("2024-07-01 11:59")),
+        ({"plan_date": "2024-07-01T12:00:00Z"}, at("2024-07-01 12:00")),  # at the bound
+        ({"plan_date": "2024-07-01T12:00:01Z"}, RECEIVED),
+        ({"plan_date": "2024-07-01T15:00:01+03:00"}, RECEIVED),  # 12:00:01 UTC
+        ({"plan_date": "2031-01-01T09:00:00Z"}, RECEIVED),
+        ({"end": "2031-01-01T09:00:00Z"}, RECEIVED),  # the form's own timestamps too
+        ({"start": "2031-01-01T09:00:00Z"}, RECEIVED),
+        ({"plan_date": "2031-01-01"}, RECEIVED),  # a date alone, at the end of that day
+        ({"plan_date": "2024-07-01"}, RECEIVED),  # 2024-07-01 23:59:59
+        ({"plan_date": "2024-06-30"}, at("2024-06-30 23:59:59")),  # the day it arrived
+    ],
+)
+def test_an_event_time_far_past_the_receipt_is_the_receipt(
+    fields: dict[str, object], expected: datetime
+) -> None:
+    """A phone whose clock runs ahead would win every later merge; its times are not
+    believed beyond the tolerance, and mapping again gives the same time."""
+    first, again = plan(**fields), plan(**fields)
+    assert first.event_at == again.event_at == expected
+    assert CaseUpdate.from_json(first.to_json()).event_at == expected
+
+
+def test_the_future_tolerance_is_a_setting() -> None:
+    def event_at(tolerance: timedelta) -> datetime:
+        env = envelope(
+            "case_plan",
+            "uuid:p1",
+            {"ref": "CP-001", "plan_date": "2024-07-01T13:00:00Z"},
+            entity_id=ENTITY,
+            create=True,
+        )
+        u = map_submission(
+            forms.plan_def(),
+            env,
+            submitter="amina",
+            received_at=RECEIVED,
+            future_tolerance=tolerance,
+        )
+        assert u is not None
+        return u.event_at
+
+    assert event_at(timedelta(hours=24)) == RECEIVED
+    assert event_at(timedelta(hours=48)) == at("2024-07-01 13:00")
+    assert event_at(timedelta(0)) == RECEIVED
+    # a received time naive in storage (SQLite) is UTC
+    naive = RECEIVED.replace(tzinfo=None)
+    env = envelope("case_plan", "uuid:p2", {"ref": "CP-1", "plan_date": "2031-01-01T00:00:00Z"})
+    u = map_submission(forms.plan_def(), env, submitter=None, received_at=naive)
+    assert u is not None
+    assert u.event_at == RECEIVED
 
 
 def test_plan_items_get_deterministic_ids_from_key_or_title() -> None:

@@ -95,3 +95,27 @@ def test_case_export_scoped_to_a_caseworker_with_sensitive_asked(session: Sessio
     assert len(rows) == 2
     assert (case["case_ref"], case["child_name"]) == ("CP-1", "Jane Doe")
     assert [r[0] for r in book["plan_items"].iter_rows(values_only=True)] == ["case_ref", "CP-1"]
+
+
+def test_case_properties_fed_from_inside_a_sensitive_group_are_left_out(
+    session: Session,
+) -> None:
+    survey = """| | type | name | label | bind::casework:sensitive |
+| | text | case_ref | Reference | |
+| | begin_group | family | Family | yes |
+| | text | mother | Mother | |
+| | end_group | | | |"""
+    publish(session, xlsform(survey, "family_form", "1"))
+    session.add(
+        Case(case_ref="CP-7", entity_id="e-7", opened_at=AT,
+             properties={"mother": "Mary Doe", "district": "Sud"})
+    )  # fmt: skip
+    session.commit()
+    fh = io.BytesIO()
+    export_cases(session, "csv", fh)
+    case = _tables(fh.getvalue())["cases.csv"][0]
+    assert case["district"] == "Sud"
+    assert "mother" not in case
+    fh = io.BytesIO()
+    export_cases(session, "csv", fh, ExportOptions(include_sensitive=True))
+    assert _tables(fh.getvalue())["cases.csv"][0]["mother"] == "Mary Doe"

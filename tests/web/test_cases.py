@@ -241,3 +241,26 @@ def test_dashboard_counts_overdue_contacts(make: Factory, web_as: Any) -> None:
     assert "CP-S1" not in html
     admin = web_as("adm", "admin")
     assert 'id="n-contacts-overdue">2<' in admin.text("/dashboard")
+
+
+def test_queue_forms_and_case_pages_read_reference_numbers_as_they_are_filed(
+    make: Factory, web_as: Any
+) -> None:
+    _two_teams(make)
+    phone = make.device_client("phone-x", "cw-north")
+    seed.submit(phone, seed.contact("CP-TYPO", seed.new_entity(), "2024-05-05T10:00:00Z"))
+    sup = web_as("sup-n", "supervisor", team="north")
+    instance_id = sup.text("/queues").split('name="instance_id" value="')[1].split('"')[0]
+    assert sup.post("/queues/link", {"instance_id": instance_id, "case_ref": "CP N1"}).status_code
+    page = sup.text("/queues")
+    assert "3 to 40 letters, digits" in page
+    assert "CP-TYPO" in page  # still waiting
+    sup.post("/queues/link", {"instance_id": instance_id, "case_ref": " cp-n1 "})
+    page = sup.text("/queues")
+    assert "The submission is now part of case CP-N1." in page
+    assert "CP-TYPO" not in page
+    # the case page, its print view and the list's filter take any spelling of the number
+    assert "CP-N1" in sup.text("/cases/cp-n1")
+    assert "CP-N1" in sup.text("/cases/cp-n1/print")
+    assert "CP-N1" in sup.text("/cases?ref=cp-n")
+    assert sup.get("/cases/cp-s1").status_code == 404

@@ -198,19 +198,18 @@ def queues() -> str:
 @bp.post("/queues/link")
 @roles_required(*SUPERVISORS)
 def queue_link() -> Response:
-    case_ref = request.form.get("case_ref", "").strip()
     try:
-        service.link_unlinked(
+        result = service.link_unlinked(
             db.session(),
             request.form.get("instance_id", ""),
-            case_ref,
+            request.form.get("case_ref", ""),
             me(),
             settings=_settings(),
         )
     except AppError as error:
         flash_error(error)
         return redirect(url_for("web.queues"))
-    flash(_("The submission is now part of case %(ref)s.", ref=case_ref), "success")
+    flash(_("The submission is now part of case %(ref)s.", ref=result.case_ref), "success")
     return redirect(url_for("web.queues"))
 
 
@@ -221,10 +220,10 @@ def queue_duplicate() -> Response:
     try:
         if request.form.get("action") == "register_new":
             new_ref = request.form.get("new_case_ref", "")
-            service.register_duplicate_as_new(
+            registered = service.register_duplicate_as_new(
                 db.session(), instance_id, new_ref, me(), settings=_settings()
             )
-            flash(_("Registered as a new case %(ref)s.", ref=new_ref.strip()), "success")
+            flash(_("Registered as a new case %(ref)s.", ref=registered.case_ref), "success")
         else:
             result = service.merge_duplicate(db.session(), instance_id, me(), settings=_settings())
             flash(_("Merged into case %(ref)s.", ref=result.case_ref), "success")
