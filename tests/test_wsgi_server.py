@@ -1,0 +1,135 @@
+"""The gunicorn wiring: on SQLite, bodies are read side by side and the app runs one
+request at a time per process."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.wsgi_server import BufferedOneAtATime, _Gunicorn
+
+
+class _Recorder:
+    """A WSGI app that notes what it read and how many requests it ran at once."""
+
+    def __init__(self, pause: float = 0.0) -> None:
+        self.pause = pause
+        self.running = 0
+        self.most_at_once = 0
+        self.bodies: list[bytes] = []
+        self.guard = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self.guard:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        body = environ["wsgi.input"].read()
+        time.sleep(self.pause)
+        with self.guard:
+            self.bodies.append(body)
+            self.running -= 1
+        start_response("200 OK", [])
+        return [b"ok"]
+
+
+class _TrickleInput:
+    """A request body arriving slowly: each read waits for ``gate``."""
+
+    def __init__(self, body: bytes, gate: threading.Event) -> None:
+        self.stream = io.BytesIO(body)
+        self.gate = gate
+
+    def read(self, size: int = -1) -> bytes:
+        self.gate.wait(timeout=10)
+        return self.stream.read(size)
+
+
+def _environ(body: bytes, stream: Any = None, length: int | None = None) -> dict[str, Any]:
+    return {
+        "CONTENT_LENGTH": str(len(body) if length is None else length),
+        "wsgi.input": stream if stream is not None else io.BytesIO(body),
+    }
+
+
+def _call(app: Any, environ: dict[str, Any]) -> list[bytes]:
+    return list(app(environ, lambda *_: None))
+
+
+def test_the_app_reads_the_whole_body_even_past_the_memory_spool():
+    recorder = _Recorder()
+    app = BufferedOneAtATime(recorder, max_body_bytes=10 << 20)
+    small, large = b"<data/>", bytes(range(256)) * 8192  # 2 MiB: spooled to a file
+    _call(app, _environ(small))
+    _call(app, _environ(large))
+    assert recorder.bodies == [small, large]
+
+
+def test_a_body_cut_short_reaches_the_app_short():
+    recorder = _Recorder()
+    app = BufferedOneAtATime(recorder, max_body_bytes=1 << 20)
+    _call(app, _environ(b"abc", length=10))  # the client promised 10 bytes and left
+    assert recorder.bodies == [b"abc"]
+
+
+def test_a_body_over_the_limit_is_left_for_the_app_to_refuse_unread():
+    recorder = _Recorder()
+    app = BufferedOneAtATime(recorder, max_body_bytes=4)
+    stream = io.BytesIO(b"too long")
+    _call(app, _environ(b"too long", stream=stream))
+    assert recorder.bodies == [b"too long"]  # read by the app itself, from the original
+
+
+def test_requests_run_the_app_one_at_a_time():
+    recorder = _Recorder(pause=0.05)
+    app = BufferedOneAtATime(recorder, max_body_bytes=1 << 20)
+    threads = [threading.Thread(target=_call, args=(app, _environ(b"x" * n))) for n in range(1, 6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(recorder.bodies) == 5
+    assert recorder.most_at_once == 1
+
+
+def test_a_slow_upload_does_not_hold_up_other_requests():
+    recorder = _Recorder()
+    app = BufferedOneAtATime(recorder, max_body_bytes=1 << 20)
+    gate = threading.Event()
+    slow = threading.Thread(
+        target=_call, args=(app, _environ(b"slow", stream=_TrickleInput(b"slow", gate)))
+    )
+    slow.start()
+    time.sleep(0.05)  # the slow request is reading its body
+    quick = threading.Thread(target=_call, args=(app, _environ(b"quick")))
+    quick.start()
+    quick.join(timeout=2)
+    finished_while_slow_was_reading = not quick.is_alive()
+    gate.set()
+    slow.join(timeout=5)
+    assert finished_while_slow_was_reading
+    assert recorder.bodies == [b"quick", b"slow"]
+
+
+@pytest.mark.parametrize(
+    ("database", "threads", "wrapped"),
+    [("sqlite", 8, True), ("sqlite", 1, False), ("postgresql", 8, False)],
+)
+def test_only_threaded_workers_on_sqlite_run_one_request_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: str, threads: int, wrapped: bool
+):
+    url = (
+        f"sqlite:///{tmp_path / 'x.sqlite3'}"
+        if database == "sqlite"
+        else "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
+    monkeypatch.setenv("CASEWORK_DATABASE_URL", url)
+    monkeypatch.setenv("CASEWORK_DATA_DIR", str(tmp_path / "data"))
+    loader = _Gunicorn.__new__(_Gunicorn)  # its load() only, without starting gunicorn
+    loader.options = {"threads": threads}
+    app = loader.load()
+    assert isinstance(app.wsgi_app, BufferedOneAtATime) is wrapped
