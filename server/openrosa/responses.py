@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from flask import Response
@@ -24,9 +25,15 @@ def xml_response(root: Element, status: int = 200) -> Response:
 
 
 def openrosa_message(message: str, *, status: int, nature: str = "") -> Response:
+    return Response(_message_document(message, nature), status=status, content_type=XML_TYPE)
+
+
+@lru_cache(maxsize=256)
+def _message_document(message: str, nature: str) -> bytes:
+    # The same few answers go out with every submission: built once each.
     root = Element("OpenRosaResponse", {"xmlns": RESPONSE_NS, "items": "0"})
     SubElement(root, "message", {"nature": nature}).text = message
-    return xml_response(root, status)
+    return _document(root)
 
 
 def created(message: str) -> Response:
