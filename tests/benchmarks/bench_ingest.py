@@ -297,6 +297,7 @@ def main() -> None:
 
     threads = [threading.Thread(target=worker) for _ in range(args.clients)]
     cpu_before = cpu_seconds(server.pid)
+    client_cpu_before = time.process_time()
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -304,6 +305,7 @@ def main() -> None:
         t.join()
     wall = time.perf_counter() - started
     server_cpu = cpu_seconds(server.pid) - cpu_before
+    client_cpu = time.process_time() - client_cpu_before
     stop.set()
     server.terminate()
     server.wait(timeout=20)
@@ -330,6 +332,8 @@ def main() -> None:
     print(f"server peak RSS (all processes): {peak / 1024:.0f} MiB")
     # Independent of what else runs on the machine (PostgreSQL's own processes not counted).
     print(f"server CPU per submission (gunicorn processes): {server_cpu * 1000 / args.n:.1f} ms")
+    # The clients share the machine's cores with the server: their CPU bounds the rate too.
+    print(f"client CPU per submission (this process): {client_cpu * 1000 / args.n:.1f} ms")
     print(f"stored submissions: {stored}; case records: {cases}; non-201 answers: {len(failures)}")
     if failures:
         from collections import Counter
