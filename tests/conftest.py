@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -20,8 +21,10 @@ from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
 from server import create_app
+from server.cli import main as cli_main
 from server.db import Base, get_database, make_engine
 from tests import factories
+from tests.realforms import XLSFORMS
 
 TEST_DATABASE = os.environ.get("CASEWORK_TEST_DATABASE", "sqlite")
 
@@ -130,6 +133,39 @@ def db_session(app: Flask) -> Iterator[Session]:
 @pytest.fixture
 def make(app: Flask) -> factories.Factory:
     return factories.Factory(app)
+
+
+@pytest.fixture
+def published_by_cli(empty_database_url: str, tmp_path: Path) -> Iterator[factories.PublishedByCli]:
+    data_dir = tmp_path / "data"
+    env = {
+        "CASEWORK_DATABASE_URL": empty_database_url,
+        "CASEWORK_DATA_DIR": str(data_dir),
+        "CASEWORK_ODK_VALIDATE": "false",
+    }
+
+    def casework(*args: str) -> str:
+        result = CliRunner().invoke(cli_main, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    casework("migrate")
+    casework("publish-xlsforms", str(XLSFORMS))
+    application = create_app(
+        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(data_dir), "TESTING": True}
+    )
+    make = factories.Factory(application)
+    make.user("cw1", "caseworker", team="north")
+    make.user("boss", "admin")
+    yield factories.PublishedByCli(
+        casework=casework,
+        app=application,
+        make=make,
+        phone=make.device_client("p1", "cw1"),
+        client=application.test_client(),
+        boss={"Authorization": f"Bearer {make.api_token('boss')}"},
+    )
+    get_database(application).engine.dispose()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,3 +152,16 @@ class Factory:
 
     def publish_bytes(self, content: bytes, filename: str, **kw: Any) -> Any:
         return self._run(lambda s: publish(s, content, filename, validate=False, **kw))
+
+
+@dataclass
+class PublishedByCli:
+    """A database migrated, and xlsforms/ published, by the real `casework` command; an app
+    over it with caseworker cw1 (team north) on phone p1 and an admin, boss."""
+
+    casework: Callable[..., str]  # runs a `casework` command, returns its output
+    app: Flask
+    make: Factory
+    phone: DeviceClient
+    client: FlaskClient
+    boss: dict[str, str]  # the admin's Authorization header

@@ -8,18 +8,14 @@ import csv
 import io
 import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from server import create_app
 from server.cases import service
-from server.cli import main
-from tests.factories import DeviceClient, Factory
-from tests.realforms import XLSFORMS, contact_log, new_case_plan, revise_plan, xlsform_bytes
+from tests.factories import DeviceClient, Factory, PublishedByCli
+from tests.realforms import contact_log, new_case_plan, revise_plan, xlsform_bytes
 
 MAN = {"m": "http://openrosa.org/xforms/xformsManifest"}
 CASES = "/forms/contact_log/attachments/cases.csv"
@@ -255,29 +251,10 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
 
 
 def test_a_failed_merge_is_redone_by_casework_reprocess(
-    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    published_by_cli: PublishedByCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {
-        "CASEWORK_DATABASE_URL": empty_database_url,
-        "CASEWORK_DATA_DIR": str(tmp_path / "data"),
-        "CASEWORK_ODK_VALIDATE": "false",
-    }
-
-    def casework(*args: str) -> str:
-        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    casework("migrate")
-    casework("publish-xlsforms", str(XLSFORMS))
-    app = create_app(
-        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"), "TESTING": True}
-    )
-    make = Factory(app)
-    make.user("cw1", "caseworker", team="north")
-    make.user("boss", "admin")
-    boss = _auth(make.api_token("boss"))
-    phone, client = make.device_client("p1", "cw1"), app.test_client()
+    world = published_by_cli
+    casework, phone, client, boss = world.casework, world.phone, world.client, world.boss
     original = f"uuid:{uuid.uuid4()}"
     plan, entity_id = new_case_plan("CP-R-1", instance_id=original)
 

@@ -9,18 +9,15 @@ current submission again from its XML, keeping how each was linked and held.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
 from sqlalchemy import select
 
-from server import create_app, db
+from server import db
 from server.cases import service
 from server.cases.models import CaseContribution
-from server.cli import main
-from tests.factories import Factory
-from tests.realforms import XLSFORMS, contact_log, new_case_plan
+from tests.factories import PublishedByCli
+from tests.realforms import contact_log, new_case_plan
 
 # The keys the merge rules used before event fields (the role's name, not its case field).
 OLD_KEYS = {"next_contact_date": "next_contact", "review_date": "review_due"}
@@ -55,29 +52,16 @@ def _is_old_shape(update: dict[str, Any]) -> bool:
 
 
 def test_reprocess_all_brings_contributions_stored_under_old_rules_to_the_current_shape(
-    empty_database_url: str, tmp_path: Path
+    published_by_cli: PublishedByCli,
 ) -> None:
-    env = {
-        "CASEWORK_DATABASE_URL": empty_database_url,
-        "CASEWORK_DATA_DIR": str(tmp_path / "data"),
-        "CASEWORK_ODK_VALIDATE": "false",
-    }
-
-    def casework(*args: str) -> str:
-        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    casework("migrate")
-    casework("publish-xlsforms", str(XLSFORMS))
-    app = create_app(
-        {"DATABASE_URL": empty_database_url, "DATA_DIR": str(tmp_path / "data"), "TESTING": True}
+    world = published_by_cli
+    casework, app, phone, client, boss = (
+        world.casework,
+        world.app,
+        world.phone,
+        world.client,
+        world.boss,
     )
-    make = Factory(app)
-    make.user("cw1", "caseworker", team="north")
-    make.user("boss", "admin")
-    boss = {"Authorization": f"Bearer {make.api_token('boss')}"}
-    phone, client = make.device_client("p1", "cw1"), app.test_client()
 
     plan, entity = new_case_plan("CP-OLD-1", frequency="14")
     other_plan, _ = new_case_plan("CP-OLD-2")
