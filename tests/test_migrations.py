@@ -22,3 +22,39 @@ def test_migrations_reach_head_and_match_the_models(empty_database_url: str):
         )
     assert diff == []
     engine.dispose()
+
+
+def test_hold_reasons_stored_before_0003_are_kept(empty_database_url: str):
+    """0003 names the column that held why a contribution waits; what it held stays."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    # Only the contribution row matters here, so the rows it refers to are not made.
+    row = (
+        "INSERT INTO case_contribution (id, submission_id, case_ref, form_id, is_registration,"
+        " event_at, \"update\", state, error, created_at) VALUES (1, 1, 'CP-1', 'contact_log',"
+        " false, '2026-12-01 10:00:00', '{}', 'unlinked', 'out_of_scope', '2026-12-01 10:00:00')"
+    )
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute("PRAGMA foreign_keys=OFF")  # outside a transaction, or it is ignored
+        else:
+            cursor.execute("SET session_replication_role = replica")
+        cursor.execute(row)
+        raw.commit()
+    finally:
+        raw.invalidate()  # not back to the pool with its checks off
+    upgrade(engine)
+    with engine.connect() as conn:
+        held = conn.execute(text("SELECT hold_reason FROM case_contribution WHERE id = 1"))
+        assert held.scalar_one() == "out_of_scope"
+    engine.dispose()

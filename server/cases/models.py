@@ -77,9 +77,8 @@ class CaseContribution(Base):
     update: Mapped[dict[str, Any]] = mapped_column(JsonType)
     state: Mapped[str] = mapped_column(String(12), default="applied")
     # Why an "unlinked" contribution waits for a supervisor rather than for its registration
-    # ("out_of_scope", "ref_mismatch"; see cases.service). Kept in the column named "error",
-    # which had no other use, so that no migration is needed.
-    hold_reason: Mapped[str | None] = mapped_column("error", Text, default=None)
+    # ("out_of_scope", "ref_mismatch"; see cases.service).
+    hold_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

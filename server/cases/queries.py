@@ -271,7 +271,7 @@ _CONTRIBUTION_COLUMNS = (
     CaseContribution.state,
     CaseContribution.case_id,
     CaseContribution.update,
-    CaseContribution.hold_reason.label("hold_reason"),
+    CaseContribution.hold_reason,
 )
 _PLAN_ITEM_COLUMNS = (
     PlanItem.id,

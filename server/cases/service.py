@@ -93,8 +93,6 @@ REPLACES = "replaces"
 # Why an "unlinked" contribution is held for a supervisor (CaseContribution.hold_reason).
 HOLD_OUT_OF_SCOPE = "out_of_scope"  # its submitter may not see the case it names
 HOLD_REF_MISMATCH = "ref_mismatch"  # its entity id and reference number name different cases
-# The table column behind CaseContribution.hold_reason, for Core inserts and updates.
-_HOLD_COLUMN: str = CaseContribution.__table__.c.error.name
 
 
 @dataclass(frozen=True)
@@ -833,7 +831,7 @@ def _write_contribution_states(
         stored = (c.loaded_state, c.case_id, c.loaded_hold_reason)
         if c is not pending and (c.state, new_case, c.hold_reason) != stored:
             rows.append(
-                {"id": c.id, "state": c.state, "case_id": new_case, _HOLD_COLUMN: c.hold_reason}
+                {"id": c.id, "state": c.state, "case_id": new_case, "hold_reason": c.hold_reason}
             )
         if c is not pending and c.renamed_caseworker:
             updates.append({"id": c.id, "update": {**c.update.to_json(), **c.markers}})
@@ -846,7 +844,7 @@ def _write_contribution_states(
             "state": pending.state,
             "case_id": pending.case_id,
             "update": pending.update.to_json(),
-            _HOLD_COLUMN: pending.hold_reason,
+            "hold_reason": pending.hold_reason,
         }
         queries.insert_rows(session, CaseContribution, [row])
 
