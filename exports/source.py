@@ -192,13 +192,10 @@ def media_source(
 
 
 def sensitive_property_names(definitions: list[FormDefinition]) -> set[str]:
-    """Case properties fed by a sensitive field (one marked, or inside a marked group): its
-    ``save_to`` name, else its own name."""
-    names: set[str] = set()
-    for d in definitions:
-        paths = sensitive_paths([d])
-        names.update(f.save_to or f.name for f in d.fields if f.path in paths)
-    return names
+    """Case properties fed by a sensitive field (:func:`exports.tables.sensitive_paths`, over
+    every version): its ``save_to`` name, else its own name."""
+    paths = sensitive_paths(definitions)
+    return {f.save_to or f.name for d in definitions for f in d.fields if f.path in paths}
 
 
 def case_export_source(

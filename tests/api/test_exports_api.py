@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
+from tests.exports.conftest import element, xlsform
+from tests.exports.forms import DISCLOSURE_ANSWERS, DISCLOSURE_FILES, DISCLOSURE_SURVEY
 from tests.factories import Factory, submission_xml
 from tests.realforms import new_case_plan, xlsform_bytes
 
@@ -168,22 +170,6 @@ def test_a_supervisors_case_export_holds_exactly_the_cases_they_can_list(make, c
     assert {r["case_ref"] for r in rows} == listed == {"CP-N-1", "CP-X-1"}
 
 
-DISCLOSURE_FORM = """
-| survey |
-| | type | name | label | bind::casework:sensitive |
-| | text | note_text | Note | |
-| | image | photo | Photo | |
-| | image | injury_photo | Injury photo | yes |
-| | begin_group | disclosure | Disclosure | yes |
-| | text | story | What happened | |
-| | image | drawing | Drawing | |
-| | end_group | | | |
-| settings |
-| | form_id | version | namespaces |
-| | disclose | 1 | casework="urn:casework:xforms" |
-"""
-
-
 def _media_names(data: bytes) -> list[str]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return sorted(archive.namelist())
@@ -192,16 +178,12 @@ def _media_names(data: bytes) -> list[str]:
 def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make, client):
     """A file answering a sensitive question, or a question inside a sensitive group, is
     an admin's in the media export as in the submissions API."""
-    make.publish_md(DISCLOSURE_FORM)
+    make.publish_md(xlsform(DISCLOSURE_SURVEY, "disclose", "1"))
     make.user("cw-n", "caseworker", team="north")
     make.user("sup-n", "supervisor", team="north")
     make.user("adm", "admin")
-    body = (
-        "<note_text>visit</note_text><photo>house.jpg</photo>"
-        "<injury_photo>bruise.jpg</injury_photo>"
-        "<disclosure><story>what the child said</story><drawing>drawing.jpg</drawing></disclosure>"
-    )
-    files = {"house.jpg": b"house", "bruise.jpg": b"bruise", "drawing.jpg": b"drawing"}
+    body = "".join(element(name, value) for name, value in DISCLOSURE_ANSWERS.items())
+    files = DISCLOSURE_FILES
     phone = make.device_client("cw-n-phone", "cw-n")
     response = phone.submit(submission_xml("disclose", "1", "uuid:d1", body=body), files)
     assert response.status_code == 201
@@ -232,4 +214,5 @@ def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make
         "uuid-d1/bruise.jpg",
         "uuid-d1/drawing.jpg",
         "uuid-d1/house.jpg",
+        "uuid-d1/uncle.jpg",
     ]

@@ -77,3 +77,44 @@ V3 = xlsform(
     "3",
     CHOICES,
 )
+
+
+# A form with a sensitive question, a sensitive group and a sensitive repeat, each with a
+# file among its answers (casework:sensitive; see exports.tables.sensitive_paths).
+DISCLOSURE_SURVEY = """| | type | name | label | bind::casework:sensitive |
+| | text | child_ref | Reference | |
+| | image | photo | Photo | |
+| | image | injury_photo | Injury photo | yes |
+| | begin_group | disclosure | Disclosure | yes |
+| | text | story | What happened | |
+| | image | drawing | Drawing | |
+| | geopoint | where | Where | |
+| | end_group | | | |
+| | begin_repeat | contacts | Contacts | yes |
+| | text | contact_name | Name | |
+| | image | contact_photo | Photo | |
+| | end_repeat | | | |
+| | begin_repeat | visits | Visits | |
+| | date | visit_date | Date | |
+| | end_repeat | | | |
+| | geopoint | home | Home | |"""
+
+DISCLOSURE_ANSWERS: dict[str, object] = {
+    "child_ref": "CP-9",
+    "photo": "house.jpg",
+    "injury_photo": "bruise.jpg",
+    "disclosure": {
+        "story": "what the child said",
+        "drawing": "drawing.jpg",
+        "where": "-1.5 36.5 0 0",
+    },
+    "contacts": [{"contact_name": "Uncle Ali", "contact_photo": "uncle.jpg"}],
+    "visits": [{"visit_date": "2024-05-01"}],
+    "home": "-1.2 36.8 0 0",
+}
+DISCLOSURE_FILES = {
+    "house.jpg": b"house",
+    "bruise.jpg": b"bruise",
+    "drawing.jpg": b"drawing",
+    "uncle.jpg": b"uncle",
+}

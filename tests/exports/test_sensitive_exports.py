@@ -16,53 +16,18 @@ import openpyxl
 from sqlalchemy.orm import Session
 
 from exports import ExportOptions, export_form
+from exports.source import sensitive_property_names
 from exports.tables import sensitive_paths
-from server.xforms.definition import FormDefinition
+from tests.cases.forms import definition
 from tests.exports.conftest import publish, submit, xlsform
+from tests.exports.forms import DISCLOSURE_ANSWERS, DISCLOSURE_FILES, DISCLOSURE_SURVEY
 
-SURVEY = """| | type | name | label | bind::casework:sensitive |
-| | text | child_ref | Reference | |
-| | image | photo | Photo | |
-| | image | injury_photo | Injury photo | yes |
-| | begin_group | disclosure | Disclosure | yes |
-| | text | story | What happened | |
-| | image | drawing | Drawing | |
-| | geopoint | where | Where | |
-| | end_group | | | |
-| | begin_repeat | contacts | Contacts | yes |
-| | text | contact_name | Name | |
-| | image | contact_photo | Photo | |
-| | end_repeat | | | |
-| | begin_repeat | visits | Visits | |
-| | date | visit_date | Date | |
-| | end_repeat | | | |
-| | geopoint | home | Home | |"""
-
-ANSWERS = {
-    "child_ref": "CP-9",
-    "photo": "house.jpg",
-    "injury_photo": "bruise.jpg",
-    "disclosure": {
-        "story": "what the child said",
-        "drawing": "drawing.jpg",
-        "where": "-1.5 36.5 0 0",
-    },
-    "contacts": [{"contact_name": "Uncle Ali", "contact_photo": "uncle.jpg"}],
-    "visits": [{"visit_date": "2024-05-01"}],
-    "home": "-1.2 36.8 0 0",
-}
-FILES = {
-    "house.jpg": b"house",
-    "bruise.jpg": b"bruise",
-    "drawing.jpg": b"drawing",
-    "uncle.jpg": b"uncle",
-}
 SECRETS = ("what the child said", "drawing.jpg", "Uncle Ali", "uncle.jpg", "bruise.jpg")
 
 
 def _seed(session: Session) -> None:
-    version = publish(session, xlsform(SURVEY, "disclose", "1"))
-    submit(session, version, ANSWERS, instance_id="uuid:one", files=FILES)
+    version = publish(session, xlsform(DISCLOSURE_SURVEY, "disclose", "1"))
+    submit(session, version, DISCLOSURE_ANSWERS, instance_id="uuid:one", files=DISCLOSURE_FILES)
 
 
 def _export(session: Session, fmt: str, include_sensitive: bool = False) -> bytes:
@@ -80,13 +45,7 @@ def _csv_tables(data: bytes) -> dict[str, list[dict[str, str]]]:
 
 
 def test_a_groups_mark_covers_every_field_inside_it() -> None:
-    from pyxform.xls2xform import convert
-
-    from server.xforms.definition import parse_definition
-
-    xml = convert(xlsform=xlsform(SURVEY, "disclose", "1"), file_type=".md").xform
-    definition: FormDefinition = parse_definition(xml)
-    assert sensitive_paths([definition]) == {
+    assert sensitive_paths([definition(xlsform(DISCLOSURE_SURVEY, "disclose", "1"))]) == {
         "injury_photo",
         "disclosure",
         "disclosure/story",
@@ -151,9 +110,23 @@ def test_media_leaves_out_files_that_answer_sensitive_questions(session: Session
 
 
 def test_a_mark_in_an_older_version_still_counts_for_media(session: Session) -> None:
-    old = publish(session, xlsform(SURVEY, "disclose", "1"))
-    unmarked = SURVEY.replace("| Injury photo | yes |", "| Injury photo | |")
-    publish(session, xlsform(unmarked, "disclose", "2"))
-    submit(session, old, ANSWERS, instance_id="uuid:one", files=FILES)
+    publish(session, xlsform(DISCLOSURE_SURVEY, "disclose", "1"))
+    unmarked = DISCLOSURE_SURVEY.replace("| Injury photo | yes |", "| Injury photo | |")
+    newer = publish(session, xlsform(unmarked, "disclose", "2"))
+    submit(session, newer, DISCLOSURE_ANSWERS, instance_id="uuid:one", files=DISCLOSURE_FILES)
     with zipfile.ZipFile(io.BytesIO(_export(session, "media"))) as zf:
         assert zf.namelist() == ["uuid-one/house.jpg"]
+
+
+def test_a_group_marked_in_an_older_version_covers_case_properties_added_to_it_later() -> None:
+    older = definition(xlsform(DISCLOSURE_SURVEY, "disclose", "1"))
+    newer_survey = DISCLOSURE_SURVEY.replace(
+        "| | text | story | What happened | |",
+        "| | text | story | What happened | |\n| | text | disclosed_to | Told whom | |",
+    ).replace(
+        "| | begin_group | disclosure | Disclosure | yes |",
+        "| | begin_group | disclosure | Disclosure | |",
+    )
+    names = sensitive_property_names([older, definition(xlsform(newer_survey, "disclose", "2"))])
+    assert {"story", "disclosed_to", "injury_photo"} <= names
+    assert not {"child_ref", "home"} & names
