@@ -574,12 +574,31 @@ def test_a_phone_whose_clock_runs_years_ahead_does_not_win_every_later_merge(
     assert _record(client, boss, "CP-CLOCK-1") == record
 
 
+def test_the_tolerance_set_for_the_server_decides_at_ingest(
+    published, make: Factory, device: DeviceClient, client, boss
+):
+    make.app.config["FUTURE_EVENT_TOLERANCE_HOURS"] = 0
+    plan, entity = new_case_plan("CP-CLOCK-2")
+    assert device.submit(plan).status_code == 201
+    sent = datetime.now(UTC)
+    # an hour ahead: within the default day, beyond a tolerance of none
+    ahead = contact_log(
+        "CP-CLOCK-2", entity, base_version=1, contact_time=_iso(sent + timedelta(hours=1))
+    )
+    assert device.submit(ahead).status_code == 201
+    last_contact = datetime.fromisoformat(_record(client, boss, "CP-CLOCK-2")["last_contact_at"])
+    assert sent - timedelta(minutes=5) <= last_contact <= datetime.now(UTC)
+
+
 def test_the_tolerance_for_clocks_ahead_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS", "48")
     app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
     assert case_settings(app).future_tolerance == timedelta(hours=48)
+    monkeypatch.setenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS", "-5")  # counts as none
+    app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
+    assert case_settings(app).future_tolerance == timedelta(0)
     monkeypatch.delenv("CASEWORK_FUTURE_EVENT_TOLERANCE_HOURS")
     app = create_app({"DATA_DIR": str(tmp_path), "TESTING": True})
     assert case_settings(app).future_tolerance == timedelta(hours=24)

@@ -4,6 +4,7 @@ request at a time per process."""
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,12 +23,14 @@ class _Recorder:
         self.running = 0
         self.most_at_once = 0
         self.bodies: list[bytes] = []
+        self.inputs: list[Any] = []  # the body streams the app was given
         self.guard = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         with self.guard:
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
+        self.inputs.append(environ["wsgi.input"])
         body = environ["wsgi.input"].read()
         time.sleep(self.pause)
         with self.guard:
@@ -60,13 +63,18 @@ def _call(app: Any, environ: dict[str, Any]) -> list[bytes]:
     return list(app(environ, lambda *_: None))
 
 
-def test_the_app_reads_the_whole_body_even_past_the_memory_spool():
+def test_the_app_reads_a_buffered_copy_of_the_whole_body_in_memory_or_spooled():
     recorder = _Recorder()
     app = BufferedOneAtATime(recorder, max_body_bytes=10 << 20)
     small, large = b"<data/>", bytes(range(256)) * 8192  # 2 MiB: spooled to a file
-    _call(app, _environ(small))
-    _call(app, _environ(large))
+    sent = [_environ(small), _environ(large)]
+    originals = [e["wsgi.input"] for e in sent]
+    for environ in sent:
+        _call(app, environ)
     assert recorder.bodies == [small, large]
+    assert recorder.inputs[0] is not originals[0]
+    assert isinstance(recorder.inputs[0], io.BytesIO)
+    assert isinstance(recorder.inputs[1], tempfile.SpooledTemporaryFile)
 
 
 def test_a_body_cut_short_reaches_the_app_short():
@@ -81,7 +89,7 @@ def test_a_body_over_the_limit_is_left_for_the_app_to_refuse_unread():
     app = BufferedOneAtATime(recorder, max_body_bytes=4)
     stream = io.BytesIO(b"too long")
     _call(app, _environ(b"too long", stream=stream))
-    assert recorder.bodies == [b"too long"]  # read by the app itself, from the original
+    assert recorder.inputs == [stream]  # the app reads (or refuses) the original itself
 
 
 def test_requests_run_the_app_one_at_a_time():
@@ -113,6 +121,25 @@ def test_a_slow_upload_does_not_hold_up_other_requests():
     slow.join(timeout=5)
     assert finished_while_slow_was_reading
     assert recorder.bodies == [b"quick", b"slow"]
+
+
+def test_a_streamed_response_is_produced_outside_the_lock():
+    held_while_streaming: list[bool] = []
+    app: BufferedOneAtATime
+
+    def streaming(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+
+        def rows() -> Any:
+            for row in (b"a", b"b"):
+                held_while_streaming.append(app.lock.locked())
+                yield row
+
+        return rows()
+
+    app = BufferedOneAtATime(streaming, max_body_bytes=1 << 20)
+    assert _call(app, _environ(b"")) == [b"a", b"b"]
+    assert held_while_streaming == [False, False]
 
 
 @pytest.mark.parametrize(

@@ -206,6 +206,36 @@ def test_queues_page_shows_the_teams_entries_with_sender(make: Factory, web_as: 
     assert "CP-S-TYPO" in admin
 
 
+def test_queues_say_why_each_entry_waits_and_a_duplicate_takes_a_typed_number(
+    make: Factory, web_as: Any
+) -> None:
+    _queues(make)
+    # a south caseworker's contact for a north case it picked by its entity: held
+    entity = seed.new_entity()
+    seed.submit(make.device_client("phone-q-N2", "cw-north"), seed.registration("CP-N9", entity))
+    south = make.device_client("phone-q-S2", "cw-south")
+    seed.submit(south, seed.contact("CP-N9", entity, "2024-05-06T10:00:00Z"))
+    unlinked = web_as("adm", "admin").text("/queues").split('id="dup-h"')[0]
+    rows = {
+        row.split("<td>")[1].split("</td>")[0]: row
+        for row in unlinked.split("<tr>")[1:]
+        if "<td>" in row
+    }
+    assert "No case has this reference number yet" in rows["CP-N-TYPO"]
+    assert "Sent by someone who may not change this case" in rows["CP-N9"]
+
+    sup = web_as("sup-n", "supervisor", team="north")
+    duplicate = sup.text("/queues").split('value="register_new"')[0]
+    instance_id = duplicate.rsplit('name="instance_id" value="', 1)[1].split('"')[0]
+    response = sup.post(
+        "/queues/duplicate",
+        {"instance_id": instance_id, "action": "register_new", "new_case_ref": " cp-n/2 "},
+    )
+    assert response.status_code == 302
+    assert "Registered as a new case CP-N/2." in sup.text("/queues")
+    assert "CP-N/2" in sup.text("/cases/cp-n/2")
+
+
 def test_queue_link_refuses_another_teams_entry(make: Factory, web_as: Any) -> None:
     _queues(make)
     admin = web_as("adm", "admin").text("/queues")
@@ -251,7 +281,8 @@ def test_queue_forms_and_case_pages_read_reference_numbers_as_they_are_filed(
     seed.submit(phone, seed.contact("CP-TYPO", seed.new_entity(), "2024-05-05T10:00:00Z"))
     sup = web_as("sup-n", "supervisor", team="north")
     instance_id = sup.text("/queues").split('name="instance_id" value="')[1].split('"')[0]
-    assert sup.post("/queues/link", {"instance_id": instance_id, "case_ref": "CP N1"}).status_code
+    refused = sup.post("/queues/link", {"instance_id": instance_id, "case_ref": "CP N1"})
+    assert refused.status_code == 302
     page = sup.text("/queues")
     assert "3 to 40 letters, digits" in page
     assert "CP-TYPO" in page  # still waiting
@@ -262,5 +293,5 @@ def test_queue_forms_and_case_pages_read_reference_numbers_as_they_are_filed(
     # the case page, its print view and the list's filter take any spelling of the number
     assert "CP-N1" in sup.text("/cases/cp-n1")
     assert "CP-N1" in sup.text("/cases/cp-n1/print")
-    assert "CP-N1" in sup.text("/cases?ref=cp-n")
+    assert "CP-N1" in sup.text("/cases?ref=%20cp-n")
     assert sup.get("/cases/cp-s1").status_code == 404
