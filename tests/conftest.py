@@ -24,7 +24,7 @@ from server import create_app
 from server.cli import main as cli_main
 from server.db import Base, get_database, make_engine
 from tests import factories
-from tests.realforms import XLSFORMS
+from tests.realforms import XLSFORMS, xlsform_bytes
 
 TEST_DATABASE = os.environ.get("CASEWORK_TEST_DATABASE", "sqlite")
 
@@ -136,6 +136,13 @@ def make(app: Flask) -> factories.Factory:
 
 
 @pytest.fixture
+def published(make: factories.Factory) -> None:
+    """The real case plan, contact log and case conference forms, published."""
+    for form_id in ("case_plan", "contact_log", "case_conference"):
+        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
+
+
+@pytest.fixture
 def published_by_cli(empty_database_url: str, tmp_path: Path) -> Iterator[factories.PublishedByCli]:
     data_dir = tmp_path / "data"
     env = {
@@ -163,7 +170,7 @@ def published_by_cli(empty_database_url: str, tmp_path: Path) -> Iterator[factor
         make=make,
         phone=make.device_client("p1", "cw1"),
         client=application.test_client(),
-        boss={"Authorization": f"Bearer {make.api_token('boss')}"},
+        boss=factories.bearer(make.api_token("boss")),
     )
     get_database(application).engine.dispose()
 

@@ -165,3 +165,19 @@ class PublishedByCli:
     phone: DeviceClient
     client: FlaskClient
     boss: dict[str, str]  # the admin's Authorization header
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of an API token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def link_unlinked(
+    client: FlaskClient, headers: dict[str, str], instance_id: str, case_ref: str
+) -> TestResponse:
+    """A supervisor's decision over the API: file a waiting submission under a case."""
+    return client.post(
+        "/api/v1/queues/unlinked/link",
+        headers=headers,
+        json={"instance_id": instance_id, "case_ref": case_ref},
+    )

@@ -107,6 +107,7 @@ def new_case_plan(
     plan_date: str = "2026-11-20",
     frequency: str = "7",
     instance_id: str | None = None,
+    deprecated_id: str | None = None,  # makes it an edit of that instance
 ) -> tuple[bytes, str]:
     """A registration: a new case with a need, a health service and an action."""
     entity_id = entity_id or str(uuid.uuid4())
@@ -160,6 +161,7 @@ def new_case_plan(
         xform("case_plan"),
         checked("case_plan", answers),
         instance_id=instance_id,
+        deprecated_id=deprecated_id,
         entity={
             "id": entity_id,
             "create": "1",
@@ -186,17 +188,19 @@ def plan_revision(
     start: str | None = None,
     end: str | None = None,
     instance_id: str | None = None,
+    caseworker: str | None = None,
 ) -> bytes:
     """A revision of an existing case's plan, as the case plan form sends it.
 
     ``existing``: (item id, status now, due) for items already in the plan; ``needs``: new
     need entries. The caseworker is left as the form fills it in for ``username``, whose
-    phone it is, on a case whose caseworker is ``case_caseworker``.
+    phone it is, on a case whose caseworker is ``case_caseworker``, unless ``caseworker``
+    gives the answer the person typed over it.
     """
     answers = _plan_answers(
         case_ref,
         plan_type="revise",
-        caseworker=_revision_caseworker(case_caseworker, username),
+        caseworker=caseworker or _revision_caseworker(case_caseworker, username),
         risk=risk,
         plan_date=plan_date,
         frequency=frequency,
@@ -271,6 +275,7 @@ def contact_log(
     service_updates: list[tuple[str, str]] | None = None,
     health_referral: tuple[str, str, str, str] | None = None,
     instance_id: str | None = None,
+    deprecated_id: str | None = None,  # makes it an edit of that instance
 ) -> bytes:
     """A contact. ``health_referral``: (service id, title, "provider, location", due) of a
     referral made at this contact."""
@@ -342,45 +347,9 @@ def contact_log(
         xform("contact_log"),
         checked("contact_log", answers),
         instance_id=instance_id,
+        deprecated_id=deprecated_id,
         entity={
             "id": entity_id,
-            "update": "1",
-            "baseVersion": str(base_version),
-            "label": f"{case_ref} ({risk} risk)",
-        },
-    )
-
-
-def revise_plan(
-    case_ref: str,
-    entity_id: str,
-    *,
-    base_version: int,
-    caseworker: str = "cw1",
-    risk: str = "low",
-    plan_date: str = "2026-11-26",
-    frequency: str = "14",
-    instance_id: str | None = None,
-) -> bytes:
-    """The case plan in "revise" mode, as Collect fills it for a case picked from the list."""
-    answers: dict[str, Any] = {
-        "about": {
-            "plan_type": "revise",
-            "case": entity_id,
-            "case_ref": case_ref,
-            "caseworker": caseworker,
-            "plan_date": plan_date,
-            "risk_level": risk,
-        },
-        "follow_up": {"contact_frequency_days": frequency, "next_review_date": "2027-02-18"},
-    }
-    return fill_instance(
-        xform("case_plan"),
-        checked("case_plan", answers),
-        instance_id=instance_id,
-        entity={
-            "id": entity_id,
-            "create": "0",
             "update": "1",
             "baseVersion": str(base_version),
             "label": f"{case_ref} ({risk} risk)",

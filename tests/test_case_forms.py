@@ -26,14 +26,7 @@ from tests.realforms import (
     contact_log,
     new_case_plan,
     plan_revision,
-    xlsform_bytes,
 )
-
-
-@pytest.fixture
-def published(make: Factory) -> None:
-    for form_id in ("case_plan", "contact_log", "case_conference"):
-        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
 
 
 @pytest.fixture

@@ -14,22 +14,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from server.cases import service
-from tests.factories import DeviceClient, Factory, PublishedByCli
-from tests.realforms import contact_log, new_case_plan, revise_plan, xlsform_bytes
+from tests.factories import DeviceClient, Factory, PublishedByCli, bearer, link_unlinked
+from tests.realforms import contact_log, new_case_plan, plan_revision
 
 MAN = {"m": "http://openrosa.org/xforms/xformsManifest"}
 CASES = "/forms/contact_log/attachments/cases.csv"
 ITEMS = "/forms/contact_log/attachments/plan_items.csv"
-
-
-@pytest.fixture
-def published(make: Factory) -> None:
-    for form_id in ("case_plan", "contact_log", "case_conference"):
-        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _csv(response: Any) -> list[dict[str, str]]:
@@ -65,7 +55,7 @@ def test_a_caseworker_can_neither_write_to_nor_receive_another_caseworkers_case(
     }
     plan, entity_id = new_case_plan("CP-A-001", caseworker="cw1", risk="high")
     assert phones["cw1"].submit(plan).status_code == 201
-    sup = _auth(make.api_token("sup"))
+    sup = bearer(make.api_token("sup"))
 
     for intruder in ("cw2", "cw3"):
         phone = phones[intruder]
@@ -79,7 +69,7 @@ def test_a_caseworker_can_neither_write_to_nor_receive_another_caseworkers_case(
             "CP-A-001", entity_id, base_version=1, risk="low",
             contact_time="2026-11-24T11:00:00.000Z",
         )  # fmt: skip
-        takeover = revise_plan("CP-A-001", entity_id, base_version=1, caseworker=intruder)
+        takeover = plan_revision("CP-A-001", entity_id, base_version=1, caseworker=intruder)
         for xml in (forged, real, takeover):
             assert phone.submit(xml).status_code == 201
 
@@ -100,7 +90,7 @@ def test_a_caseworker_can_neither_write_to_nor_receive_another_caseworkers_case(
     }
     assert held(sup) == expected["cw2"]  # the north supervisor sees the north team's only
     make.user("boss", "admin")
-    assert held(_auth(make.api_token("boss"))) == expected["cw2"] + expected["cw3"]
+    assert held(bearer(make.api_token("boss"))) == expected["cw2"] + expected["cw3"]
 
     # The case changes again on cw1's phone: the others' lists and tokens do not move.
     assert phones["cw1"].submit(
@@ -117,7 +107,7 @@ def test_a_caseworker_can_neither_write_to_nor_receive_another_caseworkers_case(
             intruder
         ]
         assert _deleted(phone, entity_id)  # never "keep it": it is not theirs
-        token = _auth(make.api_token(intruder))
+        token = bearer(make.api_token(intruder))
         assert client.get("/api/v1/cases/CP-A-001", headers=token).status_code == 404
 
 
@@ -135,14 +125,10 @@ def test_a_supervisor_links_a_held_contact_and_it_applies(
         contact_time="2026-11-24T10:00:00.000Z",
     )  # fmt: skip
     assert make.device_client("p2", "cw2").submit(covering).status_code == 201
-    sup = _auth(make.api_token("sup"))
+    sup = bearer(make.api_token("sup"))
     (waiting,) = client.get("/api/v1/queues/unlinked", headers=sup).json
     assert waiting["instance_id"] == held_id
-    linked = client.post(
-        "/api/v1/queues/unlinked/link",
-        headers=sup,
-        json={"instance_id": held_id, "case_ref": "CP-L-1"},
-    )
+    linked = link_unlinked(client, sup, held_id, "CP-L-1")
     assert linked.status_code == 200, linked.json
     record = client.get("/api/v1/cases/CP-L-1", headers=sup).json
     assert (record["caseworker"], record["risk_level"]) == ("cw1", "low")
@@ -155,7 +141,7 @@ def test_register_new_replaces_the_phones_stale_copy_and_holds_its_stale_contact
     make.user("cw1", "caseworker", team="north")
     make.user("cw2", "caseworker", team="north")
     make.user("boss", "admin")
-    boss = _auth(make.api_token("boss"))
+    boss = bearer(make.api_token("boss"))
     p1, p2 = make.device_client("p1", "cw1"), make.device_client("p2", "cw2")
     first, _ = new_case_plan("CP-X-1", caseworker="cw1")
     assert p1.submit(first).status_code == 201
@@ -191,11 +177,7 @@ def test_register_new_replaces_the_phones_stale_copy_and_holds_its_stale_contact
     assert [q["instance_id"] for q in client.get("/api/v1/queues/unlinked", headers=boss).json] == [
         stale_id
     ]
-    linked = client.post(
-        "/api/v1/queues/unlinked/link",
-        headers=boss,
-        json={"instance_id": stale_id, "case_ref": "CP-X-2"},
-    )
+    linked = link_unlinked(client, boss, stale_id, "CP-X-2")
     assert linked.status_code == 200, linked.json
     x2 = client.get("/api/v1/cases/CP-X-2", headers=boss).json
     assert (x2["caseworker"], x2["risk_level"], len(x2["timeline"])) == ("cw2", "low", 3)
@@ -206,7 +188,7 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
 ) -> None:
     make.user("cw1", "caseworker", team="north")
     make.user("boss", "admin")
-    boss = _auth(make.api_token("boss"))
+    boss = bearer(make.api_token("boss"))
     phone = make.device_client("p1", "cw1")
     original = f"uuid:{uuid.uuid4()}"
     plan, entity_id = new_case_plan("CP-TYPO-1", instance_id=original)
@@ -220,10 +202,7 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
     version = int(_csv(phone.get(CASES))[0]["__version"])
 
     edit_id = f"uuid:{uuid.uuid4()}"
-    fixed, _ = new_case_plan("CP-FIX-1", entity_id, instance_id=edit_id)
-    fixed = fixed.replace(
-        b"</instanceID>", b"</instanceID><deprecatedID>" + original.encode() + b"</deprecatedID>"
-    )
+    fixed, _ = new_case_plan("CP-FIX-1", entity_id, instance_id=edit_id, deprecated_id=original)
     assert phone.submit(fixed).status_code == 201
 
     submission = client.get(f"/api/v1/forms/case_plan/submissions/{edit_id}", headers=boss).json
@@ -242,9 +221,9 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
     assert client.get("/api/v1/queues/unlinked", headers=boss).json == []
 
     # Re-running the edit (or the whole history) changes nothing.
-    for iid in (edit_id, original):
+    for iid, state in ((edit_id, "applied"), (original, "superseded")):
         (result,) = make._run(lambda session, iid=iid: service.reprocess(session, iid))
-        assert result.state in ("applied", "superseded"), result
+        assert result.state == state, result
     again = client.get("/api/v1/cases/CP-FIX-1", headers=boss).json
     assert again["version"] == record["version"]
     assert again["plan_items"] == record["plan_items"]
@@ -265,11 +244,7 @@ def test_a_failed_merge_is_redone_by_casework_reprocess(
         patch.setattr(service, "build_case", broken)
         assert phone.submit(plan).status_code == 201  # the data is safe all the same
         edit_id = f"uuid:{uuid.uuid4()}"
-        fixed, _ = new_case_plan("CP-R-2", entity_id, instance_id=edit_id)
-        fixed = fixed.replace(
-            b"</instanceID>",
-            b"</instanceID><deprecatedID>" + original.encode() + b"</deprecatedID>",
-        )
+        fixed, _ = new_case_plan("CP-R-2", entity_id, instance_id=edit_id, deprecated_id=original)
         assert phone.submit(fixed).status_code == 201
     for iid in (original, edit_id):
         stored = client.get(f"/api/v1/forms/case_plan/submissions/{iid}", headers=boss).json
@@ -293,10 +268,7 @@ def test_a_failed_merge_is_redone_by_casework_reprocess(
     # Renumbering again, this time with the merge working: the case is renamed, and
     # re-running the edit changes nothing.
     second_id = f"uuid:{uuid.uuid4()}"
-    again, _ = new_case_plan("CP-R-3", entity_id, instance_id=second_id)
-    again = again.replace(
-        b"</instanceID>", b"</instanceID><deprecatedID>" + edit_id.encode() + b"</deprecatedID>"
-    )
+    again, _ = new_case_plan("CP-R-3", entity_id, instance_id=second_id, deprecated_id=edit_id)
     assert phone.submit(again).status_code == 201
     renamed = client.get("/api/v1/cases/CP-R-3", headers=boss).json
     assert renamed["entity_id"] == entity_id

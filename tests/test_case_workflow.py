@@ -7,20 +7,8 @@ import csv
 import io
 import uuid
 
-import pytest
-
-from tests.factories import DeviceClient, Factory
-from tests.realforms import contact_log, new_case_plan, xlsform_bytes
-
-
-@pytest.fixture
-def published(make: Factory) -> None:
-    for form_id in ("case_plan", "contact_log", "case_conference"):
-        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.factories import DeviceClient, Factory, bearer
+from tests.realforms import contact_log, new_case_plan
 
 
 def _csv(response) -> list[dict[str, str]]:
@@ -54,7 +42,7 @@ def test_plan_then_contact_makes_one_living_case_record(
 
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
-    record = client.get("/api/v1/cases/CP-2026-0042", headers=_auth(token)).json
+    record = client.get("/api/v1/cases/CP-2026-0042", headers=bearer(token)).json
     assert record["status"] == "open"
     assert record["caseworker"] == "cw1"
     assert record["risk_level"] == "medium"  # the contact log changed it
@@ -89,13 +77,13 @@ def test_contact_before_its_case_is_unlinked_then_linked(
     assert device.submit(contact).status_code == 201
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
-    queue = client.get("/api/v1/queues/unlinked", headers=_auth(token)).json
+    queue = client.get("/api/v1/queues/unlinked", headers=bearer(token)).json
     assert [q["case_ref"] for q in queue] == ["CP-LATE-1"]
 
     plan_xml, _ = new_case_plan("CP-LATE-1", entity_id, plan_date="2026-11-20")
     assert device.submit(plan_xml).status_code == 201
-    assert client.get("/api/v1/queues/unlinked", headers=_auth(token)).json == []
-    record = client.get("/api/v1/cases/CP-LATE-1", headers=_auth(token)).json
+    assert client.get("/api/v1/queues/unlinked", headers=bearer(token)).json == []
+    record = client.get("/api/v1/cases/CP-LATE-1", headers=bearer(token)).json
     assert len(record["timeline"]) == 2
 
 
@@ -106,13 +94,13 @@ def test_second_registration_of_a_reference_is_a_duplicate(published, make, devi
     assert device.submit(second).status_code == 201
     make.user("boss", "admin")
     token = make.api_token("boss")
-    duplicates = client.get("/api/v1/queues/duplicates", headers=_auth(token)).json
+    duplicates = client.get("/api/v1/queues/duplicates", headers=bearer(token)).json
     assert len(duplicates) == 1
-    record = client.get("/api/v1/cases/CP-DUP-1", headers=_auth(token)).json
+    record = client.get("/api/v1/cases/CP-DUP-1", headers=bearer(token)).json
     assert len(record["timeline"]) == 1  # never merged silently
     resolved = client.post(
         "/api/v1/queues/duplicates/resolve",
-        headers=_auth(token),
+        headers=bearer(token),
         json={
             "instance_id": duplicates[0]["instance_id"],
             "action": "register_new",
@@ -120,7 +108,7 @@ def test_second_registration_of_a_reference_is_a_duplicate(published, make, devi
         },
     )
     assert resolved.status_code == 200, resolved.json
-    assert client.get("/api/v1/cases/CP-DUP-2", headers=_auth(token)).status_code == 200
+    assert client.get("/api/v1/cases/CP-DUP-2", headers=bearer(token)).status_code == 200
 
 
 def test_conflicting_offline_edits_wait_for_a_supervisor(published, make, device, client):
@@ -137,18 +125,18 @@ def test_conflicting_offline_edits_wait_for_a_supervisor(published, make, device
     assert other.submit(b).status_code == 201
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
-    record = client.get("/api/v1/cases/CP-CONF-1", headers=_auth(token)).json
+    record = client.get("/api/v1/cases/CP-CONF-1", headers=bearer(token)).json
     (conflict,) = record["conflicts"]  # both changed the risk level; nothing else differs
     assert conflict["field"] == "risk_level"
     assert sorted(c["value"] for c in conflict["candidates"]) == ["high", "low"]
     assert record["open_conflicts"] == 1
     r = client.post(
         "/api/v1/cases/CP-CONF-1/conflicts/resolve",
-        headers=_auth(token),
+        headers=bearer(token),
         json={"conflict_id": conflict["id"], "value": "low"},
     )
     assert r.status_code == 200, r.json
-    record = client.get("/api/v1/cases/CP-CONF-1", headers=_auth(token)).json
+    record = client.get("/api/v1/cases/CP-CONF-1", headers=bearer(token)).json
     assert record["risk_level"] == "low"
 
 
@@ -161,13 +149,13 @@ def test_caseworkers_see_only_their_own_cases(published, make: Factory, device, 
     assert other_phone.submit(other_plan).status_code == 201
 
     mine = make.api_token("cw1")
-    listing = client.get("/api/v1/cases", headers=_auth(mine)).json
+    listing = client.get("/api/v1/cases", headers=bearer(mine)).json
     assert [c["case_ref"] for c in listing["items"]] == ["CP-MINE-1"]
-    assert client.get("/api/v1/cases/CP-THEIRS-1", headers=_auth(mine)).status_code == 404
+    assert client.get("/api/v1/cases/CP-THEIRS-1", headers=bearer(mine)).status_code == 404
     device_list = _csv(device.get("/forms/contact_log/attachments/cases.csv"))
     assert [c["case_ref"] for c in device_list] == ["CP-MINE-1"]
     assert (
-        client.post("/api/v1/cases/CP-MINE-1/close", headers=_auth(mine), json={}).status_code
+        client.post("/api/v1/cases/CP-MINE-1/close", headers=bearer(mine), json={}).status_code
         == 403
     )
 
@@ -193,13 +181,10 @@ def test_edit_replaces_the_old_contribution(published, make, device, client):
     original = f"uuid:{uuid.uuid4()}"
     plan_xml, entity_id = new_case_plan("CP-EDIT-1", risk="high", instance_id=original)
     assert device.submit(plan_xml).status_code == 201
-    edited, _ = new_case_plan("CP-EDIT-1", entity_id, risk="low")
-    edited = edited.replace(
-        b"</instanceID>", b"</instanceID><deprecatedID>" + original.encode() + b"</deprecatedID>"
-    )
+    edited, _ = new_case_plan("CP-EDIT-1", entity_id, risk="low", deprecated_id=original)
     assert device.submit(edited).status_code == 201
     make.user("boss", "admin")
     token = make.api_token("boss")
-    record = client.get("/api/v1/cases/CP-EDIT-1", headers=_auth(token)).json
+    record = client.get("/api/v1/cases/CP-EDIT-1", headers=bearer(token)).json
     assert record["risk_level"] == "low"
     assert [t["state"] for t in record["timeline"] if t["state"] == "applied"] == ["applied"]

@@ -84,8 +84,7 @@ def test_reprocess_all_brings_contributions_stored_under_old_rules_to_the_curren
         contact_time="2026-11-24T10:00:00.000Z",
         next_contact="2026-12-09",
         instance_id=held_id,
-    ).replace(
-        b"</instanceID>", b"</instanceID><deprecatedID>" + contact_id.encode() + b"</deprecatedID>"
+        deprecated_id=contact_id,
     )
     for xml in (plan, other_plan, contact, held):
         assert phone.submit(xml).status_code == 201

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.test_bearer_tokens import _sign_in
-from tests.factories import SIMPLE_FORM, Factory
+from tests.factories import SIMPLE_FORM, Factory, bearer
 
 H = {"X-OpenRosa-Version": "1.0"}
 
@@ -23,10 +23,6 @@ def token(make: Factory) -> str:
     make.publish_md(SIMPLE_FORM)
     make.user("boss", "admin")
     return make.api_token("boss")
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.parametrize(
@@ -46,7 +42,7 @@ def _auth(token: str) -> dict[str, str]:
 def test_nul_characters_are_a_json_400(
     client: FlaskClient, token: str, method: str, path: str, body: object
 ):
-    response = client.open(path, method=method, json=body, headers=_auth(token))
+    response = client.open(path, method=method, json=body, headers=bearer(token))
     assert response.status_code == 400
     assert response.get_json()["code"] == "request.invalid"
     assert "NUL" in response.get_json()["message"]
@@ -57,7 +53,7 @@ def test_deeply_nested_json_is_a_400(client: FlaskClient, token: str):
         response = client.post(
             "/api/v1/services",
             data=body,
-            headers={**_auth(token), "Content-Type": "application/json"},
+            headers={**bearer(token), "Content-Type": "application/json"},
         )
         assert response.status_code == 400
         assert "nested too deeply" in response.get_json()["message"]
@@ -105,7 +101,7 @@ def test_a_nul_in_a_user_name_is_only_wrong_credentials(client: FlaskClient, mak
     ],
 )
 def test_times_without_a_utc_equivalent_are_a_400(client: FlaskClient, token: str, query: str):
-    response = client.get(query, headers=_auth(token))
+    response = client.get(query, headers=bearer(token))
     assert response.status_code == 400
     assert "out of range" in str(response.get_json()["details"])
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from server.bounds import MAX_ID, MAX_PAGE
 from tests.api.test_bearer_tokens import _sign_in
-from tests.factories import DeviceClient, Factory
+from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import new_case_plan, xlsform_bytes
 
 HUGE = "99999999999999999999"
@@ -29,14 +29,10 @@ def token(make: Factory) -> str:
     return make.api_token("boss")
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.mark.parametrize("path", LISTS)
 @pytest.mark.parametrize("page", [HUGE, str(MAX_PAGE + 1), "0", "-1", str(2**63)])
 def test_a_page_out_of_bounds_is_a_400(client: FlaskClient, token: str, path: str, page: str):
-    response = client.get(f"{path}?page={page}", headers=_auth(token))
+    response = client.get(f"{path}?page={page}", headers=bearer(token))
     assert response.status_code == 400
     body = response.get_json()
     assert body["code"] == "request.invalid"
@@ -45,7 +41,7 @@ def test_a_page_out_of_bounds_is_a_400(client: FlaskClient, token: str, path: st
 
 @pytest.mark.parametrize("path", LISTS)
 def test_the_last_page_allowed_is_answered(client: FlaskClient, token: str, path: str):
-    response = client.get(f"{path}?page={MAX_PAGE}&per_page=500", headers=_auth(token))
+    response = client.get(f"{path}?page={MAX_PAGE}&per_page=500", headers=bearer(token))
     assert response.status_code == 200
     assert response.get_json()["items"] == []
 
@@ -59,7 +55,7 @@ def test_a_conflict_id_out_of_bounds_is_a_400(
     response = client.post(
         "/api/v1/cases/CP-BOUNDS-1/conflicts/resolve",
         json={"conflict_id": conflict_id, "value": "low"},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert response.status_code == 400
     assert "conflict_id" in response.get_json()["details"]["fields"]
@@ -71,7 +67,7 @@ def test_the_largest_id_is_only_not_found(client: FlaskClient, token: str, devic
     response = client.post(
         "/api/v1/cases/CP-BOUNDS-2/conflicts/resolve",
         json={"conflict_id": MAX_ID, "value": "low"},
-        headers=_auth(token),
+        headers=bearer(token),
     )
     assert response.status_code == 404
     assert response.get_json()["code"] == "case.conflict_not_found"

@@ -17,12 +17,8 @@ from sqlalchemy import select, update
 from server import db
 from server.audit.models import AuditEvent
 from server.cases.models import Case
-from tests.factories import Factory
+from tests.factories import Factory, bearer, link_unlinked
 from tests.realforms import contact_log, new_case_plan, xlsform_bytes
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 class People:
@@ -35,7 +31,7 @@ class People:
     def __getitem__(self, username: str) -> dict[str, str]:
         if username not in self.tokens:
             self.tokens[username] = self.make.api_token(username)
-        return _auth(self.tokens[username])
+        return bearer(self.tokens[username])
 
 
 def _send(make: Factory, username: str, xml: bytes) -> None:
@@ -281,22 +277,14 @@ def test_queue_entries_say_who_sent_them_and_when(people: People, client):
 # --- decisions on queue entries ------------------------------------------------------------
 
 
-def _link(client, who, instance_id: str, case_ref: str):
-    return client.post(
-        "/api/v1/queues/unlinked/link",
-        headers=who,
-        json={"instance_id": instance_id, "case_ref": case_ref},
-    )
-
-
 def test_a_supervisor_links_their_teams_entry_into_their_teams_case(people: People, client):
-    response = _link(client, people["sup-n"], "uuid:unl-n", "CP-N-1")
+    response = link_unlinked(client, people["sup-n"], "uuid:unl-n", "CP-N-1")
     assert response.status_code == 200, response.json
     assert response.json["case_ref"] == "CP-N-1"
     record = client.get("/api/v1/cases/CP-N-1", headers=people["sup-n"]).json
     assert "uuid:unl-n" in [t["instance_id"] for t in record["timeline"]]
     assert client.get("/api/v1/queues/unlinked", headers=people["sup-n"]).json == []
-    again = _link(client, people["sup-n"], "uuid:unl-n", "CP-N-1")
+    again = link_unlinked(client, people["sup-n"], "uuid:unl-n", "CP-N-1")
     assert again.status_code == 409
     assert again.json["code"] == "case.not_unlinked"
 
@@ -305,17 +293,17 @@ def test_a_supervisor_cannot_link_another_teams_entry_or_into_another_teams_case
     people: People, client
 ):
     # the other team's submission, into the supervisor's own case: as if it did not exist
-    other = _link(client, people["sup-n"], "uuid:unl-s", "CP-N-1")
+    other = link_unlinked(client, people["sup-n"], "uuid:unl-s", "CP-N-1")
     assert other.status_code == 404
     assert other.json["code"] == "submission.not_found"
     # their own team's submission, into another team's case
-    into = _link(client, people["sup-n"], "uuid:unl-n", "CP-S-1")
+    into = link_unlinked(client, people["sup-n"], "uuid:unl-n", "CP-S-1")
     assert into.status_code == 404
     assert into.json["code"] == "case.not_found"
-    assert _link(client, people["sup-none"], "uuid:unl-n", "CP-N-1").status_code == 404
-    assert _link(client, people["cw-n"], "uuid:unl-n", "CP-N-1").status_code == 403
-    assert _link(client, people["des"], "uuid:unl-n", "CP-N-1").status_code == 403
-    unknown = _link(client, people["adm"], "uuid:nothing", "CP-N-1")
+    assert link_unlinked(client, people["sup-none"], "uuid:unl-n", "CP-N-1").status_code == 404
+    assert link_unlinked(client, people["cw-n"], "uuid:unl-n", "CP-N-1").status_code == 403
+    assert link_unlinked(client, people["des"], "uuid:unl-n", "CP-N-1").status_code == 403
+    unknown = link_unlinked(client, people["adm"], "uuid:nothing", "CP-N-1")
     assert unknown.status_code == 404
     # nothing moved: the south case does not hold the north contact, and the reverse
     south = client.get("/api/v1/cases/CP-S-1", headers=people["adm"]).json
@@ -328,7 +316,7 @@ def test_a_supervisor_cannot_link_another_teams_entry_or_into_another_teams_case
         "uuid:unl-s",
     }
     # an admin may link across teams
-    assert _link(client, people["adm"], "uuid:unl-s", "CP-N-1").status_code == 200
+    assert link_unlinked(client, people["adm"], "uuid:unl-s", "CP-N-1").status_code == 200
 
 
 def _resolve(client, who, instance_id: str, action: str, new_ref: str | None = None):
@@ -410,14 +398,14 @@ def test_a_duplicate_whose_followups_came_from_another_team_waits_for_an_admin(
 
 def test_a_typed_link_target_is_read_as_devices_file_it(people: People, client):
     for malformed in ("CP N 1", "no digits", "C1", "-CP-1", "CP_N_1", "x" * 41 + "1"):
-        bad = _link(client, people["sup-n"], "uuid:unl-n", malformed)
+        bad = link_unlinked(client, people["sup-n"], "uuid:unl-n", malformed)
         assert bad.status_code == 400, (malformed, bad.json)
         assert bad.json["code"] == "case.bad_ref"
     # well formed, but no such case: not found, as before
-    assert _link(client, people["sup-n"], "uuid:unl-n", "CP-N-404").json["code"] == (
+    assert link_unlinked(client, people["sup-n"], "uuid:unl-n", "CP-N-404").json["code"] == (
         "case.not_found"
     )
-    linked = _link(client, people["sup-n"], "uuid:unl-n", "  cp-n-1 ")
+    linked = link_unlinked(client, people["sup-n"], "uuid:unl-n", "  cp-n-1 ")
     assert linked.status_code == 200, linked.json
     assert linked.json["case_ref"] == "CP-N-1"
     record = client.get("/api/v1/cases/CP-N-1", headers=people["sup-n"]).json

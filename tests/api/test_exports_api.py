@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server.audit.models import AuditEvent
 from tests.exports.conftest import element, xlsform
 from tests.exports.forms import DISCLOSURE_ANSWERS, DISCLOSURE_FILES, DISCLOSURE_SURVEY
-from tests.factories import Factory, submission_xml
+from tests.factories import Factory, bearer, submission_xml
 from tests.realforms import new_case_plan, xlsform_bytes
 
 
@@ -22,10 +22,6 @@ def with_cases(make: Factory, device) -> None:
     for n in range(3):
         plan, _ = new_case_plan(f"CP-EXP-{n}")
         assert device.submit(plan).status_code == 201
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _main_table(data: bytes) -> list[dict[str, str]]:
@@ -38,7 +34,7 @@ def _main_table(data: bytes) -> list[dict[str, str]]:
 def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, client, db_session):
     make.user("boss", "admin")
     token = make.api_token("boss")
-    response = client.get("/api/v1/forms/case_plan/export?format=csv", headers=_auth(token))
+    response = client.get("/api/v1/forms/case_plan/export?format=csv", headers=bearer(token))
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/zip"
     assert 'filename="case_plan-' in response.headers["Content-Disposition"]
@@ -46,7 +42,7 @@ def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, cl
     assert len(rows) == 3
     assert not any("risk_summary" in column for column in rows[0])  # sensitive by default
     with_sensitive = client.get(
-        "/api/v1/forms/case_plan/export?include_sensitive=true", headers=_auth(token)
+        "/api/v1/forms/case_plan/export?include_sensitive=true", headers=bearer(token)
     )
     assert any("risk_summary" in column for column in _main_table(with_sensitive.get_data())[0])
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "export.form"))
@@ -57,15 +53,15 @@ def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, cl
 def test_supervisors_export_cases_without_sensitive_fields_only(with_cases, make, client):
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
-    assert client.get("/api/v1/cases/export", headers=_auth(token)).status_code == 200
-    refused = client.get("/api/v1/cases/export?include_sensitive=true", headers=_auth(token))
+    assert client.get("/api/v1/cases/export", headers=bearer(token)).status_code == 200
+    refused = client.get("/api/v1/cases/export?include_sensitive=true", headers=bearer(token))
     assert refused.status_code == 403
     # a form export holds only the submissions of the supervisor's team
-    mine = client.get("/api/v1/forms/case_plan/export", headers=_auth(token))
+    mine = client.get("/api/v1/forms/case_plan/export", headers=bearer(token))
     assert mine.status_code == 200
     assert len(_main_table(mine.get_data())) == 3
     make.user("sup2", "supervisor", team="south")
-    other = client.get("/api/v1/forms/case_plan/export", headers=_auth(make.api_token("sup2")))
+    other = client.get("/api/v1/forms/case_plan/export", headers=bearer(make.api_token("sup2")))
     assert _main_table(other.get_data()) == []
 
 
@@ -73,20 +69,20 @@ def test_supervisors_export_cases_without_sensitive_fields_only(with_cases, make
 def test_other_roles_cannot_export(with_cases, make, client, role: str):
     make.user("someone", role)
     token = make.api_token("someone")
-    assert client.get("/api/v1/forms/case_plan/export", headers=_auth(token)).status_code == 403
-    assert client.get("/api/v1/cases/export", headers=_auth(token)).status_code == 403
+    assert client.get("/api/v1/forms/case_plan/export", headers=bearer(token)).status_code == 403
+    assert client.get("/api/v1/cases/export", headers=bearer(token)).status_code == 403
 
 
 def test_case_export_and_bad_options(with_cases, make, client):
     make.user("boss", "admin")
     token = make.api_token("boss")
-    response = client.get("/api/v1/cases/export?format=xlsx", headers=_auth(token))
+    response = client.get("/api/v1/cases/export?format=xlsx", headers=bearer(token))
     assert response.status_code == 200
     assert response.get_data()[:2] == b"PK"
-    bad = client.get("/api/v1/forms/case_plan/export?format=pdf", headers=_auth(token))
+    bad = client.get("/api/v1/forms/case_plan/export?format=pdf", headers=bearer(token))
     assert bad.status_code == 400
     assert bad.json["code"] == "request.invalid"
-    missing = client.get("/api/v1/forms/nope/export", headers=_auth(token))
+    missing = client.get("/api/v1/forms/nope/export", headers=bearer(token))
     assert missing.status_code == 404
 
 
@@ -101,23 +97,23 @@ def test_services_api_and_import(make: Factory, client):
         "access": "Open weekdays; phone first",
         "can_visit": True,
     }
-    created = client.post("/api/v1/services", json=body, headers=_auth(admin))
+    created = client.post("/api/v1/services", json=body, headers=bearer(admin))
     assert created.status_code == 201, created.json
-    assert client.post("/api/v1/services", json=body, headers=_auth(caseworker)).status_code == 403
+    assert client.post("/api/v1/services", json=body, headers=bearer(caseworker)).status_code == 403
     changed = client.patch(
-        "/api/v1/services/clinic-1", json={"hours": "8-16"}, headers=_auth(admin)
+        "/api/v1/services/clinic-1", json={"hours": "8-16"}, headers=bearer(admin)
     )
     assert changed.json["hours"] == "8-16"
     upload = "service_id,name,category\nlegal-1,Legal aid desk,legal_aid\n,No id,food\n"
     report = client.post(
         "/api/v1/services/import",
-        headers=_auth(admin),
+        headers=bearer(admin),
         data={"file": (io.BytesIO(upload.encode()), "services.csv")},
         content_type="multipart/form-data",
     ).json
     assert report["created"] == 1
     assert report["errors"][0]["row"] == 3
-    listing = client.get("/api/v1/services?q=legal", headers=_auth(caseworker)).json
+    listing = client.get("/api/v1/services?q=legal", headers=bearer(caseworker)).json
     assert [s["service_id"] for s in listing["items"]] == ["legal-1"]
 
 
@@ -125,17 +121,17 @@ def test_since_last_export_only_brings_what_is_new(with_cases, make, client, dev
     make.user("boss", "admin")
     token = make.api_token("boss")
     first = client.get(
-        "/api/v1/forms/case_plan/export?since_last_export=true", headers=_auth(token)
+        "/api/v1/forms/case_plan/export?since_last_export=true", headers=bearer(token)
     )
     assert len(_main_table(first.get_data())) == 3
     plan, _ = new_case_plan("CP-EXP-NEW")
     assert device.submit(plan).status_code == 201
     second = client.get(
-        "/api/v1/forms/case_plan/export?since_last_export=true", headers=_auth(token)
+        "/api/v1/forms/case_plan/export?since_last_export=true", headers=bearer(token)
     )
     rows = _main_table(second.get_data())
     assert len(rows) == 1
-    everything = client.get("/api/v1/forms/case_plan/export", headers=_auth(token))
+    everything = client.get("/api/v1/forms/case_plan/export", headers=bearer(token))
     assert len(_main_table(everything.get_data())) == 4
 
 
@@ -161,9 +157,9 @@ def test_a_supervisors_case_export_holds_exactly_the_cases_they_can_list(make, c
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
     listed = {
-        c["case_ref"] for c in client.get("/api/v1/cases", headers=_auth(token)).json["items"]
+        c["case_ref"] for c in client.get("/api/v1/cases", headers=bearer(token)).json["items"]
     }
-    export = client.get("/api/v1/cases/export?format=csv", headers=_auth(token))
+    export = client.get("/api/v1/cases/export?format=csv", headers=bearer(token))
     with zipfile.ZipFile(io.BytesIO(export.get_data())) as archive:
         name = next(n for n in archive.namelist() if n.startswith("cases"))
         rows = list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
@@ -188,7 +184,7 @@ def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make
     response = phone.submit(submission_xml("disclose", "1", "uuid:d1", body=body), files)
     assert response.status_code == 201
 
-    supervisor = _auth(make.api_token("sup-n"))
+    supervisor = bearer(make.api_token("sup-n"))
     media = client.get("/api/v1/forms/disclose/export?format=media", headers=supervisor)
     assert media.status_code == 200
     assert _media_names(media.get_data()) == ["uuid-d1/house.jpg"]
@@ -204,7 +200,7 @@ def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make
     )
     assert refused.status_code == 403
 
-    admin = _auth(make.api_token("adm"))
+    admin = bearer(make.api_token("adm"))
     plain = client.get("/api/v1/forms/disclose/export?format=media", headers=admin)
     assert _media_names(plain.get_data()) == ["uuid-d1/house.jpg"]
     everything = client.get(

@@ -7,7 +7,14 @@ import io
 import openpyxl
 import pytest
 
-from tests.factories import SIMPLE_FORM, DeviceClient, Factory, submission_xml, xform_from_md
+from tests.factories import (
+    SIMPLE_FORM,
+    DeviceClient,
+    Factory,
+    bearer,
+    submission_xml,
+    xform_from_md,
+)
 
 
 def xlsx(rows_by_sheet: dict[str, list[list[str]]]) -> bytes:
@@ -37,15 +44,11 @@ BROKEN = {
 }
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _upload(client, token: str, content: bytes, name: str = "form.xlsx"):
     return client.post(
         "/api/v1/forms",
         data={"file": (io.BytesIO(content), name)},
-        headers=_auth(token),
+        headers=bearer(token),
         content_type="multipart/form-data",
     )
 
@@ -56,7 +59,7 @@ def test_publish_xlsform_then_list(make: Factory, client):
     response = _upload(client, token, xlsx(GOOD))
     assert response.status_code == 201, response.json
     assert response.json["form_id"] == "api_form"
-    listing = client.get("/api/v1/forms", headers=_auth(token)).json
+    listing = client.get("/api/v1/forms", headers=bearer(token)).json
     assert listing[0]["form_id"] == "api_form"
     assert listing[0]["state"] == "open"
     assert listing[0]["versions"][0]["version"] == "2026112201"
@@ -76,7 +79,7 @@ def test_conversion_errors_name_sheet_row_and_column(make: Factory, client):
     assert problem["sheet"] == "survey"
     assert problem["row"] == 3
     assert "missing_list" in problem["message"]
-    assert client.get("/api/v1/forms", headers=_auth(token)).json == []
+    assert client.get("/api/v1/forms", headers=bearer(token)).json == []
 
 
 def test_same_version_with_changes_is_refused(make: Factory, client):
@@ -110,7 +113,7 @@ def test_an_xform_declaring_an_unknown_encoding_is_refused(make: Factory, client
     assert response.status_code == 400
     assert response.json["code"] == "xform.invalid"
     assert "encoding" in response.json["message"]
-    assert client.get("/api/v1/forms", headers=_auth(token)).json == []
+    assert client.get("/api/v1/forms", headers=bearer(token)).json == []
 
 
 @pytest.mark.parametrize(
@@ -122,7 +125,7 @@ def test_submission_api_roles(make: Factory, client, role: str, status: int):
     make.user("someone", role)
     token = make.api_token("someone")
     assert (
-        client.get("/api/v1/forms/simple/submissions", headers=_auth(token)).status_code == status
+        client.get("/api/v1/forms/simple/submissions", headers=bearer(token)).status_code == status
     )
 
 
@@ -130,7 +133,7 @@ def test_api_requires_authentication(client):
     response = client.get("/api/v1/forms")
     assert response.status_code == 401
     assert response.json["code"] == "auth.required"
-    bad = client.get("/api/v1/forms", headers=_auth("nope"))
+    bad = client.get("/api/v1/forms", headers=bearer("nope"))
     assert bad.status_code == 401
 
 
@@ -143,28 +146,28 @@ def test_submissions_list_detail_and_xml(make: Factory, client, device: DeviceCl
         xml = submission_xml(body=f"<note_text>n{i}</note_text><photo>p{i}.jpg</photo>")
         assert device.submit(xml, {f"p{i}.jpg": b"jpg" * i}).status_code == 201
         ids.append(xml)
-    page = client.get("/api/v1/forms/simple/submissions?per_page=2", headers=_auth(token)).json
+    page = client.get("/api/v1/forms/simple/submissions?per_page=2", headers=bearer(token)).json
     assert page["total"] == 3
     assert len(page["items"]) == 2
     newest = page["items"][0]
     assert newest["submitter"] == "cw1"
     assert newest["device"] == "phone-1"
     iid = newest["instance_id"]
-    detail = client.get(f"/api/v1/forms/simple/submissions/{iid}", headers=_auth(token)).json
+    detail = client.get(f"/api/v1/forms/simple/submissions/{iid}", headers=bearer(token)).json
     assert detail["attachments"][0]["name"] == "p2.jpg"
     assert len(detail["attachments"][0]["sha256"]) == 64
     assert detail["edits"][0]["instance_id"] == iid
-    raw = client.get(f"/api/v1/forms/simple/submissions/{iid}.xml", headers=_auth(token))
+    raw = client.get(f"/api/v1/forms/simple/submissions/{iid}.xml", headers=bearer(token))
     assert raw.data == ids[2]
     filtered = client.get(
-        "/api/v1/forms/simple/submissions?submitter=nobody", headers=_auth(token)
+        "/api/v1/forms/simple/submissions?submitter=nobody", headers=bearer(token)
     ).json
     assert filtered["total"] == 0
-    bad = client.get("/api/v1/forms/simple/submissions?per_page=0", headers=_auth(token))
+    bad = client.get("/api/v1/forms/simple/submissions?per_page=0", headers=bearer(token))
     assert bad.status_code == 400
     assert bad.json["code"] == "request.invalid"
     # a supervisor of no team reads nobody's submissions
     make.user("lone", "supervisor")
-    lone = _auth(make.api_token("lone"))
+    lone = bearer(make.api_token("lone"))
     assert client.get("/api/v1/forms/simple/submissions", headers=lone).json["total"] == 0
     assert client.get(f"/api/v1/forms/simple/submissions/{iid}", headers=lone).status_code == 404

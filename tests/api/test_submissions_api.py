@@ -19,7 +19,7 @@ from server import db
 from server.audit.models import AuditEvent
 from server.auth.queries import get_user_by_username
 from server.auth.service import update_user
-from tests.factories import Factory, submission_xml
+from tests.factories import Factory, bearer, submission_xml
 
 SENSITIVE_FORM = """
 | survey |
@@ -54,10 +54,6 @@ BODY = (
 )
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _submit(make: Factory, username: str, instance_id: str, form_id: str = "sens") -> None:
     phone = make.device_client(f"{username}-{instance_id}", username)
     if form_id == "sens":
@@ -89,7 +85,7 @@ def teams(make: Factory) -> None:
 
 def _listed(client, username: str, make: Factory, form_id: str = "sens") -> set[str]:
     response = client.get(
-        f"/api/v1/forms/{form_id}/submissions", headers=_auth(make.api_token(username))
+        f"/api/v1/forms/{form_id}/submissions", headers=bearer(make.api_token(username))
     )
     assert response.status_code == 200, response.json
     assert response.json["total"] == len(response.json["items"])
@@ -109,7 +105,7 @@ def test_a_reader_lists_and_opens_only_the_submissions_of_their_scope(
     teams, make: Factory, client, reader: str, sees: set[str]
 ) -> None:
     assert _listed(client, reader, make) == sees
-    headers = _auth(make.api_token(reader))
+    headers = bearer(make.api_token(reader))
     for instance_id in ("uuid:north", "uuid:south", "uuid:sup-n"):
         base = f"/api/v1/forms/sens/submissions/{instance_id}"
         detail = client.get(base, headers=headers)
@@ -127,7 +123,7 @@ def test_a_reader_lists_and_opens_only_the_submissions_of_their_scope(
 
 @pytest.mark.parametrize("reader", ["cw-n", "des"])
 def test_caseworkers_and_designers_read_no_submissions(teams, make: Factory, client, reader):
-    headers = _auth(make.api_token(reader))
+    headers = bearer(make.api_token(reader))
     for url in (
         "/api/v1/forms/sens/submissions",
         "/api/v1/forms/sens/submissions/uuid:north",
@@ -142,7 +138,7 @@ def test_caseworkers_and_designers_read_no_submissions(teams, make: Factory, cli
 def test_a_supervisor_never_gets_sensitive_answers_files_or_the_raw_xml(
     teams, make: Factory, client
 ) -> None:
-    headers = _auth(make.api_token("sup-n"))
+    headers = bearer(make.api_token("sup-n"))
     base = "/api/v1/forms/sens/submissions/uuid:north"
     detail = client.get(base, headers=headers).json
     assert detail["includes_sensitive"] is False
@@ -168,7 +164,7 @@ def test_a_supervisor_never_gets_sensitive_answers_files_or_the_raw_xml(
 def test_an_admin_gets_everything_and_the_log_says_so(
     teams, make: Factory, client, app: Flask
 ) -> None:
-    headers = _auth(make.api_token("adm"))
+    headers = bearer(make.api_token("adm"))
     base = "/api/v1/forms/sens/submissions/uuid:south"
     detail = client.get(base, headers=headers).json
     assert detail["includes_sensitive"] is True
@@ -196,7 +192,7 @@ def test_an_admin_gets_everything_and_the_log_says_so(
 def test_every_read_by_a_supervisor_is_in_the_audit_log(
     teams, make: Factory, client, app: Flask
 ) -> None:
-    headers = _auth(make.api_token("sup-n"))
+    headers = bearer(make.api_token("sup-n"))
     client.get("/api/v1/forms/sens/submissions?submitter=cw-n", headers=headers)
     client.get("/api/v1/forms/sens/submissions/uuid:north", headers=headers)
     client.get("/api/v1/forms/sens/submissions/uuid:north/attachments/house.jpg", headers=headers)
@@ -218,7 +214,7 @@ def test_raw_xml_of_a_form_without_sensitive_questions_is_the_teams(make: Factor
     make.user("sup-n", "supervisor", team="north")
     _submit(make, "cw-n", "uuid:plain", form_id="plain")
     raw = client.get(
-        "/api/v1/forms/plain/submissions/uuid:plain.xml", headers=_auth(make.api_token("sup-n"))
+        "/api/v1/forms/plain/submissions/uuid:plain.xml", headers=bearer(make.api_token("sup-n"))
     )
     assert raw.status_code == 200
     assert b"<note_text>n</note_text>" in raw.data
@@ -234,7 +230,7 @@ def test_the_submissions_api_and_the_form_export_hold_the_same_submissions(
         session.commit()
     token = make.api_token("sup-n")
     listed = _listed(client, "sup-n", make)
-    export = client.get("/api/v1/forms/sens/export?format=csv", headers=_auth(token))
+    export = client.get("/api/v1/forms/sens/export?format=csv", headers=bearer(token))
     assert export.status_code == 200
     with zipfile.ZipFile(io.BytesIO(export.get_data())) as archive:
         name = next(n for n in archive.namelist() if n == "sens.csv")

@@ -26,7 +26,7 @@ from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.definition import parse_definition
 from server.xforms.models import XForm, XFormVersion
 from tests.cases.conftest import World
-from tests.realforms import case_conference, contact_log, new_case_plan, revise_plan, xform
+from tests.realforms import case_conference, contact_log, new_case_plan, plan_revision, xform
 
 REF = "CP-PROP-1"
 ENTITY = "6fdfa3b6-64fb-46cf-b98c-c92b57f914b1"
@@ -59,9 +59,9 @@ def _submissions() -> dict[str, tuple[str, str, bytes]]:
         "uuid:rev": (
             "case_plan",
             "cw1",
-            revise_plan(
+            plan_revision(
                 REF, ENTITY, base_version=2, caseworker="cw1", risk="medium",
-                plan_date="2026-11-25", frequency="7", instance_id="uuid:rev",
+                plan_date="2026-11-25", frequency="7", review="2027-02-18", instance_id="uuid:rev",
             ),
         ),
         "uuid:conf": (
