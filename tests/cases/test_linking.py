@@ -110,8 +110,6 @@ def test_out_of_scope_revision_cannot_take_the_case(world: World, session: Sessi
     assert (taken.state, taken.hold_reason) == ("unlinked", "out_of_scope")
     c = case(session, "CP-1")
     assert (caseworker_of(session, "CP-1"), c.risk_level, c.version) == ("amina", "medium", 1)
-    assert queries.is_case_visible(session, u["carl"], c.id) is False
-    assert "".join(device_lists.stream_list(session, "cases.csv", u["carl"])).count("\n") == 1
 
     # Re-running it keeps the decision.
     (again,) = service.reprocess(session, "rv")
@@ -517,3 +515,245 @@ def test_only_the_registration_and_its_edits_name_like_a_registration(
     assert edited.state == "applied"
     assert contribution(session, "r-CP-1-11").state == "superseded"
     assert caseworker_of(session, "CP-1") == "bo"
+
+
+# --- the linking rules of the service's module docstring, one test each --------------------
+
+E3 = "33333333-3333-4333-8333-333333333333"
+E4 = "44444444-4444-4444-8444-444444444444"
+
+
+def test_second_registration_of_the_cases_entity_is_held_out_of_scope(
+    world: World, session: Session
+) -> None:
+    """Scope: a second registration of the case's own entity id is a contribution like any
+    other, so one from a caseworker of another team waits for a supervisor."""
+    u = users(world)
+    registered(world, u["amina"])
+    _, result = world.submit(
+        forms.CASE_PLAN,
+        registration("r-carl", "CP-1", E1, "2024-05-02", risk="high", caseworker="carl"),
+        u["carl"],
+        at("2024-05-02 12:00"),
+    )
+    assert (result.state, result.hold_reason) == ("unlinked", "out_of_scope")
+    c = case(session, "CP-1")
+    assert (c.risk_level, c.version, caseworker_of(session, "CP-1")) == ("medium", 1, "amina")
+
+
+def test_held_contribution_stays_held_after_its_submitter_gains_scope(
+    world: World, session: Session
+) -> None:
+    """Decided once, the held side: neither a rebuild nor a re-run applies it later."""
+    u = users(world)
+    registered(world, u["amina"])
+    _, held = world.submit(
+        forms.CONTACT_LOG,
+        contact("c-carl", "CP-1", E1, "2024-05-03T10:00:00Z", risk="high"),
+        u["carl"],
+        at("2024-05-03 12:00"),
+    )
+    assert (held.state, held.hold_reason) == ("unlinked", "out_of_scope")
+    service.reassign(session, "CP-1", "carl", u["adm"])
+    session.commit()
+    assert queries.is_case_visible(session, u["carl"], case(session, "CP-1").id) is True
+
+    def still_held() -> None:
+        found = contribution(session, "c-carl")
+        assert (found.state, found.hold_reason, found.case_id) == (
+            "unlinked",
+            "out_of_scope",
+            None,
+        )
+        c = case(session, "CP-1")
+        assert (c.risk_level, c.last_contact_at) == ("medium", None)
+
+    still_held()
+    service.rebuild(session, "CP-1")
+    session.commit()
+    still_held()
+    (again,) = service.reprocess(session, "c-carl")
+    session.commit()
+    assert (again.state, again.hold_reason) == ("unlinked", "out_of_scope")
+    still_held()
+    service.reapply(session, service.submissions_to_reapply(session))
+    session.commit()
+    still_held()
+
+
+def test_earliest_waiting_registration_by_device_time_creates_the_case(
+    world: World, session: Session
+) -> None:
+    """When a renumbering frees a number, the registrations waiting under it are decided
+    together: the earliest by device time, then instance id, creates the case (not the
+    first to arrive)."""
+    u = users(world)
+    registered(world, u["amina"], "CP-1", E1)
+    waiting = [  # in arrival order
+        ("r-late", E2, "2024-05-04"),
+        ("r-z", E3, "2024-05-02"),
+        ("r-a", E4, "2024-05-02"),  # ties with r-z on device time; the lower instance id
+    ]
+    for iid, entity, day in waiting:
+        _, dup = world.submit(
+            forms.CASE_PLAN,
+            registration(iid, "CP-1", entity, day),
+            u["amina"],
+            at("2024-05-05 12:00"),
+        )
+        assert dup.state == "duplicate"
+    fixed = edit_of(registration("r-CP-1-11", "CP-1-OLD", E1, "2024-05-01"), "r-CP-1-11", "r-fix")
+    _, renamed = world.submit(forms.CASE_PLAN, fixed, u["amina"], at("2024-05-06 12:00"))
+    assert (renamed.state, renamed.case_ref) == ("applied", "CP-1-OLD")
+    assert case(session, "CP-1-OLD").entity_id == E1
+    assert case(session, "CP-1").entity_id == E4
+    assert {iid: contribution(session, iid).state for iid, _, _ in waiting} == {
+        "r-late": "duplicate",
+        "r-z": "duplicate",
+        "r-a": "applied",
+    }
+    service.rebuild(session, "CP-1")
+    session.commit()
+    assert case(session, "CP-1").entity_id == E4
+
+
+def test_renumbering_edit_by_someone_who_may_not_see_the_case_does_not_rename_it(
+    world: World, session: Session
+) -> None:
+    u = users(world)
+    registered(world, u["amina"], "CP-1", E1)
+    fixed = edit_of(
+        registration("r-CP-1-11", "CP-NEW", E1, "2024-05-01", risk="high"), "r-CP-1-11", "r-fix"
+    )
+    _, result = world.submit(forms.CASE_PLAN, fixed, u["carl"], at("2024-05-04 12:00"))
+    # routed by its entity id to CP-1, while it names another number
+    assert (result.state, result.case_ref, result.hold_reason) == (
+        "unlinked",
+        "CP-NEW",
+        "ref_mismatch",
+    )
+    assert queries.get_case_by_ref(session, "CP-NEW") is None
+    c = case(session, "CP-1")
+    assert (c.entity_id, c.risk_level, c.version) == (E1, "medium", 1)
+    assert contribution(session, "r-CP-1-11").state == "applied"
+    assert [a.kind for a in service.get_case_detail(session, "CP-1", u["adm"]).actions] == []
+
+
+def test_edit_supersedes_the_version_it_replaces_under_another_reference(
+    world: World, session: Session
+) -> None:
+    u = users(world)
+    registered(world, u["amina"], "CP-A", E1)
+    registered(world, u["amina"], "CP-B", E2)
+    world.submit(
+        forms.CONTACT_LOG,
+        contact("c1", "CP-A", E1, "2024-05-03T10:00:00Z", risk="high"),
+        u["amina"],
+        at("2024-05-03 12:00"),
+    )
+    assert case(session, "CP-A").risk_level == "high"
+    # the contact was meant for the other child: the caseworker edits it on the phone
+    moved = edit_of(contact("c1", "CP-B", E2, "2024-05-03T10:00:00Z", risk="high"), "c1", "c1-e")
+    _, result = world.submit(forms.CONTACT_LOG, moved, u["amina"], at("2024-05-04 12:00"))
+    assert (result.state, result.case_ref) == ("applied", "CP-B")
+    assert contribution(session, "c1").state == "superseded"
+    a, b = case(session, "CP-A"), case(session, "CP-B")
+    assert (a.risk_level, a.last_contact_at) == ("medium", None)
+    assert (b.risk_level, b.last_contact_at) == ("high", at("2024-05-03 10:00"))
+    timeline = service.get_case_detail(session, "CP-A", u["adm"]).timeline
+    assert [t.instance_id for t in timeline if t.state == "applied"] == ["r-CP-A-11"]
+
+
+def test_link_moves_the_version_past_the_phones_offline_updates(
+    world: World, session: Session
+) -> None:
+    u = users(world)
+    registered(world, u["amina"], "CP-1", E1)
+    assert case(session, "CP-1").version == 1
+    # amina's phone had an outdated number for the case and kept working on it offline
+    for base in (1, 2, 3):
+        _, held = world.submit(
+            forms.CONTACT_LOG,
+            contact(f"o{base}", "CP-7", E1, f"2024-05-0{2 + base}T10:00:00Z", base=base),
+            u["amina"],
+            at("2024-05-06 12:00"),
+        )
+        assert held.state == "unlinked"
+    result = service.link_unlinked(session, "o3", "CP-1", u["sup"])
+    session.commit()
+    assert result.version == 5  # one past the version 4 her phone holds
+    assert case(session, "CP-1").version == result.version
+    for iid in ("o1", "o2"):
+        service.link_unlinked(session, iid, "CP-1", u["sup"])
+        session.commit()
+    assert case(session, "CP-1").version >= 5
+
+
+def test_follow_up_of_a_merged_entity_naming_another_reference_is_held(
+    world: World, session: Session
+) -> None:
+    u = users(world)
+    registered(world, u["amina"], "CP-1", E1)
+    registered(world, u["amina"], "CP-2", E3)
+    world.submit(
+        forms.CASE_PLAN,
+        registration("rb", "CP-1", E2, "2024-05-02"),
+        u["amina"],
+        at("2024-05-02 12:00"),
+    )
+    service.merge_duplicate(session, "rb", u["sup"])
+    session.commit()
+    # the phone's copy of the merged duplicate names another case's number
+    _, result = world.submit(
+        forms.CONTACT_LOG,
+        contact("x1", "CP-2", E2, "2024-05-03T10:00:00Z", risk="high"),
+        u["amina"],
+        at("2024-05-03 12:00"),
+    )
+    assert (result.state, result.case_ref, result.hold_reason) == (
+        "unlinked",
+        "CP-2",
+        "ref_mismatch",
+    )
+    # one naming no case at all waits the same way, not for a registration
+    _, nowhere = world.submit(
+        forms.CONTACT_LOG,
+        contact("x2", "CP-9", E2, "2024-05-03T11:00:00Z", risk="high"),
+        u["amina"],
+        at("2024-05-03 12:00"),
+    )
+    assert (nowhere.state, nowhere.hold_reason) == ("unlinked", "ref_mismatch")
+    assert (case(session, "CP-1").risk_level, case(session, "CP-2").risk_level) == (
+        "medium",
+        "medium",
+    )
+    # the same entity with the case's own number still goes to the case
+    _, routed = world.submit(
+        forms.CONTACT_LOG,
+        contact("x3", "CP-1", E2, "2024-05-03T12:00:00Z", risk="high"),
+        u["amina"],
+        at("2024-05-03 13:00"),
+    )
+    assert (routed.state, routed.case_ref) == ("applied", "CP-1")
+
+
+def test_admins_edit_of_the_registration_naming_a_designer_keeps_the_caseworker(
+    world: World, session: Session
+) -> None:
+    """Naming the caseworker: an answer that is ignored, from a submitter who may not hold
+    cases either, leaves the case where it is."""
+    u = users(world)
+    registered(world, u["amina"])
+    assert caseworker_of(session, "CP-1") == "amina"
+    fixed = edit_of(
+        registration("r-CP-1-11", "CP-1", E1, "2024-05-01", caseworker="des", risk="high"),
+        "r-CP-1-11",
+        "r-edit",
+    )
+    _, edited = world.submit(forms.CASE_PLAN, fixed, u["adm"], at("2024-05-03 12:00"))
+    assert edited.state == "applied"
+    assert contribution(session, "r-CP-1-11").state == "superseded"
+    assert (case(session, "CP-1").risk_level, caseworker_of(session, "CP-1")) == ("high", "amina")
+    service.rebuild(session, "CP-1")
+    session.commit()
+    assert caseworker_of(session, "CP-1") == "amina"
