@@ -19,7 +19,7 @@ from server import create_app, db
 from server.cases import service
 from server.config import case_settings
 from server.submissions.models import Submission
-from tests.factories import PASSWORD, DeviceClient, Factory
+from tests.factories import DeviceClient, Factory
 from tests.realforms import (
     case_conference,
     checked,
@@ -27,6 +27,7 @@ from tests.realforms import (
     new_case_plan,
     plan_revision,
 )
+from tests.web.conftest import Web
 
 
 @pytest.fixture
@@ -659,11 +660,8 @@ def test_plan_items_are_listed_by_kind_then_due_date_whatever_the_arrival_order(
     assert [(i["kind"], i["title"]) for i in exported] == expected
 
     make.user("sup-page", "supervisor", team="north")
-    browser = make.app.test_client()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").get_data(True))
-    assert token is not None
-    form = {"username": "sup-page", "password": PASSWORD, "csrf_token": token.group(1)}
-    assert browser.post("/login", data=form).status_code == 302
-    page = browser.get("/cases/CP-ORDER-1").get_data(as_text=True)
+    browser = Web(make.app.test_client())
+    assert browser.login("sup-page").status_code == 302
+    page = browser.text("/cases/CP-ORDER-1")
     shown = [page.index(title) for _, title in expected]
     assert shown == sorted(shown)

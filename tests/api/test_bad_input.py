@@ -64,7 +64,7 @@ def test_deeply_nested_json_is_a_400(client: FlaskClient, token: str):
     [
         ("/key/{token}/forms/sim%00ple.xml", 404),
         ("/key/{token}/forms/simple/attachments/a%00.png", 404),
-        ("/key/{token}/submission?deviceID=collect%3A%00", 204),  # stored cleaned on POST
+        ("/key/{token}/submission?deviceID=collect%3A%00", 204),  # (a POST stores it cleaned)
         ("/key/{token}/datasets/cases/integrity?id=%00", 200),  # an id no entity has
     ],
 )
