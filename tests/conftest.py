@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,12 +22,26 @@ from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
 from server import create_app
+from server.auth import passwords
 from server.cli import main as cli_main
 from server.db import Base, get_database, make_engine
 from tests import factories
 from tests.realforms import XLSFORMS, xlsform_bytes
 
 TEST_DATABASE = os.environ.get("CASEWORK_TEST_DATABASE", "sqlite")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at production cost takes ~50 ms a hash, and the suite makes thousands of users.
+
+    The hashes still carry their own parameters, so a server started by a live test verifies
+    them with the same code path.
+    """
+    production = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    yield
+    passwords._hasher = production
 
 
 def is_postgres() -> bool:
