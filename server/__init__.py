@@ -40,7 +40,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     init_web(app)
 
-    from server import cli
+    from server import cli, security
 
+    security.init_app(app)
     cli.init_app(app)
     return app

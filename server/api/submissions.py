@@ -16,6 +16,7 @@ from server import db
 from server.api import bp
 from server.api.args import caller, require_roles, use_schema
 from server.auth.models import Device, User
+from server.disposition import set_attachment
 from server.downloads import service
 from server.submissions.models import Submission
 from server.submissions.schemas import (
@@ -103,7 +104,11 @@ def get_submission_xml(form_id: str, instance_id: str) -> Response:
     xml = service.read_submission_xml(
         db.session(), caller(), form_id, instance_id, ip=request.remote_addr
     )
-    return Response(xml, content_type="application/xml")
+    # A phone wrote this XML: a browser gets it as a file to save, never as a document to
+    # render on this origin (server.security sandboxes it as well).
+    response = Response(xml, content_type="application/xml")
+    set_attachment(response.headers, f"{instance_id}.xml")
+    return response
 
 
 @bp.get("/forms/<form_id>/submissions/<instance_id>/attachments/<name>")

@@ -25,11 +25,16 @@ from server.errors import AppError
 
 
 def load_session_user(user_id: str) -> User | None:
-    row_id = parse_id(user_id)
-    if row_id is None:
+    """The user of a session cookie, if it was signed in since their last password reset
+    or deactivation (``id:generation``, see ``User.get_id``)."""
+    row, _, generation = user_id.partition(":")
+    row_id = parse_id(row)
+    if row_id is None or not (generation.isascii() and generation.isdigit()):
         return None
     user = get_user(db.session(), row_id)
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active or user.get_id() != user_id:
+        return None
+    return user
 
 
 def load_request_user(req: Request) -> User | None:

@@ -30,11 +30,19 @@ class User(UserMixin, Base):  # type: ignore[misc]  # flask-login ships no types
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Raised when the password is reset or the account is deactivated: a browser session
+    # signed for an older value is no longer accepted (see get_id and the user loader).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     devices: Mapped[list[Device]] = relationship(back_populates="user")
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session cookie holds: the user's id and the session generation."""
+        return f"{self.id}:{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        """Every browser session signed in before now stops working."""
+        self.session_version = (self.session_version or 0) + 1
 
     @property
     def is_admin(self) -> bool:

@@ -85,6 +85,7 @@ def set_password(
     _apply_password(user, settings, password)
     user.failed_logins = 0
     user.locked_until = None
+    user.end_sessions()  # whoever held the old password is signed out everywhere
     audit.record(session, actor, "user.password_reset", target_type="user", target=user.username)
 
 
@@ -104,6 +105,11 @@ def update_user(
     if team is not None:
         user.team, changes["team"] = (team or None), team
     if is_active is not None:
+        if user.is_active and not is_active:
+            # Deactivation ends the account's sessions and API tokens for good: a later
+            # reactivation does not bring them back.
+            user.end_sessions()
+            _revoke_tokens(session, list_active_api_tokens(session, user.id), actor)
         user.is_active, changes["is_active"] = is_active, is_active
     session.flush()
     audit.record(
@@ -337,6 +343,10 @@ def revoke_api_tokens(session: Session, which: str, actor: User | None) -> list[
         if user is None:
             raise AppError("token.not_found")
         rows = list_active_api_tokens(session, user.id)
+    return _revoke_tokens(session, rows, actor)
+
+
+def _revoke_tokens(session: Session, rows: list[ApiToken], actor: User | None) -> list[ApiToken]:
     now = utcnow()
     for token in rows:
         token.revoked_at = now

@@ -6,6 +6,7 @@ calls one service function and renders the result. Every form carries a CSRF tok
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +58,25 @@ def _check_csrf() -> None:
 NUL = "\x00"
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 MAX_JSON_DEPTH = 64
+# A lone UTF-16 surrogate: JSON may spell one ("\ud800"), but it is not a character and no
+# database, log or page can encode it, so the request would end as a 500.
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_problem(body: Any) -> str | None:
-    """What makes a JSON body unusable: a NUL in some text, or nesting beyond reason."""
+    """What makes a JSON body unusable: a NUL or a lone surrogate in some text, or
+    nesting beyond reason."""
     stack = [(body, 0)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
             if NUL in value:
                 return "The request contains a NUL character."
+            if SURROGATE.search(value):
+                return (
+                    "The JSON body holds a lone surrogate escape (such as \\ud800), "
+                    "which is not a character. Send the text as valid Unicode."
+                )
         elif isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:
                 return "The JSON body is nested too deeply."

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response
 
 from server import db
@@ -23,8 +26,27 @@ LANDING = {
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this server: no scheme, no host, no protocol-relative '//'."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path on this server, written as a URI: no scheme, no host, no '//', no
+    backslash (browsers read it as '/'). Text holding control characters is refused
+    outright: browsers drop tabs and line breaks, so ``/<TAB>/evil.example`` would take
+    them to another site, and such text never comes from a page of this server."""
+    if not target:
+        return None
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
+        raise AppError(
+            "request.invalid",
+            "The address to open after signing in (next=) holds control characters. "
+            "Open the sign-in page again from its link.",
+        )
+    target = iri_to_uri(target.strip())
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
         return None
     return target
 

@@ -6,6 +6,7 @@ import re
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import login_user
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -96,6 +97,8 @@ def user_password(username: str) -> Response:
     except AppError as error:
         flash_error(error)
         return redirect(url_for("web.user_edit", username=username))
+    if user.id == me().id:
+        login_user(user)  # the reset ended every session of this account, this one too
     flash(_("The password of %(name)s was reset.", name=username), "success")
     return redirect(url_for("web.user_edit", username=username))
 
