@@ -79,7 +79,11 @@ from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
-from server.submissions.queries import get_visible_submission_ids, set_processing_state
+from server.submissions.queries import (
+    get_visible_submission_ids,
+    lock_processing_state,
+    set_processing_state,
+)
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 
@@ -284,6 +288,10 @@ def apply_new_submission(
         future_tolerance=settings.future_tolerance,
     )
     begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
+    state = lock_processing_state(session, submission.id)
+    if state != "pending":
+        # Merged meanwhile (a resend of it, or `casework reprocess`): once is enough.
+        return ApplyResult(instance_id=submission.instance_id, state=state or "skipped")
     if update is None:
         set_processing_state(session, submission.id, "skipped")
         return ApplyResult(instance_id=submission.instance_id, state="skipped")
@@ -456,19 +464,57 @@ def apply_or_record_failure(
         )
 
 
+def apply_if_unmerged(
+    session: Session,
+    submission: Submission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> ApplyResult | None:
+    """:func:`apply_or_record_failure`, if the submission is still ``pending`` once its row
+    is locked; None if it is not (another request or `casework reprocess` merged it, or is
+    merging it and got the lock first: this waits for it, then leaves it be)."""
+    begin_write(session)
+    if lock_processing_state(session, submission.id) != "pending":
+        return None
+    return apply_or_record_failure(session, submission, definition, envelope, settings=settings)
+
+
+# What `casework reprocess` picks up by default: merges that failed, and submissions stored
+# but never merged (the server stopped between the two). `casework serve` merges the latter
+# before it takes requests.
+UNMERGED_STATES = ("failed", "pending")
+
+
 def reprocess(
     session: Session,
     instance_id: str | None = None,
     *,
+    states: Sequence[str] = UNMERGED_STATES,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> list[ApplyResult]:
-    """Apply one submission again (by instance id), or every submission whose merge failed.
+    """Apply one submission again (by instance id), or every submission in one of ``states``
+    (by default: each whose merge failed or never ran).
 
+    Each submission's row is locked first, so none is merged twice at once: without an
+    instance id, one that a server process is merging right now is left to it.
     Idempotent: reprocessing an applied submission leaves its case as it was.
     """
-    submissions = queries.list_submissions_to_reprocess(session, instance_id)
+    begin_write(session)
+    submissions = queries.list_submissions_to_reprocess(session, instance_id, states)
     if instance_id is not None and not submissions:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
+    if instance_id is not None:
+        lock_processing_state(session, submissions[0].id)
+    else:
+        # SKIP LOCKED: a row locked by another transaction is a merge under way, and never
+        # waiting here means the case locks taken below can never wait in a cycle.
+        submissions = [
+            s
+            for s in submissions
+            if lock_processing_state(session, s.id, skip_locked=True) in states
+        ]
     return _reapply(session, submissions, settings)
 
 

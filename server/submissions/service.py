@@ -83,7 +83,12 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
         session.rollback()
         receipt, definition = _store(session, xml, envelope, files, caller)
         session.commit()
-    if receipt.outcome != "attachments_added" and not envelope.is_encrypted:
+    unmerged = receipt.outcome != "attachments_added" or (
+        receipt.submission.processing_state == "pending"
+    )
+    if unmerged and not envelope.is_encrypted:
+        # A resend of a submission stored but never merged (the server stopped in between)
+        # merges it now, unless another request is merging it already.
         _apply_to_case(session, receipt.submission, definition, envelope, caller.case_settings)
     return receipt
 
@@ -156,9 +161,8 @@ def _apply_to_case(
 ) -> None:
     from server.cases import service as cases
 
-    begin_write(session)
     options = {"settings": settings} if settings is not None else {}
-    cases.apply_or_record_failure(session, submission, definition, envelope, **options)
+    cases.apply_if_unmerged(session, submission, definition, envelope, **options)
     session.commit()
 
 
