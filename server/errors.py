@@ -129,6 +129,18 @@ CATALOGUE: dict[str, ErrorKind] = {
             "Only the person who sent this form, or their supervisor, can send an edit of it.",
         ),
         _k("submission.not_found", 404, "There is no submission with this instanceID."),
+        _k(
+            "submission.attachment_conflict",
+            409,
+            "This form is already on the server with another file of the same name; "
+            "sending it again cannot replace a file.",
+        ),
+        _k(
+            "submission.attachment_forbidden",
+            403,
+            "This form is already on the server. Only the person who sent it, or their "
+            "supervisor, can add files to it.",
+        ),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),
         _k(
