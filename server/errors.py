@@ -151,6 +151,7 @@ CATALOGUE: dict[str, ErrorKind] = {
         ),
         _k("case.conflict_not_found", 404, "There is no open conflict with this ID."),
         _k("case.bad_value", 400, "The value is not one of the values in conflict."),
+        _k("case.conflict_resolved", 409, "This conflict has already been resolved."),
         _k("case.user_not_found", 404, "There is no active user with this name."),
         _k("case.not_unlinked", 409, "This submission is not waiting to be linked."),
         _k("case.reprocess_failed", 500, "The submission could not be applied to its case."),

@@ -159,8 +159,11 @@ def get_contribution_by_instance_id(session: Session, instance_id: str) -> CaseC
 
 
 def get_conflict(session: Session, case_id: int, conflict_id: int) -> CaseConflict | None:
-    stmt = select(CaseConflict).where(
-        CaseConflict.case_id == case_id, CaseConflict.id == conflict_id
+    """The conflict as stored now (read again even if this session holds a copy)."""
+    stmt = (
+        select(CaseConflict)
+        .where(CaseConflict.case_id == case_id, CaseConflict.id == conflict_id)
+        .execution_options(populate_existing=True)
     )
     return session.scalars(stmt).first()
 
