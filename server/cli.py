@@ -285,7 +285,8 @@ REAPPLY_BATCH = 200
 )
 @needs_current_schema
 def reprocess(instance_id: str | None, everything: bool) -> None:
-    """Re-apply a submission to its case (default: every submission whose merge failed)."""
+    """Re-apply a submission to its case (default: every submission whose merge failed or
+    never ran)."""
     from server.cases import service as cases
     from server.config import case_settings
 
@@ -486,12 +487,33 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Serve with gunicorn, the production WSGI server."""
     from server.wsgi_server import run
 
+    _merge_left_pending()
     # The workers open their own connections; none is carried across the fork.
     db.get_database(current_app).engine.dispose()
 
     # A submission is CPU work plus short waits on the database: one process per core and
     # one spare to cover the waits.
     run(host=host, port=port, workers=workers or (os.cpu_count() or 1) + 1, threads=threads)
+
+
+def _merge_left_pending() -> None:
+    """Merge the submissions a stopped server stored but did not merge, once, here in the
+    one process that starts the workers and before any of them takes a request."""
+    from server.cases import service as cases
+    from server.config import case_settings
+
+    session = db.session()
+    try:
+        results = cases.reprocess(session, states=("pending",), settings=case_settings(current_app))
+        session.commit()
+    except Exception as exc:  # serve all the same; `casework reprocess` can finish the work
+        session.rollback()
+        click.secho(
+            f"Submissions left unmerged could not be merged ({exc}).", fg="yellow", err=True
+        )
+        return
+    if results:
+        click.echo(f"{len(results)} submission(s) stored before a stop were merged.", err=True)
 
 
 if __name__ == "__main__":

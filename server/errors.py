@@ -129,6 +129,18 @@ CATALOGUE: dict[str, ErrorKind] = {
             "Only the person who sent this form, or their supervisor, can send an edit of it.",
         ),
         _k("submission.not_found", 404, "There is no submission with this instanceID."),
+        _k(
+            "submission.attachment_conflict",
+            409,
+            "This form is already on the server with another file of the same name; "
+            "sending it again cannot replace a file.",
+        ),
+        _k(
+            "submission.attachment_forbidden",
+            403,
+            "This form is already on the server. Only the person who sent it, or their "
+            "supervisor, can add files to it.",
+        ),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),
         _k(
@@ -139,6 +151,7 @@ CATALOGUE: dict[str, ErrorKind] = {
         ),
         _k("case.conflict_not_found", 404, "There is no open conflict with this ID."),
         _k("case.bad_value", 400, "The value is not one of the values in conflict."),
+        _k("case.conflict_resolved", 409, "This conflict has already been resolved."),
         _k("case.user_not_found", 404, "There is no active user with this name."),
         _k("case.not_unlinked", 409, "This submission is not waiting to be linked."),
         _k("case.reprocess_failed", 500, "The submission could not be applied to its case."),

@@ -159,8 +159,11 @@ def get_contribution_by_instance_id(session: Session, instance_id: str) -> CaseC
 
 
 def get_conflict(session: Session, case_id: int, conflict_id: int) -> CaseConflict | None:
-    stmt = select(CaseConflict).where(
-        CaseConflict.case_id == case_id, CaseConflict.id == conflict_id
+    """The conflict as stored now (read again even if this session holds a copy)."""
+    stmt = (
+        select(CaseConflict)
+        .where(CaseConflict.case_id == case_id, CaseConflict.id == conflict_id)
+        .execution_options(populate_existing=True)
     )
     return session.scalars(stmt).first()
 
@@ -243,15 +246,16 @@ def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submiss
 
 
 def list_submissions_to_reprocess(
-    session: Session, instance_id: str | None = None
+    session: Session, instance_id: str | None = None, states: Sequence[str] = ("failed",)
 ) -> list[Submission]:
-    """One submission by instance id, or every submission whose merge failed."""
+    """One submission by instance id, or every submission in one of ``states``, oldest
+    first."""
     if instance_id is not None:
         stmt = select(Submission).where(Submission.instance_id == instance_id)
     else:
         stmt = (
             select(Submission)
-            .where(Submission.processing_state == "failed")
+            .where(Submission.processing_state.in_(states))
             .order_by(Submission.received_at, Submission.id)
         )
     return list(session.scalars(stmt))

@@ -79,7 +79,11 @@ from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
-from server.submissions.queries import get_visible_submission_ids, set_processing_state
+from server.submissions.queries import (
+    get_visible_submission_ids,
+    lock_processing_state,
+    set_processing_state,
+)
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 
@@ -200,6 +204,16 @@ def apply_submission(
             renamed = _rename_case_if_renumbered(session, old, update, submitter)
         update, hold = _route(session, update)
 
+    # Every case this may write, locked before the first write (see _lock_cases).
+    _lock_cases(
+        session,
+        (
+            update.case_ref if hold is None else "",
+            contribution.case_ref if contribution is not None else "",
+            renamed or "",
+            old.case_ref if old is not None else "",
+        ),
+    )
     in_effect = contribution is not None and contribution.state not in ("superseded", "failed")
     if contribution is None:
         contribution = CaseContribution(submission_id=submission.id, state="unlinked")
@@ -284,6 +298,10 @@ def apply_new_submission(
         future_tolerance=settings.future_tolerance,
     )
     begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
+    state = lock_processing_state(session, submission.id)
+    if state != "pending":
+        # Merged meanwhile (a resend of it, or `casework reprocess`): once is enough.
+        return ApplyResult(instance_id=submission.instance_id, state=state or "skipped")
     if update is None:
         set_processing_state(session, submission.id, "skipped")
         return ApplyResult(instance_id=submission.instance_id, state="skipped")
@@ -456,19 +474,57 @@ def apply_or_record_failure(
         )
 
 
+def apply_if_unmerged(
+    session: Session,
+    submission: Submission,
+    definition: FormDefinition,
+    envelope: SubmissionEnvelope,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> ApplyResult | None:
+    """:func:`apply_or_record_failure`, if the submission is still ``pending`` once its row
+    is locked; None if it is not (another request or `casework reprocess` merged it, or is
+    merging it and got the lock first: this waits for it, then leaves it be)."""
+    begin_write(session)
+    if lock_processing_state(session, submission.id) != "pending":
+        return None
+    return apply_or_record_failure(session, submission, definition, envelope, settings=settings)
+
+
+# What `casework reprocess` picks up by default: merges that failed, and submissions stored
+# but never merged (the server stopped between the two). `casework serve` merges the latter
+# before it takes requests.
+UNMERGED_STATES = ("failed", "pending")
+
+
 def reprocess(
     session: Session,
     instance_id: str | None = None,
     *,
+    states: Sequence[str] = UNMERGED_STATES,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> list[ApplyResult]:
-    """Apply one submission again (by instance id), or every submission whose merge failed.
+    """Apply one submission again (by instance id), or every submission in one of ``states``
+    (by default: each whose merge failed or never ran).
 
+    Each submission's row is locked first, so none is merged twice at once: without an
+    instance id, one that a server process is merging right now is left to it.
     Idempotent: reprocessing an applied submission leaves its case as it was.
     """
-    submissions = queries.list_submissions_to_reprocess(session, instance_id)
+    begin_write(session)
+    submissions = queries.list_submissions_to_reprocess(session, instance_id, states)
     if instance_id is not None and not submissions:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
+    if instance_id is not None:
+        lock_processing_state(session, submissions[0].id)
+    else:
+        # SKIP LOCKED: a row locked by another transaction is a merge under way, and never
+        # waiting here means the case locks taken below can never wait in a cycle.
+        submissions = [
+            s
+            for s in submissions
+            if lock_processing_state(session, s.id, skip_locked=True) in states
+        ]
     return _reapply(session, submissions, settings)
 
 
@@ -1114,6 +1170,33 @@ def _require_in_scope(
         )
 
 
+def _lock_cases(session: Session, refs: Iterable[str]) -> None:
+    """Lock the cases filed under ``refs`` before writing anything about them, in the one
+    order every writer of cases follows: the reference numbers' advisory locks, sorted,
+    then the case rows (``FOR UPDATE``), as the rebuild takes them.
+
+    Writing first would not do: a row inserted that refers to a case (a supervisor's
+    action) takes a key-share lock on the case row, and a rebuild that holds the advisory
+    lock then waits for that row while the writer waits for the advisory lock (PostgreSQL
+    answers one of them with a deadlock). A merge locks its submission row before any of
+    these (``submissions.queries.lock_processing_state``); a decision locks no submission.
+    """
+    ordered = sorted({r for r in refs if r})
+    for ref in ordered:
+        queries.lock_case_ref(session, ref)
+    for ref in ordered:
+        queries.get_case_row_for_update(session, ref)
+
+
+def _lock_case(session: Session, case: Case) -> None:
+    """:func:`_lock_cases` for one case; ``case.not_found`` if it was renumbered meanwhile."""
+    session.flush()
+    queries.lock_case_ref(session, case.case_ref)
+    row = queries.get_case_row_for_update(session, case.case_ref)
+    if row is None or row["id"] != case.id:
+        raise AppError("case.not_found", details={"case_ref": case.case_ref})
+
+
 def _act(
     session: Session,
     case: Case,
@@ -1122,6 +1205,7 @@ def _act(
     actor: User,
     settings: CaseSettings,
 ) -> RebuildResult:
+    _lock_case(session, case)
     session.add(
         CaseAction(case_id=case.id, kind=kind, payload=payload, actor_id=actor.id, at=utcnow())
     )
@@ -1168,11 +1252,19 @@ def resolve_conflict(
     *,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    """Choose one of the values in conflict; it stands until a later update changes it."""
+    """Choose one of the values in conflict; it stands until a later update changes it.
+
+    Once: a conflict already resolved is ``case.conflict_resolved``, saying who chose what
+    and when. Decided under the case's lock, so of two supervisors at the same moment one
+    resolves it and the other is told so.
+    """
     case = _case_or_404(session, case_ref, actor)
+    _lock_case(session, case)
     conflict = queries.get_conflict(session, case.id, conflict_id)
     if conflict is None:
         raise AppError("case.conflict_not_found", details={"conflict_id": conflict_id})
+    if conflict.resolved_at is not None:
+        raise _already_resolved(session, conflict)
     allowed = {_fingerprint(c.get("value")) for c in conflict.candidates}
     if _fingerprint(value) not in allowed:
         raise AppError(
@@ -1181,6 +1273,27 @@ def resolve_conflict(
         )
     payload = {"conflict_key": conflict.conflict_key, "field": conflict.field, "value": value}
     return _act(session, case, "resolve", payload, actor, settings)
+
+
+def _already_resolved(session: Session, conflict: CaseConflict) -> AppError:
+    ids = {conflict.resolved_by_id} if conflict.resolved_by_id is not None else set()
+    who = queries.get_usernames(session, ids).get(conflict.resolved_by_id or 0)
+    at = conflict.resolved_at
+    value = conflict.resolved_value
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    when = at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "?"
+    return AppError(
+        "case.conflict_resolved",
+        f"This conflict was already resolved by {who or 'someone no longer listed'} "
+        f"on {when}: {conflict.field} = {shown}.",
+        details={
+            "conflict_id": conflict.id,
+            "field": conflict.field,
+            "resolved_by": who,
+            "resolved_at": at.isoformat() if at is not None else None,
+            "value": value,
+        },
+    )
 
 
 def close_case(
@@ -1233,6 +1346,10 @@ def link_unlinked(
         raise
     case_ref = case.case_ref
     old_ref = contribution.case_ref
+    _lock_cases(session, (old_ref, case_ref))
+    session.refresh(contribution)  # as the lock holders left it
+    if contribution.state != "unlinked" or contribution.case_ref != old_ref:
+        raise AppError("case.not_unlinked", details={"instance_id": instance_id})
     _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
         CaseAction(
@@ -1266,6 +1383,8 @@ def merge_duplicate(
     moving = _with_followups(session, contribution)
     _require_in_scope(session, actor, contribution, instance_id, moving)
     case = _case_or_404(session, contribution.case_ref, actor)
+    _lock_cases(session, [case.case_ref, *(c.case_ref for c in moving)])
+    _still_duplicates(session, moving, instance_id)
     dup_entity = contribution.entity_id
     for c in moving:
         _move(c, case.case_ref, keep_registration=False, entity_id=case.entity_id)
@@ -1305,6 +1424,14 @@ def register_duplicate_as_new(
             details={"case_ref": new_case_ref},
         )
     old_ref = contribution.case_ref
+    _lock_cases(session, [new_case_ref, *(c.case_ref for c in moving)])
+    _still_duplicates(session, moving, instance_id)
+    if queries.get_case_by_ref(session, new_case_ref) is not None:  # taken meanwhile
+        raise AppError(
+            "request.invalid",
+            message="Choose a reference number that no case has yet.",
+            details={"case_ref": new_case_ref},
+        )
     for c in moving:
         _move(c, new_case_ref, keep_registration=True, entity_id=c.entity_id)
     session.flush()
@@ -1336,6 +1463,20 @@ def _duplicate_or_409(session: Session, actor: User, instance_id: str) -> CaseCo
             details={"instance_id": instance_id},
         )
     return contribution
+
+
+def _still_duplicates(session: Session, moving: list[CaseContribution], instance_id: str) -> None:
+    """After the cases are locked: what was read before is still what a decision on a
+    duplicate moves (another decision may have moved it meanwhile)."""
+    refs = {c.id: c.case_ref for c in moving}
+    for c in moving:
+        session.refresh(c)
+        if c.state != "duplicate" or c.case_ref != refs[c.id]:
+            raise AppError(
+                "case.not_unlinked",
+                message="This submission is not a duplicate registration.",
+                details={"instance_id": instance_id},
+            )
 
 
 def _with_followups(session: Session, contribution: CaseContribution) -> list[CaseContribution]:

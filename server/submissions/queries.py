@@ -170,6 +170,26 @@ def insert_attachments(session: Session, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(insert(cast(Table, SubmissionAttachment.__table__)), rows)
 
 
+def lock_processing_state(
+    session: Session, submission_id: int, *, skip_locked: bool = False
+) -> str | None:
+    """The submission's processing state, its row locked until the transaction ends, so that
+    one transaction at a time merges a submission: whoever gets the lock second sees the
+    state the first one committed. PostgreSQL: ``FOR NO KEY UPDATE`` (rows that refer to
+    the submission can still be inserted); SQLite: the write lock the caller holds already.
+
+    Taken before any case lock (see ``cases.queries.lock_case_ref``). ``skip_locked``:
+    ``None`` at once when another transaction holds the row (it is merging it right now);
+    also ``None`` for an unknown id.
+    """
+    stmt = (
+        select(Submission.processing_state)
+        .where(Submission.id == submission_id)
+        .with_for_update(key_share=True, skip_locked=skip_locked)
+    )
+    return session.execute(stmt).scalar()
+
+
 def set_processing_state(
     session: Session, submission_id: int, state: str, error: str | None = None
 ) -> None:

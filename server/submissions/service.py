@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
 from server.auth.models import Device, User
 from server.blobs import service as blobs
 from server.db import begin_write
@@ -76,14 +77,19 @@ def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Cal
             return receipt
         # Already stored: a resend, or the second POST of a split submission.
     try:
-        receipt, definition = _store(session, xml, envelope, files, caller)
+        receipt, definition = _store_or_refuse(session, xml, envelope, files, caller)
         session.commit()
     except IntegrityError:
         # Two identical submissions raced and the other one won: ours is now a resend.
         session.rollback()
-        receipt, definition = _store(session, xml, envelope, files, caller)
+        receipt, definition = _store_or_refuse(session, xml, envelope, files, caller)
         session.commit()
-    if receipt.outcome != "attachments_added" and not envelope.is_encrypted:
+    unmerged = receipt.outcome != "attachments_added" or (
+        receipt.submission.processing_state == "pending"
+    )
+    if unmerged and not envelope.is_encrypted:
+        # A resend of a submission stored but never merged (the server stopped in between)
+        # merges it now, unless another request is merging it already.
         _apply_to_case(session, receipt.submission, definition, envelope, caller.case_settings)
     return receipt
 
@@ -156,9 +162,8 @@ def _apply_to_case(
 ) -> None:
     from server.cases import service as cases
 
-    begin_write(session)
     options = {"settings": settings} if settings is not None else {}
-    cases.apply_or_record_failure(session, submission, definition, envelope, **options)
+    cases.apply_if_unmerged(session, submission, definition, envelope, **options)
     session.commit()
 
 
@@ -286,6 +291,43 @@ def _store_new(
     return Receipt(submission, "created", missing), definition
 
 
+# A resend's files refused: the refusal is kept in the audit log.
+_FILES_REFUSED = ("submission.attachment_conflict", "submission.attachment_forbidden")
+
+
+def _store_or_refuse(
+    session: Session,
+    xml: bytes,
+    envelope: SubmissionEnvelope,
+    files: list[IncomingFile],
+    caller: Caller,
+) -> tuple[Receipt, FormDefinition]:
+    """:func:`_store`; when it refuses a resend's files, roll back and audit the refusal
+    (committed: the request itself fails) before raising."""
+    try:
+        return _store(session, xml, envelope, files, caller)
+    except AppError as exc:
+        if exc.code not in _FILES_REFUSED:
+            raise
+        session.rollback()
+        begin_write(session)
+        audit.record(
+            session,
+            caller.user,
+            "submission.files_refused",
+            target_type="submission",
+            target=envelope.instance_id,
+            details={
+                "code": exc.code,
+                "form_id": envelope.form_id,
+                "device_key": _text(caller.device_key, 255),
+                "files": exc.details.get("files", []),
+            },
+        )
+        session.commit()
+        raise
+
+
 def _store(
     session: Session,
     xml: bytes,
@@ -313,7 +355,7 @@ def _store(
         if existing.xml_sha256 != xml_sha:
             raise AppError("submission.xml_conflict", details={"instanceID": envelope.instance_id})
         # An identical resend, or the next POST of a split submission: add its files.
-        _add_files(session, existing, files)
+        _add_missing_files(session, existing, files, caller)
         return Receipt(existing, "attachments_added", _missing(existing)), definition
 
     previous: Submission | None = None
@@ -409,6 +451,68 @@ def _add_files(session: Session, submission: Submission, files: list[IncomingFil
             submission.attachments.append(row)
             by_name[incoming.name] = row
         row.blob_sha256 = sha
+        row.size = len(incoming.content)
+        row.content_type = _content_type(incoming.content_type)
+        row.received_at = utcnow()
+    session.flush()
+
+
+# Refused files listed in an error and its audit entry, at most.
+_LISTED_FILES = 20
+
+
+def _add_missing_files(
+    session: Session, submission: Submission, files: list[IncomingFile], caller: Caller
+) -> None:
+    """What a resend (or the next POST of a split submission, which repeats the XML) may
+    add: the files still missing, sent by the sender or by someone who may edit the
+    sender's submissions (:func:`_may_edit`). Missing: named by the stored XML and not
+    received yet, or (as Collect sends every file of the instance's folder, split over the
+    POSTs) not stored at all under that name. A file identical to the stored one changes
+    nothing. A stored file is never replaced: another content under a stored name, or any
+    file from someone else, refuses the whole request and changes nothing."""
+    by_name = {a.name: a for a in submission.attachments}
+    adding: list[tuple[SubmissionAttachment | None, IncomingFile]] = []
+    refused: list[IncomingFile] = []
+    for incoming in files:
+        row = by_name.get(incoming.name)
+        if row is None or row.blob_sha256 is None:
+            adding.append((row, incoming))
+        elif row.blob_sha256 != hashlib.sha256(incoming.content).hexdigest():
+            refused.append(incoming)
+    if not adding and not refused:
+        return
+
+    def details(listed: list[IncomingFile]) -> dict[str, Any]:
+        return {
+            "instanceID": submission.instance_id,
+            "files": [
+                {
+                    "name": f.name,
+                    "size": len(f.content),
+                    "sha256": hashlib.sha256(f.content).hexdigest(),
+                    "stored": f.name in by_name,
+                }
+                for f in listed[:_LISTED_FILES]
+            ],
+        }
+
+    if not _may_edit(session, caller.user, submission):
+        changes = refused + [f for _, f in adding]
+        raise AppError("submission.attachment_forbidden", details=details(changes))
+    if refused:
+        names = ", ".join(f.name for f in refused[:_LISTED_FILES])
+        raise AppError(
+            "submission.attachment_conflict",
+            "This form is already on the server with other files of these names; sending "
+            f"it again cannot replace them: {names}.",
+            details=details(refused),
+        )
+    for row, incoming in adding:
+        if row is None:
+            row = SubmissionAttachment(name=incoming.name)
+            submission.attachments.append(row)
+        row.blob_sha256 = blobs.store(session, incoming.content)
         row.size = len(incoming.content)
         row.content_type = _content_type(incoming.content_type)
         row.received_at = utcnow()
