@@ -4,11 +4,9 @@ Each list streams as chunks of CSV text straight from a server-side cursor, so m
 flat however many cases there are. Labels carry reference numbers, never a child's name:
 a phone can be lost.
 
-``list_hash`` is the version token for the manifest (and the ETag): an md5 over the list's
-name, the user's scope, and cheap aggregates of the rows in scope (count, latest
-``updated_at``, sum of case versions). Any change to a listed row bumps its case's version
-and ``updated_at``; a row entering or leaving the scope changes the count or the sums. It
-costs one aggregate query, not a read of the content.
+What the manifest announces and the download serves comes from ``cases.list_cache``: the
+bytes built here, kept with their MD5 until the lists' source changes. ``list_hash`` (an
+md5 over cheap aggregates of the rows in scope) is no longer what phones are given.
 """
 
 from __future__ import annotations
