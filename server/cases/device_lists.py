@@ -33,6 +33,7 @@ CASES_HEADER = (
     "caseworker",
     "next_contact_due",
     "status",
+    "contact_frequency_days",
 )
 PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
 SERVICES_HEADER = ("name", "label", "category", "provider", "location", "access", "focal_point")
