@@ -6,13 +6,15 @@ real forms, read back over the API."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from datetime import date, timedelta
 
 from flask.testing import FlaskClient
 
 from tests.factories import DeviceClient, Factory, bearer
-from tests.realforms import contact_log, new_case_plan, plan_revision
+from tests.realforms import contact_log, new_case_plan, plan_revision, xform
 
 
 def _cases(device: DeviceClient) -> list[dict[str, str]]:
@@ -81,3 +83,24 @@ def test_an_earlier_date_set_at_a_contact_stands(
     assert device.submit(contact).status_code == 201
     record = client.get("/api/v1/cases/CP-F-2", headers=sup).json
     assert record["next_contact_due"] == (contacted + timedelta(days=4)).isoformat()
+
+
+def test_the_contact_log_suggests_the_next_contact_from_the_plans_frequency() -> None:
+    form = xform("contact_log")
+    freq = "instance('cases')/root/item[name= /data/case ]/contact_frequency_days"
+    # picking the case (or changing the contact's time) fills in contact date + frequency
+    suggestion = (
+        f"if({freq} != '', date(date(format-date( /data/contact_time , '%Y-%m-%d')) + {freq}), '')"
+    )
+    setvalues = re.findall(
+        r'<setvalue ref="/data/next/next_contact_date" event="xforms-value-changed" '
+        r'value="([^"]*)"/>',
+        form,
+    )
+    assert [html.unescape(v) for v in setvalues] == [suggestion, suggestion]
+    # a later date is allowed, with a note saying when the case will be due
+    note = re.search(r'<bind nodeset="/data/next/next_contact_later_note"[^>]*>', form)
+    assert note is not None
+    assert "/data/next/next_contact_date  &gt; date( /data/next/suggested_next_contact )" in (
+        note.group(0)
+    )
