@@ -36,7 +36,18 @@ CASES_HEADER = (
     "contact_frequency_days",
 )
 PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
-SERVICES_HEADER = ("name", "label", "category", "provider", "location", "access", "focal_point")
+SERVICES_HEADER = (
+    "name",
+    "label",
+    "category",
+    "provider",
+    "location",
+    "access",
+    "focal_point",
+    "description",
+    "can_visit",
+    "visiting_teams",
+)
 LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
 
 _CHUNK_ROWS = 2000
@@ -106,11 +117,22 @@ def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
-    for service_id, name, category, provider, location, access, focal in _stream(
-        session, service_queries.list_service_list_rows()
-    ):
+    for row in _stream(session, service_queries.list_service_list_rows()):
+        service_id, name, category, provider, location, access, focal, about, visits, teams = row
         label = f"{name} ({provider})" if provider else name
-        yield (service_id, label, category, provider, location, access, focal)
+        can_visit = "yes" if visits else "no"
+        yield (
+            service_id,
+            label,
+            category,
+            provider,
+            location,
+            access,
+            focal,
+            about,
+            can_visit,
+            teams,
+        )
 
 
 def stream_cases_csv(session: Session, user: User) -> Iterator[str]:
