@@ -5,11 +5,14 @@ anything else, and services.csv carries what the phone needs to show a service."
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 from flask.testing import FlaskClient
 
 from tests.factories import DeviceClient, Factory, bearer
+from tests.realforms import xform
 
 ALLOWED = [
     "health",
@@ -98,3 +101,18 @@ def test_an_import_refuses_a_category_the_forms_do_not_offer_with_the_row(
         "yes",
         "North team",
     )
+
+
+def test_the_case_plan_shows_what_a_directory_service_provides_and_if_it_can_visit() -> None:
+    form = xform("case_plan")
+    for column in ("description", "can_visit"):
+        assert (
+            f"instance('services')/root/item[name= current()/../service ]/{column}"
+            in html.unescape(form)
+        )
+    note = re.search(
+        r'<input ref="/data/services_group/services/service_directory_note">.*?</input>', form, re.S
+    )
+    assert note is not None
+    assert "service_description" in note.group(0)
+    assert "service_can_visit" in note.group(0)
