@@ -20,6 +20,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # One reverse proxy in front: trust its X-Forwarded-Proto/Host (Basic needs HTTPS).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
+    import server.cases.list_cache
     import server.models  # noqa: F401  (every table known to the metadata)
 
     db.init_app(app)

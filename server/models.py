@@ -3,7 +3,15 @@
 from server.audit.models import AuditEvent
 from server.auth.models import ApiToken, Device, User
 from server.blobs.models import Blob
-from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.cases.models import (
+    Case,
+    CaseAction,
+    CaseConflict,
+    CaseContribution,
+    DeviceListCache,
+    ListVersion,
+    PlanItem,
+)
 from server.services.models import Service
 from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.models import FormAttachment, XForm, XFormVersion
@@ -17,7 +25,9 @@ __all__ = [
     "CaseConflict",
     "CaseContribution",
     "Device",
+    "DeviceListCache",
     "FormAttachment",
+    "ListVersion",
     "PlanItem",
     "Service",
     "Submission",

@@ -274,35 +274,41 @@ def contact_log(
     close: str = "no",
     service_updates: list[tuple[str, str]] | None = None,
     health_referral: tuple[str, str, str, str] | None = None,
+    health_referrals: Sequence[tuple[str, str, str, str]] = (),
     instance_id: str | None = None,
     deprecated_id: str | None = None,  # makes it an edit of that instance
 ) -> bytes:
     """A contact. ``health_referral``: (service id, title, "provider, location", due) of a
-    referral made at this contact."""
+    referral made at this contact; ``health_referrals``: several. A referral with no
+    service id names its provider in free text (the title is then the form's own)."""
     health: dict[str, Any] = {"household_health": "well"}
-    if health_referral:
-        service, title, by, due = health_referral
-        referral_id = str(uuid.uuid4())
+    referrals = [*([health_referral] if health_referral else []), *health_referrals]
+    if referrals:
         # the key as the form computes it: a referral of its own, not the plan's service
         key_form = _calculation("contact_log", "health_key")
         expected = "concat('referral-', ../health_service, '-', ../health_referral_id)"
         assert key_form == expected, f"contact_log computes health_key as {key_form}"
         assert _calculation("contact_log", "health_referral_id") == "once(uuid())"
+        entries = []
+        for service, title, by, due in referrals:
+            referral_id = str(uuid.uuid4())
+            entry = {
+                "health_referral_id": referral_id,
+                "health_key": f"referral-{service}-{referral_id}",
+                "health_service": service,
+                "health_service_title": title if service else "Health referral",
+                "health_service_by": by,
+                "health_referral_due": due,
+                "health_referral_status": "referred",
+            }
+            if not service:
+                entry["health_provider"] = by
+            entries.append(entry)
         health = {
             "household_health": "unwell",
             "health_details": "Mother has a fever.",
             "health_referral_needed": "yes",
-            "health_referral": [
-                {
-                    "health_referral_id": referral_id,
-                    "health_key": f"referral-{service}-{referral_id}",
-                    "health_service": service,
-                    "health_service_title": title,
-                    "health_service_by": by,
-                    "health_referral_due": due,
-                    "health_referral_status": "referred",
-                }
-            ],
+            "health_referral": entries,
         }
     answers: dict[str, Any] = {
         "case": entity_id,

@@ -4,11 +4,9 @@ Each list streams as chunks of CSV text straight from a server-side cursor, so m
 flat however many cases there are. Labels carry reference numbers, never a child's name:
 a phone can be lost.
 
-``list_hash`` is the version token for the manifest (and the ETag): an md5 over the list's
-name, the user's scope, and cheap aggregates of the rows in scope (count, latest
-``updated_at``, sum of case versions). Any change to a listed row bumps its case's version
-and ``updated_at``; a row entering or leaving the scope changes the count or the sums. It
-costs one aggregate query, not a read of the content.
+What the manifest announces and the download serves comes from ``cases.list_cache``: the
+bytes built here, kept with their MD5 until the lists' source changes. ``list_hash`` (an
+md5 over cheap aggregates of the rows in scope) is no longer what phones are given.
 """
 
 from __future__ import annotations
@@ -35,9 +33,21 @@ CASES_HEADER = (
     "caseworker",
     "next_contact_due",
     "status",
+    "contact_frequency_days",
 )
 PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
-SERVICES_HEADER = ("name", "label", "category", "provider", "location", "access", "focal_point")
+SERVICES_HEADER = (
+    "name",
+    "label",
+    "category",
+    "provider",
+    "location",
+    "access",
+    "focal_point",
+    "description",
+    "can_visit",
+    "visiting_teams",
+)
 LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
 
 _CHUNK_ROWS = 2000
@@ -107,11 +117,22 @@ def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
-    for service_id, name, category, provider, location, access, focal in _stream(
-        session, service_queries.list_service_list_rows()
-    ):
+    for row in _stream(session, service_queries.list_service_list_rows()):
+        service_id, name, category, provider, location, access, focal, about, visits, teams = row
         label = f"{name} ({provider})" if provider else name
-        yield (service_id, label, category, provider, location, access, focal)
+        can_visit = "yes" if visits else "no"
+        yield (
+            service_id,
+            label,
+            category,
+            provider,
+            location,
+            access,
+            focal,
+            about,
+            can_visit,
+            teams,
+        )
 
 
 def stream_cases_csv(session: Session, user: User) -> Iterator[str]:

@@ -28,7 +28,9 @@ Rules (the spreadsheet contract of ``xlsforms/``):
 * A repeat whose role is ``need``, ``service``, ``action`` or ``decision`` holds plan items;
   one whose role is ``existing`` updates items already in the plan, of any kind, each
   picked by its ``item_id``. A contact form changes an item of the plan only by picking
-  it: the items it makes (a referral) get keys of their own, prefixed ``contact:``.
+  it: the items it makes (a referral) get keys of their own, prefixed ``contact:``. Each
+  repeat entry is its own item, so one contact can make several referrals, each to a
+  directory service or to a provider named in free text (then its ``owner``).
 
 Total: no answer makes the mapping raise. An answer a role cannot read (a date that is not a
 date, a frequency that is not a whole number of days, an id or code longer than the

@@ -457,8 +457,14 @@ class _Fold:
             and next_set_at < last_contact_at
         ):
             next_due = None
-        if next_due is None and anchor is not None:
-            next_due = _plus_days(anchor.date(), frequency or default_frequency_days)
+        if anchor is not None:
+            # Contact is due from the plan's frequency and the last contact; a date the
+            # caseworker set can bring it forward, never push it past the plan.
+            by_plan = _plus_days(anchor.date(), frequency or default_frequency_days)
+            if by_plan is not None and (
+                next_due is None or (frequency is not None and by_plan < next_due)
+            ):
+                next_due = by_plan
         if self.status == "closed":
             next_due = None
 

@@ -744,10 +744,11 @@ def list_case_list_rows(
 
 def list_case_csv_rows(
     user: User,
-) -> Select[str, str, int, str, str | None, str | None, str | None, str]:
+) -> Select[str, str, int, str, str | None, str | None, str | None, str, int | None]:
     """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
     number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
-    status; the user's open cases in device scope, ordered by case_ref. The label is built
+    status, contact_frequency_days (the plan's, in days); the user's open cases in device
+    scope, ordered by case_ref. The label is built
     by the database so that rows go to the CSV writer untouched."""
     cw = User.__table__.alias("cw")
     has_risk = and_(Case.risk_level.is_not(None), Case.risk_level != "")
@@ -764,6 +765,7 @@ def list_case_csv_rows(
             cw.c.username,
             _date_text(Case.next_contact_due),
             Case.status,
+            Case.contact_frequency_days,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         # coalesce keeps the planner off the status index: walking the case_ref index

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
 from server.auth.models import User
 from server.blobs.queries import get_blob
-from server.cases import device_lists
+from server.cases import device_lists, list_cache
 from server.db import get_database
 from server.disposition import set_attachment
 from server.errors import AppError
@@ -34,13 +32,17 @@ def file_response(session: Session, attachment: FormAttachment) -> Response:
 
 
 def list_hash(session: Session, name: str, user: User) -> str:
-    return device_lists.list_hash(session, name, user)
+    """The manifest hash of a generated list: the MD5 of the bytes this user downloads."""
+    store = get_database(current_app).sessionmaker
+    return list_cache.get_list(session, name, user, store, with_content=False).md5
 
 
 def list_response(
     session: Session, name: str, user: User, device_label: str | None, form_id: str
 ) -> Response:
-    etag = device_lists.list_hash(session, name, user)
+    store = get_database(current_app).sessionmaker
+    cached = list_cache.get_list(session, name, user, store, with_content=True)
+    etag = cached.md5
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     # Case lists carry reference numbers and working fields of children's cases: who
@@ -54,14 +56,8 @@ def list_response(
         details={"device": device_label, "form": form_id, "hash": etag},
         ip=request.remote_addr,
     )
-    factory = get_database(current_app).sessionmaker
-
-    def body() -> Iterator[str]:
-        # The request's session is closed once the view returns; the stream needs its own.
-        with factory() as stream_session:
-            yield from device_lists.stream_list(stream_session, name, user)
-
-    response = Response(body(), content_type="text/csv; charset=utf-8")
+    # The exact bytes whose MD5 the manifest announced.
+    response = Response(cached.content, content_type="text/csv; charset=utf-8")
     response.set_etag(etag)
     set_attachment(response.headers, name)
     return response

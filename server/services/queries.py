@@ -56,9 +56,10 @@ def list_categories(session: Session) -> list[str]:
     return sorted(session.scalars(stmt))
 
 
-def list_service_list_rows() -> Select[str, str, str, str, str, str, str]:
+def list_service_list_rows() -> Select[str, str, str, str, str, str, str, str, bool, str]:
     """Columns of services.csv (active services): service_id, name, category, provider,
-    location, access, focal_points."""
+    location, access, focal_points, description (what it provides), can_visit (it can come
+    to the child), visiting_teams (teams that can still visit)."""
     return (
         select(
             Service.service_id,
@@ -68,6 +69,9 @@ def list_service_list_rows() -> Select[str, str, str, str, str, str, str]:
             Service.location,
             Service.access,
             Service.focal_points,
+            Service.description,
+            Service.can_visit,
+            Service.visiting_teams,
         )
         .where(Service.is_active.is_(True))
         .order_by(Service.category, Service.name, Service.service_id)

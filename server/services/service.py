@@ -16,12 +16,29 @@ from server.services import queries
 from server.services.models import Service
 from server.services.schemas import COLUMNS, ServiceInputSchema
 from server.timeutil import utcnow
+from server.xforms import queries as xform_queries
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # A directory has hundreds of rows; the cap stops a small, highly compressed XLSX from
 # unpacking into millions.
 MAX_IMPORT_ROWS = 20_000
 REQUIRED_COLUMNS = ("service_id", "name", "category")
+# The forms pick services by type from this choice list (case plan: ``service_category``,
+# ``choice_filter`` ``category = ${service_category}``): a directory category is one of its
+# codes, or phones never list the service.
+CATEGORY_LIST = "service_category"
+# The list the shipped case plan has, used until a published form defines one.
+DEFAULT_CATEGORIES = (
+    ("health", "Health"),
+    ("education", "Education"),
+    ("psychosocial", "Psychosocial support"),
+    ("alternative_care", "Alternative care"),
+    ("cash_assistance", "Cash assistance"),
+    ("wash", "Water, sanitation and hygiene (WASH)"),
+    ("food", "Food"),
+    ("legal_aid", "Legal aid"),
+    ("other", "Other service"),
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +57,58 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def service_categories(session: Session) -> list[tuple[str, str]]:
+    """(code, label) of every service category the published forms offer: the choices of
+    their ``service_category`` lists, in the order the forms give them."""
+    found: dict[str, str] = {}
+    for choices in xform_queries.list_current_choice_lists(session, CATEGORY_LIST):
+        for choice in choices:
+            value = str(choice.get("value") or "")
+            labels = choice.get("labels") or {}
+            label = labels.get("default") or next(iter(labels.values()), "") or value
+            if value and value not in found:
+                found[value] = str(label)
+    return list(found.items()) or list(DEFAULT_CATEGORIES)
+
+
+def category_code(given: str, categories: list[tuple[str, str]]) -> str | None:
+    """The category code ``given`` names, as a code or as its label (case-insensitive)."""
+    wanted = given.strip().casefold()
+    for code, label in categories:
+        if wanted in (code.casefold(), label.strip().casefold()):
+            return code
+    return None
+
+
+def _category_error(given: str, categories: list[tuple[str, str]]) -> str:
+    allowed = ", ".join(f"{code} ({label})" for code, label in categories)
+    return f"'{given}' is not a service category of the forms. Use one of: {allowed}."
+
+
+def _checked_category(
+    session: Session, loaded: dict[str, Any], categories: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """``loaded`` with its category as a code; ``service.invalid`` for any other text."""
+    if "category" not in loaded:
+        return loaded
+    categories = categories if categories is not None else service_categories(session)
+    code = category_code(loaded["category"], categories)
+    if code is None:
+        raise AppError(
+            "service.invalid",
+            message=_category_error(loaded["category"], categories),
+            details={
+                "fields": {"category": [_category_error(loaded["category"], categories)]},
+                "allowed": [code for code, _ in categories],
+            },
+        )
+    return {**loaded, "category": code}
+
+
 def create_service(session: Session, data: dict[str, Any]) -> Service:
     """Add a service; ``data`` as ServiceInputSchema loads it. Raises ``service.invalid``
-    if the id is taken."""
-    loaded = _load(data, partial=False)
+    if the id is taken or the category is not one of the forms'."""
+    loaded = _checked_category(session, _load(data, partial=False))
     if queries.get_service(session, loaded["service_id"]) is not None:
         raise AppError(
             "service.invalid",
@@ -62,7 +127,7 @@ def update_service(session: Session, service_id: str, data: dict[str, Any]) -> S
     service = queries.get_service(session, service_id)
     if service is None:
         raise AppError("service.not_found", details={"service_id": service_id})
-    loaded = _load(data, partial=True)
+    loaded = _checked_category(session, _load(data, partial=True))
     loaded.pop("service_id", None)
     if _assign(service, loaded):
         service.updated_at = utcnow()
@@ -79,7 +144,13 @@ def _load(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = ServiceInputSchema().load(data, partial=partial)
     except ValidationError as exc:
-        raise AppError("service.invalid", details={"fields": exc.messages_dict}) from exc
+        fields = _flatten(exc.messages_dict)
+        listed = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+        raise AppError(
+            "service.invalid",
+            message=f"The service was not saved. {listed}",
+            details={"fields": fields},
+        ) from exc
     return loaded
 
 
@@ -142,6 +213,7 @@ def import_services(
     )
     seen: dict[str, int] = {}
     schema = ServiceInputSchema()
+    categories = service_categories(session)
     for number, record in parsed:
         sid = record.get("service_id")
         if sid in seen:
@@ -156,6 +228,13 @@ def import_services(
             messages = exc.messages_dict
             report.errors.append(RowError(number, sid, _flatten(messages)))
             continue
+        if "category" in loaded:
+            code = category_code(loaded["category"], categories)
+            if code is None:
+                message = _category_error(loaded["category"], categories)
+                report.errors.append(RowError(number, sid, {"category": [message]}))
+                continue
+            loaded["category"] = code
         sid = loaded["service_id"]
         seen[sid] = number
         if service is None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -68,6 +70,17 @@ def list_downloadable(session: Session) -> list[tuple[XForm, XFormVersion]]:
         .order_by(XForm.form_id)
     )
     return [(x, v) for x, v in rows]
+
+
+def list_current_choice_lists(session: Session, list_name: str) -> list[list[dict[str, Any]]]:
+    """The choices (``{"value", "labels"}``) of the choice list ``list_name`` in each open
+    form's current version that has one, by form id."""
+    found = []
+    for _, version in list_downloadable(session):
+        choices = (version.definition or {}).get("choices", {}).get(list_name)
+        if choices:
+            found.append(list(choices))
+    return found
 
 
 def get_attachment(session: Session, version: XFormVersion, name: str) -> FormAttachment | None:

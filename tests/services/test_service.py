@@ -56,8 +56,8 @@ def test_xlsx_import(session: Session) -> None:
     ws = wb.active
     assert ws is not None
     ws.append(["service_id", "name", "category", "can_visit", "is_active"])
-    ws.append(["lg-1", "Legal aid", "legal", True, "no"])
-    ws.append(["lg-2", "Legal clinic", "legal", "maybe", None])
+    ws.append(["lg-1", "Legal aid", "legal_aid", True, "no"])
+    ws.append(["lg-2", "Legal clinic", "legal_aid", "maybe", None])
     buf = io.BytesIO()
     wb.save(buf)
     report = service.import_services(session, "services.xlsx", buf.getvalue())
@@ -101,9 +101,10 @@ def test_create_update_search_and_device_list(session: Session) -> None:
     before = device_lists.list_hash(session, "services.csv", user)
     text = "".join(device_lists.stream_list(session, "services.csv", user))
     assert text.splitlines() == [
-        "name,label,category,provider,location,access,focal_point",
-        "fd-1,Food,food,,,,",
-        "wt-1,Water point (Utility),wash,Utility,,,",
+        "name,label,category,provider,location,access,focal_point,description,can_visit,"
+        "visiting_teams",
+        "fd-1,Food,food,,,,,,no,",
+        "wt-1,Water point (Utility),wash,Utility,,,,,no,",
     ]
     service.deactivate_service(session, "fd-1")
     assert device_lists.list_hash(session, "services.csv", user) != before

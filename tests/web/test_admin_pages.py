@@ -170,7 +170,7 @@ def test_services_directory(web_as: Any) -> None:
     assert "North health clinic" in sup.text("/services")
     bad = sup.post("/services/new", {"service_id": "bad id!", "name": "X", "category": "c"})
     assert bad.status_code == 400
-    csv = b"service_id,name,category,location\nlegal-1,Legal aid,legal,Town hall\n,No id,x,\n"
+    csv = b"service_id,name,category,location\nlegal-1,Legal aid,Legal aid,Town hall\n,No id,x,\n"
     result = sup.post(
         "/services/import",
         {"file": (io.BytesIO(csv), "services.csv")},

@@ -33,6 +33,10 @@ def _form_data() -> dict[str, Any]:
     return data
 
 
+def _categories() -> list[tuple[str, str]]:
+    return service.service_categories(db.session())
+
+
 def _field_errors(error: AppError) -> dict[str, list[str]]:
     fields = error.details.get("fields", {})
     return fields if isinstance(fields, dict) else {}
@@ -62,14 +66,20 @@ def service_list() -> str:
 @roles_required(*SERVICE_WRITERS)
 def service_new() -> Response | str | tuple[str, int]:
     if request.method == "GET":
-        return render_template("web/services/edit.html", svc=None, values={}, errors={})
+        return render_template(
+            "web/services/edit.html", svc=None, values={}, errors={}, categories=_categories()
+        )
     data = _form_data()
     try:
         created = service.create_service(db.session(), data)
     except AppError as error:
         flash_error(error)
         page = render_template(
-            "web/services/edit.html", svc=None, values=data, errors=_field_errors(error)
+            "web/services/edit.html",
+            svc=None,
+            values=data,
+            errors=_field_errors(error),
+            categories=_categories(),
         )
         return page, error.http_status
     flash(_("Added %(name)s.", name=created.name), "success")
@@ -87,7 +97,9 @@ def service_edit(service_id: str) -> Response | str | tuple[str, int]:
             name: getattr(svc, name)
             for name in ("service_id", "name", "category", "can_visit", "is_active", *TEXT_COLUMNS)
         }
-        return render_template("web/services/edit.html", svc=svc, values=values, errors={})
+        return render_template(
+            "web/services/edit.html", svc=svc, values=values, errors={}, categories=_categories()
+        )
     data = _form_data()
     data.pop("service_id")
     try:
@@ -95,7 +107,11 @@ def service_edit(service_id: str) -> Response | str | tuple[str, int]:
     except AppError as error:
         flash_error(error)
         page = render_template(
-            "web/services/edit.html", svc=svc, values=data, errors=_field_errors(error)
+            "web/services/edit.html",
+            svc=svc,
+            values=data,
+            errors=_field_errors(error),
+            categories=_categories(),
         )
         return page, error.http_status
     flash(_("Saved %(name)s.", name=data["name"]), "success")
