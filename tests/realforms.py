@@ -108,6 +108,7 @@ def new_case_plan(
     frequency: str = "7",
     instance_id: str | None = None,
     deprecated_id: str | None = None,  # makes it an edit of that instance
+    with_need: bool = True,  # False: a plan whose needs were skipped (the form forbids it)
 ) -> tuple[bytes, str]:
     """A registration: a new case with a need, a health service and an action."""
     entity_id = entity_id or str(uuid.uuid4())
@@ -132,6 +133,8 @@ def new_case_plan(
                 "need_status": "planned",
             }
         ]
+        if with_need
+        else []
     }
     answers["services_group"] = {
         "services": [

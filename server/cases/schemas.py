@@ -114,6 +114,7 @@ class CaseDetailSchema(Schema):
     updated_at = fields.AwareDateTime(attribute="case.updated_at")
     version = fields.Function(lambda d: d.case.version)
     open_conflicts = fields.Function(lambda d: d.case.open_conflicts)
+    warnings = fields.Function(lambda d: list(d.warnings))
     properties = fields.Function(lambda d: dict(d.case.properties or {}))
     provenance = fields.Function(lambda d: dict(d.case.provenance or {}))
     plan_items = fields.List(fields.Nested(PlanItemSchema))

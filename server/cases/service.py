@@ -1531,6 +1531,18 @@ class CaseDetail:
     timeline: list[TimelineEntry]
     actions: list[ActionEntry]
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the case lacks that a plan must hold. ``no_protection_need``: no plan has
+        named a protection need of the child (one finalized without, by an older form or
+        a client that skipped the form's check). The registration is kept, not refused:
+        it is a fact, its phone would otherwise keep resending it, and the case must
+        exist for the caseworker's next contacts; the case shows it until a plan
+        revision names a need."""
+        if any(item.kind == "need" for item in self.plan_items):
+            return ()
+        return ("no_protection_need",)
+
 
 def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail:
     """Everything the case page shows; ``case.not_found`` also when out of the viewer's scope

@@ -37,7 +37,7 @@ def test_case_detail_shape(world: World, session: Session) -> None:
             "case_ref", "entity_id", "status", "caseworker", "team", "risk_level",
             "contact_frequency_days", "last_contact_at", "next_contact_due", "review_due",
             "last_review_at", "opened_at", "closed_at", "updated_at", "version",
-            "open_conflicts", "properties", "provenance", "plan_items", "conflicts",
+            "open_conflicts", "warnings", "properties", "provenance", "plan_items", "conflicts",
             "timeline", "actions",
         ]
     )  # fmt: skip
