@@ -133,7 +133,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def run(*, host: str, port: int, workers: int, threads: int) -> None:
+def run(*, host: str, port: int, workers: int, threads: int, trust_proxy: bool = False) -> None:
+    """``trust_proxy``: X-Forwarded-Proto is believed from a proxy on this machine (then the
+    app's ProxyFix reads the forwarded headers); otherwise gunicorn believes it from no one,
+    so a request over plain HTTP is never taken for HTTPS."""
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
@@ -144,5 +147,6 @@ def run(*, host: str, port: int, workers: int, threads: int) -> None:
             "timeout": 55,
             "accesslog": "-",
             "preload_app": False,
+            **({} if trust_proxy else {"forwarded_allow_ips": "", "secure_scheme_headers": {}}),
         }
     ).run()
