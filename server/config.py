@@ -30,7 +30,12 @@ class Defaults:
     MAX_FORM_UPLOAD_BYTES = 20_000_000
     AUTH_REALM = "casework"
     ODK_VALIDATE = True  # run JavaRosa's validator at publish when java is present
+    # Failed sign-ins lock for LOGIN_LOCKOUT_SECONDS: one account from one address after
+    # LOGIN_MAX_FAILURES, one address (any accounts) after LOGIN_ADDRESS_MAX_FAILURES, one
+    # account from every address after LOGIN_ACCOUNT_MAX_FAILURES; counted within that time.
     LOGIN_MAX_FAILURES = 5
+    LOGIN_ADDRESS_MAX_FAILURES = 20
+    LOGIN_ACCOUNT_MAX_FAILURES = 100
     LOGIN_LOCKOUT_SECONDS = 900
     TRUST_PROXY = False  # honour X-Forwarded-Proto/Host from one reverse proxy
     SESSION_COOKIE_HTTPONLY = True
