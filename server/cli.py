@@ -493,7 +493,13 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
 
     # A submission is CPU work plus short waits on the database: one process per core and
     # one spare to cover the waits.
-    run(host=host, port=port, workers=workers or (os.cpu_count() or 1) + 1, threads=threads)
+    run(
+        host=host,
+        port=port,
+        workers=workers or (os.cpu_count() or 1) + 1,
+        threads=threads,
+        trust_proxy=bool(current_app.config["TRUST_PROXY"]),
+    )
 
 
 def _merge_left_pending() -> None:

@@ -15,6 +15,8 @@ from flask import Flask
 # What devices are told they may send in one POST (X-OpenRosa-Accept-Content-Length).
 # Collect splits larger submissions into several POSTs of at most this size.
 DEFAULT_MAX_SUBMISSION_BYTES = 100_000_000
+# What multipart framing may add to that payload in one POST.
+SUBMISSION_FRAMING_BYTES = 1_000_000
 
 
 class Defaults:
@@ -24,11 +26,16 @@ class Defaults:
     SECRET_KEY = ""  # empty: generated once and kept in DATA_DIR
     MAX_SUBMISSION_BYTES = DEFAULT_MAX_SUBMISSION_BYTES
     # multipart framing adds a little to the advertised payload; Werkzeug refuses beyond this
-    MAX_CONTENT_LENGTH = DEFAULT_MAX_SUBMISSION_BYTES + 1_000_000
+    MAX_CONTENT_LENGTH = DEFAULT_MAX_SUBMISSION_BYTES + SUBMISSION_FRAMING_BYTES
     MAX_FORM_UPLOAD_BYTES = 20_000_000
     AUTH_REALM = "casework"
     ODK_VALIDATE = True  # run JavaRosa's validator at publish when java is present
+    # Failed sign-ins lock for LOGIN_LOCKOUT_SECONDS: one account from one address after
+    # LOGIN_MAX_FAILURES, one address (any accounts) after LOGIN_ADDRESS_MAX_FAILURES, one
+    # account from every address after LOGIN_ACCOUNT_MAX_FAILURES; counted within that time.
     LOGIN_MAX_FAILURES = 5
+    LOGIN_ADDRESS_MAX_FAILURES = 20
+    LOGIN_ACCOUNT_MAX_FAILURES = 100
     LOGIN_LOCKOUT_SECONDS = 900
     TRUST_PROXY = False  # honour X-Forwarded-Proto/Host from one reverse proxy
     SESSION_COOKIE_HTTPONLY = True
@@ -58,8 +65,12 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config["SECRET_KEY"] = _kept_secret(data_dir / "secret_key")
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
     app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
+    # the largest submission POST accepted (the payload devices are told, and its framing)
+    app.config["MAX_SUBMISSION_BODY_BYTES"] = (
+        int(app.config["MAX_SUBMISSION_BYTES"]) + SUBMISSION_FRAMING_BYTES
+    )
     app.config["MAX_CONTENT_LENGTH"] = max(
-        int(app.config["MAX_CONTENT_LENGTH"]), int(app.config["MAX_SUBMISSION_BYTES"]) + 1_000_000
+        int(app.config["MAX_CONTENT_LENGTH"]), app.config["MAX_SUBMISSION_BODY_BYTES"]
     )
 
 

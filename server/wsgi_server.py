@@ -15,10 +15,15 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # A body up to this size is buffered in memory; a larger one spills to a temporary file.
 SPOOL_BYTES = 1 << 20
 READ_CHUNK = 1 << 16
+# A body over the limit is still read (and thrown away) after the app has refused it, up to
+# the limit and at least this much, so that a client that sends its whole body before it
+# reads (most do) gets the 413 instead of a reset connection. Beyond that it is cut off.
+MIN_DRAIN_BYTES = 64 << 20
 
 
 class BufferedOneAtATime:
-    """Read each request's body first, then run the app one request at a time per process.
+    """Read each request's body first, then run the app, one request at a time per process
+    when ``one_at_a_time``.
 
     For threaded workers on SQLite. Every write there passes one database-wide lock, and a
     thread holding it must win the GIL back after each statement; with sibling threads of
@@ -29,27 +34,45 @@ class BufferedOneAtATime:
     uploads, write responses and keep idle connections side by side, so a phone on a weak
     signal holds up no one. On PostgreSQL there is no such lock and requests wait on the
     network, so threads run the app concurrently there.
+
+    Every body, whether it has a Content-Length or is chunked, on every route, is read
+    before the app runs (so a slow one holds its own thread, never the app), up to
+    ``max_body_bytes``. A larger one is not kept: the app sees its length over the limit
+    and refuses it unread, and what the client still sends is drained after.
     """
 
-    def __init__(self, app: WSGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: WSGIApp, max_body_bytes: int, *, one_at_a_time: bool = True) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.drain_bytes = max(max_body_bytes, MIN_DRAIN_BYTES)
+        self.one_at_a_time = one_at_a_time
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        source = environ.get("wsgi.input")
         self._buffer_body(environ)
-        with self.lock:
-            # A streamed response (an export) is produced after this returns, outside the
-            # lock: it only reads.
-            return self.app(environ, start_response)
+        if self.one_at_a_time:
+            with self.lock:
+                # A streamed response (an export) is produced after this returns, outside
+                # the lock: it only reads.
+                result = self.app(environ, start_response)
+        else:
+            result = self.app(environ, start_response)
+        if source is not None and environ.get("wsgi.input") is source:
+            self._drain(source)  # answered without reading it all (a 413, a 401, …)
+        return result
 
     def _buffer_body(self, environ: dict[str, Any]) -> None:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return  # the app answers the malformed header
-        if length <= 0 or length > self.max_body_bytes:
-            return  # nothing to read, or the app refuses it before reading it
+        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+        if chunked:
+            length = self.max_body_bytes + 1  # read until it ends, or one byte too many
+        else:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return  # the app answers the malformed header
+            if length <= 0 or length > self.max_body_bytes:
+                return  # nothing to read, or the app refuses it before reading it
         source = environ["wsgi.input"]
         buffered: IO[bytes] = (
             io.BytesIO()
@@ -60,11 +83,31 @@ class BufferedOneAtATime:
         while remaining:
             chunk = source.read(min(READ_CHUNK, remaining))
             if not chunk:
-                break  # the client went away: the app sees a short body and says so
+                break  # the end, or the client went away: the app sees a short body
             buffered.write(chunk)
             remaining -= len(chunk)
+        if chunked:
+            # From here on the body has a length, which the app checks against its limits.
+            received = length - remaining
+            del environ["HTTP_TRANSFER_ENCODING"]
+            environ["CONTENT_LENGTH"] = str(received)
+            if received > self.max_body_bytes:  # too large: the app refuses it unread
+                buffered.close()
+                environ["wsgi.input"] = source
+                return
         buffered.seek(0)
         environ["wsgi.input"] = buffered
+
+    def _drain(self, source: Any) -> None:
+        remaining = self.drain_bytes
+        while remaining > 0:
+            try:
+                chunk = source.read(min(READ_CHUNK, remaining))
+            except (OSError, ValueError):
+                return  # the client went away, or sent a broken chunk
+            if not chunk:
+                return
+            remaining -= len(chunk)
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -80,14 +123,20 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from server import create_app
 
         app = create_app()
-        if self.options["threads"] > 1 and app.config["DATABASE_URL"].startswith("sqlite"):
-            app.wsgi_app = BufferedOneAtATime(  # type: ignore[method-assign]
-                app.wsgi_app, int(app.config["MAX_CONTENT_LENGTH"])
-            )
+        app.wsgi_app = BufferedOneAtATime(  # type: ignore[method-assign]
+            app.wsgi_app,
+            int(app.config["MAX_CONTENT_LENGTH"]),
+            one_at_a_time=(
+                self.options["threads"] > 1 and app.config["DATABASE_URL"].startswith("sqlite")
+            ),
+        )
         return app
 
 
-def run(*, host: str, port: int, workers: int, threads: int) -> None:
+def run(*, host: str, port: int, workers: int, threads: int, trust_proxy: bool = False) -> None:
+    """``trust_proxy``: X-Forwarded-Proto is believed from a proxy on this machine (then the
+    app's ProxyFix reads the forwarded headers); otherwise gunicorn believes it from no one,
+    so a request over plain HTTP is never taken for HTTPS."""
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
@@ -98,5 +147,6 @@ def run(*, host: str, port: int, workers: int, threads: int) -> None:
             "timeout": 55,
             "accesslog": "-",
             "preload_app": False,
+            **({} if trust_proxy else {"forwarded_allow_ips": "", "secure_scheme_headers": {}}),
         }
     ).run()

@@ -59,6 +59,26 @@ def _environ(body: bytes, stream: Any = None, length: int | None = None) -> dict
     }
 
 
+def _chunked(body: bytes, stream: Any = None) -> dict[str, Any]:
+    """As gunicorn hands over a chunked body: no length, a stream that ends with the body."""
+    return {
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": stream if stream is not None else io.BytesIO(body),
+    }
+
+
+class _Refuser:
+    """A WSGI app that answers at once without reading the body, noting what it was told."""
+
+    def __init__(self) -> None:
+        self.lengths: list[str | None] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.lengths.append(environ.get("CONTENT_LENGTH"))
+        start_response("413 Request Entity Too Large", [])
+        return [b"too large"]
+
+
 def _call(app: Any, environ: dict[str, Any]) -> list[bytes]:
     return list(app(environ, lambda *_: None))
 
@@ -123,6 +143,59 @@ def test_a_slow_upload_does_not_hold_up_other_requests():
     assert recorder.bodies == [b"quick", b"slow"]
 
 
+def test_a_chunked_body_is_read_before_the_app_and_given_a_length():
+    recorder = _Recorder()
+    app = BufferedOneAtATime(recorder, max_body_bytes=1 << 20)
+    original = io.BytesIO(b"username=a&password=b")
+    environ = _chunked(b"", stream=original)
+    _call(app, environ)
+    assert recorder.bodies == [b"username=a&password=b"]
+    assert recorder.inputs[0] is not original
+    assert environ["CONTENT_LENGTH"] == "21"
+    assert "HTTP_TRANSFER_ENCODING" not in environ
+
+
+def test_a_slow_chunked_body_does_not_hold_up_other_requests():
+    recorder = _Recorder()
+    app = BufferedOneAtATime(recorder, max_body_bytes=1 << 20)
+    gate = threading.Event()
+    slow = threading.Thread(
+        target=_call, args=(app, _chunked(b"", stream=_TrickleInput(b"slow", gate)))
+    )
+    slow.start()
+    time.sleep(0.05)  # the slow request is reading its body
+    quick = threading.Thread(target=_call, args=(app, _chunked(b"quick")))
+    quick.start()
+    quick.join(timeout=2)
+    finished_while_slow_was_reading = not quick.is_alive()
+    gate.set()
+    slow.join(timeout=5)
+    assert finished_while_slow_was_reading
+    assert recorder.bodies == [b"quick", b"slow"]
+
+
+def test_a_chunked_body_over_the_limit_is_not_kept_and_the_app_sees_it_too_long():
+    refuser = _Refuser()
+    app = BufferedOneAtATime(refuser, max_body_bytes=1000)
+    stream = io.BytesIO(b"x" * 5000)
+    assert _call(app, _chunked(b"", stream=stream)) == [b"too large"]
+    assert refuser.lengths == ["1001"]  # one byte over: the app refuses it unread
+    assert stream.read() == b""  # and the rest was drained, so the client reads the answer
+
+
+def test_a_body_over_the_limit_is_drained_after_the_answer_up_to_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr("server.wsgi_server.MIN_DRAIN_BYTES", 3000)
+    app = BufferedOneAtATime(_Refuser(), max_body_bytes=1000)
+    within = io.BytesIO(b"x" * 2500)
+    _call(app, _environ(b"", stream=within, length=2500))
+    assert within.read() == b""
+    beyond = io.BytesIO(b"x" * 10_000)  # no more than the bound is read: then it is cut off
+    _call(app, _environ(b"", stream=beyond, length=10_000))
+    assert len(beyond.read()) == 10_000 - 3000
+
+
 def test_a_streamed_response_is_produced_outside_the_lock():
     held_while_streaming: list[bool] = []
     app: BufferedOneAtATime
@@ -143,11 +216,15 @@ def test_a_streamed_response_is_produced_outside_the_lock():
 
 
 @pytest.mark.parametrize(
-    ("database", "threads", "wrapped"),
+    ("database", "threads", "one_at_a_time"),
     [("sqlite", 8, True), ("sqlite", 1, False), ("postgresql", 8, False)],
 )
 def test_only_threaded_workers_on_sqlite_run_one_request_at_a_time(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: str, threads: int, wrapped: bool
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    database: str,
+    threads: int,
+    one_at_a_time: bool,
 ):
     url = (
         f"sqlite:///{tmp_path / 'x.sqlite3'}"
@@ -159,4 +236,6 @@ def test_only_threaded_workers_on_sqlite_run_one_request_at_a_time(
     loader = _Gunicorn.__new__(_Gunicorn)  # its load() only, without starting gunicorn
     loader.options = {"threads": threads}
     app = loader.load()
-    assert isinstance(app.wsgi_app, BufferedOneAtATime) is wrapped
+    # every body is read before the app runs, whatever the database
+    assert isinstance(app.wsgi_app, BufferedOneAtATime)
+    assert app.wsgi_app.one_at_a_time is one_at_a_time

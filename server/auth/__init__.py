@@ -46,6 +46,8 @@ def auth_settings() -> AuthSettings:
         base_url=config["BASE_URL"],
         max_failures=int(config["LOGIN_MAX_FAILURES"]),
         lockout_seconds=int(config["LOGIN_LOCKOUT_SECONDS"]),
+        address_max_failures=int(config["LOGIN_ADDRESS_MAX_FAILURES"]),
+        account_max_failures=int(config["LOGIN_ACCOUNT_MAX_FAILURES"]),
     )
 
 

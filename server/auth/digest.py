@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -44,17 +45,28 @@ def _equal(a: str, b: str) -> bool:
 
 
 def make_nonce(secret: str, now: float | None = None) -> str:
+    """``time.random.signature``: every challenge its own nonce, since the counts accepted
+    with each nonce are recorded (a count is accepted once)."""
     stamp = str(int(now if now is not None else time.time()))
-    return f"{stamp}.{_sign(secret, stamp)}"
+    text = f"{stamp}.{secrets.token_hex(8)}"
+    return f"{text}.{_sign(secret, text)}"
+
+
+def nonce_stamp(nonce: str) -> int:
+    """When a nonce that :func:`nonce_state` accepted was made (Unix time)."""
+    return int(nonce.partition(".")[0])
 
 
 def nonce_state(secret: str, nonce: str, now: float | None = None) -> str:
-    """'valid', 'stale' (ours but expired: the client may retry at once) or 'invalid'."""
-    stamp, _, sig = nonce.partition(".")
-    if not (stamp.isascii() and stamp.isdigit()) or not _equal(sig, _sign(secret, stamp)):
+    """'valid', 'stale' (ours but expired, or of the older shape made without a random
+    part: the client may retry at once) or 'invalid'."""
+    text, _, sig = nonce.rpartition(".")
+    stamp, _, unique = text.partition(".")
+    if not (stamp.isascii() and stamp.isdigit()) or not _equal(sig, _sign(secret, text)):
         return "invalid"
     age = (now if now is not None else time.time()) - int(stamp)
-    return "valid" if 0 <= age <= NONCE_LIFETIME_SECONDS else "stale"
+    fresh = 0 <= age <= NONCE_LIFETIME_SECONDS and unique != ""
+    return "valid" if fresh else "stale"
 
 
 def challenge(realm: str, secret: str, *, stale: bool = False) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base
@@ -86,3 +86,30 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
     user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted in one scope, for the lock-out: one account from one address
+    (``pair``), one address whatever the account (``address``), or one account from every
+    address (``account``). User names are counted whether or not such a user exists."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the scope
+    scope: Mapped[str] = mapped_column(String(10))
+    username: Mapped[str | None] = mapped_column(String(80), default=None, index=True)
+    address: Mapped[str | None] = mapped_column(String(64), default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class DigestNonceUse(Base):
+    """The highest nonce count accepted with each Digest nonce still valid: a count is
+    accepted once, so a captured Authorization header cannot be replayed."""
+
+    __tablename__ = "digest_nonce_use"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nc: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

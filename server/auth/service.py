@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server import db
 from server.audit import service as audit
 from server.auth import digest, passwords, qr
-from server.auth.models import ROLES, ApiToken, Device, User
+from server.auth.models import ROLES, ApiToken, Device, DigestNonceUse, LoginThrottle, User
 from server.auth.queries import (
     get_api_token,
     get_api_token_by_hash,
@@ -30,8 +33,10 @@ class AuthSettings:
     realm: str
     secret_key: str
     base_url: str
-    max_failures: int = 5
+    max_failures: int = 5  # for one account from one address
     lockout_seconds: int = 900
+    address_max_failures: int = 20  # from one address, whatever the accounts
+    account_max_failures: int = 100  # for one account, from every address
 
 
 def _check_role(role: str) -> None:
@@ -86,6 +91,7 @@ def set_password(
     user.failed_logins = 0
     user.locked_until = None
     user.end_sessions()  # whoever held the old password is signed out everywhere
+    session.execute(delete(LoginThrottle).where(LoginThrottle.username == user.username))
     audit.record(session, actor, "user.password_reset", target_type="user", target=user.username)
 
 
@@ -140,11 +146,11 @@ def authenticate_password(
         raise AppError("auth.bad_credentials")
     user = get_user_by_username(session, username)
     now = utcnow()
-    _refuse_if_locked(session, user, username, ip, now)
+    throttle = _refuse_if_locked(session, user, username, ip, now)
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         raise _count_failure(session, settings, user, username, ip, now)
-    _note_sign_in(session, user, ip, now, each_request=each_request)
+    _note_sign_in(session, user, ip, now, each_request=each_request, throttle=throttle)
     return user
 
 
@@ -174,30 +180,114 @@ def authenticate_digest(
         raise AppError("auth.bad_credentials")
     user = get_user_by_username(session, creds.username)
     now = utcnow()
-    _refuse_if_locked(session, user, creds.username, ip, now)
-    if user is None:
-        raise _count_failure(session, settings, None, creds.username, ip, now)
-    ha1 = digest_ha1_for(user, settings)
-    if ha1 is None:  # no Digest secret that opens with this server's key: nothing to check
-        raise AppError("auth.bad_credentials")
-    if not digest.verify(creds, ha1, method, request_uri) or not user.is_active:
+    throttle = _refuse_if_locked(session, user, creds.username, ip, now)
+    # No user, or no Digest secret that opens with this server's key: counted like a wrong
+    # answer, so that the lock-out tells no one which names exist.
+    ha1 = digest_ha1_for(user, settings) if user is not None else None
+    if (
+        user is None
+        or ha1 is None
+        or not digest.verify(creds, ha1, method, request_uri)
+        or not user.is_active
+    ):
         raise _count_failure(session, settings, user, creds.username, ip, now)
-    if state == "stale":
-        return None
-    _note_sign_in(session, user, ip, now, each_request=True)
+    if state == "stale" or not _first_use_of_count(session, creds, now):
+        return None  # an old nonce, or a count already used (a replay): ask again, stale
+    _note_sign_in(session, user, ip, now, each_request=True, throttle=throttle)
     return user
+
+
+def _first_use_of_count(session: Session, creds: digest.DigestCredentials, now: datetime) -> bool:
+    """Accept each nonce count (``nc``) once and only above the last one accepted, across
+    processes: one UPDATE per request, an INSERT for a nonce's first use."""
+    try:
+        nc = int(creds.nc or "1", 16)  # without qop there is no count: the nonce serves once
+    except ValueError:
+        return False
+    if not 0 < nc <= 0xFFFFFFFF:
+        return False
+    raise_count = (
+        update(DigestNonceUse)
+        .where(DigestNonceUse.nonce == creds.nonce, DigestNonceUse.nc < nc)
+        .values(nc=nc)
+    )
+    with db.write_apart(session):
+        if session.execute(raise_count).rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        _delete_unlocked(session, DigestNonceUse.nonce, DigestNonceUse.expires_at < now)
+        stamp = digest.nonce_stamp(creds.nonce)  # a nonce of ours: verified before
+        first = (
+            _insert_ignoring_duplicates(session, DigestNonceUse)
+            .values(
+                nonce=creds.nonce,
+                nc=nc,
+                expires_at=datetime.fromtimestamp(
+                    stamp + digest.NONCE_LIFETIME_SECONDS, now.tzinfo
+                ),
+            )
+            .returning(DigestNonceUse.nonce)
+        )
+        if session.execute(first).first() is not None:
+            return True
+        # another process recorded this nonce in the meantime: is this count above its?
+        return bool(session.execute(raise_count).rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _delete_unlocked(session: Session, key: Any, condition: Any) -> None:
+    """Delete some rows that meet ``condition``, passing over those another transaction has
+    locked (PostgreSQL): a clean-up that never waits, so never deadlocks with a sign-in."""
+    keys = session.scalars(
+        select(key).where(condition).limit(500).with_for_update(skip_locked=True)
+    ).all()
+    if keys:
+        session.execute(delete(key.class_).where(key.in_(keys)))
+
+
+def _insert_ignoring_duplicates(session: Session, model: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING, on either engine."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
+
+
+def _throttle_scopes(
+    username: str, ip: str | None
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(key, scope, username, address) for each scope a sign-in is counted in."""
+    address = ip or ""
+
+    def key(*parts: str) -> str:
+        return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+    return [
+        (key("pair", username, address), "pair", username, address),
+        (key("address", address), "address", None, address),
+        (key("account", username), "account", username, None),
+    ]
+
+
+def _threshold(settings: AuthSettings, scope: str) -> int:
+    return {
+        "pair": settings.max_failures,
+        "address": settings.address_max_failures,
+        "account": settings.account_max_failures,
+    }[scope]
 
 
 def _refuse_if_locked(
     session: Session, user: User | None, username: str, ip: str | None, now: datetime
-) -> None:
-    """A locked account is refused whatever it offers, even the right password."""
-    if user is not None and user.locked_until is not None and user.locked_until > now:
+) -> list[LoginThrottle]:
+    """Refuse while this account from this address, this address, or this account is
+    locked, whatever is offered, even the right password, and whether the name exists or
+    not. Returns the counts found (a good sign-in clears its own)."""
+    keys = [key for key, *_ in _throttle_scopes(username, ip)]
+    rows = list(session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))))
+    if any(row.locked_until is not None and row.locked_until > now for row in rows):
         with db.write_apart(session):
             audit.record(
                 session, user, "auth.login_locked", target_type="user", target=username, ip=ip
             )
         raise AppError("auth.locked")
+    return rows
 
 
 def _count_failure(
@@ -208,22 +298,70 @@ def _count_failure(
     ip: str | None,
     now: datetime,
 ) -> AppError:
-    """Record a wrong password (or Digest answer) at once; the account locks after
-    ``max_failures`` in a row. Returns the error to raise."""
+    """Record a wrong password (or Digest answer) at once, in each scope; a scope locks for
+    ``lockout_seconds`` when it reaches its number of failures within that time. Returns the
+    error to raise."""
+    window = timedelta(seconds=settings.lockout_seconds)
+    scopes = sorted(_throttle_scopes(username, ip))  # one lock order everywhere
     with db.write_apart(session):
-        if user is not None:
-            session.refresh(user, with_for_update=True)  # count concurrent failures exactly
-            user.failed_logins += 1
-            if user.failed_logins >= settings.max_failures:
-                user.locked_until = now + timedelta(seconds=settings.lockout_seconds)
-                user.failed_logins = 0
+        session.execute(
+            _insert_ignoring_duplicates(session, LoginThrottle).values(
+                [
+                    {
+                        "key": key,
+                        "scope": scope,
+                        "username": name[:80] if name is not None else None,
+                        "address": address[:64] if address is not None else None,
+                        "failures": 0,
+                        "window_started_at": now,
+                    }
+                    for key, scope, name, address in scopes
+                ]
+            )
+        )
+        rows = session.scalars(
+            select(LoginThrottle)
+            .where(LoginThrottle.key.in_([key for key, *_ in scopes]))
+            .order_by(LoginThrottle.key)
+            .with_for_update()  # count concurrent failures exactly
+            .execution_options(populate_existing=True)
+        )
+        for row in rows:
+            if row.window_started_at < now - window:
+                row.failures, row.window_started_at = 0, now
+            row.failures += 1
+            if row.failures >= _threshold(settings, row.scope):
+                row.locked_until = now + window
+                row.failures, row.window_started_at = 0, now
+        session.flush()
+        _delete_unlocked(  # counts that have run out
+            session,
+            LoginThrottle.key,
+            and_(
+                LoginThrottle.window_started_at < now - window,
+                or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+            ),
+        )
         audit.record(session, user, "auth.login_failed", target_type="user", target=username, ip=ip)
     return AppError("auth.bad_credentials")
 
 
 def _note_sign_in(
-    session: Session, user: User, ip: str | None, now: datetime, *, each_request: bool
+    session: Session,
+    user: User,
+    ip: str | None,
+    now: datetime,
+    *,
+    each_request: bool,
+    throttle: list[LoginThrottle],
 ) -> None:
+    """Note a good sign-in, and clear the failures counted for this account from this
+    address (not those of the address, nor of the account from everywhere: a good password
+    between guesses must not reset them)."""
+    own = [row.key for row in throttle if row.scope == "pair" and row.failures]
+    if own:
+        with db.write_apart(session):
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(own)))
     if (
         each_request
         and user.failed_logins == 0

@@ -237,6 +237,12 @@ def submission(token: str | None = None) -> Response:
     caller = _caller(token)
     if not caller.user.has_role(*SUBMITTER_ROLES):
         raise AppError("auth.forbidden", "Only caseworkers, supervisors and admins can send forms.")
+    # What X-OpenRosa-Accept-Content-Length promises (and its framing), not the larger limit
+    # that form uploads need: refused before the body is read.
+    limit = int(current_app.config["MAX_SUBMISSION_BODY_BYTES"])
+    request.max_content_length = min(limit, request.max_content_length or limit)
+    if (request.content_length or 0) > request.max_content_length:
+        raise AppError("request.too_large")
     session = db.session()
     if db.is_sqlite(session):
         # End the authentication's read before the receipt begins as a writer (SQLite

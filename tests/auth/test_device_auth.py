@@ -53,7 +53,10 @@ def test_digest_flow_head_then_post_like_collect(make: Factory, client: FlaskCli
             "/formList",
             headers={
                 **H,
-                "Authorization": _digest_header(challenge, "GET", "/formList", "cw", PASSWORD),
+                # the same nonce again, with the next count, as Collect does
+                "Authorization": _digest_header(
+                    challenge, "GET", "/formList", "cw", PASSWORD, nc="00000002"
+                ),
             },
         ).status_code
         == 200

@@ -50,7 +50,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(empty_database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+def live_server_env() -> dict[str, str]:
+    """Extra CASEWORK_* settings for the live server; a test module may override it."""
+    return {}
+
+
+@pytest.fixture
+def live_server(
+    empty_database_url: str, tmp_path: Path, live_server_env: dict[str, str]
+) -> Iterator[LiveServer]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
@@ -61,6 +69,7 @@ def live_server(empty_database_url: str, tmp_path: Path) -> Iterator[LiveServer]
         "CASEWORK_ODK_VALIDATE": "false",
         # small enough that a phone must split an upload with a photo into several POSTs
         "CASEWORK_MAX_SUBMISSION_BYTES": "200000",
+        **live_server_env,
     }
     app = create_app({"DATABASE_URL": empty_database_url, "DATA_DIR": env["CASEWORK_DATA_DIR"]})
     upgrade(get_database(app).engine)

@@ -108,6 +108,18 @@ def test_body_over_the_limit_is_413_openrosa(make: Factory, device: DeviceClient
     assert _nothing_stored(db_session)
 
 
+def test_a_submission_over_what_devices_are_told_is_413_openrosa(
+    make: Factory, device: DeviceClient, db_session, app
+):
+    """Form uploads may be larger than submissions; a submission is held to its own limit."""
+    make.publish_md(SIMPLE_FORM)
+    app.config["MAX_SUBMISSION_BODY_BYTES"] = 50_000
+    response = device.submit(submission_xml(), {"big.jpg": b"\0" * 60_000})
+    assert response.status_code == 413
+    assert b"<OpenRosaResponse" in response.data
+    assert _nothing_stored(db_session)
+
+
 def test_file_names_are_matched_exactly_and_never_used_as_paths(make, device, db_session, app):
     make.publish_md(SIMPLE_FORM)
     body = "<note_text>x</note_text><photo>фото 1.jpg</photo>"

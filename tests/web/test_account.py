@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.auth.models import User
+from server.auth.models import LoginThrottle
 from tests.web.conftest import Web
 
 
@@ -39,8 +39,10 @@ def test_wrong_password_is_refused_and_counted(web: Web, make: Any, db_session: 
     response = web.login("cw", "not the password")
     assert response.status_code == 401
     assert "not correct" in response.get_data(as_text=True)
-    user = db_session.scalar(select(User).where(User.username == "cw"))
-    assert user.failed_logins == 1
+    counted = db_session.scalar(
+        select(LoginThrottle).where(LoginThrottle.scope == "pair", LoginThrottle.username == "cw")
+    )
+    assert counted.failures == 1
     actions = db_session.scalars(select(AuditEvent.action)).all()
     assert "auth.login_failed" in actions
 
@@ -52,6 +54,25 @@ def test_repeated_failures_lock_the_account(web: Web, make: Any) -> None:
     response = web.login("cw")  # right password, but locked now
     assert response.status_code == 429
     assert web.get("/cases").status_code == 302
+
+
+def test_unknown_names_lock_out_like_known_ones(web: Web, make: Any) -> None:
+    make.user("cw", "caseworker")
+    known = [web.login("cw", "wrong password!").status_code for _ in range(6)]
+    unknown = [web.login("nobody", "wrong password!").status_code for _ in range(6)]
+    assert known == unknown == [401] * 5 + [429]
+
+
+def test_failures_from_another_address_do_not_lock_the_owner_out(
+    web: Web, make: Any, app: Any
+) -> None:
+    make.user("cw", "caseworker")
+    attacker = Web(app.test_client())
+    attacker.client.environ_base["REMOTE_ADDR"] = "203.0.113.7"
+    for _ in range(6):
+        attacker.login("cw", "wrong password!")
+    assert attacker.login("cw").status_code == 429
+    assert web.login("cw").status_code == 302  # the owner, from the usual address
 
 
 def test_next_only_goes_to_this_server(web: Web, make: Any) -> None:
