@@ -158,6 +158,11 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("service.not_found", 404, "There is no service with this ID."),
         # exports
         _k("export.bad_option", 400, "An export option is not valid."),
+        _k(
+            "export.reason_required",
+            400,
+            "An export with sensitive fields needs a reason, which is recorded.",
+        ),
         # database
         _k("db.out_of_date", 500, "The database schema is out of date. Run `casework migrate`."),
     ]

@@ -2,7 +2,8 @@
 
 Each list streams as chunks of CSV text straight from a server-side cursor, so memory stays
 flat however many cases there are. Labels carry reference numbers, never a child's name:
-a phone can be lost.
+a phone can be lost. No column a sensitive answer feeds goes to a phone
+(``server.sensitivity``).
 
 ``list_hash`` is the version token for the manifest (and the ETag): an md5 over the list's
 name, the user's scope, and cheap aggregates of the rows in scope (count, latest
@@ -16,12 +17,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server import sensitivity
 from server.auth.models import User
 from server.cases import queries
 from server.services import queries as service_queries
@@ -39,6 +41,7 @@ CASES_HEADER = (
 PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
 SERVICES_HEADER = ("name", "label", "category", "provider", "location", "access", "focal_point")
 LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
+_HEADERS = {"cases.csv": CASES_HEADER, "plan_items.csv": PLAN_ITEMS_HEADER}
 
 _CHUNK_ROWS = 2000
 _FETCH_ROWS = 5000
@@ -120,6 +123,13 @@ def stream_cases_csv(session: Session, user: User) -> Iterator[str]:
     The database builds each row as written (label included), so batches of rows go
     straight from the cursor to the C csv writer with no Python work per row.
     """
+    hidden = _hidden(session, "cases.csv", CASES_HEADER)
+    if hidden:
+        return write_csv(CASES_HEADER, _without(CASES_HEADER, hidden, case_rows(session, user)))
+    return _stream_case_csv_rows(session, user)
+
+
+def _stream_case_csv_rows(session: Session, user: User) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CASES_HEADER)
@@ -139,7 +149,36 @@ def stream_cases_csv(session: Session, user: User) -> Iterator[str]:
 
 def stream_plan_items_csv(session: Session, user: User) -> Iterator[str]:
     """plan_items.csv: open items of the open cases in the user's device scope."""
-    return write_csv(PLAN_ITEMS_HEADER, plan_item_rows(session, user))
+    rows = plan_item_rows(session, user)
+    hidden = _hidden(session, "plan_items.csv", PLAN_ITEMS_HEADER)
+    return write_csv(PLAN_ITEMS_HEADER, _without(PLAN_ITEMS_HEADER, hidden, rows))
+
+
+def _hidden(session: Session, list_name: str, header: Sequence[str]) -> frozenset[str]:
+    """Columns a sensitive answer feeds: a phone never gets them (``server.sensitivity``)."""
+    return sensitivity.device_hidden(sensitivity.load_names(session), list_name, header)
+
+
+def _without(
+    header: Sequence[str], hidden: frozenset[str], rows: Iterable[tuple[Any, ...]]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows with the hidden columns empty; a label that shows one of them is rebuilt
+    from the reference number (and the item's kind) alone."""
+    if not hidden:
+        yield from rows
+        return
+    at = {name: i for i, name in enumerate(header)}
+    blank = [at[c] for c in hidden]
+    relabel = "label" in at and ("risk_level" in hidden or "label" in hidden)
+    for row in rows:
+        cells = list(row)
+        for i in blank:
+            cells[i] = None
+        if relabel:
+            ref = cells[at["case_ref"]]
+            kind = cells[at["kind"]] if "kind" in at else None
+            cells[at["label"]] = f"{ref}: {kind}" if kind else ref
+        yield tuple(cells)
 
 
 def stream_services_csv(session: Session) -> Iterator[str]:
@@ -172,7 +211,8 @@ def list_hash(session: Session, list_name: str, user: User) -> str:
         scope = "all"
     else:
         raise KeyError(list_name)
-    text = "|".join([list_name, scope, *(_cell(s) for s in stats)])
+    hidden = sorted(_hidden(session, list_name, _HEADERS.get(list_name, ())))
+    text = "|".join([list_name, scope, *(_cell(s) for s in stats), *hidden])
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 

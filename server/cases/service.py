@@ -62,6 +62,7 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
+from server import sensitivity
 from server.auth.models import User
 from server.cases import queries
 from server.cases.mapping import (
@@ -1389,12 +1390,18 @@ class CaseDetail:
     conflict_resolvers: dict[int, str]
     timeline: list[TimelineEntry]
     actions: list[ActionEntry]
+    # the sensitive fields the record shows (``server.sensitivity``), for the audit log
+    sensitive_read: tuple[str, ...] = ()
 
 
 def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail:
     """Everything the case page shows; ``case.not_found`` also when out of the viewer's scope
     (so a reference number outside it reveals nothing). The reference number is looked up
-    in its canonical form (``cp-1`` finds ``CP-1``)."""
+    in its canonical form (``cp-1`` finds ``CP-1``). Whoever sees the case reads its
+    sensitive answers (``server.sensitivity``); which ones it shows is in ``sensitive_read``,
+    for the caller's audit record."""
+    if not sensitivity.may_read(viewer.role, sensitivity.Use.VIEW):
+        raise AppError("case.not_found", details={"case_ref": case_ref})
     case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not queries.is_case_visible(session, viewer, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
@@ -1424,16 +1431,24 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
         ActionEntry(kind=a.kind, at=a.at, actor=name, payload=dict(a.payload))
         for a, name in queries.list_actions_for_case(session, case.id)
     ]
+    plan_items = queries.list_plan_items(session, case.id)
+    read = sensitivity.fields_read(
+        sensitivity.load_names(session),
+        case.properties or {},
+        [i.properties or {} for i in plan_items],
+        [*(t.changes for t in timeline), *({c.field: c.candidates} for c in conflicts)],
+    )
     return CaseDetail(
         case=case,
         caseworker=names.get(case.caseworker_id) if case.caseworker_id else None,
-        plan_items=queries.list_plan_items(session, case.id),
+        plan_items=plan_items,
         conflicts=conflicts,
         conflict_resolvers={
             c.id: names[c.resolved_by_id] for c in conflicts if c.resolved_by_id in names
         },
         timeline=timeline,
         actions=actions,
+        sensitive_read=tuple(read),
     )
 
 
