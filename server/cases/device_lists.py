@@ -225,13 +225,16 @@ def entity_states(
 ) -> list[tuple[str, bool]]:
     """Answers Collect's integrity check: ``(entity id, deleted)`` for each id asked about.
 
-    Deleted means the server knows the case and it has left this user's list (closed, or
-    assigned outside their scope). An id the server does not know yet is *not* deleted: its
-    registration may still be on its way, and Collect would drop the caseworker's offline
-    case.
+    Deleted means the server knows the case, it was sent to this user (it is or was on
+    their list: ``queries.get_once_listed_entity_ids``) and it has left their list (closed,
+    or assigned outside their scope). Any other id is *not* deleted: one the server does not
+    know yet may be a registration still on its way (Collect would drop the caseworker's
+    offline case), and one the user was never sent gets the same answer, so that the URL
+    tells no one which cases exist.
     """
     if dataset != "cases":
         return [(i, False) for i in ids]
     listed = queries.get_listed_entity_ids(session, user, ids)
     known = queries.get_known_entity_ids(session, ids)
-    return [(i, i in known and i not in listed) for i in ids]
+    sent = queries.get_once_listed_entity_ids(session, user, ids)
+    return [(i, i in known and i in sent and i not in listed) for i in ids]
