@@ -129,6 +129,13 @@ CATALOGUE: dict[str, ErrorKind] = {
             "Only the person who sent this form, or their supervisor, can send an edit of it.",
         ),
         _k("submission.not_found", 404, "There is no submission with this instanceID."),
+        # a merge refused (the submission stays stored; see server.cases.limits)
+        _k("submission.answer_too_large", 413, "An answer is longer than the merge takes."),
+        _k(
+            "submission.too_many_repeats",
+            413,
+            "The submission holds more repeat instances than the merge takes.",
+        ),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),
         _k(

@@ -65,6 +65,11 @@ from sqlalchemy.orm import Session
 from server import sensitivity
 from server.auth.models import User
 from server.cases import queries
+from server.cases.limits import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_MAX_REPEAT_INSTANCES,
+    check_merge_bounds,
+)
 from server.cases.mapping import (
     CaseUpdate,
     canonical_ref,
@@ -105,6 +110,10 @@ class CaseSettings:
     # An event time (from the phone's clock) later than the time the server received the
     # submission by more than this is taken as the received time (``map_submission``).
     future_event_tolerance_hours: int = 24
+    # The largest submission the merge takes (``cases.limits``): one answer's UTF-8 bytes,
+    # and the instances of all its repeats.
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_repeat_instances: int = DEFAULT_MAX_REPEAT_INSTANCES
 
     @property
     def future_tolerance(self) -> timedelta:
@@ -157,6 +166,7 @@ def apply_submission(
     :func:`apply_or_record_failure`.
     """
     begin_write(session)
+    _check_bounds(definition, envelope, settings)
     submitter = queries.get_user(session, submission.submitter_id)
     update = map_submission(
         definition,
@@ -277,6 +287,7 @@ def apply_new_submission(
     once, with the state the rebuild gives it. Raises on unexpected errors; the caller
     rolls back and records the failure on the submission.
     """
+    _check_bounds(definition, envelope, settings)
     update = map_submission(
         definition,
         envelope,
@@ -419,9 +430,30 @@ def _rename_case_if_renumbered(
     return former
 
 
+def _check_bounds(
+    definition: FormDefinition, envelope: SubmissionEnvelope, settings: CaseSettings
+) -> None:
+    """Refuse to merge a case form's submission beyond the bounds (``cases.limits``)."""
+    if definition.with_role("ref"):
+        check_merge_bounds(
+            definition,
+            envelope.data,
+            max_answer_bytes=settings.max_answer_bytes,
+            max_repeat_instances=settings.max_repeat_instances,
+        )
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed merge records: a catalogue error as ``code: message``, else the type
+    and message of the exception."""
+    if isinstance(exc, AppError):
+        return f"{exc.code}: {exc.text}"[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def record_failure(session: Session, submission_id: int, exc: BaseException) -> str:
     """Write a merge failure on the submission (after the merge's transaction rolled back)."""
-    error = f"{type(exc).__name__}: {exc}"[:2000]
+    error = failure_text(exc)
     begin_write(session)
     set_processing_state(session, submission_id, "failed", error)
     return error
@@ -450,7 +482,7 @@ def apply_or_record_failure(
     except Exception as exc:  # any failure: the data is safe and the merge can be re-run
         session.expire_all()
         submission.processing_state = "failed"
-        submission.processing_error = f"{type(exc).__name__}: {exc}"[:2000]
+        submission.processing_error = failure_text(exc)
         session.flush()
         return ApplyResult(
             instance_id=submission.instance_id, state="failed", error=submission.processing_error
