@@ -414,6 +414,7 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
 @click.option("--no-group-names", is_flag=True, help="Column headers without group names.")
 @click.option("--split-select-multiple", is_flag=True, help="One 0/1 column per choice.")
 @click.option("--include-sensitive", is_flag=True, help="Include fields marked sensitive.")
+@click.option("--reason", default=None, help="Why sensitive fields are needed (recorded).")
 @click.option(
     "--from",
     "received_from",
@@ -434,6 +435,7 @@ def export(
     no_group_names: bool,
     split_select_multiple: bool,
     include_sensitive: bool,
+    reason: str | None,
     received_from: Any,
     received_before: Any,
 ) -> None:
@@ -451,6 +453,7 @@ def export(
             "group_paths": not no_group_names,
             "split_select_multiple": split_select_multiple,
             "include_sensitive": include_sensitive,
+            "reason": reason,
             "received_from": received_from.replace(tzinfo=UTC) if received_from else None,
             "received_before": received_before.replace(tzinfo=UTC) if received_before else None,
         },
@@ -463,10 +466,16 @@ def export(
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--include-sensitive", is_flag=True, help="Include sensitive case properties.")
+@click.option("--reason", default=None, help="Why sensitive fields are needed (recorded).")
 @needs_current_schema
-def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
+def export_cases(fmt: str, out: Path, include_sensitive: bool, reason: str | None) -> None:
     """Export cases, plan items, contacts and conferences as linked tables."""
-    _export("cases", None, out, {"format": fmt, "include_sensitive": include_sensitive})
+    _export(
+        "cases",
+        None,
+        out,
+        {"format": fmt, "include_sensitive": include_sensitive, "reason": reason},
+    )
 
 
 @main.command("serve")

@@ -46,6 +46,10 @@ class Defaults:
     REVIEW_INTERVAL_DAYS = 90
     # an event time this far past the time the server received it is the received time
     FUTURE_EVENT_TOLERANCE_HOURS = 24
+    # the largest submission the merge takes (server.cases.limits); a larger one is stored
+    # and its merge recorded as failed, for a supervisor to see
+    MAX_ANSWER_BYTES = 64 * 1024  # one answer, UTF-8
+    MAX_REPEAT_INSTANCES = 1000  # all repeat instances of one submission
     TESTING = False
 
 
@@ -98,4 +102,6 @@ def case_settings(app: Flask) -> Any:
         default_contact_frequency_days=int(app.config["CONTACT_FREQUENCY_DEFAULT_DAYS"]),
         review_interval_days=int(app.config["REVIEW_INTERVAL_DAYS"]),
         future_event_tolerance_hours=max(0, int(app.config["FUTURE_EVENT_TOLERANCE_HOURS"])),
+        max_answer_bytes=max(1, int(app.config["MAX_ANSWER_BYTES"])),
+        max_repeat_instances=max(0, int(app.config["MAX_REPEAT_INSTANCES"])),
     )

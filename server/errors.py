@@ -141,6 +141,13 @@ CATALOGUE: dict[str, ErrorKind] = {
             "This form is already on the server. Only the person who sent it, or their "
             "supervisor, can add files to it.",
         ),
+        # a merge refused (the submission stays stored; see server.cases.limits)
+        _k("submission.answer_too_large", 413, "An answer is longer than the merge takes."),
+        _k(
+            "submission.too_many_repeats",
+            413,
+            "The submission holds more repeat instances than the merge takes.",
+        ),
         # cases
         _k("case.not_found", 404, "There is no case with this reference number."),
         _k(
@@ -171,6 +178,11 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("service.not_found", 404, "There is no service with this ID."),
         # exports
         _k("export.bad_option", 400, "An export option is not valid."),
+        _k(
+            "export.reason_required",
+            400,
+            "An export with sensitive fields needs a reason, which is recorded.",
+        ),
         # database
         _k("db.out_of_date", 500, "The database schema is out of date. Run `casework migrate`."),
     ]

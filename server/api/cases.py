@@ -72,6 +72,7 @@ def get_case(case_ref: str) -> Response:
         "case.view",
         target_type="case",
         target=detail.case.case_ref,
+        details=_sensitive_read(detail),
         ip=request.remote_addr,
     )
     return jsonify(CaseDetailSchema().dump(detail))
@@ -81,18 +82,23 @@ def get_case(case_ref: str) -> Response:
 @require_roles(*CASE_READERS)
 def get_case_history(case_ref: str) -> Response:
     session = db.session()
-    detail = CaseDetailSchema(only=("case_ref", "timeline", "actions", "provenance")).dump(
-        service.get_case_detail(session, case_ref, caller())
-    )
+    found = service.get_case_detail(session, case_ref, caller())
+    detail = CaseDetailSchema(only=("case_ref", "timeline", "actions", "provenance")).dump(found)
     audit.record(
         session,
         caller(),
         "case.history",
         target_type="case",
         target=detail["case_ref"],
+        details=_sensitive_read(found),
         ip=request.remote_addr,
     )
     return jsonify(detail)
+
+
+def _sensitive_read(detail: service.CaseDetail) -> dict[str, Any] | None:
+    """The audit details of a case read: the sensitive fields it showed (if any)."""
+    return {"sensitive": list(detail.sensitive_read)} if detail.sensitive_read else None
 
 
 @bp.get("/followups")

@@ -2,7 +2,8 @@
 
 Each list streams as chunks of CSV text straight from a server-side cursor, so memory stays
 flat however many cases there are. Labels carry reference numbers, never a child's name:
-a phone can be lost.
+a phone can be lost. No column a sensitive answer feeds goes to a phone
+(``server.sensitivity``).
 
 What the manifest announces and the download serves comes from ``cases.list_cache``: the
 bytes built here, kept with their MD5 until the lists' source changes. ``list_hash`` (an
@@ -14,12 +15,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server import sensitivity
 from server.auth.models import User
 from server.cases import queries
 from server.services import queries as service_queries
@@ -49,6 +51,7 @@ SERVICES_HEADER = (
     "visiting_teams",
 )
 LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
+_HEADERS = {"cases.csv": CASES_HEADER, "plan_items.csv": PLAN_ITEMS_HEADER}
 
 _CHUNK_ROWS = 2000
 _FETCH_ROWS = 5000
@@ -141,6 +144,13 @@ def stream_cases_csv(session: Session, user: User) -> Iterator[str]:
     The database builds each row as written (label included), so batches of rows go
     straight from the cursor to the C csv writer with no Python work per row.
     """
+    hidden = _hidden(session, "cases.csv", CASES_HEADER)
+    if hidden:
+        return write_csv(CASES_HEADER, _without(CASES_HEADER, hidden, case_rows(session, user)))
+    return _stream_case_csv_rows(session, user)
+
+
+def _stream_case_csv_rows(session: Session, user: User) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CASES_HEADER)
@@ -160,7 +170,36 @@ def stream_cases_csv(session: Session, user: User) -> Iterator[str]:
 
 def stream_plan_items_csv(session: Session, user: User) -> Iterator[str]:
     """plan_items.csv: open items of the open cases in the user's device scope."""
-    return write_csv(PLAN_ITEMS_HEADER, plan_item_rows(session, user))
+    rows = plan_item_rows(session, user)
+    hidden = _hidden(session, "plan_items.csv", PLAN_ITEMS_HEADER)
+    return write_csv(PLAN_ITEMS_HEADER, _without(PLAN_ITEMS_HEADER, hidden, rows))
+
+
+def _hidden(session: Session, list_name: str, header: Sequence[str]) -> frozenset[str]:
+    """Columns a sensitive answer feeds: a phone never gets them (``server.sensitivity``)."""
+    return sensitivity.device_hidden(sensitivity.load_names(session), list_name, header)
+
+
+def _without(
+    header: Sequence[str], hidden: frozenset[str], rows: Iterable[tuple[Any, ...]]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows with the hidden columns empty; a label that shows one of them is rebuilt
+    from the reference number (and the item's kind) alone."""
+    if not hidden:
+        yield from rows
+        return
+    at = {name: i for i, name in enumerate(header)}
+    blank = [at[c] for c in hidden]
+    relabel = "label" in at and ("risk_level" in hidden or "label" in hidden)
+    for row in rows:
+        cells = list(row)
+        for i in blank:
+            cells[i] = None
+        if relabel:
+            ref = cells[at["case_ref"]]
+            kind = cells[at["kind"]] if "kind" in at else None
+            cells[at["label"]] = f"{ref}: {kind}" if kind else ref
+        yield tuple(cells)
 
 
 def stream_services_csv(session: Session) -> Iterator[str]:
@@ -193,7 +232,8 @@ def list_hash(session: Session, list_name: str, user: User) -> str:
         scope = "all"
     else:
         raise KeyError(list_name)
-    text = "|".join([list_name, scope, *(_cell(s) for s in stats)])
+    hidden = sorted(_hidden(session, list_name, _HEADERS.get(list_name, ())))
+    text = "|".join([list_name, scope, *(_cell(s) for s in stats), *hidden])
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
@@ -206,13 +246,16 @@ def entity_states(
 ) -> list[tuple[str, bool]]:
     """Answers Collect's integrity check: ``(entity id, deleted)`` for each id asked about.
 
-    Deleted means the server knows the case and it has left this user's list (closed, or
-    assigned outside their scope). An id the server does not know yet is *not* deleted: its
-    registration may still be on its way, and Collect would drop the caseworker's offline
-    case.
+    Deleted means the server knows the case, it was sent to this user (it is or was on
+    their list: ``queries.get_once_listed_entity_ids``) and it has left their list (closed,
+    or assigned outside their scope). Any other id is *not* deleted: one the server does not
+    know yet may be a registration still on its way (Collect would drop the caseworker's
+    offline case), and one the user was never sent gets the same answer, so that the URL
+    tells no one which cases exist.
     """
     if dataset != "cases":
         return [(i, False) for i in ids]
     listed = queries.get_listed_entity_ids(session, user, ids)
     known = queries.get_known_entity_ids(session, ids)
-    return [(i, i in known and i not in listed) for i in ids]
+    sent = queries.get_once_listed_entity_ids(session, user, ids)
+    return [(i, i in known and i in sent and i not in listed) for i in ids]

@@ -854,3 +854,38 @@ def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -
         Case.entity_id.in_(entity_ids), Case.status == "open", _device_scope(user)
     )
     return set(session.scalars(stmt))
+
+
+def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:
+    """Which of these entity ids the user's cases.csv holds or has held, as far as the
+    record tells: for an admin every case's (their list is every open case); for others the
+    cases that they (a supervisor: anyone of their team) sent a submission about or were
+    named caseworker of, and the entity ids their own submissions named."""
+    if not entity_ids:
+        return set()
+    if user.role == "admin":
+        return get_known_entity_ids(session, entity_ids)
+    if user.role == "supervisor" and user.team:
+        people: Any = select(User.id).where(User.team == user.team)
+    else:
+        people = select(User.id).where(User.id == user.id)
+    names = select(User.username).where(User.id.in_(people))
+    sent = (
+        select(CaseContribution.case_id, CaseContribution.entity_id)
+        .join(Submission, Submission.id == CaseContribution.submission_id)
+        .where(Submission.submitter_id.in_(people))
+        .subquery()
+    )
+    assigned = select(CaseAction.case_id).where(
+        CaseAction.kind == "reassign", CaseAction.payload["username"].as_string().in_(names)
+    )
+    cases = select(Case.entity_id).where(
+        Case.entity_id.in_(entity_ids),
+        or_(
+            Case.caseworker_id.in_(people),
+            Case.id.in_(select(sent.c.case_id).where(sent.c.case_id.is_not(None))),
+            Case.id.in_(assigned),
+        ),
+    )
+    named = select(sent.c.entity_id).where(sent.c.entity_id.in_(entity_ids))
+    return set(session.scalars(cases)) | {e for e in session.scalars(named) if e}

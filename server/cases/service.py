@@ -62,8 +62,14 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
+from server import sensitivity
 from server.auth.models import User
 from server.cases import queries
+from server.cases.limits import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_MAX_REPEAT_INSTANCES,
+    check_merge_bounds,
+)
 from server.cases.mapping import (
     CaseUpdate,
     canonical_ref,
@@ -108,6 +114,10 @@ class CaseSettings:
     # An event time (from the phone's clock) later than the time the server received the
     # submission by more than this is taken as the received time (``map_submission``).
     future_event_tolerance_hours: int = 24
+    # The largest submission the merge takes (``cases.limits``): one answer's UTF-8 bytes,
+    # and the instances of all its repeats.
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_repeat_instances: int = DEFAULT_MAX_REPEAT_INSTANCES
 
     @property
     def future_tolerance(self) -> timedelta:
@@ -160,6 +170,7 @@ def apply_submission(
     :func:`apply_or_record_failure`.
     """
     begin_write(session)
+    _check_bounds(definition, envelope, settings)
     submitter = queries.get_user(session, submission.submitter_id)
     update = map_submission(
         definition,
@@ -290,6 +301,7 @@ def apply_new_submission(
     once, with the state the rebuild gives it. Raises on unexpected errors; the caller
     rolls back and records the failure on the submission.
     """
+    _check_bounds(definition, envelope, settings)
     update = map_submission(
         definition,
         envelope,
@@ -436,9 +448,30 @@ def _rename_case_if_renumbered(
     return former
 
 
+def _check_bounds(
+    definition: FormDefinition, envelope: SubmissionEnvelope, settings: CaseSettings
+) -> None:
+    """Refuse to merge a case form's submission beyond the bounds (``cases.limits``)."""
+    if definition.with_role("ref"):
+        check_merge_bounds(
+            definition,
+            envelope.data,
+            max_answer_bytes=settings.max_answer_bytes,
+            max_repeat_instances=settings.max_repeat_instances,
+        )
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed merge records: a catalogue error as ``code: message``, else the type
+    and message of the exception."""
+    if isinstance(exc, AppError):
+        return f"{exc.code}: {exc.text}"[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def record_failure(session: Session, submission_id: int, exc: BaseException) -> str:
     """Write a merge failure on the submission (after the merge's transaction rolled back)."""
-    error = f"{type(exc).__name__}: {exc}"[:2000]
+    error = failure_text(exc)
     begin_write(session)
     set_processing_state(session, submission_id, "failed", error)
     return error
@@ -467,7 +500,7 @@ def apply_or_record_failure(
     except Exception as exc:  # any failure: the data is safe and the merge can be re-run
         session.expire_all()
         submission.processing_state = "failed"
-        submission.processing_error = f"{type(exc).__name__}: {exc}"[:2000]
+        submission.processing_error = failure_text(exc)
         session.flush()
         return ApplyResult(
             instance_id=submission.instance_id, state="failed", error=submission.processing_error
@@ -1530,6 +1563,8 @@ class CaseDetail:
     conflict_resolvers: dict[int, str]
     timeline: list[TimelineEntry]
     actions: list[ActionEntry]
+    # the sensitive fields the record shows (``server.sensitivity``), for the audit log
+    sensitive_read: tuple[str, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -1547,7 +1582,11 @@ class CaseDetail:
 def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail:
     """Everything the case page shows; ``case.not_found`` also when out of the viewer's scope
     (so a reference number outside it reveals nothing). The reference number is looked up
-    in its canonical form (``cp-1`` finds ``CP-1``)."""
+    in its canonical form (``cp-1`` finds ``CP-1``). Whoever sees the case reads its
+    sensitive answers (``server.sensitivity``); which ones it shows is in ``sensitive_read``,
+    for the caller's audit record."""
+    if not sensitivity.may_read(viewer.role, sensitivity.Use.VIEW):
+        raise AppError("case.not_found", details={"case_ref": case_ref})
     case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not queries.is_case_visible(session, viewer, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
@@ -1577,16 +1616,24 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
         ActionEntry(kind=a.kind, at=a.at, actor=name, payload=dict(a.payload))
         for a, name in queries.list_actions_for_case(session, case.id)
     ]
+    plan_items = queries.list_plan_items(session, case.id)
+    read = sensitivity.fields_read(
+        sensitivity.load_names(session),
+        case.properties or {},
+        [i.properties or {} for i in plan_items],
+        [*(t.changes for t in timeline), *({c.field: c.candidates} for c in conflicts)],
+    )
     return CaseDetail(
         case=case,
         caseworker=names.get(case.caseworker_id) if case.caseworker_id else None,
-        plan_items=queries.list_plan_items(session, case.id),
+        plan_items=plan_items,
         conflicts=conflicts,
         conflict_resolvers={
             c.id: names[c.resolved_by_id] for c in conflicts if c.resolved_by_id in names
         },
         timeline=timeline,
         actions=actions,
+        sensitive_read=tuple(read),
     )
 
 

@@ -4,6 +4,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from exports import CASE_FORMATS, FORM_FORMATS
 from server.bounds import in_utc
+from server.sensitivity import MAX_REASON_LENGTH
 
 
 class FormExportArgs(Schema):
@@ -15,6 +16,8 @@ class FormExportArgs(Schema):
     group_paths = fields.Boolean(load_default=True)
     split_select_multiple = fields.Boolean(load_default=False)
     include_sensitive = fields.Boolean(load_default=False)
+    # why sensitive fields are needed (required with them; recorded in the audit log)
+    reason = fields.String(load_default=None, validate=validate.Length(max=MAX_REASON_LENGTH))
     received_from = fields.AwareDateTime(load_default=None, default_timezone=None, validate=in_utc)
     received_before = fields.AwareDateTime(
         load_default=None, default_timezone=None, validate=in_utc
@@ -28,3 +31,5 @@ class CaseExportArgs(Schema):
 
     format = fields.String(load_default="csv", validate=validate.OneOf(CASE_FORMATS))
     include_sensitive = fields.Boolean(load_default=False)
+    # why sensitive fields are needed (required with them; recorded in the audit log)
+    reason = fields.String(load_default=None, validate=validate.Length(max=MAX_REASON_LENGTH))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exports import ExportOptionError, ExportOptions, export_cases, export_form
 from exports.tables import sensitive_paths, without_sensitive
+from server import sensitivity
 from server.audit import service as audit
 from server.audit.models import AuditEvent
 from server.auth.models import User
@@ -68,17 +69,25 @@ class ExportRequest:
 
 
 def may_read_sensitive(actor: User) -> bool:
-    """Answers to questions marked ``casework:sensitive`` go to admins only."""
-    return actor.role == "admin"
+    """Answers to questions marked ``casework:sensitive``: read by whoever may see the
+    submission (``server.sensitivity``, the one rule); the caller has checked the scope."""
+    return sensitivity.may_read(actor.role, sensitivity.Use.VIEW)
 
 
 def _check_role(
-    actor: User, include_sensitive: bool, roles: tuple[str, ...] = EXPORT_ROLES
-) -> None:
+    actor: User, args: dict[str, Any], roles: tuple[str, ...] = EXPORT_ROLES
+) -> str | None:
+    """The recorded reason for sensitive fields (None without them); refuses the export
+    when the role may not make it, or may not have sensitive fields, or gave no reason."""
     if actor.role not in roles:
         raise AppError("auth.forbidden", "Your role cannot make this export.")
-    if include_sensitive and not may_read_sensitive(actor):
-        raise AppError("auth.forbidden", "Only an admin can include sensitive fields.")
+    return sensitivity.check_export(
+        actor.role, args.get("include_sensitive", False), args.get("reason")
+    )
+
+
+def _described(fmt: str, options: ExportOptions, reason: str | None) -> dict[str, Any]:
+    return {"format": fmt, **options.describe(), **({"reason": reason} if reason else {})}
 
 
 def last_export_at(session: Session, actor: User, form_id: str) -> datetime | None:
@@ -98,7 +107,7 @@ def prepare_form_export(
     session: Session, actor: User, form_id: str, args: dict[str, Any], ip: str | None = None
 ) -> ExportRequest:
     """Check and record a form export; ``args`` as loaded by FormExportArgs."""
-    _check_role(actor, args.get("include_sensitive", False), FORM_EXPORT_ROLES)
+    reason = _check_role(actor, args, FORM_EXPORT_ROLES)
     if get_xform(session, form_id) is None:
         raise AppError("xform.not_found")
     received_from = args.get("received_from")
@@ -125,7 +134,7 @@ def prepare_form_export(
         "export.form",
         target_type="form",
         target=form_id,
-        details={"format": request.fmt, **options.describe()},
+        details=_described(request.fmt, options, reason),
         ip=ip,
     )
     return request
@@ -134,7 +143,7 @@ def prepare_form_export(
 def prepare_case_export(
     session: Session, actor: User, args: dict[str, Any], ip: str | None = None
 ) -> ExportRequest:
-    _check_role(actor, args.get("include_sensitive", False))
+    reason = _check_role(actor, args)
     options = ExportOptions(include_sensitive=args.get("include_sensitive", False))
     request = ExportRequest("cases", args.get("format", "csv"), options)
     audit.record(
@@ -143,7 +152,7 @@ def prepare_case_export(
         "export.cases",
         target_type="cases",
         target=f"team:{actor.team}" if actor.role == "supervisor" else "all",
-        details={"format": request.fmt, **options.describe()},
+        details=_described(request.fmt, options, reason),
         ip=ip,
     )
     return request
@@ -189,7 +198,7 @@ def stream(engine: Engine, request: ExportRequest, actor: User) -> Iterator[byte
 #
 # The same rules as a form export: a reader sees the submissions of the scope
 # (``submissions.queries.scope_submitters``); answers to sensitive questions, the raw XML
-# that holds them and the files that answer them go to an admin only.
+# that holds them and the files that answer them follow ``server.sensitivity``.
 
 
 @dataclass(frozen=True)
@@ -274,46 +283,49 @@ def list_submissions(
 def read_submission(
     session: Session, actor: User, form_id: str, instance_id: str, ip: str | None = None
 ) -> SubmissionRead:
-    """The submission's answers and files: without sensitive ones unless the actor is an
-    admin. Recorded in the audit log, with whether sensitive answers were included."""
+    """The submission's answers and files, sensitive ones as ``server.sensitivity`` decides.
+    Recorded in the audit log, with the sensitive answers the reader got."""
     readable = _readable(session, actor, form_id, instance_id)
     submission, paths = readable.submission, readable.sensitive_paths
     attachments = submissions.attachments_for(session, submission.id)
-    include_sensitive = may_read_sensitive(actor)
-    data = submission.data
-    if not include_sensitive:
-        data, hidden = without_sensitive(submission.data, paths)
+    answers = sensitivity.answers_for(submission.data, paths, may_read_sensitive(actor))
+    if not answers.include_sensitive:
         attachments = [
-            a for a in attachments if not _is_sensitive_file(submission, a, paths, hidden)
+            a
+            for a in attachments
+            if not _is_sensitive_file(submission, a, paths, set(answers.hidden_values))
         ]
+    details: dict[str, Any] = {"form_id": form_id, "include_sensitive": answers.include_sensitive}
+    if answers.read:
+        details["sensitive"] = list(answers.read)
     audit.record(
         session,
         actor,
         "submission.view",
         target_type="submission",
         target=instance_id,
-        details={"form_id": form_id, "include_sensitive": include_sensitive},
+        details=details,
         ip=ip,
     )
     return SubmissionRead(
         submission=submission,
-        data=data,
+        data=answers.data,
         attachments=attachments,
         edits=submissions.edit_history(session, submission.root_instance_id, actor),
-        include_sensitive=include_sensitive,
+        include_sensitive=answers.include_sensitive,
     )
 
 
 def read_submission_xml(
     session: Session, actor: User, form_id: str, instance_id: str, ip: str | None = None
 ) -> bytes:
-    """The submission exactly as it arrived. It holds every answer, so only an admin may
-    read it when the form has questions marked sensitive."""
+    """The submission exactly as it arrived. It holds every answer, so only someone who may
+    read its sensitive answers gets it when the form has questions marked sensitive."""
     readable = _readable(session, actor, form_id, instance_id)
     if not may_read_sensitive(actor) and readable.sensitive_paths:
         raise AppError(
             "auth.forbidden",
-            "The form data holds answers marked sensitive; only an admin can read it whole.",
+            "The form data holds answers marked sensitive; your role cannot read it whole.",
         )
     audit.record(
         session,
@@ -335,7 +347,8 @@ def read_attachment(
     name: str,
     ip: str | None = None,
 ) -> bytes:
-    """One file of the submission; a file answering a sensitive question is an admin's."""
+    """One file of the submission; a file answering a sensitive question goes only to
+    someone who may read sensitive answers."""
     readable = _readable(session, actor, form_id, instance_id)
     submission, paths = readable.submission, readable.sensitive_paths
     row = next(
@@ -349,7 +362,7 @@ def read_attachment(
         if _is_sensitive_file(submission, row, paths, hidden):
             raise AppError(
                 "auth.forbidden",
-                "This file answers a question marked sensitive; only an admin can read it.",
+                "This file answers a question marked sensitive; your role cannot read it.",
             )
     audit.record(
         session,

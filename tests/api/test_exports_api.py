@@ -41,21 +41,37 @@ def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, cl
     rows = _main_table(response.get_data())
     assert len(rows) == 3
     assert not any("risk_summary" in column for column in rows[0])  # sensitive by default
-    with_sensitive = client.get(
+    unexplained = client.get(
         "/api/v1/forms/case_plan/export?include_sensitive=true", headers=bearer(token)
+    )
+    assert unexplained.status_code == 400
+    assert unexplained.json["code"] == "export.reason_required"
+    with_sensitive = client.get(
+        "/api/v1/forms/case_plan/export?include_sensitive=true&reason=audit", headers=bearer(token)
     )
     assert any("risk_summary" in column for column in _main_table(with_sensitive.get_data())[0])
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "export.form"))
     described = [e.details for e in events]
-    assert [d["include_sensitive"] for d in described] == [False, True]
+    assert [(d["include_sensitive"], d.get("reason")) for d in described] == [
+        (False, None),
+        (True, "audit"),
+    ]
 
 
-def test_supervisors_export_cases_without_sensitive_fields_only(with_cases, make, client):
+def test_supervisors_export_cases_with_sensitive_fields_only_with_a_reason(
+    with_cases, make, client
+):
     make.user("sup", "supervisor", team="north")
     token = make.api_token("sup")
     assert client.get("/api/v1/cases/export", headers=bearer(token)).status_code == 200
     refused = client.get("/api/v1/cases/export?include_sensitive=true", headers=bearer(token))
-    assert refused.status_code == 403
+    assert refused.status_code == 400
+    assert refused.json["code"] == "export.reason_required"
+    asked = client.get(
+        "/api/v1/cases/export?include_sensitive=true&reason=review", headers=bearer(token)
+    )
+    assert asked.status_code == 200
+    assert asked.get_data()  # read to the end: the download streams
     # a form export holds only the submissions of the supervisor's team
     mine = client.get("/api/v1/forms/case_plan/export", headers=bearer(token))
     assert mine.status_code == 200
@@ -171,9 +187,10 @@ def _media_names(data: bytes) -> list[str]:
         return sorted(archive.namelist())
 
 
-def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make, client):
-    """A file answering a sensitive question, or a question inside a sensitive group, is
-    an admin's in the media export as in the submissions API."""
+def test_the_media_export_holds_sensitive_files_only_when_asked_with_a_reason(make, client):
+    """A file answering a sensitive question, or a question inside a sensitive group, is in
+    a media export only when an admin or the team's supervisor asks with a reason; the
+    submissions API gives it to them as it gives the answers."""
     make.publish_md(xlsform(DISCLOSURE_SURVEY, "disclose", "1"))
     make.user("cw-n", "caseworker", team="north")
     make.user("sup-n", "supervisor", team="north")
@@ -189,22 +206,27 @@ def test_a_supervisors_media_export_holds_only_the_files_the_api_shows_them(make
     assert media.status_code == 200
     assert _media_names(media.get_data()) == ["uuid-d1/house.jpg"]
     detail = client.get("/api/v1/forms/disclose/submissions/uuid:d1", headers=supervisor).json
-    assert [a["name"] for a in detail["attachments"]] == ["house.jpg"]
-    assert "disclosure" not in detail["data"]
+    assert len(detail["attachments"]) == 4
     drawing = client.get(
         "/api/v1/forms/disclose/submissions/uuid:d1/attachments/drawing.jpg", headers=supervisor
     )
-    assert drawing.status_code == 403
+    assert drawing.status_code == 200
     refused = client.get(
         "/api/v1/forms/disclose/export?format=media&include_sensitive=true", headers=supervisor
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 400
+    asked = client.get(
+        "/api/v1/forms/disclose/export?format=media&include_sensitive=true&reason=court",
+        headers=supervisor,
+    )
+    assert len(_media_names(asked.get_data())) == 4
 
     admin = bearer(make.api_token("adm"))
     plain = client.get("/api/v1/forms/disclose/export?format=media", headers=admin)
     assert _media_names(plain.get_data()) == ["uuid-d1/house.jpg"]
     everything = client.get(
-        "/api/v1/forms/disclose/export?format=media&include_sensitive=true", headers=admin
+        "/api/v1/forms/disclose/export?format=media&include_sensitive=true&reason=court",
+        headers=admin,
     )
     assert _media_names(everything.get_data()) == [
         "uuid-d1/bruise.jpg",

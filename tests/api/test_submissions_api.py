@@ -37,6 +37,9 @@ SENSITIVE_FORM = """
 | | sens | 1 | casework="urn:casework:xforms" |
 """
 
+# the sensitive answers a reader of a "sens" submission gets, as the audit log names them
+READ = ["injury_photo", "story", "visits/visit_notes"]
+
 PLAIN_FORM = """
 | survey |
 | | type | name | label |
@@ -135,30 +138,23 @@ def test_caseworkers_and_designers_read_no_submissions(teams, make: Factory, cli
         assert response.json["code"] == "auth.forbidden"
 
 
-def test_a_supervisor_never_gets_sensitive_answers_files_or_the_raw_xml(
+def test_the_teams_supervisor_gets_sensitive_answers_files_and_the_raw_xml(
     teams, make: Factory, client
 ) -> None:
+    # whoever may see the submission reads its sensitive answers (server.sensitivity)
     headers = bearer(make.api_token("sup-n"))
     base = "/api/v1/forms/sens/submissions/uuid:north"
     detail = client.get(base, headers=headers).json
-    assert detail["includes_sensitive"] is False
+    assert detail["includes_sensitive"] is True
     data = detail["data"]
     assert data["note_text"] == ["home visit"]
-    assert "story" not in data
-    assert "injury_photo" not in data
-    assert data["photo"] == ["house.jpg"]
-    # inside every repeat instance too
-    assert [v["visit_date"] for v in data["visits"]] == [["2026-11-20"], ["2026-11-27"]]
-    assert all("visit_notes" not in v for v in data["visits"])
-    assert "private" not in str(detail)
-    assert [a["name"] for a in detail["attachments"]] == ["house.jpg"]
-
-    injury = client.get(f"{base}/attachments/bruise.jpg", headers=headers)
-    assert injury.status_code == 403
-    assert injury.json["code"] == "auth.forbidden"
+    assert data["story"] == ["what the child said"]
+    assert [v["visit_notes"] for v in data["visits"]] == [["private"], ["also private"]]
+    assert sorted(a["name"] for a in detail["attachments"]) == ["bruise.jpg", "house.jpg"]
+    assert client.get(f"{base}/attachments/bruise.jpg", headers=headers).data == b"bruise"
     raw = client.get(f"{base}.xml", headers=headers)
-    assert raw.status_code == 403
-    assert b"what the child said" not in raw.data
+    assert raw.status_code == 200
+    assert b"what the child said" in raw.data
 
 
 def test_an_admin_gets_everything_and_the_log_says_so(
@@ -179,7 +175,11 @@ def test_an_admin_gets_everything_and_the_log_says_so(
         )
         reads = [(e.action, e.target, e.details) for e in events if e.action != "token.create"]
     assert reads == [
-        ("submission.view", "uuid:south", {"form_id": "sens", "include_sensitive": True}),
+        (
+            "submission.view",
+            "uuid:south",
+            {"form_id": "sens", "include_sensitive": True, "sensitive": READ},
+        ),
         (
             "submission.attachment",
             "uuid:south",
@@ -203,7 +203,11 @@ def test_every_read_by_a_supervisor_is_in_the_audit_log(
         reads = [(e.action, e.target, e.details) for e in events if e.action != "token.create"]
     assert reads == [
         ("submission.list", "sens", {"submitter": "cw-n", "page": 1, "count": 1}),
-        ("submission.view", "uuid:north", {"form_id": "sens", "include_sensitive": False}),
+        (
+            "submission.view",
+            "uuid:north",
+            {"form_id": "sens", "include_sensitive": True, "sensitive": READ},
+        ),
         ("submission.attachment", "uuid:north", {"form_id": "sens", "name": "house.jpg"}),
     ]
 

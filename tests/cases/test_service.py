@@ -396,7 +396,7 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
     assert _csv(session, "cases.csv", amina)[1:] == []
     assert device_lists.list_hash(session, "cases.csv", bo) != bo_hash
     assert device_lists.entity_states(session, "cases", [E1, E2, E3], amina) == [
-        (E1, True),
-        (E2, True),
+        (E1, True),  # was on her list and left it
+        (E2, False),  # bo's: never sent to her, so answered as an unknown id is
         (E3, False),
     ]

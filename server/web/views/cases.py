@@ -78,7 +78,11 @@ def _detail(case_ref: str, *, printing: bool = False) -> service.CaseDetail:
         "case.view",
         target_type="case",
         target=detail.case.case_ref,
-        details={"print": True} if printing else None,
+        details={
+            **({"print": True} if printing else {}),
+            **({"sensitive": list(detail.sensitive_read)} if detail.sensitive_read else {}),
+        }
+        or None,
         ip=request.remote_addr,
     )
     return detail

@@ -57,6 +57,7 @@ def _form_args() -> dict[str, str]:
             "group_paths",
             "split_select_multiple",
             "include_sensitive",
+            "reason",
             "since_last_export",
         )
         if form.get(key)
