@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -132,3 +133,36 @@ def test_two_supervisors_resolving_one_conflict_at_once(
             _post(app, path, two, {"conflict_id": conflict_id, "value": "high"}),
         )
         assert sorted(answers) == [200, 409], n
+
+
+def test_links_and_reassignments_racing_a_phone(
+    app: Flask, published: None, make: Factory, device: DeviceClient
+):
+    plan, entity_id = new_case_plan("CP-RACE-3")
+    assert device.submit(plan).status_code == 201
+    one, two = _supervisors(make)
+    answers = []
+    for n in range(ROUNDS):
+        # a contact typed with a reference number no case has: it waits to be linked
+        stray_id = f"uuid:{uuid.uuid4()}"
+        stray = contact_log(
+            f"CP-LOST-{n}",
+            str(uuid.uuid4()),
+            base_version=1,
+            contact_time=f"2026-11-25T09:{n:02d}:00.000Z",
+            instance_id=stray_id,
+        )
+        assert device.submit(stray).status_code == 201
+        contact = contact_log(
+            "CP-RACE-3", entity_id, base_version=1, contact_time=f"2026-11-25T10:{n:02d}:00.000Z"
+        )
+        link = {"instance_id": stray_id, "case_ref": "CP-RACE-3"}
+        answers += _at_once(
+            _post(app, "/api/v1/queues/unlinked/link", one, link),
+            _post(app, "/api/v1/cases/CP-RACE-3/reassign", two, {"username": "cw1"}),
+            lambda contact=contact: device.submit(contact).status_code,
+        )
+    assert answers == [200, 200, 201] * ROUNDS
+    with app.app_context():
+        states = db.session().scalars(select(Submission.processing_state)).all()
+    assert set(states) == {"applied"}
