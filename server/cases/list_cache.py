@@ -119,8 +119,11 @@ def _raise_versions(conn: Connection) -> None:
         cursor.close()
 
 
+@event.listens_for(Engine, "begin")
 @event.listens_for(Engine, "rollback")
 def _forget(conn: Connection) -> None:
+    # Also at BEGIN: a connection the pool reset (rolled back below the Connection) starts
+    # its next transaction with nothing to report.
     conn.info.pop(_TOUCHED, None)
 
 
