@@ -80,11 +80,9 @@ def _touched_source(stmt: Any, multiparams: Any, params: Any) -> str | None:
     plan item or a service, or of the user columns lists show or scope by."""
     if not isinstance(stmt, Insert | Update | Delete):
         return None
-    table = getattr(stmt, "table", None)
-    source = _TABLE_SOURCES.get(getattr(table, "name", ""))
-    if source is None or table is None or table.name != User.__tablename__:
-        return source
-    if not isinstance(stmt, Update):
+    name = getattr(getattr(stmt, "table", None), "name", "")
+    source = _TABLE_SOURCES.get(name)
+    if source is None or name != User.__tablename__ or not isinstance(stmt, Update):
         return source
     keys = {getattr(c, "key", str(c)) for c in (stmt._values or {})}
     for given in [*(multiparams or []), params or {}]:
@@ -119,8 +117,11 @@ def _raise_versions(conn: Connection) -> None:
         cursor.close()
 
 
+@event.listens_for(Engine, "begin")
 @event.listens_for(Engine, "rollback")
 def _forget(conn: Connection) -> None:
+    # Also at BEGIN: a connection the pool reset (rolled back below the Connection) starts
+    # its next transaction with nothing to report.
     conn.info.pop(_TOUCHED, None)
 
 

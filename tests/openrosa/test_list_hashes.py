@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 
 from server import create_app
 from server.auth.models import User
+from server.cases import list_cache
 from server.db import get_database
 from server.services.service import create_service
 from tests.conftest import app_config
@@ -194,3 +195,31 @@ def test_manifests_reuse_the_lists_until_what_they_show_changes(
     assert "md5:" + hashlib.md5(items.data).hexdigest() == moved["contact_log/plan_items.csv"]
     # the services directory did not change: its hash stays
     assert moved["contact_log/services.csv"] == first["contact_log/services.csv"]
+
+
+def test_only_writes_to_what_lists_show_raise_their_version(make: Factory, db_session) -> None:  # type: ignore[no-untyped-def]
+    make.user("cw1", "caseworker", team="north")
+
+    def version(source: str) -> int:
+        db_session.rollback()  # a fresh read
+        return list_cache.current_version(db_session, source)
+
+    cases, services = version("cases"), version("services")
+
+    def failed_login(session):  # type: ignore[no-untyped-def]
+        session.scalars(select(User).where(User.username == "cw1")).one().failed_logins = 3
+
+    make._run(failed_login)  # no list shows it
+    assert (version("cases"), version("services")) == (cases, services)
+
+    def rename(session):  # type: ignore[no-untyped-def]
+        session.scalars(select(User).where(User.username == "cw1")).one().username = "cw9"
+
+    make._run(rename)  # cases.csv names the caseworker
+    assert (version("cases"), version("services")) == (cases + 1, services)
+
+    def add_service(session):  # type: ignore[no-untyped-def]
+        create_service(session, {"service_id": "f-1", "name": "Food", "category": "food"})
+
+    make._run(add_service)
+    assert (version("cases"), version("services")) == (cases + 1, services + 1)
