@@ -181,11 +181,15 @@ def apply_submission(
     contribution = queries.get_contribution_for_submission(session, submission.id)
     moved = contribution is not None and bool(contribution.update.get(MOVED))
     if contribution is not None and moved:
-        # A supervisor filed this submission elsewhere; re-running it keeps that decision.
+        # A supervisor filed this submission elsewhere; re-running it keeps that decision,
+        # and how its caseworker answer was read when it was filed (a merged registration
+        # is read as a revision: it must not take the case to its submitter again).
+        stored = CaseUpdate.from_json(contribution.update)
         update = replace(
             rebase_update(update, contribution.case_ref),
             is_registration=contribution.is_registration,
             entity_id=contribution.entity_id,
+            caseworker=stored.caseworker,
         )
     elif contribution is not None and (contribution.state == "applied" or contribution.hold_reason):
         # Linked when it was first applied: re-running it keeps where it was filed, whether
