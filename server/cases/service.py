@@ -62,6 +62,7 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
 from server.auth.models import User
 from server.cases import queries
 from server.cases.mapping import (
@@ -419,6 +420,8 @@ def _rename_case_if_renumbered(
         )
     )
     session.flush()
+    details = {"from_ref": former, "instance_id": update.instance_id}
+    _audit(session, submitter, "case.rename", new_ref, details)
     return former
 
 
@@ -1130,7 +1133,17 @@ def _act(
         CaseAction(case_id=case.id, kind=kind, payload=payload, actor_id=actor.id, at=utcnow())
     )
     session.flush()
+    # the value a conflict was resolved to stays on the case (it may be a sensitive answer)
+    details = {k: v for k, v in payload.items() if k != "value"}
+    _audit(session, actor, f"case.{kind}", case.case_ref, details)
     return rebuild(session, case.case_ref, settings=settings)
+
+
+def _audit(
+    session: Session, actor: User | None, action: str, case_ref: str, details: dict[str, Any]
+) -> None:
+    """A supervisor's decision (or a renumbering) in the audit log: who, which case, what."""
+    audit.record(session, actor, action, target_type="case", target=case_ref, details=details)
 
 
 def reassign(
@@ -1248,6 +1261,7 @@ def link_unlinked(
         )
     )
     session.flush()
+    _audit(session, actor, "case.link", case_ref, {"instance_id": instance_id, "from_ref": old_ref})
     if old_ref and old_ref != case_ref:
         rebuild(session, old_ref, settings=settings)
     return rebuild(session, case_ref, settings=settings)
@@ -1283,6 +1297,7 @@ def merge_duplicate(
         )
     )
     session.flush()
+    _audit(session, actor, "case.merge", case.case_ref, {"instance_id": instance_id})
     return rebuild(session, case.case_ref, settings=settings)
 
 
@@ -1323,6 +1338,8 @@ def register_duplicate_as_new(
                 at=utcnow(),
             )
         )
+        details = {"instance_id": instance_id, "from_ref": old_ref}
+        _audit(session, actor, "case.register_new", new_case_ref, details)
     rebuild(session, old_ref, settings=settings)
     session.flush()
     return result
