@@ -469,8 +469,10 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
 
 
 @main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--host", default=None, help="Address to listen on  [default: CASEWORK_HOST or 127.0.0.1]"
+)
+@click.option("--port", default=None, type=int, help="Port  [default: CASEWORK_PORT or 8080]")
 @click.option("--workers", default=None, type=int, help="Worker processes (default: cores + 1).")
 @click.option(
     "--threads",
@@ -482,16 +484,32 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool) -> None:
     "uploading slowly holds a whole worker.",
 )
 @needs_current_schema
-def serve(host: str, port: int, workers: int | None, threads: int) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, threads: int) -> None:
     """Serve with gunicorn, the production WSGI server."""
+    from server.config import served_base_url
     from server.wsgi_server import run
+
+    config = current_app.config
+    host = host or str(config["HOST"])
+    port = port or int(config["PORT"])
+    overrides: dict[str, Any] = {}
+    if config["BASE_URL_FROM_ADDRESS"]:
+        # No CASEWORK_BASE_URL: the URLs given to phones and people name this address.
+        overrides["BASE_URL"] = served_base_url(host, port)
+    click.echo(f"Serving on {overrides.get('BASE_URL', config['BASE_URL'])}/")
 
     # The workers open their own connections; none is carried across the fork.
     db.get_database(current_app).engine.dispose()
 
     # A submission is CPU work plus short waits on the database: one process per core and
     # one spare to cover the waits.
-    run(host=host, port=port, workers=workers or (os.cpu_count() or 1) + 1, threads=threads)
+    run(
+        host=host,
+        port=port,
+        workers=workers or (os.cpu_count() or 1) + 1,
+        threads=threads,
+        overrides=overrides,
+    )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ class BufferedOneAtATime:
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         self.options = options
+        self.overrides = overrides or None  # settings each worker's app takes over the config
         super().__init__()
 
     def load_config(self) -> None:
@@ -79,7 +80,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from server import create_app
 
-        app = create_app()
+        app = create_app(self.overrides)
         if self.options["threads"] > 1 and app.config["DATABASE_URL"].startswith("sqlite"):
             app.wsgi_app = BufferedOneAtATime(  # type: ignore[method-assign]
                 app.wsgi_app, int(app.config["MAX_CONTENT_LENGTH"])
@@ -87,7 +88,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def run(*, host: str, port: int, workers: int, threads: int) -> None:
+def run(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    overrides: dict[str, Any] | None = None,
+) -> None:
     _Gunicorn(
         {
             "bind": f"{host}:{port}",
@@ -98,5 +106,6 @@ def run(*, host: str, port: int, workers: int, threads: int) -> None:
             "timeout": 55,
             "accesslog": "-",
             "preload_app": False,
-        }
+        },
+        overrides,
     ).run()

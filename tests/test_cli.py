@@ -47,7 +47,9 @@ def test_serve_refuses_an_out_of_date_schema(run, monkeypatch: pytest.MonkeyPatc
     assert started == []
     assert run("migrate").exit_code == 0
     assert run("serve", "--port", "8123", "--workers", "2").exit_code == 0
-    assert started == [{"host": "127.0.0.1", "port": 8123, "workers": 2, "threads": 8}]
+    assert started == [
+        {"host": "127.0.0.1", "port": 8123, "workers": 2, "threads": 8, "overrides": {}}
+    ]
 
 
 def test_admin_workflow(run, tmp_path: Path):
