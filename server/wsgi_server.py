@@ -68,9 +68,11 @@ class BufferedOneAtATime:
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    overrides: dict[str, Any] | None = None  # settings each worker's app takes over the config
+
     def __init__(self, options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         self.options = options
-        self.overrides = overrides or None  # settings each worker's app takes over the config
+        self.overrides = overrides or None
         super().__init__()
 
     def load_config(self) -> None:
