@@ -37,6 +37,7 @@ ACTIONS: dict[str, Any] = {
     "case.reopen": _l("Reopened a case"),
     "case.link": _l("Linked a waiting submission to a case"),
     "case.merge": _l("Merged a duplicate registration into a case"),
+    "case.merge_preview": _l("Looked at what merging a duplicate would change"),
     "case.register_new": _l("Registered a duplicate as a new case"),
     "case.rename": _l("Renumbered a case"),
     "service.create": _l("Added a service"),
