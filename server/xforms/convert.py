@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,26 @@ def questions_called_name(content: bytes, suffix: str) -> list[Problem]:
             )
         )
     return problems
+
+
+def fields_called_name(fields: Iterable[Any]) -> list[Problem]:
+    """The same rule for a form uploaded as XForm XML (no spreadsheet rows to point at):
+    every field ending in ``name`` but the phone's own metadata (``meta/…``, and preloads
+    such as ``username`` that no one types into)."""
+    return [
+        Problem(
+            message=(
+                f"A question may not be called '{f.name}' (at {f.path}): a child is known by "
+                "the case reference number, never by name. Rename it, and never ask for a name."
+            ),
+            column="name",
+        )
+        for f in fields
+        if f.kind == "field"
+        and not f.is_meta
+        and f.name.lower().endswith("name")
+        and not (f.control == "" and f.name.lower() in METADATA_TYPES)
+    ]
 
 
 def validate_xform(xml: str) -> list[Problem]:

@@ -15,8 +15,10 @@ from click.testing import CliRunner
 
 from server.cli import main
 from server.errors import AppError
-from server.xforms.convert import convert_xlsform, questions_called_name
-from tests.factories import Factory, bearer
+from server.xforms.convert import convert_xlsform, fields_called_name, questions_called_name
+from server.xforms.service import build
+from tests import realforms
+from tests.factories import SIMPLE_FORM, Factory, bearer, xform_from_md
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "xlsforms").glob("*.xlsx"))
@@ -93,3 +95,20 @@ def test_the_cli_refuses_it(empty_database_url: str, tmp_path: Path) -> None:
         refused.output
     )
     assert "xform.invalid" in refused.output
+
+
+@pytest.mark.parametrize("form_id", [p.stem for p in SHIPPED])
+def test_the_shipped_forms_as_xforms_ask_for_no_name(form_id: str) -> None:
+    assert fields_called_name(realforms.definition(form_id).fields) == []
+
+
+def test_an_xform_upload_with_a_question_called_child_name_is_refused() -> None:
+    md = SIMPLE_FORM.replace("| | text | note_text | Note |", "| | text | child_name | Name |")
+    xml = xform_from_md(md)
+    with pytest.raises(AppError) as raised:
+        build(xml.encode(), "simple.xml", validate=False)
+    (problem,) = raised.value.details["problems"]
+    assert "child_name" in problem["message"]
+    # the same form with a username filled in by the phone passes
+    md_ok = SIMPLE_FORM.replace("| | text | note_text | Note |", "| | username | username | |")
+    build(xform_from_md(md_ok).encode(), "simple.xml", validate=False)
