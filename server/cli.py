@@ -9,7 +9,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -41,9 +41,21 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.secho(message, fg="red", err=True)
     sys.exit(1)
+
+
+def _check_writable(path: Path) -> None:
+    """Stop with a message (not a traceback) when ``path`` cannot be written: checked before
+    anything is done or recorded."""
+    folder = path.parent
+    if not folder.is_dir():
+        _fail(f"Cannot write {path}: the folder {folder} does not exist.")
+    if path.is_dir():
+        _fail(f"Cannot write {path}: it is a folder.")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        _fail(f"Cannot write {path}: permission denied.")
 
 
 def needs_current_schema(view: F) -> F:
@@ -123,6 +135,7 @@ def ensure_admin() -> None:
 
     session = db.session()
     if count_admins(session):
+        click.echo("An admin already exists; no admin was created.")
         return
     password = secrets.token_urlsafe(12)
     create(session, _settings(), "admin", "admin", password)
@@ -150,6 +163,8 @@ def create_device(label: str, username: str, qr_file: Path | None) -> None:
     from server.auth import qr
     from server.auth.service import create_device as create
 
+    if qr_file is not None:
+        _check_writable(qr_file)
     session = db.session()
     provisioned = create(session, _settings(), label, username, None)
     session.commit()
@@ -343,12 +358,17 @@ def import_services(file: Path, dry_run: bool) -> None:
     report = run_import(session, file.name, file.read_bytes(), dry_run=dry_run)
     if dry_run:
         session.rollback()
+        click.echo("Dry run: nothing was saved. Importing this file would give:")
+        click.echo(
+            f"would create {report.created}, would update {report.updated}, "
+            f"unchanged {report.unchanged}, rows with errors {len(report.errors)}"
+        )
     else:
         session.commit()
-    click.echo(
-        f"created {report.created}, updated {report.updated}, "
-        f"unchanged {report.unchanged}, rows with errors {len(report.errors)}"
-    )
+        click.echo(
+            f"created {report.created}, updated {report.updated}, "
+            f"unchanged {report.unchanged}, rows with errors {len(report.errors)}"
+        )
     for error in report.errors:
         for column, messages in error.messages.items():
             click.secho(f"  row {error.row}, {column}: {'; '.join(messages)}", fg="yellow")
@@ -379,6 +399,7 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
     from server.auth.models import User
     from server.downloads import service as downloads
 
+    _check_writable(out)
     session = db.session()
     # The command line acts as the server's operator: an admin with no team scope.
     operator = User(username=f"cli:{getpass.getuser()}", role="admin")
@@ -391,7 +412,11 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
     # (on SQLite that would stop every submission for as long as the export runs).
     session.commit()
     progress = _ProgressLine()
-    with out.open("wb") as fh:
+    try:
+        fh = out.open("wb")
+    except OSError as exc:  # checked above; the folder may have changed since
+        _fail(f"Cannot write {out}: {exc.strerror or exc}.")
+    with fh:
         summary = downloads.run_export(session, export, fh, None, progress)
     progress.close()
     session.commit()
@@ -479,8 +504,10 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool, reason: str | Non
 
 
 @main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--host", default=None, help="Address to listen on  [default: CASEWORK_HOST or 127.0.0.1]"
+)
+@click.option("--port", default=None, type=int, help="Port  [default: CASEWORK_PORT or 8080]")
 @click.option("--workers", default=None, type=int, help="Worker processes (default: cores + 1).")
 @click.option(
     "--threads",
@@ -492,9 +519,19 @@ def export_cases(fmt: str, out: Path, include_sensitive: bool, reason: str | Non
     "uploading slowly holds a whole worker.",
 )
 @needs_current_schema
-def serve(host: str, port: int, workers: int | None, threads: int) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, threads: int) -> None:
     """Serve with gunicorn, the production WSGI server."""
+    from server.config import served_base_url
     from server.wsgi_server import run
+
+    config = current_app.config
+    host = host or str(config["HOST"])
+    port = port or int(config["PORT"])
+    overrides: dict[str, Any] = {}
+    if config["BASE_URL_FROM_ADDRESS"]:
+        # No CASEWORK_BASE_URL: the URLs given to phones and people name this address.
+        overrides["BASE_URL"] = served_base_url(host, port)
+    click.echo(f"Serving on {overrides.get('BASE_URL', config['BASE_URL'])}/")
 
     _merge_left_pending()
     # The workers open their own connections; none is carried across the fork.
@@ -508,6 +545,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
         workers=workers or (os.cpu_count() or 1) + 1,
         threads=threads,
         trust_proxy=bool(current_app.config["TRUST_PROXY"]),
+        overrides=overrides,
     )
 
 

@@ -22,7 +22,11 @@ SUBMISSION_FRAMING_BYTES = 1_000_000
 class Defaults:
     DATA_DIR = "data"
     DATABASE_URL = ""  # empty: a SQLite file in DATA_DIR
-    BASE_URL = "http://127.0.0.1:8080"
+    # empty: http://HOST:PORT, the address `casework serve` listens on (`make run` passes
+    # CASEWORK_HOST and CASEWORK_PORT to it as --host and --port)
+    BASE_URL = ""
+    HOST = "127.0.0.1"
+    PORT = 8080
     SECRET_KEY = ""  # empty: generated once and kept in DATA_DIR
     MAX_SUBMISSION_BYTES = DEFAULT_MAX_SUBMISSION_BYTES
     # multipart framing adds a little to the advertised payload; Werkzeug refuses beyond this
@@ -67,6 +71,10 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config["DATABASE_URL"] = f"sqlite:///{data_dir / 'casework.sqlite3'}"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _kept_secret(data_dir / "secret_key")
+    # Whether the base URL follows the address served (`casework serve` sets it then).
+    app.config["BASE_URL_FROM_ADDRESS"] = not app.config["BASE_URL"]
+    if not app.config["BASE_URL"]:
+        app.config["BASE_URL"] = served_base_url(str(app.config["HOST"]), int(app.config["PORT"]))
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
     app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
     # the largest submission POST accepted (the payload devices are told, and its framing)
@@ -76,6 +84,18 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     app.config["MAX_CONTENT_LENGTH"] = max(
         int(app.config["MAX_CONTENT_LENGTH"]), app.config["MAX_SUBMISSION_BODY_BYTES"]
     )
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The base URL of a server listening on ``host``:``port``. A wildcard address (all
+    interfaces) is reached from this machine as 127.0.0.1; phones on the network need
+    CASEWORK_BASE_URL with the machine's own address."""
+    host = host.strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 (compared, not bound)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
 
 
 def _kept_secret(path: Path) -> str:

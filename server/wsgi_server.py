@@ -111,8 +111,11 @@ class BufferedOneAtATime:
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    overrides: dict[str, Any] | None = None  # settings each worker's app takes over the config
+
+    def __init__(self, options: dict[str, Any], overrides: dict[str, Any] | None = None) -> None:
         self.options = options
+        self.overrides = overrides or None
         super().__init__()
 
     def load_config(self) -> None:
@@ -122,7 +125,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from server import create_app
 
-        app = create_app()
+        app = create_app(self.overrides)
         app.wsgi_app = BufferedOneAtATime(  # type: ignore[method-assign]
             app.wsgi_app,
             int(app.config["MAX_CONTENT_LENGTH"]),
@@ -133,7 +136,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def run(*, host: str, port: int, workers: int, threads: int, trust_proxy: bool = False) -> None:
+def run(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    trust_proxy: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> None:
     """``trust_proxy``: X-Forwarded-Proto is believed from a proxy on this machine (then the
     app's ProxyFix reads the forwarded headers); otherwise gunicorn believes it from no one,
     so a request over plain HTTP is never taken for HTTPS."""
@@ -148,5 +159,6 @@ def run(*, host: str, port: int, workers: int, threads: int, trust_proxy: bool =
             "accesslog": "-",
             "preload_app": False,
             **({} if trust_proxy else {"forwarded_allow_ips": "", "secure_scheme_headers": {}}),
-        }
+        },
+        overrides,
     ).run()

@@ -10,7 +10,7 @@ from server import db
 from server.api import bp
 from server.api.args import caller, require_roles, use_schema
 from server.audit import service as audit
-from server.cases import queries, service
+from server.cases import preview, queries, service
 from server.cases.schemas import (
     CaseDetailSchema,
     CaseListItemSchema,
@@ -18,6 +18,7 @@ from server.cases.schemas import (
     DuplicateArgs,
     FollowupArgs,
     LinkArgs,
+    MergePreviewArgs,
     ReassignArgs,
     ResolveConflictArgs,
     case_rows,
@@ -214,6 +215,17 @@ def link_unlinked(instance_id: str, case_ref: str) -> Response:
             db.session(), instance_id, case_ref, caller(), settings=case_settings(current_app)
         )
     )
+
+
+@bp.post("/queues/duplicates/preview")
+@require_roles(*SUPERVISORS)
+@use_schema(MergePreviewArgs, location="json")
+def preview_merge(instance_id: str) -> Response:
+    """What merging this duplicate would change on its case; nothing is changed."""
+    shown = preview.preview_merge(
+        db.session(), instance_id, caller(), settings=case_settings(current_app)
+    )
+    return jsonify(shown.to_json())
 
 
 @bp.post("/queues/duplicates/resolve")

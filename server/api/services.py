@@ -6,7 +6,7 @@ from flask import Response, jsonify, request
 
 from server import db
 from server.api import bp
-from server.api.args import require_roles, use_schema
+from server.api.args import caller, require_roles, use_schema
 from server.cases.queries import paginate
 from server.errors import AppError
 from server.services import queries, service
@@ -52,7 +52,7 @@ def create_service() -> tuple[Response, int]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise AppError("request.invalid", "Send a JSON object.")
-    created = service.create_service(db.session(), ServiceInputSchema().load(data))
+    created = service.create_service(db.session(), ServiceInputSchema().load(data), actor=caller())
     return jsonify(ServiceSchema().dump(created)), 201
 
 
@@ -63,7 +63,8 @@ def update_service(service_id: str) -> Response:
     if not isinstance(data, dict):
         raise AppError("request.invalid", "Send a JSON object.")
     changes = ServiceInputSchema(partial=True).load(data)
-    return jsonify(ServiceSchema().dump(service.update_service(db.session(), service_id, changes)))
+    updated = service.update_service(db.session(), service_id, changes, actor=caller())
+    return jsonify(ServiceSchema().dump(updated))
 
 
 @bp.post("/services/import")
@@ -74,6 +75,10 @@ def import_services() -> Response:
         raise AppError("request.invalid", "Attach a CSV or XLSX file as the field 'file'.")
     content = upload.read(service.MAX_IMPORT_BYTES + 1)
     report = service.import_services(
-        db.session(), upload.filename, content, dry_run=request.args.get("dry_run") == "true"
+        db.session(),
+        upload.filename,
+        content,
+        dry_run=request.args.get("dry_run") == "true",
+        actor=caller(),
     )
     return jsonify(ImportReportSchema().dump(report))

@@ -104,23 +104,29 @@ def update_user(
     is_active: bool | None = None,
     actor: User | None = None,
 ) -> User:
-    changes: dict[str, Any] = {}
     if role is not None:
         _check_role(role)
-        user.role, changes["role"] = role, role
+    before = {"role": user.role, "team": user.team, "is_active": user.is_active}
+    if role is not None:
+        user.role = role
     if team is not None:
-        user.team, changes["team"] = (team or None), team
+        user.team = team or None
     if is_active is not None:
         if user.is_active and not is_active:
             # Deactivation ends the account's sessions and API tokens for good: a later
             # reactivation does not bring them back.
             user.end_sessions()
             _revoke_tokens(session, list_active_api_tokens(session, user.id), actor)
-        user.is_active, changes["is_active"] = is_active, is_active
+        user.is_active = is_active
     session.flush()
-    audit.record(
-        session, actor, "user.update", target_type="user", target=user.username, details=changes
-    )
+    after = {"role": user.role, "team": user.team, "is_active": user.is_active}
+    # what changed, and what it was (an edit that changes nothing is no decision)
+    changes: dict[str, Any] = {k: v for k, v in after.items() if before[k] != v}
+    changes.update({f"{k}_before": before[k] for k in list(changes)})
+    if changes:
+        audit.record(
+            session, actor, "user.update", target_type="user", target=user.username, details=changes
+        )
     return user
 
 

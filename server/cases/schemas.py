@@ -201,3 +201,9 @@ class DuplicateArgs(Schema):
     def _new_ref_needed(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("action") == "register_new" and not data.get("new_case_ref"):
             raise ValidationError("Give the new reference number.", field_name="new_case_ref")
+
+
+class MergePreviewArgs(Schema):
+    """Which duplicate registration's merge to preview."""
+
+    instance_id = fields.String(required=True, validate=validate.Length(min=1, max=255))

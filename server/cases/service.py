@@ -63,6 +63,7 @@ from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
 from server import sensitivity
+from server.audit import service as audit
 from server.auth.models import User
 from server.cases import queries
 from server.cases.limits import (
@@ -196,11 +197,15 @@ def apply_submission(
     contribution = queries.get_contribution_for_submission(session, submission.id)
     moved = contribution is not None and bool(contribution.update.get(MOVED))
     if contribution is not None and moved:
-        # A supervisor filed this submission elsewhere; re-running it keeps that decision.
+        # A supervisor filed this submission elsewhere; re-running it keeps that decision,
+        # and how its caseworker answer was read when it was filed (a merged registration
+        # is read as a revision: it must not take the case to its submitter again).
+        stored = CaseUpdate.from_json(contribution.update)
         update = replace(
             rebase_update(update, contribution.case_ref),
             is_registration=contribution.is_registration,
             entity_id=contribution.entity_id,
+            caseworker=stored.caseworker,
         )
     elif contribution is not None and (contribution.state == "applied" or contribution.hold_reason):
         # Linked when it was first applied: re-running it keeps where it was filed, whether
@@ -445,6 +450,8 @@ def _rename_case_if_renumbered(
         )
     )
     session.flush()
+    details = {"from_ref": former, "instance_id": update.instance_id}
+    _audit(session, submitter, "case.rename", new_ref, details)
     return former
 
 
@@ -1243,7 +1250,17 @@ def _act(
         CaseAction(case_id=case.id, kind=kind, payload=payload, actor_id=actor.id, at=utcnow())
     )
     session.flush()
+    # the value a conflict was resolved to stays on the case (it may be a sensitive answer)
+    details = {k: v for k, v in payload.items() if k != "value"}
+    _audit(session, actor, f"case.{kind}", case.case_ref, details)
     return rebuild(session, case.case_ref, settings=settings)
+
+
+def _audit(
+    session: Session, actor: User | None, action: str, case_ref: str, details: dict[str, Any]
+) -> None:
+    """A supervisor's decision (or a renumbering) in the audit log: who, which case, what."""
+    audit.record(session, actor, action, target_type="case", target=case_ref, details=details)
 
 
 def reassign(
@@ -1394,6 +1411,7 @@ def link_unlinked(
         )
     )
     session.flush()
+    _audit(session, actor, "case.link", case_ref, {"instance_id": instance_id, "from_ref": old_ref})
     if old_ref and old_ref != case_ref:
         rebuild(session, old_ref, settings=settings)
     return rebuild(session, case_ref, settings=settings)
@@ -1431,6 +1449,7 @@ def merge_duplicate(
         )
     )
     session.flush()
+    _audit(session, actor, "case.merge", case.case_ref, {"instance_id": instance_id})
     return rebuild(session, case.case_ref, settings=settings)
 
 
@@ -1479,6 +1498,8 @@ def register_duplicate_as_new(
                 at=utcnow(),
             )
         )
+        details = {"instance_id": instance_id, "from_ref": old_ref}
+        _audit(session, actor, "case.register_new", new_case_ref, details)
     rebuild(session, old_ref, settings=settings)
     session.flush()
     return result

@@ -11,6 +11,8 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
+from server.auth.models import User
 from server.errors import AppError
 from server.services import queries
 from server.services.models import Service
@@ -105,7 +107,7 @@ def _checked_category(
     return {**loaded, "category": code}
 
 
-def create_service(session: Session, data: dict[str, Any]) -> Service:
+def create_service(session: Session, data: dict[str, Any], *, actor: User | None = None) -> Service:
     """Add a service; ``data`` as ServiceInputSchema loads it. Raises ``service.invalid``
     if the id is taken or the category is not one of the forms'."""
     loaded = _checked_category(session, _load(data, partial=False))
@@ -119,25 +121,46 @@ def create_service(session: Session, data: dict[str, Any]) -> Service:
     service.updated_at = utcnow()
     session.add(service)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "service.create",
+        target_type="service",
+        target=service.service_id,
+        details={"name": service.name, "category": service.category},
+    )
     return service
 
 
-def update_service(session: Session, service_id: str, data: dict[str, Any]) -> Service:
-    """Change the given fields of a service (its id cannot change)."""
+def update_service(
+    session: Session, service_id: str, data: dict[str, Any], *, actor: User | None = None
+) -> Service:
+    """Change the given fields of a service (its id cannot change); a change is recorded in
+    the audit log with the fields that changed."""
     service = queries.get_service(session, service_id)
     if service is None:
         raise AppError("service.not_found", details={"service_id": service_id})
     loaded = _checked_category(session, _load(data, partial=True))
     loaded.pop("service_id", None)
+    changed = sorted(k for k, v in loaded.items() if getattr(service, k) != v)
     if _assign(service, loaded):
         service.updated_at = utcnow()
     session.flush()
+    if changed:
+        audit.record(
+            session,
+            actor,
+            "service.update",
+            target_type="service",
+            target=service_id,
+            details={"changed": changed},
+        )
     return service
 
 
-def deactivate_service(session: Session, service_id: str) -> Service:
+def deactivate_service(session: Session, service_id: str, *, actor: User | None = None) -> Service:
     """Take a service off devices' lists; it stays in the directory for the record."""
-    return update_service(session, service_id, {"is_active": False})
+    return update_service(session, service_id, {"is_active": False}, actor=actor)
 
 
 def _load(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
@@ -164,7 +187,12 @@ def _assign(service: Service, values: dict[str, Any]) -> bool:
 
 
 def import_services(
-    session: Session, filename: str, content: bytes, *, dry_run: bool = False
+    session: Session,
+    filename: str,
+    content: bytes,
+    *,
+    dry_run: bool = False,
+    actor: User | None = None,
 ) -> ImportReport:
     """Upsert services from a CSV or XLSX file whose header row names the columns.
 
@@ -254,6 +282,20 @@ def import_services(
         else:
             report.unchanged += 1
     session.flush()
+    if not dry_run:
+        audit.record(
+            session,
+            actor,
+            "service.import",
+            target_type="file",
+            target=filename,
+            details={
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rows_with_errors": len(report.errors),
+            },
+        )
     return report
 
 

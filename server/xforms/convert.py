@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyxform.errors import PyXFormError
 from pyxform.validators.odk_validate import ODKValidateError, check_xform
+from pyxform.xls2json_backends import get_xlsform
 from pyxform.xls2xform import convert as pyxform_convert
 
 from server.errors import AppError
@@ -91,10 +93,83 @@ def convert_xlsform(content: bytes, filename: str, *, validate: bool) -> FormBui
             "The file could not be read as an XLSForm spreadsheet.",
             details={"problems": [Problem(str(exc)).to_json()]},
         ) from exc
+    named = questions_called_name(content, suffix)
+    if named:
+        raise AppError(
+            "xform.invalid",
+            "The form asks for a name: " + "; ".join(p.message for p in named),
+            details={"problems": [p.to_json() for p in named]},
+        )
     problems = [locate(w) for w in (result.warnings or warnings)]
     if validate:
         problems.extend(validate_xform(result.xform))
     return FormBuild(xml=result.xform, warnings=tuple(problems))
+
+
+# Survey rows the phone fills in itself (the signed-in user's name, the device id, times):
+# no person types a name into them, so the "no names" rule leaves them alone.
+METADATA_TYPES = frozenset(
+    {
+        "start",
+        "end",
+        "today",
+        "deviceid",
+        "subscriberid",
+        "simserial",
+        "phonenumber",
+        "username",
+        "email",
+        "audit",
+        "start-geopoint",
+        "background-audio",
+    }
+)
+
+
+def questions_called_name(content: bytes, suffix: str) -> list[Problem]:
+    """The "never ask for a name" rule of xlsforms/README.md: no question may be called
+    ``name``, ``first_name``, ``child_name`` or anything else ending in ``name``. One problem
+    per offending row of the survey sheet (rows numbered as in the spreadsheet)."""
+    survey = get_xlsform(content, file_type=suffix).survey
+    problems = []
+    for index, row in enumerate(survey):
+        name = str(row.get("name") or "").strip()
+        kind = str(row.get("type") or "").strip().lower().removeprefix("uri:")
+        if not name.lower().endswith("name") or kind in METADATA_TYPES:
+            continue
+        problems.append(
+            Problem(
+                message=(
+                    f"A question may not be called '{name}' (on the 'survey' sheet, row "
+                    f"{index + 2}): a child is known by the case reference number, never by "
+                    "name. Rename it, and never ask for a name."
+                ),
+                sheet="survey",
+                row=index + 2,  # the header is row 1; empty rows are kept in the list
+                column="name",
+            )
+        )
+    return problems
+
+
+def fields_called_name(fields: Iterable[Any]) -> list[Problem]:
+    """The same rule for a form uploaded as XForm XML (no spreadsheet rows to point at):
+    every field ending in ``name`` but the phone's own metadata (``meta/…``, and preloads
+    such as ``username`` that no one types into)."""
+    return [
+        Problem(
+            message=(
+                f"A question may not be called '{f.name}' (at {f.path}): a child is known by "
+                "the case reference number, never by name. Rename it, and never ask for a name."
+            ),
+            column="name",
+        )
+        for f in fields
+        if f.kind == "field"
+        and not f.is_meta
+        and f.name.lower().endswith("name")
+        and not (f.control == "" and f.name.lower() in METADATA_TYPES)
+    ]
 
 
 def validate_xform(xml: str) -> list[Problem]:

@@ -12,7 +12,7 @@ from server.audit import service as audit
 from server.auth.models import User
 from server.blobs import service as blobs
 from server.errors import AppError
-from server.xforms.convert import Problem, convert_xlsform, validate_xform
+from server.xforms.convert import Problem, convert_xlsform, fields_called_name, validate_xform
 from server.xforms.definition import DefinitionError, FormDefinition, parse_definition
 from server.xforms.models import FORM_STATES, FormAttachment, XForm, XFormVersion
 from server.xforms.queries import get_version, get_xform
@@ -83,6 +83,13 @@ def build(content: bytes, filename: str, *, validate: bool) -> FormPreview:
         definition = parse_definition(xml)
     except DefinitionError as exc:
         raise AppError("xform.invalid", f"The XForm is not usable: {exc}") from exc
+    named = fields_called_name(definition.fields) if suffix == ".xml" else []
+    if named:  # an XLSForm was checked by sheet and row when it was converted
+        raise AppError(
+            "xform.invalid",
+            "The form asks for a name: " + "; ".join(p.message for p in named),
+            details={"problems": [p.to_json() for p in named]},
+        )
     return FormPreview(xml=xml, definition=definition, warnings=warnings, source_filename=name)
 
 

@@ -12,6 +12,7 @@ from server.bounds import MAX_PAGE
 from server.cases.queries import paginate
 from server.web import bp
 from server.web.access import ADMINS, roles_required
+from server.web.audit_text import action_label, audit_details, target_label
 
 PER_PAGE = 100
 
@@ -50,4 +51,11 @@ def audit_log() -> str:
     if not 1 <= page_no <= MAX_PAGE:
         abort(400)
     page = paginate(db.session(), stmt, page_no, PER_PAGE)
-    return render_template("web/audit.html", page=page, args={k: v for k, v in args.items() if v})
+    return render_template(
+        "web/audit.html",
+        page=page,
+        args={k: v for k, v in args.items() if v},
+        action_label=action_label,
+        audit_details=audit_details,
+        target_label=target_label,
+    )

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -14,7 +15,7 @@ from server import db
 from server.audit import service as audit
 from server.auth.models import User
 from server.bounds import parse_id
-from server.cases import queries, service
+from server.cases import preview, queries, service
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
 from server.errors import AppError
@@ -215,6 +216,39 @@ def queue_link() -> Response:
         return redirect(url_for("web.queues"))
     flash(_("The submission is now part of case %(ref)s.", ref=result.case_ref), "success")
     return redirect(url_for("web.queues"))
+
+
+# What a merge preview's fields are called on the page.
+PREVIEW_FIELDS = {
+    "caseworker": _l("Caseworker"),
+    "team": _l("Team"),
+    "status": _l("Status"),
+    "risk_level": _l("Risk level"),
+    "contact_frequency_days": _l("Contact every (days)"),
+    "last_contact_at": _l("Last contact"),
+    "next_contact_due": _l("Next contact due"),
+    "review_due": _l("Review due"),
+    "last_review_at": _l("Last review"),
+    "open_conflicts": _l("Open conflicts"),
+    "kind": _l("Kind"),
+    "title": _l("Title"),
+    "owner": _l("Owner"),
+    "due_date": _l("Due"),
+    "is_done": _l("Done"),
+}
+
+
+@bp.get("/queues/duplicate/preview")
+@roles_required(*SUPERVISORS)
+def queue_duplicate_preview() -> Response | str:
+    """What merging a duplicate would change, with the button that merges it."""
+    instance_id = request.args.get("instance_id", "")
+    try:
+        shown = preview.preview_merge(db.session(), instance_id, me(), settings=_settings())
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.queues"))
+    return render_template("web/cases/merge_preview.html", p=shown, names=PREVIEW_FIELDS)
 
 
 @bp.post("/queues/duplicate")

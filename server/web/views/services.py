@@ -15,7 +15,7 @@ from server.errors import AppError
 from server.services import queries, service
 from server.services.schemas import TEXT_COLUMNS
 from server.web import bp
-from server.web.access import SERVICE_READERS, SERVICE_WRITERS, roles_required
+from server.web.access import SERVICE_READERS, SERVICE_WRITERS, me, roles_required
 from server.web.errors import flash_error
 
 PER_PAGE = 50
@@ -71,7 +71,7 @@ def service_new() -> Response | str | tuple[str, int]:
         )
     data = _form_data()
     try:
-        created = service.create_service(db.session(), data)
+        created = service.create_service(db.session(), data, actor=me())
     except AppError as error:
         flash_error(error)
         page = render_template(
@@ -103,7 +103,7 @@ def service_edit(service_id: str) -> Response | str | tuple[str, int]:
     data = _form_data()
     data.pop("service_id")
     try:
-        service.update_service(db.session(), service_id, data)
+        service.update_service(db.session(), service_id, data, actor=me())
     except AppError as error:
         flash_error(error)
         page = render_template(
@@ -132,7 +132,7 @@ def service_import() -> Response | str | tuple[str, int]:
         flash_error(AppError("request.too_large"))
         return redirect(url_for("web.service_import"))
     try:
-        report = service.import_services(db.session(), upload.filename, content)
+        report = service.import_services(db.session(), upload.filename, content, actor=me())
     except AppError as error:
         flash_error(error)
         return redirect(url_for("web.service_import"))
