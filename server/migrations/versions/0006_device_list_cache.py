@@ -1,7 +1,7 @@
 """device lists: a version counter per source, and the generated lists cached with their MD5
 
-Revision ID: 0004_phone
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06 19:50:00.000000
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import server.types
 
-revision = '0004_phone'
-down_revision = '0003'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

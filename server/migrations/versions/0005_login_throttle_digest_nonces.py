@@ -1,7 +1,7 @@
 """login throttle by account and address; Digest nonce counts accepted once
 
-Revision ID: 0004_authwsgi
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 19:50:00.000000
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import server.types
 
-revision = '0004_authwsgi'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

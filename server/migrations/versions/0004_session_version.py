@@ -1,6 +1,6 @@
 """user account: a session generation, raised to end every session of the account
 
-Revision ID: 0004_web
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-06 19:45:00.000000
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004_web'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None
