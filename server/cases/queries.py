@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -31,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Bundle, Session
 
 from server.auth.models import User
 from server.cases.mapping import ITEM_KINDS
@@ -199,10 +200,13 @@ def list_contributions_for_case(session: Session, case_id: int) -> list[CaseCont
     return list(session.scalars(stmt))
 
 
-def list_timeline(session: Session, case_id: int) -> list[tuple[CaseContribution, Submission]]:
-    """The case's contributions with their submissions, oldest event first (for the detail)."""
+def list_timeline(session: Session, case_id: int) -> list[tuple[CaseContribution, Any]]:
+    """The case's contributions with their submissions' ``instance_id`` and ``received_at``
+    (not the stored XML and answers), oldest event first (for the detail). The rows come
+    from ``ix_case_contribution_case``, in its order."""
+    submission: Bundle[Any] = Bundle("submission", Submission.instance_id, Submission.received_at)
     stmt = (
-        select(CaseContribution, Submission)
+        select(CaseContribution, submission)
         .join(Submission, Submission.id == CaseContribution.submission_id)
         .where(CaseContribution.case_id == case_id)
         .order_by(CaseContribution.event_at, CaseContribution.id)
@@ -479,25 +483,63 @@ def get_usernames_seeing_case(session: Session, users: Sequence[User], case_id: 
 
 # --- lists ---------------------------------------------------------------------------------
 
+# Counts stop here: past it a list says "10,000+" (its pages still work), so that counting
+# never costs more than reading that many index entries.
+COUNT_CAP = 10_000
+
 
 @dataclass(frozen=True)
 class Page:
     items: list[Any]
-    total: int
+    total: int  # capped at COUNT_CAP (``total_capped`` says so)
     page: int
     per_page: int
+    total_capped: bool = False
+
+
+def count_capped(session: Session, stmt: Select[*tuple[Any, ...]]) -> tuple[int, bool]:
+    """(rows of ``stmt``, up to :data:`COUNT_CAP`; whether there are more). Only the
+    statement's FROM and WHERE are read (no columns), so the count can come from an index."""
+    lean: Select[Any] = stmt.order_by(None).with_only_columns(literal_column("1"))
+    lean = lean.limit(COUNT_CAP + 1)
+    found = session.scalar(select(func.count()).select_from(lean.subquery())) or 0
+    return min(found, COUNT_CAP), found > COUNT_CAP
+
+
+def _page_bounds(page: int, per_page: int) -> tuple[int, int]:
+    return max(page, 1), min(max(per_page, 1), 500)
 
 
 def paginate(
     session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
 ) -> Page:
-    """Run ``stmt`` for one page (1-based) and count the whole result."""
-    page = max(page, 1)
-    per_page = min(max(per_page, 1), 500)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    """Run ``stmt`` for one page (1-based) and count the result (up to COUNT_CAP)."""
+    page, per_page = _page_bounds(page, per_page)
+    total, capped = count_capped(session, stmt)
     rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    items = [r[0] if len(r) == 1 else tuple(r) for r in rows]
-    return Page(items=items, total=total, page=page, per_page=per_page)
+    items = [r[0] if len(r) == 1 else r for r in rows]  # a Row: a tuple, with names
+    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
+
+
+def paginate_by_id(
+    session: Session, stmt: Select[*tuple[Any, ...]], key: Any, page: int = 1, per_page: int = 50
+) -> Page:
+    """:func:`paginate` for a statement whose rows are wide: the page's ``key`` values (a
+    primary key) are picked first, ordered and filtered from the indexes alone; only those
+    rows are then read, and put back in that order."""
+    page, per_page = _page_bounds(page, per_page)
+    total, capped = count_capped(session, stmt)
+    ids_stmt = stmt.with_only_columns(key).limit(per_page).offset((page - 1) * per_page)
+    ids = list(session.scalars(ids_stmt))
+    rows = (
+        session.execute(stmt.add_columns(key).order_by(None).where(key.in_(ids))).all()
+        if ids
+        else []
+    )
+    position = {k: n for n, k in enumerate(ids)}
+    by_id = sorted(rows, key=lambda r: position[r[-1]])
+    items = [r[0] if len(r) == 2 else tuple(r)[:-1] for r in by_id]  # less the key
+    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
 
 
 def _overdue_item_exists(today: date) -> ColumnElement[bool]:
@@ -512,6 +554,55 @@ def _overdue_item_exists(today: date) -> ColumnElement[bool]:
     )
 
 
+def _has_overdue_item(user: User, today: date) -> ColumnElement[bool]:
+    """The case has an open plan item past its due date. For an admin (every case) the set
+    of such cases is read once from ``ix_plan_item_open_due``; for a smaller scope each case
+    in it is looked up in ``ix_plan_item_case_open`` (one index probe), so that a caseworker
+    does not pay for every item in the database."""
+    if user.role == "admin":
+        overdue = select(PlanItem.case_id).where(
+            PlanItem.is_done.is_(False), PlanItem.due_date < today
+        )
+        return Case.id.in_(overdue)
+    return _overdue_item_exists(today)
+
+
+# The case list's order: the next contact soonest first, undated cases last, then by
+# reference number. The expression is the one ``ix_case_record_list_order`` is built on.
+CASE_LIST_ORDER: tuple[Any, ...] = (
+    func.coalesce(Case.next_contact_due, literal_column("'9999-12-31'")),
+    Case.case_ref,
+)
+
+# What a case list shows (``schemas.CaseListItemSchema``, the list page): no JSON.
+CASE_LIST_COLUMNS = (
+    Case.case_ref,
+    Case.status,
+    Case.team,
+    Case.risk_level,
+    Case.last_contact_at,
+    Case.next_contact_due,
+    Case.review_due,
+    Case.open_conflicts,
+    Case.version,
+    Case.updated_at,
+)
+
+
+def ref_prefix_clause(prefix: str) -> ColumnElement[bool]:
+    """Reference numbers that begin with ``prefix`` (canonical, as filed): a range on the
+    unique index of ``case_ref``, where ``LIKE … ESCAPE`` would read every case. Binary
+    order on SQLite, and on PostgreSQL under a C collation (the server's default here)."""
+    return and_(Case.case_ref >= prefix, Case.case_ref < prefix + "\U0010ffff")
+
+
+def paginate_cases(
+    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
+) -> Page:
+    """A page of :func:`list_cases`."""
+    return paginate_by_id(session, stmt, Case.id, page, per_page)
+
+
 def list_cases(
     user: User,
     *,
@@ -521,15 +612,17 @@ def list_cases(
     overdue_on: date | None = None,
     team: str | None = None,
     ref_prefix: str | None = None,
-) -> Select[Case, str | None]:
-    """Cases in the user's scope with the caseworker's username, most urgent contact first.
+) -> Select[Any, str | None]:
+    """Cases in the user's scope, most urgent contact first: (the case's list columns, as
+    one row with those attributes; the caseworker's username). Page it with
+    :func:`paginate_cases`.
 
-    ``overdue_on``: only cases whose next contact is due before that day or that have a
-    plan item past its due date.
+    ``overdue_on``: only open cases whose next contact is due before that day or that have
+    a plan item past its due date.
     """
     cw = User.__table__.alias("cw")
     stmt = (
-        select(Case, cw.c.username)
+        select(Bundle("case", *CASE_LIST_COLUMNS), cw.c.username)
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         .where(case_scope_clause(user))
     )
@@ -542,47 +635,74 @@ def list_cases(
     if team:
         stmt = stmt.where(cw.c.team == team)
     if ref_prefix:
-        stmt = stmt.where(Case.case_ref.startswith(ref_prefix, autoescape=True))
+        stmt = stmt.where(ref_prefix_clause(ref_prefix))
     if overdue_on is not None:
         stmt = stmt.where(
             Case.status == "open",
-            or_(Case.next_contact_due < overdue_on, _overdue_item_exists(overdue_on)),
+            or_(Case.next_contact_due < overdue_on, _has_overdue_item(user, overdue_on)),
         )
-    return stmt.order_by(Case.next_contact_due.is_(None), Case.next_contact_due, Case.case_ref)
+    return stmt.order_by(*CASE_LIST_ORDER)
 
 
-def _queue(user: User, state: str) -> Select[CaseContribution, Submission, str | None]:
+# What a queue shows (the queues page, ``/api/v1/queues/…``): never the stored XML, the
+# parsed answers or the contribution's update.
+QUEUE_CONTRIBUTION_COLUMNS = (
+    CaseContribution.id,
+    CaseContribution.case_ref,
+    CaseContribution.form_id,
+    CaseContribution.entity_id,
+    CaseContribution.is_registration,
+    CaseContribution.event_at,
+    CaseContribution.state,
+    CaseContribution.hold_reason,
+)
+QUEUE_SUBMISSION_COLUMNS = (Submission.instance_id, Submission.received_at)
+
+
+def _queue(user: User, state: str) -> Select[Any, Any, str | None]:
     """Contributions in ``state`` with their submission and submitter's username, for the
     submissions in the user's scope (the queues hold form data not yet in any case, so
-    the submissions rule decides who sees and acts on them)."""
+    the submissions rule decides who sees and acts on them). Each row: (the contribution's
+    queue columns, the submission's, the username), read from ``ix_case_contribution_state``."""
     submitter = User.__table__.alias("submitter")
     return (
-        select(CaseContribution, Submission, submitter.c.username)
+        select(
+            Bundle("contribution", *QUEUE_CONTRIBUTION_COLUMNS),
+            Bundle("submission", *QUEUE_SUBMISSION_COLUMNS),
+            submitter.c.username,
+        )
         .join(Submission, Submission.id == CaseContribution.submission_id)
         .outerjoin(submitter, submitter.c.id == Submission.submitter_id)
         .where(CaseContribution.state == state, submission_scope_clause(user))
     )
 
 
-def list_unlinked(user: User) -> Select[CaseContribution, Submission, str | None]:
+def list_unlinked(user: User) -> Select[Any, Any, str | None]:
     """Submissions waiting for a registration with their reference number (or a supervisor),
-    in the user's scope: (contribution, submission, submitter username), oldest first."""
+    in the user's scope: (contribution, submission, submitter username), oldest first.
+    Page it (:func:`paginate`)."""
     return _queue(user, "unlinked").order_by(CaseContribution.event_at, CaseContribution.id)
 
 
-def list_duplicates(user: User) -> Select[CaseContribution, Submission, str | None]:
+def list_duplicates(user: User) -> Select[Any, Any, str | None]:
     """Registrations (and their follow-ups) that reuse an existing reference number, in
-    the user's scope: (contribution, submission, submitter username)."""
+    the user's scope: (contribution, submission, submitter username). Page it."""
     return _queue(user, "duplicate").order_by(
         CaseContribution.case_ref, CaseContribution.event_at, CaseContribution.id
     )
 
 
-def list_due_followups(user: User, today: date, horizon_days: int = 7) -> Select[Case]:
+# What a follow-up list shows (the dashboard, ``/api/v1/followups``).
+FOLLOWUP_COLUMNS = (Case.case_ref, Case.next_contact_due, Case.risk_level, Case.status)
+
+
+def list_due_followups(
+    user: User, today: date, horizon_days: int = 7
+) -> Select[str, date | None, str | None, str]:
     """Open cases in scope whose next contact is due by ``today + horizon_days`` (overdue
-    ones included), soonest first."""
+    ones included), soonest first: rows of :data:`FOLLOWUP_COLUMNS`."""
     return (
-        select(Case)
+        select(*FOLLOWUP_COLUMNS)
         .where(
             case_scope_clause(user),
             Case.status == "open",
@@ -592,10 +712,11 @@ def list_due_followups(user: User, today: date, horizon_days: int = 7) -> Select
     )
 
 
-def list_overdue_items(user: User, today: date) -> Select[PlanItem, Case]:
-    """Open plan items past their due date on open cases in scope, oldest due first."""
+def list_overdue_items(user: User, today: date) -> Select[PlanItem, Any]:
+    """Open plan items past their due date on open cases in scope, oldest due first:
+    (item, its case's ``case_ref`` and ``caseworker_id``)."""
     return (
-        select(PlanItem, Case)
+        select(PlanItem, Bundle("case", Case.case_ref, Case.caseworker_id))
         .join(Case, Case.id == PlanItem.case_id)
         .where(
             case_scope_clause(user),
@@ -649,44 +770,68 @@ class Dashboard:
 
 
 def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
-    """The counts a supervisor's front page shows, within the user's scope."""
+    """The counts a supervisor's front page shows, within the user's scope.
+
+    The case counts are one pass over ``ix_case_record_scope`` (the caller's caseworkers'
+    entries for a supervisor, every entry for an admin), never over the cases' rows."""
     scope = case_scope_clause(user)
-    open_scope = and_(scope, Case.status == "open")
-    cw = User.__table__.alias("cw")
-    per_cw = session.execute(
-        select(cw.c.username, func.count(Case.id))
-        .select_from(Case)
-        .outerjoin(cw, cw.c.id == Case.caseworker_id)
-        .where(open_scope)
-        .group_by(cw.c.username)
-    ).all()
-    overdue = session.scalar(
-        select(func.count(Case.id)).where(open_scope, Case.next_contact_due < today)
-    )
-    week = session.scalar(
-        select(func.count(Case.id)).where(
-            open_scope,
-            Case.next_contact_due >= today,
-            Case.next_contact_due <= today + timedelta(days=7),
-        )
-    )
-    items = session.execute(
-        select(PlanItem.kind, func.count(PlanItem.id))
-        .join(Case, Case.id == PlanItem.case_id)
-        .where(open_scope, PlanItem.is_done.is_(False), PlanItem.due_date < today)
-        .group_by(PlanItem.kind)
-    ).all()
+    is_open = Case.status == "open"
     review_cutoff = datetime.combine(today - timedelta(days=90), datetime.min.time(), UTC)
-    no_review = session.scalar(
-        select(func.count(Case.id)).where(
-            open_scope,
-            or_(
-                Case.last_review_at < review_cutoff,
-                and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
+
+    def n(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
+
+    per_cw = session.execute(
+        select(
+            Case.caseworker_id,
+            n(is_open),
+            n(and_(is_open, Case.next_contact_due < today)),
+            n(
+                and_(
+                    is_open,
+                    Case.next_contact_due >= today,
+                    Case.next_contact_due <= today + timedelta(days=7),
+                )
             ),
+            n(
+                and_(
+                    is_open,
+                    or_(
+                        Case.last_review_at < review_cutoff,
+                        and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
+                    ),
+                )
+            ),
+            func.coalesce(func.sum(Case.open_conflicts), 0),
         )
-    )
-    conflicts = session.scalar(select(func.coalesce(func.sum(Case.open_conflicts), 0)).where(scope))
+        .where(scope)
+        .group_by(Case.caseworker_id)
+    ).all()
+    names = get_usernames(session, {r[0] for r in per_cw if r[0] is not None})
+    open_by_cw: dict[str, int] = {}
+    for cw_id, open_n, *_ in per_cw:
+        if open_n:
+            name = names.get(cw_id, "") if cw_id is not None else ""
+            open_by_cw[name] = open_by_cw.get(name, 0) + int(open_n)
+    overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
+
+    overdue_items = and_(PlanItem.is_done.is_(False), PlanItem.due_date < today)
+    if user.role == "admin":
+        # Every case: the overdue items from their own index, less the closed cases' ones
+        # (a short list), rather than a look at the case of each item.
+        not_open = select(Case.id).where(Case.status != "open")
+        items_stmt = select(PlanItem.kind, func.count()).where(
+            overdue_items, PlanItem.case_id.not_in(not_open)
+        )
+    else:
+        # The cases in scope (few), then each one's overdue items (ix_plan_item_case_open).
+        items_stmt = (
+            select(PlanItem.kind, func.count())
+            .select_from(Case)
+            .join(PlanItem, PlanItem.case_id == Case.id)
+            .where(scope, is_open, overdue_items)
+        )
+    items = session.execute(items_stmt.group_by(PlanItem.kind)).all()
     counts = dict(
         session.execute(
             select(CaseContribution.state, func.count(CaseContribution.id))
@@ -700,14 +845,12 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
     )
     unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
     return Dashboard(
-        open_cases_by_caseworker={
-            (name or ""): n for name, n in sorted(per_cw, key=lambda r: r[0] or "")
-        },
-        contacts_overdue=overdue or 0,
-        contacts_due_this_week=week or 0,
+        open_cases_by_caseworker=dict(sorted(open_by_cw.items())),
+        contacts_overdue=overdue,
+        contacts_due_this_week=week,
         overdue_items_by_kind=dict(sorted((k, n) for k, n in items)),
-        cases_without_review=no_review or 0,
-        open_conflicts=int(conflicts or 0),
+        cases_without_review=no_review,
+        open_conflicts=conflicts,
         unlinked_waiting=unlinked,
         duplicates_waiting=duplicates,
     )

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -86,6 +86,10 @@ def case_submissions(n: int, contacts: int) -> list[tuple[str, bytes]]:
         plan_date=opened.isoformat(),
         frequency=frequency,
     )
+    # the plan's items fall due over the weeks after it was made, not all on one day
+    for fixed in (b"2026-11-25", b"2026-11-27", b"2026-12-01"):
+        due = opened + timedelta(days=rnd.randrange(7, 120))
+        xml = xml.replace(fixed, due.isoformat().encode())
     out = [(cw, xml)]
     when = opened
     for k in range(contacts):
@@ -325,7 +329,7 @@ def requests_for(role: str, names: dict[str, str]) -> list[str]:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
 
 
 def time_requests(

@@ -50,7 +50,7 @@ def dashboard() -> str:
             alert=True,
         ),
     ]
-    due = session.scalars(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
+    due = session.execute(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
     overdue_items = session.execute(queries.list_overdue_items(user, day).limit(LIST_LIMIT)).all()
     return render_template(
         "web/dashboard.html",
