@@ -99,7 +99,8 @@ class CaseContribution(Base):
     __table_args__ = (
         Index("ix_case_contribution_ref_state", "case_ref", "state"),
         Index("ix_case_contribution_case", "case_id", "event_at", "id"),  # a case's timeline
-        Index("ix_case_contribution_state", "state", "event_at", "id"),  # the queues
+        # the queues, and their counts from the index alone
+        Index("ix_case_contribution_state", "state", "event_at", "id", "submission_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

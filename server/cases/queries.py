@@ -712,11 +712,21 @@ def list_due_followups(
     )
 
 
-def list_overdue_items(user: User, today: date) -> Select[PlanItem, Any]:
+def _not_open_status() -> ColumnElement[bool]:
+    """``status <> 'open'`` as two ranges, so that it is read from an index on status."""
+    return or_(Case.status < "open", Case.status > "open")
+
+
+def list_overdue_items(user: User, today: date, first: int | None = None) -> Select[PlanItem, Any]:
     """Open plan items past their due date on open cases in scope, oldest due first:
-    (item, its case's ``case_ref`` and ``caseworker_id``)."""
-    return (
-        select(PlanItem, Bundle("case", Case.case_ref, Case.caseworker_id))
+    (item, its case's ``case_ref`` and ``caseworker_id``).
+
+    ``first``: the caller shows only that many. For an admin the items are then looked at
+    only up to the due date of the ``first``-th one (found by walking
+    ``ix_plan_item_open_due`` in due order), rather than every open case's."""
+    case: Bundle[Any] = Bundle("case", Case.case_ref, Case.caseworker_id)
+    stmt = (
+        select(PlanItem, case)
         .join(Case, Case.id == PlanItem.case_id)
         .where(
             case_scope_clause(user),
@@ -726,6 +736,28 @@ def list_overdue_items(user: User, today: date) -> Select[PlanItem, Any]:
         )
         .order_by(PlanItem.due_date, Case.case_ref, *plan_item_order())
     )
+    if user.role == "admin" and first:
+        # From the items' side, in due order, and only up to the ``first``-th one's due
+        # date: the few items that can be on the list, then their cases.
+        not_open = select(Case.id).where(_not_open_status())
+        overdue_open = (
+            PlanItem.is_done.is_(False),
+            PlanItem.due_date < today,
+            PlanItem.case_id.not_in(not_open),
+        )
+        nth_due = (
+            select(PlanItem.due_date)
+            .where(*overdue_open)
+            .order_by(PlanItem.due_date)
+            .offset(first - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        candidates = select(PlanItem.id).where(
+            *overdue_open, PlanItem.due_date <= func.coalesce(nth_due, today)
+        )
+        stmt = stmt.where(PlanItem.id.in_(candidates))
+    return stmt
 
 
 def plan_item_order() -> tuple[ColumnElement[Any], ...]:
@@ -775,38 +807,50 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
     The case counts are one pass over ``ix_case_record_scope`` (the caller's caseworkers'
     entries for a supervisor, every entry for an admin), never over the cases' rows."""
     scope = case_scope_clause(user)
+    parts = [scope]
+    if user.role == "supervisor":
+        # The team's ids as values, and the unassigned cases apart: each part seeks its
+        # entries in ix_case_record_scope, where "IN (team) OR IS NULL" read the whole index.
+        team = session.scalars(
+            select(User.id).where(User.team == user.team, User.team.is_not(None))
+        ).all()
+        parts = [Case.caseworker_id.in_(team), Case.caseworker_id.is_(None)]
     is_open = Case.status == "open"
     review_cutoff = datetime.combine(today - timedelta(days=90), datetime.min.time(), UTC)
 
     def n(condition: ColumnElement[bool]) -> Any:
         return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
 
-    per_cw = session.execute(
-        select(
-            Case.caseworker_id,
-            n(is_open),
-            n(and_(is_open, Case.next_contact_due < today)),
-            n(
-                and_(
-                    is_open,
-                    Case.next_contact_due >= today,
-                    Case.next_contact_due <= today + timedelta(days=7),
-                )
-            ),
-            n(
-                and_(
-                    is_open,
-                    or_(
-                        Case.last_review_at < review_cutoff,
-                        and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
-                    ),
-                )
-            ),
-            func.coalesce(func.sum(Case.open_conflicts), 0),
+    per_cw = [
+        row
+        for part in parts
+        for row in session.execute(
+            select(
+                Case.caseworker_id,
+                n(is_open),
+                n(and_(is_open, Case.next_contact_due < today)),
+                n(
+                    and_(
+                        is_open,
+                        Case.next_contact_due >= today,
+                        Case.next_contact_due <= today + timedelta(days=7),
+                    )
+                ),
+                n(
+                    and_(
+                        is_open,
+                        or_(
+                            Case.last_review_at < review_cutoff,
+                            and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
+                        ),
+                    )
+                ),
+                func.coalesce(func.sum(Case.open_conflicts), 0),
+            )
+            .where(part)
+            .group_by(Case.caseworker_id)
         )
-        .where(scope)
-        .group_by(Case.caseworker_id)
-    ).all()
+    ]
     names = get_usernames(session, {r[0] for r in per_cw if r[0] is not None})
     open_by_cw: dict[str, int] = {}
     for cw_id, open_n, *_ in per_cw:
@@ -819,7 +863,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
     if user.role == "admin":
         # Every case: the overdue items from their own index, less the closed cases' ones
         # (a short list), rather than a look at the case of each item.
-        not_open = select(Case.id).where(Case.status != "open")
+        not_open = select(Case.id).where(_not_open_status())
         items_stmt = select(PlanItem.kind, func.count()).where(
             overdue_items, PlanItem.case_id.not_in(not_open)
         )

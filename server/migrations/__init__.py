@@ -45,12 +45,13 @@ def upgrade(engine: Engine, *, analyze: bool = False) -> None:
 
 def refresh_statistics(connection: Connection) -> None:
     """ANALYZE the product's tables, so the planner knows their sizes and picks the indexes
-    the lists were built for. SQLite samples (``analysis_limit``) to stay quick on a large
-    file; PostgreSQL samples by itself. Only this schema's tables (a shared server may hold
+    the lists were built for. SQLite reads every index in full (a sample would see only
+    one end of an index on ``status``, and mislead); a few seconds at 100 000 cases.
+    PostgreSQL samples by itself. Only this schema's tables (a shared server may hold
     others)."""
     tables = [t for t in inspect(connection).get_table_names() if t != "alembic_version"]
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("PRAGMA analysis_limit = 1000")
+        connection.exec_driver_sql("PRAGMA analysis_limit = 0")
         for table in tables:
             connection.exec_driver_sql(f'ANALYZE "{table}"')
     elif tables:

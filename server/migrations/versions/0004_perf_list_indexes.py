@@ -7,7 +7,8 @@ Create Date: 2026-12-06 19:45:00.000000
 Each index serves one query plan, pinned by tests/perf/test_query_plans.py:
 
 - case_contribution (case_id, event_at, id): a case page's timeline;
-- case_contribution (state, event_at, id): the queues and their counts;
+- case_contribution (state, event_at, id, submission_id): the queues, and their counts
+  from the index alone;
 - case_record (caseworker_id, status, next_contact_due, last_review_at, opened_at,
   open_conflicts): the dashboard's counts in one pass over the caller's scope (it replaces
   ix_case_caseworker_status, its prefix);
@@ -34,7 +35,7 @@ def upgrade() -> None:
     op.create_index('ix_case_contribution_case', 'case_contribution',
                     ['case_id', 'event_at', 'id'])
     op.create_index('ix_case_contribution_state', 'case_contribution',
-                    ['state', 'event_at', 'id'])
+                    ['state', 'event_at', 'id', 'submission_id'])
     op.drop_index('ix_case_caseworker_status', table_name='case_record')
     op.create_index('ix_case_record_scope', 'case_record',
                     ['caseworker_id', 'status', 'next_contact_due', 'last_review_at',

@@ -51,7 +51,9 @@ def dashboard() -> str:
         ),
     ]
     due = session.execute(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
-    overdue_items = session.execute(queries.list_overdue_items(user, day).limit(LIST_LIMIT)).all()
+    overdue_items = session.execute(
+        queries.list_overdue_items(user, day, first=LIST_LIMIT).limit(LIST_LIMIT)
+    ).all()
     return render_template(
         "web/dashboard.html",
         counts=counts,
