@@ -57,6 +57,7 @@ class Case(Base):
             "status",
             "risk_level",
             "caseworker_id",
+            "next_contact_due",  # so that every filter and count is read from this index alone
         ),
     )
 

@@ -13,7 +13,8 @@ Each index serves one query plan, pinned by tests/perf/test_query_plans.py:
   open_conflicts): the dashboard's counts in one pass over the caller's scope (it replaces
   ix_case_caseworker_status, its prefix);
 - case_record (coalesce(next_contact_due, '9999-12-31'), case_ref, status, risk_level,
-  caseworker_id): the case list in its order (undated last), filters read from the index;
+  caseworker_id, next_contact_due): the case list in its order (undated last), its filters
+  and its count read from the index alone;
 - plan_item (is_done, due_date, case_id, kind) and (case_id, is_done, due_date, kind):
   overdue items, from the items' side or the cases' side;
 - audit_event (actor, at) and (target, at): the audit log filtered by who or what.
@@ -41,7 +42,8 @@ def upgrade() -> None:
                     ['caseworker_id', 'status', 'next_contact_due', 'last_review_at',
                      'opened_at', 'open_conflicts'])
     op.create_index('ix_case_record_list_order', 'case_record',
-                    [sa.text(LIST_ORDER), 'case_ref', 'status', 'risk_level', 'caseworker_id'])
+                    [sa.text(LIST_ORDER), 'case_ref', 'status', 'risk_level', 'caseworker_id',
+                     'next_contact_due'])
     op.create_index('ix_plan_item_open_due', 'plan_item',
                     ['is_done', 'due_date', 'case_id', 'kind'])
     op.create_index('ix_plan_item_case_open', 'plan_item',
