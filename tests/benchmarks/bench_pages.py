@@ -264,8 +264,15 @@ class Client:
         h = {**self.headers, **(headers or {})}
         if self.cookie:
             h["Cookie"] = self.cookie
-        self.conn.request(method, self.prefix + path, body=body, headers=h)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request(method, self.prefix + path, body=body, headers=h)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # the server closed an idle keep-alive connection: open another one
+            self.conn.close()
+            self.conn.connect()
+            self.conn.request(method, self.prefix + path, body=body, headers=h)
+            response = self.conn.getresponse()
         data = response.read()
         for value in response.headers.get_all("Set-Cookie") or []:
             self.cookie = value.split(";", 1)[0]

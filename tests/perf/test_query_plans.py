@@ -199,9 +199,12 @@ def test_overdue_filter_probes_an_index_per_case_read(session: Session) -> None:
         lambda: queries.paginate_cases(session, queries.list_cases(me, overdue_on=TODAY)),
     )
     text = combined(found)
-    assert "ix_plan_item_case_open" in text
-    assert "ix_plan_item_open_due" not in text
     assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "ix_plan_item_case_open" in text
+        assert "ix_plan_item_open_due" not in text
+    else:  # PostgreSQL picks a probe or a hashed set of the overdue items by its estimates
+        assert re.search(r"ix_plan_item_(case_open|open_due)", text)
 
 
 @pytest.mark.parametrize("who", ["adm", "sup"])
