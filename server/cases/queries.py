@@ -725,13 +725,34 @@ def _not_open_status() -> ColumnElement[bool]:
     return or_(Case.status < "open", Case.status > "open")
 
 
-def list_overdue_items(user: User, today: date, first: int | None = None) -> Select[PlanItem, Any]:
+def nth_overdue_due_date(session: Session, today: date, n: int) -> date | None:
+    """The due date of the ``n``-th open item past due on an open case, oldest first (any
+    case): walks ``ix_plan_item_open_due`` in due order and stops there."""
+    not_open = select(Case.id).where(_not_open_status())
+    stmt = (
+        select(PlanItem.due_date)
+        .where(
+            PlanItem.is_done.is_(False),
+            PlanItem.due_date < today,
+            PlanItem.case_id.not_in(not_open),
+        )
+        .order_by(PlanItem.due_date)
+        .offset(n - 1)
+        .limit(1)
+    )
+    found: date | None = session.scalar(stmt)
+    return found
+
+
+def list_overdue_items(
+    user: User, today: date, due_until: date | None = None
+) -> Select[PlanItem, Any]:
     """Open plan items past their due date on open cases in scope, oldest due first:
     (item, its case's ``case_ref`` and ``caseworker_id``).
 
-    ``first``: the caller shows only that many. For an admin the items are then looked at
-    only up to the due date of the ``first``-th one (found by walking
-    ``ix_plan_item_open_due`` in due order), rather than every open case's."""
+    ``due_until``: only items due by then (:func:`nth_overdue_due_date` for a list of the
+    first few of every case's, so that an admin's list reads those, not every overdue
+    item)."""
     case: Bundle[Any] = Bundle("case", Case.case_ref, Case.caseworker_id)
     stmt = (
         select(PlanItem, case)
@@ -744,27 +765,13 @@ def list_overdue_items(user: User, today: date, first: int | None = None) -> Sel
         )
         .order_by(PlanItem.due_date, Case.case_ref, *plan_item_order())
     )
-    if user.role == "admin" and first:
-        # From the items' side, in due order, and only up to the ``first``-th one's due
-        # date: the few items that can be on the list, then their cases.
-        not_open = select(Case.id).where(_not_open_status())
-        overdue_open = (
-            PlanItem.is_done.is_(False),
-            PlanItem.due_date < today,
-            PlanItem.case_id.not_in(not_open),
+    if due_until is not None:
+        # as a set of item ids from ix_plan_item_open_due, so that the items (few) lead the
+        # join, not every case
+        due_by = select(PlanItem.id).where(
+            PlanItem.is_done.is_(False), PlanItem.due_date < today, PlanItem.due_date <= due_until
         )
-        nth_due = (
-            select(PlanItem.due_date)
-            .where(*overdue_open)
-            .order_by(PlanItem.due_date)
-            .offset(first - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        candidates = select(PlanItem.id).where(
-            *overdue_open, PlanItem.due_date <= func.coalesce(nth_due, today)
-        )
-        stmt = stmt.where(PlanItem.id.in_(candidates))
+        stmt = stmt.where(PlanItem.id.in_(due_by))
     return stmt
 
 
@@ -868,6 +875,8 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
     overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
 
     overdue_items = and_(PlanItem.is_done.is_(False), PlanItem.due_date < today)
+    known: dict[str, int] = {}
+    items_stmt: Select[str, int] | None
     if user.role == "admin":
         # Every case: the overdue items from their own index, less the closed cases' ones
         # (a short list), rather than a look at the case of each item.
@@ -875,6 +884,20 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
         items_stmt = select(PlanItem.kind, func.count()).where(
             overdue_items, PlanItem.case_id.not_in(not_open)
         )
+        # One pass over the index, a sum per kind, rather than sorting every item by kind;
+        # the kinds outside ITEM_KINDS (if any) are then grouped the slow way.
+        by_kind = session.execute(
+            select(
+                func.count(),
+                *(
+                    func.coalesce(func.sum(sql_case((PlanItem.kind == k, 1), else_=0)), 0)
+                    for k in ITEM_KINDS
+                ),
+            ).where(overdue_items, PlanItem.case_id.not_in(not_open))
+        ).one()
+        known = {k: int(n) for k, n in zip(ITEM_KINDS, by_kind[1:], strict=True) if n}
+        if int(by_kind[0]) == sum(known.values()):
+            items_stmt = None
     else:
         # The cases in scope (few), then each one's overdue items (ix_plan_item_case_open).
         items_stmt = (
@@ -883,7 +906,10 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
             .join(PlanItem, PlanItem.case_id == Case.id)
             .where(scope, is_open, overdue_items)
         )
-    items = session.execute(items_stmt.group_by(PlanItem.kind)).all()
+    items: list[tuple[str, int]] = list(known.items())
+    if items_stmt is not None:
+        grouped = session.execute(items_stmt.group_by(PlanItem.kind)).all()
+        items += [(k, int(n)) for k, n in grouped if k not in known]
     counts = dict(
         session.execute(
             select(CaseContribution.state, func.count(CaseContribution.id))

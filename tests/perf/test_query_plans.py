@@ -246,6 +246,18 @@ def test_followups_and_overdue_items_use_indexes(session: Session) -> None:
             ),
         )
         assert_no_full_scan(found)
+    # an admin's list: the first items in due order, from the items' index, not every case
+    found = plans(
+        session,
+        lambda: session.execute(
+            queries.list_overdue_items(user(session, "adm"), TODAY, due_until=TODAY).limit(20)
+        ).all(),
+    )
+    found += plans(session, lambda: queries.nth_overdue_due_date(session, TODAY, 20))
+    assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":  # PostgreSQL: no statistics to go by
+        for _, plan in found[-2:]:
+            assert "ix_plan_item_open_due" in plan
 
 
 @pytest.mark.parametrize(
