@@ -88,7 +88,7 @@ def migrate() -> None:
     """Create or upgrade the database schema."""
     from server.migrations import upgrade
 
-    upgrade(db.get_database(current_app).engine)
+    upgrade(db.get_database(current_app).engine, analyze=True)
     click.echo("Database schema is up to date.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Response, current_app, jsonify, request
 
@@ -19,6 +20,7 @@ from server.cases.schemas import (
     FollowupArgs,
     LinkArgs,
     MergePreviewArgs,
+    QueueArgs,
     ReassignArgs,
     ResolveConflictArgs,
     case_rows,
@@ -31,7 +33,13 @@ SUPERVISORS = ("admin", "supervisor")
 
 
 def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
-    return {"total": page.total, "page": page.page, "per_page": page.per_page, "items": items}
+    return {
+        "total": page.total,  # at most queries.COUNT_CAP; "total_capped": there are more
+        "total_capped": page.total_capped,
+        "page": page.page,
+        "per_page": page.per_page,
+        "items": items,
+    }
 
 
 @bp.get("/cases")
@@ -50,7 +58,7 @@ def list_cases() -> Response:
         team=args["team"],
         ref_prefix=args["ref"],
     )
-    page = queries.paginate(session, stmt, args["page"], args["per_page"])
+    page = queries.paginate_cases(session, stmt, args["page"], args["per_page"])
     audit.record(
         session,
         caller(),
@@ -139,16 +147,30 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _queue_response(stmt: Any, page: int, per_page: int) -> Response:
+    """One page of a queue, as the list it always was; the count and the next page in
+    headers (``X-Total-Count``, ``Link: <…>; rel="next"``)."""
+    result = queries.paginate(db.session(), stmt, page, per_page)
+    response = jsonify(_queue_json(result.items))
+    response.headers["X-Total-Count"] = str(result.total) + ("+" if result.total_capped else "")
+    if result.total_capped or result.page * result.per_page < result.total:
+        args = {**request.args.to_dict(), "page": str(result.page + 1)}
+        response.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+    return response
+
+
 @bp.get("/queues/unlinked")
 @require_roles(*SUPERVISORS)
-def unlinked_queue() -> Response:
-    return jsonify(_queue_json(list(db.session().execute(queries.list_unlinked(caller())))))
+@use_schema(QueueArgs)
+def unlinked_queue(page: int, per_page: int) -> Response:
+    return _queue_response(queries.list_unlinked(caller()), page, per_page)
 
 
 @bp.get("/queues/duplicates")
 @require_roles(*SUPERVISORS)
-def duplicates_queue() -> Response:
-    return jsonify(_queue_json(list(db.session().execute(queries.list_duplicates(caller())))))
+@use_schema(QueueArgs)
+def duplicates_queue(page: int, per_page: int) -> Response:
+    return _queue_response(queries.list_duplicates(caller()), page, per_page)
 
 
 def _rebuilt(result: Any) -> Response:

@@ -15,7 +15,11 @@ class AuditEvent(Base):
     """Who saw, changed or exported what, and when. Append-only."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_event_at", "at"),
+        Index("ix_audit_event_actor_at", "actor", "at"),  # the log filtered by who
+        Index("ix_audit_event_target_at", "target", "at"),  # or by what
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -13,12 +13,18 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base
 from server.timeutil import utcnow
 from server.types import JsonType, UtcDateTime
+
+# The case list's sort key: the next contact due, undated cases last. The same text on
+# both engines ('9999-12-31' is a date to PostgreSQL, and the stored text to SQLite), so
+# the expression index matches the query's ORDER BY.
+CASE_LIST_DUE = "coalesce(next_contact_due, '9999-12-31')"
 
 CONTRIBUTION_STATES = ("applied", "unlinked", "duplicate", "superseded", "failed")
 
@@ -32,8 +38,28 @@ class Case(Base):
 
     __tablename__ = "case_record"
     __table_args__ = (
-        Index("ix_case_caseworker_status", "caseworker_id", "status"),
         Index("ix_case_next_contact_due", "status", "next_contact_due"),
+        # The dashboard's counts in one pass over the caller's scope (caseworker leading).
+        Index(
+            "ix_case_record_scope",
+            "caseworker_id",
+            "status",
+            "next_contact_due",
+            "last_review_at",
+            "opened_at",
+            "open_conflicts",
+        ),
+        # The case list in its order (undated last, see ``queries.CASE_LIST_ORDER``), with
+        # the filters read from the index rather than from the row.
+        Index(
+            "ix_case_record_list_order",
+            text(CASE_LIST_DUE),
+            "case_ref",
+            "status",
+            "risk_level",
+            "caseworker_id",
+            "next_contact_due",  # so that every filter and count is read from this index alone
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -72,7 +98,12 @@ class CaseContribution(Base):
     """What one submission says about one case, and how it was applied."""
 
     __tablename__ = "case_contribution"
-    __table_args__ = (Index("ix_case_contribution_ref_state", "case_ref", "state"),)
+    __table_args__ = (
+        Index("ix_case_contribution_ref_state", "case_ref", "state"),
+        Index("ix_case_contribution_case", "case_id", "event_at", "id"),  # a case's timeline
+        # the queues, and their counts from the index alone
+        Index("ix_case_contribution_state", "state", "event_at", "id", "submission_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), unique=True)
@@ -112,6 +143,9 @@ class PlanItem(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "item_id"),
         Index("ix_plan_item_due", "status", "due_date"),
+        # overdue items, from the items' side (an admin) or from the cases' (a team)
+        Index("ix_plan_item_open_due", "is_done", "due_date", "case_id", "kind"),
+        Index("ix_plan_item_case_open", "case_id", "is_done", "due_date", "kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -170,6 +170,13 @@ class FollowupArgs(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
+class QueueArgs(Schema):
+    """A page of a queue: 100 entries unless asked (a page never holds answers or XML)."""
+
+    page = fields.Integer(load_default=1, validate=PAGE)
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
 class ReassignArgs(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
 

@@ -259,6 +259,23 @@ def test_queues_hold_only_the_entries_sent_by_the_readers_team(
     assert {e["instance_id"] for e in dups} == duplicates
 
 
+def test_queues_come_a_page_at_a_time(people: People, make: Factory, client):
+    """A queue answers one page (its count and the next page in headers), never every
+    waiting submission at once."""
+    for n in range(3):
+        _send(make, "cw-n", _contact(f"CP-N-MORE{n}", f"uuid:more-{n}"))
+    sup = people["sup-n"]
+    first = client.get("/api/v1/queues/unlinked?per_page=2", headers=sup)
+    assert [e["instance_id"] for e in first.json] == ["uuid:unl-n", "uuid:more-0"]
+    assert first.headers["X-Total-Count"] == "4"
+    assert 'rel="next"' in first.headers["Link"]
+    assert "page=2" in first.headers["Link"]
+    last = client.get("/api/v1/queues/unlinked?per_page=2&page=2", headers=sup)
+    assert [e["instance_id"] for e in last.json] == ["uuid:more-1", "uuid:more-2"]
+    assert "Link" not in last.headers
+    assert client.get("/api/v1/queues/unlinked?per_page=501", headers=sup).status_code == 400
+
+
 @pytest.mark.parametrize("reader", ["cw-n", "des"])
 def test_caseworkers_and_designers_have_no_queues(people: People, client, reader):
     for url in ("/api/v1/queues/unlinked", "/api/v1/queues/duplicates"):

@@ -344,6 +344,17 @@ def test_scope_per_role(world: World, session: Session) -> None:
     assert board.open_cases_by_caseworker == {"amina": 1, "bo": 1}
     assert board.contacts_overdue == 2
     assert board.overdue_items_by_kind == {"need": 2}
+    # an admin's counts come another way (every case): the same items, and carl's too
+    everyone = queries.dashboard_counts(session, admin, date(2024, 6, 10))
+    assert everyone.open_cases_by_caseworker == {"amina": 1, "bo": 1, "carl": 1}
+    assert everyone.overdue_items_by_kind == {"need": 3}
+    # the admin's list of overdue items stops at the n-th one's due date, in due order
+    until = queries.nth_overdue_due_date(session, date(2024, 6, 10), 2)
+    listed = session.execute(
+        queries.list_overdue_items(admin, date(2024, 6, 10), due_until=until)
+    ).all()
+    assert 2 <= len(listed) <= 3
+    assert [i.due_date for i, _ in listed] == sorted(i.due_date for i, _ in listed)
 
 
 def _csv(session: Session, name: str, user: object) -> list[list[str]]:

@@ -295,3 +295,28 @@ def test_queue_forms_and_case_pages_read_reference_numbers_as_they_are_filed(
     assert "CP-N1" in sup.text("/cases/cp-n1/print")
     assert "CP-N1" in sup.text("/cases?ref=%20cp-n")
     assert sup.get("/cases/cp-s1").status_code == 404
+
+
+def test_queues_page_shows_each_queue_a_page_at_a_time(
+    make: Factory, web_as: Any, monkeypatch: Any
+) -> None:
+    """The queues page never lists every waiting submission: each queue pages on its own."""
+    from server.web.views import cases as cases_view
+
+    _two_teams(make)
+    phone = make.device_client("phone-q", "cw-north")
+    for n in range(3):
+        seed.submit(phone, seed.contact(f"CP-WAIT{n}", seed.new_entity(), "2024-05-05T10:00:00Z"))
+    monkeypatch.setattr(cases_view, "QUEUE_PER_PAGE", 2)
+    sup = web_as("sup-n", "supervisor", team="north")
+
+    def waiting(html: str) -> list[str]:
+        return [part.split('"')[0] for part in html.split('name="instance_id" value="')[1:]]
+
+    first = sup.text("/queues")
+    assert len(waiting(first)) == 2
+    assert "unlinked=2" in first
+    second = sup.text("/queues?unlinked=2")
+    assert waiting(second)
+    assert not set(waiting(first)) & set(waiting(second))
+    assert sup.get("/queues?unlinked=0").status_code == 400

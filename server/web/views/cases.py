@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from server import db
 from server.audit import service as audit
 from server.auth.models import User
-from server.bounds import parse_id
+from server.bounds import MAX_PAGE, parse_id
 from server.cases import preview, queries, service
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
@@ -24,7 +24,7 @@ from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
 from server.web.errors import flash_error
 from server.web.today import today
 
-QUEUE_LIMIT = 200
+QUEUE_PER_PAGE = 50
 
 
 def _query_args() -> dict[str, Any]:
@@ -56,7 +56,7 @@ def case_list() -> str:
         team=args["team"],
         ref_prefix=args["ref"],
     )
-    page = queries.paginate(db.session(), cast(Any, stmt), args["page"], args["per_page"])
+    page = queries.paginate_cases(db.session(), cast(Any, stmt), args["page"], args["per_page"])
     filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
     return render_template(
         "web/cases/list.html",
@@ -191,13 +191,36 @@ def case_reopen(case_ref: str) -> Response:
     return _back(case_ref)
 
 
+def _queue_page(name: str) -> int:
+    """``?unlinked=N`` / ``?duplicates=N``: which page of that queue (each pages alone)."""
+    try:
+        page = int(request.args.get(name, "1"))
+    except ValueError:
+        abort(400)
+    if not 1 <= page <= MAX_PAGE:
+        abort(400)
+    return page
+
+
 @bp.get("/queues")
 @roles_required(*SUPERVISORS)
 def queues() -> str:
     session = db.session()
-    unlinked = session.execute(queries.list_unlinked(me()).limit(QUEUE_LIMIT)).all()
-    duplicates = session.execute(queries.list_duplicates(me()).limit(QUEUE_LIMIT)).all()
-    return render_template("web/cases/queues.html", unlinked=unlinked, duplicates=duplicates)
+    pages = {name: _queue_page(name) for name in ("unlinked", "duplicates")}
+    unlinked = queries.paginate(
+        session, queries.list_unlinked(me()), pages["unlinked"], QUEUE_PER_PAGE
+    )
+    duplicates = queries.paginate(
+        session, queries.list_duplicates(me()), pages["duplicates"], QUEUE_PER_PAGE
+    )
+    return render_template(
+        "web/cases/queues.html",
+        unlinked=unlinked.items,
+        duplicates=duplicates.items,
+        unlinked_page=unlinked,
+        duplicates_page=duplicates,
+        pages=pages,
+    )
 
 
 @bp.post("/queues/link")

@@ -50,8 +50,13 @@ def dashboard() -> str:
             alert=True,
         ),
     ]
-    due = session.scalars(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
-    overdue_items = session.execute(queries.list_overdue_items(user, day).limit(LIST_LIMIT)).all()
+    due = session.execute(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
+    # an admin's list: only the items up to the LIST_LIMIT-th due date of all (a seek), not
+    # every overdue item; a smaller scope starts from its own cases
+    until = queries.nth_overdue_due_date(session, day, LIST_LIMIT) if user.role == "admin" else None
+    overdue_items = session.execute(
+        queries.list_overdue_items(user, day, due_until=until).limit(LIST_LIMIT)
+    ).all()
     return render_template(
         "web/dashboard.html",
         counts=counts,
