@@ -63,10 +63,17 @@ def lock_case_ref(session: Session, case_ref: str) -> None:
     PostgreSQL: a transaction-scoped advisory lock on the reference number, so two
     registrations arriving together cannot both create the case. SQLite: the database write
     lock (one writer at a time is all SQLite has).
+
+    Advisory locks are shared by the whole database, so the key names the schema too: two
+    deployments (or test runs) in one database never wait on each other's case numbers.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:ref, 0))"), {"ref": case_ref}
+            text(
+                "SELECT pg_advisory_xact_lock("
+                "hashtextextended(current_schema() || '/' || :ref, 0))"
+            ),
+            {"ref": case_ref},
         )
     else:
         begin_write(session)
@@ -1081,7 +1088,8 @@ def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[st
     """Which of these entity ids the user's cases.csv holds or has held, as far as the
     record tells: for an admin every case's (their list is every open case); for others the
     cases that they (a supervisor: anyone of their team) sent a submission about or were
-    named caseworker of, and the entity ids their own submissions named."""
+    named caseworker of, the entity ids their own submissions named, and those of their
+    registrations merged into another case."""
     if not entity_ids:
         return set()
     if user.role == "admin":
@@ -1109,4 +1117,17 @@ def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[st
         ),
     )
     named = select(sent.c.entity_id).where(sent.c.entity_id.in_(entity_ids))
-    return set(session.scalars(cases)) | {e for e in session.scalars(named) if e}
+    # a duplicate registration of theirs, merged into another case: its entity was theirs
+    merged_entity = CaseAction.payload["entity_id"].as_string()
+    retired = select(merged_entity).where(
+        CaseAction.kind == "merge_duplicate",
+        merged_entity.in_(entity_ids),
+        CaseAction.payload["instance_id"]
+        .as_string()
+        .in_(select(Submission.instance_id).where(Submission.submitter_id.in_(people))),
+    )
+    return (
+        set(session.scalars(cases))
+        | {e for e in session.scalars(named) if e}
+        | {e for e in session.scalars(retired) if e}
+    )

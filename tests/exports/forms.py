@@ -91,7 +91,7 @@ DISCLOSURE_SURVEY = """| | type | name | label | bind::casework:sensitive |
 | | geopoint | where | Where | |
 | | end_group | | | |
 | | begin_repeat | contacts | Contacts | yes |
-| | text | contact_name | Name | |
+| | text | contact_who | Who | |
 | | image | contact_photo | Photo | |
 | | end_repeat | | | |
 | | begin_repeat | visits | Visits | |
@@ -108,7 +108,7 @@ DISCLOSURE_ANSWERS: dict[str, object] = {
         "drawing": "drawing.jpg",
         "where": "-1.5 36.5 0 0",
     },
-    "contacts": [{"contact_name": "Uncle Ali", "contact_photo": "uncle.jpg"}],
+    "contacts": [{"contact_who": "Uncle Ali", "contact_photo": "uncle.jpg"}],
     "visits": [{"visit_date": "2024-05-01"}],
     "home": "-1.2 36.8 0 0",
 }

@@ -52,7 +52,7 @@ def test_a_groups_mark_covers_every_field_inside_it() -> None:
         "disclosure/drawing",
         "disclosure/where",
         "contacts",
-        "contacts/contact_name",
+        "contacts/contact_who",
         "contacts/contact_photo",
     }
 
@@ -75,7 +75,7 @@ def test_csv_leaves_out_sensitive_fields_groups_and_repeats(session: Session) ->
     row = everything["disclose.csv"][0]
     assert row["disclosure-story"] == "what the child said"
     assert row["injury_photo"] == "bruise.jpg"
-    assert everything["disclose-contacts.csv"][0]["contact_name"] == "Uncle Ali"
+    assert everything["disclose-contacts.csv"][0]["contact_who"] == "Uncle Ali"
 
 
 def test_xlsx_leaves_out_sensitive_groups_and_repeats(session: Session) -> None:
