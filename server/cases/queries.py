@@ -70,8 +70,7 @@ def lock_case_ref(session: Session, case_ref: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text(
-                "SELECT pg_advisory_xact_lock("
-                "hashtextextended(current_schema() || '/' || :ref, 0))"
+                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || :ref, 0))"
             ),
             {"ref": case_ref},
         )
