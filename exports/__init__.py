@@ -19,23 +19,21 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from exports.batches import BatchFormatter, BatchRows, Formatted
+from exports.formats import CASE_FORMATS, FORM_FORMATS, FORMATS, case_format, form_format
 from exports.options import ExportOptionError, ExportOptions
 from exports.parallel import formatted_batches
 from exports.tables import case_rows, case_tables, form_tables, geo_features
-from exports.writers.base import Counter, Progress
+from exports.writers.base import Counter, Progress, TableWriter, Writer
 from exports.writers.csv import CsvZipWriter
 from exports.writers.geojson import GeoJsonWriter
 from exports.writers.media import MediaZipWriter
-from exports.writers.xlsx import XlsxWriter
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-FORM_FORMATS = ("csv", "xlsx", "media", "geojson")
-CASE_FORMATS = ("csv", "xlsx")
-
 __all__ = [
     "CASE_FORMATS",
+    "FORMATS",
     "FORM_FORMATS",
     "ExportOptionError",
     "ExportOptions",
@@ -115,11 +113,10 @@ def export_form(
     # the database side is imported on use: worker processes import this package too
     from exports import source
 
-    if fmt not in FORM_FORMATS:
-        raise ExportOptionError(f"unknown export format {fmt!r}; use one of {FORM_FORMATS}")
+    spec = form_format(fmt)
     options = options or ExportOptions()
     started = time.perf_counter()
-    if fmt == "media":
+    if spec.writer is MediaZipWriter:
         counter = Counter(progress)
         with MediaZipWriter(fh) as media:
             for instance_id, name, content in source.media_source(session, form_id, options):
@@ -129,7 +126,7 @@ def export_form(
         return ExportSummary(fmt, {"media": media.count}, time.perf_counter() - started)
 
     src = source.form_export_source(session, form_id, options)
-    if fmt == "geojson":
+    if spec.writer is GeoJsonWriter:
         counter = Counter(progress)
 
         def counted() -> Any:
@@ -147,7 +144,7 @@ def export_form(
 
     tables = form_tables(src.definitions, options, src.form_id)
     with _fewer_collections():
-        if fmt == "csv":
+        if spec.writer is CsvZipWriter:
             with CsvZipWriter(fh) as csv_zip:
                 if src.total >= PARALLEL_FROM and _workers() > 1:
                     formatted: Iterable[Formatted] = formatted_batches(
@@ -157,9 +154,9 @@ def export_form(
                     formatted = map(BatchFormatter(tables, src.names), src.raw_batches)
                 counts = csv_zip.write_formatted(tables, formatted, progress)
         else:
-            with XlsxWriter(fh) as xlsx:
+            with _table_writer(spec.writer, fh) as writer:
                 batches = map(BatchRows(tables, src.names), src.raw_batches)
-                counts = xlsx.write_batches(tables, batches, progress)
+                counts = writer.write_batches(tables, batches, progress)
     main = counts[tables[0].name]
     return ExportSummary(fmt, counts, time.perf_counter() - started, main)
 
@@ -179,14 +176,18 @@ def export_cases(
     """
     from exports import source
 
-    if fmt not in CASE_FORMATS:
-        raise ExportOptionError(f"unknown case export format {fmt!r}; use one of {CASE_FORMATS}")
+    spec = case_format(fmt)
     options = options or ExportOptions()
     started = time.perf_counter()
     src = source.case_export_source(session, scope_user, options)
     tables = case_tables(src.property_names, src.sensitive_properties, options)
     today = options.as_of or datetime.now(UTC).date()
-    writer: CsvZipWriter | XlsxWriter = CsvZipWriter(fh) if fmt == "csv" else XlsxWriter(fh)
-    with writer:
+    with _table_writer(spec.writer, fh) as writer:
         counts = writer.write_tables(tables, case_rows(tables, src.records, today), progress)
     return ExportSummary(fmt, counts, time.perf_counter() - started, counts["cases"])
+
+
+def _table_writer(writer: type[Writer], fh: IO[bytes]) -> TableWriter:
+    if not issubclass(writer, TableWriter):
+        raise TypeError(f"{writer.__name__} does not write tables")
+    return writer(fh)

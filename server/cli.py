@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from flask import Flask, current_app
 
+from exports.formats import CASE_FORMATS, FORM_FORMATS
 from server import db
 from server.errors import AppError
 
@@ -431,7 +432,7 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
     "fmt",
     default="csv",
     show_default=True,
-    type=click.Choice(["csv", "xlsx", "media", "geojson"]),
+    type=click.Choice(FORM_FORMATS),
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--labels", is_flag=True, help="Choice labels and question labels, not values.")
@@ -486,9 +487,7 @@ def export(
 
 
 @main.command("export-cases")
-@click.option(
-    "--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "xlsx"])
-)
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(CASE_FORMATS))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--include-sensitive", is_flag=True, help="Include sensitive case properties.")
 @click.option("--reason", default=None, help="Why sensitive fields are needed (recorded).")

@@ -1,12 +1,20 @@
-"""The table-writer interface, and writing many tables from one pass over the data. Pure."""
+"""The writer interface every export format implements, and writing many tables from one
+pass over the data. Pure.
+
+As commcare-export's ``TableWriter``: a writer is a context manager over the output (here a
+binary file) that is closed once the export is written. Table formats (CSV ZIP, XLSX) add
+``write_table``; the others (media ZIP, GeoJSON) take their own items (files, features).
+"""
 
 from __future__ import annotations
 
 import csv
 import pickle
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Protocol
+from types import TracebackType
+from typing import IO, Self
 
 from exports.tables import Cell, Row, TableSpec
 
@@ -15,9 +23,56 @@ PROGRESS_EVERY = 5_000
 Progress = Callable[[int], None]
 
 
-class TableWriter(Protocol):
+class Writer(ABC):
+    """One export being written to a binary file: use it in a ``with`` block, which closes
+    it (and so finishes the file) at the end."""
+
+    @abstractmethod
+    def __init__(self, fh: IO[bytes]) -> None:
+        """A writer opens on the binary file it writes to."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Finish the file (write what is still held back)."""
+
+
+class TableWriter(Writer):
+    """A writer of linked tables, one after another (``write_table``), or all of them from
+    one pass over the data (``write_tables``, ``write_batches``; by default the first table
+    streams and the others are spooled to temporary files, see the functions below)."""
+
+    @abstractmethod
     def write_table(self, table: TableSpec, rows: Iterable[Sequence[Cell]]) -> int:
         """Write one whole table; return how many data rows were written."""
+
+    def write_tables(
+        self,
+        tables: Sequence[TableSpec],
+        tagged_rows: Iterable[tuple[int, Row]],
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        """Every table from one pass of ``(table index, row)``; rows written per table."""
+        return write_tables(self, tables, tagged_rows, progress)
+
+    def write_batches(
+        self,
+        tables: Sequence[TableSpec],
+        batches: Iterable[list[list[Sequence[Cell]]]],
+        progress: Progress | None = None,
+    ) -> dict[str, int]:
+        """Every table from batches of rows, ``batch[i]`` holding table ``i``'s rows."""
+        return write_batches(self, tables, batches, progress)
 
 
 class Counter:

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from exports.tables import Cell, Neutraliser, Row, TableSpec, safe_cell
-from exports.writers.base import Counter, Progress
+from exports.writers.base import Counter, Progress, TableWriter
 from exports.writers.zipstream import Entry, ZipStream
 
 BATCH_ROWS = 2_000
@@ -131,7 +131,7 @@ def _batches(rows: Iterable[Sequence[Cell]], size: int) -> Iterator[list[Sequenc
         yield batch
 
 
-class CsvZipWriter:
+class CsvZipWriter(TableWriter):
     """Context manager writing ``<table name>.csv`` entries into a ZIP on a binary file.
 
     Tables may be written one after another (``write_table``) or all at once from one pass
@@ -143,16 +143,13 @@ class CsvZipWriter:
     def __init__(self, fh: IO[bytes]) -> None:
         self._zip = ZipStream(fh)
 
-    def __enter__(self) -> CsvZipWriter:
-        return self
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._zip.__exit__(exc_type, exc, tb)
+        self._zip.__exit__(exc_type, exc, tb)  # after an error: no archive that looks whole
 
     def close(self) -> None:
         self._zip.close()

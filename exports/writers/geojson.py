@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import TracebackType
 from typing import IO, Any
 
+from exports.writers.base import Writer
 
-class GeoJsonWriter:
+
+class GeoJsonWriter(Writer):
     """Context manager streaming one FeatureCollection to a binary file (UTF-8).
 
     Coordinates are ``[lon, lat]`` or ``[lon, lat, alt]`` as RFC 7946 orders them.
@@ -18,17 +19,6 @@ class GeoJsonWriter:
         self._fh = fh
         self.count = 0
         self._fh.write(b'{"type": "FeatureCollection", "features": [\n')
-
-    def __enter__(self) -> GeoJsonWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._fh.write(b"\n]}\n")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import unicodedata
 import zipfile
-from types import TracebackType
 from typing import IO
+
+from exports.writers.base import Writer
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RESERVED = re.compile(r'[<>:"|?*]')
@@ -38,7 +39,7 @@ def safe_name(name: str, fallback: str = "attachment") -> str:
     return name
 
 
-class MediaZipWriter:
+class MediaZipWriter(Writer):
     """Context manager adding attachments to a ZIP one at a time, as they are loaded."""
 
     def __init__(self, fh: IO[bytes]) -> None:
@@ -46,17 +47,6 @@ class MediaZipWriter:
         self._zip = zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED)
         self._used: set[str] = set()
         self.count = 0
-
-    def __enter__(self) -> MediaZipWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._zip.close()

@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from types import TracebackType
 from typing import IO, Any
 
 import xlsxwriter
 
-from exports.tables import DANGEROUS_START, Cell, Row, TableSpec, safe_cell
-from exports.writers.base import Progress, write_batches, write_tables
+from exports.tables import DANGEROUS_START, Cell, TableSpec, safe_cell
+from exports.writers.base import TableWriter
 
 # Excel's last row is 1 048 576; one is the header.
 MAX_DATA_ROWS = 1_048_575
@@ -24,7 +23,7 @@ _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _DANGEROUS = frozenset(DANGEROUS_START)
 
 
-class XlsxWriter:
+class XlsxWriter(TableWriter):
     """Context manager writing tables as sheets of one workbook on a binary file.
 
     Sheet names are cut to Excel's 31 characters and made unique; a table longer than
@@ -41,17 +40,6 @@ class XlsxWriter:
         )
         self._max_rows = max_rows
         self._names: set[str] = set()
-
-    def __enter__(self) -> XlsxWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._book.close()
@@ -78,22 +66,6 @@ class XlsxWriter:
                         _write_cell(sheet, r, c, value, is_number)
                 count += 1
         return count
-
-    def write_tables(
-        self,
-        tables: Sequence[TableSpec],
-        tagged_rows: Iterable[tuple[int, Row]],
-        progress: Progress | None = None,
-    ) -> dict[str, int]:
-        return write_tables(self, tables, tagged_rows, progress)
-
-    def write_batches(
-        self,
-        tables: Sequence[TableSpec],
-        batches: Iterable[list[list[Sequence[Cell]]]],
-        progress: Progress | None = None,
-    ) -> dict[str, int]:
-        return write_batches(self, tables, batches, progress)
 
     def _sheet_name(self, name: str, part: int) -> str:
         suffix = f" ({part})" if part > 1 else ""

@@ -1,21 +1,23 @@
 """HTTP Digest authentication (RFC 7616, MD5, qop=auth) with stateless signed nonces. Pure.
 
 Collect answers Digest challenges over plain HTTP as well as HTTPS, so this is how users
-with a password connect a phone when they do not use a device QR code.
+with a password connect a phone when they do not use a device QR code. The headers are read
+and written by werkzeug (``Authorization``, ``WWWAuthenticate``); nonces are signed with
+itsdangerous.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from dataclasses import dataclass
 
-NONCE_LIFETIME_SECONDS = 3600
+from itsdangerous import BadSignature, Signer
+from werkzeug.datastructures import Authorization, WWWAuthenticate
 
-_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+NONCE_LIFETIME_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,14 @@ class DigestCredentials:
     algorithm: str
 
 
-def _sign(secret: str, text: str) -> str:
+def _nonce_signer(secret: str) -> Signer:
+    # HMAC-SHA1 (itsdangerous' default): a nonce stays within the 64 characters stored for it
+    return Signer(secret, salt="casework.digest.nonce")
+
+
+def _legacy_signature(secret: str, text: str) -> str:
+    """How nonces were signed before itsdangerous: such a nonce, still held by a phone, is
+    answered ``stale`` so that the phone retries with a fresh one without a prompt."""
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -48,8 +57,7 @@ def make_nonce(secret: str, now: float | None = None) -> str:
     """``time.random.signature``: every challenge its own nonce, since the counts accepted
     with each nonce are recorded (a count is accepted once)."""
     stamp = str(int(now if now is not None else time.time()))
-    text = f"{stamp}.{secrets.token_hex(8)}"
-    return f"{text}.{_sign(secret, text)}"
+    return _nonce_signer(secret).sign(f"{stamp}.{secrets.token_hex(8)}").decode("ascii")
 
 
 def nonce_stamp(nonce: str) -> int:
@@ -58,34 +66,46 @@ def nonce_stamp(nonce: str) -> int:
 
 
 def nonce_state(secret: str, nonce: str, now: float | None = None) -> str:
-    """'valid', 'stale' (ours but expired, or of the older shape made without a random
-    part: the client may retry at once) or 'invalid'."""
-    text, _, sig = nonce.rpartition(".")
-    stamp, _, unique = text.partition(".")
-    if not (stamp.isascii() and stamp.isdigit()) or not _equal(sig, _sign(secret, text)):
+    """'valid', 'stale' (ours but expired, or signed the way nonces were before: the client
+    may retry at once) or 'invalid'."""
+    try:
+        text = _nonce_signer(secret).unsign(nonce.encode("utf-8", "surrogatepass"))
+    except BadSignature:
+        legacy, _, sig = nonce.rpartition(".")
+        stamp = legacy.partition(".")[0]
+        ours = (
+            stamp.isascii() and stamp.isdigit() and _equal(sig, _legacy_signature(secret, legacy))
+        )
+        return "stale" if ours else "invalid"
+    stamp, _, unique = text.decode("ascii", "replace").partition(".")
+    if not (stamp.isascii() and stamp.isdigit()) or not unique:
         return "invalid"
     age = (now if now is not None else time.time()) - int(stamp)
-    fresh = 0 <= age <= NONCE_LIFETIME_SECONDS and unique != ""
-    return "valid" if fresh else "stale"
+    return "valid" if 0 <= age <= NONCE_LIFETIME_SECONDS else "stale"
 
 
 def challenge(realm: str, secret: str, *, stale: bool = False) -> str:
-    opaque = _sign(secret, "opaque:" + realm)
-    header = (
-        f'Digest realm="{realm}", qop="auth", algorithm=MD5, '
-        f'nonce="{make_nonce(secret)}", opaque="{opaque}"'
-    )
-    return header + (", stale=true" if stale else "")
+    """The ``WWW-Authenticate`` value: ``Digest realm="…", qop="auth", algorithm=MD5,
+    nonce="…", opaque="…"`` (and ``stale=true``), the order and quoting Collect has met."""
+    opaque = Signer(secret, salt="casework.digest.opaque").get_signature(realm).decode("ascii")
+    values: dict[str, str | None] = {
+        "realm": realm,
+        "qop": "auth",
+        "algorithm": "MD5",
+        "nonce": make_nonce(secret),
+        "opaque": opaque,
+    }
+    if stale:
+        values["stale"] = "true"
+    return WWWAuthenticate("digest", values).to_header()
 
 
 def parse_authorization(header: str) -> DigestCredentials | None:
-    scheme, _, rest = header.partition(" ")
-    if scheme.lower() != "digest":
+    """The Digest answer in an ``Authorization`` value; None if it is not one."""
+    auth = Authorization.from_header(header)
+    if auth is None or auth.type != "digest":
         return None
-    params: dict[str, str] = {}
-    for m in _PARAM.finditer(rest):
-        value = m.group(2) if m.group(2) is not None else m.group(3)
-        params[m.group(1).lower()] = value.replace('\\"', '"')
+    params = {k.lower(): v for k, v in auth.parameters.items() if v is not None}
     try:
         return DigestCredentials(
             username=params["username"],

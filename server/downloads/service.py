@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from exports import ExportOptionError, ExportOptions, export_cases, export_form
+from exports import FORMATS, ExportOptionError, ExportOptions, export_cases, export_form
 from exports.tables import sensitive_paths, without_sensitive
 from server import sensitivity
 from server.audit import service as audit
@@ -42,12 +42,6 @@ FORM_EXPORT_ROLES = EXPORT_ROLES
 # The same people read submissions through the API, within the same scope.
 SUBMISSION_READERS = EXPORT_ROLES
 CHUNK = 256 * 1024
-CONTENT_TYPES = {
-    "csv": ("application/zip", "csv.zip"),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
-    "media": ("application/zip", "media.zip"),
-    "geojson": ("application/geo+json", "geojson"),
-}
 
 
 @dataclass(frozen=True)
@@ -61,11 +55,11 @@ class ExportRequest:
     def filename(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
         base = re.sub(r"[^A-Za-z0-9_.-]", "_", self.form_id or "cases")
-        return f"{base}-{stamp}.{CONTENT_TYPES[self.fmt][1]}"
+        return f"{base}-{stamp}.{FORMATS[self.fmt].extension}"
 
     @property
     def content_type(self) -> str:
-        return CONTENT_TYPES[self.fmt][0]
+        return FORMATS[self.fmt].content_type
 
 
 def may_read_sensitive(actor: User) -> bool:

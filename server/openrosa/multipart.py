@@ -33,13 +33,10 @@ def parse_files(body: bytes, content_type: str) -> list[FilePart] | None:
         return None
     dash = b"--" + boundary.encode("latin-1")
     separator = b"\r\n" + dash
-    if body.startswith(dash):
-        pos = len(dash)
-    else:
-        first = body.find(separator)
-        if first < 0:
-            return None
-        pos = first + len(separator)
+    first = body.find(dash)
+    if first < 0 or (first > 0 and body[first - 2 : first] != b"\r\n"):
+        return None  # no delimiter, or one werkzeug may read after a bare LF or CR
+    pos = first + len(dash)
     parts: list[FilePart] = []
     while True:
         if body.startswith(b"--", pos):
@@ -54,8 +51,11 @@ def parse_files(body: bytes, content_type: str) -> list[FilePart] | None:
         head_end = body.find(b"\r\n\r\n", start - 2, end)
         if head_end < 0:
             return None
+        content = body[head_end + 4 : end]
+        if dash in content:
+            return None  # it may hold a delimiter after a bare line break, as werkzeug reads
         try:
-            part = _part(body[start:head_end], body[head_end + 4 : end])
+            part = _part(body[start:head_end], content)
         except _Unrecognised:
             return None
         if part is not None:
@@ -68,26 +68,30 @@ class _Unrecognised(Exception):
 
 
 def _part(head: bytes, content: bytes) -> FilePart | None:
-    """A file part; None for a plain field. Raises _Unrecognised for unknown headers."""
-    disposition = ""
-    content_type = ""
-    for line in head.split(b"\r\n"):
+    """A file part; None for a plain field. Raises _Unrecognised for what werkzeug would
+    read otherwise: headers that are not UTF-8, folded or repeated, or unknown encodings."""
+    try:
+        text = head.decode("utf-8")  # as werkzeug reads part headers
+    except UnicodeDecodeError:
+        raise _Unrecognised from None
+    headers: dict[str, str] = {}
+    for line in text.split("\r\n"):
         if not line:
             continue
-        name, sep, value = line.partition(b":")
-        if not sep:
+        if line[0] in " \t" or "\r" in line or "\n" in line:
+            raise _Unrecognised  # a folded header or a bare line break
+        name, sep, value = line.partition(":")
+        key = name.strip(" \t").lower()
+        if not sep or key in headers:
             raise _Unrecognised
-        key = name.strip().lower()
-        if key == b"content-disposition":
-            disposition = value.strip().decode("utf-8", "replace")
-        elif key == b"content-type":
-            content_type = value.strip().decode("latin-1")
-        elif key == b"content-transfer-encoding":
-            raise _Unrecognised  # obsolete encodings: let werkzeug decide
-    kind, options = parse_options_header(disposition)
+        headers[key] = value.strip(" \t")
+    if "content-transfer-encoding" in headers:
+        raise _Unrecognised  # obsolete encodings: let werkzeug decide
+    kind, options = parse_options_header(headers.get("content-disposition", ""))
     if kind.lower() != "form-data" or "name" not in options:
         raise _Unrecognised
     if "filename" not in options:
         return None
+    content_type = headers.get("content-type", "")
     mimetype = parse_options_header(content_type)[0].lower() if content_type else ""
     return FilePart(options["name"], options["filename"], mimetype, content)

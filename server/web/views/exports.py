@@ -30,8 +30,8 @@ def export_page() -> str:
     return render_template(
         "web/exports.html",
         forms=forms if me().role in FORM_EXPORTERS else [],
-        form_formats=exports.FORM_FORMATS,
-        case_formats=exports.CASE_FORMATS,
+        form_formats=[exports.FORMATS[name] for name in exports.FORM_FORMATS],
+        case_formats=[exports.FORMATS[name] for name in exports.CASE_FORMATS],
     )
 
 
