@@ -9,7 +9,9 @@ database (shared by every worker process), keyed on:
 * the list and the caller's scope (role, user, team: what decides which rows they get);
 * the version of the list's source (:class:`ListVersion`): a counter raised, just before
   commit, in every transaction that wrote a case, a plan item, a user's name, role, team
-  or activity (``cases``), or a service (``services``), by the ORM or by Core statements;
+  or activity (``cases``), or a service (``services``), or a form (both: a form decides
+  which answers are sensitive and which service categories exist), by the ORM or by Core
+  statements;
 * :data:`LIST_FORMAT`, raised whenever the code changes what a list holds.
 
 The version is read before the rows, so a cached list is never older than its version; a
@@ -37,6 +39,7 @@ from server.cases.models import Case, DeviceListCache, ListVersion, PlanItem
 from server.db import begin_write
 from server.services.models import Service
 from server.timeutil import utcnow
+from server.xforms.models import XForm, XFormVersion
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +70,33 @@ def scope_key(list_name: str, user: User) -> str:
     return f"{user.role}:{user.id}:{user.team or ''}"
 
 
-_TABLE_SOURCES = {
-    Case.__tablename__: "cases",
-    PlanItem.__tablename__: "cases",
-    User.__tablename__: "cases",
-    Service.__tablename__: "services",
+# A published form decides which columns are sensitive (left empty on phones) and which
+# service categories exist, so publishing or changing a form touches every list.
+_EVERY_SOURCE = ("cases", "services")
+_TABLE_SOURCES: dict[str, tuple[str, ...]] = {
+    Case.__tablename__: ("cases",),
+    PlanItem.__tablename__: ("cases",),
+    User.__tablename__: ("cases",),
+    Service.__tablename__: ("services",),
+    XForm.__tablename__: _EVERY_SOURCE,
+    XFormVersion.__tablename__: _EVERY_SOURCE,
 }
 
 
-def _touched_source(stmt: Any, multiparams: Any, params: Any) -> str | None:
-    """The list source a write changes, if any: an INSERT, UPDATE or DELETE of a case, a
-    plan item or a service, or of the user columns lists show or scope by."""
+def _touched_sources(stmt: Any, multiparams: Any, params: Any) -> tuple[str, ...]:
+    """The list sources a write changes: an INSERT, UPDATE or DELETE of a case, a plan
+    item, a service or a form, or of the user columns lists show or scope by."""
     if not isinstance(stmt, Insert | Update | Delete):
-        return None
+        return ()
     name = getattr(getattr(stmt, "table", None), "name", "")
-    source = _TABLE_SOURCES.get(name)
-    if source is None or name != User.__tablename__ or not isinstance(stmt, Update):
-        return source
+    sources = _TABLE_SOURCES.get(name, ())
+    if not sources or name != User.__tablename__ or not isinstance(stmt, Update):
+        return sources
     keys = {getattr(c, "key", str(c)) for c in (stmt._values or {})}
     for given in [*(multiparams or []), params or {}]:
         if isinstance(given, dict):
             keys.update(given)
-    return source if keys & set(_USER_COLUMNS) else None
+    return sources if keys & set(_USER_COLUMNS) else ()
 
 
 @event.listens_for(Engine, "after_execute")
@@ -96,9 +104,9 @@ def _note_write(
     conn: Connection, stmt: Any, multiparams: Any, params: Any, _options: Any, _result: Any
 ) -> None:
     # At the engine, so that ORM flushes and the merge's Core statements are both seen.
-    source = _touched_source(stmt, multiparams, params)
-    if source is not None:
-        conn.info.setdefault(_TOUCHED, set()).add(source)
+    sources = _touched_sources(stmt, multiparams, params)
+    if sources:
+        conn.info.setdefault(_TOUCHED, set()).update(sources)
 
 
 @event.listens_for(Engine, "commit")
