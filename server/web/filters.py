@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,27 +31,34 @@ def _locale() -> Locale:
     return get_locale() or Locale.parse("en")
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
 def _parse_when(text: str) -> datetime | date | str:
-    """A time or a day as the forms and the provenance record write it (ISO 8601); other
-    text is shown as it is."""
-    text = text.strip()
+    """A day or a time as the forms and the provenance record write them (ISO 8601, as
+    ODK's date and dateTime answers); any other text is shown as it is."""
+    stripped = text.strip()
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return datetime.fromisoformat(text)
+        if _ISO_DAY.fullmatch(stripped):
+            return date.fromisoformat(stripped)
+        if _ISO_TIME.fullmatch(stripped):
+            return datetime.fromisoformat(stripped.replace("Z", "+00:00"))
     except ValueError:
-        return text
+        pass
+    return text
 
 
-def when(value: datetime | date | str | None) -> str:
+def when(value: Any) -> str:
     """Every time or day a page shows, in the user's language: a time in the user's time
-    zone with the zone named ("6 déc. 2026, 14:05 +0300"), a day as a day (no midnight)."""
+    zone with the zone named ("6 déc. 2026, 14:05 +0300"), a day as a day (no midnight).
+    Answers written as ISO days or times are shown so too; any other value as it is."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         value = _parse_when(value)
-        if isinstance(value, str):
-            return value
+    if not isinstance(value, date):  # datetime is a date too
+        return str(value)
     locale = _locale()
     if isinstance(value, datetime):
         if value.tzinfo is None:

@@ -184,7 +184,10 @@ def test_times_show_utc_by_default_and_days_as_days(app: Flask) -> None:
         assert when("2026-12-06") == "Dec 6, 2026"
         # the times the provenance record keeps as text are times like the others
         assert when("2026-12-06T11:05:00+00:00") == "Dec 6, 2026, 11:05\u202fAM UTC"
+        assert when("2026-12-06T14:05:00.000+03:00") == "Dec 6, 2026, 11:05\u202fAM UTC"
         assert when("not a time") == "not a time"
+        assert when("20261206") == "20261206"  # a number, not a day
+        assert when(12) == "12"
         assert when(None) == "—"
     with app.test_request_context("/", headers={"Accept-Language": "ar"}):
         assert when(date(2026, 12, 6)) == "06\u200f/12\u200f/2026"
