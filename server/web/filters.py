@@ -68,7 +68,10 @@ def when(value: Any) -> str:
             .replace("{1}", locale.date_formats["medium"].pattern)
             .replace("{0}", locale.time_formats["short"].pattern + " z")
         )
-        return format_datetime(value, pattern, tzinfo=ZoneInfo(user_zone()), locale=locale)
+        try:
+            return format_datetime(value, pattern, tzinfo=ZoneInfo(user_zone()), locale=locale)
+        except (OverflowError, ValueError):  # at the edge of the calendar, in another zone
+            return str(value.isoformat())
     return format_date(value, "medium", locale=locale)
 
 

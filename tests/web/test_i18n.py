@@ -188,6 +188,10 @@ def test_times_show_utc_by_default_and_days_as_days(app: Flask) -> None:
         assert when("not a time") == "not a time"
         assert when("20261206") == "20261206"  # a number, not a day
         assert when(12) == "12"
+    with app.test_request_context("/"):
+        app.config["TIMEZONE"] = "Pacific/Kiritimati"  # +14:00: past the end of the calendar
+        assert when("9999-12-31T23:00:00Z") == "9999-12-31T23:00:00+00:00"
+        app.config["TIMEZONE"] = "UTC"
         assert when(None) == "—"
     with app.test_request_context("/", headers={"Accept-Language": "ar"}):
         assert when(date(2026, 12, 6)) == "06\u200f/12\u200f/2026"
