@@ -203,3 +203,28 @@ def test_an_unknown_organisation_zone_is_refused_at_start(database_url: str, tmp
     app = create_app(app_config(database_url, tmp_path / "data", TIMEZONE="Asia/Amman"))
     assert app.config["TIMEZONE"] == "Asia/Amman"
     get_database(app).engine.dispose()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_opens_in_every_language(web_as: Any, language: str) -> None:
+    admin = web_as("adm", "admin")
+    asks = {"Accept-Language": language}
+    for url in (
+        "/dashboard",
+        "/cases",
+        "/queues",
+        "/forms",
+        "/services",
+        "/services/new",
+        "/services/import",
+        "/exports",
+        "/users",
+        "/users/adm",
+        "/devices",
+        "/audit",
+        "/account",
+        "/no-such-page",
+    ):
+        response = admin.get(url, headers=asks)
+        assert response.status_code == (404 if url == "/no-such-page" else 200), url
+        assert f'lang="{language}"' in _html_tag(response.get_data(as_text=True)), url
