@@ -62,6 +62,9 @@ def test_the_dashboard_in_arabic_and_in_french(live: tuple[str, Flask], page: An
     cell, header = _box(page, "#due-contacts tbody td a"), _box(page, "#due-contacts thead th")
     assert cell["x"] + cell["width"] > header["x"] + header["width"] - 20
     _shot(page, "i18n-02-dashboard-ar")
+    page.set_viewport_size({"width": 768, "height": 1024})
+    _shot(page, "i18n-02b-dashboard-ar-tablet")
+    page.set_viewport_size({"width": 1024, "height": 800})
 
     # The case page: Arabic words, times in the organisation's zone (Nairobi) with the zone.
     page.goto(f"{base}/cases/CP-201")
