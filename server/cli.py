@@ -26,8 +26,13 @@ class _AppGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from server import create_app
+        from server.config import ConfigError
 
-        with create_app().app_context():
+        try:
+            app = create_app()
+        except ConfigError as exc:
+            _fail(str(exc))
+        with app.app_context():
             return super().invoke(ctx)
 
 

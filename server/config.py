@@ -12,11 +12,17 @@ from typing import Any
 
 from flask import Flask
 
+from server.timeutil import known_zone
+
 # What devices are told they may send in one POST (X-OpenRosa-Accept-Content-Length).
 # Collect splits larger submissions into several POSTs of at most this size.
 DEFAULT_MAX_SUBMISSION_BYTES = 100_000_000
 # What multipart framing may add to that payload in one POST.
 SUBMISSION_FRAMING_BYTES = 1_000_000
+
+
+class ConfigError(ValueError):
+    """A setting the server cannot start with; the message says which and why."""
 
 
 class Defaults:
@@ -46,6 +52,9 @@ class Defaults:
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
     BABEL_DEFAULT_LOCALE = "en"
+    # the organisation's time zone (an IANA name) for the times pages show; a user may
+    # choose their own on the account page
+    TIMEZONE = "UTC"
     CONTACT_FREQUENCY_DEFAULT_DAYS = 14
     REVIEW_INTERVAL_DAYS = 90
     # an event time this far past the time the server received it is the received time
@@ -84,6 +93,13 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     app.config["MAX_CONTENT_LENGTH"] = max(
         int(app.config["MAX_CONTENT_LENGTH"]), app.config["MAX_SUBMISSION_BODY_BYTES"]
     )
+    zone = str(app.config["TIMEZONE"] or "UTC").strip()
+    if not known_zone(zone):
+        raise ConfigError(
+            f"CASEWORK_TIMEZONE={zone!r} is not a time zone this server knows. "
+            "Give an IANA name such as 'Africa/Nairobi', 'Europe/Paris' or 'UTC'."
+        )
+    app.config["TIMEZONE"] = zone
 
 
 def served_base_url(host: str, port: int) -> str:

@@ -171,6 +171,12 @@ CATALOGUE: dict[str, ErrorKind] = {
             "The role must be one of: admin, supervisor, caseworker, designer.",
         ),
         _k("user.weak_password", 400, "Choose a password of at least 10 characters."),
+        _k("user.bad_language", 400, "Choose one of the languages offered."),
+        _k(
+            "user.bad_time_zone",
+            400,
+            "Choose a time zone from the list (an IANA name such as Africa/Nairobi).",
+        ),
         _k("device.exists", 409, "A device with this label already exists."),
         _k("device.not_found", 404, "There is no device with this label."),
         # services directory

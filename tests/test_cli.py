@@ -273,3 +273,17 @@ def test_an_export_leaves_the_database_free_for_writers(
     result = run("export-cases", "--out", str(tmp_path / "cases.zip"))
     assert result.exit_code == 0, result.output
     assert lock == ["free"]
+
+
+def test_an_unknown_time_zone_stops_every_command_with_a_message(
+    empty_database_url: str, tmp_path: Path
+):
+    env = {
+        "CASEWORK_DATABASE_URL": empty_database_url,
+        "CASEWORK_DATA_DIR": str(tmp_path / "data"),
+        "CASEWORK_TIMEZONE": "Europe/Atlantis",
+    }
+    result = CliRunner().invoke(main, ["migrate"], env=env)
+    assert result.exit_code == 1
+    assert "CASEWORK_TIMEZONE='Europe/Atlantis' is not a time zone" in result.output
+    assert "Traceback" not in result.output

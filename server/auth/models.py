@@ -11,6 +11,8 @@ from server.timeutil import utcnow
 from server.types import UtcDateTime
 
 ROLES = ("admin", "supervisor", "caseworker", "designer")
+# the languages the web pages are translated into, the source language first
+LANGUAGES = ("en", "fr", "es", "ar", "pt")
 
 
 class User(UserMixin, Base):  # type: ignore[misc]  # flask-login ships no types
@@ -33,6 +35,10 @@ class User(UserMixin, Base):  # type: ignore[misc]  # flask-login ships no types
     # Raised when the password is reset or the account is deactivated: a browser session
     # signed for an older value is no longer accepted (see get_id and the user loader).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The user's own choices for the web pages; none: the browser's language, and the
+    # organisation's time zone (CASEWORK_TIMEZONE).
+    language: Mapped[str | None] = mapped_column(String(10), default=None)
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
 
     devices: Mapped[list[Device]] = relationship(back_populates="user")
 

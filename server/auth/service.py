@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 from server import db
 from server.audit import service as audit
 from server.auth import digest, passwords, qr
-from server.auth.models import ROLES, ApiToken, Device, DigestNonceUse, LoginThrottle, User
+from server.auth.models import (
+    LANGUAGES,
+    ROLES,
+    ApiToken,
+    Device,
+    DigestNonceUse,
+    LoginThrottle,
+    User,
+)
 from server.auth.queries import (
     get_api_token,
     get_api_token_by_hash,
@@ -25,7 +33,7 @@ from server.auth.queries import (
 )
 from server.bounds import parse_id
 from server.errors import AppError
-from server.timeutil import utcnow
+from server.timeutil import known_zone, utcnow
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,30 @@ def update_user(
         audit.record(
             session, actor, "user.update", target_type="user", target=user.username, details=changes
         )
+    return user
+
+
+def set_preferences(
+    session: Session, user: User, *, language: str | None, time_zone: str | None
+) -> User:
+    """A user's own language and time zone for the web pages; empty: the defaults (the
+    browser's language, the organisation's zone)."""
+    language = (language or "").strip() or None
+    time_zone = (time_zone or "").strip() or None
+    if language is not None and language not in LANGUAGES:
+        raise AppError("user.bad_language")
+    if time_zone is not None and not known_zone(time_zone):
+        raise AppError("user.bad_time_zone")
+    user.language, user.time_zone = language, time_zone
+    session.flush()
+    audit.record(
+        session,
+        user,
+        "user.preferences",
+        target_type="user",
+        target=user.username,
+        details={"language": language, "time_zone": time_zone},
+    )
     return user
 
 

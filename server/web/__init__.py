@@ -12,10 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from flask_babel import Babel
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from server.auth import is_bearer
+from server.auth.models import LANGUAGES
 from server.errors import AppError
+from server.timeutil import known_zone
+from server.web.catalogues import compile_stale
 
 bp = Blueprint(
     "web",
@@ -29,11 +33,24 @@ csrf = CSRFProtect()
 babel = Babel()
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-LANGUAGES = ("en",)
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def _select_locale() -> str | None:
+    """The language the signed-in user chose on their account page, else the best the
+    browser asks for (Accept-Language), else English."""
+    chosen = getattr(current_user, "language", None)
+    if chosen in LANGUAGES:
+        return str(chosen)
     return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+
+
+def user_zone() -> str:
+    """The time zone pages show times in: the user's own, else the organisation's."""
+    chosen = getattr(current_user, "time_zone", None)
+    if chosen and known_zone(chosen):
+        return str(chosen)
+    return str(current_app.config["TIMEZONE"])
 
 
 def _check_csrf() -> None:
@@ -112,9 +129,8 @@ def init_app(app: Flask) -> None:
     # CSRFProtect's own hook would also check device posts; ours decides (see _check_csrf).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
-    app.config.setdefault(
-        "BABEL_TRANSLATION_DIRECTORIES", str(Path(__file__).parent / "translations")
-    )
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    compile_stale(TRANSLATIONS)
     babel.init_app(app, locale_selector=_select_locale)
     app.before_request(_check_text)
     app.before_request(_check_csrf)

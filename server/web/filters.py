@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_date, format_datetime
 from flask import Flask
-from flask_babel import format_date, format_datetime
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from server.web import user_zone
 from server.web.access import (
     ADMINS,
     CASE_READERS,
@@ -22,12 +27,57 @@ from server.web.access import (
 )
 
 
-def when(value: datetime | date | None) -> str:
-    if value is None:
+def _locale() -> Locale:
+    return get_locale() or Locale.parse("en")
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _parse_when(text: str) -> datetime | date | str:
+    """A day or a time as the forms and the provenance record write them (ISO 8601, as
+    ODK's date and dateTime answers); any other text is shown as it is."""
+    stripped = text.strip()
+    try:
+        if _ISO_DAY.fullmatch(stripped):
+            return date.fromisoformat(stripped)
+        if _ISO_TIME.fullmatch(stripped):
+            return datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    return text
+
+
+def when(value: Any) -> str:
+    """Every time or day a page shows, in the user's language: a time in the user's time
+    zone with the zone named ("6 déc. 2026, 14:05 +0300"), a day as a day (no midnight).
+    Answers written as ISO days or times are shown so too; any other value as it is."""
+    if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        value = _parse_when(value)
+    if not isinstance(value, date):  # datetime is a date too
+        return str(value)
+    locale = _locale()
     if isinstance(value, datetime):
-        return str(format_datetime(value, "yyyy-MM-dd HH:mm"))
-    return str(format_date(value, "yyyy-MM-dd"))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)  # the server stores UTC
+        pattern = (
+            str(locale.datetime_formats["medium"])
+            .replace("{1}", locale.date_formats["medium"].pattern)
+            .replace("{0}", locale.time_formats["short"].pattern + " z")
+        )
+        try:
+            return format_datetime(value, pattern, tzinfo=ZoneInfo(user_zone()), locale=locale)
+        except (OverflowError, ValueError):  # at the edge of the calendar, in another zone
+            return str(value.isoformat())
+    return format_date(value, "medium", locale=locale)
+
+
+def html_dir() -> str:
+    """``rtl`` for a language written right to left (Arabic), else ``ltr``."""
+    return "rtl" if _locale().character_order == "right-to-left" else "ltr"
 
 
 def zip_self(values: Iterable[Any]) -> list[tuple[Any, Any]]:
@@ -50,6 +100,8 @@ def _globals() -> dict[str, Any]:
         "SERVICE_WRITERS": SERVICE_WRITERS,
         "SERVICE_READERS": SERVICE_READERS,
         "ADMINS": ADMINS,
+        "html_lang": str(_locale()),
+        "html_dir": html_dir(),
     }
 
 

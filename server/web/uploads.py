@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask_babel import gettext as _
+
 from server.errors import AppError
 
 MAX_AGE_SECONDS = 24 * 3600
@@ -45,7 +47,7 @@ def stage(data_dir: str, filename: str, content: bytes, owner_id: int) -> str:
 
 
 def load(data_dir: str, upload_id: str, owner_id: int) -> StagedUpload:
-    expired = AppError("request.invalid", "This upload has expired. Upload the file again.")
+    expired = AppError("request.invalid", _("This upload has expired. Upload the file again."))
     if not _ID.match(upload_id):
         raise expired
     folder = _folder(data_dir)

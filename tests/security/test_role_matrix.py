@@ -63,6 +63,8 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /login": PUBLIC,
     "POST /login": PUBLIC,
     "POST /logout": PUBLIC,
+    "GET /account": EVERYONE,
+    "POST /account": EVERYONE,
     "GET /static/<path:filename>": PUBLIC,
     "GET /web/static/<path:filename>": PUBLIC,
     "GET /dashboard": SUPERVISORS,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import g, redirect, render_template, request, session, url_for
+from babel import Locale
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.urls import iri_to_uri
@@ -12,10 +13,13 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.auth import auth_settings
-from server.auth.service import authenticate_password
+from server.auth.models import LANGUAGES
+from server.auth.service import authenticate_password, set_preferences
 from server.errors import AppError
+from server.timeutil import utcnow, zone_names
 from server.web import bp
 from server.web.access import me, roles_required
+from server.web.errors import flash_error
 
 LANDING = {
     "admin": "web.dashboard",
@@ -35,8 +39,10 @@ def _safe_next(target: str | None) -> str | None:
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
         raise AppError(
             "request.invalid",
-            "The address to open after signing in (next=) holds control characters. "
-            "Open the sign-in page again from its link.",
+            _(
+                "The address to open after signing in (next=) holds control characters. "
+                "Open the sign-in page again from its link."
+            ),
         )
     target = iri_to_uri(target.strip())
     parts = urlsplit(target)
@@ -88,3 +94,39 @@ def logout() -> Response:
     logout_user()
     session.clear()
     return redirect(url_for("web.login"))
+
+
+def _own_name(code: str) -> str:
+    name = str(Locale.parse(code).get_display_name(code))
+    return name[:1].upper() + name[1:]
+
+
+@bp.get("/account")
+@roles_required()
+def account_settings() -> str:
+    """The signed-in user's own settings: the language and time zone of the pages."""
+    return render_template(
+        "web/account.html",
+        # each language named in itself, so a reader finds theirs whatever the page shows
+        languages=[(code, _own_name(code)) for code in LANGUAGES],
+        zones=zone_names(),
+        org_zone=current_app.config["TIMEZONE"],
+        now=utcnow(),
+    )
+
+
+@bp.post("/account")
+@roles_required()
+def account_save() -> Response:
+    try:
+        set_preferences(
+            db.session(),
+            me(),
+            language=request.form.get("language"),
+            time_zone=request.form.get("time_zone"),
+        )
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.account_settings"))
+    flash(_("Your settings are saved."), "success")
+    return redirect(url_for("web.account_settings"))
