@@ -65,7 +65,9 @@ def _sensitive_nodes(xform: ET.Element) -> set[str]:
     return {
         b.get("nodeset", "")
         for b in xform.iter(f"{XF}bind")
-        if any(b.get("nodeset", "") == m or b.get("nodeset", "").startswith(m + "/") for m in marked)
+        if any(
+            b.get("nodeset", "") == m or b.get("nodeset", "").startswith(m + "/") for m in marked
+        )
     }
 
 
@@ -116,7 +118,7 @@ def test_a_safety_plan_is_kept_on_the_case_and_never_written_on_the_phone(
     (row,) = [r for r in _cases_csv(phone) if r["case_ref"] == REF]
     assert not set(row) & set(SAFETY_PLAN), sorted(row)
     local = dict(row)
-    local.update({prop: "(answer)" for prop in writes.values()})
+    local.update(dict.fromkeys(writes.values(), "(answer)"))
     assert not set(local) & set(SAFETY_PLAN)
     text = phone.get("/forms/contact_log/attachments/cases.csv").get_data(as_text=True)
     for answer in SAFETY_PLAN.values():
