@@ -12,7 +12,9 @@ Rules (the spreadsheet contract of ``xlsforms/``):
   linking a submission or re-registering a duplicate) and a number looked up (case pages,
   the API) are read the same way; a new one must also pass the case plan form's
   constraint (:func:`is_valid_ref`).
-* ``entities:saveto="X"`` on a top-level field makes its answer case property ``X``.
+* ``entities:saveto="X"`` on a top-level field makes its answer case property ``X``; so does
+  ``casework:saveto="X"``, which Collect does not write into the phone's own case list (how
+  a sensitive answer becomes a case field: ``FieldDef.save_to`` holds either).
 * A field with a role is stored once, under the role's case field (whatever its
   ``save_to``): ``risk`` -> ``risk_level`` (lower-case), ``contact_frequency`` ->
   ``contact_frequency_days`` (whole days), ``next_contact`` -> ``next_contact_date`` and

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,13 @@ def convert_xlsform(content: bytes, filename: str, *, validate: bool) -> FormBui
             "The form asks for a name: " + "; ".join(p.message for p in named),
             details={"problems": [p.to_json() for p in named]},
         )
+    saved = sensitive_questions_saved_on_phones(content, suffix)
+    if saved:
+        raise AppError(
+            "xform.invalid",
+            "A sensitive answer would be kept on phones: " + "; ".join(p.message for p in saved),
+            details={"problems": [p.to_json() for p in saved]},
+        )
     problems = [locate(w) for w in (result.warnings or warnings)]
     if validate:
         problems.extend(validate_xform(result.xform))
@@ -169,6 +176,74 @@ def fields_called_name(fields: Iterable[Any]) -> list[Problem]:
         and not f.is_meta
         and f.name.lower().endswith("name")
         and not (f.control == "" and f.name.lower() in METADATA_TYPES)
+    ]
+
+
+# Survey columns that make an ODK entities save_to (pyxform writes ``entities:saveto``):
+# Collect writes such an answer into the phone's own copy of the case.
+ENTITY_SAVETO_COLUMNS = ("save_to", "bind::entities:saveto")
+_YES = ("yes", "true", "1")
+_SAVED_ON_PHONES = (
+    "{what} (on the 'survey' sheet, row {row}) is marked sensitive and has a {column}: "
+    "Collect would keep the answer in the phone's case list. Put the case field name in "
+    "the 'bind::casework:saveto' column instead (the server then files it on the case, "
+    "and no phone gets it), and leave {column} empty."
+)
+
+
+def sensitive_questions_saved_on_phones(content: bytes, suffix: str) -> list[Problem]:
+    """The rule of domain.md §Confidentiality for spreadsheets: a question marked
+    ``casework:sensitive`` (itself, or a group or repeat around it) may not have an entities
+    ``save_to``; ``bind::casework:saveto`` makes it a case field on the server only. One
+    problem per offending row of the survey sheet (rows numbered as in the spreadsheet)."""
+    survey = get_xlsform(content, file_type=suffix).survey
+    problems = []
+    groups: list[bool] = []  # for each open group or repeat: is it marked sensitive?
+    for index, raw in enumerate(survey):
+        row = {str(k).strip().lower(): str(v or "").strip() for k, v in raw.items()}
+        kind = " ".join(row.get("type", "").lower().replace("_", " ").split())
+        marked = row.get("bind::casework:sensitive", "").lower() in _YES
+        if kind in ("end group", "end repeat"):
+            if groups:
+                groups.pop()
+            continue
+        sensitive = marked or any(groups)
+        if kind in ("begin group", "begin repeat"):
+            groups.append(marked)
+        column = next((c for c in ENTITY_SAVETO_COLUMNS if row.get(c)), None)
+        if not sensitive or column is None:
+            continue
+        name = row.get("name", "")
+        what = f"The question '{name}'" if name else "A question"
+        problems.append(
+            Problem(
+                message=_SAVED_ON_PHONES.format(what=what, row=index + 2, column=column),
+                sheet="survey",
+                row=index + 2,  # the header is row 1; empty rows are kept in the list
+                column=column,
+            )
+        )
+    return problems
+
+
+def fields_saved_on_phones(fields: Sequence[Any]) -> list[Problem]:
+    """The same rule for a form uploaded as XForm XML: no field that is sensitive (marked,
+    or inside a group or repeat so marked) has an ``entities:saveto``."""
+    marked = [f.path for f in fields if f.is_sensitive]
+    return [
+        Problem(
+            message=(
+                f"The question '{f.name}' (at {f.path}) is marked sensitive and has an "
+                "entities:saveto: Collect would keep the answer in the phone's case list. "
+                "Use casework:saveto instead (the server then files it on the case, and no "
+                "phone gets it)."
+            ),
+            column="save_to",
+        )
+        for f in fields
+        if f.save_to
+        and not f.save_to_server_only
+        and any(f.path == m or f.path.startswith(f"{m}/") for m in marked)
     ]
 
 

@@ -16,6 +16,10 @@ from server.xml import NS, local_name, parse_untrusted, qname
 CASEWORK_ROLE = qname("casework", "role")
 CASEWORK_SENSITIVE = qname("casework", "sensitive")
 CASEWORK_EVENT = qname("casework", "event")
+# casework:saveto="X": the answer becomes case property X on the server only. Collect writes
+# an entities:saveto answer into the phone's own copy of the case as well, so a sensitive
+# answer may only reach the case this way (domain.md §Confidentiality).
+CASEWORK_SAVETO = qname("casework", "saveto")
 SAVETO = qname("entities", "saveto")
 # A media reference is a whole text or attribute value (as ODK Central reads it), so a name
 # may hold spaces and any other character except "/": "jr://images/my logo.png".
@@ -39,7 +43,10 @@ class FieldDef:
     control: str = ""  # body control: input, select1, select, upload, trigger, "" (calculate)
     labels: dict[str, str] = field(default_factory=dict)
     repeat: str | None = None  # path of the innermost enclosing repeat
+    # the case property the answer becomes: entities:saveto, else casework:saveto
     save_to: str | None = None
+    # the save_to is casework:saveto: the server files it, Collect never writes it on the phone
+    save_to_server_only: bool = False
     role: str | None = None
     is_sensitive: bool = False
     # casework:event="yes": the answer describes this event only (how this contact took
@@ -333,7 +340,8 @@ def _walk(
                 control=control if control not in ("group", "repeat") else "",
                 labels=labels,
                 repeat=repeat,
-                save_to=bind.get(SAVETO),
+                save_to=bind.get(SAVETO) or bind.get(CASEWORK_SAVETO),
+                save_to_server_only=not bind.get(SAVETO) and bool(bind.get(CASEWORK_SAVETO)),
                 role=bind.get(CASEWORK_ROLE),
                 is_sensitive=bind.get(CASEWORK_SENSITIVE, "").lower() in ("yes", "true", "1"),
                 is_event=bind.get(CASEWORK_EVENT, "").lower() in ("yes", "true", "1"),

@@ -12,7 +12,13 @@ from server.audit import service as audit
 from server.auth.models import User
 from server.blobs import service as blobs
 from server.errors import AppError
-from server.xforms.convert import Problem, convert_xlsform, fields_called_name, validate_xform
+from server.xforms.convert import (
+    Problem,
+    convert_xlsform,
+    fields_called_name,
+    fields_saved_on_phones,
+    validate_xform,
+)
 from server.xforms.definition import DefinitionError, FormDefinition, parse_definition
 from server.xforms.models import FORM_STATES, FormAttachment, XForm, XFormVersion
 from server.xforms.queries import get_version, get_xform
@@ -89,6 +95,14 @@ def build(content: bytes, filename: str, *, validate: bool) -> FormPreview:
             "xform.invalid",
             "The form asks for a name: " + "; ".join(p.message for p in named),
             details={"problems": [p.to_json() for p in named]},
+        )
+    # an XLSForm was checked by sheet and row already; this also holds for XForm XML
+    saved = fields_saved_on_phones(definition.fields)
+    if saved:
+        raise AppError(
+            "xform.invalid",
+            "A sensitive answer would be kept on phones: " + "; ".join(p.message for p in saved),
+            details={"problems": [p.to_json() for p in saved]},
         )
     return FormPreview(xml=xml, definition=definition, warnings=warnings, source_filename=name)
 

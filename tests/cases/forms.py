@@ -15,7 +15,7 @@ NS_SETTING = 'casework="urn:casework:xforms"'
 
 CASE_PLAN = f"""
 | survey |
-| | type | name | label | save_to | bind::casework:role | bind::casework:sensitive |
+| | type | name | label | save_to | bind::casework:role | bind::casework:sensitive | bind::casework:saveto |
 | | start | start | | | | |
 | | end | end | | | | |
 | | text | ref | Reference | case_ref | ref | |
@@ -24,7 +24,7 @@ CASE_PLAN = f"""
 | | select_one risk | risk | Risk | | risk | |
 | | integer | freq | Contact every (days) | | contact_frequency | |
 | | date | review | Review by | review_date | review_due | |
-| | text | summary | Situation | summary | | yes |
+| | text | summary | Situation | | | yes | summary |
 | | begin_repeat | needs | Needs | | need | |
 | | text | need_key | Key | | key | |
 | | text | need_title | Need | | title | |

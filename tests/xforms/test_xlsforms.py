@@ -2,7 +2,8 @@
 
 The contract (xlsforms/README.md): settings carry form_id and version, the XForm declares
 the casework namespace, fields carry ``casework:role`` / ``casework:sensitive`` bind
-attributes, answers reach the case through ODK entity ``saveto`` binds, and the device
+attributes, answers reach the case through ODK entity ``saveto`` binds (sensitive ones
+through ``casework:saveto``, which Collect does not write on the phone), and the device
 case list is the ``cases`` entity list. Pure: pyxform and the XML only, no server import.
 """
 
@@ -36,6 +37,7 @@ ROLE = f"{{{CASEWORK_NS}}}role"
 SENSITIVE = f"{{{CASEWORK_NS}}}sensitive"
 EVENT = f"{{{CASEWORK_NS}}}event"
 SAVETO = f"{{{ENTITIES_NS}}}saveto"
+CASEWORK_SAVETO = f"{{{CASEWORK_NS}}}saveto"
 
 FIELD_ROLES = {
     "ref",
@@ -374,6 +376,27 @@ def test_no_field_is_named_like_a_childs_name(form_id: str) -> None:
 def test_sensitive_marks_say_yes(form_id: str) -> None:
     marks = {b.attrib[SENSITIVE] for b in load(form_id).binds if SENSITIVE in b.attrib}
     assert marks <= {"yes"}
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_no_sensitive_answer_is_written_to_the_phones_case_list(form_id: str) -> None:
+    """Collect writes every entities:saveto answer into its own copy of the case: a
+    sensitive answer becomes a case field through casework:saveto, on the server only."""
+    form = load(form_id)
+    marked = [b.nodeset for b in form.binds if b.attrib.get(SENSITIVE) == "yes"]
+    for bind in form.binds:
+        if any(bind.nodeset == m or bind.nodeset.startswith(f"{m}/") for m in marked):
+            assert SAVETO not in bind.attrib, f"{bind.nodeset}: use casework:saveto"
+        if CASEWORK_SAVETO in bind.attrib:
+            assert form.repeat_of(bind.nodeset) is None, bind.nodeset
+            assert bind.attrib[CASEWORK_SAVETO] not in SERVER_CASE_COLUMNS, bind.nodeset
+
+
+def test_the_safety_plan_is_filed_on_the_case_by_the_server_only() -> None:
+    form = load("contact_log")
+    for name in ("safety_plan_contacts", "safety_plan_safe_places", "safety_plan_actions"):
+        assert form.bind(name).attrib.get(CASEWORK_SAVETO) == name
+        assert form.bind(name).attrib.get(SENSITIVE) == "yes"
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
