@@ -45,6 +45,8 @@ def _fresh_template(tmp_path: Path) -> Any:
             "-k",
             "lazy_gettext",
             "-k",
+            "_l",
+            "-k",
             "_k:3",
             "--no-location",
             "-o",

@@ -41,7 +41,11 @@ def test_the_merge_preview_shows_answers_as_written(make: Factory, web_as: Any) 
     make.user("cw-n2", "caseworker", team="north")
     _send(make, "cw-n", new_case_plan("CP-P-2", caseworker="cw-n", risk="high")[0])
     again = new_case_plan(
-        "CP-P-2", caseworker="100% open", risk="low", plan_date="2026-11-22", instance_id="uuid:dup-q"
+        "CP-P-2",
+        caseworker="100% open",
+        risk="low",
+        plan_date="2026-11-22",
+        instance_id="uuid:dup-q",
     )
     _send(make, "cw-n2", again[0])
     sup = web_as("sup-q", "supervisor", team="north")
