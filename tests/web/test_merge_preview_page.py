@@ -25,6 +25,8 @@ def test_the_merge_preview_page_shows_the_changes_and_merges_only_when_asked(
     assert "Risk level high low" in text
     assert "Owner: cw-n → cw-n2" in text
     assert "Nothing has changed yet." in text
+    # times as every page shows them, in the user's zone with the zone named
+    assert "Last review Nov 20, 2026, 11:59 PM UTC Nov 22, 2026" in text
     # still waiting: the preview merged nothing
     assert "uuid:dup-p" in sup.text("/queues")
     merged = sup.post("/queues/duplicate", {"instance_id": "uuid:dup-p", "action": "merge"})
