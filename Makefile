@@ -46,7 +46,7 @@ bench: $(STAMP)
 
 ## translations: refresh the catalogue from the templates and code, then compile it
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _k:3 --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k _k:3 --no-location --sort-output \
 		--project casework \
 		-o server/web/translations/messages.pot .
 	$(BIN)/pybabel update -i server/web/translations/messages.pot -d server/web/translations

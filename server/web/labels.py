@@ -43,4 +43,14 @@ CODES = (
     lazy_gettext("register_duplicate"),
     # an edit of a registration that renumbered its case
     lazy_gettext("rename"),
+    # the shipped case plan's service categories (server.services.service.DEFAULT_CATEGORIES)
+    lazy_gettext("Health"),
+    lazy_gettext("Education"),
+    lazy_gettext("Psychosocial support"),
+    lazy_gettext("Alternative care"),
+    lazy_gettext("Cash assistance"),
+    lazy_gettext("Water, sanitation and hygiene (WASH)"),
+    lazy_gettext("Food"),
+    lazy_gettext("Legal aid"),
+    lazy_gettext("Other service"),
 )

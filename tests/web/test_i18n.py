@@ -45,6 +45,8 @@ def _fresh_template(tmp_path: Path) -> Any:
             "-k",
             "lazy_gettext",
             "-k",
+            "_l",
+            "-k",
             "_k:3",
             "--no-location",
             "-o",
@@ -228,3 +230,13 @@ def test_every_page_opens_in_every_language(web_as: Any, language: str) -> None:
         response = admin.get(url, headers=asks)
         assert response.status_code == (404 if url == "/no-such-page" else 200), url
         assert f'lang="{language}"' in _html_tag(response.get_data(as_text=True)), url
+
+
+def test_the_audit_log_reads_in_the_pages_language(web_as: Any) -> None:
+    """The sentences of server/web/audit_text.py (marked with ``_l``) are in the catalogues."""
+    admin = web_as("adm", "admin")  # signing in is recorded
+    french = admin.get("/audit", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Connexion<br>" in french
+    assert "Signed in" not in french
+    portuguese = admin.get("/audit", headers={"Accept-Language": "pt"}).get_data(as_text=True)
+    assert "Início de sessão<br>" in portuguese

@@ -40,3 +40,12 @@ def test_the_service_page_offers_the_forms_categories(make: Any, web_as: Any) ->
     legal = sup.post("/services/new", {"service_id": "l-1", "name": "Legal", "category": "legal"})
     assert legal.status_code == 400
     assert "legal_aid (Legal aid)" in legal.get_data(as_text=True)
+
+
+def test_the_categories_are_named_in_the_pages_language(make: Any, web_as: Any) -> None:
+    seed.publish_case_forms(make)
+    sup = web_as("sup", "supervisor", team="north")
+    french = sup.get("/services/new", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Aide juridique (legal_aid)" in french
+    arabic = sup.get("/services/new", headers={"Accept-Language": "ar"}).get_data(as_text=True)
+    assert "Legal aid" not in arabic

@@ -34,7 +34,9 @@ def _form_data() -> dict[str, Any]:
 
 
 def _categories() -> list[tuple[str, str]]:
-    return service.service_categories(db.session())
+    """(code, label) of each category, the label translated where the catalogue has it
+    (the shipped case plan's; see server.web.labels)."""
+    return [(code, _(label)) for code, label in service.service_categories(db.session())]
 
 
 def _field_errors(error: AppError) -> dict[str, list[str]]:
