@@ -105,11 +105,11 @@ def _stream(session: Session, stmt: Any) -> Iterator[Any]:
 
 def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     """cases.csv rows for the user's open cases, read in batches."""
-    for entity_id, version, case_ref, risk, caseworker, due, status in _stream(
+    for entity_id, version, case_ref, risk, caseworker, due, status, frequency in _stream(
         session, queries.list_case_list_rows(user)
     ):
         label = f"{case_ref} ({risk})" if risk else case_ref
-        yield (entity_id, label, version, case_ref, risk, caseworker, due, status)
+        yield (entity_id, label, version, case_ref, risk, caseworker, due, status, frequency)
 
 
 def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:

@@ -949,9 +949,10 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
 
 def list_case_list_rows(
     user: User,
-) -> Select[str, int, str, str | None, str | None, str | None, str]:
+) -> Select[str, int, str, str | None, str | None, str | None, str, int | None]:
     """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
-    risk_level, caseworker username, next_contact_due, status. Ordered by case_ref."""
+    risk_level, caseworker username, next_contact_due, status, contact_frequency_days.
+    Ordered by case_ref."""
     cw = User.__table__.alias("cw")
     return (
         select(
@@ -962,6 +963,7 @@ def list_case_list_rows(
             cw.c.username,
             _date_text(Case.next_contact_due),
             Case.status,
+            Case.contact_frequency_days,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         .where(_device_scope(user), Case.status == "open")

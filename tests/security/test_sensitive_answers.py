@@ -315,9 +315,36 @@ def test_device_lists_leave_out_every_column_a_sensitive_answer_feeds(
 
     (case,) = _rows(phone, "cases.csv")
     assert (case["case_ref"], case["risk_level"], case["label"]) == (REF, "", REF)
+    assert None not in case and None not in case.values()  # every row as wide as the header
+    assert case["contact_frequency_days"] == before[0]["contact_frequency_days"]
     items = _rows(phone, "plan_items.csv")
     assert items
     assert all(r["due"] == "" for r in items)
     assert all("counsellor" not in r["label"] for r in items)
     assert {r["label"] for r in items if r["kind"] == "action"} == {f"{REF}: action"}
     assert all(r["status"] for r in items)  # what is not sensitive still travels
+
+
+FREQUENCY_FORM = """
+| survey |
+| | type | name | label | bind::casework:role | bind::casework:sensitive |
+| | text | ref | Reference | ref | |
+| | integer | every | Contact every (days) | contact_frequency | yes |
+| settings |
+| | form_id | version | namespaces |
+| | frequency_note | 1 | casework="urn:casework:xforms" |
+"""
+
+
+def test_a_sensitive_contact_frequency_leaves_the_phones_list_whole(
+    world: World, make: Factory
+) -> None:
+    phone = world.phones["cw1"]
+    assert _rows(phone, "cases.csv")[0]["contact_frequency_days"]
+    make.publish_md(FREQUENCY_FORM)
+
+    manifest = phone.get("/forms/contact_log/manifest")
+    assert manifest.status_code == 200
+    (case,) = _rows(phone, "cases.csv")
+    assert None not in case and None not in case.values()
+    assert (case["case_ref"], case["contact_frequency_days"]) == (REF, "")
