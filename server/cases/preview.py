@@ -19,6 +19,7 @@ from server.audit import service as audit
 from server.auth.models import User
 from server.cases import queries, service
 from server.cases.mapping import canonical_ref
+from server.db import begin_write
 from server.errors import AppError
 
 # The case's own fields a merge can change, in the order a page shows them.
@@ -127,6 +128,9 @@ def preview_merge(
 ) -> MergePreview:
     """What :func:`service.merge_duplicate` would change on the case, without changing it.
     Refused exactly as the merge would be (role, scope, not a duplicate)."""
+    # It writes (then rolls back): on SQLite a transaction that read first could not write
+    # once another connection committed, so it starts as a writer.
+    begin_write(session)
     contribution = queries.get_contribution_by_instance_id(session, instance_id)
     case_ref = canonical_ref(contribution.case_ref) if contribution is not None else ""
     before, items_before = _read(session, case_ref)

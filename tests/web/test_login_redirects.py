@@ -35,6 +35,10 @@ OFF_SITE = [
     "/.//evil.example",  # a path on this server
     "\u3000//evil.example",
     "/\u2215/evil.example",
+    # hosts that IDNA cannot encode: refused, never a server error
+    "//a..b/",
+    "//\u200b/evil.example",
+    "//" + "a" * 70 + ".example/",
 ]
 CONTROL = [
     "/%09/evil.example",
@@ -108,3 +112,9 @@ def test_the_sign_in_page_sends_next_back(web: Web) -> None:
     assert response.status_code == 302
     page = web.get(response.headers["Location"]).get_data(as_text=True)
     assert 'value="/cases?tab=open"' in page
+
+
+@pytest.mark.parametrize("target", ["//a..b/", "//\u200b/x", "//" + "a" * 70 + ".example/"])
+def test_a_host_idna_cannot_encode_is_no_error_before_sign_in(web: Web, target: str) -> None:
+    response = web.get(f"/login?next={target}")
+    assert response.status_code == 200

@@ -44,7 +44,13 @@ def _safe_next(target: str | None) -> str | None:
                 "Open the sign-in page again from its link."
             ),
         )
-    target = iri_to_uri(target.strip())
+    target = target.strip()
+    if urlsplit(target).netloc or target.startswith("//"):
+        return None  # a host, checked before iri_to_uri, which IDNA-encodes it (and can fail)
+    try:
+        target = iri_to_uri(target)
+    except (UnicodeError, ValueError):
+        return None
     parts = urlsplit(target)
     if (
         parts.scheme
