@@ -315,7 +315,8 @@ def test_device_lists_leave_out_every_column_a_sensitive_answer_feeds(
 
     (case,) = _rows(phone, "cases.csv")
     assert (case["case_ref"], case["risk_level"], case["label"]) == (REF, "", REF)
-    assert None not in case and None not in case.values()  # every row as wide as the header
+    assert None not in case
+    assert None not in case.values()
     assert case["contact_frequency_days"] == before[0]["contact_frequency_days"]
     items = _rows(phone, "plan_items.csv")
     assert items
@@ -346,5 +347,6 @@ def test_a_sensitive_contact_frequency_leaves_the_phones_list_whole(
     manifest = phone.get("/forms/contact_log/manifest")
     assert manifest.status_code == 200
     (case,) = _rows(phone, "cases.csv")
-    assert None not in case and None not in case.values()
+    assert None not in case
+    assert None not in case.values()
     assert (case["case_ref"], case["contact_frequency_days"]) == (REF, "")
