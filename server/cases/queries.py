@@ -36,7 +36,14 @@ from sqlalchemy.orm import Bundle, Session
 
 from server.auth.models import User
 from server.cases.mapping import ITEM_KINDS
-from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.cases.models import (
+    Case,
+    CaseAction,
+    CaseConflict,
+    CaseContribution,
+    PlanItem,
+    PlanItemDueCount,
+)
 from server.db import begin_write
 from server.submissions.models import Submission
 from server.submissions.queries import submission_scope_clause
@@ -884,42 +891,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
             open_by_cw[name] = open_by_cw.get(name, 0) + int(open_n)
     overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
 
-    overdue_items = and_(PlanItem.is_done.is_(False), PlanItem.due_date < today)
-    known: dict[str, int] = {}
-    items_stmt: Select[str, int] | None
-    if user.role == "admin":
-        # Every case: the overdue items from their own index, less the closed cases' ones
-        # (a short list), rather than a look at the case of each item.
-        not_open = select(Case.id).where(_not_open_status())
-        items_stmt = select(PlanItem.kind, func.count()).where(
-            overdue_items, PlanItem.case_id.not_in(not_open)
-        )
-        # One pass over the index, a sum per kind, rather than sorting every item by kind;
-        # the kinds outside ITEM_KINDS (if any) are then grouped the slow way.
-        by_kind = session.execute(
-            select(
-                func.count(),
-                *(
-                    func.coalesce(func.sum(sql_case((PlanItem.kind == k, 1), else_=0)), 0)
-                    for k in ITEM_KINDS
-                ),
-            ).where(overdue_items, PlanItem.case_id.not_in(not_open))
-        ).one()
-        known = {k: int(n) for k, n in zip(ITEM_KINDS, by_kind[1:], strict=True) if n}
-        if int(by_kind[0]) == sum(known.values()):
-            items_stmt = None
-    else:
-        # The cases in scope (few), then each one's overdue items (ix_plan_item_case_open).
-        items_stmt = (
-            select(PlanItem.kind, func.count())
-            .select_from(Case)
-            .join(PlanItem, PlanItem.case_id == Case.id)
-            .where(scope, is_open, overdue_items)
-        )
-    items: list[tuple[str, int]] = list(known.items())
-    if items_stmt is not None:
-        grouped = session.execute(items_stmt.group_by(PlanItem.kind)).all()
-        items += [(k, int(n)) for k, n in grouped if k not in known]
+    items = overdue_items_by_kind(session, today, _caseworker_keys(session, user))
     counts = dict(
         session.execute(
             select(CaseContribution.state, func.count(CaseContribution.id))
@@ -936,12 +908,42 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
         open_cases_by_caseworker=dict(sorted(open_by_cw.items())),
         contacts_overdue=overdue,
         contacts_due_this_week=week,
-        overdue_items_by_kind=dict(sorted((k, n) for k, n in items)),
+        overdue_items_by_kind=items,
         cases_without_review=no_review,
         open_conflicts=conflicts,
         unlinked_waiting=unlinked,
         duplicates_waiting=duplicates,
     )
+
+
+def _caseworker_keys(session: Session, user: User) -> list[int] | None:
+    """The caseworker keys of ``plan_item_due_count`` in the user's case scope (0: the
+    unassigned cases); None for every key (an admin)."""
+    if user.role == "admin":
+        return None
+    if user.role == "supervisor":
+        team = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return [0, *session.scalars(team)]
+    if user.role == "caseworker":
+        return [user.id]
+    return []
+
+
+def overdue_items_by_kind(
+    session: Session, today: date, caseworker_keys: list[int] | None
+) -> dict[str, int]:
+    """Open items of open cases due before ``today``, by kind, for these caseworker keys
+    (:func:`_caseworker_keys`; None: all): a sum of ``plan_item_due_count`` rows, a few per
+    caseworker and day, whatever the number of items (``cases.item_counts`` keeps them)."""
+    if caseworker_keys == []:
+        return {}
+    stmt = select(PlanItemDueCount.kind, func.sum(PlanItemDueCount.n)).where(
+        PlanItemDueCount.due_date < today
+    )
+    if caseworker_keys is not None:
+        stmt = stmt.where(PlanItemDueCount.caseworker_id.in_(caseworker_keys))
+    rows = session.execute(stmt.group_by(PlanItemDueCount.kind)).all()
+    return {kind: int(n) for kind, n in sorted(rows) if n}
 
 
 # --- device lists --------------------------------------------------------------------------
