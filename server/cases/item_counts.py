@@ -24,7 +24,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy import Connection, Engine, bindparam, event, func, select
 from sqlalchemy.orm import Session
 
 from server.cases.models import Case, PlanItem
@@ -46,24 +46,28 @@ _DROP_EMPTY = (
 )
 
 
+# Built once: it runs twice in every merge.
+_CASE_COUNTS = (
+    select(Case.caseworker_id, PlanItem.due_date, PlanItem.kind, func.count())
+    .select_from(Case)
+    .join(PlanItem, PlanItem.case_id == Case.id)
+    .where(
+        Case.id == bindparam("case_id"),
+        Case.status == "open",
+        PlanItem.is_done.is_(False),
+        PlanItem.due_date.is_not(None),
+    )
+    .group_by(Case.caseworker_id, PlanItem.due_date, PlanItem.kind)
+)
+
+
 def case_counts(session: Session, case_id: int | None) -> Counter[Key]:
     """The rows this case adds to the counts as it is stored now (nothing if it is not
     open): one read of ``ix_plan_item_case_open``."""
     if case_id is None:
         return Counter()
-    stmt = (
-        select(func.coalesce(Case.caseworker_id, 0), PlanItem.due_date, PlanItem.kind, func.count())
-        .select_from(Case)
-        .join(PlanItem, PlanItem.case_id == Case.id)
-        .where(
-            Case.id == case_id,
-            Case.status == "open",
-            PlanItem.is_done.is_(False),
-            PlanItem.due_date.is_not(None),
-        )
-        .group_by(Case.caseworker_id, PlanItem.due_date, PlanItem.kind)
-    )
-    return Counter({_key(row): int(row[3]) for row in session.execute(stmt)})
+    rows = session.connection().execute(_CASE_COUNTS, {"case_id": case_id})
+    return Counter({_key(row): int(row[3]) for row in rows})
 
 
 def note_change(session: Session, case_id: int | None, before: Counter[Key]) -> None:
