@@ -785,9 +785,10 @@ def list_overdue_items(
     if due_until is not None:
         # as a set of item ids from ix_plan_item_open_due, so that the items (few) lead the
         # join, not every case
-        due_by = select(PlanItem.id).where(
-            PlanItem.is_done.is_(False), PlanItem.due_date < today, PlanItem.due_date <= due_until
-        )
+        # (one bound only: given two on due_date, SQLite seeks by the first, "< today",
+        # and read every overdue item's entry)
+        bound = PlanItem.due_date <= due_until if due_until < today else PlanItem.due_date < today
+        due_by = select(PlanItem.id).where(PlanItem.is_done.is_(False), bound)
         stmt = stmt.where(PlanItem.id.in_(due_by))
     return stmt
 

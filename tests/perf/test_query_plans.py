@@ -280,6 +280,21 @@ def test_followups_and_overdue_items_use_indexes(session: Session) -> None:
             assert "ix_plan_item_open_due" in plan
 
 
+def test_admin_overdue_list_seeks_only_up_to_the_nth_due_date(session: Session) -> None:
+    """The items' ids are sought up to the n-th due date alone: given "before today" as
+    well, SQLite seeks by that bound and reads every overdue item's entry."""
+    me = user(session, "adm")
+    until = date(2026, 11, 1)
+    found = plans(
+        session,
+        lambda: session.execute(queries.list_overdue_items(me, TODAY, due_until=until).limit(20)),
+    )
+    ((statement, _),) = found
+    subquery = statement[statement.index("IN (SELECT") :]
+    assert len(re.findall(r"plan_item\.due_date\s*[<>]", subquery)) == 1, subquery
+    assert_no_full_scan(found)
+
+
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
