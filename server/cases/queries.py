@@ -761,6 +761,28 @@ def nth_overdue_due_date(session: Session, today: date, n: int) -> date | None:
     return found
 
 
+def nth_overdue_due_date_in_scope(session: Session, user: User, today: date, n: int) -> date | None:
+    """:func:`nth_overdue_due_date` within the user's case scope, from the kept counts
+    (``plan_item_due_count``: a few rows per caseworker and day), so that a team's list
+    reads the items up to that day, not every overdue item of the team."""
+    if user.role != "supervisor":  # a caseworker's few hundred cases: from their side
+        return nth_overdue_due_date(session, today, n) if user.role == "admin" else None
+    keys = _caseworker_keys(session, user) or []
+    per_day = (
+        select(PlanItemDueCount.due_date, func.sum(PlanItemDueCount.n))
+        .where(PlanItemDueCount.caseworker_id.in_(keys), PlanItemDueCount.due_date < today)
+        .group_by(PlanItemDueCount.due_date)
+        .order_by(PlanItemDueCount.due_date)
+    )
+    seen = 0
+    for due, count in session.execute(per_day):
+        seen += int(count)
+        if seen >= n:
+            found: date = due
+            return found
+    return None
+
+
 def list_overdue_items(
     user: User, today: date, due_until: date | None = None
 ) -> Select[PlanItem, Any]:

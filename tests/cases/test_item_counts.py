@@ -76,6 +76,22 @@ def check(session: Session, people: list[User]) -> dict[str, int]:
         for day in (TODAY, date(2024, 6, 2), date(2024, 12, 31)):
             board = queries.dashboard_counts(session, user, day)
             assert board.overdue_items_by_kind == counted(session, user, day), (user.username, day)
+        if user.role in ("admin", "supervisor"):  # the dashboard list's n-th due date
+            dates = sorted(
+                session.scalars(
+                    select(PlanItem.due_date)
+                    .join(Case, Case.id == PlanItem.case_id)
+                    .where(
+                        queries.case_scope_clause(user),
+                        Case.status == "open",
+                        PlanItem.is_done.is_(False),
+                        PlanItem.due_date < TODAY,
+                    )
+                )
+            )
+            for n in (1, 2, 3):
+                nth = queries.nth_overdue_due_date_in_scope(session, user, TODAY, n)
+                assert nth == (dates[n - 1] if len(dates) >= n else None), (user.username, n)
     admin = next(u for u in people if u.role == "admin")
     return queries.dashboard_counts(session, admin, TODAY).overdue_items_by_kind
 

@@ -295,6 +295,20 @@ def test_admin_overdue_list_seeks_only_up_to_the_nth_due_date(session: Session) 
     assert_no_full_scan(found)
 
 
+def test_team_overdue_list_starts_from_the_kept_counts(session: Session) -> None:
+    """A supervisor's list: the n-th due date from the team's kept counts (by key), then
+    the items up to it from the items' index; never every overdue item of the team."""
+    me = user(session, "sup")
+    found = plans(session, lambda: queries.nth_overdue_due_date_in_scope(session, me, TODAY, 20))
+    assert_no_full_scan(found)
+    (counts,) = [p for s, p in found if "plan_item_due_count" in s]
+    assert re.search(
+        r"plan_item_due_count USING PRIMARY KEY \(caseworker_id=\?|Index.*pk_plan_item_due_count",
+        counts,
+    ), counts
+    assert not [s for s, _ in found if "FROM plan_item " in s + " "]
+
+
 @pytest.mark.parametrize(
     ("filters", "index"),
     [
