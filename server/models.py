@@ -11,6 +11,7 @@ from server.cases.models import (
     DeviceListCache,
     ListVersion,
     PlanItem,
+    PlanItemDueCount,
 )
 from server.services.models import Service
 from server.submissions.models import Submission, SubmissionAttachment
@@ -29,6 +30,7 @@ __all__ = [
     "FormAttachment",
     "ListVersion",
     "PlanItem",
+    "PlanItemDueCount",
     "Service",
     "Submission",
     "SubmissionAttachment",

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -213,6 +214,24 @@ class DeviceListCache(Base):
     md5: Mapped[str] = mapped_column(String(32))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PlanItemDueCount(Base):
+    """How many open plan items of open cases fall due on each day, per caseworker and kind:
+    the dashboard's "plan items overdue" is a sum of these rows before today, not a count
+    of every overdue item. Kept in the merge's transaction by ``cases.item_counts``."""
+
+    __tablename__ = "plan_item_due_count"
+    __table_args__ = (
+        PrimaryKeyConstraint("caseworker_id", "due_date", "kind"),
+        {"sqlite_with_rowid": False},  # the rows live in their key's order
+    )
+
+    # the case's caseworker; 0 for an unassigned case (a key column cannot be NULL)
+    caseworker_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    due_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20))
+    n: Mapped[int] = mapped_column(Integer)
 
 
 def _plan_item_order() -> tuple[Any, ...]:

@@ -36,7 +36,14 @@ from sqlalchemy.orm import Bundle, Session
 
 from server.auth.models import User
 from server.cases.mapping import ITEM_KINDS
-from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.cases.models import (
+    Case,
+    CaseAction,
+    CaseConflict,
+    CaseContribution,
+    PlanItem,
+    PlanItemDueCount,
+)
 from server.db import begin_write
 from server.submissions.models import Submission
 from server.submissions.queries import submission_scope_clause
@@ -754,6 +761,28 @@ def nth_overdue_due_date(session: Session, today: date, n: int) -> date | None:
     return found
 
 
+def nth_overdue_due_date_in_scope(session: Session, user: User, today: date, n: int) -> date | None:
+    """:func:`nth_overdue_due_date` within the user's case scope, from the kept counts
+    (``plan_item_due_count``: a few rows per caseworker and day), so that a team's list
+    reads the items up to that day, not every overdue item of the team."""
+    if user.role != "supervisor":  # a caseworker's few hundred cases: from their side
+        return nth_overdue_due_date(session, today, n) if user.role == "admin" else None
+    keys = _caseworker_keys(session, user) or []
+    per_day = (
+        select(PlanItemDueCount.due_date, func.sum(PlanItemDueCount.n))
+        .where(PlanItemDueCount.caseworker_id.in_(keys), PlanItemDueCount.due_date < today)
+        .group_by(PlanItemDueCount.due_date)
+        .order_by(PlanItemDueCount.due_date)
+    )
+    seen = 0
+    for due, count in session.execute(per_day):
+        seen += int(count)
+        if seen >= n:
+            found: date = due
+            return found
+    return None
+
+
 def list_overdue_items(
     user: User, today: date, due_until: date | None = None
 ) -> Select[PlanItem, Any]:
@@ -778,9 +807,10 @@ def list_overdue_items(
     if due_until is not None:
         # as a set of item ids from ix_plan_item_open_due, so that the items (few) lead the
         # join, not every case
-        due_by = select(PlanItem.id).where(
-            PlanItem.is_done.is_(False), PlanItem.due_date < today, PlanItem.due_date <= due_until
-        )
+        # (one bound only: given two on due_date, SQLite seeks by the first, "< today",
+        # and read every overdue item's entry)
+        bound = PlanItem.due_date <= due_until if due_until < today else PlanItem.due_date < today
+        due_by = select(PlanItem.id).where(PlanItem.is_done.is_(False), bound)
         stmt = stmt.where(PlanItem.id.in_(due_by))
     return stmt
 
@@ -884,42 +914,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
             open_by_cw[name] = open_by_cw.get(name, 0) + int(open_n)
     overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
 
-    overdue_items = and_(PlanItem.is_done.is_(False), PlanItem.due_date < today)
-    known: dict[str, int] = {}
-    items_stmt: Select[str, int] | None
-    if user.role == "admin":
-        # Every case: the overdue items from their own index, less the closed cases' ones
-        # (a short list), rather than a look at the case of each item.
-        not_open = select(Case.id).where(_not_open_status())
-        items_stmt = select(PlanItem.kind, func.count()).where(
-            overdue_items, PlanItem.case_id.not_in(not_open)
-        )
-        # One pass over the index, a sum per kind, rather than sorting every item by kind;
-        # the kinds outside ITEM_KINDS (if any) are then grouped the slow way.
-        by_kind = session.execute(
-            select(
-                func.count(),
-                *(
-                    func.coalesce(func.sum(sql_case((PlanItem.kind == k, 1), else_=0)), 0)
-                    for k in ITEM_KINDS
-                ),
-            ).where(overdue_items, PlanItem.case_id.not_in(not_open))
-        ).one()
-        known = {k: int(n) for k, n in zip(ITEM_KINDS, by_kind[1:], strict=True) if n}
-        if int(by_kind[0]) == sum(known.values()):
-            items_stmt = None
-    else:
-        # The cases in scope (few), then each one's overdue items (ix_plan_item_case_open).
-        items_stmt = (
-            select(PlanItem.kind, func.count())
-            .select_from(Case)
-            .join(PlanItem, PlanItem.case_id == Case.id)
-            .where(scope, is_open, overdue_items)
-        )
-    items: list[tuple[str, int]] = list(known.items())
-    if items_stmt is not None:
-        grouped = session.execute(items_stmt.group_by(PlanItem.kind)).all()
-        items += [(k, int(n)) for k, n in grouped if k not in known]
+    items = overdue_items_by_kind(session, today, _caseworker_keys(session, user))
     counts = dict(
         session.execute(
             select(CaseContribution.state, func.count(CaseContribution.id))
@@ -936,12 +931,42 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
         open_cases_by_caseworker=dict(sorted(open_by_cw.items())),
         contacts_overdue=overdue,
         contacts_due_this_week=week,
-        overdue_items_by_kind=dict(sorted((k, n) for k, n in items)),
+        overdue_items_by_kind=items,
         cases_without_review=no_review,
         open_conflicts=conflicts,
         unlinked_waiting=unlinked,
         duplicates_waiting=duplicates,
     )
+
+
+def _caseworker_keys(session: Session, user: User) -> list[int] | None:
+    """The caseworker keys of ``plan_item_due_count`` in the user's case scope (0: the
+    unassigned cases); None for every key (an admin)."""
+    if user.role == "admin":
+        return None
+    if user.role == "supervisor":
+        team = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return [0, *session.scalars(team)]
+    if user.role == "caseworker":
+        return [user.id]
+    return []
+
+
+def overdue_items_by_kind(
+    session: Session, today: date, caseworker_keys: list[int] | None
+) -> dict[str, int]:
+    """Open items of open cases due before ``today``, by kind, for these caseworker keys
+    (:func:`_caseworker_keys`; None: all): a sum of ``plan_item_due_count`` rows, a few per
+    caseworker and day, whatever the number of items (``cases.item_counts`` keeps them)."""
+    if caseworker_keys == []:
+        return {}
+    stmt = select(PlanItemDueCount.kind, func.sum(PlanItemDueCount.n)).where(
+        PlanItemDueCount.due_date < today
+    )
+    if caseworker_keys is not None:
+        stmt = stmt.where(PlanItemDueCount.caseworker_id.in_(caseworker_keys))
+    rows = session.execute(stmt.group_by(PlanItemDueCount.kind)).all()
+    return {kind: int(n) for kind, n in sorted(rows) if n}
 
 
 # --- device lists --------------------------------------------------------------------------

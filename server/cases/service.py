@@ -65,7 +65,7 @@ from sqlalchemy.orm import Session
 from server import sensitivity
 from server.audit import service as audit
 from server.auth.models import User
-from server.cases import queries
+from server.cases import item_counts, queries
 from server.cases.limits import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_REPEAT_INSTANCES,
@@ -749,6 +749,7 @@ def _rebuild(
     if pending is not None:
         contributions.append(pending)
     case_id: int | None = case["id"] if case is not None else None
+    counts_before = item_counts.case_counts(session, case_id)
 
     # Decided before: applied to this case (kept whatever the case became since), or held.
     undecided: list[_Contribution] = []
@@ -849,6 +850,8 @@ def _rebuild(
                 version = max(version, _version_floor(contributions))
             queries.update_case(session, case["id"], {"version": version, "updated_at": utcnow()})
 
+    if changed:
+        item_counts.note_change(session, case_id, counts_before)
     _write_contribution_states(session, contributions, case_id, pending, pending_values)
     return RebuildResult(case_ref, case_id, changed, version)
 

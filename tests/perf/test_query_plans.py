@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 import server.models  # noqa: F401
 from server.audit import queries as audit_queries
 from server.auth.models import User
-from server.cases import queries
+from server.cases import item_counts, queries
 from server.db import make_engine
 from server.migrations import upgrade
 
@@ -53,6 +53,7 @@ LARGE_DATABASE_STATS = [
     ("submission", "ix_submission_root_current", "400000 1 1"),
     ("submission", "sqlite_autoindex_submission_1", "400000 1"),
     ("user_account", "sqlite_autoindex_user_account_1", "221 1"),
+    ("plan_item_due_count", "plan_item_due_count", "26000 130 2 1"),
 ]
 
 
@@ -207,21 +208,40 @@ def test_overdue_filter_probes_an_index_per_case_read(session: Session) -> None:
         assert re.search(r"ix_plan_item_(case_open|open_due)", text)
 
 
-@pytest.mark.parametrize("who", ["adm", "sup"])
+@pytest.mark.parametrize("who", ["adm", "sup", "cw"])
 def test_dashboard_counts_read_the_scope_index(session: Session, who: str) -> None:
     me = user(session, who)
     found = plans(session, lambda: queries.dashboard_counts(session, me, TODAY))
     assert_no_full_scan(found)
     text = combined(found)
     assert "ix_case_record_scope" in text
-    assert "ix_case_contribution_state" in text
+    if who != "cw":  # a caseworker's queues are empty (PostgreSQL plans no read at all)
+        assert "ix_case_contribution_state" in text
     if who == "sup":  # the team's cases only: the scope narrows the index
         assert re.search(r"ix_case_record_scope \(caseworker_id|Index.*ix_case_record_scope", text)
-        assert re.search(r"ix_plan_item_(case_open|open_due)|uq_plan_item_case_id", text)
-        if session.get_bind().dialect.name == "sqlite":
-            assert "ix_plan_item_case_open" in text  # from the team's cases, not every item
-    else:
-        assert "ix_plan_item_open_due" in text
+    # overdue items by kind: a sum of the kept counts, never a count of the items
+    assert not [s for s, _ in found if "plan_item " in s + " " or "plan_item." in s]
+    (items,) = [p for s, p in found if "plan_item_due_count" in s]
+    if who == "adm":  # every caseworker's rows before today
+        assert re.search(r"plan_item_due_count", items), items
+    else:  # the caller's caseworkers' rows only, sought by the key
+        assert re.search(
+            r"plan_item_due_count USING PRIMARY KEY \(caseworker_id=\?"
+            r"|Index.*pk_plan_item_due_count",
+            items,
+        ), items
+
+
+def test_item_count_upkeep_reads_one_case_from_indexes(session: Session) -> None:
+    """What each rebuild adds to the merge: a read of the case's open items from
+    ``ix_plan_item_case_open`` (the index alone), by the case's key."""
+    found = plans(session, lambda: item_counts.case_counts(session, 1))
+    assert_no_full_scan(found)
+    text = combined(found)
+    # PostgreSQL plans an empty table with either index that leads with case_id
+    assert re.search(r"ix_plan_item_case_open|uq_plan_item_case_id", text), text
+    if session.get_bind().dialect.name == "sqlite":
+        assert "COVERING INDEX ix_plan_item_case_open" in text, text
 
 
 @pytest.mark.parametrize("which", ["unlinked", "duplicates"])
@@ -258,6 +278,35 @@ def test_followups_and_overdue_items_use_indexes(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":  # PostgreSQL: no statistics to go by
         for _, plan in found[-2:]:
             assert "ix_plan_item_open_due" in plan
+
+
+def test_admin_overdue_list_seeks_only_up_to_the_nth_due_date(session: Session) -> None:
+    """The items' ids are sought up to the n-th due date alone: given "before today" as
+    well, SQLite seeks by that bound and reads every overdue item's entry."""
+    me = user(session, "adm")
+    until = date(2026, 11, 1)
+    found = plans(
+        session,
+        lambda: session.execute(queries.list_overdue_items(me, TODAY, due_until=until).limit(20)),
+    )
+    ((statement, _),) = found
+    subquery = statement[statement.index("IN (SELECT") :]
+    assert len(re.findall(r"plan_item\.due_date\s*[<>]", subquery)) == 1, subquery
+    assert_no_full_scan(found)
+
+
+def test_team_overdue_list_starts_from_the_kept_counts(session: Session) -> None:
+    """A supervisor's list: the n-th due date from the team's kept counts (by key), then
+    the items up to it from the items' index; never every overdue item of the team."""
+    me = user(session, "sup")
+    found = plans(session, lambda: queries.nth_overdue_due_date_in_scope(session, me, TODAY, 20))
+    assert_no_full_scan(found)
+    (counts,) = [p for s, p in found if "plan_item_due_count" in s]
+    assert re.search(
+        r"plan_item_due_count USING PRIMARY KEY \(caseworker_id=\?|Index.*pk_plan_item_due_count",
+        counts,
+    ), counts
+    assert not [s for s, _ in found if "FROM plan_item " in s + " "]
 
 
 @pytest.mark.parametrize(

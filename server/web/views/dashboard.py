@@ -51,9 +51,9 @@ def dashboard() -> str:
         ),
     ]
     due = session.execute(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
-    # an admin's list: only the items up to the LIST_LIMIT-th due date of all (a seek), not
-    # every overdue item; a smaller scope starts from its own cases
-    until = queries.nth_overdue_due_date(session, day, LIST_LIMIT) if user.role == "admin" else None
+    # only the items up to the LIST_LIMIT-th due date in the user's scope (a seek), not
+    # every overdue item
+    until = queries.nth_overdue_due_date_in_scope(session, user, day, LIST_LIMIT)
     overdue_items = session.execute(
         queries.list_overdue_items(user, day, due_until=until).limit(LIST_LIMIT)
     ).all()
