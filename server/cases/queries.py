@@ -523,7 +523,8 @@ def count_capped(
     as for the page (the case list's index holds every filter; without the order SQLite
     may pick another index and read each case's row)."""
     lean: Select[Any] = stmt if ordered else stmt.order_by(None)
-    lean = lean.with_only_columns(literal_column("1"))
+    # keep the FROM: a statement with no WHERE would otherwise lose its table, and count 1
+    lean = lean.with_only_columns(literal_column("1"), maintain_column_froms=True)
     lean = lean.limit(COUNT_CAP + 1)
     found = session.scalar(select(func.count()).select_from(lean.subquery())) or 0
     return min(found, COUNT_CAP), found > COUNT_CAP

@@ -90,3 +90,18 @@ def test_the_audit_page_shows_each_entry_in_words(app: Any, make: Factory, web_a
     assert rule is not None
     assert "word-break: normal" in rule.group(1)
     assert "white-space: nowrap" in rule.group(1)
+
+
+def test_the_audit_page_counts_every_entry_when_unfiltered(
+    app: Any, make: Factory, web_as: Any
+) -> None:
+    admin = web_as("adm", "admin")
+    with app.app_context():
+        session = db.session()
+        for n in range(7):
+            audit.record(session, None, "form.publish", target_type="form", target=f"f{n}")
+        session.commit()
+    page = admin.get("/audit").get_data(as_text=True)
+    shown = len(_rows(page))
+    assert shown >= 7
+    assert f"({shown} in all)" in page
