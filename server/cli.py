@@ -320,8 +320,9 @@ def reprocess(instance_id: str | None, everything: bool) -> None:
 
 
 def _reapply_all(session: Any, settings: Any) -> None:
-    """Every current submission read again from its XML, a committed batch at a time, with
-    a progress line; failures are listed (and recorded on the submission) at the end."""
+    """Every current submission read again from its XML (each merge committed on its own),
+    a batch at a time with a progress line; failures are listed (and recorded on the
+    submission) at the end."""
     from collections import Counter
 
     from server import intake
