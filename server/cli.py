@@ -308,7 +308,7 @@ REAPPLY_BATCH = 200
 def reprocess(instance_id: str | None, everything: bool) -> None:
     """Re-apply a submission to its case (default: every submission whose merge failed or
     never ran)."""
-    from server.cases import service as cases
+    from server import intake
     from server.config import case_settings
 
     session = db.session()
@@ -318,8 +318,7 @@ def reprocess(instance_id: str | None, everything: bool) -> None:
             _fail("Give an instance ID or --all, not both.")
         _reapply_all(session, settings)
         return
-    results = cases.reprocess(session, instance_id, settings=settings)
-    session.commit()
+    results = intake.reprocess(session, instance_id, settings=settings)
     for result in results:
         suffix = f" ({result.error})" if result.error else ""
         click.echo(f"{result.instance_id}: {result.state} {result.case_ref or ''}{suffix}")
@@ -327,10 +326,12 @@ def reprocess(instance_id: str | None, everything: bool) -> None:
 
 
 def _reapply_all(session: Any, settings: Any) -> None:
-    """Every current submission read again from its XML, a committed batch at a time, with
-    a progress line; failures are listed (and recorded on the submission) at the end."""
+    """Every current submission read again from its XML (each merge committed on its own),
+    a batch at a time with a progress line; failures are listed (and recorded on the
+    submission) at the end."""
     from collections import Counter
 
+    from server import intake
     from server.cases import service as cases
 
     ids = cases.submissions_to_reapply(session)
@@ -339,8 +340,7 @@ def _reapply_all(session: Any, settings: Any) -> None:
     failed: list[Any] = []
     progress = _ProgressLine("submissions")
     for start in range(0, len(ids), REAPPLY_BATCH):
-        results = cases.reapply(session, ids[start : start + REAPPLY_BATCH], settings=settings)
-        session.commit()
+        results = intake.reapply(session, ids[start : start + REAPPLY_BATCH], settings=settings)
         session.expunge_all()
         states.update(r.state for r in results)
         failed.extend(r for r in results if r.error)
@@ -556,13 +556,14 @@ def serve(host: str | None, port: int | None, workers: int | None, threads: int)
 def _merge_left_pending() -> None:
     """Merge the submissions a stopped server stored but did not merge, once, here in the
     one process that starts the workers and before any of them takes a request."""
-    from server.cases import service as cases
+    from server import intake
     from server.config import case_settings
 
     session = db.session()
     try:
-        results = cases.reprocess(session, states=("pending",), settings=case_settings(current_app))
-        session.commit()
+        results = intake.reprocess(
+            session, states=("pending",), settings=case_settings(current_app)
+        )
     except Exception as exc:  # serve all the same; `casework reprocess` can finish the work
         session.rollback()
         click.secho(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from server import create_app, db
+from server import create_app, db, intake
 from server.cases import service
 from server.config import case_settings
 from server.submissions.models import Submission
@@ -562,7 +562,7 @@ def test_a_phone_whose_clock_runs_years_ahead_does_not_win_every_later_merge(
     # reading the submissions again gives the same record: the received time is stored
     with make.app.app_context():
         session = db.session()
-        results = service.reapply(session, service.submissions_to_reapply(session))
+        results = intake.reapply(session, service.submissions_to_reapply(session))
         session.commit()
     assert [r.state for r in results] == ["applied"] * 3
     assert _record(client, boss, "CP-CLOCK-1") == record

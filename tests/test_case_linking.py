@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from server import intake
 from server.cases import service
 from tests.factories import DeviceClient, Factory, PublishedByCli, bearer, link_unlinked
 from tests.realforms import contact_log, new_case_plan, plan_revision
@@ -222,7 +223,7 @@ def test_editing_the_registration_to_fix_its_number_renames_the_case(
 
     # Re-running the edit (or the whole history) changes nothing.
     for iid, state in ((edit_id, "applied"), (original, "superseded")):
-        (result,) = make._run(lambda session, iid=iid: service.reprocess(session, iid))
+        (result,) = make._run(lambda session, iid=iid: intake.reprocess(session, iid))
         assert result.state == state, result
     again = client.get("/api/v1/cases/CP-FIX-1", headers=boss).json
     assert again["version"] == record["version"]

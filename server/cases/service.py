@@ -54,7 +54,7 @@ How a submission is linked to a case, and whether it may change it:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -89,8 +89,8 @@ from server.submissions.parse import SubmissionEnvelope, parse_envelope
 from server.submissions.queries import (
     get_visible_submission_ids,
     lock_processing_state,
-    set_processing_state,
 )
+from server.submissions.service import set_processing
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 
@@ -154,25 +154,37 @@ class RebuildResult:
 # --- submissions ---------------------------------------------------------------------------
 
 
-def apply_submission(
+def apply(
     session: Session,
     submission: Submission,
-    definition: FormDefinition,
-    envelope: SubmissionEnvelope,
     *,
     settings: CaseSettings = DEFAULT_SETTINGS,
-) -> ApplyResult:
-    """Record what the submission says about its case and rebuild that case.
+    read: tuple[FormDefinition, SubmissionEnvelope] | None = None,
+    submitter: User | None = None,
+    states: Collection[str] | None = None,
+    skip_locked: bool = False,
+) -> ApplyResult | None:
+    """Record what the submission says about its case and rebuild that case. Flushes only:
+    ``server.intake`` commits, and on an error rolls back and records the failure.
+
+    ``read``: its form definition and parsed envelope (else read again from its stored XML);
+    ``submitter``: the user who sent it, when the caller has it loaded. The submission's row
+    is locked first; None when its processing state is then not one of ``states`` (None:
+    any), or (``skip_locked``) another transaction is merging it right now.
 
     Idempotent: applying the same submission again changes nothing, and keeps how it was
     linked the first time (see the module docstring). An edit (the submission's
     ``deprecated_id`` names an earlier one) supersedes the earlier contribution unless it is
-    held, and may rename the case it registered. Raises on unexpected errors; see
-    :func:`apply_or_record_failure`.
+    held, and may rename the case it registered.
     """
-    begin_write(session)
+    if read is None:
+        begin_write(session)
+        read = _read_stored(session, submission)
+    definition, envelope = read
     _check_bounds(definition, envelope, settings)
-    submitter = queries.get_user(session, submission.submitter_id)
+    if submitter is None or submitter.id != submission.submitter_id:
+        begin_write(session)
+        submitter = queries.get_user(session, submission.submitter_id)
     update = map_submission(
         definition,
         envelope,
@@ -180,12 +192,92 @@ def apply_submission(
         received_at=submission.received_at,
         future_tolerance=settings.future_tolerance,
     )
+    begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
+    state = lock_processing_state(session, submission.id, skip_locked=skip_locked)
+    if state is None or (states is not None and state not in states):
+        return None  # merged meanwhile (a resend, `casework reprocess`), or being merged
     if update is None:
-        submission.processing_state = "skipped"
-        submission.processing_error = None
-        session.flush()
+        set_processing(session, submission, "skipped")
         return ApplyResult(instance_id=submission.instance_id, state="skipped")
+    if state == "pending" and submission.is_current and not submission.deprecated_id:
+        result = _apply_first(session, submission, update, submitter, settings)
+    else:
+        result = _apply_again(session, submission, update, submitter, settings)
+    set_processing(session, submission, "applied")
+    return result
 
+
+def _read_stored(
+    session: Session, submission: Submission
+) -> tuple[FormDefinition, SubmissionEnvelope]:
+    version = queries.get_xform_version(session, submission.xform_version_id)
+    if version is None:
+        raise AppError("xform.version_not_found", details={"instance_id": submission.instance_id})
+    return FormDefinition.from_json(version.definition), parse_envelope(submission.xml)
+
+
+def _apply_first(
+    session: Session,
+    submission: Submission,
+    update: CaseUpdate,
+    submitter: User | None,
+    settings: CaseSettings,
+) -> ApplyResult:
+    """A current submission never merged before and that edits nothing: no contribution of
+    it exists yet. The same rules and the same rebuild as :func:`_apply_again`, in fewer
+    statements: its contribution is inserted once, with the state the rebuild gives it."""
+    update, hold = _route(session, update)
+    pending = _Contribution(
+        id=None,
+        entity_id=update.entity_id,
+        is_registration=update.is_registration,
+        event_at=update.event_at,
+        state="unlinked",
+        case_id=None,
+        update=update,
+        hold_reason=hold,
+    )
+    values = {
+        "submission_id": submission.id,
+        "case_ref": update.case_ref,
+        "form_id": update.form_id,
+        "entity_id": update.entity_id,
+        "is_registration": update.is_registration,
+        "base_version": update.base_version,
+        "event_at": update.event_at,
+        "update": update.to_json(),
+        "created_at": utcnow(),
+    }
+    if update.case_ref and hold is None:
+        _rebuild(
+            session,
+            update.case_ref,
+            settings=settings,
+            pending=pending,
+            pending_values=values,
+            known_users=[submitter] if submitter is not None else [],
+        )
+    else:
+        _write_contribution_states(session, [pending], None, pending, values)
+    _expire_case_rows(session)
+    return ApplyResult(
+        instance_id=submission.instance_id,
+        state=pending.state,
+        case_ref=update.case_ref or None,
+        case_id=pending.case_id,
+        hold_reason=pending.hold_reason,
+    )
+
+
+def _apply_again(
+    session: Session,
+    submission: Submission,
+    update: CaseUpdate,
+    submitter: User | None,
+    settings: CaseSettings,
+) -> ApplyResult:
+    """A submission merged before, or an edit: its contribution is looked up and kept as
+    it was decided, or made and decided now."""
     refs: set[str] = set()
     renamed: str | None = None
     hold: str | None = None
@@ -266,103 +358,12 @@ def apply_submission(
         session.flush()
         rebuild(session, old.case_ref, settings=settings)
 
-    submission.processing_state = "applied"
-    submission.processing_error = None
-    session.flush()
     return ApplyResult(
         instance_id=submission.instance_id,
         state=contribution.state,
         case_ref=contribution.case_ref or None,
         case_id=contribution.case_id,
         hold_reason=contribution.hold_reason,
-    )
-
-
-@dataclass(frozen=True)
-class NewSubmission:
-    """A submission just stored for the first time (not an edit): no contribution of it
-    can exist yet, so applying it skips looking for one."""
-
-    id: int
-    instance_id: str
-    received_at: datetime
-    submitter: str | None  # username
-    # the submitting user as authenticated for this request, so the rebuild need not load
-    # it again
-    submitter_user: User | None = None
-
-
-def apply_new_submission(
-    session: Session,
-    submission: NewSubmission,
-    definition: FormDefinition,
-    envelope: SubmissionEnvelope,
-    *,
-    settings: CaseSettings = DEFAULT_SETTINGS,
-) -> ApplyResult:
-    """:func:`apply_submission` for a submission received a moment ago that edits nothing.
-
-    The same rules and the same rebuild, in fewer statements: its contribution is inserted
-    once, with the state the rebuild gives it. Raises on unexpected errors; the caller
-    rolls back and records the failure on the submission.
-    """
-    _check_bounds(definition, envelope, settings)
-    update = map_submission(
-        definition,
-        envelope,
-        submitter=submission.submitter,
-        received_at=submission.received_at,
-        future_tolerance=settings.future_tolerance,
-    )
-    begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
-    state = lock_processing_state(session, submission.id)
-    if state != "pending":
-        # Merged meanwhile (a resend of it, or `casework reprocess`): once is enough.
-        return ApplyResult(instance_id=submission.instance_id, state=state or "skipped")
-    if update is None:
-        set_processing_state(session, submission.id, "skipped")
-        return ApplyResult(instance_id=submission.instance_id, state="skipped")
-    update, hold = _route(session, update)
-    pending = _Contribution(
-        id=None,
-        entity_id=update.entity_id,
-        is_registration=update.is_registration,
-        event_at=update.event_at,
-        state="unlinked",
-        case_id=None,
-        update=update,
-        hold_reason=hold,
-    )
-    values = {
-        "submission_id": submission.id,
-        "case_ref": update.case_ref,
-        "form_id": update.form_id,
-        "entity_id": update.entity_id,
-        "is_registration": update.is_registration,
-        "base_version": update.base_version,
-        "event_at": update.event_at,
-        "update": update.to_json(),
-        "created_at": utcnow(),
-    }
-    if update.case_ref and hold is None:
-        known = [submission.submitter_user] if submission.submitter_user is not None else []
-        _rebuild(
-            session,
-            update.case_ref,
-            settings=settings,
-            pending=pending,
-            pending_values=values,
-            known_users=known,
-        )
-    else:
-        _write_contribution_states(session, [pending], None, pending, values)
-    set_processing_state(session, submission.id, "applied")
-    return ApplyResult(
-        instance_id=submission.instance_id,
-        state=pending.state,
-        case_ref=update.case_ref or None,
-        case_id=pending.case_id,
-        hold_reason=pending.hold_reason,
     )
 
 
@@ -468,150 +469,11 @@ def _check_bounds(
         )
 
 
-def failure_text(exc: BaseException) -> str:
-    """What a failed merge records: a catalogue error as ``code: message``, else the type
-    and message of the exception."""
-    if isinstance(exc, AppError):
-        return f"{exc.code}: {exc.text}"[:2000]
-    return f"{type(exc).__name__}: {exc}"[:2000]
-
-
-def record_failure(session: Session, submission_id: int, exc: BaseException) -> str:
-    """Write a merge failure on the submission (after the merge's transaction rolled back)."""
-    error = failure_text(exc)
-    begin_write(session)
-    set_processing_state(session, submission_id, "failed", error)
-    return error
-
-
-def apply_or_record_failure(
-    session: Session,
-    submission: Submission,
-    definition: FormDefinition,
-    envelope: SubmissionEnvelope,
-    *,
-    settings: CaseSettings = DEFAULT_SETTINGS,
-) -> ApplyResult:
-    """:func:`apply_submission` inside a savepoint; on any error, roll the savepoint back and
-    record ``processing_state='failed'`` with the error on the submission instead.
-
-    The submission itself must already be committed (a submission is a fact before it is
-    interpreted); the device gets its 201 either way.
-    """
-    # SQLite: take the write lock before the savepoint's first read, so a busy database
-    # makes us wait our turn instead of failing the upgrade from reader to writer.
-    begin_write(session)
-    try:
-        with session.begin_nested():
-            return apply_submission(session, submission, definition, envelope, settings=settings)
-    except Exception as exc:  # any failure: the data is safe and the merge can be re-run
-        session.expire_all()
-        submission.processing_state = "failed"
-        submission.processing_error = failure_text(exc)
-        session.flush()
-        return ApplyResult(
-            instance_id=submission.instance_id, state="failed", error=submission.processing_error
-        )
-
-
-def apply_if_unmerged(
-    session: Session,
-    submission: Submission,
-    definition: FormDefinition,
-    envelope: SubmissionEnvelope,
-    *,
-    settings: CaseSettings = DEFAULT_SETTINGS,
-) -> ApplyResult | None:
-    """:func:`apply_or_record_failure`, if the submission is still ``pending`` once its row
-    is locked; None if it is not (another request or `casework reprocess` merged it, or is
-    merging it and got the lock first: this waits for it, then leaves it be)."""
-    begin_write(session)
-    if lock_processing_state(session, submission.id) != "pending":
-        return None
-    return apply_or_record_failure(session, submission, definition, envelope, settings=settings)
-
-
-# What `casework reprocess` picks up by default: merges that failed, and submissions stored
-# but never merged (the server stopped between the two). `casework serve` merges the latter
-# before it takes requests.
-UNMERGED_STATES = ("failed", "pending")
-
-
-def reprocess(
-    session: Session,
-    instance_id: str | None = None,
-    *,
-    states: Sequence[str] = UNMERGED_STATES,
-    settings: CaseSettings = DEFAULT_SETTINGS,
-) -> list[ApplyResult]:
-    """Apply one submission again (by instance id), or every submission in one of ``states``
-    (by default: each whose merge failed or never ran).
-
-    Each submission's row is locked first, so none is merged twice at once: without an
-    instance id, one that a server process is merging right now is left to it.
-    Idempotent: reprocessing an applied submission leaves its case as it was.
-    """
-    begin_write(session)
-    submissions = queries.list_submissions_to_reprocess(session, instance_id, states)
-    if instance_id is not None and not submissions:
-        raise AppError("submission.not_found", details={"instance_id": instance_id})
-    if instance_id is not None:
-        lock_processing_state(session, submissions[0].id)
-    else:
-        # SKIP LOCKED: a row locked by another transaction is a merge under way, and never
-        # waiting here means the case locks taken below can never wait in a cycle.
-        submissions = [
-            s
-            for s in submissions
-            if lock_processing_state(session, s.id, skip_locked=True) in states
-        ]
-    return _reapply(session, submissions, settings)
-
-
 def submissions_to_reapply(session: Session) -> list[int]:
-    """Ids of every submission :func:`reapply` should see for all data to be read again:
-    the current ones and the earlier versions still in effect, oldest first."""
+    """Ids of every submission to apply again for all data to be read again
+    (`casework reprocess --all`): the current ones and the earlier versions still in effect,
+    oldest first."""
     return queries.list_submission_ids_to_reapply(session)
-
-
-def reapply(
-    session: Session, submission_ids: Sequence[int], *, settings: CaseSettings = DEFAULT_SETTINGS
-) -> list[ApplyResult]:
-    """Apply these submissions again, in this order, reading each from its stored XML.
-
-    What a submission says is derived again with today's rules (so contributions stored
-    before a change of the rules take the current shape); how each was linked, held and
-    whom it named stays as it was decided (see the module docstring). Idempotent: a second
-    run changes nothing. The caller commits, in as many batches as it likes.
-    """
-    return _reapply(session, queries.list_submissions_by_id(session, submission_ids), settings)
-
-
-def _reapply(
-    session: Session, submissions: Sequence[Submission], settings: CaseSettings
-) -> list[ApplyResult]:
-    results = []
-    for submission in submissions:
-        version = queries.get_xform_version(session, submission.xform_version_id)
-        if version is None:
-            raise AppError(
-                "xform.version_not_found", details={"instance_id": submission.instance_id}
-            )
-        definition = FormDefinition.from_json(version.definition)
-        try:
-            envelope = parse_envelope(submission.xml)
-        except AppError as exc:
-            submission.processing_state = "failed"
-            submission.processing_error = f"{exc.code}: {exc.text}"
-            results.append(
-                ApplyResult(submission.instance_id, "failed", error=submission.processing_error)
-            )
-            continue
-        results.append(
-            apply_or_record_failure(session, submission, definition, envelope, settings=settings)
-        )
-    session.flush()
-    return results
 
 
 def _fill_contribution(

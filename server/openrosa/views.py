@@ -10,14 +10,13 @@ from urllib.parse import quote
 
 from flask import Response, current_app, request
 
-from server import db
+from server import db, intake
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.config import case_settings
 from server.db import begin_write, takes_write_lock_itself
 from server.errors import AppError
 from server.openrosa import lists, multipart, responses
 from server.openrosa.bp import bp
-from server.submissions import service as submissions
 from server.submissions.service import Caller, IncomingFile
 from server.timeutil import utcnow
 from server.xforms import queries as xforms
@@ -250,7 +249,7 @@ def submission(token: str | None = None) -> Response:
         # the body is then parsed outside the write lock.
         session.commit()
     xml, files = _submission_parts()
-    receipt = submissions.receive(
+    receipt, _ = intake.receive(
         session,
         xml,
         files,
@@ -259,8 +258,8 @@ def submission(token: str | None = None) -> Response:
             device=caller.device,
             device_key=request.args.get("deviceID"),
             user_agent=request.headers.get("User-Agent"),
-            case_settings=case_settings(current_app),
         ),
+        settings=case_settings(current_app),
     )
     if receipt.outcome == "attachments_added" and not receipt.missing_attachments:
         return responses.created("Form received. Thank you! (resent: nothing was duplicated)")

@@ -1,14 +1,15 @@
-"""Receiving submissions: store the fact first, interpret it second."""
+"""Storing submissions verbatim: the fact, before anything interprets it (``server.intake``
+runs the whole walk of a submission and commits)."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.audit import service as audit
 from server.auth.models import Device, User
@@ -16,20 +17,19 @@ from server.blobs import service as blobs
 from server.db import begin_write
 from server.errors import AppError
 from server.submissions.models import Submission, SubmissionAttachment
-from server.submissions.parse import SubmissionEnvelope, binary_attachment_names, parse_envelope
+from server.submissions.parse import SubmissionEnvelope, binary_attachment_names
 from server.submissions.queries import (
     get_by_instance_id,
     get_by_instance_id_for_update,
     get_visible_submission_ids,
     insert_attachments,
     insert_new_submission,
+    set_processing_state,
 )
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 from server.xforms.models import XForm, XFormVersion
 from server.xforms.queries import get_version, get_version_by_id, get_version_ref, get_xform
-
-log = logging.getLogger(__name__)
 
 Outcome = Literal["created", "attachments_added", "edited"]
 
@@ -49,7 +49,6 @@ class Caller:
     device: Device | None
     device_key: str | None = None
     user_agent: str | None = None
-    case_settings: Any = None  # cases.service.CaseSettings; None: the defaults
 
 
 @dataclass(frozen=True)
@@ -59,39 +58,36 @@ class Receipt:
     missing_attachments: tuple[str, ...]
 
 
-def receive(session: Session, xml: bytes, files: list[IncomingFile], caller: Caller) -> Receipt:
-    """Store a submission (or more of its files) and commit; then apply it to its case.
-
-    The receipt is committed before anything interprets it, so a failure while merging
-    never loses data: the failure is written on the submission for `casework reprocess`.
-    """
-    envelope = parse_envelope(xml)
+def store(
+    session: Session,
+    xml: bytes,
+    envelope: SubmissionEnvelope,
+    files: list[IncomingFile],
+    caller: Caller,
+    *,
+    received_at: datetime | None = None,
+) -> tuple[Receipt, FormDefinition]:
+    """Store a submission verbatim (or more files of one stored already), flushed; the
+    caller commits (``server.intake``). Its ``processing_state`` is ``pending`` until it is
+    merged (``skipped`` if encrypted: the server cannot read it)."""
     files = usable_files(files)
     if not envelope.deprecated_id:
-        fresh = _store_new(session, xml, envelope, files, caller)
+        fresh = _store_new(session, xml, envelope, files, caller, received_at)
         if fresh is not None:
-            receipt, definition = fresh
-            session.commit()
-            if not envelope.is_encrypted:
-                _apply_new(session, receipt.submission, definition, envelope, caller)
-            return receipt
+            return fresh
         # Already stored: a resend, or the second POST of a split submission.
-    try:
-        receipt, definition = _store_or_refuse(session, xml, envelope, files, caller)
-        session.commit()
-    except IntegrityError:
-        # Two identical submissions raced and the other one won: ours is now a resend.
-        session.rollback()
-        receipt, definition = _store_or_refuse(session, xml, envelope, files, caller)
-        session.commit()
-    unmerged = receipt.outcome != "attachments_added" or (
-        receipt.submission.processing_state == "pending"
-    )
-    if unmerged and not envelope.is_encrypted:
-        # A resend of a submission stored but never merged (the server stopped in between)
-        # merges it now, unless another request is merging it already.
-        _apply_to_case(session, receipt.submission, definition, envelope, caller.case_settings)
-    return receipt
+    return _store(session, xml, envelope, files, caller, received_at)
+
+
+def set_processing(
+    session: Session, submission: Submission, state: str, error: str | None = None
+) -> None:
+    """Write how far the merge of a submission went (the object may be one this session
+    never loaded: a submission stored in a few Core statements)."""
+    begin_write(session)
+    set_processing_state(session, submission.id, state, error)
+    set_committed_value(submission, "processing_state", state)
+    set_committed_value(submission, "processing_error", error)
 
 
 # A file's name is its key within the submission; Android's file systems allow 255 bytes.
@@ -153,50 +149,6 @@ def _content_type(value: str | None) -> str | None:
     return value if value is not None and value.isascii() and value.isprintable() else None
 
 
-def _apply_to_case(
-    session: Session,
-    submission: Submission,
-    definition: FormDefinition,
-    envelope: SubmissionEnvelope,
-    settings: Any,
-) -> None:
-    from server.cases import service as cases
-
-    options = {"settings": settings} if settings is not None else {}
-    cases.apply_if_unmerged(session, submission, definition, envelope, **options)
-    session.commit()
-
-
-def _apply_new(
-    session: Session,
-    submission: Submission,
-    definition: FormDefinition,
-    envelope: SubmissionEnvelope,
-    caller: Caller,
-) -> None:
-    """Merge a submission stored a moment ago, in its own transaction; on failure, roll that
-    back and write the error on the submission instead (the device still gets its 201)."""
-    from server.cases import service as cases
-
-    options = {"settings": caller.case_settings} if caller.case_settings is not None else {}
-    new = cases.NewSubmission(
-        id=submission.id,
-        instance_id=submission.instance_id,
-        received_at=submission.received_at,
-        submitter=caller.user.username,
-        submitter_user=caller.user,
-    )
-    try:
-        cases.apply_new_submission(session, new, definition, envelope, **options)
-        session.commit()
-    except Exception as exc:  # any failure: the data is safe and the merge can be re-run
-        session.rollback()
-        log.exception("merging submission %s failed", submission.instance_id)
-        submission.processing_error = cases.record_failure(session, submission.id, exc)
-        submission.processing_state = "failed"
-        session.commit()
-
-
 # Parsed form definitions by (version id, md5): a published version never changes, and the
 # md5 guards against an id reused after a deletion.
 _definitions: dict[tuple[int, str | None], FormDefinition] = {}
@@ -222,6 +174,7 @@ def _store_new(
     envelope: SubmissionEnvelope,
     files: list[IncomingFile],
     caller: Caller,
+    received_at: datetime | None,
 ) -> tuple[Receipt, FormDefinition] | None:
     """Store a submission whose instance id is new, in a few Core statements; ``None``
     (having written nothing) if that instance id is already stored."""
@@ -238,7 +191,7 @@ def _store_new(
             details={"form_id": envelope.form_id, "version": envelope.version},
         )
     definition = _definition(session, version_id, md5)
-    now = utcnow()
+    now = received_at or utcnow()
     values = {
         "instance_id": envelope.instance_id,
         "root_instance_id": envelope.instance_id,
@@ -291,41 +244,28 @@ def _store_new(
     return Receipt(submission, "created", missing), definition
 
 
-# A resend's files refused: the refusal is kept in the audit log.
-_FILES_REFUSED = ("submission.attachment_conflict", "submission.attachment_forbidden")
+# A resend's files refused: the refusal is kept in the audit log (``record_refusal``).
+FILES_REFUSED = ("submission.attachment_conflict", "submission.attachment_forbidden")
 
 
-def _store_or_refuse(
-    session: Session,
-    xml: bytes,
-    envelope: SubmissionEnvelope,
-    files: list[IncomingFile],
-    caller: Caller,
-) -> tuple[Receipt, FormDefinition]:
-    """:func:`_store`; when it refuses a resend's files, roll back and audit the refusal
-    (committed: the request itself fails) before raising."""
-    try:
-        return _store(session, xml, envelope, files, caller)
-    except AppError as exc:
-        if exc.code not in _FILES_REFUSED:
-            raise
-        session.rollback()
-        begin_write(session)
-        audit.record(
-            session,
-            caller.user,
-            "submission.files_refused",
-            target_type="submission",
-            target=envelope.instance_id,
-            details={
-                "code": exc.code,
-                "form_id": envelope.form_id,
-                "device_key": _text(caller.device_key, 255),
-                "files": exc.details.get("files", []),
-            },
-        )
-        session.commit()
-        raise
+def record_refusal(
+    session: Session, envelope: SubmissionEnvelope, caller: Caller, exc: AppError
+) -> None:
+    """Audit a resend's files refused (after the refused request's changes rolled back)."""
+    begin_write(session)
+    audit.record(
+        session,
+        caller.user,
+        "submission.files_refused",
+        target_type="submission",
+        target=envelope.instance_id,
+        details={
+            "code": exc.code,
+            "form_id": envelope.form_id,
+            "device_key": _text(caller.device_key, 255),
+            "files": exc.details.get("files", []),
+        },
+    )
 
 
 def _store(
@@ -334,6 +274,7 @@ def _store(
     envelope: SubmissionEnvelope,
     files: list[IncomingFile],
     caller: Caller,
+    received_at: datetime | None,
 ) -> tuple[Receipt, FormDefinition]:
     begin_write(session)
     xform = get_xform(session, envelope.form_id)
@@ -383,6 +324,7 @@ def _store(
             )
 
     submission = _new_submission(xml, xml_sha, envelope, xform, version, caller, previous)
+    submission.received_at = received_at or submission.received_at
     session.add(submission)
     session.flush()
     expected = _expected_files(envelope, definition)

@@ -151,7 +151,7 @@ def queue_submissions(count: int) -> list[tuple[str, bytes]]:
 
 
 def build(url: str, env: dict[str, str], cases: int) -> None:
-    """The whole database, through ``submissions.service.receive``."""
+    """The whole database, through ``server.intake.receive``."""
     cli(env, "migrate")
     cli(env, "publish-xlsforms", str(ROOT / "xlsforms"))
     os.environ.update(env)
@@ -161,7 +161,8 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
     from server.auth import service as auth
     from server.auth.models import User
     from server.config import case_settings
-    from server.submissions.service import Caller, receive
+    from server.intake import receive
+    from server.submissions.service import Caller
 
     app = create_app()
     with app.app_context():
@@ -176,10 +177,8 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
                 auth.create_user(session, settings, name, "caseworker", PASSWORD, team=team)
         session.commit()
         users = {u.username: u for u in session.scalars(select(User))}
-        callers = {
-            name: Caller(user=u, device=None, case_settings=case_settings(app))
-            for name, u in users.items()
-        }
+        cases_settings = case_settings(app)
+        callers = {name: Caller(user=u, device=None) for name, u in users.items()}
 
         started = time.perf_counter()
         done = 0
@@ -187,8 +186,7 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
         def send(batch: list[tuple[str, bytes]]) -> None:
             nonlocal done
             for who, xml in batch:
-                receive(session, xml, [], callers[who])
-                session.commit()
+                receive(session, xml, [], callers[who], settings=cases_settings)
                 session.expunge_all()
                 done += 1
             if done % 2000 < len(batch):

@@ -19,12 +19,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401  (registers every table on Base.metadata)
+from server import intake
 from server.auth.models import User
-from server.cases.service import ApplyResult, apply_or_record_failure
+from server.cases.service import ApplyResult
 from server.db import Base, make_engine
 from server.submissions.models import Submission
-from server.submissions.parse import parse_envelope
-from server.xforms.definition import FormDefinition
+from server.submissions.service import Caller
 from server.xforms.models import XForm, XFormVersion
 from tests.cases import forms
 
@@ -111,41 +111,23 @@ class World:
         self.versions[definition.form_id] = version
         return version
 
-    def receive(
-        self, md: str, xml: bytes, submitter: User | None, received_at: datetime
-    ) -> Submission:
-        """Store a submission the way ``submissions.service.receive`` does, then commit."""
-        version = self.version(md)
-        env = parse_envelope(xml)
-        root = env.instance_id
-        if env.deprecated_id:
-            old = self.session.query(Submission).filter_by(instance_id=env.deprecated_id).one()
-            old.is_current = False
-            root = old.root_instance_id
-        sub = Submission(
-            instance_id=env.instance_id,
-            root_instance_id=root,
-            deprecated_id=env.deprecated_id,
-            xform_id=version.xform_id,
-            xform_version_id=version.id,
-            xml=xml,
-            xml_sha256=hashlib.sha256(xml).hexdigest(),
-            data=env.data,
-            submitter_id=submitter.id if submitter else None,
-            received_at=received_at,
-        )
-        self.session.add(sub)
-        self.session.commit()
-        return sub
-
     def submit(
         self, md: str, xml: bytes, submitter: User | None, received_at: datetime
     ) -> tuple[Submission, ApplyResult]:
-        sub = self.receive(md, xml, submitter, received_at)
-        definition = FormDefinition.from_json(self.version(md).definition)
-        result = apply_or_record_failure(self.session, sub, definition, parse_envelope(xml))
+        """Send a submission through the pipeline, as a device would (``intake.receive``)."""
+        self.version(md)
         self.session.commit()
-        return sub, result
+        caller = Caller(user=submitter or self.anyone(), device=None)
+        receipt, result = intake.receive(self.session, xml, [], caller, received_at=received_at)
+        assert result is not None
+        submission = self.session.get(Submission, receipt.submission.id)
+        assert submission is not None
+        return submission, result
+
+    def anyone(self) -> User:
+        """A sender for a form that names no case."""
+        found = self.session.query(User).filter_by(username="anyone").one_or_none()
+        return found or self.user("anyone", team=None)
 
 
 @pytest.fixture

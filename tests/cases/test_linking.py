@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from server import intake
 from server.auth.models import User
 from server.cases import device_lists, queries, service
 from server.cases.models import CaseContribution
@@ -112,7 +113,7 @@ def test_out_of_scope_revision_cannot_take_the_case(world: World, session: Sessi
     assert (caseworker_of(session, "CP-1"), c.risk_level, c.version) == ("amina", "medium", 1)
 
     # Re-running it keeps the decision.
-    (again,) = service.reprocess(session, "rv")
+    (again,) = intake.reprocess(session, "rv")
     session.commit()
     assert (again.state, again.hold_reason) == ("unlinked", "out_of_scope")
 
@@ -126,7 +127,7 @@ def test_out_of_scope_revision_cannot_take_the_case(world: World, session: Sessi
         None,
     )
     assert (caseworker_of(session, "CP-1"), c.risk_level) == ("amina", "low")
-    (again,) = service.reprocess(session, "rv")
+    (again,) = intake.reprocess(session, "rv")
     session.commit()
     assert again.state == "applied"
     assert case(session, "CP-1").risk_level == "low"
@@ -149,7 +150,7 @@ def test_scope_is_decided_once_and_kept_after_reassignment(world: World, session
     assert contribution(session, "c1").state == "applied"
     # ...when the case is rebuilt or the contact re-run...
     service.rebuild(session, "CP-1")
-    service.reprocess(session, "c1")
+    intake.reprocess(session, "c1")
     session.commit()
     assert (contribution(session, "c1").state, case(session, "CP-1").risk_level) == (
         "applied",
@@ -343,14 +344,16 @@ def test_held_edit_leaves_the_earlier_version_in_effect_until_filed(
     registered(world, u["amina"])
     original = contact("c1", "CP-1", E1, "2024-05-03T10:00:00Z", risk="high")
     world.submit(forms.CONTACT_LOG, original, u["amina"], at("2024-05-03 12:00"))
+    service.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
+    session.commit()
     edited = edit_of(contact("c1", "CP-1", E1, "2024-05-03T10:00:00Z", risk="low"), "c1", "c1-edit")
-    _, result = world.submit(forms.CONTACT_LOG, edited, u["carl"], at("2024-05-04 12:00"))
+    _, result = world.submit(forms.CONTACT_LOG, edited, u["amina"], at("2024-05-04 12:00"))
     assert (result.state, result.hold_reason) == ("unlinked", "out_of_scope")
     assert (contribution(session, "c1").state, case(session, "CP-1").risk_level) == (
         "applied",
         "high",
     )
-    service.link_unlinked(session, "c1-edit", "CP-1", u["adm"])  # carl is of another team
+    service.link_unlinked(session, "c1-edit", "CP-1", u["adm"])
     session.commit()
     assert (contribution(session, "c1").state, contribution(session, "c1-edit").state) == (
         "superseded",
@@ -393,7 +396,7 @@ def test_renumbering_the_registration_renames_the_case(world: World, session: Se
     kinds = [a.kind for a in service.get_case_detail(session, "CP-FIXED", u["sup"]).actions]
     assert kinds == ["rename"]
     # idempotent
-    (again,) = service.reprocess(session, "r-fix")
+    (again,) = intake.reprocess(session, "r-fix")
     session.commit()
     assert again.state == "applied"
     assert case(session, "CP-FIXED").version == c.version
@@ -572,11 +575,11 @@ def test_held_contribution_stays_held_after_its_submitter_gains_scope(
     service.rebuild(session, "CP-1")
     session.commit()
     still_held()
-    (again,) = service.reprocess(session, "c-carl")
+    (again,) = intake.reprocess(session, "c-carl")
     session.commit()
     assert (again.state, again.hold_reason) == ("unlinked", "out_of_scope")
     still_held()
-    service.reapply(session, service.submissions_to_reapply(session))
+    intake.reapply(session, service.submissions_to_reapply(session))
     session.commit()
     still_held()
 
@@ -622,10 +625,13 @@ def test_renumbering_edit_by_someone_who_may_not_see_the_case_does_not_rename_it
 ) -> None:
     u = users(world)
     registered(world, u["amina"], "CP-1", E1)
+    service.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
+    session.commit()
+    version = case(session, "CP-1").version
     fixed = edit_of(
         registration("r-CP-1-11", "CP-NEW", E1, "2024-05-01", risk="high"), "r-CP-1-11", "r-fix"
     )
-    _, result = world.submit(forms.CASE_PLAN, fixed, u["carl"], at("2024-05-04 12:00"))
+    _, result = world.submit(forms.CASE_PLAN, fixed, u["amina"], at("2024-05-04 12:00"))
     # routed by its entity id to CP-1, while it names another number
     assert (result.state, result.case_ref, result.hold_reason) == (
         "unlinked",
@@ -634,9 +640,10 @@ def test_renumbering_edit_by_someone_who_may_not_see_the_case_does_not_rename_it
     )
     assert queries.get_case_by_ref(session, "CP-NEW") is None
     c = case(session, "CP-1")
-    assert (c.entity_id, c.risk_level, c.version) == (E1, "medium", 1)
+    assert (c.entity_id, c.risk_level, c.version) == (E1, "medium", version)
     assert contribution(session, "r-CP-1-11").state == "applied"
-    assert [a.kind for a in service.get_case_detail(session, "CP-1", u["adm"]).actions] == []
+    actions = service.get_case_detail(session, "CP-1", u["adm"]).actions
+    assert [a.kind for a in actions] == ["reassign"]
 
 
 def test_edit_supersedes_the_version_it_replaces_under_another_reference(

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from server import intake
 from server.auth.models import User
 from server.cases import queries, service
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
@@ -96,7 +97,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[Any, ..
 
 def reprocess_all(session: Session) -> None:
     """What `casework reprocess --all` does (one batch)."""
-    results = service.reapply(session, service.submissions_to_reapply(session))
+    results = intake.reapply(session, service.submissions_to_reapply(session))
     session.commit()
     assert not [r for r in results if r.state == "failed"], results
 

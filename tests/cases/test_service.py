@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import intake
 from server.cases import device_lists, queries, service
 from server.cases.models import Case, CaseConflict, CaseContribution, PlanItem
 from server.errors import AppError
@@ -169,7 +170,7 @@ def test_duplicate_merged_into_the_existing_case(world: World, session: Session)
     c = case(session, "CP-1")
     assert (c.entity_id, c.risk_level, result.version) == (E1, "high", 2)
     # re-running the merged submission keeps the supervisor's decision
-    service.reprocess(session, "r2")
+    intake.reprocess(session, "r2")
     session.commit()
     assert states(session)["r2"] == "applied"
     assert case(session, "CP-1").version == 2
@@ -260,14 +261,14 @@ def test_failed_merge_is_recorded_and_reprocess_is_idempotent(
     assert queries.get_case_by_ref(session, "CP-1") is None
     assert session.scalars(select(CaseContribution)).all() == []
 
-    (again,) = service.reprocess(session)
+    (again,) = intake.reprocess(session)
     session.commit()
     assert again.state == "applied"
     assert sub.processing_state == "applied"
     before = case(session, "CP-1").version
-    service.reprocess(session, "r1")
+    intake.reprocess(session, "r1")
     session.commit()
-    assert service.reprocess(session) == []  # nothing failed any more
+    assert intake.reprocess(session) == []  # nothing failed any more
     assert case(session, "CP-1").version == before
     assert len(session.scalars(select(PlanItem)).all()) == 1
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 
-from server import db
+from server import db, intake
 from server.cases import service as cases
 from server.cases.models import Case, CaseContribution
 from server.config import case_settings
@@ -35,7 +35,7 @@ def _stored_unmerged(device: DeviceClient, monkeypatch: pytest.MonkeyPatch, xml:
         raise Killed
 
     with monkeypatch.context() as patch:
-        patch.setattr(cases, "apply_new_submission", die)
+        patch.setattr(cases, "apply", die)
         with pytest.raises(Killed):
             device.submit(xml)
 
@@ -80,12 +80,11 @@ def test_reprocess_merges_submissions_left_pending_as_well_as_failed(
     _stored_unmerged(device, monkeypatch, xml)
     with app.app_context():
         session = db.session()
-        results = cases.reprocess(session, settings=case_settings(app))
-        session.commit()
+        results = intake.reprocess(session, settings=case_settings(app))
         assert [(r.instance_id, r.state) for r in results] == [(_instance_id(xml), "applied")]
     assert _state(app, _instance_id(xml)) == ("applied", True, 1)
     with app.app_context():  # nothing left to do
-        assert cases.reprocess(db.session(), settings=case_settings(app)) == []
+        assert intake.reprocess(db.session(), settings=case_settings(app)) == []
 
 
 def test_the_start_up_sweep_merges_only_what_was_left_pending(
@@ -97,8 +96,7 @@ def test_the_start_up_sweep_merges_only_what_was_left_pending(
         session = db.session()
         failed = session.scalar(select(Submission).where(Submission.processing_state == "pending"))
         assert failed is not None
-        results = cases.reprocess(session, states=("pending",), settings=case_settings(app))
-        session.commit()
+        results = intake.reprocess(session, states=("pending",), settings=case_settings(app))
         assert [r.state for r in results] == ["applied"]
     assert _state(app, _instance_id(xml)) == ("applied", True, 1)
 
@@ -118,19 +116,8 @@ def test_a_submission_being_merged_is_not_merged_again_by_a_resend_or_reprocess(
         assert submission is not None
         version = merging.get(XFormVersion, submission.xform_version_id)
         assert version is not None
-        new = cases.NewSubmission(
-            id=submission.id,
-            instance_id=iid,
-            received_at=submission.received_at,
-            submitter="cw1",
-        )
-        cases.apply_new_submission(
-            merging,
-            new,
-            FormDefinition.from_json(version.definition),
-            parse_envelope(xml),
-            settings=settings,
-        )
+        read = (FormDefinition.from_json(version.definition), parse_envelope(xml))
+        cases.apply(merging, submission, settings=settings, read=read, states=("pending",))
         answers: list[Any] = []
 
         def resend() -> None:
@@ -139,8 +126,7 @@ def test_a_submission_being_merged_is_not_merged_again_by_a_resend_or_reprocess(
         def reprocess() -> None:
             with app.app_context():
                 session = db.session()
-                answers.append(cases.reprocess(session, settings=settings))
-                session.commit()
+                answers.append(intake.reprocess(session, settings=settings))
 
         others = [threading.Thread(target=resend), threading.Thread(target=reprocess)]
         for t in others:

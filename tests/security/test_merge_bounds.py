@@ -19,8 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import create_app, db
-from server.cases import service as cases
+from server import create_app, db, intake
 from server.config import case_settings
 from server.db import get_database
 from server.submissions.models import Submission
@@ -118,7 +117,7 @@ def test_a_submission_beyond_the_bounds_is_kept_and_its_merge_refused(
     # reprocessing refuses it again, with the same code
     with bounded.app_context():
         session = db.session()
-        (result,) = cases.reprocess(session, instance_id, settings=case_settings(bounded))
+        (result,) = intake.reprocess(session, instance_id, settings=case_settings(bounded))
         session.commit()
     assert result.state == "failed"
     assert (result.error or "").startswith(f"{code}: ")
