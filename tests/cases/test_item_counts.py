@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from server import intake
 from server.auth.models import User
 from server.cases import item_counts, preview, queries, service
-from server.cases.mapping import FormDefinition
 from server.cases.models import Case, PlanItem, PlanItemDueCount
+from server.submissions import service as submissions
 from server.submissions.parse import parse_envelope
+from server.submissions.service import Caller
 from tests.cases import forms
 from tests.cases.conftest import World
 from tests.cases.forms import at, envelope_xml
@@ -239,7 +241,7 @@ def test_counts_follow_every_change(
     check(session, people)
     assert stored(session) == before
     # the same submission merged again: counted once
-    service.reprocess(session)
+    intake.reprocess(session)
     assert check(session, people) == {"need": 6, "service": 1}
 
     # every case rebuilt from its inputs: nothing moves
@@ -259,14 +261,18 @@ def test_nothing_is_counted_from_a_rolled_back_transaction(world: World, session
     amina = world.user("amina")
     admin = world.user("adm", "admin", team=None)
     session.commit()
-    sub = world.receive(
-        forms.CASE_PLAN,
-        plan("r1", "CP-1", E1, "2024-05-01", [("school", "2024-06-01")]),
-        amina,
-        at("2024-05-01 12:00"),
+    world.version(forms.CASE_PLAN)
+    xml = plan("r1", "CP-1", E1, "2024-05-01", [("school", "2024-06-01")])
+    receipt, _ = submissions.store(
+        session,
+        xml,
+        parse_envelope(xml),
+        [],
+        Caller(user=amina, device=None),
+        received_at=at("2024-05-01 12:00"),
     )
-    definition = FormDefinition.from_json(world.version(forms.CASE_PLAN).definition)
-    service.apply_or_record_failure(session, sub, definition, parse_envelope(sub.xml))
+    session.commit()  # the fact, as the pipeline commits it; then a merge that is rolled back
+    service.apply(session, receipt.submission)
     session.rollback()
     assert stored(session) == {} == item_counts.recount(session)
     # the next transaction does not carry the one rolled back
