@@ -36,7 +36,8 @@ def _ready() -> None:
 
 
 def _format(raw: Sequence[RawSubmission]) -> Formatted:
-    assert _formatter is not None, "worker not started"
+    if _formatter is None:
+        raise RuntimeError("worker not started")
     return _formatter(raw)
 
 

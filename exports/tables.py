@@ -541,7 +541,8 @@ class _TablePlan:
             elif column.source == "meta":
                 positions.append(meta + _META_ATTRS.index(column.path))
             elif column.source == "choice":
-                assert column.choice is not None
+                if column.choice is None:
+                    raise ValueError(f"choice column {column.path} without its choice")
                 self.transforms.append((where[column.path], _chosen(column.choice)))
                 positions.append(meta + len(_META_ATTRS) + len(self.transforms) - 1)
             elif column.source == "field" and column.path in spec.labels:

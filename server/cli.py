@@ -410,7 +410,8 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
     # The command line acts as the server's operator: an admin with no team scope.
     operator = User(username=f"cli:{getpass.getuser()}", role="admin")
     if kind == "form":
-        assert form_id is not None
+        if form_id is None:
+            raise click.UsageError("A form export names its form.")
         export = downloads.prepare_form_export(session, operator, form_id, args)
     else:
         export = downloads.prepare_case_export(session, operator, args)

@@ -96,7 +96,8 @@ def check_export(role: str | None, include_sensitive: bool, reason: str | None) 
         raise AppError(
             "export.reason_required", f"Give the reason in at most {MAX_REASON_LENGTH} characters."
         )
-    assert may_read(role, Use.EXPORT, text)
+    if not may_read(role, Use.EXPORT, text):
+        raise AppError("auth.forbidden")
     return text
 
 

@@ -26,6 +26,7 @@ from server.cases.schemas import (
     case_rows,
 )
 from server.config import case_settings
+from server.errors import AppError
 from server.timeutil import utcnow
 
 CASE_READERS = ("admin", "supervisor", "caseworker")
@@ -257,7 +258,8 @@ def resolve_duplicate(instance_id: str, action: str, new_case_ref: str | None) -
     session, settings = db.session(), case_settings(current_app)
     if action == "merge":
         return _rebuilt(service.merge_duplicate(session, instance_id, caller(), settings=settings))
-    assert new_case_ref is not None  # the schema requires it for register_new
+    if new_case_ref is None:  # the schema requires it for register_new
+        raise AppError("request.invalid", "Give the new case's reference number.")
     return _rebuilt(
         service.register_duplicate_as_new(
             session, instance_id, new_case_ref, caller(), settings=settings

@@ -156,7 +156,8 @@ def run_export(
     session: Session, request: ExportRequest, fh: Any, scope_user: User | None, progress: Any = None
 ) -> Any:
     if request.kind == "form":
-        assert request.form_id is not None
+        if request.form_id is None:
+            raise ValueError("a form export request without its form")
         return export_form(session, request.form_id, request.fmt, fh, request.options, progress)
     return export_cases(session, request.fmt, fh, request.options, scope_user, progress)
 
