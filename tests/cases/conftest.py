@@ -27,8 +27,11 @@ from server.submissions.models import Submission
 from server.submissions.service import Caller
 from server.xforms.models import XForm, XFormVersion
 from tests.cases import forms
+from tests.conftest import TEST_DATABASE, is_postgres
 
-PG_URL = os.environ.get("CASEWORK_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+PG_URL = TEST_DATABASE if is_postgres() else "postgresql+psycopg://postgres@127.0.0.1/test"
+# One engine per run, the run's own (CASEWORK_TEST_DATABASE), as every other folder does.
+ENGINE = "postgresql" if is_postgres() else "sqlite"
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +54,7 @@ def pg_engine() -> Iterator[Engine | None]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=[ENGINE])
 def engine(
     request: pytest.FixtureRequest, tmp_path: Path, pg_engine: Engine | None
 ) -> Iterator[Engine]:

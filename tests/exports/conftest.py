@@ -23,10 +23,9 @@ from server.submissions.models import Submission, SubmissionAttachment
 from server.submissions.parse import parse_envelope
 from server.xforms.definition import parse_definition
 from server.xforms.models import XForm, XFormVersion
+from tests.conftest import TEST_DATABASE, is_postgres
 
-POSTGRES_URL = os.environ.get(
-    "EXPORTS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1/test"
-)
+POSTGRES_URL = TEST_DATABASE if is_postgres() else "postgresql+psycopg://postgres@127.0.0.1/test"
 
 
 def _postgres_engine() -> Iterator[Engine]:
@@ -56,7 +55,7 @@ def pg_engine() -> Iterator[Engine]:
     yield from _postgres_engine()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["postgresql" if is_postgres() else "sqlite"])  # the run's engine
 def session(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Session]:
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path}/exports.db")
