@@ -6,17 +6,14 @@ a phone can be lost. No column a sensitive answer feeds goes to a phone
 (``server.sensitivity``).
 
 What the manifest announces and the download serves comes from ``cases.list_cache``: the
-bytes built here, kept with their MD5 until the lists' source changes. ``list_hash`` (an
-md5 over cheap aggregates of the rows in scope) is no longer what phones are given.
+bytes built here, kept with their MD5 until the lists' source changes.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -60,14 +57,6 @@ _FETCH_ROWS = 5000
 def case_label(case_ref: str, risk_level: str | None) -> str:
     """What Collect shows for a case: the reference number and the risk, nothing else."""
     return f"{case_ref} ({risk_level})" if risk_level else case_ref
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return str(value)
 
 
 def write_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
@@ -216,29 +205,6 @@ def stream_list(session: Session, list_name: str, user: User) -> Iterator[str]:
     if list_name == "services.csv":
         return stream_services_csv(session)
     raise KeyError(list_name)
-
-
-def list_hash(session: Session, list_name: str, user: User) -> str:
-    """An opaque token (32 hex digits) that changes whenever the list's content for this
-    user changes. See the module docstring for what it covers."""
-    if list_name == "cases.csv":
-        stats: tuple[Any, ...] = queries.case_list_stats(session, user)
-        scope = _scope_key(user)
-    elif list_name == "plan_items.csv":
-        stats = queries.plan_item_list_stats(session, user)
-        scope = _scope_key(user)
-    elif list_name == "services.csv":
-        stats = service_queries.service_list_stats(session)
-        scope = "all"
-    else:
-        raise KeyError(list_name)
-    hidden = sorted(_hidden(session, list_name, _HEADERS.get(list_name, ())))
-    text = "|".join([list_name, scope, *(_cell(s) for s in stats), *hidden])
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def _scope_key(user: User) -> str:
-    return f"{user.role}:{user.id}:{user.team or ''}"
 
 
 def entity_states(

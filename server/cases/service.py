@@ -4,6 +4,11 @@ Every change goes the same way: record the input (a ``CaseContribution`` for a s
 a ``CaseAction`` for a supervisor), then :func:`rebuild` the case from all of its inputs.
 Rebuilding is idempotent, so re-running a submission or repeating a rebuild is always safe.
 
+Over 600 lines: it still holds four jobs (routing a submission to its case, the rebuild,
+supervisor decisions, the case page's read model). Splitting it into one module each is
+item 3 of the one-pipeline issue and has not been done yet; the lock order they share
+(:func:`_lock_cases`) must move with them.
+
 How a submission is linked to a case, and whether it may change it:
 
 * **Routing.** A submission whose entity id is a case's (or a duplicate registration's

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -76,13 +74,3 @@ def list_service_list_rows() -> Select[str, str, str, str, str, str, str, str, b
         .where(Service.is_active.is_(True))
         .order_by(Service.category, Service.name, Service.service_id)
     )
-
-
-def service_list_stats(session: Session) -> tuple[int, datetime | None]:
-    """(count, latest updated_at) of the active services."""
-    row = session.execute(
-        select(func.count(Service.id), func.max(Service.updated_at)).where(
-            Service.is_active.is_(True)
-        )
-    ).one()
-    return int(row[0]), row[1]
