@@ -332,7 +332,7 @@ def _reapply_all(session: Any, settings: Any) -> None:
     from collections import Counter
 
     from server import intake
-    from server.cases import service as cases
+    from server.cases import routing as cases
 
     ids = cases.submissions_to_reapply(session)
     session.commit()

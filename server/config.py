@@ -132,7 +132,7 @@ def env_database_url() -> str | None:
 
 def case_settings(app: Flask) -> Any:
     """Case-work defaults for the services, which read no configuration themselves."""
-    from server.cases.service import CaseSettings
+    from server.cases.settings import CaseSettings
 
     return CaseSettings(
         default_contact_frequency_days=int(app.config["CONTACT_FREQUENCY_DEFAULT_DAYS"]),

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import User
 from server.cases import queries as case_queries
-from server.cases import service as cases
-from server.cases.service import DEFAULT_SETTINGS, ApplyResult, CaseSettings
+from server.cases import routing as cases
+from server.cases.routing import ApplyResult
+from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.errors import AppError
 from server.submissions import service as submissions
 from server.submissions.models import Submission

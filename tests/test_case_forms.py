@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from server import create_app, db, intake
-from server.cases import service
+from server.cases import routing
 from server.config import case_settings
 from server.submissions.models import Submission
 from tests.factories import DeviceClient, Factory
@@ -562,7 +562,7 @@ def test_a_phone_whose_clock_runs_years_ahead_does_not_win_every_later_merge(
     # reading the submissions again gives the same record: the received time is stored
     with make.app.app_context():
         session = db.session()
-        results = intake.reapply(session, service.submissions_to_reapply(session))
+        results = intake.reapply(session, routing.submissions_to_reapply(session))
         session.commit()
     assert [r.state for r in results] == ["applied"] * 3
     assert _record(client, boss, "CP-CLOCK-1") == record

@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from server import intake
-from server.cases import service
+from server.cases import rebuild
 from tests.factories import DeviceClient, Factory, PublishedByCli, bearer, link_unlinked
 from tests.realforms import contact_log, new_case_plan, plan_revision
 
@@ -242,7 +242,7 @@ def test_a_failed_merge_is_redone_by_casework_reprocess(
         raise RuntimeError("merge exploded")
 
     with monkeypatch.context() as patch:
-        patch.setattr(service, "build_case", broken)
+        patch.setattr(rebuild, "build_case", broken)
         assert phone.submit(plan).status_code == 201  # the data is safe all the same
         edit_id = f"uuid:{uuid.uuid4()}"
         fixed, _ = new_case_plan("CP-R-2", entity_id, instance_id=edit_id, deprecated_id=original)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server import db
-from server.cases import service
+from server.cases import rebuild
 from server.cases.models import CaseContribution
 from tests.factories import PublishedByCli
 from tests.realforms import contact_log, new_case_plan
@@ -116,7 +116,7 @@ def test_reprocess_all_brings_contributions_stored_under_old_rules_to_the_curren
             contribution.update = _old_shape(contribution.update)
         session.flush()
         for ref in ("CP-OLD-1", "CP-OLD-2"):
-            service.rebuild(session, ref)
+            rebuild.rebuild(session, ref)
         session.commit()
     before = record()
     assert "next_contact" in before["properties"]

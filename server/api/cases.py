@@ -11,7 +11,7 @@ from server import db
 from server.api import bp
 from server.api.args import caller, require_roles, use_schema
 from server.audit import service as audit
-from server.cases import preview, queries, service
+from server.cases import case_file, decisions, preview, queries
 from server.cases.schemas import (
     CaseDetailSchema,
     CaseListItemSchema,
@@ -75,7 +75,7 @@ def list_cases() -> Response:
 @require_roles(*CASE_READERS)
 def get_case(case_ref: str) -> Response:
     session = db.session()
-    detail = service.get_case_detail(session, case_ref, caller())
+    detail = case_file.get_case_detail(session, case_ref, caller())
     audit.record(
         session,
         caller(),
@@ -92,7 +92,7 @@ def get_case(case_ref: str) -> Response:
 @require_roles(*CASE_READERS)
 def get_case_history(case_ref: str) -> Response:
     session = db.session()
-    found = service.get_case_detail(session, case_ref, caller())
+    found = case_file.get_case_detail(session, case_ref, caller())
     detail = CaseDetailSchema(only=("case_ref", "timeline", "actions", "provenance")).dump(found)
     audit.record(
         session,
@@ -106,7 +106,7 @@ def get_case_history(case_ref: str) -> Response:
     return jsonify(detail)
 
 
-def _sensitive_read(detail: service.CaseDetail) -> dict[str, Any] | None:
+def _sensitive_read(detail: case_file.CaseDetail) -> dict[str, Any] | None:
     """The audit details of a case read: the sensitive fields it showed (if any)."""
     return {"sensitive": list(detail.sensitive_read)} if detail.sensitive_read else None
 
@@ -185,7 +185,7 @@ def _rebuilt(result: Any) -> Response:
 @use_schema(ReassignArgs, location="json")
 def reassign(case_ref: str, username: str) -> Response:
     return _rebuilt(
-        service.reassign(
+        decisions.reassign(
             db.session(), case_ref, username, caller(), settings=case_settings(current_app)
         )
     )
@@ -196,7 +196,7 @@ def reassign(case_ref: str, username: str) -> Response:
 @use_schema(ResolveConflictArgs, location="json")
 def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
     return _rebuilt(
-        service.resolve_conflict(
+        decisions.resolve_conflict(
             db.session(),
             case_ref,
             conflict_id,
@@ -212,7 +212,7 @@ def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
 @use_schema(CloseArgs, location="json")
 def close_case(case_ref: str, reason: str) -> Response:
     return _rebuilt(
-        service.close_case(
+        decisions.close_case(
             db.session(), case_ref, caller(), reason=reason, settings=case_settings(current_app)
         )
     )
@@ -223,7 +223,7 @@ def close_case(case_ref: str, reason: str) -> Response:
 @use_schema(CloseArgs, location="json")
 def reopen_case(case_ref: str, reason: str) -> Response:
     return _rebuilt(
-        service.reopen_case(
+        decisions.reopen_case(
             db.session(), case_ref, caller(), reason=reason, settings=case_settings(current_app)
         )
     )
@@ -234,7 +234,7 @@ def reopen_case(case_ref: str, reason: str) -> Response:
 @use_schema(LinkArgs, location="json")
 def link_unlinked(instance_id: str, case_ref: str) -> Response:
     return _rebuilt(
-        service.link_unlinked(
+        decisions.link_unlinked(
             db.session(), instance_id, case_ref, caller(), settings=case_settings(current_app)
         )
     )
@@ -257,11 +257,13 @@ def preview_merge(instance_id: str) -> Response:
 def resolve_duplicate(instance_id: str, action: str, new_case_ref: str | None) -> Response:
     session, settings = db.session(), case_settings(current_app)
     if action == "merge":
-        return _rebuilt(service.merge_duplicate(session, instance_id, caller(), settings=settings))
+        return _rebuilt(
+            decisions.merge_duplicate(session, instance_id, caller(), settings=settings)
+        )
     if new_case_ref is None:  # the schema requires it for register_new
         raise AppError("request.invalid", "Give the new case's reference number.")
     return _rebuilt(
-        service.register_duplicate_as_new(
+        decisions.register_duplicate_as_new(
             session, instance_id, new_case_ref, caller(), settings=settings
         )
     )

@@ -119,7 +119,7 @@ class CaseContribution(Base):
     update: Mapped[dict[str, Any]] = mapped_column(JsonType)
     state: Mapped[str] = mapped_column(String(12), default="applied")
     # Why an "unlinked" contribution waits for a supervisor rather than for its registration
-    # ("out_of_scope", "ref_mismatch"; see cases.service).
+    # ("out_of_scope", "ref_mismatch"; see cases.rebuild).
     hold_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.audit import service as audit
 from server.auth.models import User
-from server.cases import queries, service
+from server.cases import decisions, queries, settings
 from server.cases.mapping import canonical_ref
 from server.db import begin_write
 from server.errors import AppError
@@ -124,9 +124,9 @@ def preview_merge(
     instance_id: str,
     actor: User,
     *,
-    settings: service.CaseSettings = service.DEFAULT_SETTINGS,
+    settings: settings.CaseSettings = settings.DEFAULT_SETTINGS,
 ) -> MergePreview:
-    """What :func:`service.merge_duplicate` would change on the case, without changing it.
+    """What :func:`decisions.merge_duplicate` would change on the case, without changing it.
     Refused exactly as the merge would be (role, scope, not a duplicate)."""
     # It writes (then rolls back): on SQLite a transaction that read first could not write
     # once another connection committed, so it starts as a writer.
@@ -145,7 +145,7 @@ def preview_merge(
             if contribution is not None and contribution.entity_id
             else 1
         )
-        result = service.merge_duplicate(session, instance_id, actor, settings=settings)
+        result = decisions.merge_duplicate(session, instance_id, actor, settings=settings)
         after, items_after = _read(session, result.case_ref)
     finally:
         savepoint.rollback()

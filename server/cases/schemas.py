@@ -8,9 +8,9 @@ from typing import Any, NamedTuple
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from server.bounds import PAGE, ROW_ID
+from server.cases.case_file import CaseDetail
 from server.cases.mapping import canonical_ref
 from server.cases.models import Case, PlanItem
-from server.cases.service import CaseDetail
 from server.timeutil import utcnow
 
 RISK_LEVELS = ("low", "medium", "high")
@@ -96,7 +96,7 @@ class ActionEntrySchema(Schema):
 
 
 class CaseDetailSchema(Schema):
-    """Dumps a ``service.CaseDetail``: the case page and ``GET /api/cases/<ref>``."""
+    """Dumps a ``case_file.CaseDetail``: the case page and ``GET /api/cases/<ref>``."""
 
     case_ref = fields.Function(lambda d: d.case.case_ref)
     entity_id = fields.Function(lambda d: d.case.entity_id)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
 from server.auth.models import User
-from server.cases import device_lists, service
+from server.cases import device_lists, rebuild
 from server.cases.mapping import CaseUpdate, ItemUpdate
 from server.cases.merge import build_case
 from server.cases.models import Case
@@ -117,12 +117,12 @@ def bench_rebuild(tmp: Path) -> None:
                 )
             )
         s.commit()
-        service.rebuild(s, "CP-1")
+        rebuild.rebuild(s, "CP-1")
         s.commit()
         rounds = 50
         t0 = time.perf_counter()
         for _ in range(rounds):
-            service.rebuild(s, "CP-1")
+            rebuild.rebuild(s, "CP-1")
             s.commit()
         dt = time.perf_counter() - t0
     print(f"rebuild from SQLite, 51 submissions: {rounds / dt:8.0f} merges/s")

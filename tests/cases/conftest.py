@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 import server.models  # noqa: F401  (registers every table on Base.metadata)
 from server import intake
 from server.auth.models import User
-from server.cases.service import ApplyResult
+from server.cases.routing import ApplyResult
 from server.db import Base, make_engine
 from server.submissions.models import Submission
 from server.submissions.service import Caller

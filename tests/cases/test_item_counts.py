@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server import intake
 from server.auth.models import User
-from server.cases import item_counts, preview, queries, service
+from server.cases import decisions, item_counts, preview, queries, rebuild, routing
 from server.cases.models import Case, PlanItem, PlanItemDueCount
 from server.submissions import service as submissions
 from server.submissions.parse import parse_envelope
@@ -184,7 +184,7 @@ def test_counts_follow_every_change(
     assert after_done == {"need": 3, "service": 1}
 
     # reassigned to another team's caseworker: the north supervisor's count drops
-    service.reassign(session, "CP-1", "carl", admin)
+    decisions.reassign(session, "CP-1", "carl", admin)
     check(session, people)
     assert queries.dashboard_counts(session, sup_s, TODAY).overdue_items_by_kind == {
         "need": 2,
@@ -192,9 +192,9 @@ def test_counts_follow_every_change(
     }
 
     # closed, then reopened
-    service.close_case(session, "CP-3", sup_s, reason="goals met")
+    decisions.close_case(session, "CP-3", sup_s, reason="goals met")
     assert check(session, people) == {"need": 2, "service": 1}
-    service.reopen_case(session, "CP-3", sup_s)
+    decisions.reopen_case(session, "CP-3", sup_s)
     assert check(session, people) == {"need": 3, "service": 1}
 
     # a duplicate registration, previewed (rolled back), then merged into the case
@@ -207,7 +207,7 @@ def test_counts_follow_every_change(
     check(session, people)
     preview.preview_merge(session, "d1", sup)
     check(session, people)
-    service.merge_duplicate(session, "d1", sup)
+    decisions.merge_duplicate(session, "d1", sup)
     assert check(session, people) == {"need": 4, "service": 1}
 
     # another made a case of its own
@@ -217,7 +217,7 @@ def test_counts_follow_every_change(
         amina,
         at("2024-05-02 12:00"),
     )
-    service.register_duplicate_as_new(session, "d2", "CP-5", sup)
+    decisions.register_duplicate_as_new(session, "d2", "CP-5", sup)
     check(session, people)
 
     # a merge that fails after its writes (its savepoint rolled back) leaves the counts
@@ -226,7 +226,7 @@ def test_counts_follow_every_change(
     def broken(_session: Session) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "_expire_case_rows", broken)
+    monkeypatch.setattr(routing, "expire_case_rows", broken)
     _, failed = world.submit(
         forms.CASE_PLAN,
         revision("p2", "CP-5", E5, "2024-05-07", base=case_version(session, "CP-5")).replace(
@@ -246,7 +246,7 @@ def test_counts_follow_every_change(
 
     # every case rebuilt from its inputs: nothing moves
     before = stored(session)
-    service.rebuild_all(session, [c.case_ref for c in session.scalars(select(Case))])
+    rebuild.rebuild_all(session, [c.case_ref for c in session.scalars(select(Case))])
     check(session, people)
     assert stored(session) == before
 
@@ -272,7 +272,7 @@ def test_nothing_is_counted_from_a_rolled_back_transaction(world: World, session
         received_at=at("2024-05-01 12:00"),
     )
     session.commit()  # the fact, as the pipeline commits it; then a merge that is rolled back
-    service.apply(session, receipt.submission)
+    routing.apply(session, receipt.submission)
     session.rollback()
     assert stored(session) == {} == item_counts.recount(session)
     # the next transaction does not carry the one rolled back

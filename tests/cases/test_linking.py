@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from server import intake
 from server.auth.models import User
-from server.cases import device_lists, queries, service
+from server.cases import case_file, decisions, device_lists, queries, rebuild, routing
 from server.cases.models import CaseContribution
 from tests.cases import forms
 from tests.cases.conftest import World
@@ -119,7 +119,7 @@ def test_out_of_scope_revision_cannot_take_the_case(world: World, session: Sessi
 
     # A supervisor files it: it applies from then on, but a caseworker's revision never
     # moves the case to someone else.
-    service.link_unlinked(session, "rv", "CP-1", u["adm"])  # carl is of another team
+    decisions.link_unlinked(session, "rv", "CP-1", u["adm"])  # carl is of another team
     session.commit()
     c = case(session, "CP-1")
     assert (contribution(session, "rv").state, contribution(session, "rv").hold_reason) == (
@@ -142,14 +142,14 @@ def test_scope_is_decided_once_and_kept_after_reassignment(world: World, session
         u["amina"],
         at("2024-05-03 12:00"),
     )
-    service.reassign(session, "CP-1", "bo", u["sup"])
+    decisions.reassign(session, "CP-1", "bo", u["sup"])
     session.commit()
     # amina's earlier contact stays part of the case...
     c = case(session, "CP-1")
     assert (caseworker_of(session, "CP-1"), c.risk_level) == ("bo", "high")
     assert contribution(session, "c1").state == "applied"
     # ...when the case is rebuilt or the contact re-run...
-    service.rebuild(session, "CP-1")
+    rebuild.rebuild(session, "CP-1")
     intake.reprocess(session, "c1")
     session.commit()
     assert (contribution(session, "c1").state, case(session, "CP-1").risk_level) == (
@@ -250,7 +250,7 @@ def test_who_may_name_the_caseworker(
     # the decision is stored on the contribution: a later rebuild reads the same
     u["bo"].team = "south"
     session.commit()
-    service.rebuild(session, "CP-1")
+    rebuild.rebuild(session, "CP-1")
     session.commit()
     assert caseworker_of(session, "CP-1") == expected
 
@@ -315,7 +315,7 @@ def test_first_registration_to_arrive_creates_the_case(world: World, session: Se
         "applied",
         "duplicate",
     )
-    service.rebuild(session, "CP-1")
+    rebuild.rebuild(session, "CP-1")
     session.commit()
     assert (case(session, "CP-1").entity_id, contribution(session, "rb").state) == (
         E1,
@@ -344,7 +344,7 @@ def test_held_edit_leaves_the_earlier_version_in_effect_until_filed(
     registered(world, u["amina"])
     original = contact("c1", "CP-1", E1, "2024-05-03T10:00:00Z", risk="high")
     world.submit(forms.CONTACT_LOG, original, u["amina"], at("2024-05-03 12:00"))
-    service.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
+    decisions.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
     session.commit()
     edited = edit_of(contact("c1", "CP-1", E1, "2024-05-03T10:00:00Z", risk="low"), "c1", "c1-edit")
     _, result = world.submit(forms.CONTACT_LOG, edited, u["amina"], at("2024-05-04 12:00"))
@@ -353,7 +353,7 @@ def test_held_edit_leaves_the_earlier_version_in_effect_until_filed(
         "applied",
         "high",
     )
-    service.link_unlinked(session, "c1-edit", "CP-1", u["adm"])
+    decisions.link_unlinked(session, "c1-edit", "CP-1", u["adm"])
     session.commit()
     assert (contribution(session, "c1").state, contribution(session, "c1-edit").state) == (
         "superseded",
@@ -387,13 +387,13 @@ def test_renumbering_the_registration_renames_the_case(world: World, session: Se
     assert [i.title for i in items] == ["School"]
     assert {
         t.instance_id: t.state
-        for t in service.get_case_detail(session, "CP-FIXED", u["sup"]).timeline
+        for t in case_file.get_case_detail(session, "CP-FIXED", u["sup"]).timeline
     } == {
         "r-fix": "applied",
         "c1": "applied",
     }
     assert contribution(session, "r-CP-TYPO-11").state == "superseded"
-    kinds = [a.kind for a in service.get_case_detail(session, "CP-FIXED", u["sup"]).actions]
+    kinds = [a.kind for a in case_file.get_case_detail(session, "CP-FIXED", u["sup"]).actions]
     assert kinds == ["rename"]
     # idempotent
     (again,) = intake.reprocess(session, "r-fix")
@@ -437,7 +437,7 @@ def test_version_jumps_past_what_the_phone_holds_after_register_new(
             u["bo"],
             at("2024-05-06 12:00"),
         )
-    result = service.register_duplicate_as_new(session, "rb", "CP-2", u["sup"])
+    result = decisions.register_duplicate_as_new(session, "rb", "CP-2", u["sup"])
     session.commit()
     assert (result.version or 0) > 3
     assert case(session, "CP-2").version == result.version
@@ -474,7 +474,7 @@ def test_merge_moves_the_version_past_both_phones_and_retires_the_duplicate(
             at("2024-05-07 12:00"),
         )
     assert device_lists.entity_states(session, "cases", [E2], u["bo"]) == [(E2, False)]
-    result = service.merge_duplicate(session, "rb", u["sup"])
+    result = decisions.merge_duplicate(session, "rb", u["sup"])
     session.commit()
     assert (result.version or 0) > 4
     assert case(session, "CP-1").risk_level == "high"
@@ -489,7 +489,7 @@ def test_merge_moves_the_version_past_both_phones_and_retires_the_duplicate(
     )
     assert (late.state, late.case_ref, late.hold_reason) == ("unlinked", "CP-1", "out_of_scope")
     assert contribution(session, "b4").entity_id == E1
-    service.link_unlinked(session, "b4", "CP-1", u["sup"])
+    decisions.link_unlinked(session, "b4", "CP-1", u["sup"])
     session.commit()
     assert case(session, "CP-1").risk_level == "low"
 
@@ -557,7 +557,7 @@ def test_held_contribution_stays_held_after_its_submitter_gains_scope(
         at("2024-05-03 12:00"),
     )
     assert (held.state, held.hold_reason) == ("unlinked", "out_of_scope")
-    service.reassign(session, "CP-1", "carl", u["adm"])
+    decisions.reassign(session, "CP-1", "carl", u["adm"])
     session.commit()
     assert queries.is_case_visible(session, u["carl"], case(session, "CP-1").id) is True
 
@@ -572,14 +572,14 @@ def test_held_contribution_stays_held_after_its_submitter_gains_scope(
         assert (c.risk_level, c.last_contact_at) == ("medium", None)
 
     still_held()
-    service.rebuild(session, "CP-1")
+    rebuild.rebuild(session, "CP-1")
     session.commit()
     still_held()
     (again,) = intake.reprocess(session, "c-carl")
     session.commit()
     assert (again.state, again.hold_reason) == ("unlinked", "out_of_scope")
     still_held()
-    intake.reapply(session, service.submissions_to_reapply(session))
+    intake.reapply(session, routing.submissions_to_reapply(session))
     session.commit()
     still_held()
 
@@ -615,7 +615,7 @@ def test_earliest_waiting_registration_by_device_time_creates_the_case(
         "r-z": "duplicate",
         "r-a": "applied",
     }
-    service.rebuild(session, "CP-1")
+    rebuild.rebuild(session, "CP-1")
     session.commit()
     assert case(session, "CP-1").entity_id == E4
 
@@ -625,7 +625,7 @@ def test_renumbering_edit_by_someone_who_may_not_see_the_case_does_not_rename_it
 ) -> None:
     u = users(world)
     registered(world, u["amina"], "CP-1", E1)
-    service.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
+    decisions.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
     session.commit()
     version = case(session, "CP-1").version
     fixed = edit_of(
@@ -642,7 +642,7 @@ def test_renumbering_edit_by_someone_who_may_not_see_the_case_does_not_rename_it
     c = case(session, "CP-1")
     assert (c.entity_id, c.risk_level, c.version) == (E1, "medium", version)
     assert contribution(session, "r-CP-1-11").state == "applied"
-    actions = service.get_case_detail(session, "CP-1", u["adm"]).actions
+    actions = case_file.get_case_detail(session, "CP-1", u["adm"]).actions
     assert [a.kind for a in actions] == ["reassign"]
 
 
@@ -667,7 +667,7 @@ def test_edit_supersedes_the_version_it_replaces_under_another_reference(
     a, b = case(session, "CP-A"), case(session, "CP-B")
     assert (a.risk_level, a.last_contact_at) == ("medium", None)
     assert (b.risk_level, b.last_contact_at) == ("high", at("2024-05-03 10:00"))
-    timeline = service.get_case_detail(session, "CP-A", u["adm"]).timeline
+    timeline = case_file.get_case_detail(session, "CP-A", u["adm"]).timeline
     assert [t.instance_id for t in timeline if t.state == "applied"] == ["r-CP-A-11"]
 
 
@@ -686,12 +686,12 @@ def test_link_moves_the_version_past_the_phones_offline_updates(
             at("2024-05-06 12:00"),
         )
         assert held.state == "unlinked"
-    result = service.link_unlinked(session, "o3", "CP-1", u["sup"])
+    result = decisions.link_unlinked(session, "o3", "CP-1", u["sup"])
     session.commit()
     assert result.version == 5  # one past the version 4 her phone holds
     assert case(session, "CP-1").version == result.version
     for iid in ("o1", "o2"):
-        service.link_unlinked(session, iid, "CP-1", u["sup"])
+        decisions.link_unlinked(session, iid, "CP-1", u["sup"])
         session.commit()
     assert case(session, "CP-1").version >= 5
 
@@ -708,7 +708,7 @@ def test_follow_up_of_a_merged_entity_naming_another_reference_is_held(
         u["amina"],
         at("2024-05-02 12:00"),
     )
-    service.merge_duplicate(session, "rb", u["sup"])
+    decisions.merge_duplicate(session, "rb", u["sup"])
     session.commit()
     # the phone's copy of the merged duplicate names another case's number
     _, result = world.submit(
@@ -761,6 +761,6 @@ def test_admins_edit_of_the_registration_naming_a_designer_keeps_the_caseworker(
     assert edited.state == "applied"
     assert contribution(session, "r-CP-1-11").state == "superseded"
     assert (case(session, "CP-1").risk_level, caseworker_of(session, "CP-1")) == ("high", "amina")
-    service.rebuild(session, "CP-1")
+    rebuild.rebuild(session, "CP-1")
     session.commit()
     assert caseworker_of(session, "CP-1") == "amina"

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from server import intake
 from server.auth.models import User
-from server.cases import queries, service
+from server.cases import decisions, queries, routing
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
 from server.errors import AppError
 from tests.cases.test_linking_property import RealFormsWorld, _reset
@@ -97,7 +97,7 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[Any, ..
 
 def reprocess_all(session: Session) -> None:
     """What `casework reprocess --all` does (one batch)."""
-    results = intake.reapply(session, service.submissions_to_reapply(session))
+    results = intake.reapply(session, routing.submissions_to_reapply(session))
     session.commit()
     assert not [r for r in results if r.state == "failed"], results
 
@@ -121,7 +121,7 @@ class Scenario:
         self.serial += 1
         return str(uuid.UUID(int=self.serial, version=4))
 
-    def _submit(self, form_id: str, xml: bytes, who: str) -> service.ApplyResult:
+    def _submit(self, form_id: str, xml: bytes, who: str) -> routing.ApplyResult:
         self.clock += timedelta(minutes=1)
         _, result = self.world.submit(form_id, xml, self.users[who], self.clock)
         assert result.state != "failed", result.error
@@ -218,18 +218,18 @@ class Scenario:
                 dup = self._first("duplicate")
                 if dup is None:
                     return
-                service.merge_duplicate(session, self._iid(dup), user)
+                decisions.merge_duplicate(session, self._iid(dup), user)
             elif kind == "link":
                 held = self._first("unlinked")
                 if held is None:
                     return
-                service.link_unlinked(session, self._iid(held), ref, user)
+                decisions.link_unlinked(session, self._iid(held), ref, user)
             elif kind == "register_new":
                 dup = self._first("duplicate")
                 if dup is None or not dup.is_registration:
                     return
                 target = NEW_REFS[pick % len(NEW_REFS)]
-                service.register_duplicate_as_new(session, self._iid(dup), target, user)
+                decisions.register_duplicate_as_new(session, self._iid(dup), target, user)
             elif kind == "resolve":
                 case = self._case(ref)
                 if case is None:
@@ -238,13 +238,13 @@ class Scenario:
                 if not open_:
                     return
                 value = open_[0].candidates[pick % len(open_[0].candidates)].get("value")
-                service.resolve_conflict(session, ref, open_[0].id, value, user)
+                decisions.resolve_conflict(session, ref, open_[0].id, value, user)
             elif kind == "close":
-                service.close_case(session, ref, user, reason="goals met")
+                decisions.close_case(session, ref, user, reason="goals met")
             elif kind == "reopen":
-                service.reopen_case(session, ref, user, reason="new concern")
+                decisions.reopen_case(session, ref, user, reason="new concern")
             elif kind == "reassign":
-                service.reassign(session, ref, who, user)
+                decisions.reassign(session, ref, who, user)
             session.commit()
         except AppError:
             session.rollback()

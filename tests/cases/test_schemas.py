@@ -6,7 +6,7 @@ import pytest
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from server.cases import queries, schemas, service
+from server.cases import case_file, queries, schemas
 from tests.cases import forms
 from tests.cases.conftest import World
 from tests.cases.forms import at
@@ -31,7 +31,7 @@ def test_case_detail_shape(world: World, session: Session) -> None:
         amina,
         at("2024-05-07 12:00"),
     )
-    data = schemas.CaseDetailSchema().dump(service.get_case_detail(session, "CP-1", sup))
+    data = schemas.CaseDetailSchema().dump(case_file.get_case_detail(session, "CP-1", sup))
     assert sorted(data) == sorted(
         [
             "case_ref", "entity_id", "status", "caseworker", "team", "risk_level",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from server import intake
 from server.auth.models import User
-from server.cases import device_lists, queries, service
+from server.cases import case_file, decisions, device_lists, queries, rebuild
 from server.cases.models import Case, CaseConflict, CaseContribution, PlanItem
 from server.errors import AppError
 from tests.cases import forms
@@ -142,7 +142,7 @@ def test_second_registration_under_one_ref_is_a_duplicate(world: World, session:
     c = case(session, "CP-1")
     assert (c.entity_id, c.risk_level, c.version) == (E1, "medium", 1)
 
-    service.register_duplicate_as_new(session, "r2", "CP-2", sup)
+    decisions.register_duplicate_as_new(session, "r2", "CP-2", sup)
     session.commit()
     new = case(session, "CP-2")
     assert (new.entity_id, new.risk_level, new.last_contact_at) == (
@@ -165,9 +165,9 @@ def test_duplicate_merged_into_the_existing_case(world: World, session: Session)
         at("2024-05-02 12:00"),
     )
     with pytest.raises(AppError) as err:
-        service.merge_duplicate(session, "r2", amina)
+        decisions.merge_duplicate(session, "r2", amina)
     assert err.value.code == "auth.forbidden"
-    result = service.merge_duplicate(session, "r2", sup)
+    result = decisions.merge_duplicate(session, "r2", sup)
     session.commit()
     c = case(session, "CP-1")
     assert (c.entity_id, c.risk_level, result.version) == (E1, "high", 2)
@@ -223,15 +223,15 @@ def test_parallel_offline_edits_conflict_until_resolved(world: World, session: S
     assert {x["value"] for x in conflict.candidates} == {"high", "low"}
 
     with pytest.raises(AppError) as err:
-        service.resolve_conflict(session, "CP-1", conflict.id, "medium", sup)
+        decisions.resolve_conflict(session, "CP-1", conflict.id, "medium", sup)
     assert err.value.code == "case.bad_value"
-    service.resolve_conflict(session, "CP-1", conflict.id, "low", sup)
+    decisions.resolve_conflict(session, "CP-1", conflict.id, "low", sup)
     session.commit()
     c = case(session, "CP-1")
     assert (c.risk_level, c.open_conflicts) == ("low", 0)
     version = c.version
     # rebuilding again keeps the resolution and changes nothing
-    assert not service.rebuild(session, "CP-1").changed
+    assert not rebuild.rebuild(session, "CP-1").changed
     session.commit()
     row = session.scalars(select(CaseConflict)).one()
     assert (row.resolved_value, row.resolved_by_id) == ("low", sup.id)
@@ -247,7 +247,7 @@ def test_failed_merge_is_recorded_and_reprocess_is_idempotent(
         raise RuntimeError("merge exploded")
 
     with monkeypatch.context() as m:
-        m.setattr(service, "build_case", broken)
+        m.setattr(rebuild, "build_case", broken)
         sub, result = world.submit(
             forms.CASE_PLAN,
             registration("r1", "CP-1", E1, "2024-05-01"),
@@ -296,23 +296,23 @@ def test_supervisor_actions(world: World, session: Session) -> None:
         at("2024-05-03 12:00"),
     )
     assert typo.state == "unlinked"
-    service.link_unlinked(session, "c1", "CP-1", sup)
+    decisions.link_unlinked(session, "c1", "CP-1", sup)
     with pytest.raises(AppError) as err:
-        service.link_unlinked(session, "c1", "CP-1", sup)
+        decisions.link_unlinked(session, "c1", "CP-1", sup)
     assert err.value.code == "case.not_unlinked"
     assert case(session, "CP-1").last_contact_at == at("2024-05-03 10:00")
 
-    service.reassign(session, "CP-1", "bo", sup)
+    decisions.reassign(session, "CP-1", "bo", sup)
     assert case(session, "CP-1").caseworker_id == bo.id
     with pytest.raises(AppError):
-        service.reassign(session, "CP-1", "ghost", sup)
-    service.close_case(session, "CP-1", sup, reason="goals met")
+        decisions.reassign(session, "CP-1", "ghost", sup)
+    decisions.close_case(session, "CP-1", sup, reason="goals met")
     assert case(session, "CP-1").status == "closed"
-    service.reopen_case(session, "CP-1", sup)
+    decisions.reopen_case(session, "CP-1", sup)
     session.commit()
     c = case(session, "CP-1")
     assert (c.status, c.closed_at) == ("open", None)
-    detail = service.get_case_detail(session, "CP-1", sup)
+    detail = case_file.get_case_detail(session, "CP-1", sup)
     assert [a.kind for a in detail.actions] == ["link_submission", "reassign", "close", "reopen"]
     assert [t.instance_id for t in detail.timeline] == ["r1", "c1"]
 
@@ -339,7 +339,7 @@ def test_scope_per_role(world: World, session: Session) -> None:
     assert refs(admin) == {"CP-0", "CP-1", "CP-2"}
     assert refs(designer) == set()
     with pytest.raises(AppError) as err:
-        service.get_case_detail(session, "CP-1", amina)
+        case_file.get_case_detail(session, "CP-1", amina)
     assert err.value.code == "case.not_found"
     listed = session.execute(queries.list_cases(sup, caseworker="bo")).all()
     assert [(c.case_ref, name) for c, name in listed] == [("CP-1", "bo")]
@@ -405,7 +405,7 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
     )
     assert _list_md5(session, amina) != amina_hash
     assert _list_md5(session, bo) == bo_hash
-    service.reassign(session, "CP-1", "bo", sup)
+    decisions.reassign(session, "CP-1", "bo", sup)
     session.commit()
     assert _csv(session, "cases.csv", amina)[1:] == []
     assert _list_md5(session, bo) != bo_hash

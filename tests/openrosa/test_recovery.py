@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from server import db, intake
-from server.cases import service as cases
+from server.cases import routing as cases
 from server.cases.models import Case, CaseContribution
 from server.config import case_settings
 from server.submissions.models import Submission

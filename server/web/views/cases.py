@@ -15,7 +15,7 @@ from server import db
 from server.audit import service as audit
 from server.auth.models import User
 from server.bounds import MAX_PAGE, parse_id
-from server.cases import preview, queries, service
+from server.cases import case_file, decisions, preview, queries, settings
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
 from server.errors import AppError
@@ -69,10 +69,10 @@ def case_list() -> str:
     )
 
 
-def _detail(case_ref: str, *, printing: bool = False) -> service.CaseDetail:
+def _detail(case_ref: str, *, printing: bool = False) -> case_file.CaseDetail:
     """The case as its page shows it; every look at a case goes into the audit log."""
     session = db.session()
-    detail = service.get_case_detail(session, case_ref, me())
+    detail = case_file.get_case_detail(session, case_ref, me())
     audit.record(
         session,
         me(),
@@ -111,10 +111,10 @@ def case_detail(case_ref: str) -> str:
     )
 
 
-def _settings() -> service.CaseSettings:
+def _settings() -> settings.CaseSettings:
     """The same case-work settings the submission path merges with."""
-    settings: service.CaseSettings = case_settings(current_app)
-    return settings
+    found: settings.CaseSettings = case_settings(current_app)
+    return found
 
 
 def _back(case_ref: str) -> Response:
@@ -126,7 +126,7 @@ def _back(case_ref: str) -> Response:
 def case_reassign(case_ref: str) -> Response:
     username = request.form.get("username", "").strip()
     try:
-        service.reassign(db.session(), case_ref, username, me(), settings=_settings())
+        decisions.reassign(db.session(), case_ref, username, me(), settings=_settings())
     except AppError as error:
         flash_error(error)
         return _back(case_ref)
@@ -145,7 +145,7 @@ def case_resolve(case_ref: str) -> Response:
     if conflict_id is None:
         abort(400)
     try:
-        service.resolve_conflict(
+        decisions.resolve_conflict(
             db.session(), case_ref, conflict_id, value, me(), settings=_settings()
         )
     except AppError as error:
@@ -159,7 +159,7 @@ def case_resolve(case_ref: str) -> Response:
 @roles_required(*SUPERVISORS)
 def case_close(case_ref: str) -> Response:
     try:
-        service.close_case(
+        decisions.close_case(
             db.session(),
             case_ref,
             me(),
@@ -177,7 +177,7 @@ def case_close(case_ref: str) -> Response:
 @roles_required(*SUPERVISORS)
 def case_reopen(case_ref: str) -> Response:
     try:
-        service.reopen_case(
+        decisions.reopen_case(
             db.session(),
             case_ref,
             me(),
@@ -227,7 +227,7 @@ def queues() -> str:
 @roles_required(*SUPERVISORS)
 def queue_link() -> Response:
     try:
-        result = service.link_unlinked(
+        result = decisions.link_unlinked(
             db.session(),
             request.form.get("instance_id", ""),
             request.form.get("case_ref", ""),
@@ -281,12 +281,14 @@ def queue_duplicate() -> Response:
     try:
         if request.form.get("action") == "register_new":
             new_ref = request.form.get("new_case_ref", "")
-            registered = service.register_duplicate_as_new(
+            registered = decisions.register_duplicate_as_new(
                 db.session(), instance_id, new_ref, me(), settings=_settings()
             )
             flash(_("Registered as a new case %(ref)s.", ref=registered.case_ref), "success")
         else:
-            result = service.merge_duplicate(db.session(), instance_id, me(), settings=_settings())
+            result = decisions.merge_duplicate(
+                db.session(), instance_id, me(), settings=_settings()
+            )
             flash(_("Merged into case %(ref)s.", ref=result.case_ref), "success")
     except AppError as error:
         flash_error(error)

@@ -1,0 +1,410 @@
+"""Supervisor decisions on cases: reassign, resolve a conflict, close and reopen, file an
+unlinked submission under a case, merge a duplicate registration into its case or register
+it as a case of its own. Each records a ``CaseAction`` and an audit entry, then rebuilds the
+cases it touched, locked first in the one order (``cases.rebuild.lock_cases``). Flush only;
+callers commit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.audit import service as audit
+from server.auth.models import User
+from server.cases import queries
+from server.cases.case_rows import fingerprint
+from server.cases.mapping import (
+    CaseUpdate,
+    canonical_ref,
+    is_valid_ref,
+    rebase_update,
+)
+from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution
+from server.cases.rebuild import RebuildResult, fill_contribution, lock_cases, rebuild
+from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
+from server.errors import AppError
+from server.submissions.queries import (
+    get_visible_submission_ids,
+)
+from server.timeutil import utcnow
+
+SUPERVISING_ROLES = ("admin", "supervisor")
+
+
+# Who may decide what: the actor's role (admin or supervisor), then the case scope
+# (``queries.case_scope_clause``) for every case read or changed, and the submissions scope
+# (``submissions.queries.scope_submitters``) for every queue entry moved. Out of scope
+# looks the same as not there, as it does when reading.
+
+
+def _require_supervisor(actor: User) -> None:
+    if actor.role not in SUPERVISING_ROLES:
+        raise AppError("auth.forbidden")
+
+
+def typed_ref(value: str) -> str:
+    """A reference number a person typed, filed as the devices' are (``canonical_ref``:
+    ``cp- 1`` is ``CP- 1``); ``case.bad_ref`` unless the case plan form would accept it."""
+    ref = canonical_ref(value)
+    if not is_valid_ref(ref):
+        raise AppError("case.bad_ref", details={"case_ref": value[:200]})
+    return ref
+
+
+def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
+    """The case, if it is in the actor's scope (a supervisor decides on cases they see).
+    The reference number is looked up in its canonical form (``cp-1`` finds ``CP-1``)."""
+    _require_supervisor(actor)
+    case = queries.get_case_by_ref(session, canonical_ref(case_ref))
+    if case is None or not queries.is_case_visible(session, actor, case.id):
+        raise AppError("case.not_found", details={"case_ref": case_ref})
+    return case
+
+
+def _require_in_scope(
+    session: Session,
+    actor: User,
+    named: CaseContribution,
+    instance_id: str,
+    others: list[CaseContribution] | None = None,
+) -> None:
+    """Every submission a decision moves must be in the actor's submissions scope: the one
+    named (else it is not found) and those that would move with it."""
+    ids = {named.submission_id, *(c.submission_id for c in others or [])}
+    visible = get_visible_submission_ids(session, actor, ids)
+    if named.submission_id not in visible:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    if not ids <= visible:
+        raise AppError(
+            "auth.forbidden",
+            "Follow-ups of this registration came from outside your team; ask an admin to decide.",
+            details={"instance_id": instance_id},
+        )
+
+
+def _lock_case(session: Session, case: Case) -> None:
+    """:func:`lock_cases` for one case; ``case.not_found`` if it was renumbered meanwhile."""
+    session.flush()
+    queries.lock_case_ref(session, case.case_ref)
+    row = queries.get_case_row_for_update(session, case.case_ref)
+    if row is None or row["id"] != case.id:
+        raise AppError("case.not_found", details={"case_ref": case.case_ref})
+
+
+def _act(
+    session: Session,
+    case: Case,
+    kind: str,
+    payload: dict[str, Any],
+    actor: User,
+    settings: CaseSettings,
+) -> RebuildResult:
+    _lock_case(session, case)
+    session.add(
+        CaseAction(case_id=case.id, kind=kind, payload=payload, actor_id=actor.id, at=utcnow())
+    )
+    session.flush()
+    # the value a conflict was resolved to stays on the case (it may be a sensitive answer)
+    details = {k: v for k, v in payload.items() if k != "value"}
+    audit_decision(session, actor, f"case.{kind}", case.case_ref, details)
+    return rebuild(session, case.case_ref, settings=settings)
+
+
+def audit_decision(
+    session: Session, actor: User | None, action: str, case_ref: str, details: dict[str, Any]
+) -> None:
+    """A supervisor's decision (or a renumbering) in the audit log: who, which case, what."""
+    audit.record(session, actor, action, target_type="case", target=case_ref, details=details)
+
+
+def reassign(
+    session: Session,
+    case_ref: str,
+    username: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Make ``username`` the case's named caseworker: an active caseworker or supervisor,
+    from the actor's team when the actor is a supervisor (``queries.assignable_users_clause``).
+    """
+    case = _case_or_404(session, case_ref, actor)
+    user = queries.get_active_user_by_username(session, username)
+    if user is None:
+        raise AppError("case.user_not_found", details={"username": username})
+    if user.role not in queries.ASSIGNABLE_ROLES:
+        raise AppError(
+            "request.invalid",
+            "Only a caseworker or a supervisor can hold a case.",
+            details={"username": username, "role": user.role},
+        )
+    if not queries.is_assignable(session, actor, user.id):
+        raise AppError(
+            "auth.forbidden",
+            "You can give a case only to a member of your team.",
+            details={"username": username},
+        )
+    return _act(session, case, "reassign", {"username": username}, actor, settings)
+
+
+def resolve_conflict(
+    session: Session,
+    case_ref: str,
+    conflict_id: int,
+    value: Any,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Choose one of the values in conflict; it stands until a later update changes it.
+
+    Once: a conflict already resolved is ``case.conflict_resolved``, saying who chose what
+    and when. Decided under the case's lock, so of two supervisors at the same moment one
+    resolves it and the other is told so.
+    """
+    case = _case_or_404(session, case_ref, actor)
+    _lock_case(session, case)
+    conflict = queries.get_conflict(session, case.id, conflict_id)
+    if conflict is None:
+        raise AppError("case.conflict_not_found", details={"conflict_id": conflict_id})
+    if conflict.resolved_at is not None:
+        raise _already_resolved(session, conflict)
+    allowed = {fingerprint(c.get("value")) for c in conflict.candidates}
+    if fingerprint(value) not in allowed:
+        raise AppError(
+            "case.bad_value",
+            details={"allowed": sorted({str(c.get("value")) for c in conflict.candidates})},
+        )
+    payload = {"conflict_key": conflict.conflict_key, "field": conflict.field, "value": value}
+    return _act(session, case, "resolve", payload, actor, settings)
+
+
+def _already_resolved(session: Session, conflict: CaseConflict) -> AppError:
+    ids = {conflict.resolved_by_id} if conflict.resolved_by_id is not None else set()
+    who = queries.get_usernames(session, ids).get(conflict.resolved_by_id or 0)
+    at = conflict.resolved_at
+    value = conflict.resolved_value
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    when = at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "?"
+    return AppError(
+        "case.conflict_resolved",
+        f"This conflict was already resolved by {who or 'someone no longer listed'} "
+        f"on {when}: {conflict.field} = {shown}.",
+        details={
+            "conflict_id": conflict.id,
+            "field": conflict.field,
+            "resolved_by": who,
+            "resolved_at": at.isoformat() if at is not None else None,
+            "value": value,
+        },
+    )
+
+
+def close_case(
+    session: Session,
+    case_ref: str,
+    actor: User,
+    *,
+    reason: str = "",
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    case = _case_or_404(session, case_ref, actor)
+    return _act(session, case, "close", {"reason": reason}, actor, settings)
+
+
+def reopen_case(
+    session: Session,
+    case_ref: str,
+    actor: User,
+    *,
+    reason: str = "",
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    case = _case_or_404(session, case_ref, actor)
+    return _act(session, case, "reopen", {"reason": reason}, actor, settings)
+
+
+def link_unlinked(
+    session: Session,
+    instance_id: str,
+    case_ref: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """File a waiting submission (typed with a wrong reference number) under an existing case.
+
+    ``case_ref`` is read as the devices' are (``cp-1`` names ``CP-1``); when it names no
+    case the actor sees, a number the case plan form would refuse is ``case.bad_ref``."""
+    _require_supervisor(actor)
+    contribution = queries.get_contribution_by_instance_id(session, instance_id)
+    if contribution is None:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    _require_in_scope(session, actor, contribution, instance_id)
+    if contribution.state != "unlinked":
+        raise AppError("case.not_unlinked", details={"instance_id": instance_id})
+    try:
+        case = _case_or_404(session, case_ref, actor)
+    except AppError:
+        typed_ref(case_ref)  # a malformed number is said to be so
+        raise
+    case_ref = case.case_ref
+    old_ref = contribution.case_ref
+    lock_cases(session, (old_ref, case_ref))
+    session.refresh(contribution)  # as the lock holders left it
+    if contribution.state != "unlinked" or contribution.case_ref != old_ref:
+        raise AppError("case.not_unlinked", details={"instance_id": instance_id})
+    _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
+    session.add(
+        CaseAction(
+            case_id=case.id,
+            kind="link_submission",
+            payload={"instance_id": instance_id, "from_ref": old_ref},
+            actor_id=actor.id,
+            at=utcnow(),
+        )
+    )
+    session.flush()
+    audit_decision(
+        session, actor, "case.link", case_ref, {"instance_id": instance_id, "from_ref": old_ref}
+    )
+    if old_ref and old_ref != case_ref:
+        rebuild(session, old_ref, settings=settings)
+    return rebuild(session, case_ref, settings=settings)
+
+
+def merge_duplicate(
+    session: Session,
+    instance_id: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Link a duplicate registration into the existing case with its reference number.
+
+    The registration then counts as an ordinary update of that case, and the follow-ups
+    made on the duplicate's entity come with it.
+    """
+    _require_supervisor(actor)
+    contribution = _duplicate_or_409(session, actor, instance_id)
+    moving = _with_followups(session, contribution)
+    _require_in_scope(session, actor, contribution, instance_id, moving)
+    case = _case_or_404(session, contribution.case_ref, actor)
+    lock_cases(session, [case.case_ref, *(c.case_ref for c in moving)])
+    _still_duplicates(session, moving, instance_id)
+    dup_entity = contribution.entity_id
+    for c in moving:
+        _move(c, case.case_ref, keep_registration=False, entity_id=case.entity_id)
+    session.add(
+        CaseAction(
+            case_id=case.id,
+            kind="merge_duplicate",
+            payload={"instance_id": instance_id, "entity_id": dup_entity},
+            actor_id=actor.id,
+            at=utcnow(),
+        )
+    )
+    session.flush()
+    audit_decision(session, actor, "case.merge", case.case_ref, {"instance_id": instance_id})
+    return rebuild(session, case.case_ref, settings=settings)
+
+
+def register_duplicate_as_new(
+    session: Session,
+    instance_id: str,
+    new_case_ref: str,
+    actor: User,
+    *,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Register a duplicate as a case of its own under a new reference number (two
+    children were given the same number). Its follow-ups move with it. The number is
+    filed as the devices' are and must be one the case plan form accepts (``typed_ref``)."""
+    _require_supervisor(actor)
+    contribution = _duplicate_or_409(session, actor, instance_id)
+    moving = _with_followups(session, contribution)
+    _require_in_scope(session, actor, contribution, instance_id, moving)
+    new_case_ref = typed_ref(new_case_ref)
+    if queries.get_case_by_ref(session, new_case_ref) is not None:
+        raise AppError(
+            "request.invalid",
+            message="Choose a reference number that no case has yet.",
+            details={"case_ref": new_case_ref},
+        )
+    old_ref = contribution.case_ref
+    lock_cases(session, [new_case_ref, *(c.case_ref for c in moving)])
+    _still_duplicates(session, moving, instance_id)
+    if queries.get_case_by_ref(session, new_case_ref) is not None:  # taken meanwhile
+        raise AppError(
+            "request.invalid",
+            message="Choose a reference number that no case has yet.",
+            details={"case_ref": new_case_ref},
+        )
+    for c in moving:
+        _move(c, new_case_ref, keep_registration=True, entity_id=c.entity_id)
+    session.flush()
+    result = rebuild(session, new_case_ref, settings=settings)
+    if result.case_id is not None:
+        session.add(
+            CaseAction(
+                case_id=result.case_id,
+                kind="register_duplicate",
+                payload={"instance_id": instance_id, "from_ref": old_ref},
+                actor_id=actor.id,
+                at=utcnow(),
+            )
+        )
+        details = {"instance_id": instance_id, "from_ref": old_ref}
+        audit_decision(session, actor, "case.register_new", new_case_ref, details)
+    rebuild(session, old_ref, settings=settings)
+    session.flush()
+    return result
+
+
+def _duplicate_or_409(session: Session, actor: User, instance_id: str) -> CaseContribution:
+    contribution = queries.get_contribution_by_instance_id(session, instance_id)
+    if contribution is None:
+        raise AppError("submission.not_found", details={"instance_id": instance_id})
+    _require_in_scope(session, actor, contribution, instance_id)
+    if contribution.state != "duplicate" or not contribution.is_registration:
+        raise AppError(
+            "case.not_unlinked",
+            message="This submission is not a duplicate registration.",
+            details={"instance_id": instance_id},
+        )
+    return contribution
+
+
+def _still_duplicates(session: Session, moving: list[CaseContribution], instance_id: str) -> None:
+    """After the cases are locked: what was read before is still what a decision on a
+    duplicate moves (another decision may have moved it meanwhile)."""
+    refs = {c.id: c.case_ref for c in moving}
+    for c in moving:
+        session.refresh(c)
+        if c.state != "duplicate" or c.case_ref != refs[c.id]:
+            raise AppError(
+                "case.not_unlinked",
+                message="This submission is not a duplicate registration.",
+                details={"instance_id": instance_id},
+            )
+
+
+def _with_followups(session: Session, contribution: CaseContribution) -> list[CaseContribution]:
+    if not contribution.entity_id:
+        return [contribution]
+    others = queries.list_contributions_for_entity(session, contribution.entity_id, ("duplicate",))
+    return [contribution] + [c for c in others if c.id != contribution.id]
+
+
+def _move(
+    contribution: CaseContribution, case_ref: str, *, keep_registration: bool, entity_id: str | None
+) -> None:
+    update = rebase_update(CaseUpdate.from_json(contribution.update), case_ref)
+    if not keep_registration:
+        update = replace(update, is_registration=False, entity_id=entity_id)
+    fill_contribution(contribution, update, moved=True)
+    contribution.state = "unlinked"  # provisional; rebuild decides

@@ -1,0 +1,35 @@
+"""Case-work settings: the defaults the merge and the case pages read. The caller
+reads them from config; services read no config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from server.cases.limits import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_MAX_REPEAT_INSTANCES,
+)
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    """Case-work defaults (the caller reads them from config; services read no config)."""
+
+    default_contact_frequency_days: int = 14
+    review_interval_days: int = 90
+    # An event time (from the phone's clock) later than the time the server received the
+    # submission by more than this is taken as the received time (``map_submission``).
+    future_event_tolerance_hours: int = 24
+    # The largest submission the merge takes (``cases.limits``): one answer's UTF-8 bytes,
+    # and the instances of all its repeats.
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_repeat_instances: int = DEFAULT_MAX_REPEAT_INSTANCES
+
+    @property
+    def future_tolerance(self) -> timedelta:
+        return timedelta(hours=self.future_event_tolerance_hours)
+
+
+DEFAULT_SETTINGS = CaseSettings()
