@@ -22,7 +22,8 @@ from exports.options import ExportOptions
 from server.auth.models import Device, User
 from server.blobs.models import Blob
 from server.cases.models import Case, CaseContribution, PlanItem
-from server.cases.queries import case_scope_clause, plan_item_order
+from server.cases.queries import plan_item_order
+from server.cases.scope import case_scope_clause
 from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.models import XForm, XFormVersion
 
@@ -177,7 +178,7 @@ def get_blob_content(sha256: str) -> Select[bytes]:
 
 def case_scope(user: Any | None) -> ColumnElement[bool]:
     """Which cases a user may export: the same rule as everywhere else in the server
-    (``cases.queries.case_scope_clause``). ``None`` means no restriction."""
+    (``cases.scope.case_scope_clause``). ``None`` means no restriction."""
     if user is None:
         return true()
     return case_scope_clause(user)

@@ -13,10 +13,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, request
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import (
+    MetaData,
+    Select,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -336,3 +349,94 @@ def open_session(engine: Engine) -> Iterator[Session]:
         yield s
     finally:
         s.close()
+
+
+# --- bulk writes and pages, for every package's queries -----------------------------------
+
+
+def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """One executemany insert (every row with the same keys)."""
+    if rows:
+        session.connection().execute(insert(model.__table__), rows)
+
+
+def update_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Update rows by id: each dict holds ``id`` and the same other keys (the SET clause)."""
+    if not rows:
+        return
+    table = model.__table__
+    stmt = update(table).where(table.c.id == bindparam("_id"))
+    params = [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in rows]
+    session.connection().execute(stmt, params)
+
+
+def delete_rows(session: Session, model: type[Any], ids: list[int]) -> None:
+    if ids:
+        table = model.__table__
+        session.connection().execute(delete(table).where(table.c.id.in_(ids)))
+
+
+# Counts stop here: past it a list says "10,000+" (its pages still work), so that counting
+# never costs more than reading that many index entries.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    total: int  # capped at COUNT_CAP (``total_capped`` says so)
+    page: int
+    per_page: int
+    total_capped: bool = False
+
+
+def count_capped(
+    session: Session, stmt: Select[*tuple[Any, ...]], *, ordered: bool = False
+) -> tuple[int, bool]:
+    """(rows of ``stmt``, up to :data:`COUNT_CAP`; whether there are more). Only the
+    statement's FROM and WHERE are read (no columns), so the count can come from an index.
+    ``ordered``: count in the statement's order, so that the planner walks the same index
+    as for the page (the case list's index holds every filter; without the order SQLite
+    may pick another index and read each case's row)."""
+    lean: Select[Any] = stmt if ordered else stmt.order_by(None)
+    # keep the FROM: a statement with no WHERE would otherwise lose its table, and count 1
+    lean = lean.with_only_columns(literal_column("1"), maintain_column_froms=True)
+    lean = lean.limit(COUNT_CAP + 1)
+    found = session.scalar(select(func.count()).select_from(lean.subquery())) or 0
+    return min(found, COUNT_CAP), found > COUNT_CAP
+
+
+def _page_bounds(page: int, per_page: int) -> tuple[int, int]:
+    return max(page, 1), min(max(per_page, 1), 500)
+
+
+def paginate(
+    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
+) -> Page:
+    """Run ``stmt`` for one page (1-based) and count the result (up to COUNT_CAP)."""
+    page, per_page = _page_bounds(page, per_page)
+    total, capped = count_capped(session, stmt)
+    rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    items = [r[0] if len(r) == 1 else r for r in rows]  # a Row: a tuple, with names
+    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
+
+
+def paginate_by_id(
+    session: Session, stmt: Select[*tuple[Any, ...]], key: Any, page: int = 1, per_page: int = 50
+) -> Page:
+    """:func:`paginate` for a statement whose rows are wide: the page's ``key`` values (a
+    primary key) are picked first, ordered and filtered from the indexes alone; only those
+    rows are then read, and put back in that order."""
+    page, per_page = _page_bounds(page, per_page)
+    total, capped = count_capped(session, stmt, ordered=True)
+    ids_stmt = stmt.with_only_columns(key).limit(per_page).offset((page - 1) * per_page)
+    ids = list(session.scalars(ids_stmt))
+    rows = (
+        session.execute(stmt.add_columns(key).order_by(None).where(key.in_(ids))).all()
+        if ids
+        else []
+    )
+    position = {k: n for n, k in enumerate(ids)}
+    by_id = sorted(rows, key=lambda r: position[r[-1]])
+    items = [r[0] if len(r) == 2 else tuple(r)[:-1] for r in by_id]  # less the key
+    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)

@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
-from server.cases import queries as case_queries
 from server.cases import routing as cases
 from server.cases.routing import ApplyResult
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.errors import AppError
+from server.submissions import queries as submission_queries
 from server.submissions import service as submissions
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
@@ -127,7 +127,7 @@ def reprocess(
 ) -> list[ApplyResult]:
     """Step 2 again for one submission (by instance id, whatever its state) or each in one
     of ``states``, oldest first; one that another process is merging now is left to it."""
-    found = case_queries.list_submissions_to_reprocess(session, instance_id, states)
+    found = submission_queries.list_submissions_to_reprocess(session, instance_id, states)
     if instance_id is not None and not found:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
     session.commit()
@@ -144,7 +144,7 @@ def reapply(
 ) -> list[ApplyResult]:
     """`casework reprocess --all`: step 2 again for these submissions, in this order, read
     with today's rules (links, holds and names stay as they were decided). Idempotent."""
-    found = case_queries.list_submissions_by_id(session, submission_ids)
+    found = submission_queries.list_submissions_by_id(session, submission_ids)
     session.commit()
     merged = [_merge(session, s, settings, states=None) for s in found]
     return [r for r in merged if r is not None]

@@ -35,7 +35,7 @@ SUPERVISORS = ("admin", "supervisor")
 
 def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
     return {
-        "total": page.total,  # at most queries.COUNT_CAP; "total_capped": there are more
+        "total": page.total,  # at most db.COUNT_CAP; "total_capped": there are more
         "total_capped": page.total_capped,
         "page": page.page,
         "per_page": page.per_page,
@@ -117,7 +117,7 @@ def _sensitive_read(detail: case_file.CaseDetail) -> dict[str, Any] | None:
 def list_followups(horizon_days: int, page: int, per_page: int) -> Response:
     session = db.session()
     stmt = queries.list_due_followups(caller(), utcnow().date(), horizon_days)
-    result = queries.paginate(session, stmt, page, per_page)
+    result = db.paginate(session, stmt, page, per_page)
     items = [
         {
             "case_ref": c.case_ref,
@@ -151,7 +151,7 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
 def _queue_response(stmt: Any, page: int, per_page: int) -> Response:
     """One page of a queue, as the list it always was; the count and the next page in
     headers (``X-Total-Count``, ``Link: <…>; rel="next"``)."""
-    result = queries.paginate(db.session(), stmt, page, per_page)
+    result = db.paginate(db.session(), stmt, page, per_page)
     response = jsonify(_queue_json(result.items))
     response.headers["X-Total-Count"] = str(result.total) + ("+" if result.total_capped else "")
     if result.total_capped or result.page * result.per_page < result.total:

@@ -7,7 +7,7 @@ from flask import Response, jsonify, request
 from server import db
 from server.api import bp
 from server.api.args import caller, require_roles, use_schema
-from server.cases.queries import paginate
+from server.db import paginate
 from server.errors import AppError
 from server.services import queries, service
 from server.services.schemas import (

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from server.auth.models import ApiToken, Device, User
@@ -12,8 +12,8 @@ def get_user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
 
-def get_user(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
+def get_user(session: Session, user_id: int | None) -> User | None:
+    return session.get(User, user_id) if user_id is not None else None
 
 
 def count_admins(session: Session) -> int:
@@ -68,5 +68,55 @@ def list_active_api_tokens(session: Session, user_id: int) -> list[ApiToken]:
     )
 
 
-def list_team_members(session: Session, team: str) -> list[User]:
-    return list(session.scalars(select(User).where(User.team == team, User.is_active.is_(True))))
+def get_users_by_username(session: Session, usernames: set[str]) -> dict[str, User]:
+    """username -> user, active or not, for those of these names that exist."""
+    if not usernames:
+        return {}
+    stmt = select(User).where(User.username.in_(sorted(usernames)))
+    return {u.username: u for u in session.scalars(stmt)}
+
+
+def get_active_user_by_username(session: Session, username: str) -> User | None:
+    stmt = select(User).where(User.username == username, User.is_active.is_(True))
+    return session.scalars(stmt).first()
+
+
+def get_usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return {r[0]: r[1] for r in rows}
+
+
+_USER_REF = select(User.id, User.team).where(User.id == bindparam("user_id"))
+
+
+def get_user_ref(session: Session, user_id: int | None) -> tuple[int, str | None] | None:
+    """(id, team) of a user, active or not."""
+    if user_id is None:
+        return None
+    found = session.connection().execute(_USER_REF, {"user_id": user_id}).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+ASSIGNABLE_ROLES = ("caseworker", "supervisor")
+
+
+def assignable_users_clause(actor: User) -> ColumnElement[bool]:
+    """The one rule for whom ``actor`` may make a case's caseworker: an active caseworker
+    or supervisor; a supervisor may pick only from their own team; nobody else may pick."""
+    eligible = and_(User.is_active.is_(True), User.role.in_(ASSIGNABLE_ROLES))
+    if actor.role == "admin":
+        return eligible
+    if actor.role == "supervisor":
+        return and_(eligible, User.team == actor.team, User.team.is_not(None))
+    return false()
+
+
+def list_assignable_users(actor: User) -> Select[User]:
+    return select(User).where(assignable_users_clause(actor)).order_by(User.username)
+
+
+def is_assignable(session: Session, actor: User, user_id: int) -> bool:
+    stmt = select(User.id).where(User.id == user_id, assignable_users_clause(actor))
+    return session.scalar(stmt) is not None

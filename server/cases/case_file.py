@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server import sensitivity
+from server.auth import queries as auth_queries
 from server.auth.models import User
-from server.cases import queries
+from server.cases import queries, scope
 from server.cases.mapping import (
     CaseUpdate,
     canonical_ref,
@@ -77,10 +78,10 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
     if not sensitivity.may_read(viewer.role, sensitivity.Use.VIEW):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     case = queries.get_case_by_ref(session, canonical_ref(case_ref))
-    if case is None or not queries.is_case_visible(session, viewer, case.id):
+    if case is None or not scope.is_case_visible(session, viewer, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     conflicts = queries.list_conflicts(session, case.id)
-    names = queries.get_usernames(
+    names = auth_queries.get_usernames(
         session,
         {i for i in [case.caseworker_id, *(c.resolved_by_id for c in conflicts)] if i is not None},
     )

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON
 from sqlalchemy.orm import Session
 
+from server import db
+from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import queries
 from server.cases.merge import CaseState, ItemState
@@ -41,12 +43,12 @@ def caseworker_ref(
     longer, an active caseworker or supervisor), the case stays where it was."""
     name = state.caseworker
     if name and name not in users:
-        users.update(queries.get_users_by_username(session, {name}))
+        users.update(auth_queries.get_users_by_username(session, {name}))
     found = users.get(name) if name else None
     if found is not None and is_eligible(found):
         return (found.id, found.team)
     if name:
-        return queries.get_user_ref(session, current_id)
+        return auth_queries.get_user_ref(session, current_id)
     return None
 
 
@@ -134,9 +136,9 @@ def write_items_and_conflicts(
             new_items.append({"case_id": case_id, "item_id": item.item_id, **values})
         elif any(_differs(row[k], v) for k, v in values.items()):
             changed_items.append({"id": row["id"], **values})
-    queries.insert_rows(session, PlanItem, new_items)
-    queries.update_rows(session, PlanItem, changed_items)
-    queries.delete_rows(session, PlanItem, [r["id"] for r in existing.values()])
+    db.insert_rows(session, PlanItem, new_items)
+    db.update_rows(session, PlanItem, changed_items)
+    db.delete_rows(session, PlanItem, [r["id"] for r in existing.values()])
     changed = bool(new_items or changed_items or existing)
 
     conflicts = (
@@ -179,9 +181,9 @@ def write_items_and_conflicts(
         elif changes:
             queries.update_case_conflict(session, crow["id"], changes)
             changed = True
-    queries.insert_rows(session, CaseConflict, new_conflicts)
+    db.insert_rows(session, CaseConflict, new_conflicts)
     # A conflict can vanish when an edit supersedes one side; a resolved one is kept as the
     # record of the supervisor's decision.
     gone = [r["id"] for k, r in conflicts.items() if k not in seen and r["resolved_at"] is None]
-    queries.delete_rows(session, CaseConflict, gone)
+    db.delete_rows(session, CaseConflict, gone)
     return changed or bool(new_conflicts or gone)

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
+from server.auth import queries as auth_queries
 from server.auth.models import User
-from server.cases import queries
+from server.cases import queries, scope
 from server.cases.case_rows import fingerprint
 from server.cases.mapping import (
     CaseUpdate,
@@ -27,17 +28,15 @@ from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution
 from server.cases.rebuild import RebuildResult, fill_contribution, lock_cases, rebuild
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.errors import AppError
-from server.submissions.queries import (
-    get_visible_submission_ids,
-)
+from server.submissions.scope import get_visible_submission_ids
 from server.timeutil import utcnow
 
 SUPERVISING_ROLES = ("admin", "supervisor")
 
 
 # Who may decide what: the actor's role (admin or supervisor), then the case scope
-# (``queries.case_scope_clause``) for every case read or changed, and the submissions scope
-# (``submissions.queries.scope_submitters``) for every queue entry moved. Out of scope
+# (``cases.scope.case_scope_clause``) for every case read or changed, and the submissions scope
+# (``submissions.scope.scope_submitters``) for every queue entry moved. Out of scope
 # looks the same as not there, as it does when reading.
 
 
@@ -60,7 +59,7 @@ def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
     The reference number is looked up in its canonical form (``cp-1`` finds ``CP-1``)."""
     _require_supervisor(actor)
     case = queries.get_case_by_ref(session, canonical_ref(case_ref))
-    if case is None or not queries.is_case_visible(session, actor, case.id):
+    if case is None or not scope.is_case_visible(session, actor, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     return case
 
@@ -130,19 +129,19 @@ def reassign(
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Make ``username`` the case's named caseworker: an active caseworker or supervisor,
-    from the actor's team when the actor is a supervisor (``queries.assignable_users_clause``).
+    from the actor's team when the actor is a supervisor (``auth.queries.assignable_users_clause``).
     """
     case = _case_or_404(session, case_ref, actor)
-    user = queries.get_active_user_by_username(session, username)
+    user = auth_queries.get_active_user_by_username(session, username)
     if user is None:
         raise AppError("case.user_not_found", details={"username": username})
-    if user.role not in queries.ASSIGNABLE_ROLES:
+    if user.role not in auth_queries.ASSIGNABLE_ROLES:
         raise AppError(
             "request.invalid",
             "Only a caseworker or a supervisor can hold a case.",
             details={"username": username, "role": user.role},
         )
-    if not queries.is_assignable(session, actor, user.id):
+    if not auth_queries.is_assignable(session, actor, user.id):
         raise AppError(
             "auth.forbidden",
             "You can give a case only to a member of your team.",
@@ -185,7 +184,7 @@ def resolve_conflict(
 
 def _already_resolved(session: Session, conflict: CaseConflict) -> AppError:
     ids = {conflict.resolved_by_id} if conflict.resolved_by_id is not None else set()
-    who = queries.get_usernames(session, ids).get(conflict.resolved_by_id or 0)
+    who = auth_queries.get_usernames(session, ids).get(conflict.resolved_by_id or 0)
     at = conflict.resolved_at
     value = conflict.resolved_value
     shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -16,12 +16,25 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from server import sensitivity
 from server.auth.models import User
-from server.cases import queries
+from server.cases.models import Case, CaseAction, CaseContribution, PlanItem
+from server.cases.queries import plan_item_order
+from server.cases.scope import device_scope_clause
 from server.services import queries as service_queries
+from server.submissions.models import Submission
 
 CASES_HEADER = (
     "name",
@@ -95,7 +108,7 @@ def _stream(session: Session, stmt: Any) -> Iterator[Any]:
 def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     """cases.csv rows for the user's open cases, read in batches."""
     for entity_id, version, case_ref, risk, caseworker, due, status, frequency in _stream(
-        session, queries.list_case_list_rows(user)
+        session, list_case_list_rows(user)
     ):
         label = f"{case_ref} ({risk})" if risk else case_ref
         yield (entity_id, label, version, case_ref, risk, caseworker, due, status, frequency)
@@ -103,7 +116,7 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     for item_id, title, case_ref, kind, status, due, key in _stream(
-        session, queries.list_plan_item_list_rows(user)
+        session, list_plan_item_list_rows(user)
     ):
         yield (item_id, f"{case_ref}: {title or kind}", case_ref, kind, status, due, key)
 
@@ -145,7 +158,7 @@ def _stream_case_csv_rows(session: Session, user: User) -> Iterator[str]:
     writer.writerow(CASES_HEADER)
     session.flush()  # a Core read skips the ORM's autoflush
     result = session.connection().execute(
-        queries.list_case_csv_rows(user), execution_options={"yield_per": _FETCH_ROWS}
+        list_case_csv_rows(user), execution_options={"yield_per": _FETCH_ROWS}
     )
     for partition in result.partitions():
         writer.writerows(partition)
@@ -213,7 +226,7 @@ def entity_states(
     """Answers Collect's integrity check: ``(entity id, deleted)`` for each id asked about.
 
     Deleted means the server knows the case, it was sent to this user (it is or was on
-    their list: ``queries.get_once_listed_entity_ids``) and it has left their list (closed,
+    their list: ``get_once_listed_entity_ids``) and it has left their list (closed,
     or assigned outside their scope). Any other id is *not* deleted: one the server does not
     know yet may be a registration still on its way (Collect would drop the caseworker's
     offline case), and one the user was never sent gets the same answer, so that the URL
@@ -221,7 +234,164 @@ def entity_states(
     """
     if dataset != "cases":
         return [(i, False) for i in ids]
-    listed = queries.get_listed_entity_ids(session, user, ids)
-    known = queries.get_known_entity_ids(session, ids)
-    sent = queries.get_once_listed_entity_ids(session, user, ids)
+    listed = get_listed_entity_ids(session, user, ids)
+    known = get_known_entity_ids(session, ids)
+    sent = get_once_listed_entity_ids(session, user, ids)
     return [(i, i in known and i in sent and i not in listed) for i in ids]
+
+
+# --- the lists' queries ------------------------------------------------------------------
+
+
+def list_case_list_rows(
+    user: User,
+) -> Select[str, int, str, str | None, str | None, str | None, str, int | None]:
+    """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
+    risk_level, caseworker username, next_contact_due, status, contact_frequency_days.
+    Ordered by case_ref."""
+    cw = User.__table__.alias("cw")
+    return (
+        select(
+            Case.entity_id,
+            Case.version,
+            Case.case_ref,
+            Case.risk_level,
+            cw.c.username,
+            _date_text(Case.next_contact_due),
+            Case.status,
+            Case.contact_frequency_days,
+        )
+        .outerjoin(cw, cw.c.id == Case.caseworker_id)
+        .where(device_scope_clause(user), Case.status == "open")
+        .order_by(Case.case_ref)
+    )
+
+
+def list_case_csv_rows(
+    user: User,
+) -> Select[str, str, int, str, str | None, str | None, str | None, str, int | None]:
+    """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
+    number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
+    status, contact_frequency_days (the plan's, in days); the user's open cases in device
+    scope, ordered by case_ref. The label is built
+    by the database so that rows go to the CSV writer untouched."""
+    cw = User.__table__.alias("cw")
+    has_risk = and_(Case.risk_level.is_not(None), Case.risk_level != "")
+    label = sql_case(
+        (has_risk, Case.case_ref + " (" + Case.risk_level + ")"), else_=Case.case_ref
+    ).label("label")
+    return (
+        select(
+            Case.entity_id,
+            label,
+            Case.version,
+            Case.case_ref,
+            Case.risk_level,
+            cw.c.username,
+            _date_text(Case.next_contact_due),
+            Case.status,
+            Case.contact_frequency_days,
+        )
+        .outerjoin(cw, cw.c.id == Case.caseworker_id)
+        # coalesce keeps the planner off the status index: walking the case_ref index
+        # yields rows already in order, streamed from the first one, where the status index
+        # made SQLite sort every open case before returning any.
+        .where(device_scope_clause(user), func.coalesce(Case.status, "") == "open")
+        .order_by(Case.case_ref)
+    )
+
+
+def list_plan_item_list_rows(
+    user: User,
+) -> Select[str, str, str, str, str, str | None, str | None]:
+    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due, key (open
+    items of open cases in the user's device scope)."""
+    return (
+        select(
+            PlanItem.item_id,
+            PlanItem.title,
+            Case.case_ref,
+            PlanItem.kind,
+            PlanItem.status,
+            _date_text(PlanItem.due_date),
+            PlanItem.key,
+        )
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(device_scope_clause(user), Case.status == "open", PlanItem.is_done.is_(False))
+        .order_by(Case.case_ref, *plan_item_order())
+    )
+
+
+def _date_text(column: Any) -> Any:
+    """A date column as 'YYYY-MM-DD' text, so device lists write it without parsing."""
+    return cast(column, String).label(column.key)
+
+
+def get_known_entity_ids(session: Session, entity_ids: list[str]) -> set[str]:
+    """Which of these entity ids belong to a case, or were merged into one (a duplicate
+    registration's)."""
+    if not entity_ids:
+        return set()
+    known = set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
+    merged = CaseAction.payload["entity_id"].as_string()
+    stmt = select(merged).where(CaseAction.kind == "merge_duplicate", merged.in_(entity_ids))
+    return known | {e for e in session.scalars(stmt) if e}
+
+
+def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:
+    """Which of these entity ids are on the user's cases.csv (open, in device scope)."""
+    if not entity_ids:
+        return set()
+    stmt = select(Case.entity_id).where(
+        Case.entity_id.in_(entity_ids), Case.status == "open", device_scope_clause(user)
+    )
+    return set(session.scalars(stmt))
+
+
+def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:
+    """Which of these entity ids the user's cases.csv holds or has held, as far as the
+    record tells: for an admin every case's (their list is every open case); for others the
+    cases that they (a supervisor: anyone of their team) sent a submission about or were
+    named caseworker of, the entity ids their own submissions named, and those of their
+    registrations merged into another case."""
+    if not entity_ids:
+        return set()
+    if user.role == "admin":
+        return get_known_entity_ids(session, entity_ids)
+    if user.role == "supervisor" and user.team:
+        people: Any = select(User.id).where(User.team == user.team)
+    else:
+        people = select(User.id).where(User.id == user.id)
+    names = select(User.username).where(User.id.in_(people))
+    sent = (
+        select(CaseContribution.case_id, CaseContribution.entity_id)
+        .join(Submission, Submission.id == CaseContribution.submission_id)
+        .where(Submission.submitter_id.in_(people))
+        .subquery()
+    )
+    assigned = select(CaseAction.case_id).where(
+        CaseAction.kind == "reassign", CaseAction.payload["username"].as_string().in_(names)
+    )
+    cases = select(Case.entity_id).where(
+        Case.entity_id.in_(entity_ids),
+        or_(
+            Case.caseworker_id.in_(people),
+            Case.id.in_(select(sent.c.case_id).where(sent.c.case_id.is_not(None))),
+            Case.id.in_(assigned),
+        ),
+    )
+    named = select(sent.c.entity_id).where(sent.c.entity_id.in_(entity_ids))
+    # a duplicate registration of theirs, merged into another case: its entity was theirs
+    merged_entity = CaseAction.payload["entity_id"].as_string()
+    retired = select(merged_entity).where(
+        CaseAction.kind == "merge_duplicate",
+        merged_entity.in_(entity_ids),
+        CaseAction.payload["instance_id"]
+        .as_string()
+        .in_(select(Submission.instance_id).where(Submission.submitter_id.in_(people))),
+    )
+    return (
+        set(session.scalars(cases))
+        | {e for e in session.scalars(named) if e}
+        | {e for e in session.scalars(retired) if e}
+    )

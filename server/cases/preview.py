@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
+from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import decisions, queries, settings
 from server.cases.mapping import canonical_ref
@@ -90,7 +91,9 @@ def _read(session: Session, case_ref: str) -> tuple[dict[str, Any], dict[str, di
     case = queries.get_case_by_ref(session, case_ref)
     if case is None:
         return {}, {}
-    names = queries.get_usernames(session, {case.caseworker_id} if case.caseworker_id else set())
+    names = auth_queries.get_usernames(
+        session, {case.caseworker_id} if case.caseworker_id else set()
+    )
     values = {name: getattr(case, name, None) for name in CASE_FIELDS if name != "caseworker"}
     values["caseworker"] = names.get(case.caseworker_id) if case.caseworker_id else None
     items = {

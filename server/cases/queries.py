@@ -1,39 +1,31 @@
-"""Every case query, named for what it returns. Services and views compose these.
+"""Queries on the cases' tables (cases, their contributions, actions, plan items and
+conflicts), named for what they return: single rows, a case's inputs, the rebuild's Core
+reads and writes, the case lists and queues. Services and views compose these.
 
-Scope (who sees which case) is decided here once, in :func:`visible_cases_query`, and
-every list that shows cases to a person goes through it.
-
-Over 600 lines: it also holds queries of other tables (contributions, submissions to
-reprocess, the dashboard's) and the generic paging helpers. Moving each query to its table's
-module and ``paginate`` to ``server.db`` is item 3 of the one-pipeline issue, not done yet.
+Who sees which case is decided in ``cases.scope``; whose submissions a user reads, in
+``submissions.scope``. The dashboard's counts are in ``cases.dashboard``, the device lists'
+queries in ``cases.device_lists``; paging and bulk writes in ``server.db``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     RowMapping,
     Select,
-    String,
     Table,
     and_,
     bindparam,
-    cast,
-    delete,
-    false,
     func,
     insert,
     literal_column,
     or_,
     select,
     text,
-    true,
-    update,
 )
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Bundle, Session
@@ -46,14 +38,12 @@ from server.cases.models import (
     CaseConflict,
     CaseContribution,
     PlanItem,
-    PlanItemDueCount,
 )
-from server.db import begin_write
+from server.cases.scope import case_scope_clause
+from server.db import Page, begin_write, paginate_by_id, update_rows
 from server.submissions.models import Submission
-from server.submissions.queries import submission_scope_clause
-from server.xforms.models import XFormVersion
+from server.submissions.scope import submission_scope_clause
 
-DONE_STATUSES = ("delivered", "done", "completed", "closed", "cancelled", "declined")
 APPLIED_STATES = ("applied", "unlinked", "duplicate")
 
 
@@ -115,51 +105,6 @@ def get_case_by_merged_entity_id(session: Session, entity_id: str) -> tuple[str,
     return (found[0], found[1]) if found is not None else None
 
 
-def get_users_by_username(session: Session, usernames: set[str]) -> dict[str, User]:
-    """username -> user, active or not, for those of these names that exist."""
-    if not usernames:
-        return {}
-    stmt = select(User).where(User.username.in_(sorted(usernames)))
-    return {u.username: u for u in session.scalars(stmt)}
-
-
-def get_case_for_update(session: Session, case_ref: str) -> Case | None:
-    """The case row, locked until the transaction ends (``FOR UPDATE`` on PostgreSQL)."""
-    stmt = select(Case).where(Case.case_ref == case_ref).with_for_update()
-    return session.scalars(stmt.execution_options(populate_existing=True)).first()
-
-
-def get_user(session: Session, user_id: int | None) -> User | None:
-    return session.get(User, user_id) if user_id is not None else None
-
-
-def get_active_user_by_username(session: Session, username: str) -> User | None:
-    stmt = select(User).where(User.username == username, User.is_active.is_(True))
-    return session.scalars(stmt).first()
-
-
-def get_usernames(session: Session, user_ids: set[int]) -> dict[int, str]:
-    if not user_ids:
-        return {}
-    rows = session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
-    return {r[0]: r[1] for r in rows}
-
-
-def get_active_usernames(session: Session, usernames: set[str]) -> set[str]:
-    if not usernames:
-        return set()
-    stmt = select(User.username).where(User.username.in_(usernames), User.is_active.is_(True))
-    return set(session.scalars(stmt))
-
-
-def get_submission_by_instance_id(session: Session, instance_id: str) -> Submission | None:
-    return session.scalars(select(Submission).where(Submission.instance_id == instance_id)).first()
-
-
-def get_xform_version(session: Session, version_id: int) -> XFormVersion | None:
-    return session.get(XFormVersion, version_id)
-
-
 def get_contribution_for_submission(
     session: Session, submission_id: int
 ) -> CaseContribution | None:
@@ -187,18 +132,6 @@ def get_conflict(session: Session, case_id: int, conflict_id: int) -> CaseConfli
 
 
 # --- a case's inputs -----------------------------------------------------------------------
-
-
-def list_contributions_for_ref(
-    session: Session, case_ref: str, states: Sequence[str] = APPLIED_STATES
-) -> list[CaseContribution]:
-    """Contributions filed under a reference number, oldest event first."""
-    stmt = (
-        select(CaseContribution)
-        .where(CaseContribution.case_ref == case_ref, CaseContribution.state.in_(states))
-        .order_by(CaseContribution.event_at, CaseContribution.id)
-    )
-    return list(session.scalars(stmt))
 
 
 def list_contributions_for_entity(
@@ -260,32 +193,10 @@ def list_submission_ids_to_reapply(session: Session) -> list[int]:
     return list(session.scalars(stmt))
 
 
-def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submission]:
-    """These submissions, in the order of ``ids``."""
-    found = {s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(ids)))}
-    return [found[i] for i in ids if i in found]
-
-
-def list_submissions_to_reprocess(
-    session: Session, instance_id: str | None = None, states: Sequence[str] = ("failed",)
-) -> list[Submission]:
-    """One submission by instance id, or every submission in one of ``states``, oldest
-    first."""
-    if instance_id is not None:
-        stmt = select(Submission).where(Submission.instance_id == instance_id)
-    else:
-        stmt = (
-            select(Submission)
-            .where(Submission.processing_state.in_(states))
-            .order_by(Submission.received_at, Submission.id)
-        )
-    return list(session.scalars(stmt))
-
-
 # --- rebuilding: Core reads and writes on the session's connection ------------------------
 #
 # The rebuild runs for every submission; these skip the ORM's identity map and unit of work.
-# ``cases.service.rebuild`` flushes before it reads and expires the ORM copies it outdated.
+# ``cases.rebuild.rebuild`` flushes before it reads and expires the ORM copies it outdated.
 
 _CASE_COLUMNS = tuple(Case.__table__.c)
 _CONTRIBUTION_COLUMNS = (
@@ -338,10 +249,6 @@ _ACTION_ROWS_FOR_CASE = (
     .where(CaseAction.case_id == bindparam("case_id"))
     .order_by(CaseAction.at, CaseAction.id)
 )
-_ACTIVE_USER_REFS = select(User.username, User.id, User.team).where(
-    User.username.in_(bindparam("names", expanding=True)), User.is_active.is_(True)
-)
-_USER_REF = select(User.id, User.team).where(User.id == bindparam("user_id"))
 _PLAN_ITEM_ROWS = (
     select(*_PLAN_ITEM_COLUMNS)
     .where(PlanItem.case_id == bindparam("case_id"))
@@ -377,24 +284,6 @@ def list_action_rows_for_case(
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
-def get_active_user_refs(
-    session: Session, usernames: set[str]
-) -> dict[str, tuple[int, str | None]]:
-    """username -> (id, team) for those of these names that are active users."""
-    if not usernames:
-        return {}
-    rows = session.connection().execute(_ACTIVE_USER_REFS, {"names": sorted(usernames)})
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def get_user_ref(session: Session, user_id: int | None) -> tuple[int, str | None] | None:
-    """(id, team) of a user, active or not."""
-    if user_id is None:
-        return None
-    found = session.connection().execute(_USER_REF, {"user_id": user_id}).first()
-    return (found[0], found[1]) if found is not None else None
-
-
 def list_plan_item_rows(session: Session, case_id: int) -> list[RowMapping]:
     return list(session.connection().execute(_PLAN_ITEM_ROWS, {"case_id": case_id}).mappings())
 
@@ -420,154 +309,7 @@ def update_case_conflict(session: Session, conflict_id: int, values: dict[str, A
     update_rows(session, CaseConflict, [{"id": conflict_id, **values}])
 
 
-def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """One executemany insert (every row with the same keys)."""
-    if rows:
-        session.connection().execute(insert(model.__table__), rows)
-
-
-def update_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Update rows by id: each dict holds ``id`` and the same other keys (the SET clause)."""
-    if not rows:
-        return
-    table = model.__table__
-    stmt = update(table).where(table.c.id == bindparam("_id"))
-    params = [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in rows]
-    session.connection().execute(stmt, params)
-
-
-def delete_rows(session: Session, model: type[Any], ids: list[int]) -> None:
-    if ids:
-        table = model.__table__
-        session.connection().execute(delete(table).where(table.c.id.in_(ids)))
-
-
-# --- scope ---------------------------------------------------------------------------------
-
-
-def case_scope_clause(user: User) -> ColumnElement[bool]:
-    """The one rule for which cases a user may see, read or export."""
-    if user.role == "admin":
-        return true()
-    if user.role == "supervisor":
-        team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
-        return or_(Case.caseworker_id.in_(team_members), Case.caseworker_id.is_(None))
-    if user.role == "caseworker":
-        return Case.caseworker_id == user.id
-    return false()
-
-
-ASSIGNABLE_ROLES = ("caseworker", "supervisor")
-
-
-def assignable_users_clause(actor: User) -> ColumnElement[bool]:
-    """The one rule for whom ``actor`` may make a case's caseworker: an active caseworker
-    or supervisor; a supervisor may pick only from their own team; nobody else may pick."""
-    eligible = and_(User.is_active.is_(True), User.role.in_(ASSIGNABLE_ROLES))
-    if actor.role == "admin":
-        return eligible
-    if actor.role == "supervisor":
-        return and_(eligible, User.team == actor.team, User.team.is_not(None))
-    return false()
-
-
-def list_assignable_users(actor: User) -> Select[User]:
-    return select(User).where(assignable_users_clause(actor)).order_by(User.username)
-
-
-def is_assignable(session: Session, actor: User, user_id: int) -> bool:
-    stmt = select(User.id).where(User.id == user_id, assignable_users_clause(actor))
-    return session.scalar(stmt) is not None
-
-
-def visible_cases_query(user: User) -> Select[Case]:
-    """Cases the user may see: admin all; supervisor the team's and unassigned ones;
-    caseworker their own; anyone else none."""
-    return select(Case).where(case_scope_clause(user))
-
-
-def is_case_visible(session: Session, user: User, case_id: int) -> bool:
-    stmt = select(Case.id).where(Case.id == case_id, case_scope_clause(user))
-    return session.scalar(stmt) is not None
-
-
-def get_usernames_seeing_case(session: Session, users: Sequence[User], case_id: int) -> set[str]:
-    """Which of these users may see the case, by :func:`case_scope_clause` (one query)."""
-    if not users:
-        return set()
-    seen = [sql_case((case_scope_clause(u), true()), else_=false()) for u in users]
-    row = session.execute(select(*seen).where(Case.id == case_id)).first()
-    if row is None:
-        return set()
-    return {u.username for u, sees in zip(users, row, strict=True) if sees}
-
-
 # --- lists ---------------------------------------------------------------------------------
-
-# Counts stop here: past it a list says "10,000+" (its pages still work), so that counting
-# never costs more than reading that many index entries.
-COUNT_CAP = 10_000
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    total: int  # capped at COUNT_CAP (``total_capped`` says so)
-    page: int
-    per_page: int
-    total_capped: bool = False
-
-
-def count_capped(
-    session: Session, stmt: Select[*tuple[Any, ...]], *, ordered: bool = False
-) -> tuple[int, bool]:
-    """(rows of ``stmt``, up to :data:`COUNT_CAP`; whether there are more). Only the
-    statement's FROM and WHERE are read (no columns), so the count can come from an index.
-    ``ordered``: count in the statement's order, so that the planner walks the same index
-    as for the page (the case list's index holds every filter; without the order SQLite
-    may pick another index and read each case's row)."""
-    lean: Select[Any] = stmt if ordered else stmt.order_by(None)
-    # keep the FROM: a statement with no WHERE would otherwise lose its table, and count 1
-    lean = lean.with_only_columns(literal_column("1"), maintain_column_froms=True)
-    lean = lean.limit(COUNT_CAP + 1)
-    found = session.scalar(select(func.count()).select_from(lean.subquery())) or 0
-    return min(found, COUNT_CAP), found > COUNT_CAP
-
-
-def _page_bounds(page: int, per_page: int) -> tuple[int, int]:
-    return max(page, 1), min(max(per_page, 1), 500)
-
-
-def paginate(
-    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
-) -> Page:
-    """Run ``stmt`` for one page (1-based) and count the result (up to COUNT_CAP)."""
-    page, per_page = _page_bounds(page, per_page)
-    total, capped = count_capped(session, stmt)
-    rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    items = [r[0] if len(r) == 1 else r for r in rows]  # a Row: a tuple, with names
-    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
-
-
-def paginate_by_id(
-    session: Session, stmt: Select[*tuple[Any, ...]], key: Any, page: int = 1, per_page: int = 50
-) -> Page:
-    """:func:`paginate` for a statement whose rows are wide: the page's ``key`` values (a
-    primary key) are picked first, ordered and filtered from the indexes alone; only those
-    rows are then read, and put back in that order."""
-    page, per_page = _page_bounds(page, per_page)
-    total, capped = count_capped(session, stmt, ordered=True)
-    ids_stmt = stmt.with_only_columns(key).limit(per_page).offset((page - 1) * per_page)
-    ids = list(session.scalars(ids_stmt))
-    rows = (
-        session.execute(stmt.add_columns(key).order_by(None).where(key.in_(ids))).all()
-        if ids
-        else []
-    )
-    position = {k: n for n, k in enumerate(ids)}
-    by_id = sorted(rows, key=lambda r: position[r[-1]])
-    items = [r[0] if len(r) == 2 else tuple(r)[:-1] for r in by_id]  # less the key
-    return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
 
 
 def _overdue_item_exists(today: date) -> ColumnElement[bool]:
@@ -710,7 +452,7 @@ def _queue(user: User, state: str) -> Select[Any, Any, str | None]:
 def list_unlinked(user: User) -> Select[Any, Any, str | None]:
     """Submissions waiting for a registration with their reference number (or a supervisor),
     in the user's scope: (contribution, submission, submitter username), oldest first.
-    Page it (:func:`paginate`)."""
+    Page it (``db.paginate``)."""
     return _queue(user, "unlinked").order_by(CaseContribution.event_at, CaseContribution.id)
 
 
@@ -742,61 +484,15 @@ def list_due_followups(
     )
 
 
-def _not_open_status() -> ColumnElement[bool]:
-    """``status <> 'open'`` as two ranges, so that it is read from an index on status."""
-    return or_(Case.status < "open", Case.status > "open")
-
-
-def nth_overdue_due_date(session: Session, today: date, n: int) -> date | None:
-    """The due date of the ``n``-th open item past due on an open case, oldest first (any
-    case): walks ``ix_plan_item_open_due`` in due order and stops there."""
-    not_open = select(Case.id).where(_not_open_status())
-    stmt = (
-        select(PlanItem.due_date)
-        .where(
-            PlanItem.is_done.is_(False),
-            PlanItem.due_date < today,
-            PlanItem.case_id.not_in(not_open),
-        )
-        .order_by(PlanItem.due_date)
-        .offset(n - 1)
-        .limit(1)
-    )
-    found: date | None = session.scalar(stmt)
-    return found
-
-
-def nth_overdue_due_date_in_scope(session: Session, user: User, today: date, n: int) -> date | None:
-    """:func:`nth_overdue_due_date` within the user's case scope, from the kept counts
-    (``plan_item_due_count``: a few rows per caseworker and day), so that a team's list
-    reads the items up to that day, not every overdue item of the team."""
-    if user.role != "supervisor":  # a caseworker's few hundred cases: from their side
-        return nth_overdue_due_date(session, today, n) if user.role == "admin" else None
-    keys = _caseworker_keys(session, user) or []
-    per_day = (
-        select(PlanItemDueCount.due_date, func.sum(PlanItemDueCount.n))
-        .where(PlanItemDueCount.caseworker_id.in_(keys), PlanItemDueCount.due_date < today)
-        .group_by(PlanItemDueCount.due_date)
-        .order_by(PlanItemDueCount.due_date)
-    )
-    seen = 0
-    for due, count in session.execute(per_day):
-        seen += int(count)
-        if seen >= n:
-            found: date = due
-            return found
-    return None
-
-
 def list_overdue_items(
     user: User, today: date, due_until: date | None = None
 ) -> Select[PlanItem, Any]:
     """Open plan items past their due date on open cases in scope, oldest due first:
     (item, its case's ``case_ref`` and ``caseworker_id``).
 
-    ``due_until``: only items due by then (:func:`nth_overdue_due_date` for a list of the
-    first few of every case's, so that an admin's list reads those, not every overdue
-    item)."""
+    ``due_until``: only items due by then (``cases.dashboard.nth_overdue_due_date`` for a
+    list of the first few of every case's, so that an admin's list reads those, not every
+    overdue item)."""
     case: Bundle[Any] = Bundle("case", Case.case_ref, Case.caseworker_id)
     stmt = (
         select(PlanItem, case)
@@ -844,297 +540,3 @@ def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
 def list_conflicts(session: Session, case_id: int) -> list[CaseConflict]:
     stmt = select(CaseConflict).where(CaseConflict.case_id == case_id).order_by(CaseConflict.id)
     return list(session.scalars(stmt))
-
-
-# --- dashboard -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    open_cases_by_caseworker: dict[str, int] = field(default_factory=dict)  # "" = unassigned
-    contacts_overdue: int = 0
-    contacts_due_this_week: int = 0
-    overdue_items_by_kind: dict[str, int] = field(default_factory=dict)
-    cases_without_review: int = 0  # no review in the last 90 days
-    open_conflicts: int = 0
-    unlinked_waiting: int = 0
-    duplicates_waiting: int = 0
-
-
-def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
-    """The counts a supervisor's front page shows, within the user's scope.
-
-    The case counts are one pass over ``ix_case_record_scope`` (the caller's caseworkers'
-    entries for a supervisor, every entry for an admin), never over the cases' rows."""
-    scope = case_scope_clause(user)
-    parts = [scope]
-    if user.role == "supervisor":
-        # The team's ids as values, and the unassigned cases apart: each part seeks its
-        # entries in ix_case_record_scope, where "IN (team) OR IS NULL" read the whole index.
-        team = session.scalars(
-            select(User.id).where(User.team == user.team, User.team.is_not(None))
-        ).all()
-        parts = [Case.caseworker_id.in_(team), Case.caseworker_id.is_(None)]
-    is_open = Case.status == "open"
-    review_cutoff = datetime.combine(today - timedelta(days=90), datetime.min.time(), UTC)
-
-    def n(condition: ColumnElement[bool]) -> Any:
-        return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
-
-    per_cw = [
-        row
-        for part in parts
-        for row in session.execute(
-            select(
-                Case.caseworker_id,
-                n(is_open),
-                n(and_(is_open, Case.next_contact_due < today)),
-                n(
-                    and_(
-                        is_open,
-                        Case.next_contact_due >= today,
-                        Case.next_contact_due <= today + timedelta(days=7),
-                    )
-                ),
-                n(
-                    and_(
-                        is_open,
-                        or_(
-                            Case.last_review_at < review_cutoff,
-                            and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
-                        ),
-                    )
-                ),
-                func.coalesce(func.sum(Case.open_conflicts), 0),
-            )
-            .where(part)
-            .group_by(Case.caseworker_id)
-        )
-    ]
-    names = get_usernames(session, {r[0] for r in per_cw if r[0] is not None})
-    open_by_cw: dict[str, int] = {}
-    for cw_id, open_n, *_ in per_cw:
-        if open_n:
-            name = names.get(cw_id, "") if cw_id is not None else ""
-            open_by_cw[name] = open_by_cw.get(name, 0) + int(open_n)
-    overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
-
-    items = overdue_items_by_kind(session, today, _caseworker_keys(session, user))
-    counts = dict(
-        session.execute(
-            select(CaseContribution.state, func.count(CaseContribution.id))
-            .join(Submission, Submission.id == CaseContribution.submission_id)
-            .where(
-                CaseContribution.state.in_(("unlinked", "duplicate")),
-                submission_scope_clause(user),
-            )
-            .group_by(CaseContribution.state)
-        ).all()
-    )
-    unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
-    return Dashboard(
-        open_cases_by_caseworker=dict(sorted(open_by_cw.items())),
-        contacts_overdue=overdue,
-        contacts_due_this_week=week,
-        overdue_items_by_kind=items,
-        cases_without_review=no_review,
-        open_conflicts=conflicts,
-        unlinked_waiting=unlinked,
-        duplicates_waiting=duplicates,
-    )
-
-
-def _caseworker_keys(session: Session, user: User) -> list[int] | None:
-    """The caseworker keys of ``plan_item_due_count`` in the user's case scope (0: the
-    unassigned cases); None for every key (an admin)."""
-    if user.role == "admin":
-        return None
-    if user.role == "supervisor":
-        team = select(User.id).where(User.team == user.team, User.team.is_not(None))
-        return [0, *session.scalars(team)]
-    if user.role == "caseworker":
-        return [user.id]
-    return []
-
-
-def overdue_items_by_kind(
-    session: Session, today: date, caseworker_keys: list[int] | None
-) -> dict[str, int]:
-    """Open items of open cases due before ``today``, by kind, for these caseworker keys
-    (:func:`_caseworker_keys`; None: all): a sum of ``plan_item_due_count`` rows, a few per
-    caseworker and day, whatever the number of items (``cases.item_counts`` keeps them)."""
-    if caseworker_keys == []:
-        return {}
-    stmt = select(PlanItemDueCount.kind, func.sum(PlanItemDueCount.n)).where(
-        PlanItemDueCount.due_date < today
-    )
-    if caseworker_keys is not None:
-        stmt = stmt.where(PlanItemDueCount.caseworker_id.in_(caseworker_keys))
-    rows = session.execute(stmt.group_by(PlanItemDueCount.kind)).all()
-    return {kind: int(n) for kind, n in sorted(rows) if n}
-
-
-# --- device lists --------------------------------------------------------------------------
-
-
-def list_case_list_rows(
-    user: User,
-) -> Select[str, int, str, str | None, str | None, str | None, str, int | None]:
-    """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
-    risk_level, caseworker username, next_contact_due, status, contact_frequency_days.
-    Ordered by case_ref."""
-    cw = User.__table__.alias("cw")
-    return (
-        select(
-            Case.entity_id,
-            Case.version,
-            Case.case_ref,
-            Case.risk_level,
-            cw.c.username,
-            _date_text(Case.next_contact_due),
-            Case.status,
-            Case.contact_frequency_days,
-        )
-        .outerjoin(cw, cw.c.id == Case.caseworker_id)
-        .where(_device_scope(user), Case.status == "open")
-        .order_by(Case.case_ref)
-    )
-
-
-def list_case_csv_rows(
-    user: User,
-) -> Select[str, str, int, str, str | None, str | None, str | None, str, int | None]:
-    """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
-    number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
-    status, contact_frequency_days (the plan's, in days); the user's open cases in device
-    scope, ordered by case_ref. The label is built
-    by the database so that rows go to the CSV writer untouched."""
-    cw = User.__table__.alias("cw")
-    has_risk = and_(Case.risk_level.is_not(None), Case.risk_level != "")
-    label = sql_case(
-        (has_risk, Case.case_ref + " (" + Case.risk_level + ")"), else_=Case.case_ref
-    ).label("label")
-    return (
-        select(
-            Case.entity_id,
-            label,
-            Case.version,
-            Case.case_ref,
-            Case.risk_level,
-            cw.c.username,
-            _date_text(Case.next_contact_due),
-            Case.status,
-            Case.contact_frequency_days,
-        )
-        .outerjoin(cw, cw.c.id == Case.caseworker_id)
-        # coalesce keeps the planner off the status index: walking the case_ref index
-        # yields rows already in order, streamed from the first one, where the status index
-        # made SQLite sort every open case before returning any.
-        .where(_device_scope(user), func.coalesce(Case.status, "") == "open")
-        .order_by(Case.case_ref)
-    )
-
-
-def list_plan_item_list_rows(
-    user: User,
-) -> Select[str, str, str, str, str, str | None, str | None]:
-    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due, key (open
-    items of open cases in the user's device scope)."""
-    return (
-        select(
-            PlanItem.item_id,
-            PlanItem.title,
-            Case.case_ref,
-            PlanItem.kind,
-            PlanItem.status,
-            _date_text(PlanItem.due_date),
-            PlanItem.key,
-        )
-        .join(Case, Case.id == PlanItem.case_id)
-        .where(_device_scope(user), Case.status == "open", PlanItem.is_done.is_(False))
-        .order_by(Case.case_ref, *plan_item_order())
-    )
-
-
-def _date_text(column: Any) -> Any:
-    """A date column as 'YYYY-MM-DD' text, so device lists write it without parsing."""
-    return cast(column, String).label(column.key)
-
-
-def _device_scope(user: User) -> ColumnElement[bool]:
-    """Devices carry only what their user works on: a supervisor's phone gets the team's
-    cases (not the unassigned ones), an admin's every case."""
-    if user.role == "supervisor":
-        team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
-        return Case.caseworker_id.in_(team_members)
-    return case_scope_clause(user)
-
-
-def get_known_entity_ids(session: Session, entity_ids: list[str]) -> set[str]:
-    """Which of these entity ids belong to a case, or were merged into one (a duplicate
-    registration's)."""
-    if not entity_ids:
-        return set()
-    known = set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
-    merged = CaseAction.payload["entity_id"].as_string()
-    stmt = select(merged).where(CaseAction.kind == "merge_duplicate", merged.in_(entity_ids))
-    return known | {e for e in session.scalars(stmt) if e}
-
-
-def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:
-    """Which of these entity ids are on the user's cases.csv (open, in device scope)."""
-    if not entity_ids:
-        return set()
-    stmt = select(Case.entity_id).where(
-        Case.entity_id.in_(entity_ids), Case.status == "open", _device_scope(user)
-    )
-    return set(session.scalars(stmt))
-
-
-def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -> set[str]:
-    """Which of these entity ids the user's cases.csv holds or has held, as far as the
-    record tells: for an admin every case's (their list is every open case); for others the
-    cases that they (a supervisor: anyone of their team) sent a submission about or were
-    named caseworker of, the entity ids their own submissions named, and those of their
-    registrations merged into another case."""
-    if not entity_ids:
-        return set()
-    if user.role == "admin":
-        return get_known_entity_ids(session, entity_ids)
-    if user.role == "supervisor" and user.team:
-        people: Any = select(User.id).where(User.team == user.team)
-    else:
-        people = select(User.id).where(User.id == user.id)
-    names = select(User.username).where(User.id.in_(people))
-    sent = (
-        select(CaseContribution.case_id, CaseContribution.entity_id)
-        .join(Submission, Submission.id == CaseContribution.submission_id)
-        .where(Submission.submitter_id.in_(people))
-        .subquery()
-    )
-    assigned = select(CaseAction.case_id).where(
-        CaseAction.kind == "reassign", CaseAction.payload["username"].as_string().in_(names)
-    )
-    cases = select(Case.entity_id).where(
-        Case.entity_id.in_(entity_ids),
-        or_(
-            Case.caseworker_id.in_(people),
-            Case.id.in_(select(sent.c.case_id).where(sent.c.case_id.is_not(None))),
-            Case.id.in_(assigned),
-        ),
-    )
-    named = select(sent.c.entity_id).where(sent.c.entity_id.in_(entity_ids))
-    # a duplicate registration of theirs, merged into another case: its entity was theirs
-    merged_entity = CaseAction.payload["entity_id"].as_string()
-    retired = select(merged_entity).where(
-        CaseAction.kind == "merge_duplicate",
-        merged_entity.in_(entity_ids),
-        CaseAction.payload["instance_id"]
-        .as_string()
-        .in_(select(Submission.instance_id).where(Submission.submitter_id.in_(people))),
-    )
-    return (
-        set(session.scalars(cases))
-        | {e for e in session.scalars(named) if e}
-        | {e for e in session.scalars(retired) if e}
-    )

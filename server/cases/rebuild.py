@@ -63,8 +63,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server import db
+from server.auth import queries as auth_queries
 from server.auth.models import User
-from server.cases import item_counts, queries
+from server.cases import item_counts, queries, scope
 from server.cases.case_rows import (
     case_values,
     caseworker_ref,
@@ -280,7 +282,7 @@ def rebuild_with_pending(
     )
     named = _named_users([c.update for c in contributions if not c.is_held], actions)
     users = {u.username: u for u in known_users if u.username in named}
-    users.update(queries.get_users_by_username(session, named - users.keys()))
+    users.update(auth_queries.get_users_by_username(session, named - users.keys()))
     if case_id is not None and undecided:
         _decide_scope(session, case_id, undecided, users)
     _supersede_replaced(contributions)
@@ -357,7 +359,7 @@ def _decide_scope(
     """Apply each contribution whose submitter may see the case; hold the others."""
     names = sorted({c.update.submitter for c in undecided if c.update.submitter})
     submitters = [users[n] for n in names if n in users]
-    seeing = queries.get_usernames_seeing_case(session, submitters, case_id)
+    seeing = scope.get_usernames_seeing_case(session, submitters, case_id)
     for c in undecided:
         if c.update.submitter in seeing:
             c.state = "applied"
@@ -417,8 +419,8 @@ def write_contribution_states(
         if c is not pending and c.renamed_caseworker:
             updates.append({"id": c.id, "update": {**c.update.to_json(), **c.markers}})
         c.case_id = new_case
-    queries.update_rows(session, CaseContribution, rows)
-    queries.update_rows(session, CaseContribution, updates)
+    db.update_rows(session, CaseContribution, rows)
+    db.update_rows(session, CaseContribution, updates)
     if pending is not None and pending_values is not None:
         row = {
             **pending_values,
@@ -427,7 +429,7 @@ def write_contribution_states(
             "update": pending.update.to_json(),
             "hold_reason": pending.hold_reason,
         }
-        queries.insert_rows(session, CaseContribution, [row])
+        db.insert_rows(session, CaseContribution, [row])
 
 
 def _named_users(updates: list[CaseUpdate], actions: list[ActionRecord]) -> set[str]:

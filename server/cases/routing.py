@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
+from server.auth import queries as auth_queries
 from server.auth.models import User
-from server.cases import queries
+from server.cases import queries, scope
 from server.cases.decisions import audit_decision
 from server.cases.limits import (
     check_merge_bounds,
@@ -48,6 +49,7 @@ from server.submissions.queries import (
 )
 from server.submissions.service import set_processing
 from server.timeutil import utcnow
+from server.xforms import queries as xform_queries
 from server.xforms.definition import FormDefinition
 
 
@@ -96,7 +98,7 @@ def apply(
     _check_bounds(definition, envelope, settings)
     if submitter is None or submitter.id != submission.submitter_id:
         begin_write(session)
-        submitter = queries.get_user(session, submission.submitter_id)
+        submitter = auth_queries.get_user(session, submission.submitter_id)
     update = map_submission(
         definition,
         envelope,
@@ -122,7 +124,7 @@ def apply(
 def _read_stored(
     session: Session, submission: Submission
 ) -> tuple[FormDefinition, SubmissionEnvelope]:
-    version = queries.get_xform_version(session, submission.xform_version_id)
+    version = xform_queries.get_version_by_id(session, submission.xform_version_id)
     if version is None:
         raise AppError("xform.version_not_found", details={"instance_id": submission.instance_id})
     return FormDefinition.from_json(version.definition), parse_envelope(submission.xml)
@@ -330,7 +332,7 @@ def _rename_case_if_renumbered(
     case = queries.get_case_by_entity_id(session, update.entity_id)
     if case is None or case.id != old.case_id or case.case_ref != old.case_ref:
         return None
-    if not queries.is_case_visible(session, submitter, case.id):
+    if not scope.is_case_visible(session, submitter, case.id):
         return None
     former = case.case_ref
     for ref in sorted((former, new_ref)):

@@ -29,6 +29,7 @@ from server.auth.models import User
 from server.blobs.queries import get_blob
 from server.errors import AppError
 from server.submissions import queries as submissions
+from server.submissions import scope as submission_scope
 from server.submissions.models import Submission, SubmissionAttachment
 from server.submissions.parse import DataNode
 from server.xforms.definition import FormDefinition
@@ -107,7 +108,7 @@ def prepare_form_export(
     received_from = args.get("received_from")
     if args.get("since_last_export"):
         received_from = last_export_at(session, actor, form_id) or received_from
-    submitter_ids = submissions.get_scope_submitter_ids(session, actor)
+    submitter_ids = submission_scope.get_scope_submitter_ids(session, actor)
     try:
         options = ExportOptions(
             labels=args.get("labels", False),
@@ -192,7 +193,7 @@ def stream(engine: Engine, request: ExportRequest, actor: User) -> Iterator[byte
 # --- submissions through the API -----------------------------------------------------------
 #
 # The same rules as a form export: a reader sees the submissions of the scope
-# (``submissions.queries.scope_submitters``); answers to sensitive questions, the raw XML
+# (``submissions.scope.scope_submitters``); answers to sensitive questions, the raw XML
 # that holds them and the files that answer them follow ``server.sensitivity``.
 
 
@@ -229,7 +230,7 @@ def _readable(session: Session, actor: User, form_id: str, instance_id: str) -> 
     of scope is as unknown as one that does not exist."""
     _check_reader(actor)
     xform = get_xform(session, form_id)
-    found = submissions.get_visible_by_instance_id(session, actor, instance_id)
+    found = submission_scope.get_visible_by_instance_id(session, actor, instance_id)
     if xform is None or found is None or found.xform_id != xform.id:
         raise AppError("submission.not_found")
     definitions = [FormDefinition.from_json(v.definition) for v in list_versions(session, xform)]

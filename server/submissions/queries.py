@@ -1,20 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     Table,
-    and_,
     bindparam,
-    false,
     func,
     insert,
-    or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import User
 from server.submissions.models import Submission, SubmissionAttachment
+from server.submissions.scope import submission_scope_clause
 
 
 def get_by_instance_id(session: Session, instance_id: str) -> Submission | None:
@@ -33,54 +30,6 @@ def get_by_instance_id(session: Session, instance_id: str) -> Submission | None:
 def get_by_instance_id_for_update(session: Session, instance_id: str) -> Submission | None:
     return session.scalar(
         select(Submission).where(Submission.instance_id == instance_id).with_for_update()
-    )
-
-
-# --- scope ---------------------------------------------------------------------------------
-
-
-def scope_submitters(user: User) -> Select[int] | None:
-    """The one rule for whose submissions (form data) a user may read and act on, as the
-    ids of those submitters: ``None`` for an admin (everyone's); a supervisor: their own and
-    their team members' (active or not); anyone else: nobody's. A submission without a
-    submitter is an admin's alone."""
-    if user.role == "admin":
-        return None
-    if user.role == "supervisor":
-        in_team = and_(User.team == user.team, User.team.is_not(None))
-        return select(User.id).where(or_(User.id == user.id, in_team))
-    return select(User.id).where(false())
-
-
-def submission_scope_clause(user: User) -> ColumnElement[bool]:
-    """:func:`scope_submitters` as a condition on ``Submission`` rows."""
-    submitters = scope_submitters(user)
-    return true() if submitters is None else Submission.submitter_id.in_(submitters)
-
-
-def get_scope_submitter_ids(session: Session, user: User) -> frozenset[int] | None:
-    """:func:`scope_submitters` as a set of user ids (``None``: everyone's), for a form
-    export's ``submitter_ids``."""
-    submitters = scope_submitters(user)
-    return None if submitters is None else frozenset(session.scalars(submitters))
-
-
-def get_visible_submission_ids(session: Session, user: User, submission_ids: set[int]) -> set[int]:
-    """Which of these submissions the user may read and act on."""
-    if not submission_ids:
-        return set()
-    stmt = select(Submission.id).where(
-        Submission.id.in_(sorted(submission_ids)), submission_scope_clause(user)
-    )
-    return set(session.scalars(stmt))
-
-
-def get_visible_by_instance_id(session: Session, user: User, instance_id: str) -> Submission | None:
-    """The submission with this instance id, if the user may read it."""
-    return session.scalar(
-        select(Submission).where(
-            Submission.instance_id == instance_id, submission_scope_clause(user)
-        )
     )
 
 
@@ -137,8 +86,26 @@ def attachments_for(session: Session, submission_id: int) -> list[SubmissionAtta
     )
 
 
-def list_failed() -> Select[Submission]:
-    return select(Submission).where(Submission.processing_state == "failed").order_by(Submission.id)
+def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submission]:
+    """These submissions, in the order of ``ids``."""
+    found = {s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def list_submissions_to_reprocess(
+    session: Session, instance_id: str | None = None, states: Sequence[str] = ("failed",)
+) -> list[Submission]:
+    """One submission by instance id, or every submission in one of ``states``, oldest
+    first."""
+    if instance_id is not None:
+        stmt = select(Submission).where(Submission.instance_id == instance_id)
+    else:
+        stmt = (
+            select(Submission)
+            .where(Submission.processing_state.in_(states))
+            .order_by(Submission.received_at, Submission.id)
+        )
+    return list(session.scalars(stmt))
 
 
 # --- the receipt hot path: Core statements on the session's connection, no unit of work ----

@@ -21,11 +21,11 @@ from server.submissions.parse import SubmissionEnvelope, binary_attachment_names
 from server.submissions.queries import (
     get_by_instance_id,
     get_by_instance_id_for_update,
-    get_visible_submission_ids,
     insert_attachments,
     insert_new_submission,
     set_processing_state,
 )
+from server.submissions.scope import get_visible_submission_ids
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
 from server.xforms.models import XForm, XFormVersion

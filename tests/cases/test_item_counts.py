@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from server import intake
 from server.auth.models import User
-from server.cases import decisions, item_counts, preview, queries, rebuild, routing
+from server.cases import (
+    dashboard,
+    decisions,
+    item_counts,
+    preview,
+    queries,
+    rebuild,
+    routing,
+    scope,
+)
 from server.cases.models import Case, PlanItem, PlanItemDueCount
 from server.submissions import service as submissions
 from server.submissions.parse import parse_envelope
@@ -62,7 +71,7 @@ def counted(session: Session, user: User, today: date) -> dict[str, int]:
         select(PlanItem.kind, func.count())
         .join(Case, Case.id == PlanItem.case_id)
         .where(
-            queries.case_scope_clause(user),
+            scope.case_scope_clause(user),
             Case.status == "open",
             and_(PlanItem.is_done.is_(False), PlanItem.due_date < today),
         )
@@ -76,7 +85,7 @@ def check(session: Session, people: list[User]) -> dict[str, int]:
     assert stored(session) == item_counts.recount(session)
     for user in people:
         for day in (TODAY, date(2024, 6, 2), date(2024, 12, 31)):
-            board = queries.dashboard_counts(session, user, day)
+            board = dashboard.dashboard_counts(session, user, day)
             assert board.overdue_items_by_kind == counted(session, user, day), (user.username, day)
         if user.role in ("admin", "supervisor"):  # the dashboard list's n-th due date
             dates = sorted(
@@ -84,7 +93,7 @@ def check(session: Session, people: list[User]) -> dict[str, int]:
                     select(PlanItem.due_date)
                     .join(Case, Case.id == PlanItem.case_id)
                     .where(
-                        queries.case_scope_clause(user),
+                        scope.case_scope_clause(user),
                         Case.status == "open",
                         PlanItem.is_done.is_(False),
                         PlanItem.due_date < TODAY,
@@ -92,10 +101,10 @@ def check(session: Session, people: list[User]) -> dict[str, int]:
                 )
             )
             for n in (1, 2, 3):
-                nth = queries.nth_overdue_due_date_in_scope(session, user, TODAY, n)
+                nth = dashboard.nth_overdue_due_date_in_scope(session, user, TODAY, n)
                 assert nth == (dates[n - 1] if len(dates) >= n else None), (user.username, n)
     admin = next(u for u in people if u.role == "admin")
-    return queries.dashboard_counts(session, admin, TODAY).overdue_items_by_kind
+    return dashboard.dashboard_counts(session, admin, TODAY).overdue_items_by_kind
 
 
 def test_counts_follow_every_change(
@@ -186,7 +195,7 @@ def test_counts_follow_every_change(
     # reassigned to another team's caseworker: the north supervisor's count drops
     decisions.reassign(session, "CP-1", "carl", admin)
     check(session, people)
-    assert queries.dashboard_counts(session, sup_s, TODAY).overdue_items_by_kind == {
+    assert dashboard.dashboard_counts(session, sup_s, TODAY).overdue_items_by_kind == {
         "need": 2,
         "service": 1,
     }
@@ -279,4 +288,4 @@ def test_nothing_is_counted_from_a_rolled_back_transaction(world: World, session
     world.user("bo")
     session.commit()
     assert stored(session) == {}
-    assert queries.dashboard_counts(session, admin, TODAY).overdue_items_by_kind == {}
+    assert dashboard.dashboard_counts(session, admin, TODAY).overdue_items_by_kind == {}

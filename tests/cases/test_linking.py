@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server import intake
+from server.auth import queries as auth_queries
 from server.auth.models import User
-from server.cases import case_file, decisions, device_lists, queries, rebuild, routing
+from server.cases import case_file, decisions, device_lists, queries, rebuild, routing, scope
 from server.cases.models import CaseContribution
 from tests.cases import forms
 from tests.cases.conftest import World
@@ -40,7 +41,7 @@ def contribution(session: Session, iid: str) -> CaseContribution:
 
 def caseworker_of(session: Session, ref: str) -> str | None:
     c = case(session, ref)
-    return queries.get_usernames(session, {c.caseworker_id}).get(c.caseworker_id or 0)
+    return auth_queries.get_usernames(session, {c.caseworker_id}).get(c.caseworker_id or 0)
 
 
 def users(world: World) -> dict[str, User]:
@@ -559,7 +560,7 @@ def test_held_contribution_stays_held_after_its_submitter_gains_scope(
     assert (held.state, held.hold_reason) == ("unlinked", "out_of_scope")
     decisions.reassign(session, "CP-1", "carl", u["adm"])
     session.commit()
-    assert queries.is_case_visible(session, u["carl"], case(session, "CP-1").id) is True
+    assert scope.is_case_visible(session, u["carl"], case(session, "CP-1").id) is True
 
     def still_held() -> None:
         found = contribution(session, "c-carl")

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from server import intake
+from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import decisions, queries, routing
 from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
@@ -263,7 +264,7 @@ def test_reprocess_all_keeps_a_merged_case_with_its_caseworker_and_team(engine: 
         s.decide("merge", "adm", 0, "")
         case = s._case("CP-R-1")
         assert case is not None
-        assert (case.team, queries.get_usernames(session, {case.caseworker_id})) == (
+        assert (case.team, auth_queries.get_usernames(session, {case.caseworker_id})) == (
             "north",
             {case.caseworker_id: "cwn"},
         )

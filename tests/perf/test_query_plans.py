@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
+from server import db
 from server.audit import queries as audit_queries
 from server.auth.models import User
-from server.cases import item_counts, queries
+from server.cases import dashboard, item_counts, queries
 from server.db import make_engine
 from server.migrations import upgrade
 
@@ -211,7 +212,7 @@ def test_overdue_filter_probes_an_index_per_case_read(session: Session) -> None:
 @pytest.mark.parametrize("who", ["adm", "sup", "cw"])
 def test_dashboard_counts_read_the_scope_index(session: Session, who: str) -> None:
     me = user(session, who)
-    found = plans(session, lambda: queries.dashboard_counts(session, me, TODAY))
+    found = plans(session, lambda: dashboard.dashboard_counts(session, me, TODAY))
     assert_no_full_scan(found)
     text = combined(found)
     assert "ix_case_record_scope" in text
@@ -248,7 +249,7 @@ def test_item_count_upkeep_reads_one_case_from_indexes(session: Session) -> None
 def test_queues_read_the_state_index_and_no_bodies(session: Session, which: str) -> None:
     me = user(session, "sup")
     stmt = queries.list_unlinked(me) if which == "unlinked" else queries.list_duplicates(me)
-    found = plans(session, lambda: queries.paginate(session, stmt, 2, 50))
+    found = plans(session, lambda: db.paginate(session, stmt, 2, 50))
     assert "ix_case_contribution_state" in combined(found)
     assert_no_full_scan(found)
     for statement, _ in found:  # never the stored XML, the answers or the merge input
@@ -261,7 +262,7 @@ def test_followups_and_overdue_items_use_indexes(session: Session) -> None:
         found = plans(
             session,
             lambda me=me: (
-                queries.paginate(session, queries.list_due_followups(me, TODAY), 3, 50),
+                db.paginate(session, queries.list_due_followups(me, TODAY), 3, 50),
                 session.execute(queries.list_overdue_items(me, TODAY).limit(20)).all(),
             ),
         )
@@ -273,7 +274,7 @@ def test_followups_and_overdue_items_use_indexes(session: Session) -> None:
             queries.list_overdue_items(user(session, "adm"), TODAY, due_until=TODAY).limit(20)
         ).all(),
     )
-    found += plans(session, lambda: queries.nth_overdue_due_date(session, TODAY, 20))
+    found += plans(session, lambda: dashboard.nth_overdue_due_date(session, TODAY, 20))
     assert_no_full_scan(found)
     if session.get_bind().dialect.name == "sqlite":  # PostgreSQL: no statistics to go by
         for _, plan in found[-2:]:
@@ -299,7 +300,7 @@ def test_team_overdue_list_starts_from_the_kept_counts(session: Session) -> None
     """A supervisor's list: the n-th due date from the team's kept counts (by key), then
     the items up to it from the items' index; never every overdue item of the team."""
     me = user(session, "sup")
-    found = plans(session, lambda: queries.nth_overdue_due_date_in_scope(session, me, TODAY, 20))
+    found = plans(session, lambda: dashboard.nth_overdue_due_date_in_scope(session, me, TODAY, 20))
     assert_no_full_scan(found)
     (counts,) = [p for s, p in found if "plan_item_due_count" in s]
     assert re.search(
@@ -319,6 +320,6 @@ def test_team_overdue_list_starts_from_the_kept_counts(session: Session) -> None
 )
 def test_audit_log_pages_use_indexes(session: Session, filters: dict[str, str], index: str) -> None:
     stmt = audit_queries.list_events(**filters)
-    found = plans(session, lambda: queries.paginate(session, stmt, 50, 100))
+    found = plans(session, lambda: db.paginate(session, stmt, 50, 100))
     assert index in combined(found)
     assert_no_full_scan(found)

@@ -9,7 +9,7 @@ from flask import abort, render_template, request
 from server import db
 from server.audit import queries
 from server.bounds import MAX_PAGE
-from server.cases.queries import paginate
+from server.db import paginate
 from server.web import bp
 from server.web.access import ADMINS, roles_required
 from server.web.audit_text import action_label, audit_details, target_label

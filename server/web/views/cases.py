@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.audit import service as audit
+from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.bounds import MAX_PAGE, parse_id
 from server.cases import case_file, decisions, preview, queries, settings
@@ -38,8 +39,8 @@ def _query_args() -> dict[str, Any]:
 
 
 def assignable_caseworkers(user: User) -> list[str]:
-    """Whom the user may make a case's caseworker (``queries.assignable_users_clause``)."""
-    return [u.username for u in db.session().scalars(queries.list_assignable_users(user))]
+    """Whom the user may make a case's caseworker (``auth.queries.assignable_users_clause``)."""
+    return [u.username for u in db.session().scalars(auth_queries.list_assignable_users(user))]
 
 
 @bp.get("/cases")
@@ -207,10 +208,8 @@ def _queue_page(name: str) -> int:
 def queues() -> str:
     session = db.session()
     pages = {name: _queue_page(name) for name in ("unlinked", "duplicates")}
-    unlinked = queries.paginate(
-        session, queries.list_unlinked(me()), pages["unlinked"], QUEUE_PER_PAGE
-    )
-    duplicates = queries.paginate(
+    unlinked = db.paginate(session, queries.list_unlinked(me()), pages["unlinked"], QUEUE_PER_PAGE)
+    duplicates = db.paginate(
         session, queries.list_duplicates(me()), pages["duplicates"], QUEUE_PER_PAGE
     )
     return render_template(

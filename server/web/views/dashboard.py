@@ -6,6 +6,7 @@ from flask import render_template
 from flask_babel import gettext as _
 
 from server import db
+from server.cases import dashboard as dashboard_queries
 from server.cases import queries
 from server.web import bp
 from server.web.access import SUPERVISORS, me, roles_required
@@ -21,7 +22,7 @@ LIST_LIMIT = 20
 def dashboard() -> str:
     session = db.session()
     user, day = me(), today()
-    counts = queries.dashboard_counts(session, user, day)
+    counts = dashboard_queries.dashboard_counts(session, user, day)
     kind_labels = {
         "need": _("Needs"),
         "service": _("Services"),
@@ -53,7 +54,7 @@ def dashboard() -> str:
     due = session.execute(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
     # only the items up to the LIST_LIMIT-th due date in the user's scope (a seek), not
     # every overdue item
-    until = queries.nth_overdue_due_date_in_scope(session, user, day, LIST_LIMIT)
+    until = dashboard_queries.nth_overdue_due_date_in_scope(session, user, day, LIST_LIMIT)
     overdue_items = session.execute(
         queries.list_overdue_items(user, day, due_until=until).limit(LIST_LIMIT)
     ).all()

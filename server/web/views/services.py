@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.bounds import MAX_PAGE
-from server.cases.queries import paginate
+from server.db import paginate
 from server.errors import AppError
 from server.services import queries, service
 from server.services.schemas import TEXT_COLUMNS

@@ -1,0 +1,199 @@
+"""The dashboard's counts (open cases per caseworker, contacts due, reviews, conflicts, the
+queues) and its overdue plan items, within the user's case scope. The case counts are one
+pass over ``ix_case_record_scope``; overdue items come from the kept counts of
+``plan_item_due_count`` (``cases.item_counts``), so neither grows with the items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.auth.queries import get_usernames
+from server.cases.models import Case, CaseContribution, PlanItem, PlanItemDueCount
+from server.cases.scope import case_scope_clause
+from server.submissions.models import Submission
+from server.submissions.scope import submission_scope_clause
+
+
+def _not_open_status() -> ColumnElement[bool]:
+    """``status <> 'open'`` as two ranges, so that it is read from an index on status."""
+    return or_(Case.status < "open", Case.status > "open")
+
+
+def nth_overdue_due_date(session: Session, today: date, n: int) -> date | None:
+    """The due date of the ``n``-th open item past due on an open case, oldest first (any
+    case): walks ``ix_plan_item_open_due`` in due order and stops there."""
+    not_open = select(Case.id).where(_not_open_status())
+    stmt = (
+        select(PlanItem.due_date)
+        .where(
+            PlanItem.is_done.is_(False),
+            PlanItem.due_date < today,
+            PlanItem.case_id.not_in(not_open),
+        )
+        .order_by(PlanItem.due_date)
+        .offset(n - 1)
+        .limit(1)
+    )
+    found: date | None = session.scalar(stmt)
+    return found
+
+
+def nth_overdue_due_date_in_scope(session: Session, user: User, today: date, n: int) -> date | None:
+    """:func:`nth_overdue_due_date` within the user's case scope, from the kept counts
+    (``plan_item_due_count``: a few rows per caseworker and day), so that a team's list
+    reads the items up to that day, not every overdue item of the team."""
+    if user.role != "supervisor":  # a caseworker's few hundred cases: from their side
+        return nth_overdue_due_date(session, today, n) if user.role == "admin" else None
+    keys = _caseworker_keys(session, user) or []
+    per_day = (
+        select(PlanItemDueCount.due_date, func.sum(PlanItemDueCount.n))
+        .where(PlanItemDueCount.caseworker_id.in_(keys), PlanItemDueCount.due_date < today)
+        .group_by(PlanItemDueCount.due_date)
+        .order_by(PlanItemDueCount.due_date)
+    )
+    seen = 0
+    for due, count in session.execute(per_day):
+        seen += int(count)
+        if seen >= n:
+            found: date = due
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    open_cases_by_caseworker: dict[str, int] = field(default_factory=dict)  # "" = unassigned
+    contacts_overdue: int = 0
+    contacts_due_this_week: int = 0
+    overdue_items_by_kind: dict[str, int] = field(default_factory=dict)
+    cases_without_review: int = 0  # no review in the last 90 days
+    open_conflicts: int = 0
+    unlinked_waiting: int = 0
+    duplicates_waiting: int = 0
+
+
+def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
+    """The counts a supervisor's front page shows, within the user's scope.
+
+    The case counts are one pass over ``ix_case_record_scope`` (the caller's caseworkers'
+    entries for a supervisor, every entry for an admin), never over the cases' rows."""
+    scope = case_scope_clause(user)
+    parts = [scope]
+    if user.role == "supervisor":
+        # The team's ids as values, and the unassigned cases apart: each part seeks its
+        # entries in ix_case_record_scope, where "IN (team) OR IS NULL" read the whole index.
+        team = session.scalars(
+            select(User.id).where(User.team == user.team, User.team.is_not(None))
+        ).all()
+        parts = [Case.caseworker_id.in_(team), Case.caseworker_id.is_(None)]
+    is_open = Case.status == "open"
+    review_cutoff = datetime.combine(today - timedelta(days=90), datetime.min.time(), UTC)
+
+    def n(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0)
+
+    per_cw = [
+        row
+        for part in parts
+        for row in session.execute(
+            select(
+                Case.caseworker_id,
+                n(is_open),
+                n(and_(is_open, Case.next_contact_due < today)),
+                n(
+                    and_(
+                        is_open,
+                        Case.next_contact_due >= today,
+                        Case.next_contact_due <= today + timedelta(days=7),
+                    )
+                ),
+                n(
+                    and_(
+                        is_open,
+                        or_(
+                            Case.last_review_at < review_cutoff,
+                            and_(Case.last_review_at.is_(None), Case.opened_at < review_cutoff),
+                        ),
+                    )
+                ),
+                func.coalesce(func.sum(Case.open_conflicts), 0),
+            )
+            .where(part)
+            .group_by(Case.caseworker_id)
+        )
+    ]
+    names = get_usernames(session, {r[0] for r in per_cw if r[0] is not None})
+    open_by_cw: dict[str, int] = {}
+    for cw_id, open_n, *_ in per_cw:
+        if open_n:
+            name = names.get(cw_id, "") if cw_id is not None else ""
+            open_by_cw[name] = open_by_cw.get(name, 0) + int(open_n)
+    overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
+
+    items = overdue_items_by_kind(session, today, _caseworker_keys(session, user))
+    counts = dict(
+        session.execute(
+            select(CaseContribution.state, func.count(CaseContribution.id))
+            .join(Submission, Submission.id == CaseContribution.submission_id)
+            .where(
+                CaseContribution.state.in_(("unlinked", "duplicate")),
+                submission_scope_clause(user),
+            )
+            .group_by(CaseContribution.state)
+        ).all()
+    )
+    unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
+    return Dashboard(
+        open_cases_by_caseworker=dict(sorted(open_by_cw.items())),
+        contacts_overdue=overdue,
+        contacts_due_this_week=week,
+        overdue_items_by_kind=items,
+        cases_without_review=no_review,
+        open_conflicts=conflicts,
+        unlinked_waiting=unlinked,
+        duplicates_waiting=duplicates,
+    )
+
+
+def _caseworker_keys(session: Session, user: User) -> list[int] | None:
+    """The caseworker keys of ``plan_item_due_count`` in the user's case scope (0: the
+    unassigned cases); None for every key (an admin)."""
+    if user.role == "admin":
+        return None
+    if user.role == "supervisor":
+        team = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return [0, *session.scalars(team)]
+    if user.role == "caseworker":
+        return [user.id]
+    return []
+
+
+def overdue_items_by_kind(
+    session: Session, today: date, caseworker_keys: list[int] | None
+) -> dict[str, int]:
+    """Open items of open cases due before ``today``, by kind, for these caseworker keys
+    (:func:`_caseworker_keys`; None: all): a sum of ``plan_item_due_count`` rows, a few per
+    caseworker and day, whatever the number of items (``cases.item_counts`` keeps them)."""
+    if caseworker_keys == []:
+        return {}
+    stmt = select(PlanItemDueCount.kind, func.sum(PlanItemDueCount.n)).where(
+        PlanItemDueCount.due_date < today
+    )
+    if caseworker_keys is not None:
+        stmt = stmt.where(PlanItemDueCount.caseworker_id.in_(caseworker_keys))
+    rows = session.execute(stmt.group_by(PlanItemDueCount.kind)).all()
+    return {kind: int(n) for kind, n in sorted(rows) if n}

@@ -1,0 +1,52 @@
+"""The one rule for which cases a user may see, read, decide on or export
+(:func:`case_scope_clause`), and what a user's phone carries (:func:`device_scope_clause`).
+Every query that shows cases to a person, a phone or an export goes through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import Session
+
+from server.auth.models import User
+from server.cases.models import Case
+
+
+def case_scope_clause(user: User) -> ColumnElement[bool]:
+    """The one rule for which cases a user may see, read or export."""
+    if user.role == "admin":
+        return true()
+    if user.role == "supervisor":
+        team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return or_(Case.caseworker_id.in_(team_members), Case.caseworker_id.is_(None))
+    if user.role == "caseworker":
+        return Case.caseworker_id == user.id
+    return false()
+
+
+def is_case_visible(session: Session, user: User, case_id: int) -> bool:
+    stmt = select(Case.id).where(Case.id == case_id, case_scope_clause(user))
+    return session.scalar(stmt) is not None
+
+
+def get_usernames_seeing_case(session: Session, users: Sequence[User], case_id: int) -> set[str]:
+    """Which of these users may see the case, by :func:`case_scope_clause` (one query)."""
+    if not users:
+        return set()
+    seen = [sql_case((case_scope_clause(u), true()), else_=false()) for u in users]
+    row = session.execute(select(*seen).where(Case.id == case_id)).first()
+    if row is None:
+        return set()
+    return {u.username for u, sees in zip(users, row, strict=True) if sees}
+
+
+def device_scope_clause(user: User) -> ColumnElement[bool]:
+    """Devices carry only what their user works on: a supervisor's phone gets the team's
+    cases (not the unassigned ones), an admin's every case."""
+    if user.role == "supervisor":
+        team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
+        return Case.caseworker_id.in_(team_members)
+    return case_scope_clause(user)
