@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from exports.batches import BatchFormatter, BatchRows, Formatted
+from exports.cases import case_rows, case_tables
 from exports.formats import CASE_FORMATS, FORM_FORMATS, FORMATS, case_format, form_format
+from exports.geo import geo_features
 from exports.options import ExportOptionError, ExportOptions
 from exports.parallel import formatted_batches
-from exports.tables import case_rows, case_tables, form_tables, geo_features
+from exports.tables import form_tables
 from exports.writers.base import Counter, Progress, TableWriter, Writer
 from exports.writers.csv import CsvZipWriter
 from exports.writers.geojson import GeoJsonWriter

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from exports.tables import Cell, RowBuilder, SubmissionRow, TableSpec, iso_utc
+from exports.cells import Cell
+from exports.tables import RowBuilder, SubmissionRow, TableSpec, iso_utc
 from exports.writers.csv import CsvFormatter
 
 # (instance_id, answers as JSON text, received_at text, submitter id, device id,

@@ -16,15 +16,9 @@ from sqlalchemy.orm import Session
 
 from exports import queries
 from exports.batches import Names, RawSubmission
+from exports.cases import CaseRecord, ContributionRecord, PlanItemRecord
 from exports.options import ExportOptions
-from exports.tables import (
-    CaseRecord,
-    ContributionRecord,
-    PlanItemRecord,
-    SubmissionRecord,
-    sensitive_paths,
-    without_sensitive,
-)
+from exports.tables import SubmissionRecord, sensitive_paths, without_sensitive
 from server.errors import AppError
 from server.xforms.definition import FormDefinition
 

@@ -6,10 +6,9 @@ ODK Central links them: every table ends with ``KEY``; repeat tables also carry
 ``f"{parent_key}/{repeat_path}[{n}]"`` where ``repeat_path`` is the repeat's path relative
 to its parent container (groups included) and ``n`` counts from 1.
 
-Over 600 lines: it holds the form tables (``form_tables``, ``RowBuilder``, the hot path of a
-large export) and the case tables (``case_tables``, ``case_rows``), which share only
-``Column``, ``TableSpec`` and the cell neutralising. The case tables belong in a module of
-their own; that move is part of the module split still open in the one-pipeline issue.
+The other export shapes have modules of their own: the case tables
+(``exports.cases``), GeoJSON points (``exports.geo``), and the formula neutralising
+every writer applies to cells (``exports.cells``).
 
 Metadata columns (fixed names whatever the options, so reports built on them keep working):
 
@@ -24,103 +23,22 @@ Metadata columns (fixed names whatever the options, so reports built on them kee
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Union
 
+from exports.cells import Cell, Row
 from exports.options import ExportOptionError, ExportOptions
 
 # Same shape as server.submissions.parse.DataNode (not imported: this module stays pure).
 DataNode = dict[str, list[Union[str, "DataNode"]]]
-Cell = str | int | float | None
-Row = list[Cell]
 
 META_COLUMNS_AFTER = ("KEY", "SubmitterName", "Device", "ReviewState", "FormVersion")
 NUMERIC_TYPES = frozenset({"int", "decimal", "geopoint", "geotrace", "geoshape"})
 _KEPT_META = frozenset({"meta/instanceID", "meta/instanceName"})
-_NUMBERS = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?(\s+-?\d+(\.\d+)?)*(\s*;\s*-?[\d. ]+)*")
-DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-_DANGEROUS_CHARS = frozenset(DANGEROUS_START)
-_RISKY_IN_ROW = re.compile("\x00[=+\\-@\t\r]")
-# In "\x00"-joined numeric cells: a cell that starts like a formula and is not a number.
-_RISKY_NUMBER = re.compile(f"\x00(?=[=+\\-@\t\r])(?!(?:{_NUMBERS.pattern})(?:\x00|\\Z))")
-
-
-def safe_cell(value: Cell, numeric: bool = False) -> Cell:
-    """Neutralise spreadsheet formula injection: the one function every writer uses.
-
-    A string beginning with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so that
-    Excel and LibreOffice show it as text instead of evaluating it. In a numeric column
-    (int, decimal, geopoint) a plain number such as ``-2`` or ``-1.5 36.8 0 0`` is data, not a
-    formula, and is left alone; anything else there is neutralised too.
-    """
-    if not isinstance(value, str) or not value.startswith(DANGEROUS_START):
-        return value
-    if numeric and _NUMBERS.fullmatch(value):
-        return value
-    return "'" + value
-
-
-def safe_row(row: Sequence[Cell], numeric: Sequence[bool]) -> Sequence[Cell]:
-    """:func:`safe_cell` over a row; only rows with a risky-looking cell pay for it."""
-    try:
-        # one C-level join and search instead of a test per cell: most rows are harmless
-        if not _RISKY_IN_ROW.search("\x00" + "\x00".join(row)):  # type: ignore[arg-type]
-            return row
-    except TypeError:
-        pass  # numbers in the row: check cell by cell
-    return [
-        safe_cell(v, n) if v.__class__ is str and v[:1] in _DANGEROUS_CHARS else v
-        for v, n in zip(row, numeric, strict=True)
-    ]
-
-
-def _getter(positions: Sequence[int]) -> Callable[[Sequence[Cell]], Sequence[Cell]]:
-    if len(positions) > 1:
-        return itemgetter(*positions)
-    if positions:
-        at = positions[0]
-        return lambda row: (row[at],)
-    return lambda _row: ()
-
-
-class Neutraliser:
-    """:func:`safe_cell` over batches of rows of one table, at C speed for harmless batches.
-
-    The text cells of a whole batch are joined once and searched once; so are the numeric
-    cells, with a pattern that only finds a formula-like cell that is not a number. Only a
-    batch where something was found goes row by row (:func:`safe_row`).
-    """
-
-    def __init__(self, numeric: Sequence[bool]) -> None:
-        self.numeric = list(numeric)
-        self.texts = _getter([i for i, n in enumerate(numeric) if not n])
-        self.numbers = _getter([i for i, n in enumerate(numeric) if n])
-        self.number_width = sum(self.numeric)
-
-    def __call__(self, rows: list[Sequence[Cell]]) -> list[Sequence[Cell]]:
-        """The rows made safe: ``rows`` itself, with risky rows replaced in place."""
-        try:
-            texts = "\x00".join(chain.from_iterable(map(self.texts, rows)))  # type: ignore[arg-type]
-            numbers = "\x00".join(chain.from_iterable(map(self.numbers, rows)))  # type: ignore[arg-type]
-        except (TypeError, IndexError):  # numbers or None among the cells, or short rows
-            texts = numbers = "\x00="
-        if (
-            _RISKY_IN_ROW.search("\x00" + texts) is None
-            # a NUL inside a cell would blur the cell boundaries: count them
-            and numbers.count("\x00") == max(len(rows) * self.number_width - 1, 0)
-            and _RISKY_NUMBER.search("\x00" + numbers) is None
-        ):
-            return rows
-        numeric = self.numeric
-        for i, row in enumerate(rows):
-            rows[i] = safe_row(row, numeric)
-        return rows
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -413,7 +331,7 @@ def iso_utc(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _segments(path: str) -> tuple[str, ...]:
+def path_segments(path: str) -> tuple[str, ...]:
     return tuple(path.split("/"))
 
 
@@ -478,7 +396,7 @@ class _Reader:
         self.order = [prefix + n for n in self.names]
         for _name, group in self.groups:
             self.order.extend(group.order)
-        self.segments = [_segments(p[len(prefix) :]) for p in self.order]
+        self.segments = [path_segments(p[len(prefix) :]) for p in self.order]
 
     def read(self, node: DataNode, out: list[Any]) -> None:
         get = node.get
@@ -621,7 +539,7 @@ class RowBuilder:
             owner = by_repeat[t.parent]
             parent_path = tables[owner.index].repeat
             rel = t.repeat[len(parent_path) + 1 :] if parent_path else t.repeat
-            segments = _segments(rel)
+            segments = path_segments(rel)
             owner.children.append((plan, segments[:-1], segments[-1], rel))
         self.main = by_repeat[None]
 
@@ -652,230 +570,3 @@ def rows(
         for index, table in enumerate(builder.build([submission_row(record)])):
             for row in table:
                 yield index, list(row)
-
-
-def geopoints(
-    definitions: Sequence[Any], options: ExportOptions
-) -> list[tuple[str, tuple[str, ...]]]:
-    """``(path, segments)`` of every exportable geopoint field, in form order."""
-    return [
-        (f.path, _segments(f.path))
-        for f in merge_fields(definitions, options.language)
-        if f.kind == "field"
-        and f.type == "geopoint"
-        and (options.include_sensitive or not f.is_sensitive)
-    ]
-
-
-def values_at(node: DataNode, segments: tuple[str, ...]) -> list[str]:
-    """Every leaf value at a path, across repeat instances, in document order."""
-    head, rest = segments[0], segments[1:]
-    out: list[str] = []
-    for value in node.get(head, []):
-        if rest:
-            if isinstance(value, dict):
-                out.extend(values_at(value, rest))
-        elif isinstance(value, str):
-            out.append(value)
-    return out
-
-
-def parse_geopoint(value: str) -> list[float] | None:
-    """``"lat lon alt acc"`` → ``[lon, lat, alt]`` (GeoJSON order), or None if not a point."""
-    parts = value.split()
-    if len(parts) < 2:
-        return None
-    try:
-        numbers = [float(p) for p in parts[:3]]
-    except ValueError:
-        return None
-    lat, lon = numbers[0], numbers[1]
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return [lon, lat, *numbers[2:3]]
-
-
-# -- cases ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaseRecord:
-    case_ref: str
-    status: str
-    caseworker: str | None
-    risk_level: str | None
-    contact_frequency_days: int | None
-    last_contact_at: datetime | None
-    next_contact_due: date | None
-    review_due: date | None
-    open_conflicts: int
-    opened_at: datetime
-    closed_at: datetime | None
-    properties: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class PlanItemRecord:
-    case_ref: str
-    item_id: str
-    kind: str
-    title: str
-    owner: str | None
-    due_date: date | None
-    status: str
-    is_done: bool
-
-
-@dataclass(frozen=True)
-class ContributionRecord:
-    case_ref: str
-    form_id: str
-    event_at: datetime
-    submitter: str | None
-    instance_id: str
-
-
-CASE_COLUMNS = (
-    "case_ref",
-    "status",
-    "caseworker",
-    "risk_level",
-    "contact_frequency_days",
-    "last_contact_at",
-    "next_contact_due",
-    "is_contact_overdue",
-    "review_due",
-    "open_conflicts",
-    "opened_at",
-    "closed_at",
-)
-PLAN_ITEM_COLUMNS = (
-    "case_ref",
-    "item_id",
-    "kind",
-    "title",
-    "owner",
-    "due_date",
-    "status",
-    "is_overdue",
-)
-CONTRIBUTION_COLUMNS = ("case_ref", "form_id", "event_at", "submitter", "instance_id")
-CASE_TABLE_NAMES = ("cases", "plan_items", "contacts", "conferences")
-
-
-def contribution_table(form_id: str) -> str | None:
-    """Which case table a contribution belongs to, from its form ID (None: neither).
-
-    Forms whose ID names a conference (``case_conference``) go to ``conferences``; those
-    naming a contact or visit (``contact_log``, ``home_visit``) go to ``contacts``.
-    """
-    lowered = form_id.lower()
-    if "conference" in lowered:
-        return "conferences"
-    if "contact" in lowered or "visit" in lowered:
-        return "contacts"
-    return None
-
-
-def case_tables(
-    property_names: Iterable[str], sensitive_properties: Iterable[str], options: ExportOptions
-) -> list[TableSpec]:
-    """Linked case tables: cases (fixed columns, then properties sorted by name), plan_items,
-    contacts and conferences, joined on ``case_ref``.
-
-    Properties fed by a sensitive form field are left out unless ``options.include_sensitive``.
-    A property whose name is a fixed column is exported as ``property-<name>``.
-    """
-    hidden = set() if options.include_sensitive else set(sensitive_properties)
-    props = sorted({p for p in property_names if p not in hidden})
-    numbers = {"contact_frequency_days": "int", "open_conflicts": "int"}
-    columns = [Column(n, "meta", n, numbers.get(n, "string")) for n in CASE_COLUMNS]
-    columns.extend(
-        Column(f"property-{p}" if p in CASE_COLUMNS else p, "property", p) for p in props
-    )
-    return [
-        TableSpec("cases", tuple(columns)),
-        TableSpec("plan_items", tuple(Column(n, "meta", n) for n in PLAN_ITEM_COLUMNS)),
-        TableSpec("contacts", tuple(Column(n, "meta", n) for n in CONTRIBUTION_COLUMNS)),
-        TableSpec("conferences", tuple(Column(n, "meta", n) for n in CONTRIBUTION_COLUMNS)),
-    ]
-
-
-def _text(value: Any) -> Cell:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str | int | float):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def case_rows(
-    tables: Sequence[TableSpec],
-    records: Iterable[CaseRecord | PlanItemRecord | ContributionRecord],
-    today: date,
-) -> Iterator[tuple[int, Row]]:
-    """Rows of the case tables in one pass over mixed records: ``(table index, row)``."""
-    prop_cols = [c.path for c in tables[0].columns if c.source == "property"]
-    for r in records:
-        if isinstance(r, CaseRecord):
-            overdue = (
-                r.status == "open" and r.next_contact_due is not None and r.next_contact_due < today
-            )
-            fixed = [
-                r.case_ref,
-                r.status,
-                r.caseworker,
-                r.risk_level,
-                r.contact_frequency_days,
-                r.last_contact_at,
-                r.next_contact_due,
-                overdue,
-                r.review_due,
-                r.open_conflicts,
-                r.opened_at,
-                r.closed_at,
-            ]
-            yield 0, [_text(v) for v in fixed] + [_text(r.properties.get(p)) for p in prop_cols]
-        elif isinstance(r, PlanItemRecord):
-            overdue = not r.is_done and r.due_date is not None and r.due_date < today
-            item = [r.case_ref, r.item_id, r.kind, r.title, r.owner, r.due_date, r.status, overdue]
-            yield 1, [_text(v) for v in item]
-        else:
-            target = contribution_table(r.form_id)
-            if target is None:
-                continue
-            values = [r.case_ref, r.form_id, r.event_at, r.submitter, r.instance_id]
-            yield (2 if target == "contacts" else 3), [_text(v) for v in values]
-
-
-def geo_features(
-    definitions: Sequence[Any], options: ExportOptions, submissions: Iterable[SubmissionRecord]
-) -> Iterator[tuple[list[float], dict[str, Any]]]:
-    """One ``(coordinates, properties)`` per geopoint answer, repeats included.
-
-    Properties: ``instanceID``, ``field`` (the path), ``index`` (1-based among that field's
-    answers in the submission, >1 only inside repeats) and ``SubmissionDate``. Blank or
-    malformed answers are skipped.
-    """
-    points = geopoints(definitions, options)
-    for record in submissions:
-        for path, segments in points:
-            for n, value in enumerate(values_at(record.data, segments), start=1):
-                coordinates = parse_geopoint(value)
-                if coordinates is None:
-                    continue
-                yield (
-                    coordinates,
-                    {
-                        "instanceID": record.instance_id,
-                        "field": path,
-                        "index": n,
-                        "SubmissionDate": iso_utc(record.received_at),
-                    },
-                )

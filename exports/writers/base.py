@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, Self
 
-from exports.tables import Cell, Row, TableSpec
+from exports.cells import Cell, Row
+from exports.tables import TableSpec
 
 PROGRESS_EVERY = 5_000
 

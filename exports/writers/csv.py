@@ -1,8 +1,8 @@
 """CSV ZIP: one CSV per table in a ZIP, streamed. Pure (no Flask, no database).
 
 Each CSV is UTF-8 with a byte-order mark, so Excel opens non-ASCII text correctly, and every
-string cell goes through :func:`exports.tables.safe_cell` (batch-wise, see
-:class:`exports.tables.Neutraliser`). Rows are formatted a batch at a time with
+string cell goes through :func:`exports.cells.safe_cell` (batch-wise, see
+:class:`exports.cells.Neutraliser`). Rows are formatted a batch at a time with
 ``csv.writer.writerows`` into memory and handed over in ~1 MB chunks to the ZIP, which
 compresses every table concurrently on another thread (:mod:`exports.writers.zipstream`).
 """
@@ -17,7 +17,8 @@ from itertools import islice
 from types import TracebackType
 from typing import IO, Protocol
 
-from exports.tables import Cell, Neutraliser, Row, TableSpec, safe_cell
+from exports.cells import Cell, Neutraliser, Row, safe_cell
+from exports.tables import TableSpec
 from exports.writers.base import Counter, Progress, TableWriter
 from exports.writers.zipstream import Entry, ZipStream
 

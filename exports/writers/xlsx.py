@@ -13,7 +13,8 @@ from typing import IO, Any
 
 import xlsxwriter
 
-from exports.tables import DANGEROUS_START, Cell, TableSpec, safe_cell
+from exports.cells import DANGEROUS_START, Cell, safe_cell
+from exports.tables import TableSpec
 from exports.writers.base import TableWriter
 
 # Excel's last row is 1 048 576; one is the header.

@@ -19,7 +19,8 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exports.tables import Cell, Column, TableSpec, safe_cell
+from exports.cells import Cell, safe_cell
+from exports.tables import Column, TableSpec
 from exports.writers import zipstream
 from exports.writers.csv import CsvZipWriter
 from exports.writers.zipstream import ZipStream

@@ -9,20 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyxform.xls2xform import convert
 
-from exports.options import ExportOptionError, ExportOptions
-from exports.tables import (
+from exports.cases import (
     CaseRecord,
     ContributionRecord,
-    Neutraliser,
     PlanItemRecord,
-    SubmissionRecord,
     case_rows,
     case_tables,
-    form_tables,
-    merge_fields,
-    rows,
-    safe_cell,
 )
+from exports.cells import Neutraliser, safe_cell
+from exports.options import ExportOptionError, ExportOptions
+from exports.tables import SubmissionRecord, form_tables, merge_fields, rows
 from server.submissions.parse import parse_envelope
 from server.xforms.definition import FormDefinition, parse_definition
 from tests.exports.conftest import xlsform

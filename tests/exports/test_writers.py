@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exports.tables import Column, TableSpec, safe_cell
+from exports.cells import safe_cell
+from exports.tables import Column, TableSpec
 from exports.writers import zipstream
 from exports.writers.base import write_tables
 from exports.writers.csv import CsvFormatter, CsvZipWriter
