@@ -21,7 +21,8 @@ class ExportOptions:
 
     - ``labels``: headers and choice answers use labels in ``language`` instead of the XML
       names and values (values are the default, as in ODK Central).
-    - ``language``: which label language; ``None`` takes ``"default"`` or the form's first.
+    - ``language``: which label language, as the form names it (``French (fr)``) or by its
+      code (``fr``); ``None`` takes the form's default language (``default_language``).
     - ``group_paths``: headers carry the group path (``household-head-age``) or only the field
       name (``age``; a name used twice falls back to its path).
     - ``split_select_multiple``: after a select-multiple column, add one ``0``/``1`` column per

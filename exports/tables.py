@@ -173,7 +173,7 @@ def merge_fields(definitions: Sequence[Any], language: str | None = None) -> lis
             if f.choice_list and f.choice_list in d.choices:
                 seen = choice_sets.setdefault(f.path, {})
                 for c in d.choices[f.choice_list]:
-                    seen.setdefault(c.value, _label(c.labels, lang) or c.value)
+                    seen.setdefault(c.value, newest.label(c.labels, lang) or c.value)
     out = []
     for path in order:
         f = by_path[path]
@@ -184,7 +184,7 @@ def merge_fields(definitions: Sequence[Any], language: str | None = None) -> lis
                 kind=f.kind,
                 type=f.type,
                 repeat=f.repeat,
-                label=_label(f.labels, lang) or f.name,
+                label=newest.label(f.labels, lang) or f.name,
                 is_select_multiple=f.control == "select",
                 is_sensitive=path in sensitive,
                 choices=tuple(choice_sets.get(path, {}).items()),
@@ -194,22 +194,21 @@ def merge_fields(definitions: Sequence[Any], language: str | None = None) -> lis
 
 
 def _pick_language(definitions: Sequence[Any], language: str | None) -> str | None:
+    """The label language of an export: the one asked for, as the forms name it ("French
+    (fr)") or by its code ("fr"); else the newest version's default language."""
+    newest = definitions[-1]
+    if language is None:
+        return newest.default_language or (newest.languages[0] if newest.languages else None)
     known: list[str] = []
     for d in reversed(definitions):
         known.extend(lang for lang in d.languages if lang not in known)
-    if language is None:
-        return "default" if "default" in known or not known else known[0]
-    if known and language not in known:
-        raise ExportOptionError(f"the form has no language {language!r}; it has {known}")
-    return language
-
-
-def _label(labels: Mapping[str, str], lang: str | None) -> str:
-    if lang is not None and lang in labels:
-        return labels[lang]
-    if "default" in labels:
-        return labels["default"]
-    return next(iter(labels.values()), "")
+    if not known:
+        return language
+    for d in reversed(definitions):
+        found = d.language_named(language)
+        if found is not None:
+            return str(found)
+    raise ExportOptionError(f"the form has no language {language!r}; it has {known}")
 
 
 def form_tables(

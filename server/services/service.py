@@ -19,6 +19,7 @@ from server.services.models import Service
 from server.services.schemas import COLUMNS, ServiceInputSchema
 from server.timeutil import utcnow
 from server.xforms import queries as xform_queries
+from server.xforms.definition import pick_label
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # A directory has hundreds of rows; the cap stops a small, highly compressed XLSX from
@@ -63,11 +64,11 @@ def service_categories(session: Session) -> list[tuple[str, str]]:
     """(code, label) of every service category the published forms offer: the choices of
     their ``service_category`` lists, in the order the forms give them."""
     found: dict[str, str] = {}
-    for choices in xform_queries.list_current_choice_lists(session, CATEGORY_LIST):
+    for choices, language in xform_queries.list_current_choice_lists(session, CATEGORY_LIST):
         for choice in choices:
             value = str(choice.get("value") or "")
-            labels = choice.get("labels") or {}
-            label = labels.get("default") or next(iter(labels.values()), "") or value
+            # in the form's default language: the label the web pages' catalogues translate
+            label = pick_label(choice.get("labels") or {}, language) or value
             if value and value not in found:
                 found[value] = str(label)
     return list(found.items()) or list(DEFAULT_CATEGORIES)

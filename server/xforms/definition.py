@@ -7,6 +7,7 @@ receiving, merging and exporting never re-read the XForm.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -24,6 +25,10 @@ SAVETO = qname("entities", "saveto")
 # A media reference is a whole text or attribute value (as ODK Central reads it), so a name
 # may hold spaces and any other character except "/": "jr://images/my logo.png".
 MEDIA_REF = re.compile(r"jr://(?:images|audio|video|file|file-csv)/([^/]+)")
+# The language of the labels of a form without translations (and pyxform's name for it).
+UNTRANSLATED = "default"
+# "French (fr)" -> "fr": XLSForm's way of naming a language with its code
+_LANGUAGE_CODE = re.compile(r"\(([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class FormDefinition:
     fields: tuple[FieldDef, ...]
     choices: dict[str, tuple[Choice, ...]] = field(default_factory=dict)
     languages: tuple[str, ...] = ()
+    # the translation the form marks as its default (settings: default_language)
+    default_language: str | None = None
     entities: tuple[EntityDecl, ...] = ()
     entities_version: str | None = None
     is_encrypted: bool = False
@@ -97,6 +104,16 @@ class FormDefinition:
     def binary_fields(self) -> list[FieldDef]:
         return [f for f in self.fields if f.type == "binary"]
 
+    def label(self, labels: Mapping[str, str], language: str | None = None) -> str:
+        """The one text of ``labels`` (a field's or a choice's) to show: in ``language`` if
+        given and there, else in the form's default language, else the untranslated one."""
+        return pick_label(labels, language, self.default_language)
+
+    def language_named(self, wanted: str) -> str | None:
+        """The form's language that ``wanted`` names, as the form does ("French (fr)") or
+        by its code ("fr", "fr-CA"); None if the form has no such language."""
+        return match_language(self.languages, wanted)
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -110,12 +127,51 @@ class FormDefinition:
             fields=tuple(FieldDef(**f) for f in data["fields"]),
             choices={k: tuple(Choice(**c) for c in v) for k, v in data.get("choices", {}).items()},
             languages=tuple(data.get("languages", ())),
+            default_language=stored_default_language(data),
             entities=tuple(EntityDecl(**e) for e in data.get("entities", ())),
             entities_version=data.get("entities_version"),
             is_encrypted=data.get("is_encrypted", False),
             submission_action=data.get("submission_action"),
             media_files=tuple(data.get("media_files", ())),
         )
+
+
+def stored_default_language(data: Mapping[str, Any]) -> str | None:
+    """The default language of a definition stored as JSON (``FormDefinition.to_json``)."""
+    if "default_language" in data:
+        return data["default_language"]  # type: ignore[no-any-return]
+    # stored before the default was kept: pyxform writes the default translation first
+    languages = data.get("languages") or ()
+    return str(languages[0]) if languages else None
+
+
+def pick_label(labels: Mapping[str, str], *languages: str | None) -> str:
+    """The text of ``labels`` in the first of ``languages`` it has, else the untranslated
+    one, else the first language by name (never by the order a database kept the keys)."""
+    for language in (*languages, UNTRANSLATED):
+        if language is not None and labels.get(language):
+            return labels[language]
+    return labels[min(labels)] if labels else ""
+
+
+def match_language(languages: Sequence[str], wanted: str) -> str | None:
+    """The one of ``languages`` that ``wanted`` names: the same name (any case), or the same
+    code in brackets ("fr" or "fr-CA" for "French (fr)")."""
+    wanted = wanted.strip()
+    for language in languages:
+        if language.casefold() == wanted.casefold():
+            return language
+    codes = {language: _language_code(language) for language in languages}
+    for code in (wanted.casefold(), re.split(r"[-_]", wanted)[0].casefold()):
+        for language, its_code in codes.items():
+            if its_code == code:
+                return language
+    return None
+
+
+def _language_code(language: str) -> str | None:
+    found = _LANGUAGE_CODE.search(language)
+    return found.group(1).casefold() if found else None
 
 
 class DefinitionError(ValueError):
@@ -140,6 +196,7 @@ def parse_definition(xml: str | bytes) -> FormDefinition:
     title_el = head.find("h:title", NS) if head is not None else None
 
     itext = _read_itext(model)
+    default_language = _default_language(model, itext)
     binds = _read_binds(model, local_name(data_root.tag))
     controls = _read_controls(body, itext) if body is not None else {}
     choices = _read_choices(model, itext)
@@ -164,6 +221,7 @@ def parse_definition(xml: str | bytes) -> FormDefinition:
         fields=tuple(fields),
         choices=choices,
         languages=tuple(itext.keys()),
+        default_language=default_language,
         entities=entities,
         entities_version=entities_version,
         is_encrypted=submission is not None and bool(submission.get("base64RsaPublicKey")),
@@ -192,7 +250,7 @@ def _read_itext(model: Element) -> dict[str, dict[str, str]]:
     if itext is None:
         return out
     for translation in itext.findall("xf:translation", NS):
-        lang = translation.get("lang") or "default"
+        lang = translation.get("lang") or UNTRANSLATED
         texts: dict[str, str] = {}
         for text in translation.findall("xf:text", NS):
             value = text.find("xf:value", NS)
@@ -206,6 +264,15 @@ def _read_itext(model: Element) -> dict[str, dict[str, str]]:
     return out
 
 
+def _default_language(model: Element, itext: dict[str, dict[str, str]]) -> str | None:
+    """The translation marked default="true()" (JavaRosa opens the form in it), else the
+    first one."""
+    for translation in model.findall("xf:itext/xf:translation", NS):
+        if (translation.get("default") or "").strip().startswith("true"):
+            return translation.get("lang") or UNTRANSLATED
+    return next(iter(itext), None)
+
+
 def _label_of(el: Element | None, itext: dict[str, dict[str, str]]) -> dict[str, str]:
     if el is None:
         return {}
@@ -214,7 +281,7 @@ def _label_of(el: Element | None, itext: dict[str, dict[str, str]]) -> dict[str,
         key = ref[len("jr:itext(") :].rstrip(")").strip("'\"")
         return {lang: texts[key] for lang, texts in itext.items() if key in texts}
     text = "".join(el.itertext()).strip()
-    return {"default": text} if text else {}
+    return {UNTRANSLATED: text} if text else {}
 
 
 def _rel(nodeset: str, root_name: str) -> str:
@@ -287,7 +354,7 @@ def _read_choices(
                 labels = {lang: t[itext_id] for lang, t in itext.items() if itext_id in t}
             else:
                 label = item.findtext("xf:label", namespaces=NS) or ""
-                labels = {"default": label} if label else {}
+                labels = {UNTRANSLATED: label} if label else {}
             items.append(Choice(value=value, labels=labels))
         out[list_id] = tuple(items)
     return out

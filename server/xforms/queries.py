@@ -6,6 +6,7 @@ from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server.submissions.models import Submission
+from server.xforms.definition import stored_default_language
 from server.xforms.models import FormAttachment, XForm, XFormVersion
 
 
@@ -72,14 +73,17 @@ def list_downloadable(session: Session) -> list[tuple[XForm, XFormVersion]]:
     return [(x, v) for x, v in rows]
 
 
-def list_current_choice_lists(session: Session, list_name: str) -> list[list[dict[str, Any]]]:
+def list_current_choice_lists(
+    session: Session, list_name: str
+) -> list[tuple[list[dict[str, Any]], str | None]]:
     """The choices (``{"value", "labels"}``) of the choice list ``list_name`` in each open
-    form's current version that has one, by form id."""
+    form's current version that has one, by form id, each with the default language of its
+    form (``None``: the form has no translations)."""
     found = []
     for _, version in list_downloadable(session):
         choices = (version.definition or {}).get("choices", {}).get(list_name)
         if choices:
-            found.append(list(choices))
+            found.append((list(choices), stored_default_language(version.definition)))
     return found
 
 
