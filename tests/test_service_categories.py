@@ -110,8 +110,12 @@ def test_the_case_plan_shows_what_a_directory_service_provides_and_if_it_can_vis
             f"instance('services')/root/item[name= current()/../service ]/{column}"
             in html.unescape(form)
         )
+    # the note's text, in the form's first (default) language
     note = re.search(
-        r'<input ref="/data/services_group/services/service_directory_note">.*?</input>', form, re.S
+        r'<text id="/data/services_group/services/service_directory_note:label">'
+        r"<value>.*?</value>",
+        form,
+        re.S,
     )
     assert note is not None
     assert "service_description" in note.group(0)

@@ -81,7 +81,10 @@ def xlsform(survey: str, form_id: str, version: str, choices: str = "") -> str:
 
 
 def publish(session: Session, md: str) -> XFormVersion:
-    xml = convert(xlsform=md, file_type=".md").xform
+    return publish_xml(session, convert(xlsform=md, file_type=".md").xform)
+
+
+def publish_xml(session: Session, xml: str) -> XFormVersion:
     definition = parse_definition(xml)
     xform = session.query(XForm).filter_by(form_id=definition.form_id).one_or_none()
     if xform is None:

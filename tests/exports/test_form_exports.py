@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from exports import ExportOptionError, ExportOptions, export_form
 from server.errors import AppError
-from tests.exports.conftest import make_device, make_user, publish, submit
+from tests.exports.conftest import make_device, make_user, publish, publish_xml, submit
 from tests.exports.forms import V1, V2, V3
+from tests.realforms import xform
 
 KID_A = {"kname": "Zoë", "toys_r": [{"toy": "ball doll"}, {"toy": ""}]}
 KID_B = {"kname": "سارة", "toys_r": [{"toy": "kite"}]}
@@ -158,6 +159,41 @@ def test_labels_language_and_split_select_multiple(session: Session) -> None:
         ("", "", "", ""),
         ("Cerf-volant", "0", "0", "1"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("language", "question", "answer", "participants"),
+    [
+        (None, "How did the contact take place?", "Home visit", "The child; Mother"),
+        ("en", "How did the contact take place?", "Home visit", "The child; Mother"),
+        ("fr", "Comment le contact a-t-il eu lieu ?", "Visite à domicile", "L'enfant; Mère"),
+        ("Arabic (ar)", "كيف تمت المتابعة؟", "زيارة منزلية", "الطفل; الأم"),
+    ],
+)
+def test_a_translated_form_is_exported_in_its_default_language_or_the_one_asked(
+    session: Session, language: str | None, question: str, answer: str, participants: str
+) -> None:
+    """Without a language, labels are the form's default language (English for the shipped
+    forms), whatever order the database keeps the translations in; a language may be named
+    by its code."""
+    version = publish_xml(session, xform("contact_log"))
+    submit(
+        session,
+        version,
+        {"case": "entity-1", "contact_mode": "home_visit", "participants": "child mother"},
+    )
+    fh = io.BytesIO()
+    options = ExportOptions(labels=True, language=language, group_paths=False)
+    export_form(session, "contact_log", "csv", fh, options)
+    (row,) = _read_zip(fh.getvalue())["contact_log.csv"]
+    assert row[question] == answer
+    participants_label = {
+        None: "Who took part?",
+        "en": "Who took part?",
+        "fr": "Qui a participé ?",
+        "Arabic (ar)": "من شارك؟",
+    }[language]
+    assert row[participants_label] == participants
 
 
 def test_date_range_on_received_at(session: Session) -> None:

@@ -6,9 +6,9 @@ import pytest
 
 from server.errors import AppError
 from server.xforms.convert import convert_xlsform, locate, validate_xform
-from server.xforms.definition import FormDefinition, parse_definition
+from server.xforms.definition import FormDefinition, parse_definition, pick_label
 from tests.factories import xform_from_md
-from tests.realforms import xform, xlsform_bytes
+from tests.realforms import definition, xform, xlsform_bytes
 
 FORM = """
 | settings |
@@ -32,6 +32,16 @@ FORM = """
 | entities |
 | | list_name | label | entity_id |
 | | cases | ${case} | ${case} |
+"""
+
+
+SIMPLE = """
+| settings |
+| | form_id | version |
+| | t2 | 1 |
+| survey |
+| | type | name | label |
+| | text | note1 | Note |
 """
 
 
@@ -63,6 +73,84 @@ def test_real_forms_declare_their_case_roles():
         assert len(d.with_role("ref")) == 1, form_id
         assert d.entities
         assert d.entities[0].dataset == "cases"
+
+
+def test_the_default_language_is_the_one_the_form_names():
+    d = parse_definition(xform_from_md(FORM))
+    assert d.default_language == "English (en)"
+    ok = d.field("ok")
+    assert ok is not None
+    assert d.label(ok.labels) == "OK?"
+    assert d.label(ok.labels, "Français (fr)") == "D'accord ?"
+    assert d.label(ok.labels, "Deutsch (de)") == "OK?"
+
+    french_first = parse_definition(
+        xform_from_md(FORM.replace("| English (en) |", "| Français (fr) |", 1))
+    )
+    assert french_first.default_language == "Français (fr)"
+    assert french_first.label(ok.labels) == "D'accord ?"
+
+
+def test_a_label_is_chosen_by_language_never_by_the_order_of_its_keys():
+    # PostgreSQL's JSONB keeps an object's keys shortest first: Arabic before English
+    stored = {"Arabic (ar)": "نعم", "French (fr)": "Oui", "English (en)": "Yes"}
+    assert pick_label(stored, None, "English (en)") == "Yes"
+    assert pick_label(stored, "French (fr)", "English (en)") == "Oui"
+    assert pick_label({"default": "Yes"}, "French (fr)", "English (en)") == "Yes"
+    assert pick_label({"Spanish (es)": "Sí", "Arabic (ar)": "نعم"}) == "نعم"  # by name
+    assert pick_label({}) == ""
+
+
+def test_a_definition_stored_before_the_default_language_was_kept_takes_the_first():
+    d = parse_definition(xform_from_md(FORM))
+    old = d.to_json()
+    del old["default_language"]
+    assert FormDefinition.from_json(old).default_language == "English (en)"
+    untranslated = parse_definition(xform_from_md(SIMPLE)).to_json()
+    del untranslated["default_language"]
+    assert FormDefinition.from_json(untranslated).default_language is None
+
+
+@pytest.mark.parametrize(
+    ("wanted", "found"),
+    [
+        ("Français (fr)", "Français (fr)"),
+        ("français (FR)", "Français (fr)"),
+        ("fr", "Français (fr)"),
+        ("fr-CA", "Français (fr)"),
+        ("en", "English (en)"),
+        ("de", None),
+        ("French", None),
+    ],
+)
+def test_a_language_is_named_as_the_form_does_or_by_its_code(wanted: str, found: str | None):
+    assert parse_definition(xform_from_md(FORM)).language_named(wanted) == found
+
+
+@pytest.mark.parametrize("form_id", ["case_plan", "contact_log", "case_conference"])
+def test_the_real_forms_label_in_five_languages_english_first(form_id: str):
+    d = definition(form_id)
+    assert d.languages == (
+        "English (en)",
+        "French (fr)",
+        "Spanish (es)",
+        "Arabic (ar)",
+        "Portuguese (pt)",
+    )
+    assert d.default_language == "English (en)"
+    case = next(f for f in d.fields if f.name == "case")
+    assert d.label(case.labels) == "Case reference number"
+    assert d.label(case.labels, d.language_named("ar")) == "الرقم المرجعي للحالة"
+    yes = next(c for c in d.choices["yes_no"] if c.value == "yes")
+    assert [
+        d.label(yes.labels, d.language_named(code)) for code in ("en", "fr", "es", "ar", "pt")
+    ] == [
+        "Yes",
+        "Oui",
+        "Sí",
+        "نعم",
+        "Sim",
+    ]
 
 
 def test_messages_are_located_in_the_spreadsheet():

@@ -30,7 +30,8 @@ def with_question(form: str, name: str, *, at: int = 6, kind: str = "text") -> b
     sheet = book["survey"]
     header = [c.value for c in sheet[1]]
     sheet.insert_rows(at)
-    for column, value in (("type", kind), ("name", name), ("label", "Child's name")):
+    label = "label::English (en)" if "label::English (en)" in header else "label"
+    for column, value in (("type", kind), ("name", name), (label, "Child's name")):
         sheet.cell(row=at, column=header.index(column) + 1, value=value)
     out = io.BytesIO()
     book.save(out)

@@ -18,6 +18,7 @@ from io import StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import openpyxl
 import pytest
 from defusedxml import ElementTree
 from pyxform.xls2xform import ConvertResult, convert
@@ -53,6 +54,12 @@ REPEAT_ROLES = {"need", "service", "action", "decision", "existing"}
 ITEM_ROLES = {"key", "item_id", "title", "owner", "due", "status"}
 # Columns of cases.csv that the server computes; no form writes them.
 SERVER_CASE_COLUMNS = {"name", "label", "__version", "next_contact_due", "status"}
+# The five languages of every text a caseworker reads (xlsforms/README.md), English first: it
+# is the default language, the one the server shows where it needs a single label.
+LANGUAGES = ("English (en)", "French (fr)", "Spanish (es)", "Arabic (ar)", "Portuguese (pt)")
+TEXT_COLUMNS = ("label", "hint", "guidance_hint", "constraint_message", "required_message")
+# Names that stay the same in every language.
+SAME_IN_EVERY_LANGUAGE = {"WhatsApp", "Skype", "WeChat"}
 # Pyxform's own metadata nodes whose names end in "name".
 METADATA_NAMES = {"username", "instanceName"}
 
@@ -452,3 +459,97 @@ def test_case_list_lookups_use_only_case_ref_caseworker_and_status(form_id: str)
             predicate = nodeset.partition("[")[2]
             words = set(re.findall(r"[A-Za-z_]\w*", re.sub(r"'[^']*'", "", predicate)))
             assert words <= {"status", "case_ref", "not", "and", "or"}, nodeset
+
+
+def _sheet_rows(form_id: str, sheet: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The headings of a sheet of the workbook, and its rows (row number, heading -> text)."""
+    book = openpyxl.load_workbook(XLSFORMS / f"{form_id}.xlsx", read_only=True)
+    rows = book[sheet].iter_rows(values_only=True)
+    header = [str(h).strip() if h is not None else "" for h in next(rows)]
+    found = []
+    for number, row in enumerate(rows, start=2):
+        cells = {h: str(v) for h, v in zip(header, row, strict=False) if h and v is not None}
+        found.append((number, cells))
+    book.close()
+    return header, found
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+@pytest.mark.parametrize("sheet", ["survey", "choices"])
+def test_every_text_is_written_in_the_five_languages(form_id: str, sheet: str) -> None:
+    header, rows = _sheet_rows(form_id, sheet)
+    untranslated = [h for h in header if h in TEXT_COLUMNS]
+    assert untranslated == [], f"{sheet}: columns without a language: {untranslated}"
+    for heading in header:
+        base, _, language = heading.partition("::")
+        if base in TEXT_COLUMNS:
+            assert language in LANGUAGES, f"{sheet}: {heading!r} is not one of the five"
+    missing = []
+    for number, cells in rows:
+        for base in TEXT_COLUMNS:
+            given = {lang for lang in LANGUAGES if cells.get(f"{base}::{lang}", "").strip()}
+            if given and given != set(LANGUAGES):
+                lacking = ", ".join(f"{base}::{lang}" for lang in LANGUAGES if lang not in given)
+                missing.append(f"{sheet} row {number}: {lacking}")
+    assert missing == [], "texts not in all five languages:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+@pytest.mark.parametrize("sheet", ["survey", "choices"])
+def test_translations_keep_references_and_line_breaks(form_id: str, sheet: str) -> None:
+    _, rows = _sheet_rows(form_id, sheet)
+    wrong = []
+    for number, cells in rows:
+        for base in TEXT_COLUMNS:
+            english = cells.get(f"{base}::{LANGUAGES[0]}")
+            if not english:
+                continue
+            keep = (sorted(re.findall(r"\$\{\w+\}", english)), english.count("<br>"))
+            translations = {lang: cells.get(f"{base}::{lang}", "") for lang in LANGUAGES[1:]}
+            for lang, text in translations.items():
+                if (sorted(re.findall(r"\$\{\w+\}", text)), text.count("<br>")) != keep:
+                    wrong.append(f"{sheet} row {number} {base}::{lang}")
+            # one language may share a word with English ("Service"), four do so by copying
+            if english not in SAME_IN_EVERY_LANGUAGE and set(translations.values()) == {english}:
+                wrong.append(f"{sheet} row {number} {base}: the English text copied")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_english_is_the_default_language(form_id: str) -> None:
+    _, rows = _sheet_rows(form_id, "settings")
+    assert rows[0][1].get("default_language") == "English (en)"
+    translations = load(form_id).model.findall(f"{XF}itext/{XF}translation")
+    assert [t.get("lang") for t in translations] == list(LANGUAGES)
+    assert [t.get("lang") for t in translations if t.get("default") == "true()"] == [LANGUAGES[0]]
+
+
+@pytest.mark.parametrize("form_id", FORM_IDS)
+def test_the_xform_gives_every_text_in_the_five_languages(form_id: str) -> None:
+    """What Collect reads: each text of the form in each language, none left empty or as
+    pyxform's "-" for a missing translation."""
+    translations = load(form_id).model.findall(f"{XF}itext/{XF}translation")
+    texts = {
+        t.get("lang"): {
+            text.get("id"): "".join(text.find(f"{XF}value").itertext()).strip()  # type: ignore[union-attr]
+            for text in t.findall(f"{XF}text")
+        }
+        for t in translations
+    }
+    english = texts["English (en)"]
+    assert len(english) > 50
+    for lang in LANGUAGES[1:]:
+        assert set(texts[lang]) == set(english), lang
+        blank = [
+            i for i, v in texts[lang].items() if v in ("", "-") and english[i] not in ("", "-")
+        ]
+        assert blank == [], lang
+    # every question and choice label is a translated text, none written in one language only
+    body = load(form_id).root.find(f"{H}body")
+    assert body is not None
+    plain = [
+        el.text
+        for el in body.iter()
+        if el.tag in (f"{XF}label", f"{XF}hint") and (el.text or "").strip()
+    ]
+    assert plain == []
