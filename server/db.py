@@ -1,7 +1,23 @@
-"""Engine, session and the one-commit-per-request rule.
+"""Engine, sessions, and the transaction rule.
+
+**Services flush; edges commit.** The code that answers for a unit of work commits it:
+
+- a request, once, after its view (:func:`init_app`): an answer under 400 commits, any
+  other rolls back everything the request did;
+- a CLI command (``server/cli.py``);
+- the submission pipeline (``server/intake.py``): the submission first, then its merge.
+
+An edge that must commit in the middle of a request (a failed sign-in counted although the
+answer is an error, an audit entry kept before an export streams) does so where it happens,
+with a comment saying why.
+
+**Writers.** On SQLite, :func:`write_transaction` is the one way to ask for the database's
+write lock; a request that may write has it from its start. On PostgreSQL rows are locked
+where they are read.
 
 The same ``Base`` and session factory serve the web app, the CLI and ``exports/`` (which
-open sessions without Flask through :func:`open_session`).
+open sessions without Flask through :func:`open_session`). The generic helpers every
+package's queries use (bulk writes, pages) are here too.
 """
 
 from __future__ import annotations
@@ -16,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import (
     MetaData,
     Select,
@@ -203,96 +219,95 @@ class GatedConnection(sqlite3.Connection):
             self.leave_write_gate()
 
 
-def is_sqlite(session: Session) -> bool:
-    bind = session.get_bind()
-    return bind.dialect.name == "sqlite"
-
-
-def begin_write(session: Session) -> None:
-    """Start the session's transaction as a writer, before its first read.
-
-    On SQLite this takes the database write lock up front (waiting for it, up to the busy
-    timeout); on PostgreSQL rows are locked where they are read, with ``FOR UPDATE``.
-    """
-    if session.in_transaction():
-        return
-    session.connection(execution_options={WRITE_INTENT: True})
-
-
-def is_writer(session: Session) -> bool:
-    """The session's transaction began as a writer (or, on SQLite, has already written)."""
-    if not session.in_transaction():
-        return False
+def _is_writer(session: Session) -> bool:
+    """The SQLite transaction began as a writer or has already written."""
     conn = session.connection()
     return bool(conn.get_execution_options().get(WRITE_INTENT) or conn.info.get(_WRITER))
 
 
-def ensure_writer(session: Session) -> None:
-    """Let a request that has only read so far write (an audit entry for what it showed).
-
-    A SQLite transaction that has read cannot start writing once another connection has
-    committed: it fails at once with "database is locked". So a transaction that has only
-    read is ended (there is nothing in it to keep) and a writer begun, which waits for the
-    lock. Objects loaded before stay usable. Nothing changes on PostgreSQL, or where the
-    transaction can already write.
-    """
-    if not is_sqlite(session) or is_writer(session):
+def _become_writer(session: Session) -> None:
+    if session.get_bind().dialect.name != "sqlite":
         return
-    if session.new or session.dirty or session.deleted:
-        return  # changes are pending: this transaction is a writer already in all but name
+    if not session.in_transaction():
+        session.connection(execution_options={WRITE_INTENT: True})
+        return
+    if _is_writer(session) or session.new or session.dirty or session.deleted:
+        return  # a writer already (or in all but name: committing would write its changes)
+    # A transaction that has only read: nothing in it to keep, and loaded objects stay
+    # usable (sessions do not expire them on commit).
     session.commit()
-    begin_write(session)
+    session.connection(execution_options={WRITE_INTENT: True})
 
 
 @contextmanager
-def write_apart(session: Session) -> Iterator[None]:
-    """A small write that stands on its own, committed at once: a sign-in counted, a token's
-    use noted. Use it before the request has written anything (it commits what the session
-    holds). A request that only reads then does not hold the write lock for the rest of its
-    work, and a refused request keeps the record of its refusal. The session continues as
-    it was: a writer again if it was one.
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Run the block in a transaction of ``session`` that may write: the one way code asks
+    for SQLite's write lock. Leaving flushes the block's writes; it never commits, and the
+    transaction stays open (and a writer) until the edge commits it.
+
+    SQLite has one write lock for the whole database, and a transaction that has read
+    cannot start writing once another connection has committed: it fails at once with
+    "database is locked" instead of waiting its turn. So, on entering:
+
+    - no transaction yet: one begins as a writer (``BEGIN IMMEDIATE``, after the
+      process-shared write gate), waiting for the lock up to the busy timeout;
+    - a transaction that has only read: it is ended (there is nothing in it to keep) and
+      a writer begun;
+    - a writer already, or a transaction holding unflushed changes: it is kept.
+
+    Enter it before the first read that the writes depend on, and after slow work that
+    needs no lock (parsing, mapping), which would otherwise hold the lock for everyone. In
+    a request that may write it changes nothing: its transactions are writers from their
+    start (:func:`init_app`).
+
+    On PostgreSQL nothing happens: rows are locked where they are read (``FOR UPDATE``),
+    reference numbers with advisory locks (``cases.queries.lock_case_ref``).
     """
-    was_writer = is_writer(session)
-    session.commit()
-    begin_write(session)
-    yield
-    session.commit()
-    if was_writer:
-        begin_write(session)
+    _become_writer(session)
+    yield session
+    session.flush()
 
 
-TAKES_LOCK_ITSELF = "casework_takes_write_lock_itself"
+COMMITS_IN_STEPS = "casework_commits_in_steps"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def takes_write_lock_itself(view: F) -> F:
-    """Mark a view that calls :func:`begin_write` itself before its first write (and ends
-    any read transaction first), instead of holding the write lock for the whole request."""
-    setattr(view, TAKES_LOCK_ITSELF, True)
+def commits_in_steps(view: F) -> F:
+    """Mark a view whose request is not one transaction: it runs the submission pipeline
+    (``server.intake``), which commits the submission, then its merge, each in a
+    :func:`write_transaction` entered once the upload is parsed. Its request does not
+    begin as a writer, which would hold SQLite's lock while the body is read and parsed."""
+    setattr(view, COMMITS_IN_STEPS, True)
     return view
+
+
+# Requests of these methods only read, unless a view writes through `write_transaction`
+# (an audit entry for what was shown, a sign-in noted).
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+        # The session of a request that may write: each transaction it begins (again after
+        # a commit in the middle of the request) is a writer from its start.
+        self.writer_sessionmaker = sessionmaker(
+            bind=engine.execution_options(**{WRITE_INTENT: True}), expire_on_commit=False
+        )
 
 
 def init_app(app: Flask) -> None:
+    """The request wrapper: one transaction per request, committed once after the view
+    if the answer is under 400, else rolled back.
+
+    A request that may write (any method but GET, HEAD and OPTIONS; views marked
+    :func:`commits_in_steps` excepted) gets a session whose transactions begin as writers,
+    so that on SQLite it queues for the lock instead of failing when it writes after
+    reading a snapshot another process has outdated.
+    """
     database = Database(make_engine(app.config["DATABASE_URL"]))
     app.extensions["casework.db"] = database
-
-    @app.before_request
-    def _writers_take_the_lock_first() -> None:
-        # A request that may write starts as a writer, so that on SQLite it queues for the
-        # lock instead of failing when it upgrades a read snapshot another process outdated.
-        # Views marked with `takes_write_lock_itself` begin their writes themselves, so that
-        # their parsing does not hold SQLite's one write lock.
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return
-        view = app.view_functions.get(request.endpoint or "")
-        if not getattr(view, TAKES_LOCK_ITSELF, False):
-            begin_write(session())
 
     @app.after_request
     def _commit(response: Response) -> Response:
@@ -300,9 +315,7 @@ def init_app(app: Flask) -> None:
         if session is None:
             return response
         try:
-            # Errors roll back everything the request did, except where a handler asked to
-            # keep it (a failed sign-in counts toward the lock-out).
-            if response.status_code < 400 or g.get("commit_on_error"):
+            if response.status_code < 400:
                 session.commit()
             else:
                 session.rollback()
@@ -324,8 +337,6 @@ def get_database(app: Flask) -> Database:
 
 
 def get_database_engine() -> Engine:
-    from flask import current_app
-
     return get_database(current_app).engine
 
 
@@ -333,11 +344,18 @@ def session() -> Session:
     """The session of the current app context (one per request or CLI command)."""
     current: Session | None = g.get("_db_session")
     if current is None:
-        from flask import current_app
-
-        current = get_database(current_app).sessionmaker()
+        database = get_database(current_app)
+        writes = has_request_context() and _request_may_write()
+        current = (database.writer_sessionmaker if writes else database.sessionmaker)()
         g._db_session = current
     return current
+
+
+def _request_may_write() -> bool:
+    if request.method in READ_METHODS:
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, COMMITS_IN_STEPS, False)
 
 
 @contextmanager

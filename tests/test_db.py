@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from server.db import WRITE_INTENT, GatedConnection, make_engine
+from server.db import WRITE_INTENT, GatedConnection, make_engine, write_transaction
 
 
 @pytest.fixture
@@ -67,8 +67,8 @@ def test_every_way_a_write_transaction_ends_opens_the_gate(engine, ending):
         transaction.rollback()
     started = time.monotonic()
     with Session(engine) as session:
-        session.connection(execution_options={WRITE_INTENT: True})
-        session.execute(text("INSERT INTO t VALUES (3)"))
+        with write_transaction(session):
+            session.execute(text("INSERT INTO t VALUES (3)"))
         session.commit()
     assert time.monotonic() - started < 5
     conn.close()

@@ -21,10 +21,10 @@ def record(
 ) -> AuditEvent:
     """Append one entry to the audit log (flush only: it commits with the request).
 
-    A request that has only read (a case shown, a submission viewed) becomes a writer here,
-    so that the entry waits for SQLite's write lock instead of failing on a stale read.
+    A request that has only read (a case shown, a submission viewed) writes it in a write
+    transaction, so that the entry waits for SQLite's write lock instead of failing on a
+    stale read.
     """
-    db.ensure_writer(session)
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
         actor=actor.username if actor is not None else "",
@@ -36,6 +36,6 @@ def record(
         details=details or {},
         ip=ip,
     )
-    session.add(event)
-    session.flush()
+    with db.write_transaction(session):
+        session.add(event)
     return event

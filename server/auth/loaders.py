@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote
 
-from flask import Request, Response, g, redirect, request, url_for
+from flask import Request, Response, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from server import db
@@ -41,8 +43,26 @@ def load_request_user(req: Request) -> User | None:
     """API clients: ``Authorization: Bearer <token>`` made by `casework create-token`."""
     header = req.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        return user_for_api_token(db.session(), header[7:].strip())
+        return signed_in(lambda: user_for_api_token(db.session(), header[7:].strip()))
     return None
+
+
+T = TypeVar("T")
+
+
+def signed_in(check: Callable[[], T]) -> T:
+    """Run a check of credentials, then commit at once what it wrote, whatever its outcome:
+    a failure counted or a refusal audited stays although the answer is an error, and what
+    a good sign-in noted (a nonce count used, a token's use, the sign-in) does not keep
+    SQLite's write lock through the rest of a request that may only read."""
+    session = db.session()
+    try:
+        result = check()
+    except AppError:
+        session.commit()
+        raise
+    session.commit()
+    return result
 
 
 def unauthorized() -> Response | WerkzeugResponse:
@@ -83,10 +103,11 @@ def openrosa_caller(token: str | None) -> DeviceCaller:
         creds = digest.parse_authorization(header)
         if creds is None:
             raise _challenge(error=AppError("auth.bad_credentials"))
-        g.commit_on_error = True  # failed attempts count toward the lock-out
         try:
-            user = authenticate_digest(
-                session, settings, creds, request.method, _request_uri(), request.remote_addr
+            user = signed_in(
+                lambda: authenticate_digest(
+                    session, settings, creds, request.method, _request_uri(), request.remote_addr
+                )
             )
         except AppError as error:
             if error.http_status == 401:
@@ -99,10 +120,11 @@ def openrosa_caller(token: str | None) -> DeviceCaller:
         if not request.is_secure:
             raise _challenge(error=AppError("auth.https_required"))
         username, password = _basic_credentials(header)
-        g.commit_on_error = True  # failed attempts count toward the lock-out
         try:
-            user = authenticate_password(
-                session, settings, username, password, request.remote_addr, each_request=True
+            user = signed_in(
+                lambda: authenticate_password(
+                    session, settings, username, password, request.remote_addr, each_request=True
+                )
             )
         except AppError as error:
             if error.http_status == 401:  # a 401 says how to try again

@@ -249,7 +249,7 @@ def _first_use_of_count(session: Session, creds: digest.DigestCredentials, now: 
         .where(DigestNonceUse.nonce == creds.nonce, DigestNonceUse.nc < nc)
         .values(nc=nc)
     )
-    with db.write_apart(session):
+    with db.write_transaction(session):
         if session.execute(raise_count).rowcount == 1:  # type: ignore[attr-defined]
             return True
         _delete_unlocked(session, DigestNonceUse.nonce, DigestNonceUse.expires_at < now)
@@ -320,7 +320,7 @@ def _refuse_if_locked(
     keys = [key for key, *_ in _throttle_scopes(username, ip)]
     rows = list(session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))))
     if any(row.locked_until is not None and row.locked_until > now for row in rows):
-        with db.write_apart(session):
+        with db.write_transaction(session):
             audit.record(
                 session, user, "auth.login_locked", target_type="user", target=username, ip=ip
             )
@@ -341,7 +341,7 @@ def _count_failure(
     error to raise."""
     window = timedelta(seconds=settings.lockout_seconds)
     scopes = sorted(_throttle_scopes(username, ip))  # one lock order everywhere
-    with db.write_apart(session):
+    with db.write_transaction(session):
         session.execute(
             _insert_ignoring_duplicates(session, LoginThrottle).values(
                 [
@@ -395,24 +395,30 @@ def _note_sign_in(
 ) -> None:
     """Note a good sign-in, and clear the failures counted for this account from this
     address (not those of the address, nor of the account from everywhere: a good password
-    between guesses must not reset them)."""
-    own = [row.key for row in throttle if row.scope == "pair" and row.failures]
-    if own:
-        with db.write_apart(session):
-            session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(own)))
-    if (
+    between guesses must not reset them).
+
+    The user's row is written before the counts, the order in which a password reset
+    takes them (``set_password``), so that the two never wait on each other (PostgreSQL).
+    """
+    noted_lately = (
         each_request
         and user.failed_logins == 0
         and user.locked_until is None
         and user.last_login_at is not None
         and now - user.last_login_at < SIGN_IN_NOTE_INTERVAL
-    ):
-        return
-    with db.write_apart(session):
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = now
-        audit.record(session, user, "auth.login", target_type="user", target=user.username, ip=ip)
+    )
+    if not noted_lately:
+        with db.write_transaction(session):
+            user.failed_logins = 0
+            user.locked_until = None
+            user.last_login_at = now
+            audit.record(
+                session, user, "auth.login", target_type="user", target=user.username, ip=ip
+            )
+    own = [row.key for row in throttle if row.scope == "pair" and row.failures]
+    if own:
+        with db.write_transaction(session):
+            session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(own)))
 
 
 def digest_ha1_for(user: User, settings: AuthSettings) -> str | None:
@@ -500,7 +506,7 @@ def user_for_api_token(session: Session, token: str) -> User | None:
     if row.last_used_at is None or now - row.last_used_at > TOKEN_USE_GRANULARITY:
         # Not on every request: API reads would otherwise all be writes, and on SQLite
         # a read that turns into a write fails while devices are submitting.
-        with db.write_apart(session):
+        with db.write_transaction(session):
             row.last_used_at = now
     return row.user
 

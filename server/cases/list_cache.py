@@ -36,7 +36,6 @@ from sqlalchemy.orm import Session
 from server.auth.models import User
 from server.cases import device_lists
 from server.cases.models import Case, DeviceListCache, ListVersion, PlanItem
-from server.db import begin_write
 from server.services.models import Service
 from server.timeutil import utcnow
 from server.xforms.models import XForm, XFormVersion
@@ -142,14 +141,15 @@ def get_list(
     session: Session,
     list_name: str,
     user: User,
-    store: Callable[[], Session],
+    store: Callable[[Callable[[Session], None]], None],
     *,
     with_content: bool,
 ) -> CachedList:
     """The list for this user, from the cache or generated (and then cached).
 
-    ``store`` opens the session the cache is written in: the caller's may be a read-only
-    transaction (a GET), and a failed write only costs the next request a regeneration.
+    ``store`` runs the write to the cache in a session and transaction of its own and
+    commits it: the caller's may be a read-only transaction (a GET), and a failed write only
+    costs the next request a regeneration.
     """
     source = SOURCES[list_name]  # KeyError for a name that is not a generated list
     scope = scope_key(list_name, user)
@@ -177,29 +177,34 @@ def get_list(
 
 
 def _store(
-    store: Callable[[], Session], list_name: str, scope: str, version: int, md5: str, data: bytes
+    store: Callable[[Callable[[Session], None]], None],
+    list_name: str,
+    scope: str,
+    version: int,
+    md5: str,
+    data: bytes,
 ) -> None:
+    def write(session: Session) -> None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        values = {
+            "list_name": list_name,
+            "scope": scope,
+            "version": version,
+            "list_format": LIST_FORMAT,
+            "md5": md5,
+            "content": data,
+            "created_at": utcnow(),
+        }
+        stmt = dialect.insert(DeviceListCache).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[DeviceListCache.list_name, DeviceListCache.scope],
+            set_={k: v for k, v in values.items() if k not in ("list_name", "scope")},
+            # a slow request never puts back an older list over a newer one
+            where=DeviceListCache.version <= version,
+        )
+        session.execute(stmt)
+
     try:
-        with store() as session:
-            begin_write(session)
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            values = {
-                "list_name": list_name,
-                "scope": scope,
-                "version": version,
-                "list_format": LIST_FORMAT,
-                "md5": md5,
-                "content": data,
-                "created_at": utcnow(),
-            }
-            stmt = dialect.insert(DeviceListCache).values(**values)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[DeviceListCache.list_name, DeviceListCache.scope],
-                set_={k: v for k, v in values.items() if k not in ("list_name", "scope")},
-                # a slow request never puts back an older list over a newer one
-                where=DeviceListCache.version <= version,
-            )
-            session.execute(stmt)
-            session.commit()
+        store(write)
     except SQLAlchemyError:
         log.warning("device list %s (%s) could not be cached", list_name, scope, exc_info=True)

@@ -20,7 +20,7 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import decisions, queries, settings
 from server.cases.mapping import canonical_ref
-from server.db import begin_write
+from server.db import write_transaction
 from server.errors import AppError
 
 # The case's own fields a merge can change, in the order a page shows them.
@@ -132,27 +132,27 @@ def preview_merge(
     """What :func:`decisions.merge_duplicate` would change on the case, without changing it.
     Refused exactly as the merge would be (role, scope, not a duplicate)."""
     # It writes (then rolls back): on SQLite a transaction that read first could not write
-    # once another connection committed, so it starts as a writer.
-    begin_write(session)
-    contribution = queries.get_contribution_by_instance_id(session, instance_id)
-    case_ref = canonical_ref(contribution.case_ref) if contribution is not None else ""
-    before, items_before = _read(session, case_ref)
-    savepoint = session.begin_nested()
-    try:
-        moving = (
-            len(
-                queries.list_contributions_for_entity(
-                    session, contribution.entity_id, ("duplicate",)
+    # once another connection committed, so what it reads is read in a write transaction.
+    with write_transaction(session):
+        contribution = queries.get_contribution_by_instance_id(session, instance_id)
+        case_ref = canonical_ref(contribution.case_ref) if contribution is not None else ""
+        before, items_before = _read(session, case_ref)
+        savepoint = session.begin_nested()
+        try:
+            moving = (
+                len(
+                    queries.list_contributions_for_entity(
+                        session, contribution.entity_id, ("duplicate",)
+                    )
                 )
+                if contribution is not None and contribution.entity_id
+                else 1
             )
-            if contribution is not None and contribution.entity_id
-            else 1
-        )
-        result = decisions.merge_duplicate(session, instance_id, actor, settings=settings)
-        after, items_after = _read(session, result.case_ref)
-    finally:
-        savepoint.rollback()
-        session.expire_all()
+            result = decisions.merge_duplicate(session, instance_id, actor, settings=settings)
+            after, items_after = _read(session, result.case_ref)
+        finally:
+            savepoint.rollback()
+            session.expire_all()
     if not after:  # the merge made no case: nothing to show (not expected)
         raise AppError("case.not_found", details={"case_ref": case_ref})
     changes = tuple(

@@ -40,7 +40,7 @@ from server.cases.models import (
     PlanItem,
 )
 from server.cases.scope import case_scope_clause
-from server.db import Page, begin_write, paginate_by_id, update_rows
+from server.db import Page, paginate_by_id, update_rows, write_transaction
 from server.submissions.models import Submission
 from server.submissions.scope import submission_scope_clause
 
@@ -62,21 +62,21 @@ def lock_case_ref(session: Session, case_ref: str) -> None:
     """Serialize writers of one reference number, even before its case row exists.
 
     PostgreSQL: a transaction-scoped advisory lock on the reference number, so two
-    registrations arriving together cannot both create the case. SQLite: the database write
-    lock (one writer at a time is all SQLite has).
+    registrations arriving together cannot both create the case. SQLite: the write
+    transaction's lock on the whole database (one writer at a time is all SQLite has).
 
     Advisory locks are shared by the whole database, so the key names the schema too: two
     deployments (or test runs) in one database never wait on each other's case numbers.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || :ref, 0))"
-            ),
-            {"ref": case_ref},
-        )
-    else:
-        begin_write(session)
+    with write_transaction(session):
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock("
+                    "hashtextextended(current_schema() || '/' || :ref, 0))"
+                ),
+                {"ref": case_ref},
+            )
 
 
 _CASE_REF_BY_ENTITY = select(Case.case_ref).where(Case.entity_id == bindparam("entity_id"))

@@ -40,7 +40,7 @@ from server.cases.rebuild import (
     write_contribution_states,
 )
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
-from server.db import begin_write
+from server.db import write_transaction
 from server.errors import AppError
 from server.submissions.models import Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
@@ -92,12 +92,10 @@ def apply(
     held, and may rename the case it registered.
     """
     if read is None:
-        begin_write(session)
         read = _read_stored(session, submission)
     definition, envelope = read
     _check_bounds(definition, envelope, settings)
     if submitter is None or submitter.id != submission.submitter_id:
-        begin_write(session)
         submitter = auth_queries.get_user(session, submission.submitter_id)
     update = map_submission(
         definition,
@@ -106,18 +104,20 @@ def apply(
         received_at=submission.received_at,
         future_tolerance=settings.future_tolerance,
     )
-    begin_write(session)  # after the pure mapping: hold SQLite's write lock only to write
-    state = lock_processing_state(session, submission.id, skip_locked=skip_locked)
-    if state is None or (states is not None and state not in states):
-        return None  # merged meanwhile (a resend, `casework reprocess`), or being merged
-    if update is None:
-        set_processing(session, submission, "skipped")
-        return ApplyResult(instance_id=submission.instance_id, state="skipped")
-    if state == "pending" and submission.is_current and not submission.deprecated_id:
-        result = _apply_first(session, submission, update, submitter, settings)
-    else:
-        result = _apply_again(session, submission, update, submitter, settings)
-    set_processing(session, submission, "applied")
+    # After the pure mapping: hold SQLite's write lock only to write. What was read before
+    # (the stored XML, the submitter) does not change once stored.
+    with write_transaction(session):
+        state = lock_processing_state(session, submission.id, skip_locked=skip_locked)
+        if state is None or (states is not None and state not in states):
+            return None  # merged meanwhile (a resend, `casework reprocess`), or being merged
+        if update is None:
+            set_processing(session, submission, "skipped")
+            return ApplyResult(instance_id=submission.instance_id, state="skipped")
+        if state == "pending" and submission.is_current and not submission.deprecated_id:
+            result = _apply_first(session, submission, update, submitter, settings)
+        else:
+            result = _apply_again(session, submission, update, submitter, settings)
+        set_processing(session, submission, "applied")
     return result
 
 

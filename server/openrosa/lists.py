@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
@@ -9,7 +11,7 @@ from server.audit import service as audit
 from server.auth.models import User
 from server.blobs.queries import get_blob
 from server.cases import device_lists, list_cache
-from server.db import get_database
+from server.db import get_database, write_transaction
 from server.disposition import set_attachment
 from server.errors import AppError
 from server.xforms.models import FormAttachment
@@ -31,17 +33,25 @@ def file_response(session: Session, attachment: FormAttachment) -> Response:
     return _etag_response(blob.content, attachment.md5, "application/octet-stream", attachment.name)
 
 
+def _store_apart(write: Callable[[Session], None]) -> None:
+    """Write a generated list to the cache in a session of its own, committed at once: this
+    request's transaction may only read, and a list built is worth keeping whatever becomes
+    of the request."""
+    with get_database(current_app).sessionmaker() as session:
+        with write_transaction(session):
+            write(session)
+        session.commit()
+
+
 def list_hash(session: Session, name: str, user: User) -> str:
     """The manifest hash of a generated list: the MD5 of the bytes this user downloads."""
-    store = get_database(current_app).sessionmaker
-    return list_cache.get_list(session, name, user, store, with_content=False).md5
+    return list_cache.get_list(session, name, user, _store_apart, with_content=False).md5
 
 
 def list_response(
     session: Session, name: str, user: User, device_label: str | None, form_id: str
 ) -> Response:
-    store = get_database(current_app).sessionmaker
-    cached = list_cache.get_list(session, name, user, store, with_content=True)
+    cached = list_cache.get_list(session, name, user, _store_apart, with_content=True)
     etag = cached.md5
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})

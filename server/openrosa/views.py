@@ -13,7 +13,6 @@ from flask import Response, current_app, request
 from server import db, intake
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.config import case_settings
-from server.db import begin_write, takes_write_lock_itself
 from server.errors import AppError
 from server.openrosa import lists, multipart, responses
 from server.openrosa.bp import bp
@@ -58,12 +57,12 @@ def _caller(token: str | None) -> DeviceCaller:
         now = utcnow()
         seen = device.last_seen_at
         if seen is None or now - seen > SEEN_GRANULARITY:
-            # Note the visit in a short write of its own, rarely: a write on every request
-            # would cost an UPDATE for a figure nobody reads that precisely.
+            # Note the visit rarely: a write on every request would cost an UPDATE for a
+            # figure nobody reads that precisely. Committed at once, on its own: the rest of
+            # the request may only read, and must not keep SQLite's write lock.
             session = db.session()
-            session.commit()
-            begin_write(session)
-            device.last_seen_at = now
+            with db.write_transaction(session):
+                device.last_seen_at = now
             session.commit()
     return caller
 
@@ -231,7 +230,7 @@ def _werkzeug_parts() -> tuple[bytes, list[IncomingFile]]:
 
 
 @route("/submission", methods=["POST"])
-@takes_write_lock_itself
+@db.commits_in_steps
 def submission(token: str | None = None) -> Response:
     caller = _caller(token)
     if not caller.user.has_role(*SUBMITTER_ROLES):
@@ -242,15 +241,9 @@ def submission(token: str | None = None) -> Response:
     request.max_content_length = min(limit, request.max_content_length or limit)
     if (request.content_length or 0) > request.max_content_length:
         raise AppError("request.too_large")
-    session = db.session()
-    if db.is_sqlite(session):
-        # End the authentication's read before the receipt begins as a writer (SQLite
-        # cannot turn a read snapshot into a write once another process has committed);
-        # the body is then parsed outside the write lock.
-        session.commit()
     xml, files = _submission_parts()
     receipt, _ = intake.receive(
-        session,
+        db.session(),
         xml,
         files,
         Caller(

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from server.audit import service as audit
 from server.auth.models import Device, User
 from server.blobs import service as blobs
-from server.db import begin_write
+from server.db import write_transaction
 from server.errors import AppError
 from server.submissions.models import Submission, SubmissionAttachment
 from server.submissions.parse import SubmissionEnvelope, binary_attachment_names
@@ -71,12 +71,13 @@ def store(
     caller commits (``server.intake``). Its ``processing_state`` is ``pending`` until it is
     merged (``skipped`` if encrypted: the server cannot read it)."""
     files = usable_files(files)
-    if not envelope.deprecated_id:
-        fresh = _store_new(session, xml, envelope, files, caller, received_at)
-        if fresh is not None:
-            return fresh
-        # Already stored: a resend, or the second POST of a split submission.
-    return _store(session, xml, envelope, files, caller, received_at)
+    with write_transaction(session):
+        if not envelope.deprecated_id:
+            fresh = _store_new(session, xml, envelope, files, caller, received_at)
+            if fresh is not None:
+                return fresh
+            # Already stored: a resend, or the second POST of a split submission.
+        return _store(session, xml, envelope, files, caller, received_at)
 
 
 def set_processing(
@@ -84,8 +85,8 @@ def set_processing(
 ) -> None:
     """Write how far the merge of a submission went (the object may be one this session
     never loaded: a submission stored in a few Core statements)."""
-    begin_write(session)
-    set_processing_state(session, submission.id, state, error)
+    with write_transaction(session):
+        set_processing_state(session, submission.id, state, error)
     set_committed_value(submission, "processing_state", state)
     set_committed_value(submission, "processing_error", error)
 
@@ -178,7 +179,6 @@ def _store_new(
 ) -> tuple[Receipt, FormDefinition] | None:
     """Store a submission whose instance id is new, in a few Core statements; ``None``
     (having written nothing) if that instance id is already stored."""
-    begin_write(session)
     ref = get_version_ref(session, envelope.form_id, envelope.version)
     if ref is None:
         raise AppError("xform.not_found", details={"form_id": envelope.form_id})
@@ -252,7 +252,6 @@ def record_refusal(
     session: Session, envelope: SubmissionEnvelope, caller: Caller, exc: AppError
 ) -> None:
     """Audit a resend's files refused (after the refused request's changes rolled back)."""
-    begin_write(session)
     audit.record(
         session,
         caller.user,
@@ -276,7 +275,6 @@ def _store(
     caller: Caller,
     received_at: datetime | None,
 ) -> tuple[Receipt, FormDefinition]:
-    begin_write(session)
     xform = get_xform(session, envelope.form_id)
     if xform is None:
         raise AppError("xform.not_found", details={"form_id": envelope.form_id})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from babel import Locale
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from werkzeug.urls import iri_to_uri
@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.auth import auth_settings
+from server.auth.loaders import signed_in
 from server.auth.models import LANGUAGES
 from server.auth.service import authenticate_password, set_preferences
 from server.errors import AppError
@@ -78,10 +79,11 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("web/login.html", next_url=next_url, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    g.commit_on_error = True  # a failed attempt must count toward the lock-out
     try:
-        user = authenticate_password(
-            db.session(), auth_settings(), username, password, request.remote_addr
+        user = signed_in(
+            lambda: authenticate_password(
+                db.session(), auth_settings(), username, password, request.remote_addr
+            )
         )
     except AppError as error:
         return (
