@@ -143,7 +143,8 @@ def lock_processing_state(
     """The submission's processing state, its row locked until the transaction ends, so that
     one transaction at a time merges a submission: whoever gets the lock second sees the
     state the first one committed. PostgreSQL: ``FOR NO KEY UPDATE`` (rows that refer to
-    the submission can still be inserted); SQLite: the write lock the caller holds already.
+    the submission can still be inserted); SQLite: the database's write lock, which the
+    caller's ``db.write_transaction`` holds already.
 
     Taken before any case lock (see ``cases.queries.lock_case_ref``). ``skip_locked``:
     ``None`` at once when another transaction holds the row (it is merging it right now);
