@@ -246,11 +246,13 @@ class PlanItemDueCount(Base):
 class CaseReportCount(Base):
     """How many cases registered in a month, per caseworker, fall in each report cell
     (dimension and value, ``cases.registration.report_keys``): the reports sum these rows
-    instead of counting cases. Kept in the merge's transaction by ``cases.report_counts``."""
+    instead of counting cases. Kept in the merge's transaction by ``cases.report_counts``.
+    The key's order puts each caseworker's months of one cell together, so a report's sums
+    over a range of months are read already grouped."""
 
     __tablename__ = "case_report_count"
     __table_args__ = (
-        PrimaryKeyConstraint("caseworker_id", "month", "dimension", "value"),
+        PrimaryKeyConstraint("caseworker_id", "dimension", "value", "month"),
         {"sqlite_with_rowid": False},  # the rows live in their key's order
     )
 

@@ -39,7 +39,7 @@ from server.cases.registration import (
 from server.errors import AppError
 from server.reports import queries
 from server.reports.suppression import suppress
-from server.xforms.queries import list_current_choice_lists
+from server.xforms.queries import list_downloadable
 
 REPORT_ROLES = ("admin", "supervisor")
 AREAS_FILE = "areas.csv"
@@ -332,15 +332,14 @@ def _lines(
 def category_labels(session: Session) -> dict[str, dict[str, Labels]]:
     """dimension -> code -> labels by language, from the published forms' choice lists
     (in their order) and the areas list (``areas.csv``, the case plan's media)."""
-    out: dict[str, dict[str, Labels]] = {}
-    for dim, list_name in CHOICE_LISTS.items():
-        found: dict[str, Labels] = {}
-        for choices in list_current_choice_lists(session, list_name):
-            for choice in choices:
+    out: dict[str, dict[str, Labels]] = {dim: {} for dim in CHOICE_LISTS}
+    for _, version in list_downloadable(session):  # the forms' definitions, read once
+        lists = (version.definition or {}).get("choices", {})
+        for dim, list_name in CHOICE_LISTS.items():
+            for choice in lists.get(list_name) or ():
                 code = str(choice.get("value") or "")
-                if code and code not in found:
-                    found[code] = dict(choice.get("labels") or {})
-        out[dim] = found
+                if code and code not in out[dim]:
+                    out[dim][code] = dict(choice.get("labels") or {})
     media = queries.get_current_media(session, AREAS_FILE)
     regions, districts = _areas(*media) if media is not None else ({}, {})
     out["region"], out["area"] = dict(regions), dict(districts)

@@ -59,8 +59,8 @@ LARGE_DATABASE_STATS = [
     ("submission", "sqlite_autoindex_submission_1", "400000 1"),
     ("user_account", "sqlite_autoindex_user_account_1", "221 1"),
     ("plan_item_due_count", "plan_item_due_count", "26000 130 2 1"),
-    # 200 caseworkers x 13 months x about 60 cells
-    ("case_report_count", "case_report_count", "150000 750 60 6 1"),
+    # 200 caseworkers x about 60 cells x 13 months
+    ("case_report_count", "case_report_count", "150000 750 75 13 1"),
 ]
 
 
@@ -266,19 +266,19 @@ def test_report_count_upkeep_reads_one_case_from_indexes(session: Session) -> No
 
 @pytest.mark.parametrize("who", ["adm", "sup"])
 def test_reports_sum_the_kept_counts_by_key(session: Session, who: str) -> None:
-    """A report reads ``case_report_count`` by its key (caseworker, then the months), and
-    never a case, an item or a submission, whatever the range (issue: every page under
-    200 ms at 100 000 cases)."""
+    """A report reads ``case_report_count`` by its key, each caseworker's cells in the
+    key's order, so that the sums need no sort; never a case, an item or a submission,
+    whatever the range (issue: every page under 200 ms at 100 000 cases)."""
     me = user(session, who)
     request = ReportRequest(date(2026, 1, 1), date(2026, 12, 1), by_team=who == "adm")
     found = plans(session, lambda: reports.build_report(session, me, request, min_cell=5))
     assert_no_full_scan(found)
     (counts,) = [p for s, p in found if "case_report_count" in s]
-    assert re.search(
-        r"case_report_count USING PRIMARY KEY \(caseworker_id=\? AND month>\? AND month<\?\)"
-        r"|Index.*pk_case_report_count",
-        counts,
-    ), counts
+    if session.get_bind().dialect.name == "sqlite":
+        assert "case_report_count USING PRIMARY KEY (caseworker_id=?)" in counts, counts
+        assert "TEMP B-TREE" not in counts, counts  # grouped as read
+    else:
+        assert re.search(r"Index.*pk_case_report_count", counts), counts
     read = " ".join(s for s, _ in found)
     assert not re.search(r"\b(case_record|plan_item|submission|case_contribution)\b", read)
     assert report_queries.list_report_counts(session, TODAY, TODAY, []) == []

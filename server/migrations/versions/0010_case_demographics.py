@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column('value', sa.String(length=64), nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            'caseworker_id', 'month', 'dimension', 'value', name=op.f('pk_case_report_count')
+            'caseworker_id', 'dimension', 'value', 'month', name=op.f('pk_case_report_count')
         ),
         sqlite_with_rowid=False,
     )
