@@ -21,8 +21,9 @@ def _shown(cell: Cell, marks: dict[str, str]) -> int | str:
 
 
 def _label(report: Report, dimension: str, code: str) -> str:
-    labels = report.labels.get(dimension, {}).get(code, {})
-    return labels.get("default") or next(iter(labels.values()), code)
+    """In the form's default language (the API speaks no page language)."""
+    found = report.labels.get(dimension, {}).get(code)
+    return (found.text() if found is not None else "") or code
 
 
 def _json(report: Report, marks: dict[str, str]) -> dict[str, Any]:

@@ -20,13 +20,14 @@ The differences are applied just before COMMIT, in key order, and a savepoint ro
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, select
+from sqlalchemy import Connection, Engine, bindparam, event, func, select
 from sqlalchemy.orm import Session
 
-from server.cases.models import Case, PlanItem
+from server.cases.models import Case, CaseReportCount, PlanItem
 from server.cases.registration import CaseRow, ItemRow, ReportKey, report_keys
 
 _PENDING = "casework.report_count_changes"  # on the connection: a Counter per savepoint level
@@ -100,6 +101,33 @@ def recount(session: Session) -> dict[ReportKey, int]:
     for case_id, *columns in session.execute(select(Case.id, *_CASE.selected_columns)):
         total.update(report_keys(CaseRow(*columns), items.get(case_id, ())))
     return {k: n for k, n in total.items() if n}
+
+
+def list_report_counts(
+    session: Session, first: date, last: date, caseworker_ids: Sequence[int]
+) -> list[tuple[int, str, str, int]]:
+    """(caseworker id, dimension, value, cases) summed over the months ``first`` to
+    ``last`` (first days) for these caseworker keys (0: unassigned cases). The rows are read
+    in the table's own order (caseworker, dimension, value, month), so the sums come out
+    grouped with no sort; the months out of range are passed over as they are read."""
+    if not caseworker_ids:
+        return []
+    stmt = (
+        select(
+            CaseReportCount.caseworker_id,
+            CaseReportCount.dimension,
+            CaseReportCount.value,
+            func.sum(CaseReportCount.n),
+        )
+        .where(
+            CaseReportCount.caseworker_id.in_(sorted(set(caseworker_ids))),
+            CaseReportCount.month >= first,
+            CaseReportCount.month <= last,
+        )
+        .group_by(CaseReportCount.caseworker_id, CaseReportCount.dimension, CaseReportCount.value)
+    )
+    rows = session.connection().execute(stmt)  # Core rows: thousands of them
+    return [(int(cw), dim, value, int(n)) for cw, dim, value, n in rows if n]
 
 
 @event.listens_for(Engine, "savepoint")

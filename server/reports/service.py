@@ -28,7 +28,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.audit import service as audit
+from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.cases import report_counts
 from server.cases.registration import (
     AGE_BANDS,
     CASE_DIMENSIONS,
@@ -37,9 +39,9 @@ from server.cases.registration import (
     PARTITIONS,
 )
 from server.errors import AppError
-from server.reports import queries
 from server.reports.suppression import suppress
-from server.xforms.queries import list_downloadable
+from server.xforms.definition import match_language, pick_label, stored_default_language
+from server.xforms.queries import get_current_media, list_downloadable
 
 REPORT_ROLES = ("admin", "supervisor")
 AREAS_FILE = "areas.csv"
@@ -61,6 +63,24 @@ CHOICE_LISTS = {
 FIXED = {"age_band": AGE_BANDS[:-1], "disability": ("yes", "no")}  # 18+ only when counted
 
 Labels = dict[str, str]  # language ("default", "French (fr)", ...) -> text
+
+
+@dataclass(frozen=True)
+class CategoryLabel:
+    """A category's texts from a form (or the areas list), and that form's default language
+    (None: the texts are not translated)."""
+
+    labels: Labels
+    default_language: str | None = None
+
+    def text(self, language: str | None = None) -> str:
+        """In ``language`` (a form's name for it, or a code: ``fr``) when there, else in the
+        default language; "" when there is no text."""
+        wanted = match_language(list(self.labels), language) if language else None
+        return pick_label(self.labels, wanted, self.default_language)
+
+    def has(self, language: str) -> bool:
+        return match_language(list(self.labels), language) is not None
 
 
 @dataclass(frozen=True)
@@ -96,7 +116,7 @@ class Report:
     min_cell: int
     columns: tuple[str | None, ...]  # None: all teams; NO_TEAM; else a team's name
     tables: tuple[Table, ...]
-    labels: dict[str, dict[str, Labels]]  # dimension -> code -> labels from the forms
+    labels: dict[str, dict[str, CategoryLabel]]  # dimension -> code -> from the forms
 
 
 def parse_month(text: str | None, *, field: str) -> date:
@@ -141,7 +161,7 @@ def build_report(session: Session, user: User, request: ReportRequest, *, min_ce
         raise AppError("auth.forbidden")
     if request.first > request.last:
         raise AppError("report.bad_range", details={"from": str(request.first)})
-    user_teams = queries.list_user_teams(session)
+    user_teams = auth_queries.list_user_teams(session)
     teams = sorted({t for t in user_teams.values() if t})
     wanted = request.team or None
     if user.role == "supervisor":
@@ -156,7 +176,9 @@ def build_report(session: Session, user: User, request: ReportRequest, *, min_ce
         shown = [None, *teams, NO_TEAM] if request.by_team else [None]
 
     # every team's counts, so that the suppression is the same whoever asks
-    rows = queries.list_report_counts(session, request.first, request.last, [0, *user_teams.keys()])
+    rows = report_counts.list_report_counts(
+        session, request.first, request.last, [0, *user_teams.keys()]
+    )
     values: dict[tuple[str, str, str | None], int] = defaultdict(int)
     for cw, dim, value, n in rows:
         team = user_teams.get(cw) or NO_TEAM
@@ -253,7 +275,8 @@ def _total_of(dim: str) -> str:
 
 
 def _categories(
-    labels: Mapping[str, Mapping[str, Labels]], values: Mapping[tuple[str, str, str | None], int]
+    labels: Mapping[str, Mapping[str, CategoryLabel]],
+    values: Mapping[tuple[str, str, str | None], int],
 ) -> dict[str, list[str]]:
     """Each breakdown's rows: the categories the forms offer (all of them, zeros too, so
     that a missing row says nothing), then any other value counted, then "not recorded"
@@ -329,20 +352,23 @@ def _lines(
     return [found for found in lines if found]
 
 
-def category_labels(session: Session) -> dict[str, dict[str, Labels]]:
-    """dimension -> code -> labels by language, from the published forms' choice lists
-    (in their order) and the areas list (``areas.csv``, the case plan's media)."""
-    out: dict[str, dict[str, Labels]] = {dim: {} for dim in CHOICE_LISTS}
+def category_labels(session: Session) -> dict[str, dict[str, CategoryLabel]]:
+    """dimension -> code -> its texts, from the published forms' choice lists (in their
+    order) and the areas list (``areas.csv``, the case plan's media)."""
+    out: dict[str, dict[str, CategoryLabel]] = {dim: {} for dim in CHOICE_LISTS}
     for _, version in list_downloadable(session):  # the forms' definitions, read once
-        lists = (version.definition or {}).get("choices", {})
+        definition = version.definition or {}
+        default = stored_default_language(definition)
+        lists = definition.get("choices", {})
         for dim, list_name in CHOICE_LISTS.items():
             for choice in lists.get(list_name) or ():
                 code = str(choice.get("value") or "")
                 if code and code not in out[dim]:
-                    out[dim][code] = dict(choice.get("labels") or {})
-    media = queries.get_current_media(session, AREAS_FILE)
+                    out[dim][code] = CategoryLabel(dict(choice.get("labels") or {}), default)
+    media = get_current_media(session, AREAS_FILE)
     regions, districts = _areas(*media) if media is not None else ({}, {})
-    out["region"], out["area"] = dict(regions), dict(districts)
+    out["region"] = {code: CategoryLabel(labels) for code, labels in regions.items()}
+    out["area"] = {code: CategoryLabel(labels) for code, labels in districts.items()}
     return out
 
 

@@ -25,7 +25,6 @@ from server.cases import dashboard, item_counts, queries, report_counts
 from server.cases.models import Case
 from server.db import make_engine
 from server.migrations import upgrade
-from server.reports import queries as report_queries
 from server.reports import service as reports
 from server.reports.service import ReportRequest
 
@@ -281,7 +280,7 @@ def test_reports_sum_the_kept_counts_by_key(session: Session, who: str) -> None:
         assert re.search(r"Index.*pk_case_report_count", counts), counts
     read = " ".join(s for s, _ in found)
     assert not re.search(r"\b(case_record|plan_item|submission|case_contribution)\b", read)
-    assert report_queries.list_report_counts(session, TODAY, TODAY, []) == []
+    assert report_counts.list_report_counts(session, TODAY, TODAY, []) == []
 
 
 @pytest.mark.parametrize("which", ["unlinked", "duplicates"])

@@ -3,7 +3,6 @@ and the plan, as tables and charts, and as CSV; small numbers hidden."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, current_app, render_template, request
@@ -63,16 +62,13 @@ def category_label(report: Report, dimension: str, code: str) -> str:
         return str(_("Not recorded"))
     if dimension == "disability" and code in DISABILITY:
         return str(DISABILITY[code])
-    labels: Mapping[str, str] = report.labels.get(dimension, {}).get(code, {})
+    found = report.labels.get(dimension, {}).get(code)
     language = str(get_locale() or "en")
-    for name, text in labels.items():
-        if name.endswith(f"({language})"):
-            return text
-    for name in ("default", *(n for n in labels if n.endswith("(en)"))):
-        if labels.get(name):
-            return str(_(labels[name]))
-    if labels:
-        return next(iter(labels.values()))
+    if found is not None and found.has(language):
+        return found.text(language)
+    if found is not None and found.text():
+        # in the form's default language: the catalogues translate the shipped labels
+        return str(_(found.text()))
     return str(_(code)) if dimension == "risk" else code
 
 
