@@ -98,8 +98,8 @@ def test_0010_fills_the_registration_columns_and_the_report_counts(empty_databas
         conn.execute(
             text(
                 "INSERT INTO user_account (id, username, display_name, role, is_active,"
-                " failed_logins, created_at, session_version) VALUES (1, 'cw1', '',"
-                " 'caseworker', true, 0, '2026-01-01 00:00:00', 0)"
+                " failed_logins, created_at, session_version, team) VALUES (1, 'cw1', '',"
+                " 'caseworker', true, 0, '2026-01-01 00:00:00', 0, 'north')"
             )
         )
         for n, properties in ((1, fields), (2, {})):
@@ -132,15 +132,15 @@ def test_0010_fills_the_registration_columns_and_the_report_counts(empty_databas
     assert tuple(row) == (7, "5-9", "female", "yes", "R01", "R01D02", "neglect")
     with Session(engine) as session:
         stored = {
-            (cw, m if isinstance(m, date) else date.fromisoformat(m), d, v): n
-            for cw, m, d, v, n in session.execute(
-                text("SELECT caseworker_id, month, dimension, value, n FROM case_report_count")
+            (t, d, v, m if isinstance(m, date) else date.fromisoformat(m)): n
+            for t, d, v, m, n in session.execute(
+                text("SELECT team, dimension, value, month, n FROM case_report_count")
             )
         }
         assert stored == report_counts.recount(session)
     march = date(2026, 3, 1)
-    assert stored[(1, march, "sex", "female")] == 1
-    assert stored[(1, march, "sex", "")] == 1  # the case stored with no answers
-    assert stored[(1, march, "service", "health")] == 1
-    assert stored[(1, march, "referral", "referred")] == 1
+    assert stored[("north", "sex", "female", march)] == 1
+    assert stored[("north", "sex", "", march)] == 1  # the case stored with no answers
+    assert stored[("north", "service", "health", march)] == 1
+    assert stored[("north", "referral", "referred", march)] == 1
     engine.dispose()

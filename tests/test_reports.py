@@ -15,6 +15,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from server import create_app, db
+from server.auth.models import User
+from server.auth.service import update_user
 from server.cases import report_counts
 from server.cases.models import CaseReportCount
 from server.config import ConfigError
@@ -125,7 +127,7 @@ def report(client: FlaskClient, headers: dict[str, str], query: str = YEAR) -> d
 def stored_counts(app: Flask) -> dict[Any, int]:
     with app.app_context():
         rows = db.session().execute(select(CaseReportCount)).scalars()
-        return {(r.caseworker_id, r.month, r.dimension, r.value): r.n for r in rows if r.n}
+        return {(r.team, r.dimension, r.value, r.month): r.n for r in rows if r.n}
 
 
 def recounted(app: Flask) -> dict[Any, int]:
@@ -219,6 +221,19 @@ def test_cases_registered_on_phones_are_counted_with_small_cells_hidden(
     everyone = report(client, api["adm"], YEAR + "&by_team=true")
     assert table(everyone, "referral")["total"][0] == 17
     assert table(everyone, "service")["health"][0] == 15  # cases, not referrals
+
+    # the south caseworker joins the north team: their cases are counted there now
+    with app.app_context():
+        session = db.session()
+        mover = session.scalar(select(User).where(User.username == "cw3"))
+        update_user(session, mover, team="north")
+        session.commit()
+    assert stored_counts(app) == recounted(app)
+    north = report(client, api["sup_n"])
+    assert column(north, "sex")["total"] == 15
+    assert column(report(client, api["sup_s"]), "sex")["total"] == 0
+    everyone = report(client, api["adm"], YEAR + "&by_team=true")
+    assert column(everyone, "sex", 2)["total"] == 0  # the south's supervisor is still there
 
 
 def _instance_of(client: FlaskClient, headers: dict[str, str], ref: str) -> str:

@@ -244,23 +244,24 @@ class PlanItemDueCount(Base):
 
 
 class CaseReportCount(Base):
-    """How many cases registered in a month, per caseworker, fall in each report cell
-    (dimension and value, ``cases.registration.report_keys``): the reports sum these rows
-    instead of counting cases. Kept in the merge's transaction by ``cases.report_counts``.
-    The key's order puts each caseworker's months of one cell together, so a report's sums
-    over a range of months are read already grouped."""
+    """How many cases registered in a month fall in each report cell (dimension and value,
+    ``cases.registration.report_keys``), per team of their caseworkers now: the reports sum
+    these rows instead of counting cases. Kept by ``cases.report_counts``, in the merge's
+    transaction and in the one that changes a caseworker's team. The key's order puts a
+    team's months of one cell together, so a report's sums over a range of months are read
+    already grouped."""
 
     __tablename__ = "case_report_count"
     __table_args__ = (
-        PrimaryKeyConstraint("caseworker_id", "dimension", "value", "month"),
+        PrimaryKeyConstraint("team", "dimension", "value", "month"),
         {"sqlite_with_rowid": False},  # the rows live in their key's order
     )
 
-    # the case's caseworker; 0 for an unassigned case (a key column cannot be NULL)
-    caseworker_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
-    month: Mapped[date] = mapped_column(Date)  # the first day of the month (UTC) it opened
+    # the caseworker's team; "" for no caseworker or no team (a key column cannot be NULL)
+    team: Mapped[str] = mapped_column(String(80))
     dimension: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(64))  # "" = not recorded
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month (UTC) it opened
     n: Mapped[int] = mapped_column(Integer)
 
 

@@ -161,8 +161,7 @@ def build_report(session: Session, user: User, request: ReportRequest, *, min_ce
         raise AppError("auth.forbidden")
     if request.first > request.last:
         raise AppError("report.bad_range", details={"from": str(request.first)})
-    user_teams = auth_queries.list_user_teams(session)
-    teams = sorted({t for t in user_teams.values() if t})
+    teams = sorted({t for t in auth_queries.list_user_teams(session).values() if t})
     wanted = request.team or None
     if user.role == "supervisor":
         if wanted is not None and wanted != user.team:
@@ -176,14 +175,14 @@ def build_report(session: Session, user: User, request: ReportRequest, *, min_ce
         shown = [None, *teams, NO_TEAM] if request.by_team else [None]
 
     # every team's counts, so that the suppression is the same whoever asks
-    rows = report_counts.list_report_counts(
-        session, request.first, request.last, [0, *user_teams.keys()]
-    )
     values: dict[tuple[str, str, str | None], int] = defaultdict(int)
-    for cw, dim, value, n in rows:
-        team = user_teams.get(cw) or NO_TEAM
-        values[(dim, value, team)] += n
+    for team, dim, value, n in report_counts.list_report_counts(
+        session, request.first, request.last
+    ):
+        values[(dim, value, team or NO_TEAM)] += n
         values[(dim, value, None)] += n
+        if team and team not in teams:
+            teams.append(team)  # left by its last member since (never: their cases move)
     labels = category_labels(session)
     categories = _categories(labels, values)
     columns: list[str | None] = [None, *teams, NO_TEAM]

@@ -69,7 +69,7 @@ def stored(session: Session) -> dict[item_counts.Key, int]:
 
 def stored_report_counts(session: Session) -> dict[Any, int]:
     rows = session.scalars(select(CaseReportCount)).all()
-    return {(r.caseworker_id, r.month, r.dimension, r.value): r.n for r in rows if r.n}
+    return {(r.team, r.dimension, r.value, r.month): r.n for r in rows if r.n}
 
 
 def counted(session: Session, user: User, today: date) -> dict[str, int]:

@@ -58,8 +58,8 @@ LARGE_DATABASE_STATS = [
     ("submission", "sqlite_autoindex_submission_1", "400000 1"),
     ("user_account", "sqlite_autoindex_user_account_1", "221 1"),
     ("plan_item_due_count", "plan_item_due_count", "26000 130 2 1"),
-    # 200 caseworkers x about 60 cells x 13 months
-    ("case_report_count", "case_report_count", "150000 750 75 13 1"),
+    # 20 teams x about 85 cells x 13 months
+    ("case_report_count", "case_report_count", "22000 1100 260 13 1"),
 ]
 
 
@@ -251,13 +251,13 @@ def test_item_count_upkeep_reads_one_case_from_indexes(session: Session) -> None
 
 
 def test_report_count_upkeep_reads_one_case_from_indexes(session: Session) -> None:
-    """What each rebuild adds for the reports: the case's row by its key and its needs and
-    services from ``ix_plan_item_case_open``."""
+    """What each rebuild adds for the reports: one statement, the case's row by its key
+    with its needs and services from ``ix_plan_item_case_open``."""
     case = Case(case_ref="CP-1", entity_id="e-1")
     session.add(case)
     session.flush()
     found = plans(session, lambda: report_counts.case_counts(session, case.id))
-    assert len(found) == 2
+    assert len(found) == 1
     assert_no_full_scan(found)
     text = combined(found)
     assert re.search(r"ix_plan_item_case_open|uq_plan_item_case_id", text), text
@@ -274,13 +274,12 @@ def test_reports_sum_the_kept_counts_by_key(session: Session, who: str) -> None:
     assert_no_full_scan(found)
     (counts,) = [p for s, p in found if "case_report_count" in s]
     if session.get_bind().dialect.name == "sqlite":
-        assert "case_report_count USING PRIMARY KEY (caseworker_id=?)" in counts, counts
-        assert "TEMP B-TREE" not in counts, counts  # grouped as read
+        assert re.search(r"(SCAN|SEARCH) case_report_count", counts), counts
+        assert "TEMP B-TREE" not in counts, counts  # grouped as read, in the key's order
     else:
         assert re.search(r"Index.*pk_case_report_count", counts), counts
     read = " ".join(s for s, _ in found)
     assert not re.search(r"\b(case_record|plan_item|submission|case_contribution)\b", read)
-    assert report_counts.list_report_counts(session, TODAY, TODAY, []) == []
 
 
 @pytest.mark.parametrize("which", ["unlinked", "duplicates"])

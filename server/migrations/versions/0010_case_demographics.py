@@ -7,10 +7,10 @@ Create Date: 2026-12-06 23:00:00.000000
 - case_record: age_years, age_band, sex, disability, admin1, admin2, intake_concern, the
   registration data the reports count (server/cases/registration.py), derived from the
   case's fields by every rebuild; filled here from the fields the cases hold.
-- case_report_count (caseworker_id, 0 for none; month; dimension; value; n): how many cases
-  registered in a month fall in each report cell; the Reports page sums these rows instead
-  of counting cases (server/cases/report_counts.py keeps them). Filled here from the cases
-  and their needs and services as they stand.
+- case_report_count (team of the caseworker, "" for none; dimension; value; month; n): how
+  many cases registered in a month fall in each report cell; the Reports page sums these
+  rows instead of counting cases (server/cases/report_counts.py keeps them). Filled here
+  from the cases, their needs and services and their caseworkers' teams as they stand.
 
 The derivations are the application's pure functions (server.cases.registration), so that
 the counts filled here are the ones the merge then keeps.
@@ -55,12 +55,13 @@ plan_item = sa.table(
 )
 counts = sa.table(
     'case_report_count',
-    sa.column('caseworker_id', sa.Integer()),
-    sa.column('month', sa.Date()),
+    sa.column('team', sa.String()),
     sa.column('dimension', sa.String()),
     sa.column('value', sa.String()),
+    sa.column('month', sa.Date()),
     sa.column('n', sa.Integer()),
 )
+users = sa.table('user_account', sa.column('id', sa.Integer()), sa.column('team', sa.String()))
 
 
 def upgrade() -> None:
@@ -70,13 +71,13 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column(name, sa.String(length=64), nullable=True))
     op.create_table(
         'case_report_count',
-        sa.Column('caseworker_id', sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column('month', sa.Date(), nullable=False),
+        sa.Column('team', sa.String(length=80), nullable=False),
         sa.Column('dimension', sa.String(length=20), nullable=False),
         sa.Column('value', sa.String(length=64), nullable=False),
+        sa.Column('month', sa.Date(), nullable=False),
         sa.Column('n', sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            'caseworker_id', 'dimension', 'value', 'month', name=op.f('pk_case_report_count')
+            'team', 'dimension', 'value', 'month', name=op.f('pk_case_report_count')
         ),
         sqlite_with_rowid=False,
     )
@@ -137,9 +138,13 @@ def _fill(conn: sa.Connection) -> None:
             total.update(report_keys(row, items.get(case_id, ())))
         if changed:
             conn.execute(update, changed)
+    teams = {uid: team for uid, team in conn.execute(sa.select(users.c.id, users.c.team))}
+    by_team: Counter[Any] = Counter()
+    for (cw, month, dim, value), n in total.items():
+        by_team[(teams.get(cw) or '', dim, value, month)] += n
     rows = [
-        {'caseworker_id': cw, 'month': month, 'dimension': dim, 'value': value, 'n': n}
-        for (cw, month, dim, value), n in sorted(total.items()) if n
+        {'team': team, 'dimension': dim, 'value': value, 'month': month, 'n': n}
+        for (team, dim, value, month), n in sorted(by_team.items()) if n
     ]
     for start in range(0, len(rows), BATCH):
         conn.execute(sa.insert(counts), rows[start:start + BATCH])
