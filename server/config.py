@@ -63,6 +63,9 @@ class Defaults:
     # and its merge recorded as failed, for a supervisor to see
     MAX_ANSWER_BYTES = 64 * 1024  # one answer, UTF-8
     MAX_REPEAT_INSTANCES = 1000  # all repeat instances of one submission
+    # a report cell counting fewer cases than this is hidden ("<5"), with whatever else
+    # would let it be worked out from the totals (server.reports.suppression)
+    REPORT_MIN_CELL = 5
     TESTING = False
 
 
@@ -100,6 +103,12 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
             "Give an IANA name such as 'Africa/Nairobi', 'Europe/Paris' or 'UTC'."
         )
     app.config["TIMEZONE"] = zone
+    min_cell = app.config["REPORT_MIN_CELL"]
+    if isinstance(min_cell, bool) or not isinstance(min_cell, int) or not 1 <= min_cell <= 1000:
+        raise ConfigError(
+            f"CASEWORK_REPORT_MIN_CELL={min_cell!r} is not a whole number from 1 to 1000: "
+            "the smallest count a report shows (5 unless set)."
+        )
 
 
 def served_base_url(host: str, port: int) -> str:

@@ -189,6 +189,14 @@ CATALOGUE: dict[str, ErrorKind] = {
             400,
             "An export with sensitive fields needs a reason, which is recorded.",
         ),
+        # reports
+        _k(
+            "report.bad_range",
+            400,
+            "Give the report's months as YYYY-MM (from 2000-01), the first not after the last.",
+        ),
+        _k("report.unknown_team", 400, "No user belongs to a team of this name."),
+        _k("report.other_team", 403, "A supervisor's reports cover their own team only."),
         # database
         _k("db.out_of_date", 500, "The database schema is out of date. Run `casework migrate`."),
     ]

@@ -109,8 +109,12 @@ def new_case_plan(
     instance_id: str | None = None,
     deprecated_id: str | None = None,  # makes it an edit of that instance
     with_need: bool = True,  # False: a plan whose needs were skipped (the form forbids it)
+    child: dict[str, Any] | None = None,  # the registration data (:func:`child_answers`)
+    needs: Sequence[str] = ("physical_violence",),  # need categories
+    services: Sequence[tuple[str, str]] = (("health", "referred"),),  # (category, status)
 ) -> tuple[bytes, str]:
-    """A registration: a new case with a need, a health service and an action."""
+    """A registration: a new case with a need, a health service and an action (or the
+    ``needs`` and ``services`` given), and the child's registration data when given."""
     entity_id = entity_id or str(uuid.uuid4())
     answers = _plan_answers(
         case_ref,
@@ -121,17 +125,22 @@ def new_case_plan(
         frequency=frequency,
     )
     answers["about"].update(new_case_ref=case_ref, new_case_id=entity_id)
+    if child is not None:
+        answers["registration"] = child
     answers["needs_group"] = {
         "needs": [
             {
-                "need_category": "physical_violence",
-                "need_key": "physical_violence",
-                "need_title": "Physical violence or abuse",
+                "need_category": category,
+                "need_key": category,
+                "need_title": "Physical violence or abuse"
+                if category == "physical_violence"
+                else category,
                 "how_addressed": "Safety plan with aunt",
                 "need_owner": caseworker,
                 "need_due": "2026-11-25",
                 "need_status": "planned",
             }
+            for category in needs
         ]
         if with_need
         else []
@@ -139,15 +148,17 @@ def new_case_plan(
     answers["services_group"] = {
         "services": [
             {
-                "service_category": "health",
-                "service_key": "health",
-                "service": "clinic-1",
-                "service_title": "District clinic",
-                "service_by": "District clinic",
+                "service_category": category,
+                "service_key": category,
+                "service": "clinic-1" if category == "health" else "",
+                "service_title": "District clinic" if category == "health" else category,
+                "service_by": "District clinic" if category == "health" else "",
+                "service_provider": "" if category == "health" else "Mobile team, Market",
                 "urgency": "urgent",
                 "service_due": "2026-12-01",
-                "referral_status": "referred",
+                "referral_status": status,
             }
+            for category, status in services
         ]
     }
     answers["actions_group"] = {
@@ -173,6 +184,43 @@ def new_case_plan(
         },
     )
     return xml, entity_id
+
+
+def child_answers(
+    *,
+    age: int | None = 9,
+    band: str | None = None,
+    sex: str = "female",
+    difficulties: dict[str, str] | None = None,
+    region: str = "R01",
+    district: str = "R01D01",
+    concern: str = "neglect",
+) -> dict[str, Any]:
+    """The case plan's "About the child" group: the age in years (``age``) or an age band
+    (``band``, when ``age`` is None), sex, the Washington Group answers (each domain "none"
+    unless ``difficulties`` says, e.g. ``{"wg_walking": "a_lot"}``), the region and
+    district codes from areas.csv, and the intake concern."""
+    answers: dict[str, Any] = {
+        "age_known": "yes" if age is not None else "no",
+        "age_years": "" if age is None else str(age),
+        "age_band": band or "" if age is None else "",
+        "sex": sex,
+        "disability_group": {
+            name: (difficulties or {}).get(name, "none")
+            for name in (
+                "wg_seeing",
+                "wg_hearing",
+                "wg_walking",
+                "wg_remembering",
+                "wg_selfcare",
+                "wg_communicating",
+            )
+        },
+        "admin1": region,
+        "admin2": district,
+        "intake_concern": concern,
+    }
+    return answers
 
 
 def plan_revision(
@@ -303,6 +351,7 @@ def contact_log(
                 "health_service_by": by,
                 "health_referral_due": due,
                 "health_referral_status": "referred",
+                "service_category": "health",
             }
             if not service:
                 entry["health_provider"] = by

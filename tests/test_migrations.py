@@ -70,3 +70,77 @@ def test_hold_reasons_stored_before_0003_are_kept(empty_database_url: str):
         held = conn.execute(text("SELECT hold_reason FROM case_contribution WHERE id = 1"))
         assert held.scalar_one() == "out_of_scope"
     engine.dispose()
+
+
+def test_0010_fills_the_registration_columns_and_the_report_counts(empty_database_url: str):
+    """Cases stored before 0010 get their report columns from their fields, and the kept
+    counts are those the merge would keep."""
+    import json
+    from datetime import date
+
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from server.cases import report_counts
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+    fields = {
+        "age_years": "7", "sex": "female", "wg_walking": "cannot", "admin1": "R01",
+        "admin2": "R01D02", "intake_concern": "neglect", "risk_level": "high",
+    }  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_account (id, username, display_name, role, is_active,"
+                " failed_logins, created_at, session_version, team) VALUES (1, 'cw1', '',"
+                " 'caseworker', true, 0, '2026-01-01 00:00:00', 0, 'north')"
+            )
+        )
+        for n, properties in ((1, fields), (2, {})):
+            conn.execute(
+                text(
+                    "INSERT INTO case_record (id, case_ref, entity_id, status, caseworker_id,"
+                    " risk_level, properties, provenance, version, open_conflicts, opened_at,"
+                    " updated_at) VALUES (:id, :ref, :entity, 'open', 1, :risk, :props, '{}',"
+                    " 1, 0, '2026-03-15 10:00:00', '2026-03-15 10:00:00')"
+                ),
+                {"id": n, "ref": f"CP-{n}", "entity": f"e-{n}", "risk": properties.get(
+                    "risk_level"), "props": json.dumps(properties)},
+            )  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO plan_item (id, case_id, item_id, kind, key, title, status, is_done,"
+                " properties, provenance) VALUES (1, 1, 'i-1', 'service', 'health', 'Clinic',"
+                " 'referred', false, :props, '{}')"
+            ),
+            {"props": json.dumps({"service_category": "health"})},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT age_years, age_band, sex, disability, admin1, admin2, intake_concern"
+                " FROM case_record WHERE id = 1"
+            )
+        ).one()
+    assert tuple(row) == (7, "5-9", "female", "yes", "R01", "R01D02", "neglect")
+    with Session(engine) as session:
+        stored = {
+            (t, d, v, m if isinstance(m, date) else date.fromisoformat(m)): n
+            for t, d, v, m, n in session.execute(
+                text("SELECT team, dimension, value, month, n FROM case_report_count")
+            )
+        }
+        assert stored == report_counts.recount(session)
+    march = date(2026, 3, 1)
+    assert stored[("north", "sex", "female", march)] == 1
+    assert stored[("north", "sex", "", march)] == 1  # the case stored with no answers
+    assert stored[("north", "service", "health", march)] == 1
+    assert stored[("north", "referral", "referred", march)] == 1
+    engine.dispose()

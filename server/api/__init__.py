@@ -16,6 +16,7 @@ def _register() -> None:
         cases,
         errors,
         exports,
+        reports,
         services,
         submissions,
         xforms,

@@ -24,6 +24,11 @@ def list_users() -> Select[User]:
     return select(User).order_by(User.username)
 
 
+def list_user_teams(session: Session) -> dict[int, str | None]:
+    """user id -> team, for every account (a case's caseworker may be inactive now)."""
+    return {row[0]: row[1] for row in session.execute(select(User.id, User.team))}
+
+
 # Built once: on the path of every device request, where building it cost more than
 # running it.
 _DEVICE_WITH_USER_BY_TOKEN_HASH = (

@@ -18,6 +18,7 @@ from server.auth.models import User
 from server.cases import queries
 from server.cases.merge import CaseState, ItemState
 from server.cases.models import CaseConflict, PlanItem
+from server.cases.registration import registration
 from server.timeutil import utcnow
 
 # Who may be named a case's caseworker (when active).
@@ -70,6 +71,9 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
     }
     if state.opened_at is not None:
         values["opened_at"] = state.opened_at
+    # the registration data the reports count, from the merged fields (their provenance
+    # and conflicts are the fields')
+    values.update(registration(state.properties).columns())
     return values
 
 

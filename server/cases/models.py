@@ -83,6 +83,15 @@ class Case(Base):
     # Monotonic: bumped on every rebuild that changed anything; devices see it as __version.
     version: Mapped[int] = mapped_column(Integer, default=1)
     open_conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    # Registration data for reports (``cases.registration``), derived from the case's fields
+    # by every rebuild: no birth date, only the age and its band.
+    age_years: Mapped[int | None] = mapped_column(Integer, default=None)
+    age_band: Mapped[str | None] = mapped_column(String(64), default=None)
+    sex: Mapped[str | None] = mapped_column(String(64), default=None)
+    disability: Mapped[str | None] = mapped_column(String(64), default=None)  # yes / no
+    admin1: Mapped[str | None] = mapped_column(String(64), default=None)  # region code
+    admin2: Mapped[str | None] = mapped_column(String(64), default=None)  # district code
+    intake_concern: Mapped[str | None] = mapped_column(String(64), default=None)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -231,6 +240,28 @@ class PlanItemDueCount(Base):
     caseworker_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
     due_date: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(20))
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class CaseReportCount(Base):
+    """How many cases registered in a month fall in each report cell (dimension and value,
+    ``cases.registration.report_keys``), per team of their caseworkers now: the reports sum
+    these rows instead of counting cases. Kept by ``cases.report_counts``, in the merge's
+    transaction and in the one that changes a caseworker's team. The key's order puts a
+    team's months of one cell together, so a report's sums over a range of months are read
+    already grouped."""
+
+    __tablename__ = "case_report_count"
+    __table_args__ = (
+        PrimaryKeyConstraint("team", "dimension", "value", "month"),
+        {"sqlite_with_rowid": False},  # the rows live in their key's order
+    )
+
+    # the caseworker's team; "" for no caseworker or no team (a key column cannot be NULL)
+    team: Mapped[str] = mapped_column(String(80))
+    dimension: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str] = mapped_column(String(64))  # "" = not recorded
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month (UTC) it opened
     n: Mapped[int] = mapped_column(Integer)
 
 

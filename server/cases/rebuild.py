@@ -66,7 +66,7 @@ from sqlalchemy.orm import Session
 from server import db
 from server.auth import queries as auth_queries
 from server.auth.models import User
-from server.cases import item_counts, queries, scope
+from server.cases import item_counts, queries, report_counts, scope
 from server.cases.case_rows import (
     case_values,
     caseworker_ref,
@@ -234,6 +234,7 @@ def rebuild_with_pending(
         contributions.append(pending)
     case_id: int | None = case["id"] if case is not None else None
     counts_before = item_counts.case_counts(session, case_id)
+    report_before = report_counts.case_counts(session, case_id)
 
     # Decided before: applied to this case (kept whatever the case became since), or held.
     undecided: list[Contribution] = []
@@ -336,6 +337,7 @@ def rebuild_with_pending(
 
     if changed:
         item_counts.note_change(session, case_id, counts_before)
+        report_counts.note_change(session, case_id, report_before)
     write_contribution_states(session, contributions, case_id, pending, pending_values)
     return RebuildResult(case_ref, case_id, changed, version)
 

@@ -117,6 +117,21 @@ class CaseDetailSchema(Schema):
     warnings = fields.Function(lambda d: list(d.warnings))
     properties = fields.Function(lambda d: dict(d.case.properties or {}))
     provenance = fields.Function(lambda d: dict(d.case.provenance or {}))
+    # the registration data as the reports count it (derived from the properties)
+    registration = fields.Function(
+        lambda d: {
+            name: getattr(d.case, name)
+            for name in (
+                "age_years",
+                "age_band",
+                "sex",
+                "disability",
+                "admin1",
+                "admin2",
+                "intake_concern",
+            )
+        }
+    )
     plan_items = fields.List(fields.Nested(PlanItemSchema))
     conflicts = fields.Method("_conflicts")
     timeline = fields.List(fields.Nested(TimelineEntrySchema))

@@ -49,6 +49,8 @@ ACTIONS: dict[str, Any] = {
     "submission.attachment": _l("Downloaded a submission's file"),
     "export.form": _l("Exported a form's submissions"),
     "export.cases": _l("Exported cases"),
+    "export.report": _l("Downloaded a report"),
+    "report.view": _l("Viewed a report"),
 }
 
 # Detail key -> its name in words.
@@ -97,6 +99,7 @@ NAMES: dict[str, Any] = {
     "token": _l("Token"),
     "label": _l("Label"),
     "hash": _l("List hash"),
+    "by_team": _l("Cut by team"),
 }
 
 # Target type -> its name in words.
@@ -107,6 +110,7 @@ TARGETS: dict[str, Any] = {
     "file": _l("file"),
     "form": _l("form"),
     "list": _l("list"),
+    "report": _l("report"),
     "service": _l("service"),
     "submission": _l("submission"),
     "user": _l("user"),

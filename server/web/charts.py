@@ -6,7 +6,7 @@ label goes through Jinja's escaping.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -18,6 +18,7 @@ class Bar:
     width: float
     height: float
     alert: bool
+    text: str  # what the bar says: its value, or a mark for a hidden one ("<5")
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ def bar_chart(
     label_width: int = 130,
     bar_height: int = 22,
     gap: int = 8,
+    texts: Sequence[str] | None = None,
 ) -> BarChart:
-    """Horizontal bars, longest = the plot width (less room for the value label)."""
+    """Horizontal bars, longest = the plot width (less room for the value label);
+    ``texts``, if given, say what each bar shows instead of its value."""
     rows = list(data)
     plot = width - label_width - 40
     top = max((value for _, value in rows), default=0) or 1
@@ -53,6 +56,7 @@ def bar_chart(
             width=round(plot * value / top, 1),
             height=bar_height,
             alert=alert and value > 0,
+            text=texts[i] if texts is not None else str(value),
         )
         for i, (label, value) in enumerate(rows)
     )

@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from server.blobs.models import Blob
 from server.submissions.models import Submission
 from server.xforms.definition import stored_default_language
 from server.xforms.models import FormAttachment, XForm, XFormVersion
@@ -115,3 +116,19 @@ def submission_counts_by_version(session: Session, xform: XForm) -> dict[int, in
     )
     # Row unpacks like a tuple but dict() does not take it as a pair
     return {key: count for key, count in rows}  # noqa: C416
+
+
+def get_current_media(session: Session, name: str) -> tuple[str, bytes] | None:
+    """(SHA-256, bytes) of the media file ``name`` of an open form's current version (the
+    newest such version when several forms carry one)."""
+    stmt = (
+        select(Blob.sha256, Blob.content)
+        .select_from(FormAttachment)
+        .join(XForm, XForm.current_version_id == FormAttachment.version_id)
+        .join(Blob, Blob.sha256 == FormAttachment.blob_sha256)
+        .where(XForm.state == "open", FormAttachment.name == name)
+        .order_by(FormAttachment.version_id.desc())
+        .limit(1)
+    )
+    row: Any = session.execute(stmt).first()
+    return (row[0], bytes(row[1])) if row is not None else None

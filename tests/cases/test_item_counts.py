@@ -7,6 +7,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import and_, func, select
@@ -21,10 +22,11 @@ from server.cases import (
     preview,
     queries,
     rebuild,
+    report_counts,
     routing,
     scope,
 )
-from server.cases.models import Case, PlanItem, PlanItemDueCount
+from server.cases.models import Case, CaseReportCount, PlanItem, PlanItemDueCount
 from server.submissions import service as submissions
 from server.submissions.parse import parse_envelope
 from server.submissions.service import Caller
@@ -65,6 +67,11 @@ def stored(session: Session) -> dict[item_counts.Key, int]:
     return {(cw, d, k): n for cw, d, k, n in rows if n}
 
 
+def stored_report_counts(session: Session) -> dict[Any, int]:
+    rows = session.scalars(select(CaseReportCount)).all()
+    return {(r.team, r.dimension, r.value, r.month): r.n for r in rows if r.n}
+
+
 def counted(session: Session, user: User, today: date) -> dict[str, int]:
     """Overdue items by kind in the user's scope, counted from the items themselves."""
     stmt = (
@@ -83,6 +90,8 @@ def counted(session: Session, user: User, today: date) -> dict[str, int]:
 def check(session: Session, people: list[User]) -> dict[str, int]:
     session.commit()
     assert stored(session) == item_counts.recount(session)
+    # the reports' kept counts follow the same changes (cases.report_counts)
+    assert stored_report_counts(session) == report_counts.recount(session)
     for user in people:
         for day in (TODAY, date(2024, 6, 2), date(2024, 12, 31)):
             board = dashboard.dashboard_counts(session, user, day)
@@ -284,6 +293,7 @@ def test_nothing_is_counted_from_a_rolled_back_transaction(world: World, session
     routing.apply(session, receipt.submission)
     session.rollback()
     assert stored(session) == {} == item_counts.recount(session)
+    assert stored_report_counts(session) == {} == report_counts.recount(session)
     # the next transaction does not carry the one rolled back
     world.user("bo")
     session.commit()

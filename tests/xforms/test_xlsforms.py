@@ -9,6 +9,7 @@ case list is the ``cases`` entity list. Pure: pyxform and the XML only, no serve
 
 from __future__ import annotations
 
+import csv
 import functools
 import os
 import re
@@ -553,3 +554,68 @@ def test_the_xform_gives_every_text_in_the_five_languages(form_id: str) -> None:
         if el.tag in (f"{XF}label", f"{XF}hint") and (el.text or "").strip()
     ]
     assert plain == []
+
+
+REGISTRATION_FIELDS = (
+    "age_years",
+    "age_band",
+    "sex",
+    "wg_seeing",
+    "wg_hearing",
+    "wg_walking",
+    "wg_remembering",
+    "wg_selfcare",
+    "wg_communicating",
+    "admin1",
+    "admin2",
+    "intake_concern",
+)
+
+
+def test_the_registration_data_reaches_the_case_on_the_server_only() -> None:
+    """Age, sex, disability, area and intake concern become case fields through
+    casework:saveto: the server files them, the phone's case list never holds them."""
+    form = load("case_plan")
+    for name in REGISTRATION_FIELDS:
+        bind = form.bind(name)
+        assert bind.attrib.get(CASEWORK_SAVETO) == name, name
+        assert SAVETO not in bind.attrib, name
+    assert form.bind("registration").attrib.get("relevant") == " /data/about/plan_type  = 'new'"
+    assert form.bind("age_years").attrib.get("constraint") == ". >= 0 and . <= 17"
+    # no birth date: the age in years, or a band when it is not known
+    assert not [b for b in form.binds if "birth" in b.field or "dob" in b.field]
+
+
+def test_the_age_bands_and_difficulty_answers_are_the_ones_the_server_reads() -> None:
+    """server/cases/registration.py: AGE_BANDS and the Washington Group answers."""
+    choices = load("case_plan").result.xform
+    for band in ("0-4", "5-9", "10-14", "15-17"):
+        assert f"<name>{band}</name>" in choices
+    for answer in ("none", "some", "a_lot", "cannot"):
+        assert f"<name>{answer}</name>" in choices
+
+
+def test_the_area_is_a_cascade_over_the_areas_list_shipped_as_media() -> None:
+    xml = load("case_plan").result.xform
+    assert '<instance id="areas" src="jr://file-csv/areas.csv"/>' in xml
+    assert "instance('areas')/root/item[level = '1']" in xml
+    assert (
+        "instance('areas')/root/item[level = '2' and parent =  /data/registration/admin1 ]" in xml
+    )
+    with (XLSFORMS / "case_plan-media" / "areas.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"name", "label", "level", "parent"} <= set(rows[0])
+    names = [r["name"] for r in rows]
+    assert len(names) == len(set(names))
+    regions = {r["name"] for r in rows if r["level"] == "1"}
+    districts = [r for r in rows if r["level"] == "2"]
+    assert regions
+    assert districts
+    assert all(r["parent"] in regions for r in districts)
+
+
+def test_a_referral_made_at_a_contact_names_its_service_category() -> None:
+    form = load("contact_log")
+    bind = form.bind("service_category")
+    assert bind.attrib.get("calculate") == "'health'"
+    assert form.repeat_of(bind.nodeset) == "/data/health/health_referral"
