@@ -1,5 +1,25 @@
 """Page handlers, one module per area; importing them registers the routes on ``bp``."""
 
-from server.web.views import account, audit, cases, dashboard, exports, forms, services, users
+from server.web.views import (
+    account,
+    audit,
+    cases,
+    dashboard,
+    exports,
+    forms,
+    services,
+    site,
+    users,
+)
 
-__all__ = ["account", "audit", "cases", "dashboard", "exports", "forms", "services", "users"]
+__all__ = [
+    "account",
+    "audit",
+    "cases",
+    "dashboard",
+    "exports",
+    "forms",
+    "services",
+    "site",
+    "users",
+]
