@@ -172,3 +172,18 @@ def test_a_closed_case_shows_no_overdue_flag(make: Factory, web_as: Any) -> None
     sup.post("/cases/CP-7/reopen", {"reason": "The family came back"})
     assert sup.text("/cases/CP-7").count('class="overdue"') == 2
     assert [i["is_overdue"] for i in sup.get("/api/v1/cases/CP-7").json["plan_items"]] == [True]
+
+
+def test_the_confirmation_pages_keep_to_the_decisions_scope(make: Factory, web_as: Any) -> None:
+    """A supervisor reaches the confirmation of a decision only on a case of their team:
+    another team's case is not found there either; a caseworker may not decide at all."""
+    _two_teams(make)
+    sup = web_as("sup-n", "supervisor", team="north")
+    for step in ("close", "reassign"):
+        assert sup.get(f"/cases/CP-N1/{step}").status_code == 200
+        assert sup.get(f"/cases/CP-S1/{step}").status_code == 404
+        assert sup.get(f"/cases/CP-NONE/{step}").status_code == 404
+    caseworker = web_as("cw-north-b", "caseworker", team="north")
+    assert caseworker.get("/cases/CP-N1/close").status_code == 403
+    admin = web_as("adm", "admin")
+    assert admin.get("/cases/CP-S1/close").status_code == 200
