@@ -118,18 +118,38 @@ def _read_password(password_stdin: bool) -> str:
 @click.option(
     "--role", required=True, type=click.Choice(["admin", "supervisor", "caseworker", "designer"])
 )
-@click.option("--team", default=None, help="Team name; supervisors see their team's cases.")
+@click.option(
+    "--team",
+    default=None,
+    help="Team name, one added with create-team; supervisors see their team's cases.",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @needs_current_schema
 def create_user(username: str, role: str, team: str | None, password_stdin: bool) -> None:
     """Create a user who can sign in."""
+    from server.auth.queries import get_team
     from server.auth.service import create_user as create
 
-    password = _read_password(password_stdin)
     session = db.session()
+    if team and get_team(session, team.strip()) is None:
+        _fail(f"There is no team {team.strip()!r}. Add it first: casework create-team {team}")
+    password = _read_password(password_stdin)
     create(session, _settings(), username, role, password, team=team)
     session.commit()
     click.echo(f"Created {role} {username}.")
+
+
+@main.command("create-team")
+@click.argument("name")
+@needs_current_schema
+def create_team(name: str) -> None:
+    """Add a team to the list users' teams are chosen from."""
+    from server.auth.service import create_team as create
+
+    session = db.session()
+    team = create(session, name, None)
+    session.commit()
+    click.echo(f"Added the team {team.name}.")
 
 
 @main.command("ensure-admin")

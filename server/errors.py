@@ -162,6 +162,12 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("case.user_not_found", 404, "There is no active user with this name."),
         _k("case.not_unlinked", 409, "This submission is not waiting to be linked."),
         _k("case.reprocess_failed", 500, "The submission could not be applied to its case."),
+        _k(
+            "case.reason_required",
+            400,
+            "Give a reason (at most 2000 characters); it is kept with the case and in the "
+            "audit log.",
+        ),
         # users and devices
         _k("user.exists", 409, "A user with this name already exists."),
         _k("user.not_found", 404, "There is no user with this name."),
@@ -171,6 +177,21 @@ CATALOGUE: dict[str, ErrorKind] = {
             "The role must be one of: admin, supervisor, caseworker, designer.",
         ),
         _k("user.weak_password", 400, "Choose a password of at least 10 characters."),
+        _k("user.wrong_password", 400, "Your current password is not correct."),
+        _k(
+            "user.unknown_team",
+            400,
+            "Choose a team from the list. An admin adds teams on the Teams page.",
+        ),
+        _k("team.exists", 409, "A team with this name already exists."),
+        _k("team.not_found", 404, "There is no team with this name."),
+        _k(
+            "team.not_empty",
+            409,
+            "This team still has members. Move them to another team first.",
+        ),
+        _k("team.bad_name", 400, "A team name is 1 to 80 characters."),
+        _k("auth.lockout_not_found", 404, "This lock-out has already ended or been lifted."),
         _k("user.bad_language", 400, "Choose one of the languages offered."),
         _k(
             "user.bad_time_zone",

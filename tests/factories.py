@@ -16,7 +16,8 @@ from werkzeug.test import TestResponse
 from server import db
 from server.auth import auth_settings
 from server.auth.models import User
-from server.auth.service import create_api_token, create_device, create_user
+from server.auth.queries import get_team
+from server.auth.service import create_api_token, create_device, create_team, create_user
 from server.xforms.service import publish
 
 PASSWORD = "correct horse battery"
@@ -123,9 +124,17 @@ class Factory:
     def user(
         self, username: str, role: str, *, team: str | None = None, password: str = PASSWORD
     ) -> User:
-        return self._run(
-            lambda s: create_user(s, auth_settings(), username, role, password, team=team)
-        )  # type: ignore[no-any-return]
+        """A user; their team is added to the list of teams first if it is not there."""
+
+        def make(s: Any) -> User:
+            if team and get_team(s, team) is None:
+                create_team(s, team, None)
+            return create_user(s, auth_settings(), username, role, password, team=team)
+
+        return self._run(make)  # type: ignore[no-any-return]
+
+    def team(self, name: str) -> None:
+        self._run(lambda s: create_team(s, name, None))
 
     def device_token(self, label: str, username: str) -> str:
         with self.app.app_context():

@@ -65,16 +65,12 @@ def test_admin_workflow(run, tmp_path: Path):
     assert "password:" in first.output
     assert run("ensure-admin").output == "An admin already exists; no admin was created.\n"
 
-    made = run(
-        "create-user",
-        "cw1",
-        "--role",
-        "caseworker",
-        "--team",
-        "north",
-        "--password-stdin",
-        input="a long password\n",
-    )
+    args = ("create-user", "cw1", "--role", "caseworker", "--team", "north", "--password-stdin")
+    no_team = run(*args, input="a long password\n")
+    assert no_team.exit_code == 1
+    assert "There is no team 'north'. Add it first: casework create-team north" in no_team.output
+    assert run("create-team", "north").output == "Added the team north.\n"
+    made = run(*args, input="a long password\n")
     assert made.exit_code == 0, made.output
     dup = run(
         "create-user", "cw1", "--role", "caseworker", "--password-stdin", input="a long password\n"

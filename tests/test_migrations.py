@@ -144,3 +144,32 @@ def test_0010_fills_the_registration_columns_and_the_report_counts(empty_databas
     assert stored[("north", "service", "health", march)] == 1
     assert stored[("north", "referral", "referred", march)] == 1
     engine.dispose()
+
+
+def test_0011_lists_the_teams_accounts_already_name(empty_database_url: str):
+    """The list of teams starts with every team an account names, each once."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+    with engine.begin() as conn:
+        for n, team in enumerate(("north", "north", "south", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO user_account (username, display_name, role, team, is_active,"
+                    " failed_logins, created_at, session_version) VALUES (:name, '',"
+                    " 'caseworker', :team, true, 0, '2026-12-01 10:00:00', 0)"
+                ),
+                {"name": f"u{n}", "team": team},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM team ORDER BY name")).scalars().all()
+    assert names == ["north", "south"]
+    engine.dispose()

@@ -183,10 +183,15 @@ def _rebuilt(result: Any) -> Response:
 @bp.post("/cases/<path:case_ref>/reassign")
 @require_roles(*SUPERVISORS)
 @use_schema(ReassignArgs, location="json")
-def reassign(case_ref: str, username: str) -> Response:
+def reassign(case_ref: str, username: str, reason: str) -> Response:
     return _rebuilt(
         decisions.reassign(
-            db.session(), case_ref, username, caller(), settings=case_settings(current_app)
+            db.session(),
+            case_ref,
+            username,
+            caller(),
+            reason=reason,
+            settings=case_settings(current_app),
         )
     )
 
@@ -254,11 +259,15 @@ def preview_merge(instance_id: str) -> Response:
 @bp.post("/queues/duplicates/resolve")
 @require_roles(*SUPERVISORS)
 @use_schema(DuplicateArgs, location="json")
-def resolve_duplicate(instance_id: str, action: str, new_case_ref: str | None) -> Response:
+def resolve_duplicate(
+    instance_id: str, action: str, new_case_ref: str | None, reason: str | None
+) -> Response:
     session, settings = db.session(), case_settings(current_app)
-    if action == "merge":
+    if action == "merge":  # the schema requires the reason for a merge
         return _rebuilt(
-            decisions.merge_duplicate(session, instance_id, caller(), settings=settings)
+            decisions.merge_duplicate(
+                session, instance_id, caller(), reason=reason or "", settings=settings
+            )
         )
     if new_case_ref is None:  # the schema requires it for register_new
         raise AppError("request.invalid", "Give the new case's reference number.")

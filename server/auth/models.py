@@ -58,6 +58,18 @@ class User(UserMixin, Base):  # type: ignore[misc]  # flask-login ships no types
         return self.role in roles
 
 
+class Team(Base):
+    """A team from the list an admin keeps. A user's team (``User.team``, by name) is
+    picked from it, so a mistyped name cannot start a team of its own; supervisors see the
+    cases of their team's caseworkers."""
+
+    __tablename__ = "team"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Device(Base):
     """A phone provisioned for one user. Its token travels in the URL path (/key/<token>)."""
 

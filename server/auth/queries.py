@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from server.auth.models import ApiToken, Device, User
+from server.auth.models import ApiToken, Device, LoginThrottle, Team, User
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:
@@ -125,3 +127,60 @@ def list_assignable_users(actor: User) -> Select[User]:
 def is_assignable(session: Session, actor: User, user_id: int) -> bool:
     stmt = select(User.id).where(User.id == user_id, assignable_users_clause(actor))
     return session.scalar(stmt) is not None
+
+
+def list_team_names(session: Session) -> list[str]:
+    """Every team's name, in order: what a user's team is chosen from."""
+    return list(session.scalars(select(Team.name).order_by(Team.name)))
+
+
+def get_team(session: Session, name: str) -> Team | None:
+    if "\x00" in name:
+        return None
+    return session.scalar(select(Team).where(Team.name == name))
+
+
+def get_team_by_folded_name(session: Session, name: str) -> Team | None:
+    """A team whose name is this one but for letter case ("North" for "north")."""
+    if "\x00" in name:
+        return None
+    return session.scalar(select(Team).where(func.lower(Team.name) == name.lower()).limit(1))
+
+
+def list_teams_with_counts(session: Session) -> list[tuple[Team, int, int]]:
+    """Each team with how many accounts name it, and how many of those are active."""
+    members = (
+        select(
+            User.team,
+            func.count().label("n"),
+            func.count().filter(User.is_active.is_(True)).label("active"),
+        )
+        .where(User.team.is_not(None))
+        .group_by(User.team)
+        .subquery()
+    )
+    stmt = (
+        select(Team, func.coalesce(members.c.n, 0), func.coalesce(members.c.active, 0))
+        .outerjoin(members, members.c.team == Team.name)
+        .order_by(Team.name)
+    )
+    return [(team, int(n), int(active)) for team, n, active in session.execute(stmt)]
+
+
+def count_team_members(session: Session, name: str) -> int:
+    """Accounts that name this team, active or not."""
+    return session.scalar(select(func.count()).where(User.team == name)) or 0
+
+
+def list_lockouts(now: datetime) -> Select[LoginThrottle]:
+    """The sign-in lock-outs in force: one account from one address, one address, or one
+    account from everywhere (``LoginThrottle.scope``), the latest to end first."""
+    return (
+        select(LoginThrottle)
+        .where(LoginThrottle.locked_until > now)
+        .order_by(LoginThrottle.locked_until.desc(), LoginThrottle.key)
+    )
+
+
+def get_lockout(session: Session, key: str) -> LoginThrottle | None:
+    return session.get(LoginThrottle, key)

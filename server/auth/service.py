@@ -21,13 +21,18 @@ from server.auth.models import (
     Device,
     DigestNonceUse,
     LoginThrottle,
+    Team,
     User,
 )
 from server.auth.queries import (
+    count_team_members,
     get_api_token,
     get_api_token_by_hash,
     get_device_by_label,
     get_device_by_token_hash,
+    get_lockout,
+    get_team,
+    get_team_by_folded_name,
     get_user_by_username,
     list_active_api_tokens,
 )
@@ -70,7 +75,8 @@ def create_user(
         raise AppError("request.invalid", "A user name is 1 to 80 characters.")
     if get_user_by_username(session, username) is not None:
         raise AppError("user.exists")
-    user = User(username=username, role=role, team=team or None, display_name=display_name)
+    team = _listed_team(session, team)
+    user = User(username=username, role=role, team=team, display_name=display_name)
     _apply_password(user, settings, password)
     session.add(user)
     session.flush()
@@ -104,6 +110,55 @@ def set_password(
     audit.record(session, actor, "user.password_reset", target_type="user", target=user.username)
 
 
+def change_own_password(
+    session: Session,
+    settings: AuthSettings,
+    user: User,
+    current: str,
+    new: str,
+    ip: str | None,
+) -> None:
+    """A user changes their own password, giving the current one. A wrong current password
+    counts toward the sign-in lock-out as a wrong sign-in does (a borrowed session cannot
+    be used to guess it), and is refused while that lock-out lasts. The change ends every
+    other session of the account, as a reset does; the caller signs the current one in
+    again."""
+    now = utcnow()
+    throttle = _refuse_if_locked(session, user, user.username, ip, now)
+    if not current or not passwords.verify_password(user.password_hash, current):
+        if current:
+            _count_failure(session, settings, user, user.username, ip, now)
+        raise AppError("user.wrong_password")
+    _apply_password(user, settings, new)
+    user.end_sessions()
+    own = [row.key for row in throttle if row.scope == "pair"]
+    if own:  # the failures of this account from this address: it is its owner
+        session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(own)))
+    session.flush()
+    audit.record(
+        session, user, "user.password_change", target_type="user", target=user.username, ip=ip
+    )
+
+
+def lift_lockout(session: Session, key: str, actor: User | None) -> LoginThrottle:
+    """End a sign-in lock-out now (an admin who knows the failures were the owner's):
+    its failures are forgotten too. Returns the lock-out lifted, for its names."""
+    row = get_lockout(session, key)
+    if row is None or row.locked_until is None or row.locked_until <= utcnow():
+        raise AppError("auth.lockout_not_found")
+    session.delete(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "auth.lockout_lift",
+        target_type="user" if row.username is not None else "address",
+        target=row.username if row.username is not None else (row.address or ""),
+        details={"scope": row.scope, "user": row.username, "address": row.address},
+    )
+    return row
+
+
 def update_user(
     session: Session,
     user: User,
@@ -115,6 +170,8 @@ def update_user(
 ) -> User:
     if role is not None:
         _check_role(role)
+    if team is not None and (team or None) != user.team:
+        team = _listed_team(session, team) or ""
     before = {"role": user.role, "team": user.team, "is_active": user.is_active}
     old_team = user.team
     if role is not None:
@@ -141,6 +198,46 @@ def update_user(
             session, actor, "user.update", target_type="user", target=user.username, details=changes
         )
     return user
+
+
+def _listed_team(session: Session, team: str | None) -> str | None:
+    """The team a user is given: none, or one of the teams an admin has added
+    (``user.unknown_team`` otherwise: a mistyped name starts no team)."""
+    name = (team or "").strip()
+    if not name:
+        return None
+    if get_team(session, name) is None:
+        raise AppError("user.unknown_team", details={"team": name[:80]})
+    return name
+
+
+def create_team(session: Session, name: str, actor: User | None) -> Team:
+    """Add a team to the list users' teams are chosen from. A name that differs from an
+    existing one only in letter case is refused too ("North" beside "north")."""
+    name = " ".join(name.split())
+    if not name or len(name) > 80:
+        raise AppError("team.bad_name")
+    existing = get_team_by_folded_name(session, name)
+    if existing is not None:
+        raise AppError("team.exists", details={"team": existing.name})
+    team = Team(name=name)
+    session.add(team)
+    session.flush()
+    audit.record(session, actor, "team.create", target_type="team", target=name)
+    return team
+
+
+def delete_team(session: Session, name: str, actor: User | None) -> None:
+    """Take a team off the list; only one no account names (a name added by mistake)."""
+    team = get_team(session, name)
+    if team is None:
+        raise AppError("team.not_found", details={"team": name[:80]})
+    members = count_team_members(session, team.name)
+    if members:
+        raise AppError("team.not_empty", details={"team": team.name, "members": members})
+    session.delete(team)
+    session.flush()
+    audit.record(session, actor, "team.delete", target_type="team", target=team.name)
 
 
 def set_preferences(

@@ -8,7 +8,7 @@ callers commit.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -62,6 +62,28 @@ def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
     if case is None or not scope.is_case_visible(session, actor, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
     return case
+
+
+@dataclass(frozen=True)
+class DecisionSubject:
+    """A case as the page that confirms a decision on it names it."""
+
+    case_ref: str
+    status: str
+    caseworker: str | None
+
+
+def get_decision_subject(session: Session, case_ref: str, actor: User) -> DecisionSubject:
+    """The case a supervisor is about to close or reassign, by the same rule as the
+    decision itself (``case.not_found`` outside the actor's scope)."""
+    case = _case_or_404(session, case_ref, actor)
+    ids = {case.caseworker_id} if case.caseworker_id is not None else set()
+    names = auth_queries.get_usernames(session, ids)
+    return DecisionSubject(
+        case_ref=case.case_ref,
+        status=case.status,
+        caseworker=names.get(case.caseworker_id) if case.caseworker_id is not None else None,
+    )
 
 
 def _require_in_scope(
@@ -126,12 +148,15 @@ def reassign(
     username: str,
     actor: User,
     *,
+    reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Make ``username`` the case's named caseworker: an active caseworker or supervisor,
     from the actor's team when the actor is a supervisor (``auth.queries.assignable_users_clause``).
+    The reason is kept with the decision, with whom the case was with before.
     """
     case = _case_or_404(session, case_ref, actor)
+    reason = _reason(reason)
     user = auth_queries.get_active_user_by_username(session, username)
     if user is None:
         raise AppError("case.user_not_found", details={"username": username})
@@ -147,7 +172,16 @@ def reassign(
             "You can give a case only to a member of your team.",
             details={"username": username},
         )
-    return _act(session, case, "reassign", {"username": username}, actor, settings)
+    _lock_case(session, case)  # whom the case is with, as the decision finds it
+    session.refresh(case)
+    ids = {case.caseworker_id} if case.caseworker_id else set()
+    before = auth_queries.get_usernames(session, ids)
+    payload = {
+        "username": username,
+        "username_before": before.get(case.caseworker_id or 0),
+        "reason": reason,
+    }
+    return _act(session, case, "reassign", payload, actor, settings)
 
 
 def resolve_conflict(
@@ -203,16 +237,28 @@ def _already_resolved(session: Session, conflict: CaseConflict) -> AppError:
     )
 
 
+REASON_MAX_LENGTH = 2000
+
+
+def _reason(reason: str) -> str:
+    """Why a supervisor closes, reopens, reassigns or merges: required, and kept with the
+    decision (the case's history) and in the audit log."""
+    text = (reason or "").strip()
+    if not text or len(text) > REASON_MAX_LENGTH:
+        raise AppError("case.reason_required")
+    return text
+
+
 def close_case(
     session: Session,
     case_ref: str,
     actor: User,
     *,
-    reason: str = "",
+    reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     case = _case_or_404(session, case_ref, actor)
-    return _act(session, case, "close", {"reason": reason}, actor, settings)
+    return _act(session, case, "close", {"reason": _reason(reason)}, actor, settings)
 
 
 def reopen_case(
@@ -220,11 +266,11 @@ def reopen_case(
     case_ref: str,
     actor: User,
     *,
-    reason: str = "",
+    reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     case = _case_or_404(session, case_ref, actor)
-    return _act(session, case, "reopen", {"reason": reason}, actor, settings)
+    return _act(session, case, "reopen", {"reason": _reason(reason)}, actor, settings)
 
 
 def link_unlinked(
@@ -281,14 +327,16 @@ def merge_duplicate(
     instance_id: str,
     actor: User,
     *,
+    reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Link a duplicate registration into the existing case with its reference number.
 
     The registration then counts as an ordinary update of that case, and the follow-ups
-    made on the duplicate's entity come with it.
+    made on the duplicate's entity come with it. The reason is kept with the decision.
     """
     _require_supervisor(actor)
+    reason = _reason(reason)
     contribution = _duplicate_or_409(session, actor, instance_id)
     moving = _with_followups(session, contribution)
     _require_in_scope(session, actor, contribution, instance_id, moving)
@@ -302,13 +350,14 @@ def merge_duplicate(
         CaseAction(
             case_id=case.id,
             kind="merge_duplicate",
-            payload={"instance_id": instance_id, "entity_id": dup_entity},
+            payload={"instance_id": instance_id, "entity_id": dup_entity, "reason": reason},
             actor_id=actor.id,
             at=utcnow(),
         )
     )
     session.flush()
-    audit_decision(session, actor, "case.merge", case.case_ref, {"instance_id": instance_id})
+    details = {"instance_id": instance_id, "reason": reason}
+    audit_decision(session, actor, "case.merge", case.case_ref, details)
     return rebuild(session, case.case_ref, settings=settings)
 
 

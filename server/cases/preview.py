@@ -148,7 +148,10 @@ def preview_merge(
                 if contribution is not None and contribution.entity_id
                 else 1
             )
-            result = decisions.merge_duplicate(session, instance_id, actor, settings=settings)
+            # rolled back with everything else it writes: no reason is asked for a look
+            result = decisions.merge_duplicate(
+                session, instance_id, actor, reason="preview", settings=settings
+            )
             after, items_after = _read(session, result.case_ref)
         finally:
             savepoint.rollback()

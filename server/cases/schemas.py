@@ -132,10 +132,18 @@ class CaseDetailSchema(Schema):
             )
         }
     )
-    plan_items = fields.List(fields.Nested(PlanItemSchema))
+    plan_items = fields.Method("_plan_items")
     conflicts = fields.Method("_conflicts")
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
     actions = fields.List(fields.Nested(ActionEntrySchema))
+
+    def _plan_items(self, detail: CaseDetail) -> list[dict[str, Any]]:
+        """The items; none is overdue once the case is closed (no one works on it)."""
+        items: list[dict[str, Any]] = PlanItemSchema(many=True).dump(detail.plan_items)
+        if detail.case.status != "open":
+            for item in items:
+                item["is_overdue"] = False
+        return items
 
     def _conflicts(self, detail: CaseDetail) -> list[dict[str, Any]]:
         out = []
@@ -192,8 +200,15 @@ class QueueArgs(Schema):
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
+def _reason() -> fields.String:
+    """Why a supervisor closes, reopens, reassigns or merges: required, kept with the
+    decision (the service also refuses one of blanks alone)."""
+    return fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
 class ReassignArgs(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    reason = _reason()
 
 
 class ResolveConflictArgs(Schema):
@@ -203,7 +218,7 @@ class ResolveConflictArgs(Schema):
 
 
 class CloseArgs(Schema):
-    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+    reason = _reason()
 
 
 class LinkArgs(Schema):
@@ -218,11 +233,15 @@ class DuplicateArgs(Schema):
     instance_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
     action = fields.String(required=True, validate=validate.OneOf(("merge", "register_new")))
     new_case_ref = fields.String(load_default=None, validate=validate.Length(min=1, max=120))
+    # required to merge (see _reason)
+    reason = fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
 
     @validates_schema
     def _new_ref_needed(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("action") == "register_new" and not data.get("new_case_ref"):
             raise ValidationError("Give the new reference number.", field_name="new_case_ref")
+        if data.get("action") == "merge" and not data.get("reason"):
+            raise ValidationError("Give the reason for the merge.", field_name="reason")
 
 
 class MergePreviewArgs(Schema):

@@ -17,6 +17,10 @@ ACTIONS: dict[str, Any] = {
     "auth.login": _l("Signed in"),
     "auth.login_failed": _l("Sign-in failed"),
     "auth.login_locked": _l("Sign-in refused: account locked"),
+    "auth.lockout_lift": _l("Lifted a sign-in lock-out"),
+    "user.password_change": _l("Changed their own password"),
+    "team.create": _l("Added a team"),
+    "team.delete": _l("Removed a team"),
     "user.create": _l("Created a user"),
     "user.update": _l("Changed a user"),
     "user.password_reset": _l("Reset a password"),
@@ -100,6 +104,17 @@ NAMES: dict[str, Any] = {
     "label": _l("Label"),
     "hash": _l("List hash"),
     "by_team": _l("Cut by team"),
+    "scope": _l("Locked for"),
+    "address": _l("Address"),
+}
+
+# Detail key -> its coded values in words.
+VALUES: dict[str, dict[str, Any]] = {
+    "scope": {
+        "pair": _l("this account from this address"),
+        "address": _l("every account from this address"),
+        "account": _l("this account from every address"),
+    },
 }
 
 # Target type -> its name in words.
@@ -114,6 +129,8 @@ TARGETS: dict[str, Any] = {
     "service": _l("service"),
     "submission": _l("submission"),
     "user": _l("user"),
+    "team": _l("team"),
+    "address": _l("address"),
 }
 
 BEFORE = "_before"  # a detail "x_before" is what "x" was before the change
@@ -171,6 +188,9 @@ def audit_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
         had_before = key + BEFORE in details
         if _is_empty(value) and not had_before:
             continue
+        words = VALUES.get(key, {})
+        if isinstance(value, str) and value in words:
+            value = str(words[value])
         text = _value(value) if not _is_empty(value) else str(_l("none"))
         if had_before:
             was = _value(before) if not _is_empty(before) else str(_l("none"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, flash, render_template, request
+from flask import Flask, Response, current_app, flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
@@ -21,6 +21,14 @@ from server.api import errors as api_errors
 from server.errors import AppError
 from server.openrosa import errors as openrosa_errors
 from server.web import bp
+from server.web.access import (
+    ADMINS,
+    CASE_READERS,
+    FORM_READERS,
+    SERVICE_READERS,
+    SUPERVISORS,
+    can,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +49,41 @@ def _title(status: int) -> str:
     return str(TITLES.get(status, TITLES[400 if status < 500 else 500]))
 
 
+# The first part of a path -> the list it belongs to, the roles that may open it, and the
+# link back to it that a page not found there offers.
+SECTIONS = {
+    "cases": ("web.case_list", CASE_READERS, lazy_gettext("Go to the case list")),
+    "queues": ("web.queues", SUPERVISORS, lazy_gettext("Go to the queues")),
+    "forms": ("web.form_list", FORM_READERS, lazy_gettext("Go to the forms")),
+    "services": ("web.service_list", SERVICE_READERS, lazy_gettext("Go to the services")),
+    "users": ("web.user_list", ADMINS, lazy_gettext("Go to the users")),
+    "teams": ("web.team_list", ADMINS, lazy_gettext("Go to the teams")),
+    "devices": ("web.device_list", ADMINS, lazy_gettext("Go to the devices")),
+}
+
+
+def _back_link() -> tuple[str, str] | None:
+    """A link to the list the missing page would have been part of, if the user may open
+    that list (a case not found: the case list)."""
+    section = request.path.strip("/").split("/", 1)[0]
+    found = SECTIONS.get(section)
+    if found is None or not can(*found[1]):
+        return None
+    endpoint, _roles, label = found
+    return url_for(endpoint), str(label)
+
+
 def error_page(status: int, message: str | None = None) -> tuple[str, int]:
+    """The page for an error: what happened, and for a page not found, which address was
+    asked for and where to go from there."""
     return (
         render_template(
-            "web/errors/error.html", status=status, title=_title(status), message=message
+            "web/errors/error.html",
+            status=status,
+            title=_title(status),
+            message=message,
+            path=request.path if status == 404 else None,
+            back=_back_link() if status == 404 else None,
         ),
         status,
     )
@@ -96,6 +135,8 @@ def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response:
     if where == "openrosa":
         return openrosa_errors.handle_http_exception(error)
     status = error.code or 500
+    if status == 404:
+        return error_page(404, _("Nothing is found at this address."))
     if isinstance(error, CSRFError):
         return error_page(
             400,

@@ -49,7 +49,8 @@ def test_case_decisions_are_audited_with_actor_target_and_reason(
     make: Factory,
 ) -> None:
     sup, adm = people["sup-n"], people["adm"]
-    _ok(client.post("/api/v1/cases/CP-N-1/reassign", headers=sup, json={"username": "cw-n2"}))
+    reassign = {"username": "cw-n2", "reason": "caseload"}
+    _ok(client.post("/api/v1/cases/CP-N-1/reassign", headers=sup, json=reassign))
     _ok(client.post("/api/v1/cases/CP-N-1/close", headers=sup, json={"reason": "goals met"}))
     _ok(client.post("/api/v1/cases/CP-N-1/reopen", headers=sup, json={"reason": "new concern"}))
     _ok(
@@ -63,7 +64,7 @@ def test_case_decisions_are_audited_with_actor_target_and_reason(
         client.post(
             "/api/v1/queues/duplicates/resolve",
             headers=sup,
-            json={"instance_id": "uuid:dup-n", "action": "merge"},
+            json={"instance_id": "uuid:dup-n", "action": "merge", "reason": "same child"},
         )
     )
     _ok(
@@ -105,14 +106,21 @@ def test_case_decisions_are_audited_with_actor_target_and_reason(
     )
     _send(make, "cw-n", edit)
 
-    assert entries(app, "case.reassign") == [("sup-n", "case", "CP-N-1", {"username": "cw-n2"})]
+    assert entries(app, "case.reassign") == [
+        (
+            "sup-n",
+            "case",
+            "CP-N-1",
+            {"username": "cw-n2", "username_before": "cw-n", "reason": "caseload"},
+        )
+    ]
     assert entries(app, "case.close") == [("sup-n", "case", "CP-N-1", {"reason": "goals met"})]
     assert entries(app, "case.reopen") == [("sup-n", "case", "CP-N-1", {"reason": "new concern"})]
     assert entries(app, "case.link") == [
         ("sup-n", "case", "CP-N-1", {"instance_id": "uuid:unl-n", "from_ref": "CP-N-TYPO"})
     ]
     assert entries(app, "case.merge") == [
-        ("sup-n", "case", "CP-N-1", {"instance_id": "uuid:dup-n"})
+        ("sup-n", "case", "CP-N-1", {"instance_id": "uuid:dup-n", "reason": "same child"})
     ]
     assert entries(app, "case.register_new") == [
         ("adm", "case", "CP-S-2", {"instance_id": "uuid:dup-s", "from_ref": "CP-S-1"})

@@ -108,7 +108,7 @@ def test_every_case_route_takes_a_reference_number_with_slashes(make: Factory, c
         assert r.json["case_ref"] == "CP/2026/0042"
         return r.status_code
 
-    post("reassign", {"username": "cw-n2"})
+    post("reassign", {"username": "cw-n2", "reason": "caseload"})
     post("close", {"reason": "goals met"})
     post("reopen", {"reason": "new concern"})
     record = client.get("/api/v1/cases/CP/2026/0042", headers=who).json
@@ -210,7 +210,9 @@ def test_reassign_to_an_eligible_user_only(
         update_user(session, get_user_by_username(session, "gone"), is_active=False)
         session.commit()
     response = client.post(
-        f"/api/v1/cases/{ref}/reassign", headers=people[actor], json={"username": username}
+        f"/api/v1/cases/{ref}/reassign",
+        headers=people[actor],
+        json={"username": username, "reason": "caseload"},
     )
     assert response.status_code == status, response.json
     if code:
@@ -232,7 +234,9 @@ def test_a_supervisor_without_a_team_can_reassign_to_nobody(people: People, make
     assert client.get("/api/v1/cases/CP-N-1", headers=who).status_code == 200
     for username in ("cw-free", "cw-n", "sup-none"):
         response = client.post(
-            "/api/v1/cases/CP-N-1/reassign", headers=who, json={"username": username}
+            "/api/v1/cases/CP-N-1/reassign",
+            headers=who,
+            json={"username": username, "reason": "caseload"},
         )
         assert response.status_code == 403, (username, response.json)
         assert response.json["code"] == "auth.forbidden"
@@ -340,6 +344,8 @@ def _resolve(client, who, instance_id: str, action: str, new_ref: str | None = N
     body: dict[str, object] = {"instance_id": instance_id, "action": action}
     if new_ref:
         body["new_case_ref"] = new_ref
+    if action == "merge":
+        body["reason"] = "same child"
     return client.post("/api/v1/queues/duplicates/resolve", headers=who, json=body)
 
 

@@ -159,7 +159,12 @@ def test_links_and_reassignments_racing_a_phone(
         link = {"instance_id": stray_id, "case_ref": "CP-RACE-3"}
         answers += _at_once(
             _post(app, "/api/v1/queues/unlinked/link", one, link),
-            _post(app, "/api/v1/cases/CP-RACE-3/reassign", two, {"username": "cw1"}),
+            _post(
+                app,
+                "/api/v1/cases/CP-RACE-3/reassign",
+                two,
+                {"username": "cw1", "reason": "caseload"},
+            ),
             lambda contact=contact: device.submit(contact).status_code,
         )
     assert answers == [200, 200, 201] * ROUNDS

@@ -42,7 +42,9 @@ def test_counts_stay_exact_under_concurrent_merges_and_decisions(
         answers += _at_once(
             lambda first=first: device.submit(first).status_code,
             lambda second=second: other.submit(second).status_code,
-            _post(app, "/api/v1/cases/CP-MOVE/reassign", one, {"username": to}),
+            _post(
+                app, "/api/v1/cases/CP-MOVE/reassign", one, {"username": to, "reason": "caseload"}
+            ),
             _post(app, f"/api/v1/cases/CP-MOVE/{action}", two, {"reason": f"r{n}"}),
         )
     assert answers == [201, 201, 200, 200] * ROUNDS

@@ -72,7 +72,7 @@ def test_the_preview_shows_what_a_merge_changes_and_changes_nothing(
     merged = client.post(
         "/api/v1/queues/duplicates/resolve",
         headers=sup,
-        json={"instance_id": "uuid:dup-p", "action": "merge"},
+        json={"instance_id": "uuid:dup-p", "action": "merge", "reason": "same child"},
     )
     assert merged.status_code == 200, merged.json
     after = record()

@@ -27,7 +27,7 @@ def boss(make: Factory) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("POST", "/api/v1/cases/CP-1/reassign", '{"username": "%s"}'),
+        ("POST", "/api/v1/cases/CP-1/reassign", '{"username": "%s", "reason": "caseload"}'),
         ("POST", "/api/v1/cases/CP-1/close", '{"reason": "%s"}'),
         ("POST", "/api/v1/cases/CP-1/conflicts/resolve", '{"field": "risk_level", "value": "%s"}'),
         ("POST", "/api/v1/queues/unlinked/link", '{"instance_id": "%s", "case_ref": "CP-1"}'),

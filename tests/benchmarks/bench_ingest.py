@@ -199,6 +199,7 @@ def main() -> None:
 
     cli("migrate")
     cli("publish", str(ROOT / "xlsforms" / "case_plan.xlsx"), "--no-validate")
+    cli("create-team", "north")
     cli(
         "create-user",
         "cw1",

@@ -171,6 +171,7 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
         auth.create_user(session, settings, "admin", "admin", PASSWORD)
         for t in range(TEAMS):
             team = f"team{t:02d}"
+            auth.create_team(session, team, None)
             auth.create_user(session, settings, f"sup{t:02d}", "supervisor", PASSWORD, team=team)
             for c in range(CASEWORKERS_PER_TEAM):
                 name = caseworker_name(t * CASEWORKERS_PER_TEAM + c)

@@ -202,7 +202,7 @@ def test_counts_follow_every_change(
     assert after_done == {"need": 3, "service": 1}
 
     # reassigned to another team's caseworker: the north supervisor's count drops
-    decisions.reassign(session, "CP-1", "carl", admin)
+    decisions.reassign(session, "CP-1", "carl", admin, reason="caseload")
     check(session, people)
     assert dashboard.dashboard_counts(session, sup_s, TODAY).overdue_items_by_kind == {
         "need": 2,
@@ -212,7 +212,7 @@ def test_counts_follow_every_change(
     # closed, then reopened
     decisions.close_case(session, "CP-3", sup_s, reason="goals met")
     assert check(session, people) == {"need": 2, "service": 1}
-    decisions.reopen_case(session, "CP-3", sup_s)
+    decisions.reopen_case(session, "CP-3", sup_s, reason="new concern")
     assert check(session, people) == {"need": 3, "service": 1}
 
     # a duplicate registration, previewed (rolled back), then merged into the case
@@ -225,7 +225,7 @@ def test_counts_follow_every_change(
     check(session, people)
     preview.preview_merge(session, "d1", sup)
     check(session, people)
-    decisions.merge_duplicate(session, "d1", sup)
+    decisions.merge_duplicate(session, "d1", sup, reason="same child")
     assert check(session, people) == {"need": 4, "service": 1}
 
     # another made a case of its own

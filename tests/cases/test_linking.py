@@ -143,7 +143,7 @@ def test_scope_is_decided_once_and_kept_after_reassignment(world: World, session
         u["amina"],
         at("2024-05-03 12:00"),
     )
-    decisions.reassign(session, "CP-1", "bo", u["sup"])
+    decisions.reassign(session, "CP-1", "bo", u["sup"], reason="caseload")
     session.commit()
     # amina's earlier contact stays part of the case...
     c = case(session, "CP-1")
@@ -345,7 +345,9 @@ def test_held_edit_leaves_the_earlier_version_in_effect_until_filed(
     registered(world, u["amina"])
     original = contact("c1", "CP-1", E1, "2024-05-03T10:00:00Z", risk="high")
     world.submit(forms.CONTACT_LOG, original, u["amina"], at("2024-05-03 12:00"))
-    decisions.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
+    decisions.reassign(
+        session, "CP-1", "bo", u["sup"], reason="caseload"
+    )  # amina may no longer see the case
     session.commit()
     edited = edit_of(contact("c1", "CP-1", E1, "2024-05-03T10:00:00Z", risk="low"), "c1", "c1-edit")
     _, result = world.submit(forms.CONTACT_LOG, edited, u["amina"], at("2024-05-04 12:00"))
@@ -475,7 +477,7 @@ def test_merge_moves_the_version_past_both_phones_and_retires_the_duplicate(
             at("2024-05-07 12:00"),
         )
     assert device_lists.entity_states(session, "cases", [E2], u["bo"]) == [(E2, False)]
-    result = decisions.merge_duplicate(session, "rb", u["sup"])
+    result = decisions.merge_duplicate(session, "rb", u["sup"], reason="same child")
     session.commit()
     assert (result.version or 0) > 4
     assert case(session, "CP-1").risk_level == "high"
@@ -558,7 +560,7 @@ def test_held_contribution_stays_held_after_its_submitter_gains_scope(
         at("2024-05-03 12:00"),
     )
     assert (held.state, held.hold_reason) == ("unlinked", "out_of_scope")
-    decisions.reassign(session, "CP-1", "carl", u["adm"])
+    decisions.reassign(session, "CP-1", "carl", u["adm"], reason="caseload")
     session.commit()
     assert scope.is_case_visible(session, u["carl"], case(session, "CP-1").id) is True
 
@@ -626,7 +628,9 @@ def test_renumbering_edit_by_someone_who_may_not_see_the_case_does_not_rename_it
 ) -> None:
     u = users(world)
     registered(world, u["amina"], "CP-1", E1)
-    decisions.reassign(session, "CP-1", "bo", u["sup"])  # amina may no longer see the case
+    decisions.reassign(
+        session, "CP-1", "bo", u["sup"], reason="caseload"
+    )  # amina may no longer see the case
     session.commit()
     version = case(session, "CP-1").version
     fixed = edit_of(
@@ -709,7 +713,7 @@ def test_follow_up_of_a_merged_entity_naming_another_reference_is_held(
         u["amina"],
         at("2024-05-02 12:00"),
     )
-    decisions.merge_duplicate(session, "rb", u["sup"])
+    decisions.merge_duplicate(session, "rb", u["sup"], reason="same child")
     session.commit()
     # the phone's copy of the merged duplicate names another case's number
     _, result = world.submit(

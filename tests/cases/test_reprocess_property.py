@@ -219,7 +219,7 @@ class Scenario:
                 dup = self._first("duplicate")
                 if dup is None:
                     return
-                decisions.merge_duplicate(session, self._iid(dup), user)
+                decisions.merge_duplicate(session, self._iid(dup), user, reason="same child")
             elif kind == "link":
                 held = self._first("unlinked")
                 if held is None:
@@ -245,7 +245,7 @@ class Scenario:
             elif kind == "reopen":
                 decisions.reopen_case(session, ref, user, reason="new concern")
             elif kind == "reassign":
-                decisions.reassign(session, ref, who, user)
+                decisions.reassign(session, ref, who, user, reason="caseload")
             session.commit()
         except AppError:
             session.rollback()

@@ -166,9 +166,9 @@ def test_duplicate_merged_into_the_existing_case(world: World, session: Session)
         at("2024-05-02 12:00"),
     )
     with pytest.raises(AppError) as err:
-        decisions.merge_duplicate(session, "r2", amina)
+        decisions.merge_duplicate(session, "r2", amina, reason="same child")
     assert err.value.code == "auth.forbidden"
-    result = decisions.merge_duplicate(session, "r2", sup)
+    result = decisions.merge_duplicate(session, "r2", sup, reason="same child")
     session.commit()
     c = case(session, "CP-1")
     assert (c.entity_id, c.risk_level, result.version) == (E1, "high", 2)
@@ -303,13 +303,13 @@ def test_supervisor_actions(world: World, session: Session) -> None:
     assert err.value.code == "case.not_unlinked"
     assert case(session, "CP-1").last_contact_at == at("2024-05-03 10:00")
 
-    decisions.reassign(session, "CP-1", "bo", sup)
+    decisions.reassign(session, "CP-1", "bo", sup, reason="caseload")
     assert case(session, "CP-1").caseworker_id == bo.id
     with pytest.raises(AppError):
-        decisions.reassign(session, "CP-1", "ghost", sup)
+        decisions.reassign(session, "CP-1", "ghost", sup, reason="caseload")
     decisions.close_case(session, "CP-1", sup, reason="goals met")
     assert case(session, "CP-1").status == "closed"
-    decisions.reopen_case(session, "CP-1", sup)
+    decisions.reopen_case(session, "CP-1", sup, reason="new concern")
     session.commit()
     c = case(session, "CP-1")
     assert (c.status, c.closed_at) == ("open", None)
@@ -406,7 +406,7 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
     )
     assert _list_md5(session, amina) != amina_hash
     assert _list_md5(session, bo) == bo_hash
-    decisions.reassign(session, "CP-1", "bo", sup)
+    decisions.reassign(session, "CP-1", "bo", sup, reason="caseload")
     session.commit()
     assert _csv(session, "cases.csv", amina)[1:] == []
     assert _list_md5(session, bo) != bo_hash

@@ -23,6 +23,7 @@ MANIFEST = {"m": "http://openrosa.org/xforms/xformsManifest"}
 
 
 def _provision(server: LiveServer) -> CollectClient:
+    server.cli("create-team", "north")
     server.cli(
         "create-user",
         "cw1",

@@ -49,7 +49,9 @@ def test_the_integrity_url_says_nothing_about_cases_the_caller_was_never_sent(
 
     # CP-INT-002 goes to cw2; CP-INT-003 is closed
     moved_to = client.post(
-        "/api/v1/cases/CP-INT-002/reassign", headers=sup, json={"username": "cw2"}
+        "/api/v1/cases/CP-INT-002/reassign",
+        headers=sup,
+        json={"username": "cw2", "reason": "caseload"},
     )
     assert moved_to.status_code == 200
     close = contact_log(

@@ -96,6 +96,8 @@ def test_upload_without_csrf_is_refused(web_as: Any) -> None:
 
 def test_admin_manages_users(web_as: Any) -> None:
     admin = web_as("adm", "admin")
+    for team in ("north", "south"):
+        assert admin.post("/teams", {"name": team}).status_code == 302
     response = admin.post(
         "/users",
         {
@@ -112,6 +114,7 @@ def test_admin_manages_users(web_as: Any) -> None:
     admin.post("/users/newcw", {"role": "supervisor", "team": "south", "is_active": "no"})
     page = admin.text("/users/newcw")
     assert 'value="supervisor" selected' in page
+    assert 'value="south" selected' in page
     assert 'value="no" selected' in page
     assert admin.post("/users/newcw/password", {"password": "another long one"}).status_code == 302
 

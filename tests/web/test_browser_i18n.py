@@ -79,7 +79,7 @@ def test_the_dashboard_in_arabic_and_in_french(live: tuple[str, Flask], page: An
     # French, chosen on the same page.
     page.goto(f"{base}/account")
     page.locator("#f-language").select_option("fr")
-    page.locator("button[type=submit]").last.click()
+    page.locator('form[action="/account"] button[type=submit]').click()
     page.wait_for_url("**/account")
     page.goto(f"{base}/dashboard")
     assert _html(page) == ("fr", "ltr")

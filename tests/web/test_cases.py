@@ -103,7 +103,8 @@ def test_supervisor_closes_reopens_and_reassigns(make: Factory, web_as: Any) -> 
     assert 'id="case-status">closed' in sup.text("/cases/CP-N1")
     assert sup.post("/cases/CP-N1/reopen", {"reason": "new risk"}).status_code == 302
     assert 'id="case-status">open' in sup.text("/cases/CP-N1")
-    assert sup.post("/cases/CP-N1/reassign", {"username": "cw-north2"}).status_code == 302
+    moved = {"username": "cw-north2", "reason": "caseload"}
+    assert sup.post("/cases/CP-N1/reassign", moved).status_code == 302
     assert 'id="case-caseworker">cw-north2' in sup.text("/cases/CP-N1")
 
 
@@ -170,7 +171,8 @@ def test_reassign_form_offers_and_accepts_only_eligible_users(make: Factory, web
         ("des", "Only a caseworker or a supervisor can hold a case."),
         ("cw-south", "You can give a case only to a member of your team."),
     ):
-        assert sup.post("/cases/CP-N1/reassign", {"username": username}).status_code == 302
+        given = {"username": username, "reason": "caseload"}
+        assert sup.post("/cases/CP-N1/reassign", given).status_code == 302
         page = sup.text("/cases/CP-N1")
         assert reason in page
         assert 'id="case-caseworker">cw-north' in page

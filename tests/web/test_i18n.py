@@ -222,6 +222,7 @@ def test_every_page_opens_in_every_language(web_as: Any, language: str) -> None:
         "/exports",
         "/users",
         "/users/adm",
+        "/teams",
         "/devices",
         "/audit",
         "/account",

@@ -29,7 +29,8 @@ def test_the_merge_preview_page_shows_the_changes_and_merges_only_when_asked(
     assert "Last review Nov 20, 2026, 11:59 PM UTC Nov 22, 2026" in text
     # still waiting: the preview merged nothing
     assert "uuid:dup-p" in sup.text("/queues")
-    merged = sup.post("/queues/duplicate", {"instance_id": "uuid:dup-p", "action": "merge"})
+    merge = {"instance_id": "uuid:dup-p", "action": "merge", "reason": "same child"}
+    merged = sup.post("/queues/duplicate", merge)
     assert merged.status_code == 302
     assert "uuid:dup-p" not in sup.text("/queues")
 

@@ -1,6 +1,6 @@
 """registration data for reports on the case, and the reports' kept counts
 
-Revision ID: 0010_case_demographics
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06 23:00:00.000000
 
@@ -27,7 +27,7 @@ from alembic import op
 
 from server.cases.registration import CaseRow, ItemRow, registration, report_keys
 
-revision = '0010_case_demographics'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None

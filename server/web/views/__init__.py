@@ -9,6 +9,7 @@ from server.web.views import (
     forms,
     reports,
     services,
+    site,
     users,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "forms",
     "reports",
     "services",
+    "site",
     "users",
 ]

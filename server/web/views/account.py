@@ -15,7 +15,7 @@ from server import db
 from server.auth import auth_settings
 from server.auth.loaders import signed_in
 from server.auth.models import LANGUAGES
-from server.auth.service import authenticate_password, set_preferences
+from server.auth.service import authenticate_password, change_own_password, set_preferences
 from server.errors import AppError
 from server.timeutil import utcnow, zone_names
 from server.web import bp
@@ -138,3 +138,31 @@ def account_save() -> Response:
         return redirect(url_for("web.account_settings"))
     flash(_("Your settings are saved."), "success")
     return redirect(url_for("web.account_settings"))
+
+
+@bp.post("/account/password")
+@roles_required()
+def account_password() -> Response:
+    """The signed-in user changes their own password. Every other session of the account
+    ends (as after a reset); this one is signed in again."""
+    form = request.form
+    back = redirect(url_for("web.account_settings", _anchor="password"))
+    if form.get("new_password", "") != form.get("new_password_again", ""):
+        flash(_("The two new passwords are not the same. Type them again."), "error")
+        return back
+    user = me()  # a wrong current password is counted at once (see change_own_password)
+    try:
+        change_own_password(
+            db.session(),
+            auth_settings(),
+            user,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            request.remote_addr,
+        )
+    except AppError as error:
+        flash_error(error)
+        return back
+    login_user(user)  # the change ended every session of this account, this one too
+    flash(_("Your password is changed. Other sessions of your account are signed out."), "success")
+    return back

@@ -23,6 +23,7 @@ from server.errors import AppError
 from server.web import bp
 from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
 from server.web.errors import flash_error
+from server.web.history import case_history
 from server.web.today import today
 
 QUEUE_PER_PAGE = 50
@@ -93,8 +94,9 @@ def _detail(case_ref: str, *, printing: bool = False) -> case_file.CaseDetail:
 @bp.get("/cases/<path:case_ref>/print")
 @roles_required(*CASE_READERS)
 def case_print(case_ref: str) -> str:
+    detail = _detail(case_ref, printing=True)
     return render_template(
-        "web/cases/print.html", d=_detail(case_ref, printing=True), today=today()
+        "web/cases/print.html", d=detail, history=case_history(detail), today=today()
     )
 
 
@@ -106,6 +108,7 @@ def case_detail(case_ref: str) -> str:
     return render_template(
         "web/cases/detail.html",
         d=detail,
+        history=case_history(detail),
         today=today(),
         caseworkers=assignable_caseworkers(user) if user.role in SUPERVISORS else [],
         as_json=lambda v: json.dumps(v, sort_keys=True),
@@ -122,15 +125,46 @@ def _back(case_ref: str) -> Response:
     return redirect(url_for("web.case_detail", case_ref=case_ref))
 
 
+def _subject(case_ref: str) -> decisions.DecisionSubject:
+    """The case a supervisor is about to decide on, by the decisions' own scope rule."""
+    return decisions.get_decision_subject(db.session(), case_ref, me())
+
+
+def _refused(error: AppError, case_ref: str, confirm: Response) -> Response:
+    """After a refused decision: back to its confirmation page when a reason was missing,
+    else to the case."""
+    flash_error(error)
+    return confirm if error.code == "case.reason_required" else _back(case_ref)
+
+
+@bp.get("/cases/<path:case_ref>/reassign")
+@roles_required(*SUPERVISORS)
+def case_reassign_confirm(case_ref: str) -> str:
+    """The second step of a reassignment: whom to, and why."""
+    return render_template(
+        "web/cases/reassign.html",
+        case=_subject(case_ref),
+        chosen=request.args.get("username", ""),
+        caseworkers=assignable_caseworkers(me()),
+    )
+
+
 @bp.post("/cases/<path:case_ref>/reassign")
 @roles_required(*SUPERVISORS)
 def case_reassign(case_ref: str) -> Response:
     username = request.form.get("username", "").strip()
     try:
-        decisions.reassign(db.session(), case_ref, username, me(), settings=_settings())
+        decisions.reassign(
+            db.session(),
+            case_ref,
+            username,
+            me(),
+            reason=request.form.get("reason", ""),
+            settings=_settings(),
+        )
     except AppError as error:
-        flash_error(error)
-        return _back(case_ref)
+        again = url_for("web.case_reassign_confirm", case_ref=case_ref, username=username)
+        return _refused(error, case_ref, redirect(again))
     flash(_("The case is now with %(name)s.", name=username), "success")
     return _back(case_ref)
 
@@ -156,6 +190,17 @@ def case_resolve(case_ref: str) -> Response:
     return _back(case_ref)
 
 
+@bp.get("/cases/<path:case_ref>/close")
+@roles_required(*SUPERVISORS)
+def case_close_confirm(case_ref: str) -> Response | str:
+    """The second step of closing a case: what closing does, and why it is closed."""
+    case = _subject(case_ref)
+    if case.status != "open":
+        flash(_("The case is already closed."), "error")
+        return _back(case.case_ref)
+    return render_template("web/cases/close.html", case=case)
+
+
 @bp.post("/cases/<path:case_ref>/close")
 @roles_required(*SUPERVISORS)
 def case_close(case_ref: str) -> Response:
@@ -168,8 +213,9 @@ def case_close(case_ref: str) -> Response:
             settings=_settings(),
         )
     except AppError as error:
-        flash_error(error)
-        return _back(case_ref)
+        return _refused(
+            error, case_ref, redirect(url_for("web.case_close_confirm", case_ref=case_ref))
+        )
     flash(_("The case is closed."), "success")
     return _back(case_ref)
 
@@ -185,7 +231,7 @@ def case_reopen(case_ref: str) -> Response:
             reason=request.form.get("reason", ""),
             settings=_settings(),
         )
-    except AppError as error:
+    except AppError as error:  # the reason is asked on the case page itself
         flash_error(error)
         return _back(case_ref)
     flash(_("The case is open again."), "success")
@@ -276,6 +322,8 @@ def queue_duplicate_preview() -> Response | str:
 @bp.post("/queues/duplicate")
 @roles_required(*SUPERVISORS)
 def queue_duplicate() -> Response:
+    """Register a duplicate as a new case, or merge it (from its preview page, with a
+    reason; a merge refused for want of one goes back to that page)."""
     instance_id = request.form.get("instance_id", "")
     try:
         if request.form.get("action") == "register_new":
@@ -286,9 +334,15 @@ def queue_duplicate() -> Response:
             flash(_("Registered as a new case %(ref)s.", ref=registered.case_ref), "success")
         else:
             result = decisions.merge_duplicate(
-                db.session(), instance_id, me(), settings=_settings()
+                db.session(),
+                instance_id,
+                me(),
+                reason=request.form.get("reason", ""),
+                settings=_settings(),
             )
             flash(_("Merged into case %(ref)s.", ref=result.case_ref), "success")
     except AppError as error:
         flash_error(error)
+        if error.code == "case.reason_required":
+            return redirect(url_for("web.queue_duplicate_preview", instance_id=instance_id))
     return redirect(url_for("web.queues"))

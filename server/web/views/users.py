@@ -16,8 +16,10 @@ from server.auth import queries as auth_queries
 from server.auth import service as auth_service
 from server.auth.models import ROLES, User
 from server.errors import AppError
+from server.timeutil import utcnow
 from server.web import bp
 from server.web.access import ADMINS, active_users, me, roles_required
+from server.web.audit_text import VALUES
 from server.web.errors import flash_error
 
 DEVICE_HOLDER_ROLES = ("caseworker", "supervisor", "admin")
@@ -33,8 +35,31 @@ def _user_or_404(username: str) -> User:
 @bp.get("/users")
 @roles_required(*ADMINS)
 def user_list() -> str:
-    users = db.session().scalars(auth_queries.list_users()).all()
-    return render_template("web/users/list.html", users=users, roles=ROLES)
+    """The accounts, the form that adds one, and the sign-in lock-outs in force."""
+    session = db.session()
+    users = session.scalars(auth_queries.list_users()).all()
+    lockouts = session.scalars(auth_queries.list_lockouts(utcnow())).all()
+    return render_template(
+        "web/users/list.html",
+        users=users,
+        roles=ROLES,
+        teams=auth_queries.list_team_names(session),
+        lockouts=lockouts,
+        scopes=VALUES["scope"],
+    )
+
+
+@bp.post("/users/lockouts/lift")
+@roles_required(*ADMINS)
+def lockout_lift() -> Response:
+    try:
+        lifted = auth_service.lift_lockout(db.session(), request.form.get("key", ""), me())
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.user_list", _anchor="lockouts"))
+    who = lifted.username if lifted.username is not None else lifted.address
+    flash(_("The lock-out of %(who)s is lifted.", who=who or "—"), "success")
+    return redirect(url_for("web.user_list", _anchor="lockouts"))
 
 
 @bp.post("/users")
@@ -62,7 +87,44 @@ def user_create() -> Response:
 @bp.get("/users/<username>")
 @roles_required(*ADMINS)
 def user_edit(username: str) -> str:
-    return render_template("web/users/edit.html", user=_user_or_404(username), roles=ROLES)
+    user = _user_or_404(username)
+    teams = auth_queries.list_team_names(db.session())
+    if user.team and user.team not in teams:  # kept as it is unless changed
+        teams = sorted([*teams, user.team])
+    return render_template("web/users/edit.html", user=user, roles=ROLES, teams=teams)
+
+
+@bp.get("/teams")
+@roles_required(*ADMINS)
+def team_list() -> str:
+    """The teams users are put in, with their members; add one, or remove an empty one."""
+    teams = auth_queries.list_teams_with_counts(db.session())
+    return render_template("web/users/teams.html", teams=teams)
+
+
+@bp.post("/teams")
+@roles_required(*ADMINS)
+def team_create() -> Response:
+    try:
+        team = auth_service.create_team(db.session(), request.form.get("name", ""), me())
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.team_list"))
+    flash(_("Added the team %(name)s.", name=team.name), "success")
+    return redirect(url_for("web.team_list"))
+
+
+@bp.post("/teams/delete")
+@roles_required(*ADMINS)
+def team_delete() -> Response:
+    name = request.form.get("name", "")
+    try:
+        auth_service.delete_team(db.session(), name, me())
+    except AppError as error:
+        flash_error(error)
+        return redirect(url_for("web.team_list"))
+    flash(_("Removed the team %(name)s.", name=name), "success")
+    return redirect(url_for("web.team_list"))
 
 
 @bp.post("/users/<username>")

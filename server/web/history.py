@@ -1,0 +1,98 @@
+"""A case's history as its page reads it: the forms sent and the supervisors' decisions,
+in one list ordered by time, each decision in words with its reason.
+
+Decisions are stored as codes with a JSON payload (``reassign``, ``{"username": …}``);
+the page shows "Reassigned the case to amina (was bo)" and "Reason: …".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask_babel import gettext
+
+from server.cases.case_file import ActionEntry, CaseDetail, TimelineEntry
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One line of the case's history: a form (``entry``) or a decision (``decision``)."""
+
+    at: datetime
+    by: str | None
+    entry: TimelineEntry | None = None
+    decision: str = ""
+    reason: str = ""
+
+
+def _(text: str, **values: Any) -> str:
+    return str(gettext(text, **values))
+
+
+def _none(value: Any) -> str:
+    return str(value) if value not in (None, "") else _("no one")
+
+
+def decision_text(kind: str, payload: dict[str, Any]) -> str:
+    """What a supervisor decided, in words (an unknown kind: its code, readable)."""
+    if kind == "reassign":
+        before = payload.get("username_before")
+        if "username_before" in payload and before != payload.get("username"):
+            return _(
+                "Reassigned the case to %(name)s (was %(before)s)",
+                name=_none(payload.get("username")),
+                before=_none(before),
+            )
+        return _("Reassigned the case to %(name)s", name=_none(payload.get("username")))
+    if kind == "close":
+        return _("Closed the case")
+    if kind == "reopen":
+        return _("Reopened the case")
+    if kind == "resolve":
+        return _(
+            "Resolved a conflict: kept %(value)s for %(field)s",
+            value=_none(payload.get("value")),
+            field=payload.get("field") or payload.get("conflict_key") or "?",
+        )
+    if kind == "link_submission":
+        return _(
+            "Linked a waiting submission sent for %(ref)s to this case",
+            ref=_none(payload.get("from_ref")),
+        )
+    if kind == "merge_duplicate":
+        return _("Merged a duplicate registration into this case")
+    if kind == "register_duplicate":
+        return _(
+            "Registered a duplicate registration of %(ref)s as this case",
+            ref=_none(payload.get("from_ref")),
+        )
+    if kind == "rename":
+        return _(
+            "Renumbered the case from %(old)s to %(new)s",
+            old=_none(payload.get("from_ref")),
+            new=_none(payload.get("to_ref")),
+        )
+    return kind.replace("_", " ").capitalize()
+
+
+def _decision_row(action: ActionEntry) -> HistoryRow:
+    reason = action.payload.get("reason")
+    return HistoryRow(
+        at=action.at,
+        by=action.actor,
+        decision=decision_text(action.kind, action.payload),
+        reason=str(reason) if reason else "",
+    )
+
+
+def case_history(detail: CaseDetail) -> list[HistoryRow]:
+    """The forms and the decisions, oldest first (a form before a decision at the same
+    time: the decision was taken on what the form had said)."""
+    rows = [
+        (e.event_at, 0, i, HistoryRow(at=e.event_at, by=e.submitter, entry=e))
+        for i, e in enumerate(detail.timeline)
+    ]
+    rows += [(a.at, 1, i, _decision_row(a)) for i, a in enumerate(detail.actions)]
+    return [row for *_key, row in sorted(rows, key=lambda r: r[:3])]
