@@ -152,13 +152,15 @@ def account_password() -> Response:
         return back
     user = me()  # a wrong current password is counted at once (see change_own_password)
     try:
-        change_own_password(
-            db.session(),
-            auth_settings(),
-            user,
-            form.get("current_password", ""),
-            form.get("new_password", ""),
-            request.remote_addr,
+        signed_in(  # commits what the check wrote, a counted failure too
+            lambda: change_own_password(
+                db.session(),
+                auth_settings(),
+                user,
+                form.get("current_password", ""),
+                form.get("new_password", ""),
+                request.remote_addr,
+            )
         )
     except AppError as error:
         flash_error(error)
