@@ -210,7 +210,11 @@ def test_cases_registered_on_phones_are_counted_with_small_cells_hidden(
                          "2026-11-25"),
     )  # fmt: skip
     assert phones["cw1"].submit(visit).status_code == 201
-    moved = client.post("/api/v1/cases/S-6/reassign", headers=api["adm"], json={"username": "cw1"})
+    moved = client.post(
+        "/api/v1/cases/S-6/reassign",
+        headers=api["adm"],
+        json={"username": "cw1", "reason": "caseload balanced"},
+    )
     assert moved.status_code == 200, moved.json
     assert stored_counts(app) == recounted(app)
 
