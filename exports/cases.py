@@ -13,6 +13,8 @@ from typing import Any
 from exports.cells import Cell, Row
 from exports.options import ExportOptions
 from exports.tables import Column, TableSpec, iso_utc
+from server.cases.models import CaseStatus
+from server.xforms.definition import FormKind
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class PlanItemRecord:
 class ContributionRecord:
     case_ref: str
     form_id: str
+    form_kind: FormKind
     event_at: datetime
     submitter: str | None
     instance_id: str
@@ -80,16 +83,11 @@ CONTRIBUTION_COLUMNS = ("case_ref", "form_id", "event_at", "submitter", "instanc
 CASE_TABLE_NAMES = ("cases", "plan_items", "contacts", "conferences")
 
 
-def contribution_table(form_id: str) -> str | None:
-    """Which case table a contribution belongs to, from its form ID (None: neither).
-
-    Forms whose ID names a conference (``case_conference``) go to ``conferences``; those
-    naming a contact or visit (``contact_log``, ``home_visit``) go to ``contacts``.
-    """
-    lowered = form_id.lower()
-    if "conference" in lowered:
+def contribution_table(kind: FormKind) -> str | None:
+    """Which case table a contribution belongs to, by its form's kind (None: neither)."""
+    if kind is FormKind.CONFERENCE:
         return "conferences"
-    if "contact" in lowered or "visit" in lowered:
+    if kind is FormKind.CONTACT:
         return "contacts"
     return None
 
@@ -142,7 +140,9 @@ def case_rows(
     for r in records:
         if isinstance(r, CaseRecord):
             overdue = (
-                r.status == "open" and r.next_contact_due is not None and r.next_contact_due < today
+                r.status == CaseStatus.OPEN
+                and r.next_contact_due is not None
+                and r.next_contact_due < today
             )
             fixed = [
                 r.case_ref,
@@ -164,7 +164,7 @@ def case_rows(
             item = [r.case_ref, r.item_id, r.kind, r.title, r.owner, r.due_date, r.status, overdue]
             yield 1, [_text(v) for v in item]
         else:
-            target = contribution_table(r.form_id)
+            target = contribution_table(r.form_kind)
             if target is None:
                 continue
             values = [r.case_ref, r.form_id, r.event_at, r.submitter, r.instance_id]

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from exports.options import ExportOptions
 from server.auth.models import Device, User
 from server.blobs.models import Blob
-from server.cases.models import Case, CaseContribution, PlanItem
+from server.cases.models import Case, CaseContribution, ContributionState, PlanItem
 from server.cases.queries import plan_item_order
 from server.cases.scope import case_scope_clause
 from server.submissions.models import Submission, SubmissionAttachment
@@ -42,7 +42,7 @@ def list_versions(xform_id: int) -> Select[int, str, dict[str, Any]]:
 
 
 def list_all_definitions() -> Select[dict[str, Any]]:
-    return select(XFormVersion.definition)
+    return select(XFormVersion.definition).order_by(XFormVersion.id)
 
 
 def list_user_names() -> Select[int, str]:
@@ -251,6 +251,6 @@ def list_contributions(user: Any | None) -> Select[*tuple[Any, ...]]:
         )
         .join(Submission, Submission.id == CaseContribution.submission_id)
         .join(Case, Case.id == CaseContribution.case_id)
-        .where(and_(CaseContribution.state == "applied", case_scope(user)))
+        .where(and_(CaseContribution.state == ContributionState.APPLIED, case_scope(user)))
         .order_by(CaseContribution.case_id, CaseContribution.event_at, CaseContribution.id)
     )

@@ -20,7 +20,7 @@ from exports.cases import CaseRecord, ContributionRecord, PlanItemRecord
 from exports.options import ExportOptions
 from exports.tables import SubmissionRecord, sensitive_paths, without_sensitive
 from server.errors import AppError
-from server.xforms.definition import FormDefinition
+from server.xforms.definition import FormDefinition, FormKind
 
 YIELD_PER = 2000
 # Submissions per batch of the table exports: fetched, decoded and turned into rows together
@@ -204,6 +204,8 @@ def case_export_source(
     ]
     users, _ = _names(session)
     total = session.execute(queries.count_cases(scope_user)).scalar_one()
+    # the kind of each form as its latest version declares it (the definitions come oldest first)
+    kinds = {d.form_id: d.kind for d in definitions}
 
     def records() -> Iterator[CaseRecord | PlanItemRecord | ContributionRecord]:
         for row in _stream(session, queries.list_cases(scope_user)):
@@ -227,6 +229,7 @@ def case_export_source(
             yield ContributionRecord(
                 case_ref=row.case_ref,
                 form_id=row.form_id,
+                form_kind=kinds.get(row.form_id, FormKind.OTHER),
                 event_at=row.event_at,
                 submitter=users.get(row.submitter_id) if row.submitter_id else None,
                 instance_id=row.instance_id,

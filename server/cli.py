@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from exports.formats import CASE_FORMATS, FORM_FORMATS
 from server import db
 from server.errors import AppError
+from server.submissions.models import ProcessingState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -583,7 +584,7 @@ def _merge_left_pending() -> None:
     session = db.session()
     try:
         results = intake.reprocess(
-            session, states=("pending",), settings=case_settings(current_app)
+            session, states=(ProcessingState.PENDING,), settings=case_settings(current_app)
         )
     except Exception as exc:  # serve all the same; `casework reprocess` can finish the work
         session.rollback()

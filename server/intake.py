@@ -26,7 +26,7 @@ from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.errors import AppError
 from server.submissions import queries as submission_queries
 from server.submissions import service as submissions
-from server.submissions.models import Submission
+from server.submissions.models import ProcessingState, Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
 from server.submissions.service import Caller, IncomingFile, Receipt
 from server.xforms.definition import FormDefinition
@@ -34,7 +34,7 @@ from server.xforms.definition import FormDefinition
 log = logging.getLogger(__name__)
 
 # What `casework reprocess` picks up by default: merges that failed or never ran.
-UNMERGED_STATES = ("failed", "pending")
+UNMERGED_STATES = (ProcessingState.FAILED, ProcessingState.PENDING)
 
 
 def receive(
@@ -50,7 +50,7 @@ def receive(
     and what became of it in its case (None: encrypted, or merged already)."""
     envelope = parse_envelope(xml)
     receipt, definition = _store(session, xml, envelope, files, caller, received_at)
-    if receipt.submission.processing_state != "pending":
+    if receipt.submission.processing_state != ProcessingState.PENDING:
         return receipt, None
     read, submission = (definition, envelope), receipt.submission
     return receipt, _merge(session, submission, settings, read=read, submitter=caller.user)
@@ -93,7 +93,7 @@ def _merge(
     *,
     read: tuple[FormDefinition, SubmissionEnvelope] | None = None,
     submitter: User | None = None,
-    states: Collection[str] | None = ("pending",),
+    states: Collection[str] | None = (ProcessingState.PENDING,),
     skip_locked: bool = False,
 ) -> ApplyResult | None:
     """Step 2 (``cases.apply`` says what the arguments mean); None: not in ``states``."""
@@ -112,10 +112,12 @@ def _merge(
     except Exception as exc:  # any failure: the data is safe and the merge can be re-run
         session.rollback()
         error = f"{exc.code if isinstance(exc, AppError) else type(exc).__name__}: {exc}"[:2000]
-        submissions.set_processing(session, submission, "failed", error)
+        submissions.set_processing(session, submission, ProcessingState.FAILED, error)
         session.commit()
         log.exception("merging submission %s failed", submission.instance_id)
-        return ApplyResult(instance_id=submission.instance_id, state="failed", error=error)
+        return ApplyResult(
+            instance_id=submission.instance_id, state=ProcessingState.FAILED, error=error
+        )
 
 
 def reprocess(

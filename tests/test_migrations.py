@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -172,4 +174,54 @@ def test_0011_lists_the_teams_accounts_already_name(empty_database_url: str):
     with engine.connect() as conn:
         names = conn.execute(text("SELECT name FROM team ORDER BY name")).scalars().all()
     assert names == ["north", "south"]
+    engine.dispose()
+
+
+def test_0012_moves_the_decisions_markers_out_of_their_payload(empty_database_url: str):
+    """A decision stored before 0012 keeps everything it said: the markers in columns (so
+    the phones' lists find a merged registration by index), the rest in the payload."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from server.cases.models import action_details
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0011")
+    payloads = [
+        {"username": "amina", "username_before": "bo", "reason": "leave"},
+        {"instance_id": "uuid:d", "entity_id": "e-2", "reason": "same child"},
+        {"conflict_key": "risk_level", "field": "risk_level", "value": "high"},
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO case_record (id, case_ref, entity_id, status, properties, provenance,"
+                " version, open_conflicts, opened_at, updated_at) VALUES (1, 'CP-1', 'e-1',"
+                " 'open', '{}', '{}', 1, 0, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+            )
+        )
+        for n, (kind, payload) in enumerate(
+            zip(("reassign", "merge_duplicate", "resolve"), payloads, strict=True)
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO case_action (id, case_id, kind, payload, at)"
+                    " VALUES (:id, 1, :kind, :payload, '2026-12-01 11:00:00')"
+                ),
+                {"id": n + 1, "kind": kind, "payload": json.dumps(payload)},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT payload, username, instance_id, entity_id FROM case_action ORDER BY id")
+        ).all()
+    stored = [(json.loads(p) if isinstance(p, str) else p, u, i, e) for p, u, i, e in rows]
+    assert stored[0] == ({"username_before": "bo", "reason": "leave"}, "amina", None, None)
+    assert stored[1] == ({"reason": "same child"}, None, "uuid:d", "e-2")
+    assert stored[2] == (payloads[2], None, None, None)
+    assert [action_details(*row) for row in stored] == payloads
     engine.dispose()

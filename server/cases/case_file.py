@@ -103,7 +103,7 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
             )
         )
     actions = [
-        ActionEntry(kind=a.kind, at=a.at, actor=name, payload=dict(a.payload))
+        ActionEntry(kind=a.kind, at=a.at, actor=name, payload=a.details())
         for a, name in queries.list_actions_for_case(session, case.id)
     ]
     plan_items = queries.list_plan_items(session, case.id)

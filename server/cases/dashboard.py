@@ -22,7 +22,14 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import User
 from server.auth.queries import get_usernames
-from server.cases.models import Case, CaseContribution, PlanItem, PlanItemDueCount
+from server.cases.models import (
+    Case,
+    CaseContribution,
+    CaseStatus,
+    ContributionState,
+    PlanItem,
+    PlanItemDueCount,
+)
 from server.cases.scope import case_scope_clause
 from server.submissions.models import Submission
 from server.submissions.scope import submission_scope_clause
@@ -30,7 +37,7 @@ from server.submissions.scope import submission_scope_clause
 
 def _not_open_status() -> ColumnElement[bool]:
     """``status <> 'open'`` as two ranges, so that it is read from an index on status."""
-    return or_(Case.status < "open", Case.status > "open")
+    return or_(Case.status < CaseStatus.OPEN, Case.status > CaseStatus.OPEN)
 
 
 def nth_overdue_due_date(session: Session, today: date, n: int) -> date | None:
@@ -100,7 +107,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
             select(User.id).where(User.team == user.team, User.team.is_not(None))
         ).all()
         parts = [Case.caseworker_id.in_(team), Case.caseworker_id.is_(None)]
-    is_open = Case.status == "open"
+    is_open = Case.status == CaseStatus.OPEN
     review_cutoff = datetime.combine(today - timedelta(days=90), datetime.min.time(), UTC)
 
     def n(condition: ColumnElement[bool]) -> Any:
@@ -150,13 +157,18 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
             select(CaseContribution.state, func.count(CaseContribution.id))
             .join(Submission, Submission.id == CaseContribution.submission_id)
             .where(
-                CaseContribution.state.in_(("unlinked", "duplicate")),
+                CaseContribution.state.in_(
+                    (ContributionState.UNLINKED, ContributionState.DUPLICATE)
+                ),
                 submission_scope_clause(user),
             )
             .group_by(CaseContribution.state)
         ).all()
     )
-    unlinked, duplicates = counts.get("unlinked", 0), counts.get("duplicate", 0)
+    unlinked, duplicates = (
+        counts.get(ContributionState.UNLINKED, 0),
+        counts.get(ContributionState.DUPLICATE, 0),
+    )
     return Dashboard(
         open_cases_by_caseworker=dict(sorted(open_by_cw.items())),
         contacts_overdue=overdue,

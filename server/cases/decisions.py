@@ -24,7 +24,7 @@ from server.cases.mapping import (
     is_valid_ref,
     rebase_update,
 )
-from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution
+from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, ContributionState
 from server.cases.rebuild import RebuildResult, fill_contribution, lock_cases, rebuild
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.errors import AppError
@@ -125,9 +125,7 @@ def _act(
     settings: CaseSettings,
 ) -> RebuildResult:
     _lock_case(session, case)
-    session.add(
-        CaseAction(case_id=case.id, kind=kind, payload=payload, actor_id=actor.id, at=utcnow())
-    )
+    session.add(CaseAction.of(case.id, kind, payload, actor.id, utcnow()))
     session.flush()
     # the value a conflict was resolved to stays on the case (it may be a sensitive answer)
     details = {k: v for k, v in payload.items() if k != "value"}
@@ -290,7 +288,7 @@ def link_unlinked(
     if contribution is None:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
     _require_in_scope(session, actor, contribution, instance_id)
-    if contribution.state != "unlinked":
+    if contribution.state != ContributionState.UNLINKED:
         raise AppError("case.not_unlinked", details={"instance_id": instance_id})
     try:
         case = _case_or_404(session, case_ref, actor)
@@ -301,16 +299,16 @@ def link_unlinked(
     old_ref = contribution.case_ref
     lock_cases(session, (old_ref, case_ref))
     session.refresh(contribution)  # as the lock holders left it
-    if contribution.state != "unlinked" or contribution.case_ref != old_ref:
+    if contribution.state != ContributionState.UNLINKED or contribution.case_ref != old_ref:
         raise AppError("case.not_unlinked", details={"instance_id": instance_id})
     _move(contribution, case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
-        CaseAction(
-            case_id=case.id,
-            kind="link_submission",
-            payload={"instance_id": instance_id, "from_ref": old_ref},
-            actor_id=actor.id,
-            at=utcnow(),
+        CaseAction.of(
+            case.id,
+            "link_submission",
+            {"instance_id": instance_id, "from_ref": old_ref},
+            actor.id,
+            utcnow(),
         )
     )
     session.flush()
@@ -347,12 +345,12 @@ def merge_duplicate(
     for c in moving:
         _move(c, case.case_ref, keep_registration=False, entity_id=case.entity_id)
     session.add(
-        CaseAction(
-            case_id=case.id,
-            kind="merge_duplicate",
-            payload={"instance_id": instance_id, "entity_id": dup_entity, "reason": reason},
-            actor_id=actor.id,
-            at=utcnow(),
+        CaseAction.of(
+            case.id,
+            "merge_duplicate",
+            {"instance_id": instance_id, "entity_id": dup_entity, "reason": reason},
+            actor.id,
+            utcnow(),
         )
     )
     session.flush()
@@ -398,12 +396,12 @@ def register_duplicate_as_new(
     result = rebuild(session, new_case_ref, settings=settings)
     if result.case_id is not None:
         session.add(
-            CaseAction(
-                case_id=result.case_id,
-                kind="register_duplicate",
-                payload={"instance_id": instance_id, "from_ref": old_ref},
-                actor_id=actor.id,
-                at=utcnow(),
+            CaseAction.of(
+                result.case_id,
+                "register_duplicate",
+                {"instance_id": instance_id, "from_ref": old_ref},
+                actor.id,
+                utcnow(),
             )
         )
         details = {"instance_id": instance_id, "from_ref": old_ref}
@@ -418,7 +416,7 @@ def _duplicate_or_409(session: Session, actor: User, instance_id: str) -> CaseCo
     if contribution is None:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
     _require_in_scope(session, actor, contribution, instance_id)
-    if contribution.state != "duplicate" or not contribution.is_registration:
+    if contribution.state != ContributionState.DUPLICATE or not contribution.is_registration:
         raise AppError(
             "case.not_unlinked",
             message="This submission is not a duplicate registration.",
@@ -433,7 +431,7 @@ def _still_duplicates(session: Session, moving: list[CaseContribution], instance
     refs = {c.id: c.case_ref for c in moving}
     for c in moving:
         session.refresh(c)
-        if c.state != "duplicate" or c.case_ref != refs[c.id]:
+        if c.state != ContributionState.DUPLICATE or c.case_ref != refs[c.id]:
             raise AppError(
                 "case.not_unlinked",
                 message="This submission is not a duplicate registration.",
@@ -444,7 +442,9 @@ def _still_duplicates(session: Session, moving: list[CaseContribution], instance
 def _with_followups(session: Session, contribution: CaseContribution) -> list[CaseContribution]:
     if not contribution.entity_id:
         return [contribution]
-    others = queries.list_contributions_for_entity(session, contribution.entity_id, ("duplicate",))
+    others = queries.list_contributions_for_entity(
+        session, contribution.entity_id, (ContributionState.DUPLICATE,)
+    )
     return [contribution] + [c for c in others if c.id != contribution.id]
 
 
@@ -455,4 +455,4 @@ def _move(
     if not keep_registration:
         update = replace(update, is_registration=False, entity_id=entity_id)
     fill_contribution(contribution, update, moved=True)
-    contribution.state = "unlinked"  # provisional; rebuild decides
+    contribution.state = ContributionState.UNLINKED  # provisional; rebuild decides

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from server import sensitivity
 from server.auth.models import User
-from server.cases.models import Case, CaseAction, CaseContribution, PlanItem
+from server.cases.models import Case, CaseAction, CaseContribution, CaseStatus, PlanItem
 from server.cases.queries import plan_item_order
 from server.cases.scope import device_scope_clause
 from server.services import queries as service_queries
@@ -262,7 +262,7 @@ def list_case_list_rows(
             Case.contact_frequency_days,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
-        .where(device_scope_clause(user), Case.status == "open")
+        .where(device_scope_clause(user), Case.status == CaseStatus.OPEN)
         .order_by(Case.case_ref)
     )
 
@@ -296,7 +296,7 @@ def list_case_csv_rows(
         # coalesce keeps the planner off the status index: walking the case_ref index
         # yields rows already in order, streamed from the first one, where the status index
         # made SQLite sort every open case before returning any.
-        .where(device_scope_clause(user), func.coalesce(Case.status, "") == "open")
+        .where(device_scope_clause(user), func.coalesce(Case.status, "") == CaseStatus.OPEN.value)
         .order_by(Case.case_ref)
     )
 
@@ -317,7 +317,9 @@ def list_plan_item_list_rows(
             PlanItem.key,
         )
         .join(Case, Case.id == PlanItem.case_id)
-        .where(device_scope_clause(user), Case.status == "open", PlanItem.is_done.is_(False))
+        .where(
+            device_scope_clause(user), Case.status == CaseStatus.OPEN, PlanItem.is_done.is_(False)
+        )
         .order_by(Case.case_ref, *plan_item_order())
     )
 
@@ -333,7 +335,7 @@ def get_known_entity_ids(session: Session, entity_ids: list[str]) -> set[str]:
     if not entity_ids:
         return set()
     known = set(session.scalars(select(Case.entity_id).where(Case.entity_id.in_(entity_ids))))
-    merged = CaseAction.payload["entity_id"].as_string()
+    merged = CaseAction.entity_id
     stmt = select(merged).where(CaseAction.kind == "merge_duplicate", merged.in_(entity_ids))
     return known | {e for e in session.scalars(stmt) if e}
 
@@ -343,7 +345,7 @@ def get_listed_entity_ids(session: Session, user: User, entity_ids: list[str]) -
     if not entity_ids:
         return set()
     stmt = select(Case.entity_id).where(
-        Case.entity_id.in_(entity_ids), Case.status == "open", device_scope_clause(user)
+        Case.entity_id.in_(entity_ids), Case.status == CaseStatus.OPEN, device_scope_clause(user)
     )
     return set(session.scalars(stmt))
 
@@ -370,7 +372,7 @@ def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[st
         .subquery()
     )
     assigned = select(CaseAction.case_id).where(
-        CaseAction.kind == "reassign", CaseAction.payload["username"].as_string().in_(names)
+        CaseAction.kind == "reassign", CaseAction.username.in_(names)
     )
     cases = select(Case.entity_id).where(
         Case.entity_id.in_(entity_ids),
@@ -382,13 +384,13 @@ def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[st
     )
     named = select(sent.c.entity_id).where(sent.c.entity_id.in_(entity_ids))
     # a duplicate registration of theirs, merged into another case: its entity was theirs
-    merged_entity = CaseAction.payload["entity_id"].as_string()
+    merged_entity = CaseAction.entity_id
     retired = select(merged_entity).where(
         CaseAction.kind == "merge_duplicate",
         merged_entity.in_(entity_ids),
-        CaseAction.payload["instance_id"]
-        .as_string()
-        .in_(select(Submission.instance_id).where(Submission.submitter_id.in_(people))),
+        CaseAction.instance_id.in_(
+            select(Submission.instance_id).where(Submission.submitter_id.in_(people))
+        ),
     )
     return (
         set(session.scalars(cases))

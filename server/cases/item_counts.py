@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, event, func, select
 from sqlalchemy.orm import Session
 
-from server.cases.models import Case, PlanItem
+from server.cases.models import Case, CaseStatus, PlanItem
 
 # (caseworker id, 0 for none; due date; kind)
 Key = tuple[int, date, str]
@@ -53,7 +53,7 @@ _CASE_COUNTS = (
     .join(PlanItem, PlanItem.case_id == Case.id)
     .where(
         Case.id == bindparam("case_id"),
-        Case.status == "open",
+        Case.status == CaseStatus.OPEN,
         PlanItem.is_done.is_(False),
         PlanItem.due_date.is_not(None),
     )
@@ -87,7 +87,11 @@ def recount(session: Session) -> dict[Key, int]:
         select(Case.caseworker_id, PlanItem.due_date, PlanItem.kind, func.count())
         .select_from(PlanItem)
         .join(Case, Case.id == PlanItem.case_id)
-        .where(Case.status == "open", PlanItem.is_done.is_(False), PlanItem.due_date.is_not(None))
+        .where(
+            Case.status == CaseStatus.OPEN,
+            PlanItem.is_done.is_(False),
+            PlanItem.due_date.is_not(None),
+        )
         .group_by(Case.caseworker_id, PlanItem.due_date, PlanItem.kind)
     )
     return {_key(row): int(row[3]) for row in session.execute(stmt)}

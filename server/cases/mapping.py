@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from server.submissions.parse import DataNode, EntityBlock, SubmissionEnvelope, values_at
-from server.xforms.definition import FieldDef, FormDefinition
+from server.xforms.definition import FieldDef, FormDefinition, FormKind
 
 # Fixed forever: plan item ids derived from it are stored on devices and in the database.
 ITEM_NAMESPACE = uuid.UUID("5b0f7c55-2a4e-4c1b-9e57-0c4a6f3f8d21")
@@ -70,10 +70,6 @@ MAX_VERSION = 2**31 - 1
 DEFAULT_FUTURE_TOLERANCE = timedelta(hours=24)
 # Contact less often than once a year is not a contact frequency.
 MAX_CONTACT_FREQUENCY_DAYS = 366
-# Forms that count as a review of the plan (the plan itself and a case conference).
-REVIEW_FORMS = frozenset({"case_plan", "case_conference"})
-# Forms that always count as a contact with the child, whatever fields they have.
-CONTACT_FORMS = frozenset({"contact_log"})
 
 _ROLE_PROPERTIES = {
     "risk": "risk_level",
@@ -224,11 +220,8 @@ def is_valid_ref(ref: str) -> bool:
 
 
 def is_contact_form(definition: FormDefinition) -> bool:
-    """A form is a contact when it is ``contact_log``, or when it lets the caseworker set
-    the next contact (role ``next_contact``) and is not a plan or conference form."""
-    if definition.form_id in CONTACT_FORMS:
-        return True
-    return definition.form_id not in REVIEW_FORMS and bool(definition.with_role("next_contact"))
+    """A form is a contact with the child when its kind says so (``FormKind``)."""
+    return definition.kind is FormKind.CONTACT
 
 
 def is_registration_block(block: EntityBlock | None) -> bool:
@@ -307,7 +300,7 @@ def map_submission(
         items=tuple(_items(definition, data, case_ref)),
         close=close,
         is_contact=is_contact_form(definition),
-        is_review=definition.form_id in REVIEW_FORMS,
+        is_review=definition.kind.is_review,
         event_fields=tuple(sorted(event_fields)),
     )
 

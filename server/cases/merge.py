@@ -41,6 +41,7 @@ from server.cases.mapping import (
     CaseUpdate,
     ItemUpdate,
 )
+from server.cases.models import CaseStatus
 
 DONE_STATUSES = frozenset({"delivered", "done", "completed", "closed", "cancelled", "declined"})
 ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
@@ -101,7 +102,7 @@ class CaseState:
     """Everything the Case, PlanItem and CaseConflict rows hold, derived from the inputs."""
 
     case_ref: str
-    status: str  # "open" | "closed"
+    status: CaseStatus
     caseworker: str | None
     risk_level: str | None
     contact_frequency_days: int | None
@@ -120,7 +121,7 @@ class CaseState:
 
     @property
     def is_closed(self) -> bool:
-        return self.status == "closed"
+        return self.status == CaseStatus.CLOSED
 
     @property
     def open_conflicts(self) -> int:
@@ -343,7 +344,7 @@ class _Fold:
         self.values: dict[str, Any] = {}
         self.provenance: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
-        self.status = "open"
+        self.status = CaseStatus.OPEN
         self.closed_at: datetime | None = None
         self.last_contact: CaseUpdate | None = None
         self.last_review_at: datetime | None = None
@@ -395,7 +396,7 @@ class _Fold:
         if u.is_review:
             self.last_review_at = u.event_at
         if u.close:
-            self.status = "closed"
+            self.status = CaseStatus.CLOSED
             self.closed_at = u.event_at
 
     def apply_action(self, a: ActionRecord, conflicts: list[ConflictState]) -> None:
@@ -411,10 +412,10 @@ class _Fold:
                     match.field, value, {**_prov(value, None, a.actor, a.at), "resolution": key}
                 )
         elif a.kind == "close":
-            self.status = "closed"
+            self.status = CaseStatus.CLOSED
             self.closed_at = a.at
         elif a.kind == "reopen":
-            self.status = "open"
+            self.status = CaseStatus.OPEN
             self.closed_at = None
 
     def set_after(self, name: str) -> bool:
@@ -465,7 +466,7 @@ class _Fold:
                 next_due is None or (frequency is not None and by_plan < next_due)
             ):
                 next_due = by_plan
-        if self.status == "closed":
+        if self.status == CaseStatus.CLOSED:
             next_due = None
 
         review_due = _date_or_none(values.get(REVIEW_DATE))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -20,14 +21,27 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base
 from server.timeutil import utcnow
-from server.types import JsonType, UtcDateTime
+from server.types import EnumText, JsonType, UtcDateTime
 
 # The case list's sort key: the next contact due, undated cases last. The same text on
 # both engines ('9999-12-31' is a date to PostgreSQL, and the stored text to SQLite), so
 # the expression index matches the query's ORDER BY.
 CASE_LIST_DUE = "coalesce(next_contact_due, '9999-12-31')"
 
-CONTRIBUTION_STATES = ("applied", "unlinked", "duplicate", "superseded", "failed")
+
+class ContributionState(StrEnum):
+    """How one submission's contribution stands with its case (see ``cases.rebuild``)."""
+
+    APPLIED = "applied"
+    UNLINKED = "unlinked"  # waits for its registration, or for a supervisor (hold_reason)
+    DUPLICATE = "duplicate"  # a second registration of an entity: a supervisor decides
+    SUPERSEDED = "superseded"  # replaced by an edit
+    FAILED = "failed"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
 
 
 class Case(Base):
@@ -67,7 +81,7 @@ class Case(Base):
     case_ref: Mapped[str] = mapped_column(String(120), unique=True)
     # The entity UUID devices know the case by (cases.csv "name"); set by the registration.
     entity_id: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    status: Mapped[CaseStatus] = mapped_column(EnumText(CaseStatus, 10), default=CaseStatus.OPEN)
     caseworker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     team: Mapped[str | None] = mapped_column(String(80), default=None)
     # what the forms answered (a choice name); Text, so that no answer can fail a merge
@@ -126,7 +140,9 @@ class CaseContribution(Base):
     event_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # cases.mapping.CaseUpdate as JSON: the pure input of the merge
     update: Mapped[dict[str, Any]] = mapped_column(JsonType)
-    state: Mapped[str] = mapped_column(String(12), default="applied")
+    state: Mapped[ContributionState] = mapped_column(
+        EnumText(ContributionState, 12), default=ContributionState.APPLIED
+    )
     # Why an "unlinked" contribution waits for a supervisor rather than for its registration
     # ("out_of_scope", "ref_mismatch"; see cases.rebuild).
     hold_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -141,9 +157,49 @@ class CaseAction(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
+    # What a decision is looked up by, as columns: whom a case was reassigned to, the
+    # submission a decision moved, the entity of a duplicate registration merged in. The
+    # rest of what was decided (reason, value, former reference…) is the payload.
+    username: Mapped[str | None] = mapped_column(String(80), default=None, index=True)
+    instance_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    entity_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    @classmethod
+    def of(
+        cls, case_id: int, kind: str, details: dict[str, Any], actor_id: int | None, at: datetime
+    ) -> CaseAction:
+        """A decision from everything said of it: the markers go to their columns."""
+        rest = {k: v for k, v in details.items() if k not in ACTION_MARKERS}
+        return cls(
+            case_id=case_id,
+            kind=kind,
+            payload=rest,
+            actor_id=actor_id,
+            at=at,
+            **{k: details.get(k) for k in ACTION_MARKERS},
+        )
+
+    def details(self) -> dict[str, Any]:
+        return action_details(self.payload, self.username, self.instance_id, self.entity_id)
+
+
+# CaseAction's marker columns, in the order ``action_details`` takes them
+ACTION_MARKERS = ("username", "instance_id", "entity_id")
+
+
+def action_details(
+    payload: dict[str, Any] | None,
+    username: str | None,
+    instance_id: str | None,
+    entity_id: str | None,
+) -> dict[str, Any]:
+    """Everything said of a decision, markers included: what the merge, the case's history
+    and the API read."""
+    markers = zip(ACTION_MARKERS, (username, instance_id, entity_id), strict=True)
+    return {**(payload or {}), **{k: v for k, v in markers if v is not None}}
 
 
 class PlanItem(Base):

@@ -20,6 +20,7 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import decisions, queries, settings
 from server.cases.mapping import canonical_ref
+from server.cases.models import ContributionState
 from server.db import write_transaction
 from server.errors import AppError
 
@@ -142,7 +143,7 @@ def preview_merge(
             moving = (
                 len(
                     queries.list_contributions_for_entity(
-                        session, contribution.entity_id, ("duplicate",)
+                        session, contribution.entity_id, (ContributionState.DUPLICATE,)
                     )
                 )
                 if contribution is not None and contribution.entity_id

@@ -37,14 +37,21 @@ from server.cases.models import (
     CaseAction,
     CaseConflict,
     CaseContribution,
+    CaseStatus,
+    ContributionState,
     PlanItem,
+    action_details,
 )
 from server.cases.scope import case_scope_clause
 from server.db import Page, paginate_by_id, update_rows, write_transaction
 from server.submissions.models import Submission
 from server.submissions.scope import submission_scope_clause
 
-APPLIED_STATES = ("applied", "unlinked", "duplicate")
+APPLIED_STATES = (
+    ContributionState.APPLIED,
+    ContributionState.UNLINKED,
+    ContributionState.DUPLICATE,
+)
 
 
 # --- one row -------------------------------------------------------------------------------
@@ -97,7 +104,7 @@ def get_case_by_merged_entity_id(session: Session, entity_id: str) -> tuple[str,
         .join(CaseAction, CaseAction.case_id == Case.id)
         .where(
             CaseAction.kind == "merge_duplicate",
-            CaseAction.payload["entity_id"].as_string() == entity_id,
+            CaseAction.entity_id == entity_id,
         )
         .order_by(CaseAction.id.desc())
     )
@@ -147,7 +154,9 @@ def list_contributions_for_case(session: Session, case_id: int) -> list[CaseCont
     """The contributions applied to a case (state ``applied``), oldest event first."""
     stmt = (
         select(CaseContribution)
-        .where(CaseContribution.case_id == case_id, CaseContribution.state == "applied")
+        .where(
+            CaseContribution.case_id == case_id, CaseContribution.state == ContributionState.APPLIED
+        )
         .order_by(CaseContribution.event_at, CaseContribution.id)
     )
     return list(session.scalars(stmt))
@@ -244,7 +253,16 @@ _CONTRIBUTION_ROWS_FOR_REF = (
     .order_by(CaseContribution.event_at, CaseContribution.id)
 )
 _ACTION_ROWS_FOR_CASE = (
-    select(CaseAction.id, CaseAction.kind, CaseAction.at, User.username, CaseAction.payload)
+    select(
+        CaseAction.id,
+        CaseAction.kind,
+        CaseAction.at,
+        User.username,
+        CaseAction.payload,
+        CaseAction.username,
+        CaseAction.instance_id,
+        CaseAction.entity_id,
+    )
     .outerjoin(User, User.id == CaseAction.actor_id)
     .where(CaseAction.case_id == bindparam("case_id"))
     .order_by(CaseAction.at, CaseAction.id)
@@ -279,9 +297,9 @@ def list_contribution_rows_for_ref(
 def list_action_rows_for_case(
     session: Session, case_id: int
 ) -> list[tuple[int, str, datetime, str | None, dict[str, Any]]]:
-    """(id, kind, at, actor username, payload) of the case's supervisor actions."""
+    """(id, kind, at, actor username, details) of the case's supervisor actions."""
     rows = session.connection().execute(_ACTION_ROWS_FOR_CASE, {"case_id": case_id})
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    return [(r[0], r[1], r[2], r[3], action_details(r[4], r[5], r[6], r[7])) for r in rows]
 
 
 def list_plan_item_rows(session: Session, case_id: int) -> list[RowMapping]:
@@ -410,7 +428,7 @@ def list_cases(
         # the test is made on the index entry, not on the case's row
         due = CASE_LIST_ORDER[0]
         stmt = stmt.where(
-            list_status == "open",
+            list_status == CaseStatus.OPEN.value,
             or_(due < overdue_on, _has_overdue_item(overdue_on)),
         )
     return stmt.order_by(*CASE_LIST_ORDER)
@@ -453,13 +471,15 @@ def list_unlinked(user: User) -> Select[Any, Any, str | None]:
     """Submissions waiting for a registration with their reference number (or a supervisor),
     in the user's scope: (contribution, submission, submitter username), oldest first.
     Page it (``db.paginate``)."""
-    return _queue(user, "unlinked").order_by(CaseContribution.event_at, CaseContribution.id)
+    return _queue(user, ContributionState.UNLINKED).order_by(
+        CaseContribution.event_at, CaseContribution.id
+    )
 
 
 def list_duplicates(user: User) -> Select[Any, Any, str | None]:
     """Registrations (and their follow-ups) that reuse an existing reference number, in
     the user's scope: (contribution, submission, submitter username). Page it."""
-    return _queue(user, "duplicate").order_by(
+    return _queue(user, ContributionState.DUPLICATE).order_by(
         CaseContribution.case_ref, CaseContribution.event_at, CaseContribution.id
     )
 
@@ -477,7 +497,7 @@ def list_due_followups(
         select(*FOLLOWUP_COLUMNS)
         .where(
             case_scope_clause(user),
-            Case.status == "open",
+            Case.status == CaseStatus.OPEN,
             Case.next_contact_due <= today + timedelta(days=horizon_days),
         )
         .order_by(Case.next_contact_due, Case.case_ref)
@@ -499,7 +519,7 @@ def list_overdue_items(
         .join(Case, Case.id == PlanItem.case_id)
         .where(
             case_scope_clause(user),
-            Case.status == "open",
+            Case.status == CaseStatus.OPEN,
             PlanItem.is_done.is_(False),
             PlanItem.due_date < today,
         )

@@ -78,7 +78,14 @@ from server.cases.mapping import (
     CaseUpdate,
 )
 from server.cases.merge import ActionRecord, CaseState, build_case
-from server.cases.models import Case, CaseAction, CaseConflict, CaseContribution, PlanItem
+from server.cases.models import (
+    Case,
+    CaseAction,
+    CaseConflict,
+    CaseContribution,
+    ContributionState,
+    PlanItem,
+)
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.timeutil import utcnow
 
@@ -241,9 +248,13 @@ def rebuild_with_pending(
     open_: list[Contribution] = []
     for c in contributions:
         if c.is_held:
-            c.state = "unlinked"
-        elif c.loaded_state == "applied" and case_id is not None and c.case_id == case_id:
-            c.state, c.is_kept = "applied", True
+            c.state = ContributionState.UNLINKED
+        elif (
+            c.loaded_state == ContributionState.APPLIED
+            and case_id is not None
+            and c.case_id == case_id
+        ):
+            c.state, c.is_kept = ContributionState.APPLIED, True
         else:
             open_.append(c)
     registrations = sorted(
@@ -260,17 +271,17 @@ def rebuild_with_pending(
     linked = case is not None or creator is not None
     for c in open_:
         if c.is_held:  # a registration _creator found to be another case's
-            c.state = "unlinked"
+            c.state = ContributionState.UNLINKED
         elif c.moved and linked:
-            c.state, c.hold_reason = "applied", None
+            c.state, c.hold_reason = ContributionState.APPLIED, None
         elif c.entity_id in duplicate_entities:
-            c.state = "duplicate"
+            c.state = ContributionState.DUPLICATE
         elif not linked or c.entity_id not in (None, canonical_entity):
-            c.state = "unlinked"  # waits for its registration
+            c.state = ContributionState.UNLINKED  # waits for its registration
         elif c is creator:
-            c.state = "applied"
+            c.state = ContributionState.APPLIED
         else:
-            c.state = "unlinked"  # until its scope is decided below
+            c.state = ContributionState.UNLINKED  # until its scope is decided below
             undecided.append(c)
 
     actions = (
@@ -291,14 +302,14 @@ def rebuild_with_pending(
     registered = {
         c.update.instance_id
         for c in contributions
-        if c.is_registration and c.is_kept and c.state == "superseded"
+        if c.is_registration and c.is_kept and c.state == ContributionState.SUPERSEDED
     }
     for c in contributions:
-        if c.state == "applied" and not c.is_kept:
+        if c.state == ContributionState.APPLIED and not c.is_kept:
             creates = c is creator or (c.is_registration and c.replaces in registered)
             _name_caseworker(c, users, creates=creates)
     moved_in = renamed or any(
-        c.moved and c.state == "applied" and not c.is_kept for c in contributions
+        c.moved and c.state == ContributionState.APPLIED and not c.is_kept for c in contributions
     )
 
     version: int | None = case["version"] if case is not None else None
@@ -320,7 +331,7 @@ def rebuild_with_pending(
             # Follow-ups that waited for this registration: decided against the case as
             # it now stands.
             _decide_scope(session, case_id, undecided, users)
-            newly = [c for c in undecided if c.state == "applied"]
+            newly = [c for c in undecided if c.state == ContributionState.APPLIED]
             for c in newly:
                 _name_caseworker(c, users, creates=False)
             row = queries.get_case_row_for_update(session, case_ref) if newly else None
@@ -364,19 +375,19 @@ def _decide_scope(
     seeing = scope.get_usernames_seeing_case(session, submitters, case_id)
     for c in undecided:
         if c.update.submitter in seeing:
-            c.state = "applied"
+            c.state = ContributionState.APPLIED
         else:
-            c.state, c.hold_reason = "unlinked", HOLD_OUT_OF_SCOPE
+            c.state, c.hold_reason = ContributionState.UNLINKED, HOLD_OUT_OF_SCOPE
 
 
 def _supersede_replaced(contributions: list[Contribution]) -> None:
     """An edit that is not held supersedes the version it replaces (when filed here)."""
     by_instance = {c.update.instance_id: c for c in contributions}
     for c in contributions:
-        if c.replaces and not c.is_held and c.state != "superseded":
+        if c.replaces and not c.is_held and c.state != ContributionState.SUPERSEDED:
             old = by_instance.get(c.replaces)
             if old is not None and old is not c:
-                old.state = "superseded"
+                old.state = ContributionState.SUPERSEDED
 
 
 def _build(
@@ -386,7 +397,7 @@ def _build(
     today: date | None,
 ) -> CaseState:
     return build_case(
-        [c.update for c in contributions if c.state == "applied"],
+        [c.update for c in contributions if c.state == ContributionState.APPLIED],
         actions,
         today=today or utcnow().date(),
         default_frequency_days=settings.default_contact_frequency_days,
@@ -397,7 +408,11 @@ def _build(
 def _version_floor(contributions: list[Contribution]) -> int:
     """One more than any version a phone can hold for the case: a phone that updated it
     from base version ``b`` holds ``b + 1`` (a registration: 1)."""
-    held = [(c.update.base_version or 0) + 1 for c in contributions if c.state == "applied"]
+    held = [
+        (c.update.base_version or 0) + 1
+        for c in contributions
+        if c.state == ContributionState.APPLIED
+    ]
     return max(held, default=0) + 1
 
 
@@ -412,7 +427,7 @@ def write_contribution_states(
     update where the caseworker rules changed it); insert the pending one."""
     rows, updates = [], []
     for c in contributions:
-        new_case = case_id if c.state == "applied" else None
+        new_case = case_id if c.state == ContributionState.APPLIED else None
         stored = (c.loaded_state, c.case_id, c.loaded_hold_reason)
         if c is not pending and (c.state, new_case, c.hold_reason) != stored:
             rows.append(

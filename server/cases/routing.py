@@ -27,7 +27,7 @@ from server.cases.mapping import (
     normalize_title,
     rebase_update,
 )
-from server.cases.models import CaseAction, CaseContribution
+from server.cases.models import CaseAction, CaseContribution, ContributionState
 from server.cases.rebuild import (
     HOLD_REF_MISMATCH,
     MOVED,
@@ -42,7 +42,7 @@ from server.cases.rebuild import (
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.db import write_transaction
 from server.errors import AppError
-from server.submissions.models import Submission
+from server.submissions.models import ProcessingState, Submission
 from server.submissions.parse import SubmissionEnvelope, parse_envelope
 from server.submissions.queries import (
     lock_processing_state,
@@ -111,13 +111,17 @@ def apply(
         if state is None or (states is not None and state not in states):
             return None  # merged meanwhile (a resend, `casework reprocess`), or being merged
         if update is None:
-            set_processing(session, submission, "skipped")
-            return ApplyResult(instance_id=submission.instance_id, state="skipped")
-        if state == "pending" and submission.is_current and not submission.deprecated_id:
+            set_processing(session, submission, ProcessingState.SKIPPED)
+            return ApplyResult(instance_id=submission.instance_id, state=ProcessingState.SKIPPED)
+        if (
+            state == ProcessingState.PENDING
+            and submission.is_current
+            and not submission.deprecated_id
+        ):
             result = _apply_first(session, submission, update, submitter, settings)
         else:
             result = _apply_again(session, submission, update, submitter, settings)
-        set_processing(session, submission, "applied")
+        set_processing(session, submission, ProcessingState.APPLIED)
     return result
 
 
@@ -146,7 +150,7 @@ def _apply_first(
         entity_id=update.entity_id,
         is_registration=update.is_registration,
         event_at=update.event_at,
-        state="unlinked",
+        state=ContributionState.UNLINKED,
         case_id=None,
         update=update,
         hold_reason=hold,
@@ -213,7 +217,9 @@ def _apply_again(
             entity_id=contribution.entity_id,
             caseworker=stored.caseworker,
         )
-    elif contribution is not None and (contribution.state == "applied" or contribution.hold_reason):
+    elif contribution is not None and (
+        contribution.state == ContributionState.APPLIED or contribution.hold_reason
+    ):
         # Linked when it was first applied: re-running it keeps where it was filed, whether
         # it was held, and how its caseworker answer was read.
         if update.case_ref != contribution.case_ref:
@@ -236,9 +242,14 @@ def _apply_again(
             old.case_ref if old is not None else "",
         ),
     )
-    in_effect = contribution is not None and contribution.state not in ("superseded", "failed")
+    in_effect = contribution is not None and contribution.state not in (
+        ContributionState.SUPERSEDED,
+        ContributionState.FAILED,
+    )
     if contribution is None:
-        contribution = CaseContribution(submission_id=submission.id, state="unlinked")
+        contribution = CaseContribution(
+            submission_id=submission.id, state=ContributionState.UNLINKED
+        )
         session.add(contribution)
     elif contribution.case_ref != update.case_ref:
         refs.add(contribution.case_ref)
@@ -247,11 +258,11 @@ def _apply_again(
     if not submission.is_current and not in_effect:
         # An earlier version counts only while the edit that replaces it is held; one in
         # effect stays so when it is applied again (the rebuild supersedes it if it must).
-        contribution.state = "superseded"
+        contribution.state = ContributionState.SUPERSEDED
     elif hold is not None:
-        contribution.state = "unlinked"
-    elif contribution.state in ("superseded", "failed"):
-        contribution.state = "unlinked"  # provisional; rebuild decides
+        contribution.state = ContributionState.UNLINKED
+    elif contribution.state in (ContributionState.SUPERSEDED, ContributionState.FAILED):
+        contribution.state = ContributionState.UNLINKED  # provisional; rebuild decides
     session.flush()
 
     if hold is None:
@@ -263,12 +274,12 @@ def _apply_again(
     if (
         old is not None
         and contribution.hold_reason is None
-        and contribution.state != "superseded"
-        and old.state != "superseded"
+        and contribution.state != ContributionState.SUPERSEDED
+        and old.state != ContributionState.SUPERSEDED
     ):
         # The edit took effect; the version it replaces was filed under another reference
         # number (the rebuild above superseded it if it was under the same one).
-        old.state = "superseded"
+        old.state = ContributionState.SUPERSEDED
         session.flush()
         rebuild(session, old.case_ref, settings=settings)
 
@@ -324,7 +335,7 @@ def _rename_case_if_renumbered(
         and update.entity_id
         and new_ref
         and old.is_registration
-        and old.state == "applied"
+        and old.state == ContributionState.APPLIED
         and old.entity_id == update.entity_id
         and old.case_ref != new_ref
     ):
@@ -356,12 +367,12 @@ def _rename_case_if_renumbered(
         fill_contribution(c, replace(rebased, items=items), moved=bool(c.update.get(MOVED)))
     case.case_ref = new_ref
     session.add(
-        CaseAction(
-            case_id=case.id,
-            kind="rename",
-            payload={"from_ref": former, "to_ref": new_ref, "instance_id": update.instance_id},
-            actor_id=submitter.id,
-            at=utcnow(),
+        CaseAction.of(
+            case.id,
+            "rename",
+            {"from_ref": former, "to_ref": new_ref, "instance_id": update.instance_id},
+            submitter.id,
+            utcnow(),
         )
     )
     session.flush()

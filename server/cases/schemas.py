@@ -10,11 +10,11 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from server.bounds import PAGE, ROW_ID
 from server.cases.case_file import CaseDetail
 from server.cases.mapping import canonical_ref
-from server.cases.models import Case, PlanItem
+from server.cases.models import Case, CaseStatus, PlanItem
 from server.timeutil import utcnow
 
 RISK_LEVELS = ("low", "medium", "high")
-STATUSES = ("open", "closed")
+STATUSES = tuple(CaseStatus)
 
 
 class CaseRow(NamedTuple):
@@ -140,7 +140,7 @@ class CaseDetailSchema(Schema):
     def _plan_items(self, detail: CaseDetail) -> list[dict[str, Any]]:
         """The items; none is overdue once the case is closed (no one works on it)."""
         items: list[dict[str, Any]] = PlanItemSchema(many=True).dump(detail.plan_items)
-        if detail.case.status != "open":
+        if detail.case.status != CaseStatus.OPEN:
             for item in items:
                 item["is_overdue"] = False
         return items

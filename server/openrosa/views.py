@@ -19,7 +19,7 @@ from server.openrosa.bp import bp
 from server.submissions.service import Caller, IncomingFile
 from server.timeutil import utcnow
 from server.xforms import queries as xforms
-from server.xforms.models import XForm, XFormVersion
+from server.xforms.models import FormState, XForm, XFormVersion
 
 SUBMITTER_ROLES = ("caseworker", "supervisor", "admin")
 MAX_ENTITY_ID_LENGTH = 255
@@ -97,7 +97,7 @@ def _current(form_id: str) -> tuple[XForm, XFormVersion]:
     xform = xforms.get_xform(db.session(), form_id)
     if xform is None or xform.current_version is None:
         raise AppError("xform.not_found")
-    if xform.state == "closed":
+    if xform.state == FormState.CLOSED:
         raise AppError(
             "xform.closed",
             "This form is closed: it can no longer be downloaded or filled in.",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -17,9 +18,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base
 from server.timeutil import utcnow
-from server.types import JsonType, UtcDateTime
+from server.types import EnumText, JsonType, UtcDateTime
 
-PROCESSING_STATES = ("pending", "applied", "failed", "skipped")
+
+class ProcessingState(StrEnum):
+    """Where a stored submission is in the pipeline (``server.intake``)."""
+
+    PENDING = "pending"  # stored, not merged yet
+    APPLIED = "applied"  # merged (its contribution's own state says how)
+    FAILED = "failed"  # the merge raised: kept, for ``casework reprocess``
+    SKIPPED = "skipped"  # nothing to merge (encrypted, or a form without a case)
 
 
 class Submission(Base):
@@ -51,7 +59,9 @@ class Submission(Base):
     user_agent: Mapped[str | None] = mapped_column(String(500), default=None)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     review_state: Mapped[str] = mapped_column(String(20), default="received")
-    processing_state: Mapped[str] = mapped_column(String(10), default="pending")
+    processing_state: Mapped[ProcessingState] = mapped_column(
+        EnumText(ProcessingState, 10), default=ProcessingState.PENDING
+    )
     processing_error: Mapped[str | None] = mapped_column(Text, default=None)
 
     attachments: Mapped[list[SubmissionAttachment]] = relationship(

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
-from server.submissions.models import Submission, SubmissionAttachment
+from server.submissions.models import ProcessingState, Submission, SubmissionAttachment
 from server.submissions.scope import submission_scope_clause
 
 
@@ -93,7 +93,9 @@ def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submiss
 
 
 def list_submissions_to_reprocess(
-    session: Session, instance_id: str | None = None, states: Sequence[str] = ("failed",)
+    session: Session,
+    instance_id: str | None = None,
+    states: Sequence[str] = (ProcessingState.FAILED,),
 ) -> list[Submission]:
     """One submission by instance id, or every submission in one of ``states``, oldest
     first."""

@@ -16,7 +16,7 @@ from server.auth.models import Device, User
 from server.blobs import service as blobs
 from server.db import write_transaction
 from server.errors import AppError
-from server.submissions.models import Submission, SubmissionAttachment
+from server.submissions.models import ProcessingState, Submission, SubmissionAttachment
 from server.submissions.parse import SubmissionEnvelope, binary_attachment_names
 from server.submissions.queries import (
     get_by_instance_id,
@@ -28,7 +28,7 @@ from server.submissions.queries import (
 from server.submissions.scope import get_visible_submission_ids
 from server.timeutil import utcnow
 from server.xforms.definition import FormDefinition
-from server.xforms.models import XForm, XFormVersion
+from server.xforms.models import FormState, XForm, XFormVersion
 from server.xforms.queries import get_version, get_version_by_id, get_version_ref, get_xform
 
 Outcome = Literal["created", "attachments_added", "edited"]
@@ -183,7 +183,7 @@ def _store_new(
     if ref is None:
         raise AppError("xform.not_found", details={"form_id": envelope.form_id})
     xform_id, xform_state, version_id, md5 = ref
-    if xform_state == "closed":
+    if xform_state == FormState.CLOSED:
         raise AppError("xform.closed", details={"form_id": envelope.form_id})
     if version_id is None:
         raise AppError(
@@ -210,7 +210,9 @@ def _store_new(
         "user_agent": _text(caller.user_agent, 500),
         "received_at": now,
         "review_state": "received",
-        "processing_state": "skipped" if envelope.is_encrypted else "pending",
+        "processing_state": ProcessingState.SKIPPED
+        if envelope.is_encrypted
+        else ProcessingState.PENDING,
         "processing_error": None,
     }
     submission_id = insert_new_submission(session, values)
@@ -278,7 +280,7 @@ def _store(
     xform = get_xform(session, envelope.form_id)
     if xform is None:
         raise AppError("xform.not_found", details={"form_id": envelope.form_id})
-    if xform.state == "closed":
+    if xform.state == FormState.CLOSED:
         raise AppError("xform.closed", details={"form_id": envelope.form_id})
     version = get_version(session, xform, envelope.version)
     if version is None:
@@ -375,7 +377,9 @@ def _new_submission(
         device_key=_text(caller.device_key, 255),
         user_agent=_text(caller.user_agent, 500),
         received_at=utcnow(),
-        processing_state="skipped" if envelope.is_encrypted else "pending",
+        processing_state=ProcessingState.SKIPPED
+        if envelope.is_encrypted
+        else ProcessingState.PENDING,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -17,6 +18,8 @@ from server.xml import NS, local_name, parse_untrusted, qname
 CASEWORK_ROLE = qname("casework", "role")
 CASEWORK_SENSITIVE = qname("casework", "sensitive")
 CASEWORK_EVENT = qname("casework", "event")
+# casework:kind on the primary instance's root (settings sheet: attribute::casework:kind)
+CASEWORK_KIND = qname("casework", "kind")
 # casework:saveto="X": the answer becomes case property X on the server only. Collect writes
 # an entities:saveto answer into the phone's own copy of the case as well, so a sensitive
 # answer may only reach the case this way (domain.md §Confidentiality).
@@ -29,6 +32,48 @@ MEDIA_REF = re.compile(r"jr://(?:images|audio|video|file|file-csv)/([^/]+)")
 UNTRANSLATED = "default"
 # "French (fr)" -> "fr": XLSForm's way of naming a language with its code
 _LANGUAGE_CODE = re.compile(r"\(([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)\)\s*$")
+
+
+class FormKind(StrEnum):
+    """What a form is to a case. The merge and the exports both read this, and nothing else.
+
+    Declared once, in the XLSForm's settings sheet (``attribute::casework:kind``).
+    """
+
+    REGISTRATION = "registration"  # opens a case; a later one revises its plan (a review)
+    CONTACT = "contact"  # a visit or call with the child: it counts toward contact
+    REVIEW = "review"  # a review of the plan
+    CONFERENCE = "conference"  # a case conference: it reviews the plan too
+    CARE_PLAN = "care_plan"
+    OTHER = "other"
+
+    @property
+    def is_review(self) -> bool:
+        return self in (FormKind.REGISTRATION, FormKind.REVIEW, FormKind.CONFERENCE)
+
+
+def undeclared_kind(form_id: str, roles: Sequence[str | None]) -> FormKind:
+    """The kind of a form that does not declare one (published before forms did): the rule
+    the merge followed until then, by form ID and by whether it sets the next contact."""
+    if form_id == "case_plan":
+        return FormKind.REGISTRATION
+    if form_id == "case_conference":
+        return FormKind.CONFERENCE
+    if form_id == "contact_log" or "next_contact" in roles:
+        return FormKind.CONTACT
+    return FormKind.OTHER
+
+
+def declared_kind(value: str | None) -> FormKind | None:
+    """A ``casework:kind`` value as a kind; None when absent. An unknown value is an error
+    of the form, reported at publish (``DefinitionError``)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return FormKind(value.strip())
+    except ValueError:
+        known = ", ".join(k.value for k in FormKind)
+        raise DefinitionError(f"casework:kind {value!r} is not one of: {known}") from None
 
 
 @dataclass(frozen=True)
@@ -90,6 +135,7 @@ class FormDefinition:
     is_encrypted: bool = False
     submission_action: str | None = None
     media_files: tuple[str, ...] = ()  # every jr:// file the form refers to, by name
+    kind: FormKind = FormKind.OTHER
 
     def field(self, path: str) -> FieldDef | None:
         for f in self.fields:
@@ -133,7 +179,18 @@ class FormDefinition:
             is_encrypted=data.get("is_encrypted", False),
             submission_action=data.get("submission_action"),
             media_files=tuple(data.get("media_files", ())),
+            kind=_stored_kind(data),
         )
+
+
+def _stored_kind(data: Mapping[str, Any]) -> FormKind:
+    """The kind of a stored definition; one stored before kinds were kept takes the rule for
+    undeclared forms, as its XML would give it."""
+    stored = data.get("kind")
+    if isinstance(stored, str) and stored in FormKind.__members__.values():
+        return FormKind(stored)
+    roles = [f.get("role") for f in data.get("fields", ())]
+    return undeclared_kind(data["form_id"], roles)
 
 
 def stored_default_language(data: Mapping[str, Any]) -> str | None:
@@ -213,7 +270,11 @@ def parse_definition(xml: str | bytes) -> FormDefinition:
     entities, entities_version = _read_entities(model, data_root)
     submission = model.find("xf:submission", NS)
     media = _media_files(root)
+    kind = declared_kind(data_root.get(CASEWORK_KIND)) or undeclared_kind(
+        form_id, [f.role for f in fields]
+    )
     return FormDefinition(
+        kind=kind,
         form_id=form_id,
         version=data_root.get("version") or "",
         title=(title_el.text or "").strip() if title_el is not None else form_id,

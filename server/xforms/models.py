@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
@@ -8,9 +9,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base
 from server.timeutil import utcnow
-from server.types import JsonType, UtcDateTime
+from server.types import EnumText, JsonType, UtcDateTime
 
-FORM_STATES = ("open", "closing", "closed")
+
+class FormState(StrEnum):
+    OPEN = "open"
+    CLOSING = "closing"  # listed for phones no more; submissions still accepted
+    CLOSED = "closed"  # submissions refused
+
+
+FORM_STATES = tuple(FormState)
 
 
 class XForm(Base):
@@ -19,7 +27,7 @@ class XForm(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     form_id: Mapped[str] = mapped_column(String(255), unique=True)
     title: Mapped[str] = mapped_column(String(500), default="")
-    state: Mapped[str] = mapped_column(String(10), default="open")
+    state: Mapped[FormState] = mapped_column(EnumText(FormState, 10), default=FormState.OPEN)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # No foreign key: xform and xform_version would reference each other, which SQLite's
     # migrations cannot create. The publish service is the only writer.

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from server.blobs.models import Blob
 from server.submissions.models import Submission
 from server.xforms.definition import stored_default_language
-from server.xforms.models import FormAttachment, XForm, XFormVersion
+from server.xforms.models import FormAttachment, FormState, XForm, XFormVersion
 
 
 def get_xform(session: Session, form_id: str) -> XForm | None:
@@ -68,7 +68,7 @@ def list_downloadable(session: Session) -> list[tuple[XForm, XFormVersion]]:
     rows = session.execute(
         select(XForm, XFormVersion)
         .join(XFormVersion, XForm.current_version_id == XFormVersion.id)
-        .where(XForm.state == "open")
+        .where(XForm.state == FormState.OPEN)
         .order_by(XForm.form_id)
     )
     return [(x, v) for x, v in rows]
@@ -126,7 +126,7 @@ def get_current_media(session: Session, name: str) -> tuple[str, bytes] | None:
         .select_from(FormAttachment)
         .join(XForm, XForm.current_version_id == FormAttachment.version_id)
         .join(Blob, Blob.sha256 == FormAttachment.blob_sha256)
-        .where(XForm.state == "open", FormAttachment.name == name)
+        .where(XForm.state == FormState.OPEN, FormAttachment.name == name)
         .order_by(FormAttachment.version_id.desc())
         .limit(1)
     )

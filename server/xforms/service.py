@@ -20,7 +20,7 @@ from server.xforms.convert import (
     validate_xform,
 )
 from server.xforms.definition import DefinitionError, FormDefinition, parse_definition
-from server.xforms.models import FORM_STATES, FormAttachment, XForm, XFormVersion
+from server.xforms.models import FORM_STATES, FormAttachment, FormState, XForm, XFormVersion
 from server.xforms.queries import get_version, get_xform
 
 # Lists the server builds for each device from its own records, instead of uploaded files.
@@ -272,7 +272,7 @@ def set_state(session: Session, form_id: str, state: str, actor: User | None) ->
     xform = get_xform(session, form_id)
     if xform is None:
         raise AppError("xform.not_found")
-    xform.state = state
+    xform.state = FormState(state)
     session.flush()
     audit.record(
         session, actor, "form.state", target_type="form", target=form_id, details={"state": state}

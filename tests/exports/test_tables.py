@@ -20,7 +20,7 @@ from exports.cells import Neutraliser, safe_cell
 from exports.options import ExportOptionError, ExportOptions
 from exports.tables import SubmissionRecord, form_tables, merge_fields, rows
 from server.submissions.parse import parse_envelope
-from server.xforms.definition import FormDefinition, parse_definition
+from server.xforms.definition import FormDefinition, FormKind, parse_definition
 from tests.exports.conftest import xlsform
 from tests.exports.forms import V1, V2, V3
 
@@ -137,9 +137,9 @@ def test_case_rows_flags_overdue_and_hides_sensitive_properties() -> None:
                    {"district": "North", "child_name": "Jane", "status": "x"}),
         PlanItemRecord("CP-1", "n1", "need", "=HYPERLINK()", "school", date(2024, 5, 9),
                        "open", False),
-        ContributionRecord("CP-1", "contact_log", at, "amina", "uuid:c"),
-        ContributionRecord("CP-1", "case_conference", at, None, "uuid:d"),
-        ContributionRecord("CP-1", "registration", at, None, "uuid:e"),
+        ContributionRecord("CP-1", "contact_log", FormKind.CONTACT, at, "amina", "uuid:c"),
+        ContributionRecord("CP-1", "case_conference", FormKind.CONFERENCE, at, None, "uuid:d"),
+        ContributionRecord("CP-1", "registration", FormKind.REGISTRATION, at, None, "uuid:e"),
     ]  # fmt: skip
     out = list(case_rows(tables, records, today=date(2024, 5, 10)))
     assert [i for i, _ in out] == [0, 1, 2, 3]

@@ -6,7 +6,13 @@ import pytest
 
 from server.errors import AppError
 from server.xforms.convert import convert_xlsform, locate, validate_xform
-from server.xforms.definition import FormDefinition, parse_definition, pick_label
+from server.xforms.definition import (
+    DefinitionError,
+    FormDefinition,
+    FormKind,
+    parse_definition,
+    pick_label,
+)
 from tests.factories import xform_from_md
 from tests.realforms import definition, xform, xlsform_bytes
 
@@ -220,3 +226,53 @@ def test_media_names_are_whole_values_without_a_directory():
         "<h:title>", '<h:title data-x="see jr://images/b.png">'
     )
     assert parse_definition(xml).media_files == ()
+
+
+def _kind_form(form_id: str, kind: str) -> str:
+    column = " attribute::casework:kind |" if kind else ""
+    value = f" {kind} |" if kind else ""
+    return (
+        "| settings |\n"
+        f"| | form_id | version | namespaces |{column}\n"
+        f'| | {form_id} | 1 | casework="urn:casework:xforms" |{value}\n'
+        "| survey |\n| | type | name | label |\n| | date | next | Next | \n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("form_id", "kind", "expected"),
+    [
+        ("home_visit", "contact", FormKind.CONTACT),  # declared: the ID says nothing
+        ("contact_notes", "other", FormKind.OTHER),  # the ID no longer decides
+        ("panel", "conference", FormKind.CONFERENCE),
+        ("case_plan", "", FormKind.REGISTRATION),  # undeclared: the rule forms had before
+        ("contact_log", "", FormKind.CONTACT),
+        ("anything", "", FormKind.OTHER),
+    ],
+)
+def test_a_forms_kind_is_declared_in_its_settings(
+    form_id: str, kind: str, expected: FormKind
+) -> None:
+    definition = parse_definition(xform_from_md(_kind_form(form_id, kind)))
+    assert definition.kind is expected
+    assert FormDefinition.from_json(definition.to_json()).kind is expected
+
+
+def test_a_definition_stored_before_kinds_takes_the_undeclared_rule() -> None:
+    stored = parse_definition(xform_from_md(_kind_form("contact_log", ""))).to_json()
+    del stored["kind"]
+    assert FormDefinition.from_json(stored).kind is FormKind.CONTACT
+
+
+def test_an_unknown_kind_is_refused_at_publish() -> None:
+    with pytest.raises(DefinitionError, match="casework:kind 'visit' is not one of"):
+        parse_definition(xform_from_md(_kind_form("f", "visit")))
+
+
+@pytest.mark.parametrize(
+    ("form_id", "kind"),
+    [("case_plan", "registration"), ("contact_log", "contact"), ("case_conference", "conference")],
+)
+def test_the_case_work_forms_declare_their_kind(form_id: str, kind: str) -> None:
+    assert definition(form_id).kind == kind
+    assert f'casework:kind="{kind}"' in xform(form_id)

@@ -17,6 +17,7 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.bounds import MAX_PAGE, parse_id
 from server.cases import case_file, decisions, preview, queries, settings
+from server.cases.models import CaseStatus
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
 from server.errors import AppError
@@ -195,7 +196,7 @@ def case_resolve(case_ref: str) -> Response:
 def case_close_confirm(case_ref: str) -> Response | str:
     """The second step of closing a case: what closing does, and why it is closed."""
     case = _subject(case_ref)
-    if case.status != "open":
+    if case.status != CaseStatus.OPEN:
         flash(_("The case is already closed."), "error")
         return _back(case.case_ref)
     return render_template("web/cases/close.html", case=case)
