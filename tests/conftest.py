@@ -1,12 +1,14 @@
 """Fixtures: a fresh app and an isolated database for every test.
 
-CASEWORK_TEST_DATABASE picks the engine: "sqlite" (default: a new file per test) or a
-PostgreSQL URL (one schema per test session, emptied between tests).
+CASEWORK_TEST_DATABASE picks the engine: "sqlite" (default: a copy per test of a file the
+migrations built) or a PostgreSQL URL (one schema per worker built by the migrations,
+emptied between tests). Every folder uses this one scheme.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from server import create_app
 from server.auth import passwords
 from server.cli import main as cli_main
 from server.db import Base, get_database, make_engine
+from server.migrations import upgrade
 from tests import factories
 from tests.realforms import XLSFORMS, xlsform_bytes
 
@@ -48,21 +51,34 @@ def is_postgres() -> bool:
     return TEST_DATABASE.startswith("postgresql")
 
 
+def _schema_url(schema: str) -> str:
+    sep = "&" if "?" in TEST_DATABASE else "?"
+    return f"{TEST_DATABASE}{sep}options=-csearch_path%3D{schema}"
+
+
+def _built_by_migrations(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def pg_schema_url() -> Iterator[str | None]:
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The one database scheme of the suite: a schema built by the migrations once per
+    worker, as deployments build theirs. On SQLite each test gets a copy of this file; on
+    PostgreSQL each test uses this schema, emptied after it."""
     if not is_postgres():
-        yield None
+        path = tmp_path_factory.mktemp("template") / "casework.sqlite3"
+        _built_by_migrations(f"sqlite:///{path}")
+        yield str(path)
         return
     schema = f"cw_test_{os.getpid()}"
     admin = create_engine(TEST_DATABASE)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in TEST_DATABASE else "?"
-    url = f"{TEST_DATABASE}{sep}options=-csearch_path%3D{schema}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    url = _schema_url(schema)
+    _built_by_migrations(url)
     yield url
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -70,19 +86,27 @@ def pg_schema_url() -> Iterator[str | None]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, pg_schema_url: str | None) -> Iterator[str]:
-    if pg_schema_url is None:
-        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        yield url
+def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
+    """An empty database at the head revision, this test's alone."""
+    if not is_postgres():
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(template_database, path)
+        yield f"sqlite:///{path}"
         return
-    yield pg_schema_url
-    engine = make_engine(pg_schema_url)
+    yield template_database
+    engine = make_engine(template_database)
     with engine.begin() as conn:
         names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def bare_engine(database_url: str) -> Iterator[Engine]:
+    """An engine on this test's database, for tests that work below the app (the merge,
+    the exports)."""
+    engine = make_engine(database_url)
+    yield engine
     engine.dispose()
 
 
@@ -97,8 +121,7 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in TEST_DATABASE else "?"
-    yield f"{TEST_DATABASE}{sep}options=-csearch_path%3D{schema}"
+    yield _schema_url(schema)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()

@@ -1,5 +1,5 @@
-"""The services tests share the cases tests' database fixtures (SQLite and PostgreSQL)."""
+"""The services tests work below the app, as the cases tests do, on the same fixtures."""
 
-from tests.cases.conftest import engine, pg_engine, session
+from tests.cases.conftest import engine, session
 
-__all__ = ["engine", "pg_engine", "session"]
+__all__ = ["engine", "session"]
