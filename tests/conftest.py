@@ -7,6 +7,7 @@ emptied between tests). Every folder uses this one scheme.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from server.auth import passwords
 from server.cli import main as cli_main
 from server.db import Base, get_database, make_engine
 from server.migrations import upgrade
+from server.xforms import service as xforms_service
+from server.xforms.convert import FormBuild
 from tests import factories
 from tests.realforms import XLSFORMS, xlsform_bytes
 
@@ -45,6 +48,27 @@ def cheap_password_hashing() -> Iterator[None]:
     passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
     yield
     passwords._hasher = production
+
+
+@pytest.fixture(autouse=True, scope="session")
+def each_spreadsheet_converted_once() -> Iterator[None]:
+    """pyxform takes about 0.4 s a form, and most tests publish the three real forms.
+    Conversion is a pure function of the spreadsheet's bytes, so a worker converts each
+    distinct spreadsheet once, through the real code, and publishing reuses the result;
+    a spreadsheet that fails to convert fails every time. Tests of the conversion itself
+    call ``server.xforms.convert`` directly."""
+    real = xforms_service.convert_xlsform
+    built: dict[tuple[bytes, str, bool], FormBuild] = {}
+
+    def convert_once(content: bytes, filename: str, *, validate: bool) -> FormBuild:
+        key = (hashlib.sha256(content).digest(), Path(filename).suffix.lower(), validate)
+        if key not in built:
+            built[key] = real(content, filename, validate=validate)
+        return built[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xforms_service, "convert_xlsform", convert_once)
+        yield
 
 
 def is_postgres() -> bool:
