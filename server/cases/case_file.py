@@ -34,6 +34,11 @@ class TimelineEntry:
     is_contact: bool
     is_review: bool
     changes: dict[str, Any]
+    submission_id: int = 0
+    version_id: int | None = None
+    deprecated_id: str | None = None  # an edit: the instance it replaced
+    device: str | None = None  # the label of the phone that sent it
+    is_encrypted: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,11 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
                 is_contact=update.is_contact,
                 is_review=update.is_review,
                 changes=dict(update.properties),
+                submission_id=submission.id,
+                version_id=submission.xform_version_id,
+                deprecated_id=submission.deprecated_id,
+                device=submission.device,
+                is_encrypted=submission.is_encrypted,
             )
         )
     actions = [

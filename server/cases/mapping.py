@@ -80,6 +80,14 @@ _ROLE_PROPERTIES = {
 }
 NEXT_CONTACT = _ROLE_PROPERTIES["next_contact"]
 REVIEW_DATE = _ROLE_PROPERTIES["review_due"]
+
+
+def case_property_of(role: str | None, save_to: str | None) -> str | None:
+    """The case property an answer outside any repeat becomes: its role's, else its
+    ``save_to`` (None: it becomes none)."""
+    return _ROLE_PROPERTIES.get(role or "") or save_to
+
+
 _DATE_ROLES = frozenset({"next_contact", "review_due"})
 # What was decided at, or is about, this event: the latest event wins these fields.
 _EVENT_ROLES = frozenset({"next_contact", "review_due", "event_time"})

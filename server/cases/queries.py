@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Bundle, Session
 
-from server.auth.models import User
+from server.auth.models import Device, User
 from server.cases.mapping import ITEM_KINDS
 from server.cases.models import (
     Case,
@@ -163,13 +163,24 @@ def list_contributions_for_case(session: Session, case_id: int) -> list[CaseCont
 
 
 def list_timeline(session: Session, case_id: int) -> list[tuple[CaseContribution, Any]]:
-    """The case's contributions with their submissions' ``instance_id`` and ``received_at``
-    (not the stored XML and answers), oldest event first (for the detail). The rows come
+    """The case's contributions with their submissions' id, ``instance_id``, ``received_at``,
+    version, the instance it replaced, and the label of the phone that sent it (not the
+    stored XML and answers), oldest event first (for the detail). The rows come
     from ``ix_case_contribution_case``, in its order."""
-    submission: Bundle[Any] = Bundle("submission", Submission.instance_id, Submission.received_at)
+    submission: Bundle[Any] = Bundle(
+        "submission",
+        Submission.id,
+        Submission.instance_id,
+        Submission.received_at,
+        Submission.xform_version_id,
+        Submission.deprecated_id,
+        Submission.is_encrypted,
+        Device.label.label("device"),
+    )
     stmt = (
         select(CaseContribution, submission)
         .join(Submission, Submission.id == CaseContribution.submission_id)
+        .outerjoin(Device, Device.id == Submission.device_id)
         .where(CaseContribution.case_id == case_id)
         .order_by(CaseContribution.event_at, CaseContribution.id)
     )

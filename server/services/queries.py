@@ -20,6 +20,14 @@ def get_services(session: Session, service_ids: set[str]) -> dict[str, Service]:
     return {s.service_id: s for s in rows}
 
 
+def get_service_names(session: Session, service_ids: set[str]) -> dict[str, str]:
+    """The directory's names of these services, by service_id."""
+    if not service_ids:
+        return {}
+    stmt = select(Service.service_id, Service.name).where(Service.service_id.in_(service_ids))
+    return {str(i): str(name) for i, name in session.execute(stmt)}
+
+
 def list_services(
     *,
     category: str | None = None,

@@ -78,8 +78,19 @@ def fill(
 ) -> FilledForm:
     """The filled form of ``xml`` in ``labels``' words; ``previous_xml``: the submission
     this one replaced (an edit), whose answers it is compared with."""
-    data = parse_envelope(xml).data
-    before = _flat(parse_envelope(previous_xml).data, labels) if previous_xml else None
+    previous = parse_envelope(previous_xml).data if previous_xml is not None else None
+    return fill_data(parse_envelope(xml).data, labels, previous=previous, lookups=lookups)
+
+
+def fill_data(
+    data: DataNode,
+    labels: FormLabels,
+    *,
+    previous: DataNode | None = None,
+    lookups: Lookups | None = None,
+) -> FilledForm:
+    """:func:`fill` of answers already parsed (``parse.parse_envelope(xml).data``)."""
+    before = _flat(previous, labels) if previous is not None else None
     reader = _Reader(labels, lookups or {}, before)
     sections = reader.sections(data)
     now = _flat(data, labels)
@@ -97,6 +108,24 @@ def fill(
         removed=removed,
         sensitive_read=tuple(sorted(reader.sensitive)),
     )
+
+
+def values_for_list(data: DataNode, labels: FormLabels, list_id: str) -> set[str]:
+    """The values the answers chose from ``list_id`` (so a caller fetches their words)."""
+    paths = {q.path for q in labels.questions if q.choice_list == list_id}
+    found: set[str] = set()
+
+    def walk(node: DataNode, prefix: str) -> None:
+        for name, occurrences in node.items():
+            path = f"{prefix}{name}"
+            for value in occurrences:
+                if isinstance(value, dict):
+                    walk(value, f"{path}/")
+                elif path in paths:
+                    found.update(value.split())
+
+    walk(data, "")
+    return found
 
 
 def _labels_of(labels: FormLabels, keys: list[str]) -> tuple[str, ...]:

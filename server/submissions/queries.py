@@ -10,6 +10,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -90,6 +91,19 @@ def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submiss
     """These submissions, in the order of ``ids``."""
     found = {s.id: s for s in session.scalars(select(Submission).where(Submission.id.in_(ids)))}
     return [found[i] for i in ids if i in found]
+
+
+def list_xml(
+    session: Session, ids: Sequence[int], instance_ids: Sequence[str] = ()
+) -> dict[str, bytes]:
+    """The stored XML of the submissions ``ids`` and of those named by ``instance_ids`` (the
+    versions an edit replaced), by instance ID, in one query."""
+    if not ids and not instance_ids:
+        return {}
+    stmt = select(Submission.instance_id, Submission.xml).where(
+        or_(Submission.id.in_(ids), Submission.instance_id.in_(instance_ids))
+    )
+    return {str(i): bytes(xml) for i, xml in session.execute(stmt)}
 
 
 def list_submissions_to_reprocess(

@@ -7,6 +7,7 @@ the page shows "Reassigned the case to amina (was bo)" and "Reason: …".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,17 +15,21 @@ from typing import Any
 from flask_babel import gettext
 
 from server.cases.case_file import ActionEntry, CaseDetail, TimelineEntry
+from server.cases.case_forms import CaseForms
+from server.submissions.filled import FilledForm
 
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One line of the case's history: a form (``entry``) or a decision (``decision``)."""
+    """One line of the case's history: a form (``entry``, with its answers as ``form``
+    shows them) or a decision (``decision``)."""
 
     at: datetime
     by: str | None
     entry: TimelineEntry | None = None
     decision: str = ""
     reason: str = ""
+    form: FilledForm | None = None
 
 
 def _(text: str, **values: Any) -> str:
@@ -35,8 +40,11 @@ def _none(value: Any) -> str:
     return str(value) if value not in (None, "") else _("no one")
 
 
-def decision_text(kind: str, payload: dict[str, Any]) -> str:
-    """What a supervisor decided, in words (an unknown kind: its code, readable)."""
+def decision_text(
+    kind: str, payload: dict[str, Any], field_label: Callable[[str], str] | None = None
+) -> str:
+    """What a supervisor decided, in words (an unknown kind: its code, readable);
+    ``field_label`` names a case field as its question does."""
     if kind == "reassign":
         before = payload.get("username_before")
         if "username_before" in payload and before != payload.get("username"):
@@ -54,7 +62,7 @@ def decision_text(kind: str, payload: dict[str, Any]) -> str:
         return _(
             "Resolved a conflict: kept %(value)s for %(field)s",
             value=_none(payload.get("value")),
-            field=payload.get("field") or payload.get("conflict_key") or "?",
+            field=_field(payload.get("field") or payload.get("conflict_key") or "?", field_label),
         )
     if kind == "link_submission":
         return _(
@@ -77,22 +85,34 @@ def decision_text(kind: str, payload: dict[str, Any]) -> str:
     return kind.replace("_", " ").capitalize()
 
 
-def _decision_row(action: ActionEntry) -> HistoryRow:
+def _field(name: str, field_label: Callable[[str], str] | None) -> str:
+    return field_label(name) if field_label is not None else name
+
+
+def _decision_row(action: ActionEntry, field_label: Callable[[str], str] | None) -> HistoryRow:
     reason = action.payload.get("reason")
     return HistoryRow(
         at=action.at,
         by=action.actor,
-        decision=decision_text(action.kind, action.payload),
+        decision=decision_text(action.kind, action.payload, field_label),
         reason=str(reason) if reason else "",
     )
 
 
-def case_history(detail: CaseDetail) -> list[HistoryRow]:
+def case_history(detail: CaseDetail, forms: CaseForms | None = None) -> list[HistoryRow]:
     """The forms and the decisions, oldest first (a form before a decision at the same
-    time: the decision was taken on what the form had said)."""
+    time: the decision was taken on what the form had said); each form with its filled
+    form when ``forms`` has it."""
+    filled = forms.filled if forms is not None else {}
     rows = [
-        (e.event_at, 0, i, HistoryRow(at=e.event_at, by=e.submitter, entry=e))
+        (
+            e.event_at,
+            0,
+            i,
+            HistoryRow(at=e.event_at, by=e.submitter, entry=e, form=filled.get(e.submission_id)),
+        )
         for i, e in enumerate(detail.timeline)
     ]
-    rows += [(a.at, 1, i, _decision_row(a)) for i, a in enumerate(detail.actions)]
+    label = forms.field_label if forms is not None else None
+    rows += [(a.at, 1, i, _decision_row(a, label)) for i, a in enumerate(detail.actions)]
     return [row for *_key, row in sorted(rows, key=lambda r: r[:3])]

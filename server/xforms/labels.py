@@ -44,6 +44,8 @@ class Question:
     # a person answers it: not a calculation, a hidden field, a note or the form's metadata
     is_asked: bool
     is_sensitive: bool  # it, or a group holding it, is marked casework:sensitive
+    save_to: str | None = None  # the case property its answer becomes
+    role: str | None = None  # casework:role (a repeat's: the kind of plan item it holds)
 
     @property
     def is_select_multiple(self) -> bool:
@@ -172,6 +174,8 @@ def _question(
         choice_file=f.choice_file,
         is_asked=asked,
         is_sensitive=f.path in sensitive or bool(ancestors & sensitive),
+        save_to=f.save_to,
+        role=f.role,
     )
 
 

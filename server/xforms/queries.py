@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, select
@@ -49,6 +50,14 @@ def get_version_ref(
 
 def get_version_by_id(session: Session, version_id: int) -> XFormVersion | None:
     return session.get(XFormVersion, version_id)
+
+
+def list_version_xml(session: Session, version_ids: Sequence[int]) -> dict[int, str]:
+    """The XForms of these published versions, by version id."""
+    if not version_ids:
+        return {}
+    stmt = select(XFormVersion.id, XFormVersion.xml).where(XFormVersion.id.in_(version_ids))
+    return {int(i): str(xml) for i, xml in session.execute(stmt)}
 
 
 def list_versions(session: Session, xform: XForm) -> list[XFormVersion]:

@@ -6,6 +6,7 @@ import json
 from typing import Any, cast
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
@@ -17,9 +18,11 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.bounds import MAX_PAGE, parse_id
 from server.cases import case_file, decisions, preview, queries, settings
+from server.cases.case_forms import CaseForms, read_case_forms
 from server.cases.models import CaseStatus
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
+from server.downloads.service import SUBMISSION_READERS
 from server.errors import AppError
 from server.web import bp
 from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
@@ -72,10 +75,14 @@ def case_list() -> str:
     )
 
 
-def _detail(case_ref: str, *, printing: bool = False) -> case_file.CaseDetail:
-    """The case as its page shows it; every look at a case goes into the audit log."""
+def _detail(case_ref: str, *, printing: bool = False) -> tuple[case_file.CaseDetail, CaseForms]:
+    """The case as its page shows it, with its forms' words in the user's language; every
+    look at a case goes into the audit log (with the sensitive answers it shows)."""
     session = db.session()
     detail = case_file.get_case_detail(session, case_ref, me())
+    locale = get_locale()
+    forms = read_case_forms(session, detail, str(locale) if locale else None)
+    sensitive = [*detail.sensitive_read, *forms.sensitive_read]
     audit.record(
         session,
         me(),
@@ -84,33 +91,43 @@ def _detail(case_ref: str, *, printing: bool = False) -> case_file.CaseDetail:
         target=detail.case.case_ref,
         details={
             **({"print": True} if printing else {}),
-            **({"sensitive": list(detail.sensitive_read)} if detail.sensitive_read else {}),
+            **({"sensitive": sensitive} if sensitive else {}),
         }
         or None,
         ip=request.remote_addr,
     )
-    return detail
+    return detail, forms
+
+
+def _page(template: str, detail: case_file.CaseDetail, forms: CaseForms, **extra: Any) -> str:
+    user = me()
+    return render_template(
+        template,
+        d=detail,
+        f=forms,
+        history=case_history(detail, forms),
+        today=today(),
+        may_read_files=user.role in SUBMISSION_READERS,
+        **extra,
+    )
 
 
 @bp.get("/cases/<path:case_ref>/print")
 @roles_required(*CASE_READERS)
 def case_print(case_ref: str) -> str:
-    detail = _detail(case_ref, printing=True)
-    return render_template(
-        "web/cases/print.html", d=detail, history=case_history(detail), today=today()
-    )
+    detail, forms = _detail(case_ref, printing=True)
+    return _page("web/cases/print.html", detail, forms)
 
 
 @bp.get("/cases/<path:case_ref>")
 @roles_required(*CASE_READERS)
 def case_detail(case_ref: str) -> str:
-    detail = _detail(case_ref)
+    detail, forms = _detail(case_ref)
     user = me()
-    return render_template(
+    return _page(
         "web/cases/detail.html",
-        d=detail,
-        history=case_history(detail),
-        today=today(),
+        detail,
+        forms,
         caseworkers=assignable_caseworkers(user) if user.role in SUPERVISORS else [],
         as_json=lambda v: json.dumps(v, sort_keys=True),
     )

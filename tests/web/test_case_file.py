@@ -1,0 +1,148 @@
+"""The case file: the case page and its printable copy read as the forms' own words."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.audit.models import AuditEvent
+from tests.factories import DeviceClient, Factory
+from tests.realforms import case_conference, contact_log, new_case_plan
+from tests.web.conftest import Web
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _case(device: DeviceClient, ref: str = "CP-F-1") -> str:
+    """A case with a plan, three contacts and a conference, sent by a phone."""
+    plan, entity = new_case_plan(ref)
+    assert device.submit(plan).status_code == 201
+    for n, (day, risk) in enumerate([("02", "high"), ("09", "medium"), ("16", "medium")], 1):
+        xml = contact_log(
+            ref,
+            entity,
+            base_version=n,
+            contact_time=f"2026-12-{day}T10:00:00.000+03:00",
+            risk=risk,
+            next_contact=f"2026-12-{int(day) + 7:02d}",
+        )
+        assert device.submit(xml).status_code == 201
+    conference = case_conference(
+        ref,
+        entity,
+        base_version=4,
+        conference_date="2026-12-18",
+        decisions=[
+            ("Enrol the child in the village school", "Head teacher", "2027-01-10", "planned")
+        ],
+    )
+    assert device.submit(conference).status_code == 201
+    return ref
+
+
+def _outside_details(html: str) -> str:
+    return re.sub(r"<details.*?</details>", "", html, flags=re.S)
+
+
+def test_the_case_file_shows_the_forms_in_their_own_words(
+    published: None, device: DeviceClient, web_as: Any
+) -> None:
+    ref = _case(device)
+    sup = web_as("sup", "supervisor", team="north")
+    html = sup.text(f"/cases/{ref}")
+    # the conference: its discussion and its decisions, under the form's labels
+    assert "Summary of the discussion" in html
+    assert "Progress reviewed; school attendance discussed." in html
+    assert "Enrol the child in the village school" in html
+    assert "Where or how did you meet?" in html
+    # a visit: its key messages in words, as the form offers them
+    assert "Key messages given" in html
+    assert "How to access services" in html
+    assert "Home visit" in html
+    # the summary: risk in words with its history, caseworker, open items
+    assert 'id="case-risk">Medium' in html
+    assert "High from" in html
+    assert 'id="case-caseworker">cw1<' in html
+    # case fields under their questions' labels
+    assert "Safe adults and safe places" in html
+    assert "Neighbour&#39;s house" in html
+    # who sent it, from which phone
+    assert "from the phone phone-1" in html
+    outside = _outside_details(html)
+    assert not _UUID.search(outside), _UUID.search(outside)
+    for code in ("home_visit", "risk_level", "safety_plan_contacts", ">in_progress<", ">planned<"):
+        assert code not in outside, code
+    assert "uuid:" in html  # the provenance keeps them, one click away
+
+
+def test_the_case_file_is_in_the_users_language(
+    published: None, device: DeviceClient, web_as: Any
+) -> None:
+    ref = _case(device)
+    sup = web_as("sup", "supervisor", team="north")
+    french = sup.client.get(f"/cases/{ref}", headers={"Accept-Language": "fr"})
+    html = french.get_data(as_text=True)
+    assert "Visite à domicile" in html
+    assert "Home visit" not in html
+
+
+def test_the_printable_case_file_has_the_same_content_and_is_audited(
+    published: None, device: DeviceClient, web_as: Any, db_session: Session
+) -> None:
+    ref = _case(device)
+    sup = web_as("sup", "supervisor", team="north")
+    html = sup.text(f"/cases/{ref}/print")
+    assert "Summary of the discussion" in html
+    assert "Key messages given" in html
+    assert 'class="sheet"' in html
+    assert 'style="' not in html
+    events = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "case.view", AuditEvent.target == ref)
+    ).all()
+    assert [(e.actor, (e.details or {}).get("print")) for e in events] == [("sup", True)]
+
+
+def test_an_edit_shows_what_it_changed(published: None, device: DeviceClient, web_as: Any) -> None:
+    plan, entity = new_case_plan("CP-F-2")
+    assert device.submit(plan).status_code == 201
+    first_id = f"uuid:{uuid.uuid4()}"
+    first = contact_log(
+        "CP-F-2",
+        entity,
+        base_version=1,
+        contact_time="2026-12-02T10:00:00.000+03:00",
+        risk="medium",
+        instance_id=first_id,
+    )
+    assert device.submit(first).status_code == 201
+    edit = contact_log(
+        "CP-F-2",
+        entity,
+        base_version=1,
+        contact_time="2026-12-02T10:00:00.000+03:00",
+        risk="high",
+        deprecated_id=first_id,
+    )
+    assert device.submit(edit).status_code == 201
+    html = web_as("sup", "supervisor", team="north").text("/cases/CP-F-2")
+    assert "This edit changed: Risk level now" in html
+
+
+def test_a_caseworker_outside_the_case_sees_no_case_file(
+    published: None, device: DeviceClient, web_as: Any, make: Factory
+) -> None:
+    ref = _case(device)
+    other = web_as("cw2", "caseworker", team="north")
+    assert other.get(f"/cases/{ref}").status_code == 404
+    assert other.get(f"/cases/{ref}/print").status_code == 404
+    south = web_as("sup-s", "supervisor", team="south")
+    assert south.get(f"/cases/{ref}").status_code == 404
+    owner = Web(make.app.test_client())
+    assert owner.login("cw1").status_code == 302
+    html = owner.text(f"/cases/{ref}")
+    assert "Summary of the discussion" in html
+    assert "/attachments/" not in html  # a caseworker reads no submission files
