@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def test_a_supervisor_reads_the_case_file(live: tuple[str, Flask], page: Any) -> None:
+def test_a_supervisor_reads_the_case_file(live: tuple[str, Flask], page: Any) -> None:  # noqa: F811
     base, app = live
     make = Factory(app)
     for form_id in ("case_plan", "contact_log", "case_conference"):
