@@ -4,8 +4,9 @@ and the risk level's history, in the reader's language.
 
 Built from :class:`~server.cases.case_file.CaseDetail` with one query for the stored XML
 of every submission in the history (and of the versions the edits replaced), one for the
-XForms of the versions this process has not read yet (``server.xforms.labels`` keeps
-them) and one for the names of the services the answers chose.
+versions' MD5s and one for the XForms of those this process has not read yet
+(``server.xforms.labels`` keeps them), and one for the names of the services the answers
+chose: however long the history, five queries at most.
 """
 
 from __future__ import annotations
@@ -65,6 +66,16 @@ class CaseForms:
     item_statuses: dict[str, dict[str, str]] = field(default_factory=dict)
     # "form_id:path" of each sensitive answer the filled forms show, for the audit log
     sensitive_read: tuple[str, ...] = ()
+    # case field -> its question's choices, value -> words
+    field_choices: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def field_value(self, name: str, value: Any) -> Any:
+        """A value of the case field ``name`` in words when its question offers it as a
+        choice (a conflict's candidates, a supervisor's choice); else as it is."""
+        choices = self.field_choices.get(name)
+        if not choices or value in (None, ""):
+            return value
+        return ", ".join(choices.get(v, v) for v in str(value).split())
 
     def item_status(self, kind: str, status: str) -> str | None:
         """A plan item's status as the form that makes items of its kind words it."""
@@ -124,16 +135,22 @@ def read_case_forms(session: Session, detail: CaseDetail, language: str | None) 
         item_kinds=_item_kinds(ordered),
         item_statuses=_item_statuses(ordered),
         sensitive_read=tuple(sorted(sensitive)),
+        field_choices={
+            name: dict(words.choices.get(list_id, {}))
+            for name, (_label, words, list_id) in _property_questions(ordered).items()
+            if list_id
+        },
     )
 
 
 def _labels(session: Session, version_ids: set[int], language: str | None) -> dict[int, FormLabels]:
-    missing = [v for v in sorted(version_ids) if not form_labels.cached(v)]
+    md5 = xform_queries.list_version_md5(session, sorted(version_ids))
+    missing = [v for v, m in sorted(md5.items()) if not form_labels.cached(v, m)]
     xml = xform_queries.list_version_xml(session, missing)
     out = {}
-    for v in sorted(version_ids):
-        if form_labels.cached(v) or v in xml:
-            out[v] = form_labels.labels_for(v, xml.get(v), language)
+    for v, m in sorted(md5.items()):
+        if form_labels.cached(v, m) or v in xml:
+            out[v] = form_labels.labels_for(v, xml.get(v), language, m)
     return out
 
 

@@ -7,7 +7,6 @@ the page shows "Reassigned the case to amina (was bo)" and "Reason: …".
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,11 +39,9 @@ def _none(value: Any) -> str:
     return str(value) if value not in (None, "") else _("no one")
 
 
-def decision_text(
-    kind: str, payload: dict[str, Any], field_label: Callable[[str], str] | None = None
-) -> str:
+def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = None) -> str:
     """What a supervisor decided, in words (an unknown kind: its code, readable);
-    ``field_label`` names a case field as its question does."""
+    ``forms`` names a case field and its values as the forms do."""
     if kind == "reassign":
         before = payload.get("username_before")
         if "username_before" in payload and before != payload.get("username"):
@@ -61,8 +58,8 @@ def decision_text(
     if kind == "resolve":
         return _(
             "Resolved a conflict: kept %(value)s for %(field)s",
-            value=_none(payload.get("value")),
-            field=_field(payload.get("field") or payload.get("conflict_key") or "?", field_label),
+            value=_none(_value(payload.get("field"), payload.get("value"), forms)),
+            field=_field(payload.get("field") or payload.get("conflict_key") or "?", forms),
         )
     if kind == "link_submission":
         return _(
@@ -85,16 +82,20 @@ def decision_text(
     return kind.replace("_", " ").capitalize()
 
 
-def _field(name: str, field_label: Callable[[str], str] | None) -> str:
-    return field_label(name) if field_label is not None else name
+def _field(name: str, forms: CaseForms | None) -> str:
+    return forms.field_label(name) if forms is not None else name
 
 
-def _decision_row(action: ActionEntry, field_label: Callable[[str], str] | None) -> HistoryRow:
+def _value(name: Any, value: Any, forms: CaseForms | None) -> Any:
+    return forms.field_value(str(name), value) if forms is not None and name else value
+
+
+def _decision_row(action: ActionEntry, forms: CaseForms | None) -> HistoryRow:
     reason = action.payload.get("reason")
     return HistoryRow(
         at=action.at,
         by=action.actor,
-        decision=decision_text(action.kind, action.payload, field_label),
+        decision=decision_text(action.kind, action.payload, forms),
         reason=str(reason) if reason else "",
     )
 
@@ -113,6 +114,5 @@ def case_history(detail: CaseDetail, forms: CaseForms | None = None) -> list[His
         )
         for i, e in enumerate(detail.timeline)
     ]
-    label = forms.field_label if forms is not None else None
-    rows += [(a.at, 1, i, _decision_row(a, label)) for i, a in enumerate(detail.actions)]
+    rows += [(a.at, 1, i, _decision_row(a, forms)) for i, a in enumerate(detail.actions)]
     return [row for *_key, row in sorted(rows, key=lambda r: r[:3])]

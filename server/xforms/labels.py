@@ -3,8 +3,9 @@ language: what a page shows instead of the answers' codes.
 
 Read from the version's XForm (pyxform's output, its ``itext`` translations) with the
 same defusedxml parser as everything else from outside (``server.xml``), once per version:
-:func:`labels_for` keeps what it read in memory, keyed by the version's id (a published
-version never changes), and picks the language per call.
+:func:`labels_for` keeps what it read in memory, keyed by the version's id and the MD5 of
+its XForm (a published version never changes; the MD5 keeps one process that serves two
+databases, as the tests do, from mixing them up), and picks the language per call.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class _Read:
     not_asked: frozenset[str]  # paths bound read-only or calculated
 
 
-_cache: dict[int, _Read] = {}
+_cache: dict[tuple[int, str], _Read] = {}
 _lock = threading.Lock()
 # Far more versions than a deployment publishes; a bound keeps a long-lived worker's memory flat.
 MAX_CACHED = 500
@@ -179,16 +180,19 @@ def _question(
     )
 
 
-def cached(version_id: int) -> bool:
-    return version_id in _cache
+def cached(version_id: int, md5: str = "") -> bool:
+    return (version_id, md5) in _cache
 
 
-def labels_for(version_id: int, xml: str | bytes | None, wanted: str | None) -> FormLabels:
-    """The words of the version ``version_id`` in the user's language ``wanted`` (else the
-    form's default). ``xml`` is read only the first time a process sees the version (it may
-    be None after that: :func:`cached`)."""
+def labels_for(
+    version_id: int, xml: str | bytes | None, wanted: str | None, md5: str = ""
+) -> FormLabels:
+    """The words of the version ``version_id`` (whose XForm has the MD5 ``md5``) in the
+    user's language ``wanted`` (else the form's default). ``xml`` is read only the first
+    time a process sees the version (it may be None after that: :func:`cached`)."""
+    key = (version_id, md5)
     with _lock:
-        read = _cache.get(version_id)
+        read = _cache.get(key)
     if read is None:
         if xml is None:
             raise KeyError(version_id)
@@ -196,5 +200,5 @@ def labels_for(version_id: int, xml: str | bytes | None, wanted: str | None) -> 
         with _lock:
             if len(_cache) >= MAX_CACHED:
                 _cache.clear()
-            _cache[version_id] = read
+            _cache[key] = read
     return build_labels(version_id, read, wanted)

@@ -52,6 +52,14 @@ def get_version_by_id(session: Session, version_id: int) -> XFormVersion | None:
     return session.get(XFormVersion, version_id)
 
 
+def list_version_md5(session: Session, version_ids: Sequence[int]) -> dict[int, str]:
+    """The MD5 of these published versions' XForms, by version id."""
+    if not version_ids:
+        return {}
+    stmt = select(XFormVersion.id, XFormVersion.md5).where(XFormVersion.id.in_(version_ids))
+    return {int(i): str(md5) for i, md5 in session.execute(stmt)}
+
+
 def list_version_xml(session: Session, version_ids: Sequence[int]) -> dict[int, str]:
     """The XForms of these published versions, by version id."""
     if not version_ids:

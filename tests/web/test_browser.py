@@ -177,7 +177,7 @@ def test_a_day_in_the_office(live: tuple[str, Flask], page: Any, tmp_path: Path)
     _shot(page, "07-case-conflict")
 
     # Resolve the conflict side by side.
-    page.get_by_role("button", name="Keep low for risk_level").click()
+    page.get_by_role("button", name="Keep Low for Risk").click()
     page.wait_for_url("**/cases/CP-101")
     assert "Conflict resolved" in page.locator(".flashes").inner_text()
     assert page.locator("section.conflicts").count() == 0

@@ -6,10 +6,12 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from flask import Flask
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server.audit.models import AuditEvent
+from server.db import get_database
 from tests.factories import DeviceClient, Factory
 from tests.realforms import case_conference, contact_log, new_case_plan
 from tests.web.conftest import Web
@@ -146,3 +148,38 @@ def test_a_caseworker_outside_the_case_sees_no_case_file(
     html = owner.text(f"/cases/{ref}")
     assert "Summary of the discussion" in html
     assert "/attachments/" not in html  # a caseworker reads no submission files
+
+
+def test_the_case_file_reads_as_many_rows_whatever_its_length(
+    published: None, device: DeviceClient, web_as: Any, app: Flask
+) -> None:
+    """No query per form: the words once per version, the submissions in one query."""
+    plan, entity = new_case_plan("CP-F-3")
+    assert device.submit(plan).status_code == 201
+    sup = web_as("sup", "supervisor", team="north")
+    engine = get_database(app).engine
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    def queries_for_page() -> int:
+        sup.text("/cases/CP-F-3")  # the forms' words are read: kept for the next look
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            sup.text("/cases/CP-F-3")
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    short = queries_for_page()
+    for n in range(1, 7):
+        xml = contact_log(
+            "CP-F-3",
+            entity,
+            base_version=n,
+            contact_time=f"2026-12-{n + 1:02d}T10:00:00.000+03:00",
+        )
+        assert device.submit(xml).status_code == 201
+    assert queries_for_page() == short

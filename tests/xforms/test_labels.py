@@ -59,9 +59,13 @@ def test_calculations_notes_hidden_fields_and_metadata_are_not_asked() -> None:
 
 
 def test_a_version_is_read_once_and_then_served_from_memory() -> None:
-    labels.labels_for(7, xform("case_plan"), None)
-    assert labels.cached(7)
-    again = labels.labels_for(7, None, "es")
+    labels.labels_for(7, xform("case_plan"), None, "abc")
+    assert labels.cached(7, "abc")
+    again = labels.labels_for(7, None, "es", "abc")
     assert again.language == "Spanish (es)"
     with pytest.raises(KeyError):
         labels.labels_for(8, None, None)
+    # the same id with another XForm (another database) is read afresh
+    assert not labels.cached(7, "def")
+    other = labels.labels_for(7, xform("contact_log"), None, "def")
+    assert other.form_id == "contact_log"
