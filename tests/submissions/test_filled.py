@@ -9,6 +9,8 @@ import pytest
 from server.submissions.filled import Answer, FilledForm, RepeatTable, Section, fill
 from server.xforms import labels
 from tests import realforms
+from tests.collect import fill_instance
+from tests.factories import xform_from_md
 from tests.realforms import xform
 
 ENTITY = str(uuid.uuid4())
@@ -135,3 +137,43 @@ def test_a_repeat_row_that_changed_is_marked() -> None:
     )
     assert decisions.is_changed
     assert form.changed == ("Status",)
+
+
+PHOTO_FORM = """
+| survey |
+| | type | name | label | calculation |
+| | image | photo | Photo of the house | |
+| | calculate | total | | 1 + 1 |
+| | begin group | family | Family | |
+| | begin repeat | member | Member | |
+| | text | who | Who | |
+| | image | face | Picture | |
+| | end repeat | | | |
+| | end group | | | |
+"""
+
+
+def test_files_are_named_for_their_links() -> None:
+    xml_form = xform_from_md(PHOTO_FORM)
+    words = labels.labels_for(99, xml_form, None)
+    xml = fill_instance(
+        xml_form,
+        {
+            "photo": "house.jpg",
+            "total": "2",
+            "family": {"member": [{"who": "Aunt", "face": "aunt.png"}]},
+        },
+    )
+    form = fill(xml, words)
+    photo = next(i for i in form.sections[0].items if isinstance(i, Answer))
+    assert photo.label == "Photo of the house"
+    assert photo.value.attachment == "house.jpg"
+    table = next(i for i in form.sections[1].items if isinstance(i, RepeatTable))
+    assert table.columns == ("Who", "Picture")
+    cell = table.rows[0][1]
+    assert cell is not None
+    assert cell.attachment == "aunt.png"
+    assert form.attachments == ("house.jpg", "aunt.png")
+    assert "2" not in {
+        i.value.text for s in form.sections for i in s.items if isinstance(i, Answer)
+    }
