@@ -106,6 +106,11 @@ def test_the_printable_case_file_has_the_same_content_and_is_audited(
         select(AuditEvent).where(AuditEvent.action == "case.view", AuditEvent.target == ref)
     ).all()
     assert [(e.actor, (e.details or {}).get("print")) for e in events] == [("sup", True)]
+    # each sensitive answer the filled forms show is named, as the case's fields are
+    read = events[0].details["sensitive"]
+    assert "case_conference:discussion" in read
+    assert "contact_log:safety/safety_plan_contacts" in read
+    assert "case_plan:needs_group/needs/how_addressed" in read
 
 
 def test_an_edit_shows_what_it_changed(published: None, device: DeviceClient, web_as: Any) -> None:
