@@ -52,6 +52,11 @@ def get_version_by_id(session: Session, version_id: int) -> XFormVersion | None:
     return session.get(XFormVersion, version_id)
 
 
+def get_form_titles(session: Session) -> dict[str, str]:
+    """Every form's title, by form ID (what pages show instead of the ID)."""
+    return {str(i): str(t) for i, t in session.execute(select(XForm.form_id, XForm.title)) if t}
+
+
 def list_version_md5(session: Session, version_ids: Sequence[int]) -> dict[int, str]:
     """The MD5 of these published versions' XForms, by version id."""
     if not version_ids:

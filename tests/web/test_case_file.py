@@ -188,3 +188,19 @@ def test_the_case_file_reads_as_many_rows_whatever_its_length(
         )
         assert device.submit(xml).status_code == 201
     assert queries_for_page() == short
+
+
+def test_the_queues_name_forms_by_their_titles(
+    published: None, device: DeviceClient, web_as: Any
+) -> None:
+    held = contact_log(
+        "CP-NOWHERE", str(uuid.uuid4()), base_version=1, contact_time="2026-12-02T10:00:00Z"
+    )
+    assert device.submit(held).status_code == 201
+    html = web_as("sup", "supervisor", team="north").text("/queues")
+    row = re.search(r"<td>CP-NOWHERE</td>.*?</tr>", html, flags=re.S)
+    assert row is not None
+    assert "Contact log" in row.group(0)
+    assert "contact_log" not in row.group(0)
+    words = re.sub(r"<[^>]+>", " ", _outside_details(row.group(0)))  # what a person reads
+    assert not _UUID.search(words)

@@ -29,6 +29,7 @@ from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
 from server.web.errors import flash_error
 from server.web.history import case_history
 from server.web.today import today
+from server.xforms import queries as xform_queries
 
 QUEUE_PER_PAGE = 50
 
@@ -283,6 +284,7 @@ def queues() -> str:
         unlinked_page=unlinked,
         duplicates_page=duplicates,
         pages=pages,
+        form_titles=xform_queries.get_form_titles(session),
     )
 
 
