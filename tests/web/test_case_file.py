@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from server.audit.models import AuditEvent
 from server.db import get_database
+from tests.cases import forms
 from tests.factories import DeviceClient, Factory
 from tests.realforms import case_conference, contact_log, new_case_plan
+from tests.web import seed
 from tests.web.conftest import Web
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -204,3 +206,32 @@ def test_the_queues_name_forms_by_their_titles(
     assert "contact_log" not in row.group(0)
     words = re.sub(r"<[^>]+>", " ", _outside_details(row.group(0)))  # what a person reads
     assert not _UUID.search(words)
+
+
+def test_a_photo_answer_is_a_thumbnail_for_those_who_may_read_files(
+    make: Factory, web_as: Any
+) -> None:
+    make.publish_md(forms.CASE_PLAN)
+    make.publish_md(
+        forms.CONTACT_LOG.replace(
+            "| | select_one yn | close |",
+            "| | image | photo | Photo of the home | | | | |\n| | select_one yn | close |",
+        )
+    )
+    make.user("cw-n", "caseworker", team="north")
+    phone = make.device_client("phone-n", "cw-n")
+    entity = seed.new_entity()
+    seed.submit(phone, seed.registration("CP-PH-1", entity))
+    visit = seed.contact("CP-PH-1", entity, "2024-05-03T10:00:00Z", photo="home.jpg")
+    assert phone.submit(visit, {"home.jpg": b"\xff\xd8\xff\xe0 a photo"}).status_code == 201
+    sup = web_as("sup-n", "supervisor", team="north")
+    html = sup.text("/cases/CP-PH-1")
+    found = re.search(r'<img class="thumb" src="([^"]+)" alt="home.jpg"', html)
+    assert found is not None
+    assert "Photo of the home" in html
+    photo = sup.get(found.group(1).replace("&#43;", "+").replace("&amp;", "&"))
+    assert photo.status_code == 200
+    assert photo.data == b"\xff\xd8\xff\xe0 a photo"
+    owner = Web(make.app.test_client())
+    assert owner.login("cw-n").status_code == 302
+    assert 'class="thumb"' not in owner.text("/cases/CP-PH-1")
