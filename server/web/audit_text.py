@@ -87,6 +87,7 @@ NAMES: dict[str, Any] = {
     "device": _l("Device"),
     "format": _l("Format"),
     "include_sensitive": _l("Sensitive answers included"),
+    "sensitive": _l("Sensitive answers read"),
     "labels": _l("Labels instead of codes"),
     "language": _l("Language"),
     "group_paths": _l("Group names in column headers"),
