@@ -2,8 +2,9 @@
 fields under their questions' labels, plan item kinds and statuses as the forms name them,
 and the risk level's history, in the reader's language.
 
-Built from :class:`~server.cases.case_file.CaseDetail` with one query for the stored XML
-of every submission in the history (and of the versions the edits replaced), one for the
+Built from :class:`~server.cases.case_file.CaseDetail` with one query for the answers of
+every submission in the history (and of the versions the edits replaced: as parsed from
+their stored XML on arrival, so the page does not parse the XML again), one for the
 versions' MD5s and one for the XForms of those this process has not read yet
 (``server.xforms.labels`` keeps them), and one for the names of the services the answers
 chose: however long the history, five queries at most.
@@ -20,11 +21,10 @@ from sqlalchemy.orm import Session
 
 from server.cases.case_file import CaseDetail, TimelineEntry
 from server.cases.mapping import case_property_of
-from server.errors import AppError
 from server.services import queries as service_queries
 from server.submissions import queries as submission_queries
 from server.submissions.filled import FilledForm, fill_data, values_for_list
-from server.submissions.parse import DataNode, parse_envelope
+from server.submissions.parse import DataNode
 from server.xforms import labels as form_labels
 from server.xforms import queries as xform_queries
 from server.xforms.labels import FormLabels
@@ -98,12 +98,11 @@ def read_case_forms(session: Session, detail: CaseDetail, language: str | None) 
     forms have it, else in each form's default language."""
     entries = [e for e in detail.timeline if e.version_id is not None]
     words = _labels(session, {e.version_id for e in entries if e.version_id}, language)
-    xml = submission_queries.list_xml(
+    parsed = submission_queries.list_answers(
         session,
         [e.submission_id for e in entries if not e.is_encrypted],
         [e.deprecated_id for e in entries if e.deprecated_id and not e.is_encrypted],
     )
-    parsed = {iid: _parse(raw) for iid, raw in xml.items()}
     services: set[str] = set()
     for e in entries:
         data = parsed.get(e.instance_id)
@@ -152,13 +151,6 @@ def _labels(session: Session, version_ids: set[int], language: str | None) -> di
         if form_labels.cached(v, m) or v in xml:
             out[v] = form_labels.labels_for(v, xml.get(v), language, m)
     return out
-
-
-def _parse(xml: bytes) -> DataNode | None:
-    try:
-        return parse_envelope(xml).data
-    except AppError:  # stored as it came; the history still lists it, without its answers
-        return None
 
 
 def _fill(

@@ -31,6 +31,11 @@ class Value:
     attachment: str | None = None
     is_changed: bool = False
 
+    @property
+    def is_plain(self) -> bool:
+        """Shown as its text alone: not a file, a day or a time, nor a changed answer."""
+        return not (self.attachment or self.is_changed or self.type in ("date", "dateTime"))
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -55,6 +60,24 @@ class RepeatTable:
 class Section:
     label: str  # "" for the questions outside any group
     items: tuple[Answer | RepeatTable, ...]
+
+    @property
+    def blocks(self) -> list[tuple[Answer, ...] | RepeatTable]:
+        """The items as a page lays them out: runs of answers (one list each) between
+        the tables."""
+        out: list[tuple[Answer, ...] | RepeatTable] = []
+        run: list[Answer] = []
+        for item in self.items:
+            if isinstance(item, Answer):
+                run.append(item)
+                continue
+            if run:
+                out.append(tuple(run))
+                run = []
+            out.append(item)
+        if run:
+            out.append(tuple(run))
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,10 +116,10 @@ def fill_data(
     before = _flat(previous, labels) if previous is not None else None
     reader = _Reader(labels, lookups or {}, before)
     sections = reader.sections(data)
-    now = _flat(data, labels)
     changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     if before is not None:
+        now = _flat(data, labels)
         changed = _labels_of(labels, [k for k, v in now.items() if before.get(k) != v])
         removed = _labels_of(labels, [k for k in before if k not in now])
     return FilledForm(
@@ -165,9 +188,7 @@ class _Reader:
         self.before = before
         self.attachments: list[str] = []
         self.sensitive: set[str] = set()
-        self.children: dict[str | None, list[Question]] = {}
-        for q in labels.questions:
-            self.children.setdefault(q.parent, []).append(q)
+        self.children = labels.children
 
     def sections(self, data: DataNode) -> tuple[Section, ...]:
         out: list[Section] = []

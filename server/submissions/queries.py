@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import User
 from server.submissions.models import ProcessingState, Submission, SubmissionAttachment
+from server.submissions.parse import DataNode
 from server.submissions.scope import submission_scope_clause
 
 
@@ -93,17 +94,18 @@ def list_submissions_by_id(session: Session, ids: Sequence[int]) -> list[Submiss
     return [found[i] for i in ids if i in found]
 
 
-def list_xml(
+def list_answers(
     session: Session, ids: Sequence[int], instance_ids: Sequence[str] = ()
-) -> dict[str, bytes]:
-    """The stored XML of the submissions ``ids`` and of those named by ``instance_ids`` (the
-    versions an edit replaced), by instance ID, in one query."""
+) -> dict[str, DataNode]:
+    """The answers of the submissions ``ids`` and of those named by ``instance_ids`` (the
+    versions an edit replaced), by instance ID, in one query: as parsed from their stored
+    XML when they arrived (``parse.parse_envelope(xml).data``), not the XML again."""
     if not ids and not instance_ids:
         return {}
-    stmt = select(Submission.instance_id, Submission.xml).where(
+    stmt = select(Submission.instance_id, Submission.data).where(
         or_(Submission.id.in_(ids), Submission.instance_id.in_(instance_ids))
     )
-    return {str(i): bytes(xml) for i, xml in session.execute(stmt)}
+    return {str(i): data for i, data in session.execute(stmt) if data}
 
 
 def list_submissions_to_reprocess(

@@ -75,6 +75,17 @@ class FormLabels:
             object.__setattr__(self, "_index", found)
         return found
 
+    @property
+    def children(self) -> dict[str | None, list[Question]]:
+        """The questions each group or repeat holds (None: the form's top level), in order."""
+        found: dict[str | None, list[Question]] | None = self.__dict__.get("_children")
+        if found is None:
+            found = {}
+            for q in self.questions:
+                found.setdefault(q.parent, []).append(q)
+            object.__setattr__(self, "_children", found)
+        return found
+
     def choice(self, list_id: str | None, value: str) -> str:
         """The label of ``value`` in ``list_id``; the value itself when the list (a file the
         server sends, say) does not have it."""
@@ -97,6 +108,8 @@ class _Read:
 
 
 _cache: dict[tuple[int, str], _Read] = {}
+# the same, in one language: what a page uses (built from the above, so cleared with it)
+_built: dict[tuple[tuple[int, str], str | None], FormLabels] = {}
 _lock = threading.Lock()
 # Far more versions than a deployment publishes; a bound keeps a long-lived worker's memory flat.
 MAX_CACHED = 500
@@ -180,6 +193,13 @@ def _question(
     )
 
 
+def clear() -> None:
+    """Forget every version read (tests: one process, many databases)."""
+    with _lock:
+        _cache.clear()
+        _built.clear()
+
+
 def cached(version_id: int, md5: str = "") -> bool:
     return (version_id, md5) in _cache
 
@@ -193,6 +213,7 @@ def labels_for(
     key = (version_id, md5)
     with _lock:
         read = _cache.get(key)
+        built = _built.get((key, wanted)) if read is not None else None
     if read is None:
         if xml is None:
             raise KeyError(version_id)
@@ -200,5 +221,12 @@ def labels_for(
         with _lock:
             if len(_cache) >= MAX_CACHED:
                 _cache.clear()
+                _built.clear()
             _cache[key] = read
-    return build_labels(version_id, read, wanted)
+    if built is None:
+        built = build_labels(version_id, read, wanted)
+        with _lock:
+            if len(_built) >= MAX_CACHED:
+                _built.clear()
+            _built[(key, wanted)] = built
+    return built

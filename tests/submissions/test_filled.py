@@ -18,7 +18,7 @@ ENTITY = str(uuid.uuid4())
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    labels._cache.clear()
+    labels.clear()
 
 
 def _words(form_id: str, language: str | None = None) -> labels.FormLabels:

@@ -10,7 +10,7 @@ from tests.realforms import xform
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    labels._cache.clear()
+    labels.clear()
 
 
 def test_question_and_choice_labels_come_in_the_default_language() -> None:
