@@ -27,6 +27,7 @@ from server.db import make_engine
 from server.migrations import upgrade
 from server.reports import service as reports
 from server.reports.service import ReportRequest
+from server.submissions import queries as submission_queries
 
 TODAY = date(2026, 12, 6)
 BIG_TABLES = ("case_record", "case_contribution", "plan_item", "audit_event", "submission")
@@ -146,6 +147,16 @@ def assert_no_full_scan(found: list[tuple[str, str]]) -> None:
 def test_case_page_timeline_uses_the_case_index(session: Session) -> None:
     found = plans(session, lambda: queries.list_timeline(session, 1))
     assert "ix_case_contribution_case" in combined(found)
+    assert_no_full_scan(found)
+
+
+def test_case_file_answers_come_by_key(session: Session) -> None:
+    """The case file's answers: one query, by id and by instance ID (an edit's original)."""
+    found = plans(
+        session,
+        lambda: submission_queries.list_answers(session, [1, 2, 3], ["uuid:a", "uuid:b"]),
+    )
+    assert len(found) == 1
     assert_no_full_scan(found)
 
 
