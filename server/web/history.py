@@ -15,13 +15,15 @@ from flask_babel import gettext
 
 from server.cases.case_file import ActionEntry, CaseDetail, TimelineEntry
 from server.cases.case_forms import CaseForms
+from server.cases.models import CaseConflict
 from server.submissions.filled import FilledForm
 
 
 @dataclass(frozen=True)
 class HistoryRow:
     """One line of the case's history: a form (``entry``, with its answers as ``form``
-    shows them) or a decision (``decision``)."""
+    shows them), a decision (``decision``), or a conflict two edits made (``decision``
+    says what, ``is_conflict``)."""
 
     at: datetime
     by: str | None
@@ -29,6 +31,7 @@ class HistoryRow:
     decision: str = ""
     reason: str = ""
     form: FilledForm | None = None
+    is_conflict: bool = False
 
 
 def _(text: str, **values: Any) -> str:
@@ -100,6 +103,27 @@ def _decision_row(action: ActionEntry, forms: CaseForms | None) -> HistoryRow:
     )
 
 
+def _conflict_row(conflict: CaseConflict, forms: CaseForms | None) -> HistoryRow:
+    values = [
+        _(
+            "%(value)s (%(user)s)",
+            value=_none(_value(conflict.field, c.get("value"), forms)),
+            user=_none(c.get("user")),
+        )
+        for c in conflict.candidates
+    ]
+    return HistoryRow(
+        at=conflict.detected_at,
+        by=None,
+        decision=_(
+            "Two edits changed %(field)s differently: %(values)s",
+            field=_field(conflict.field, forms),
+            values=" / ".join(values),
+        ),
+        is_conflict=True,
+    )
+
+
 def case_history(detail: CaseDetail, forms: CaseForms | None = None) -> list[HistoryRow]:
     """The forms and the decisions, oldest first (a form before a decision at the same
     time: the decision was taken on what the form had said); each form with its filled
@@ -115,4 +139,7 @@ def case_history(detail: CaseDetail, forms: CaseForms | None = None) -> list[His
         for i, e in enumerate(detail.timeline)
     ]
     rows += [(a.at, 1, i, _decision_row(a, forms)) for i, a in enumerate(detail.actions)]
+    rows += [
+        (c.detected_at, 1, -1 - i, _conflict_row(c, forms)) for i, c in enumerate(detail.conflicts)
+    ]
     return [row for *_key, row in sorted(rows, key=lambda r: r[:3])]

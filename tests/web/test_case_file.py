@@ -235,3 +235,28 @@ def test_a_photo_answer_is_a_thumbnail_for_those_who_may_read_files(
     owner = Web(make.app.test_client())
     assert owner.login("cw-n").status_code == 302
     assert 'class="thumb"' not in owner.text("/cases/CP-PH-1")
+
+
+def test_a_conflict_and_its_resolution_are_in_the_history_in_words(
+    published: None, device: DeviceClient, web_as: Any
+) -> None:
+    plan, entity = new_case_plan("CP-F-4", risk="medium")
+    assert device.submit(plan).status_code == 201
+    for risk, hour in (("low", 10), ("high", 11)):
+        contact = contact_log(
+            "CP-F-4", entity, base_version=1, risk=risk, contact_time=f"2026-11-24T{hour}:00:00Z"
+        )
+        assert device.submit(contact).status_code == 201
+    sup = web_as("sup", "supervisor", team="north")
+    html = sup.text("/cases/CP-F-4")
+    words = " ".join(re.sub(r"<[^>]+>", " ", _outside_details(html)).split())
+    assert "Two edits changed Risk level differently: Low (cw1) / High (cw1)" in words
+    conflict_id = re.search(r'name="conflict_id" value="(\d+)"', html)
+    assert conflict_id is not None
+    done = sup.post(
+        "/cases/CP-F-4/resolve", {"conflict_id": conflict_id.group(1), "value": '"low"'}
+    )
+    assert done.status_code == 302
+    words = " ".join(re.sub(r"<[^>]+>", " ", _outside_details(sup.text("/cases/CP-F-4"))).split())
+    assert "Resolved a conflict: kept Low for Risk level" in words
+    assert "risk_level" not in words
