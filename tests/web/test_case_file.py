@@ -25,21 +25,22 @@ def _case(device: DeviceClient, ref: str = "CP-F-1") -> str:
     """A case with a plan, three contacts and a conference, sent by a phone."""
     plan, entity = new_case_plan(ref)
     assert device.submit(plan).status_code == 201
-    for n, (day, risk) in enumerate([("02", "high"), ("09", "medium"), ("16", "medium")], 1):
+    # days before the tests' "now" (a phone's clock days ahead is not believed)
+    for n, (day, risk) in enumerate([(21, "high"), (25, "medium"), (28, "medium")], 1):
         xml = contact_log(
             ref,
             entity,
             base_version=n,
-            contact_time=f"2026-12-{day}T10:00:00.000+03:00",
+            contact_time=f"2026-11-{day}T10:00:00.000+03:00",
             risk=risk,
-            next_contact=f"2026-12-{int(day) + 7:02d}",
+            next_contact=f"2026-12-{day - 20:02d}",
         )
         assert device.submit(xml).status_code == 201
     conference = case_conference(
         ref,
         entity,
         base_version=4,
-        conference_date="2026-12-18",
+        conference_date="2026-11-30",
         decisions=[
             ("Enrol the child in the village school", "Head teacher", "2027-01-10", "planned")
         ],
@@ -104,6 +105,8 @@ def test_the_printable_case_file_has_the_same_content_and_is_audited(
     assert "Key messages given" in html
     assert 'class="sheet"' in html
     assert 'style="' not in html
+    assert '<body class="paper">' in html  # the stylesheet leaves the navigation out
+    assert f'href="/cases/{ref}">Back to the case</a>' in html
     events = db_session.scalars(
         select(AuditEvent).where(AuditEvent.action == "case.view", AuditEvent.target == ref)
     ).all()
