@@ -135,8 +135,8 @@ def read_case_forms(session: Session, detail: CaseDetail, language: str | None) 
         item_statuses=_item_statuses(ordered),
         sensitive_read=tuple(sorted(sensitive)),
         field_choices={
-            name: dict(words.choices.get(list_id, {}))
-            for name, (_label, words, list_id) in _property_questions(ordered).items()
+            name: dict(version.choices.get(list_id, {}))
+            for name, (_label, version, list_id) in _property_questions(ordered).items()
             if list_id
         },
     )

@@ -191,7 +191,7 @@ def test_everyday_care_on_a_tablet(live: tuple[str, Flask], page: Any) -> None: 
     assert "The case is closed." in page.locator(".flashes").inner_text()
     assert page.locator("#case-status").inner_text() == "closed"
     assert page.locator("main .overdue").count() == 0
-    decision = page.locator("tr.decision")
+    decision = page.locator("ol.history li.decision")
     assert "Closed the case" in decision.inner_text()
     assert "Reason: Goals met; the family is stable." in decision.inner_text()
     _check_page(page, "03-case-closed")
