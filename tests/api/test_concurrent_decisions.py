@@ -92,7 +92,7 @@ def test_a_supervisor_deciding_while_a_phone_sends_a_contact(
             "CP-RACE-2", entity_id, base_version=1, contact_time=f"2026-11-24T10:{n:02d}:00.000Z"
         )
         action = "close" if n % 2 else "reopen"
-        decide = _post(app, f"/api/v1/cases/CP-RACE-2/{action}", one, {})
+        decide = _post(app, f"/api/v1/cases/CP-RACE-2/{action}", one, {"reason": f"r{n}"})
         delay = jitter.uniform(0, 0.03)
 
         def later(decide: Callable[[], Any] = decide, delay: float = delay) -> Any:
