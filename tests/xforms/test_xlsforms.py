@@ -50,6 +50,8 @@ FIELD_ROLES = {
     "next_contact",
     "review_due",
     "close",
+    "outcome",
+    "worker_safe",
 }
 REPEAT_ROLES = {"need", "service", "action", "decision", "existing"}
 ITEM_ROLES = {"key", "item_id", "title", "owner", "due", "status"}
@@ -198,7 +200,10 @@ def test_roles_are_known_and_in_the_right_place(form_id: str) -> None:
             "case_plan",
             {"ref", "caseworker", "event_time", "risk", "contact_frequency", "review_due"},
         ),
-        ("contact_log", {"ref", "event_time", "risk", "next_contact", "close"}),
+        (
+            "contact_log",
+            {"ref", "event_time", "risk", "next_contact", "close", "outcome", "worker_safe"},
+        ),
         ("case_conference", {"ref", "event_time", "review_due", "close"}),
     ],
 )
@@ -619,3 +624,30 @@ def test_a_referral_made_at_a_contact_names_its_service_category() -> None:
     bind = form.bind("service_category")
     assert bind.attrib.get("calculate") == "'health'"
     assert form.repeat_of(bind.nodeset) == "/data/health/health_referral"
+
+
+def test_a_failed_attempt_skips_the_visit_questions() -> None:
+    """The outcome comes before the visit: a failed attempt (no answer, child not present,
+    unsafe to talk) asks how it was tried and what happened, and none of the visit."""
+    form = load("contact_log")
+    order = [b.field for b in form.binds]
+    assert order.index("contact_outcome") < order.index("contact_time")
+    choices = re.findall(r"<name>([a-z_]+)</name>", form.result.xform)
+    assert {"made", "no_answer", "child_not_present", "unsafe_to_talk"} <= set(choices)
+    made = "/data/contact_outcome  = 'made'"
+    for field in ("contact_mode", "participants", "health", "safety", "assessment", "next"):
+        assert made in form.bind(field).attrib["relevant"], field
+    for field in ("attempt_mode", "attempt_note", "attempt_not_counted"):
+        assert "!= 'made'" in form.bind(field).attrib["relevant"], field
+    assert form.bind("attempt_note").attrib.get(SENSITIVE) == "yes"
+
+
+def test_the_caseworker_says_whether_they_felt_safe() -> None:
+    form = load("contact_log")
+    felt_safe = form.bind("worker_felt_safe")
+    assert felt_safe.role == "worker_safe"
+    assert felt_safe.attrib.get("required") == "true()"
+    assert "relevant" not in felt_safe.attrib  # asked after a contact and after an attempt
+    note = form.bind("worker_safety_note")
+    assert note.attrib.get(SENSITIVE) == "yes"
+    assert note.attrib.get("required", "false()") == "false()"
