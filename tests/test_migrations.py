@@ -225,3 +225,33 @@ def test_0012_moves_the_decisions_markers_out_of_their_payload(empty_database_ur
     assert stored[2] == (payloads[2], None, None, None)
     assert [action_details(*row) for row in stored] == payloads
     engine.dispose()
+
+
+def test_0013_keeps_existing_cases_with_no_safety_alert(empty_database_url: str):
+    """Cases stored before 0013 keep their rows; none has an alert (no form asked)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0012")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO case_record (id, case_ref, entity_id, status, properties,"
+                " provenance, version, open_conflicts, opened_at, updated_at) VALUES (1,"
+                " 'CP-1', 'e-1', 'open', '{}', '{}', 3, 0, '2026-03-15 10:00:00',"
+                " '2026-03-15 10:00:00')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT case_ref, version, worker_unsafe_at, worker_unsafe_by FROM case_record")
+        ).one()
+    assert tuple(row) == ("CP-1", 3, None, None)
+    engine.dispose()

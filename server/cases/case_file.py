@@ -39,6 +39,8 @@ class TimelineEntry:
     deprecated_id: str | None = None  # an edit: the instance it replaced
     device: str | None = None  # the label of the phone that sent it
     is_encrypted: bool = False
+    attempt: str | None = None  # a failed attempt: why (``CaseUpdate.attempt``)
+    worker_unsafe: bool = False  # the caseworker did not feel safe
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
                 deprecated_id=submission.deprecated_id,
                 device=submission.device,
                 is_encrypted=submission.is_encrypted,
+                attempt=update.attempt,
+                worker_unsafe=update.worker_unsafe,
             )
         )
     actions = [

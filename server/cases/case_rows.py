@@ -68,6 +68,8 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
         "provenance": state.provenance,
         "open_conflicts": state.open_conflicts,
         "closed_at": state.closed_at,
+        "worker_unsafe_at": state.worker_unsafe_at,
+        "worker_unsafe_by": state.worker_unsafe_by,
     }
     if state.opened_at is not None:
         values["opened_at"] = state.opened_at

@@ -33,6 +33,13 @@ Rules (the spreadsheet contract of ``xlsforms/``):
   it: the items it makes (a referral) get keys of their own, prefixed ``contact:``. Each
   repeat entry is its own item, so one contact can make several referrals, each to a
   directory service or to a provider named in free text (then its ``owner``).
+* The role ``outcome`` says whether the contact took place: an answer other than ``made``
+  is a failed attempt (``no_answer``, ``child_not_present``, ``unsafe_to_talk``). A failed
+  attempt is a record of the event only: it is not a contact and says nothing about the
+  case (no field, item or closure), so the case stays due. A form without the role, or a
+  blank answer, is a contact as before.
+* The role ``worker_safe``: the answer ``no`` says the caseworker did not feel safe, which
+  alerts the supervisor, after a contact or an attempt alike.
 
 Total: no answer makes the mapping raise. An answer a role cannot read (a date that is not a
 date, a frequency that is not a whole number of days, an id or code longer than the
@@ -70,6 +77,8 @@ MAX_VERSION = 2**31 - 1
 DEFAULT_FUTURE_TOLERANCE = timedelta(hours=24)
 # Contact less often than once a year is not a contact frequency.
 MAX_CONTACT_FREQUENCY_DAYS = 366
+# The ``outcome`` answer of a contact that took place; any other is a failed attempt.
+CONTACT_MADE = "made"
 
 _ROLE_PROPERTIES = {
     "risk": "risk_level",
@@ -163,6 +172,11 @@ class CaseUpdate:
     is_review: bool = False
     # properties that describe this event only (see the module docstring), sorted
     event_fields: tuple[str, ...] = ()
+    # a failed attempt: why it failed (the ``outcome`` answer); None for a contact or
+    # any other form
+    attempt: str | None = None
+    # the caseworker answered that they did not feel safe (role ``worker_safe``)
+    worker_unsafe: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +195,8 @@ class CaseUpdate:
             "is_contact": self.is_contact,
             "is_review": self.is_review,
             "event_fields": list(self.event_fields),
+            "attempt": self.attempt,
+            "worker_unsafe": self.worker_unsafe,
         }
 
     @classmethod
@@ -201,6 +217,8 @@ class CaseUpdate:
             is_contact=bool(data.get("is_contact", False)),
             is_review=bool(data.get("is_review", False)),
             event_fields=tuple(data.get("event_fields") or ()),
+            attempt=data.get("attempt") or None,
+            worker_unsafe=bool(data.get("worker_unsafe", False)),
         )
 
 
@@ -293,6 +311,16 @@ def map_submission(
     event_fields.discard("caseworker")
     close_fields = definition.with_role("close")
     close = any((_first(data, f) or "").lower() == "yes" for f in close_fields)
+    items = tuple(_items(definition, data, case_ref))
+    attempt = _attempt(definition, data)
+    if attempt is not None:
+        # Not a contact: nothing the form may still carry changes the case.
+        properties, event_fields, items, close = {}, set(), (), False
+    worker_unsafe = any(
+        (_first(data, f) or "").lower() == "no"
+        for f in definition.with_role("worker_safe")
+        if f.repeat is None
+    )
 
     return CaseUpdate(
         case_ref=case_ref,
@@ -305,12 +333,26 @@ def map_submission(
         submitter=submitter,
         caseworker=caseworker,
         properties=properties,
-        items=tuple(_items(definition, data, case_ref)),
+        items=items,
         close=close,
-        is_contact=is_contact_form(definition),
+        is_contact=is_contact_form(definition) and attempt is None,
         is_review=definition.kind.is_review,
         event_fields=tuple(sorted(event_fields)),
+        attempt=attempt,
+        worker_unsafe=worker_unsafe,
     )
+
+
+def _attempt(definition: FormDefinition, data: DataNode) -> str | None:
+    """Why the contact did not take place (the ``outcome`` answer when it is not ``made``,
+    as a code of at most ``MAX_CODE_LENGTH``); None when it did, or the form does not say."""
+    for f in definition.with_role("outcome"):
+        if f.repeat is not None:
+            continue
+        value = (_first(data, f) or "").lower()
+        if value and value != CONTACT_MADE:
+            return value[:MAX_CODE_LENGTH]
+    return None
 
 
 def rebase_update(update: CaseUpdate, case_ref: str) -> CaseUpdate:

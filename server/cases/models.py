@@ -75,6 +75,8 @@ class Case(Base):
             "caseworker_id",
             "next_contact_due",  # so that every filter and count is read from this index alone
         ),
+        # The dashboard's safety alerts: the recent ones, newest first.
+        Index("ix_case_record_worker_unsafe", "worker_unsafe_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -106,6 +108,10 @@ class Case(Base):
     admin1: Mapped[str | None] = mapped_column(String(64), default=None)  # region code
     admin2: Mapped[str | None] = mapped_column(String(64), default=None)  # district code
     intake_concern: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The latest contact or attempt at which the caseworker did not feel safe (when, and the
+    # username who said so), derived by every rebuild: the supervisor's alert.
+    worker_unsafe_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    worker_unsafe_by: Mapped[str | None] = mapped_column(String(80), default=None)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

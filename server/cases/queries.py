@@ -515,6 +515,29 @@ def list_due_followups(
     )
 
 
+# What the dashboard's list of safety alerts shows.
+SAFETY_ALERT_COLUMNS = (Case.case_ref, Case.worker_unsafe_at, Case.worker_unsafe_by, Case.status)
+
+
+def list_worker_safety_alerts(
+    user: User, since: datetime
+) -> Select[str, datetime | None, str | None, str]:
+    """Cases in scope whose latest unsafe contact or attempt (the caseworker did not feel
+    safe) was at or after ``since``, newest first: rows of :data:`SAFETY_ALERT_COLUMNS`."""
+    return (
+        select(*SAFETY_ALERT_COLUMNS)
+        .where(case_scope_clause(user), Case.worker_unsafe_at >= since)
+        .order_by(Case.worker_unsafe_at.desc(), Case.case_ref)
+    )
+
+
+def count_worker_safety_alerts(user: User, since: datetime) -> Select[Any]:
+    """How many rows :func:`list_worker_safety_alerts` has."""
+    return select(func.count(Case.id)).where(
+        case_scope_clause(user), Case.worker_unsafe_at >= since
+    )
+
+
 def list_overdue_items(
     user: User, today: date, due_until: date | None = None
 ) -> Select[PlanItem, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
+from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.cases import queries, scope
@@ -66,6 +67,7 @@ class ApplyResult:
     case_id: int | None = None
     error: str | None = None
     hold_reason: str | None = None
+    first_applied: bool = False  # applied to its case now, not by an earlier merge
 
 
 def apply(
@@ -122,7 +124,27 @@ def apply(
         else:
             result = _apply_again(session, submission, update, submitter, settings)
         set_processing(session, submission, ProcessingState.APPLIED)
+        if result.first_applied and update.worker_unsafe:
+            _audit_worker_unsafe(session, submitter, result, update)
     return result
+
+
+def _audit_worker_unsafe(
+    session: Session, submitter: User | None, result: ApplyResult, update: CaseUpdate
+) -> None:
+    """The supervisor's alert in the audit log, once: when the submission that raised it is
+    first applied (reprocessing it derives the same alert and records nothing)."""
+    details = {"instance_id": update.instance_id, "at": update.event_at.isoformat()}
+    if update.attempt:
+        details["attempt"] = update.attempt
+    audit.record(
+        session,
+        submitter,
+        "case.worker_unsafe",
+        target_type="case",
+        target=result.case_ref or "",
+        details=details,
+    )
 
 
 def _read_stored(
@@ -184,6 +206,7 @@ def _apply_first(
         case_ref=update.case_ref or None,
         case_id=pending.case_id,
         hold_reason=pending.hold_reason,
+        first_applied=pending.state == "applied",
     )
 
 
@@ -205,6 +228,7 @@ def _apply_again(
         else None
     )
     contribution = queries.get_contribution_for_submission(session, submission.id)
+    was_applied = contribution is not None and contribution.state == "applied"
     moved = contribution is not None and bool(contribution.update.get(MOVED))
     if contribution is not None and moved:
         # A supervisor filed this submission elsewhere; re-running it keeps that decision,
@@ -289,6 +313,7 @@ def _apply_again(
         case_ref=contribution.case_ref or None,
         case_id=contribution.case_id,
         hold_reason=contribution.hold_reason,
+        first_applied=not was_applied and contribution.state == "applied",
     )
 
 

@@ -86,6 +86,8 @@ class TimelineEntrySchema(Schema):
     is_contact = fields.Boolean()
     is_review = fields.Boolean()
     changes = fields.Dict(keys=fields.String())
+    attempt = fields.String(allow_none=True)
+    worker_unsafe = fields.Boolean()
 
 
 class ActionEntrySchema(Schema):
@@ -111,6 +113,9 @@ class CaseDetailSchema(Schema):
     last_review_at = fields.AwareDateTime(attribute="case.last_review_at", allow_none=True)
     opened_at = fields.AwareDateTime(attribute="case.opened_at")
     closed_at = fields.AwareDateTime(attribute="case.closed_at", allow_none=True)
+    # the latest contact or attempt at which the caseworker did not feel safe
+    worker_unsafe_at = fields.AwareDateTime(attribute="case.worker_unsafe_at", allow_none=True)
+    worker_unsafe_by = fields.String(attribute="case.worker_unsafe_by", allow_none=True)
     updated_at = fields.AwareDateTime(attribute="case.updated_at")
     version = fields.Function(lambda d: d.case.version)
     open_conflicts = fields.Function(lambda d: d.case.open_conflicts)

@@ -44,6 +44,7 @@ ACTIONS: dict[str, Any] = {
     "case.merge_preview": _l("Looked at what merging a duplicate would change"),
     "case.register_new": _l("Registered a duplicate as a new case"),
     "case.rename": _l("Renumbered a case"),
+    "case.worker_unsafe": _l("A caseworker did not feel safe at a contact"),
     "service.create": _l("Added a service"),
     "service.update": _l("Changed a service"),
     "service.import": _l("Imported the services directory"),

@@ -32,6 +32,7 @@ class HistoryRow:
     reason: str = ""
     form: FilledForm | None = None
     is_conflict: bool = False
+    notes: tuple[str, ...] = ()  # a form's line: a failed attempt, a worker's safety
 
 
 def _(text: str, **values: Any) -> str:
@@ -85,6 +86,30 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
     return kind.replace("_", " ").capitalize()
 
 
+def attempt_text(reason: str) -> str:
+    """A failed attempt at contact, in words (an unknown reason: its code, readable)."""
+    reasons = {
+        "no_answer": _("no answer"),
+        "child_not_present": _("child not present"),
+        "unsafe_to_talk": _("unsafe to talk"),
+    }
+    return _(
+        "Attempted contact: %(reason)s",
+        reason=reasons.get(reason) or reason.replace("_", " "),
+    )
+
+
+def entry_notes(entry: TimelineEntry) -> list[str]:
+    """What a form's line says beyond the fields it changed: a failed attempt (not a
+    contact), and a caseworker who did not feel safe."""
+    notes = []
+    if entry.attempt:
+        notes.append(attempt_text(entry.attempt))
+    if entry.worker_unsafe:
+        notes.append(_("The caseworker did not feel safe; the supervisor is alerted"))
+    return notes
+
+
 def _field(name: str, forms: CaseForms | None) -> str:
     return forms.field_label(name) if forms is not None else name
 
@@ -134,7 +159,13 @@ def case_history(detail: CaseDetail, forms: CaseForms | None = None) -> list[His
             e.event_at,
             0,
             i,
-            HistoryRow(at=e.event_at, by=e.submitter, entry=e, form=filled.get(e.submission_id)),
+            HistoryRow(
+                at=e.event_at,
+                by=e.submitter,
+                entry=e,
+                form=filled.get(e.submission_id),
+                notes=tuple(entry_notes(e)),
+            ),
         )
         for i, e in enumerate(detail.timeline)
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 from flask import render_template
 from flask_babel import gettext as _
 
@@ -15,6 +17,8 @@ from server.web.today import today
 
 PLAN_KINDS = ("need", "service", "action", "decision")
 LIST_LIMIT = 20
+# How long a caseworker's "did not feel safe" stays on the dashboard.
+SAFETY_ALERT_DAYS = 30
 
 
 @bp.get("/dashboard")
@@ -58,8 +62,14 @@ def dashboard() -> str:
     overdue_items = session.execute(
         queries.list_overdue_items(user, day, due_until=until).limit(LIST_LIMIT)
     ).all()
+    since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
+    alerts_n = session.scalar(queries.count_worker_safety_alerts(user, since)) or 0
+    alerts = session.execute(queries.list_worker_safety_alerts(user, since).limit(LIST_LIMIT)).all()
     return render_template(
         "web/dashboard.html",
+        safety_alerts=alerts,
+        safety_alerts_n=alerts_n,
+        safety_alert_days=SAFETY_ALERT_DAYS,
         counts=counts,
         charts=charts,
         due=due,
