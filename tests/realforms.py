@@ -328,6 +328,7 @@ def contact_log(
     health_referrals: Sequence[tuple[str, str, str, str]] = (),
     instance_id: str | None = None,
     deprecated_id: str | None = None,  # makes it an edit of that instance
+    felt_safe: str = "yes",
 ) -> bytes:
     """A contact. ``health_referral``: (service id, title, "provider, location", due) of a
     referral made at this contact; ``health_referrals``: several. A referral with no
@@ -365,6 +366,7 @@ def contact_log(
     answers: dict[str, Any] = {
         "case": entity_id,
         "case_ref": case_ref,
+        "contact_outcome": "made",
         "contact_time": contact_time,
         "contact_mode": mode,
         "participants": "child mother",
@@ -400,6 +402,7 @@ def contact_log(
             "closure_reason": "goals_met" if close == "yes" else "",
             "next_contact_date": next_contact or "",
         },
+        "worker_felt_safe": felt_safe,
     }
     return fill_instance(
         xform("contact_log"),
@@ -411,6 +414,44 @@ def contact_log(
             "update": "1",
             "baseVersion": str(base_version),
             "label": f"{case_ref} ({risk} risk)",
+        },
+    )
+
+
+def contact_attempt(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    contact_time: str,
+    reason: str = "no_answer",
+    mode: str = "phone",
+    felt_safe: str = "yes",
+    safety_note: str = "",
+    instance_id: str | None = None,
+) -> bytes:
+    """A contact log of a failed attempt (``reason``: no_answer, child_not_present,
+    unsafe_to_talk): the visit's questions are not relevant, so none is answered, and the
+    entity's label keeps the reference number alone."""
+    answers: dict[str, Any] = {
+        "case": entity_id,
+        "case_ref": case_ref,
+        "contact_outcome": reason,
+        "contact_time": contact_time,
+        "attempt_mode": mode,
+        "attempt_note": "Nobody at home; will call again tomorrow.",
+        "worker_felt_safe": felt_safe,
+        "worker_safety_note": safety_note,
+    }
+    return fill_instance(
+        xform("contact_log"),
+        checked("contact_log", answers),
+        instance_id=instance_id,
+        entity={
+            "id": entity_id,
+            "update": "1",
+            "baseVersion": str(base_version),
+            "label": case_ref,
         },
     )
 
