@@ -513,3 +513,42 @@ def test_any_answer_to_a_contact_maps_without_raising(fields: dict[str, Any]) ->
     u = map_submission(forms.contact_def(), env, submitter="amina", received_at=RECEIVED)
     assert u is not None
     _check_bounds(u)
+
+
+def test_a_failed_attempt_is_not_a_contact_and_says_nothing_about_the_case() -> None:
+    """The real contact log: an outcome other than 'made' is an attempt; whatever the
+    submission still carries (defaults of the skipped visit) does not reach the case."""
+    from server.submissions.parse import parse_envelope
+    from tests import realforms
+
+    definition = realforms.definition("contact_log")
+    xml = realforms.contact_attempt(
+        "CP-1", ENTITY, base_version=1, contact_time="2024-06-29T10:00:00.000Z",
+        reason="child_not_present", felt_safe="no", safety_note="Dog loose in the yard",
+    )  # fmt: skip
+    update = map_submission(
+        definition, parse_envelope(xml), submitter="amina", received_at=RECEIVED
+    )
+    assert update is not None
+    assert (update.attempt, update.is_contact, update.worker_unsafe) == (
+        "child_not_present",
+        False,
+        True,
+    )
+    assert (update.properties, update.items, update.close, update.event_fields) == (
+        {},
+        (),
+        False,
+        (),
+    )
+    assert CaseUpdate.from_json(update.to_json()) == update
+
+    made = realforms.contact_log(
+        "CP-1", ENTITY, base_version=1, contact_time="2024-06-29T10:00:00.000Z"
+    )
+    contact = map_submission(
+        definition, parse_envelope(made), submitter="amina", received_at=RECEIVED
+    )
+    assert contact is not None
+    assert (contact.attempt, contact.is_contact, contact.worker_unsafe) == (None, True, False)
+    assert contact.properties["risk_level"] == "medium"
