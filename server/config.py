@@ -66,6 +66,10 @@ class Defaults:
     # a report cell counting fewer cases than this is hidden ("<5"), with whatever else
     # would let it be worked out from the totals (server.reports.suppression)
     REPORT_MIN_CELL = 5
+    # what waits for a supervisor's approval (server.cases.approvals): a closure sent from
+    # a phone, and a case plan that leaves the case at high risk
+    APPROVE_CLOSURE = True
+    APPROVE_HIGH_RISK_PLAN = True
     TESTING = False
 
 
@@ -149,4 +153,14 @@ def case_settings(app: Flask) -> Any:
         future_event_tolerance_hours=max(0, int(app.config["FUTURE_EVENT_TOLERANCE_HOURS"])),
         max_answer_bytes=max(1, int(app.config["MAX_ANSWER_BYTES"])),
         max_repeat_instances=max(0, int(app.config["MAX_REPEAT_INSTANCES"])),
+        approve_closure=_flag(app.config["APPROVE_CLOSURE"]),
+        approve_high_risk_plan=_flag(app.config["APPROVE_HIGH_RISK_PLAN"]),
     )
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no setting: a boolean (JSON ``true`` / ``false`` from the environment) or its
+    text."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off", "")
+    return bool(value)

@@ -161,6 +161,18 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("case.conflict_resolved", 409, "This conflict has already been resolved."),
         _k("case.user_not_found", 404, "There is no active user with this name."),
         _k("case.not_unlinked", 409, "This submission is not waiting to be linked."),
+        _k("case.not_pending", 409, "Nothing on this case is waiting for approval."),
+        _k(
+            "case.own_approval",
+            403,
+            "You sent what waits for approval; another supervisor must approve or return it.",
+        ),
+        _k("case.bad_decision", 400, "Approve or return: nothing else can be decided here."),
+        _k(
+            "case.comment_required",
+            400,
+            "Say why it is returned (at most 2000 characters); the caseworker reads it.",
+        ),
         _k("case.reprocess_failed", 500, "The submission could not be applied to its case."),
         _k(
             "case.reason_required",

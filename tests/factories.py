@@ -190,3 +190,17 @@ def link_unlinked(
         headers=headers,
         json={"instance_id": instance_id, "case_ref": case_ref},
     )
+
+
+def approve_all(client: FlaskClient, case_ref: str, headers: dict[str, str]) -> int:
+    """A supervisor approves, one by one, everything waiting for approval on the case (a
+    high-risk plan, a closure); returns how many."""
+    for n in range(20):
+        response = client.post(
+            f"/api/v1/cases/{case_ref}/approval", json={"decision": "approve"}, headers=headers
+        )
+        if response.status_code == 409:
+            assert response.json["code"] == "case.not_pending", response.json
+            return n
+        assert response.status_code == 200, response.json
+    raise AssertionError("still waiting for approval after 20 approvals")

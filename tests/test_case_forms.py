@@ -19,7 +19,7 @@ from server import create_app, db, intake
 from server.cases import routing
 from server.config import case_settings
 from server.submissions.models import Submission
-from tests.factories import DeviceClient, Factory
+from tests.factories import DeviceClient, Factory, approve_all
 from tests.realforms import (
     case_conference,
     checked,
@@ -362,6 +362,13 @@ def test_case_conference_can_close_the_case(published, device: DeviceClient, cli
         closure_reason="goals_met",
     )
     assert device.submit(conference).status_code == 201
+    record = _record(client, boss, "CP-K-2")
+    assert (record["status"], record["approval"], record["approval_kind"]) == (
+        "open",
+        "pending",
+        "plan",  # the high-risk plan first; the closure waits behind it
+    )
+    assert approve_all(client, "CP-K-2", boss) == 2
     record = _record(client, boss, "CP-K-2")
     assert record["status"] == "closed"
     assert record["next_contact_due"] is None

@@ -7,7 +7,7 @@ import csv
 import io
 import uuid
 
-from tests.factories import DeviceClient, Factory, bearer
+from tests.factories import DeviceClient, Factory, approve_all, bearer
 from tests.realforms import contact_log, new_case_plan
 
 
@@ -171,6 +171,13 @@ def test_closing_takes_the_case_off_devices(published, make, device, client):
         contact_time="2026-11-25T09:00:00.000Z",
     )
     assert device.submit(close).status_code == 201
+    # a closure waits for a supervisor's approval: the case stays on the phone until then
+    assert [
+        r["case_ref"] for r in _csv(device.get("/forms/contact_log/attachments/cases.csv"))
+    ] == ["CP-CLOSE-1"]
+    make.user("sup-close", "supervisor", team="north")
+    # the high-risk plan, then the closure
+    assert approve_all(client, "CP-CLOSE-1", bearer(make.api_token("sup-close"))) == 2
     assert _csv(device.get("/forms/contact_log/attachments/cases.csv")) == []
     integrity = device.get(f"/datasets/cases/integrity?id={entity_id}")
     assert integrity.status_code == 200

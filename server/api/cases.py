@@ -13,6 +13,7 @@ from server.api.args import caller, require_roles, use_schema
 from server.audit import service as audit
 from server.cases import case_file, decisions, preview, queries
 from server.cases.schemas import (
+    ApprovalArgs,
     CaseDetailSchema,
     CaseListItemSchema,
     CloseArgs,
@@ -219,6 +220,23 @@ def close_case(case_ref: str, reason: str) -> Response:
     return _rebuilt(
         decisions.close_case(
             db.session(), case_ref, caller(), reason=reason, settings=case_settings(current_app)
+        )
+    )
+
+
+@bp.post("/cases/<path:case_ref>/approval")
+@require_roles(*SUPERVISORS)
+@use_schema(ApprovalArgs, location="json")
+def decide_approval(case_ref: str, decision: str, comment: str) -> Response:
+    """Approve, or return with a comment, the closure or plan waiting on the case."""
+    return _rebuilt(
+        decisions.decide_approval(
+            db.session(),
+            case_ref,
+            decision,
+            caller(),
+            comment=comment,
+            settings=case_settings(current_app),
         )
     )
 

@@ -70,6 +70,10 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
         "closed_at": state.closed_at,
         "worker_unsafe_at": state.worker_unsafe_at,
         "worker_unsafe_by": state.worker_unsafe_by,
+        "approval": state.approval.status if state.approval else None,
+        "approval_kind": state.approval.kind if state.approval else None,
+        "approval_instance_id": state.approval.instance_id if state.approval else None,
+        "approval_requested_by": state.approval.requested_by if state.approval else None,
     }
     if state.opened_at is not None:
         values["opened_at"] = state.opened_at

@@ -271,6 +271,43 @@ def reopen_case(
     return _act(session, case, "reopen", {"reason": _reason(reason)}, actor, settings)
 
 
+APPROVAL_DECISIONS = ("approve", "return")
+
+
+def decide_approval(
+    session: Session,
+    case_ref: str,
+    decision: str,
+    actor: User,
+    *,
+    comment: str = "",
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Approve, or return with a comment, what waits for approval on the case (the closure
+    or plan in ``case.approval_instance_id``, ``cases.approvals``): a supervisor of the
+    case's team or an admin, never the one who sent it. Decided under the case's lock, so
+    that two supervisors cannot decide it twice (the second is told nothing is pending)."""
+    case = _case_or_404(session, case_ref, actor)
+    if decision not in APPROVAL_DECISIONS:
+        raise AppError("case.bad_decision", details={"decision": decision[:30]})
+    text = (comment or "").strip()
+    if len(text) > REASON_MAX_LENGTH or (decision == "return" and not text):
+        raise AppError("case.comment_required")
+    _lock_case(session, case)
+    row = queries.get_case_row_for_update(session, case.case_ref)
+    if row is None or row["approval"] != "pending":
+        raise AppError("case.not_pending", details={"case_ref": case.case_ref})
+    if row["approval_requested_by"] and row["approval_requested_by"] == actor.username:
+        raise AppError("case.own_approval", details={"case_ref": case.case_ref})
+    payload = {
+        "instance_id": row["approval_instance_id"],
+        "approval_kind": row["approval_kind"],
+        "requested_by": row["approval_requested_by"],
+        "comment": text,
+    }
+    return _act(session, case, decision, payload, actor, settings)
+
+
 def link_unlinked(
     session: Session,
     instance_id: str,

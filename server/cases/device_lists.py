@@ -46,6 +46,8 @@ CASES_HEADER = (
     "next_contact_due",
     "status",
     "contact_frequency_days",
+    # a supervisor's approval of a closure or high-risk plan: pending, approved, returned
+    "approval",
 )
 PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
 SERVICES_HEADER = (
@@ -107,11 +109,21 @@ def _stream(session: Session, stmt: Any) -> Iterator[Any]:
 
 def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     """cases.csv rows for the user's open cases, read in batches."""
-    for entity_id, version, case_ref, risk, caseworker, due, status, frequency in _stream(
-        session, list_case_list_rows(user)
-    ):
+    for row in _stream(session, list_case_list_rows(user)):
+        entity_id, version, case_ref, risk, caseworker, due, status, frequency, approval = row
         label = f"{case_ref} ({risk})" if risk else case_ref
-        yield (entity_id, label, version, case_ref, risk, caseworker, due, status, frequency)
+        yield (
+            entity_id,
+            label,
+            version,
+            case_ref,
+            risk,
+            caseworker,
+            due,
+            status,
+            frequency,
+            approval,
+        )
 
 
 def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
@@ -245,10 +257,10 @@ def entity_states(
 
 def list_case_list_rows(
     user: User,
-) -> Select[str, int, str, str | None, str | None, str | None, str, int | None]:
+) -> Select[str, int, str, str | None, str | None, str | None, str, int | None, str | None]:
     """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
-    risk_level, caseworker username, next_contact_due, status, contact_frequency_days.
-    Ordered by case_ref."""
+    risk_level, caseworker username, next_contact_due, status, contact_frequency_days,
+    approval. Ordered by case_ref."""
     cw = User.__table__.alias("cw")
     return (
         select(
@@ -260,6 +272,7 @@ def list_case_list_rows(
             _date_text(Case.next_contact_due),
             Case.status,
             Case.contact_frequency_days,
+            Case.approval,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         .where(device_scope_clause(user), Case.status == CaseStatus.OPEN)
@@ -269,10 +282,10 @@ def list_case_list_rows(
 
 def list_case_csv_rows(
     user: User,
-) -> Select[str, str, int, str, str | None, str | None, str | None, str, int | None]:
+) -> Select[str, str, int, str, str | None, str | None, str | None, str, int | None, str | None]:
     """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
     number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
-    status, contact_frequency_days (the plan's, in days); the user's open cases in device
+    status, contact_frequency_days (the plan's, in days), approval; the user's open cases in device
     scope, ordered by case_ref. The label is built
     by the database so that rows go to the CSV writer untouched."""
     cw = User.__table__.alias("cw")
@@ -291,6 +304,7 @@ def list_case_csv_rows(
             _date_text(Case.next_contact_due),
             Case.status,
             Case.contact_frequency_days,
+            Case.approval,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         # coalesce keeps the planner off the status index: walking the case_ref index

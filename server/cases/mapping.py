@@ -177,6 +177,8 @@ class CaseUpdate:
     attempt: str | None = None
     # the caseworker answered that they did not feel safe (role ``worker_safe``)
     worker_unsafe: bool = False
+    # a case plan, new or revised (the form's kind: registration or review)
+    is_plan: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -197,6 +199,7 @@ class CaseUpdate:
             "event_fields": list(self.event_fields),
             "attempt": self.attempt,
             "worker_unsafe": self.worker_unsafe,
+            "is_plan": self.is_plan,
         }
 
     @classmethod
@@ -219,6 +222,8 @@ class CaseUpdate:
             event_fields=tuple(data.get("event_fields") or ()),
             attempt=data.get("attempt") or None,
             worker_unsafe=bool(data.get("worker_unsafe", False)),
+            # stored before the flag: the case plan form was the only plan form
+            is_plan=bool(data.get("is_plan", data.get("form_id") == "case_plan")),
         )
 
 
@@ -340,6 +345,7 @@ def map_submission(
         event_fields=tuple(sorted(event_fields)),
         attempt=attempt,
         worker_unsafe=worker_unsafe,
+        is_plan=definition.kind in (FormKind.REGISTRATION, FormKind.REVIEW),
     )
 
 

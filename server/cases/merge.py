@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from server.cases.approvals import ApprovalRules, ApprovalState, ApprovalTracker
 from server.cases.mapping import (
     MAX_CONTACT_FREQUENCY_DAYS,
     NEXT_CONTACT,
@@ -43,6 +44,7 @@ from server.cases.mapping import (
 )
 from server.cases.models import CaseStatus
 
+NO_APPROVALS = ApprovalRules()
 DONE_STATUSES = frozenset({"delivered", "done", "completed", "closed", "cancelled", "declined"})
 ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
 _ITEM_FIELDS = ("title", "owner", "due", "status")
@@ -121,6 +123,7 @@ class CaseState:
     # the latest contact or attempt at which the caseworker did not feel safe: when, by whom
     worker_unsafe_at: datetime | None = None
     worker_unsafe_by: str | None = None
+    approval: ApprovalState | None = None  # ``cases.approvals``
 
     @property
     def is_closed(self) -> bool:
@@ -156,8 +159,10 @@ def build_case(
     today: date,
     default_frequency_days: int,
     review_interval_days: int,
+    approvals: ApprovalRules = NO_APPROVALS,
 ) -> CaseState:
-    """Fold a case's updates and actions into its state.
+    """Fold a case's updates and actions into its state (``approvals``: which updates wait
+    for a supervisor, ``cases.approvals``).
 
     A pure function of the *set* of inputs: any permutation, with any resends mixed in,
     gives an equal CaseState.
@@ -191,7 +196,7 @@ def build_case(
     timeline += [(effective_at(a), _ACTION, f"{a.action_id:012d}", a) for a in acts]
     timeline.sort(key=lambda t: (t[0], t[1], t[2]))
 
-    fold = _Fold()
+    fold = _Fold(ApprovalTracker(approvals, acts))
     for _, _, _, event in timeline:
         if isinstance(event, CaseUpdate):
             fold.apply_update(event, changes[event.instance_id])
@@ -343,7 +348,8 @@ def _resolutions(acts: list[ActionRecord], keys: set[str]) -> dict[str, ActionRe
 class _Fold:
     """The running state while walking the timeline. Private to this module."""
 
-    def __init__(self) -> None:
+    def __init__(self, approvals: ApprovalTracker) -> None:
+        self.approvals = approvals
         self.values: dict[str, Any] = {}
         self.provenance: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
@@ -401,9 +407,10 @@ class _Fold:
             self.unsafe = u
         if u.is_review:
             self.last_review_at = u.event_at
-        if u.close:
+        if u.close and self.approvals.closes(u):
             self.status = CaseStatus.CLOSED
             self.closed_at = u.event_at
+        self.approvals.note(u, self.values.get("risk_level"))
 
     def apply_action(self, a: ActionRecord, conflicts: list[ConflictState]) -> None:
         if a.kind == "reassign" and a.payload.get("username"):
@@ -541,6 +548,7 @@ class _Fold:
             overdue_items=tuple(i.item_id for i in items if i.is_overdue),
             worker_unsafe_at=self.unsafe.event_at if self.unsafe else None,
             worker_unsafe_by=self.unsafe.submitter if self.unsafe else None,
+            approval=self.approvals.state(),
         )
 
 

@@ -77,6 +77,8 @@ class Case(Base):
         ),
         # The dashboard's safety alerts: the recent ones, newest first.
         Index("ix_case_record_worker_unsafe", "worker_unsafe_at"),
+        # The cases waiting for a supervisor's approval.
+        Index("ix_case_record_approval", "approval"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -112,6 +114,13 @@ class Case(Base):
     # username who said so), derived by every rebuild: the supervisor's alert.
     worker_unsafe_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     worker_unsafe_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    # Where a supervisor's approval stands (``cases.approvals``), derived by every rebuild:
+    # pending / approved / returned, of a closure or a plan, the submission it is about and
+    # who sent it (who may not approve it).
+    approval: Mapped[str | None] = mapped_column(String(20), default=None)
+    approval_kind: Mapped[str | None] = mapped_column(String(20), default=None)
+    approval_instance_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    approval_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

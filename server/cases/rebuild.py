@@ -402,6 +402,7 @@ def _build(
         today=today or utcnow().date(),
         default_frequency_days=settings.default_contact_frequency_days,
         review_interval_days=settings.review_interval_days,
+        approvals=settings.approvals,
     )
 
 

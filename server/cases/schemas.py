@@ -116,6 +116,11 @@ class CaseDetailSchema(Schema):
     # the latest contact or attempt at which the caseworker did not feel safe
     worker_unsafe_at = fields.AwareDateTime(attribute="case.worker_unsafe_at", allow_none=True)
     worker_unsafe_by = fields.String(attribute="case.worker_unsafe_by", allow_none=True)
+    # what waits for a supervisor's approval, or the decision on it (``cases.approvals``)
+    approval = fields.String(attribute="case.approval", allow_none=True)
+    approval_kind = fields.String(attribute="case.approval_kind", allow_none=True)
+    approval_instance_id = fields.String(attribute="case.approval_instance_id", allow_none=True)
+    approval_requested_by = fields.String(attribute="case.approval_requested_by", allow_none=True)
     updated_at = fields.AwareDateTime(attribute="case.updated_at")
     version = fields.Function(lambda d: d.case.version)
     open_conflicts = fields.Function(lambda d: d.case.open_conflicts)
@@ -224,6 +229,11 @@ class ResolveConflictArgs(Schema):
 
 class CloseArgs(Schema):
     reason = _reason()
+
+
+class ApprovalArgs(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("approve", "return")))
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
 class LinkArgs(Schema):

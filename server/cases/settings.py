@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from server.cases.approvals import ApprovalRules
 from server.cases.limits import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_REPEAT_INSTANCES,
@@ -26,6 +27,16 @@ class CaseSettings:
     # and the instances of all its repeats.
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_repeat_instances: int = DEFAULT_MAX_REPEAT_INSTANCES
+    # What waits for a supervisor's approval (``cases.approvals``): a closure, and a case
+    # plan that leaves the case at high risk.
+    approve_closure: bool = True
+    approve_high_risk_plan: bool = True
+
+    @property
+    def approvals(self) -> ApprovalRules:
+        return ApprovalRules(
+            closure=self.approve_closure, high_risk_plan=self.approve_high_risk_plan
+        )
 
     @property
     def future_tolerance(self) -> timedelta:

@@ -45,6 +45,8 @@ ACTIONS: dict[str, Any] = {
     "case.register_new": _l("Registered a duplicate as a new case"),
     "case.rename": _l("Renumbered a case"),
     "case.worker_unsafe": _l("A caseworker did not feel safe at a contact"),
+    "case.approve": _l("Approved a closure or case plan"),
+    "case.return": _l("Returned a closure or case plan"),
     "service.create": _l("Added a service"),
     "service.update": _l("Changed a service"),
     "service.import": _l("Imported the services directory"),

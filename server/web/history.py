@@ -77,6 +77,16 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
             "Registered a duplicate registration of %(ref)s as this case",
             ref=_none(payload.get("from_ref")),
         )
+    if kind in ("approve", "return"):
+        closure = payload.get("approval_kind") == "closure"
+        name = _none(payload.get("requested_by"))
+        if kind == "approve":
+            if closure:
+                return _("Approved the closure sent by %(name)s", name=name)
+            return _("Approved the case plan sent by %(name)s", name=name)
+        if closure:
+            return _("Returned the closure sent by %(name)s", name=name)
+        return _("Returned the case plan sent by %(name)s", name=name)
     if kind == "rename":
         return _(
             "Renumbered the case from %(old)s to %(new)s",
@@ -119,7 +129,7 @@ def _value(name: Any, value: Any, forms: CaseForms | None) -> Any:
 
 
 def _decision_row(action: ActionEntry, forms: CaseForms | None) -> HistoryRow:
-    reason = action.payload.get("reason")
+    reason = action.payload.get("reason") or action.payload.get("comment")
     return HistoryRow(
         at=action.at,
         by=action.actor,

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.factories import SIMPLE_FORM, DeviceClient, Factory, submission_xml
+from tests.factories import SIMPLE_FORM, DeviceClient, Factory, approve_all, bearer, submission_xml
 from tests.realforms import contact_log, new_case_plan, xlsform_bytes
 
 LIST = {"x": "http://openrosa.org/xforms/xformsList"}
@@ -151,7 +151,7 @@ def test_13_version_element_is_always_present(make, device: DeviceClient):
     assert entry.findtext("x:version", namespaces=LIST) == ""
 
 
-def test_14_entity_list_shape_type_integrity_and_changing_hash(case_forms, device, make):
+def test_14_entity_list_shape_type_integrity_and_changing_hash(case_forms, device, make, client):
     manifest = ET.fromstring(device.get("/forms/contact_log/manifest").data)
     cases = next(
         m
@@ -182,6 +182,9 @@ def test_14_entity_list_shape_type_integrity_and_changing_hash(case_forms, devic
         "CP-HASH-1", entity_id, base_version=1, close="yes", contact_time="2026-11-24T10:00:00.000Z"
     )
     assert device.submit(closing).status_code == 201
+    assert current_hash() != with_case  # the case shows its closure pending approval
+    make.user("sup-hash", "supervisor", team="north")
+    assert approve_all(client, "CP-HASH-1", bearer(make.api_token("sup-hash"))) == 2
     # a row left the list; the token follows the content (empty again, as at the start)
     assert current_hash() != with_case
     states = device.get(f"/datasets/cases/integrity?id={entity_id},{uuid.uuid4()}").data

@@ -13,7 +13,7 @@ import uuid
 
 from flask.testing import FlaskClient
 
-from tests.factories import DeviceClient, Factory, bearer
+from tests.factories import DeviceClient, Factory, approve_all, bearer
 from tests.realforms import contact_log, new_case_plan
 
 
@@ -58,6 +58,7 @@ def test_the_integrity_url_says_nothing_about_cases_the_caller_was_never_sent(
         "CP-INT-003", closed_id, base_version=1, close="yes", contact_time="2026-11-25T09:00Z"
     )
     assert phones["cw1"].submit(close).status_code == 201
+    assert approve_all(client, "CP-INT-003", sup) == 2  # the high-risk plan, the closure
 
     kept_answer = b"<deleted>false</deleted>"
     unknown = _answer(phones["cw1"], str(uuid.uuid4()))

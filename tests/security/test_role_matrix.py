@@ -121,6 +121,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /api/v1/cases/<path:case_ref>/history": CASE_READERS,
     "GET /api/v1/followups": CASE_READERS,
     "POST /api/v1/cases/<path:case_ref>/close": SUPERVISORS,
+    "POST /api/v1/cases/<path:case_ref>/approval": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/reopen": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/reassign": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/conflicts/resolve": SUPERVISORS,

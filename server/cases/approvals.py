@@ -1,0 +1,92 @@
+"""Which submissions need a supervisor's approval, and where a case's approval stands.
+Pure: the merge (``cases.merge``) asks it while folding a case's updates.
+
+* A **closure** (a contact log or conference whose ``close`` answer is ``yes``) takes effect
+  only once a supervisor approves it; until then, or when it is returned, the case stays
+  open (and open on the phones).
+* A **case plan** (new or revised) that leaves the case at high risk is applied as it comes
+  (the case must work on the phones at once) and waits for a supervisor's approval.
+
+Both rules are settings (``CaseSettings.approve_closure`` and
+``approve_high_risk_plan``, on by default; ``CASEWORK_APPROVE_CLOSURE`` and
+``CASEWORK_APPROVE_HIGH_RISK_PLAN``). A supervisor's decision is a ``CaseAction`` of kind
+``approve`` or ``return`` whose payload names the submission (``instance_id``), with a
+comment. The case's approval is ``pending`` while any submission that needs it is not
+decided (the earliest such is the one shown), else the decision on the latest one
+(``approved`` or ``returned``), else none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from server.cases.mapping import CaseUpdate
+
+DECISION_KINDS = ("approve", "return")
+PENDING, APPROVED, RETURNED = "pending", "approved", "returned"
+CLOSURE, PLAN = "closure", "plan"
+
+
+class _Action(Protocol):
+    """A supervisor's action as the merge holds it (``merge.ActionRecord``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ApprovalRules:
+    closure: bool = False
+    high_risk_plan: bool = False
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    """Where the case's approval stands: ``status`` pending, approved or returned; the
+    submission it is about (``instance_id``), what it asks (``kind``: closure or plan) and
+    who sent it (``requested_by``, who may not approve it)."""
+
+    status: str
+    kind: str
+    instance_id: str
+    requested_by: str | None
+
+
+class ApprovalTracker:
+    """Folded along with the case: told of each update, answers whether a closure closes."""
+
+    def __init__(self, rules: ApprovalRules, actions: Iterable[_Action]) -> None:
+        self.rules = rules
+        self.decisions: dict[str, str] = {}
+        for a in actions:  # in time order: the last decision on a submission stands
+            if a.kind in DECISION_KINDS and a.payload.get("instance_id"):
+                self.decisions[str(a.payload["instance_id"])] = a.kind
+        self.asked: list[tuple[CaseUpdate, str]] = []
+
+    def closes(self, u: CaseUpdate) -> bool:
+        """Whether the update's closure takes effect."""
+        return not self.rules.closure or self.decisions.get(u.instance_id) == "approve"
+
+    def note(self, u: CaseUpdate, risk_after: Any) -> None:
+        """Record what the update asks a supervisor to approve (if anything), given the
+        case's risk level once it is applied."""
+        if u.close and self.rules.closure:
+            self.asked.append((u, CLOSURE))
+        elif self.rules.high_risk_plan and u.is_plan and risk_after == "high":
+            self.asked.append((u, PLAN))
+
+    def state(self) -> ApprovalState | None:
+        undecided = [(u, k) for u, k in self.asked if u.instance_id not in self.decisions]
+        if undecided:
+            u, kind = undecided[0]
+            return ApprovalState(PENDING, kind, u.instance_id, u.submitter)
+        if not self.asked:
+            return None
+        u, kind = self.asked[-1]
+        status = APPROVED if self.decisions[u.instance_id] == "approve" else RETURNED
+        return ApprovalState(status, kind, u.instance_id, u.submitter)
