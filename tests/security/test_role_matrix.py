@@ -76,6 +76,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /cases/<path:case_ref>/print": CASE_READERS,
     "GET /cases/<path:case_ref>/close": SUPERVISORS,
     "POST /cases/<path:case_ref>/close": SUPERVISORS,
+    "POST /cases/<path:case_ref>/approval": SUPERVISORS,
     "POST /cases/<path:case_ref>/reopen": SUPERVISORS,
     "GET /cases/<path:case_ref>/reassign": SUPERVISORS,
     "POST /cases/<path:case_ref>/reassign": SUPERVISORS,

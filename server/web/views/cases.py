@@ -239,6 +239,30 @@ def case_close(case_ref: str) -> Response:
     return _back(case_ref)
 
 
+@bp.post("/cases/<path:case_ref>/approval")
+@roles_required(*SUPERVISORS)
+def case_approval(case_ref: str) -> Response:
+    """Approve, or return with a comment, what waits for approval on the case page."""
+    decision = request.form.get("decision", "")
+    try:
+        decisions.decide_approval(
+            db.session(),
+            case_ref,
+            decision,
+            me(),
+            comment=request.form.get("comment", ""),
+            settings=_settings(),
+        )
+    except AppError as error:  # the comment is asked on the case page itself
+        flash_error(error)
+        return _back(case_ref)
+    if decision == "approve":
+        flash(_("Approved."), "success")
+    else:
+        flash(_("Returned to the caseworker with your comment."), "success")
+    return _back(case_ref)
+
+
 @bp.post("/cases/<path:case_ref>/reopen")
 @roles_required(*SUPERVISORS)
 def case_reopen(case_ref: str) -> Response:
