@@ -255,3 +255,57 @@ def test_0013_keeps_existing_cases_with_no_safety_alert(empty_database_url: str)
         ).one()
     assert tuple(row) == ("CP-1", 3, None, None)
     engine.dispose()
+
+
+def test_0013_keeps_closures_and_plans_made_before_approvals_in_effect(
+    empty_database_url: str, tmp_path
+):
+    """A database from before 0013 holds closures and high-risk plans that took effect with
+    no approval; after 0013 and `reprocess --all` they are still in effect (approved)."""
+    from alembic import command
+
+    from server import create_app, db, intake
+    from server.cases import routing
+    from server.cases.models import Case
+    from server.config import case_settings
+    from server.migrations import alembic_config
+    from tests.conftest import app_config
+    from tests.factories import Factory
+    from tests.realforms import contact_log, new_case_plan, xlsform_bytes
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    app = create_app(app_config(empty_database_url, tmp_path / "data"))
+    make = Factory(app)
+    for form_id in ("case_plan", "contact_log"):
+        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
+    make.user("cw1", "caseworker", team="north")
+    device = make.device_client("phone-1", "cw1")
+    plan, entity_id = new_case_plan("CP-MIG-1", risk="high")
+    assert device.submit(plan).status_code == 201
+    closing = contact_log(
+        "CP-MIG-1", entity_id, base_version=1, close="yes", contact_time="2026-11-25T09:00Z"
+    )
+    assert device.submit(closing).status_code == 201
+
+    def case() -> tuple[str, str | None]:
+        with app.app_context():
+            row = db.session().query(Case).filter_by(case_ref="CP-MIG-1").one()
+            return row.status, row.approval
+
+    assert case() == ("open", "pending")
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:  # the database as it stood before approvals
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0012")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0013")
+    with app.app_context():
+        session = db.session()
+        ids = routing.submissions_to_reapply(session)
+        results = intake.reapply(session, ids, settings=case_settings(app))
+        session.commit()
+    assert [r.state for r in results] == ["applied", "applied"]
+    assert case() == ("closed", "approved")
+    engine.dispose()

@@ -35,7 +35,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('case_record', schema=None) as batch_op:
-        batch_op.drop_index('ix_case_record_worker_unsafe')
-        batch_op.drop_column('worker_unsafe_by')
-        batch_op.drop_column('worker_unsafe_at')
+    op.drop_index('ix_case_record_worker_unsafe', table_name='case_record')
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35 and later) rather than a batch copy of the
+    # table, which would lose the case list's expression index on SQLite
+    for name in ('worker_unsafe_by', 'worker_unsafe_at'):
+        op.execute(f'ALTER TABLE case_record DROP COLUMN {name}')

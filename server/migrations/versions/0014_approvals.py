@@ -100,9 +100,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM case_action WHERE kind IN ('approve', 'return')")
-    with op.batch_alter_table('case_record', schema=None) as batch_op:
-        batch_op.drop_index('ix_case_record_approval')
-        batch_op.drop_column('approval_requested_by')
-        batch_op.drop_column('approval_instance_id')
-        batch_op.drop_column('approval_kind')
-        batch_op.drop_column('approval')
+    op.drop_index('ix_case_record_approval', table_name='case_record')
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35 and later) rather than a batch copy of the
+    # table, which would lose the case list's expression index on SQLite
+    for name in ('approval_requested_by', 'approval_instance_id', 'approval_kind', 'approval'):
+        op.execute(f'ALTER TABLE case_record DROP COLUMN {name}')

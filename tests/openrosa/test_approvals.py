@@ -1,0 +1,148 @@
+"""Approvals through the device protocol with the real forms: a closure sent from a phone
+waits for a supervisor (the case stays open on the phones, its case-list property
+``approval`` pending), who approves it or returns it with a comment, on the API or the case
+page; a case plan that leaves the case at high risk is in effect and waits for approval.
+Only a supervisor of the case's team or an admin decides, never the one who sent it; every
+decision is in the case's history and the audit log.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.factories import DeviceClient, Factory, bearer
+from tests.realforms import contact_log, new_case_plan, plan_revision
+from tests.web.conftest import Web
+
+
+def _listed(device: DeviceClient) -> dict[str, dict[str, str]]:
+    response = device.get("/forms/contact_log/attachments/cases.csv")
+    assert response.status_code == 200
+    rows = csv.DictReader(io.StringIO(response.get_data(as_text=True)))
+    return {r["case_ref"]: r for r in rows}
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def _decide(client: FlaskClient, ref: str, headers: dict[str, str], **body: Any) -> Any:
+    return client.post(f"/api/v1/cases/{ref}/approval", json=body, headers=headers)
+
+
+def test_a_closure_waits_for_approval_and_can_be_returned_then_approved(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    make.user("admin1", "admin")
+    sup, south = bearer(make.api_token("sup")), bearer(make.api_token("sup-south"))
+    cw1 = bearer(make.api_token("cw1"))
+    plan, entity_id = new_case_plan("CP-AP-1", risk="medium")
+    assert device.submit(plan).status_code == 201
+    record = client.get("/api/v1/cases/CP-AP-1", headers=sup).json
+    assert record["approval"] is None  # a medium-risk plan needs none
+    assert _listed(device)["CP-AP-1"]["approval"] == ""
+
+    closing = contact_log(
+        "CP-AP-1", entity_id, base_version=record["version"], close="yes",
+        contact_time="2026-11-25T09:00:00.000Z",
+    )  # fmt: skip
+    assert device.submit(closing).status_code == 201
+    record = client.get("/api/v1/cases/CP-AP-1", headers=sup).json
+    assert (record["status"], record["approval"], record["approval_kind"]) == (
+        "open",
+        "pending",
+        "closure",
+    )
+    assert record["approval_requested_by"] == "cw1"
+    assert record["properties"]["closure_reason"] == "goals_met"  # what the phone said
+    assert _listed(device)["CP-AP-1"]["approval"] == "pending"  # still on the phone
+
+    # who may not decide: the caseworker (role), another team's supervisor (scope)
+    assert _decide(client, "CP-AP-1", cw1, decision="approve").status_code == 403
+    assert _decide(client, "CP-AP-1", south, decision="approve").status_code == 404
+    refused = _decide(client, "CP-AP-1", sup, decision="return")
+    assert (refused.status_code, refused.json["code"]) == (400, "case.comment_required")
+
+    returned = _decide(client, "CP-AP-1", sup, decision="return", comment="Visit once more first")
+    assert returned.status_code == 200, returned.json
+    record = client.get("/api/v1/cases/CP-AP-1", headers=sup).json
+    assert (record["status"], record["approval"]) == ("open", "returned")
+    assert _listed(device)["CP-AP-1"]["approval"] == "returned"
+    again = _decide(client, "CP-AP-1", sup, decision="approve")
+    assert (again.status_code, again.json["code"]) == (409, "case.not_pending")
+
+    # the caseworker visits again and closes; the supervisor approves on the case page
+    closing = contact_log(
+        "CP-AP-1", entity_id, base_version=record["version"], close="yes",
+        contact_time="2026-11-28T09:00:00.000Z",
+    )  # fmt: skip
+    assert device.submit(closing).status_code == 201
+    web = Web(app.test_client())
+    assert web.login("sup").status_code == 302
+    page = _text(web.text("/cases/CP-AP-1"))
+    assert "Waiting for approval" in page
+    assert "cw1 closed the case from the phone" in page
+    assert web.post("/cases/CP-AP-1/approval", {"decision": "approve"}).status_code == 302
+    record = client.get("/api/v1/cases/CP-AP-1", headers=sup).json
+    assert (record["status"], record["approval"]) == ("closed", "approved")
+    assert "CP-AP-1" not in _listed(device)
+
+    history = _text(web.text("/cases/CP-AP-1"))
+    assert "Returned the closure sent by cw1" in history
+    assert "Reason: Visit once more first" in history
+    assert "Approved the closure sent by cw1" in history
+    admin = Web(app.test_client())
+    assert admin.login("admin1").status_code == 302
+    audit = _text(admin.text("/audit?action=case.return"))
+    assert "Returned a closure or case plan" in audit
+    assert "Approved a closure or case plan" in _text(admin.text("/audit?action=case.approve"))
+
+
+def test_a_high_risk_plan_waits_for_approval_and_its_sender_cannot_approve_it(
+    published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("sup2", "supervisor", team="north")
+    make.user("admin1", "admin")
+    sup, sup2 = bearer(make.api_token("sup")), bearer(make.api_token("sup2"))
+    admin = bearer(make.api_token("admin1"))
+    # the supervisor registers the case on their own phone, for their caseworker
+    phone = make.device_client("phone-sup", "sup")
+    plan, entity_id = new_case_plan("CP-AP-2", risk="high", caseworker="cw1")
+    assert phone.submit(plan).status_code == 201
+    record = client.get("/api/v1/cases/CP-AP-2", headers=sup).json
+    assert (record["status"], record["risk_level"]) == ("open", "high")  # in effect
+    assert (record["approval"], record["approval_kind"]) == ("pending", "plan")
+    assert record["approval_requested_by"] == "sup"
+    assert _listed(device)["CP-AP-2"]["approval"] == "pending"
+
+    own = _decide(client, "CP-AP-2", sup, decision="approve")
+    assert (own.status_code, own.json["code"]) == (403, "case.own_approval")
+    returned = _decide(client, "CP-AP-2", sup2, decision="return", comment="Add a safety need")
+    assert returned.status_code == 200
+    assert client.get("/api/v1/cases/CP-AP-2", headers=sup).json["approval"] == "returned"
+
+    # the caseworker revises the plan, still high risk: it waits again; an admin approves
+    record = client.get("/api/v1/cases/CP-AP-2", headers=sup).json
+    revision = plan_revision(
+        "CP-AP-2", entity_id, base_version=record["version"], risk="high",
+        plan_date="2026-11-27",
+    )  # fmt: skip
+    assert device.submit(revision).status_code == 201
+    record = client.get("/api/v1/cases/CP-AP-2", headers=sup).json
+    assert (record["approval"], record["approval_requested_by"]) == ("pending", "cw1")
+    assert _decide(client, "CP-AP-2", admin, decision="approve").status_code == 200
+    record = client.get("/api/v1/cases/CP-AP-2", headers=sup).json
+    assert record["approval"] == "approved"
+    assert _listed(device)["CP-AP-2"]["approval"] == "approved"
+    kinds = [a["kind"] for a in record["actions"]]
+    assert kinds == ["return", "approve"]
