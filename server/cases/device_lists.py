@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     cast,
     func,
+    literal,
     or_,
     select,
 )
@@ -49,6 +50,9 @@ CASES_HEADER = (
     # a supervisor's approval of a closure or high-risk plan: pending, approved, returned
     "approval",
 )
+# What a case's label on the phone adds while a supervisor's approval is pending or after
+# a return (the case list shows labels; the property ``approval`` holds the code).
+APPROVAL_LABELS = {"pending": " - approval pending", "returned": " - returned by supervisor"}
 PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
 SERVICES_HEADER = (
     "name",
@@ -112,6 +116,8 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     for row in _stream(session, list_case_list_rows(user)):
         entity_id, version, case_ref, risk, caseworker, due, status, frequency, approval = row
         label = f"{case_ref} ({risk})" if risk else case_ref
+        if approval in APPROVAL_LABELS:
+            label += APPROVAL_LABELS[approval]
         yield (
             entity_id,
             label,
@@ -290,8 +296,12 @@ def list_case_csv_rows(
     by the database so that rows go to the CSV writer untouched."""
     cw = User.__table__.alias("cw")
     has_risk = and_(Case.risk_level.is_not(None), Case.risk_level != "")
-    label = sql_case(
-        (has_risk, Case.case_ref + " (" + Case.risk_level + ")"), else_=Case.case_ref
+    approval = sql_case(
+        *((Case.approval == k, literal(v)) for k, v in APPROVAL_LABELS.items()), else_=literal("")
+    )
+    label = (
+        sql_case((has_risk, Case.case_ref + " (" + Case.risk_level + ")"), else_=Case.case_ref)
+        + approval
     ).label("label")
     return (
         select(

@@ -65,6 +65,7 @@ def test_a_closure_waits_for_approval_and_can_be_returned_then_approved(
     assert record["approval_requested_by"] == "cw1"
     assert record["properties"]["closure_reason"] == "goals_met"  # what the phone said
     assert _listed(device)["CP-AP-1"]["approval"] == "pending"  # still on the phone
+    assert _listed(device)["CP-AP-1"]["label"] == "CP-AP-1 (medium) - approval pending"
 
     # who may not decide: the caseworker (role), another team's supervisor (scope)
     assert _decide(client, "CP-AP-1", cw1, decision="approve").status_code == 403
@@ -77,6 +78,7 @@ def test_a_closure_waits_for_approval_and_can_be_returned_then_approved(
     record = client.get("/api/v1/cases/CP-AP-1", headers=sup).json
     assert (record["status"], record["approval"]) == ("open", "returned")
     assert _listed(device)["CP-AP-1"]["approval"] == "returned"
+    assert _listed(device)["CP-AP-1"]["label"] == "CP-AP-1 (medium) - returned by supervisor"
     again = _decide(client, "CP-AP-1", sup, decision="approve")
     assert (again.status_code, again.json["code"]) == (409, "case.not_pending")
 
@@ -144,5 +146,6 @@ def test_a_high_risk_plan_waits_for_approval_and_its_sender_cannot_approve_it(
     record = client.get("/api/v1/cases/CP-AP-2", headers=sup).json
     assert record["approval"] == "approved"
     assert _listed(device)["CP-AP-2"]["approval"] == "approved"
+    assert _listed(device)["CP-AP-2"]["label"] == "CP-AP-2 (high)"
     kinds = [a["kind"] for a in record["actions"]]
     assert kinds == ["return", "approve"]
