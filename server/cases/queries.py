@@ -538,6 +538,25 @@ def count_worker_safety_alerts(user: User, since: datetime) -> Select[Any]:
     )
 
 
+# What the dashboard's list of cases waiting for approval shows.
+APPROVAL_COLUMNS = (Case.case_ref, Case.approval_kind, Case.approval_requested_by, Case.updated_at)
+
+
+def list_pending_approvals(user: User) -> Select[str, str | None, str | None, datetime]:
+    """Cases in scope with a closure or plan waiting for a supervisor's approval, the
+    longest waiting first (by the case's last change): rows of :data:`APPROVAL_COLUMNS`."""
+    return (
+        select(*APPROVAL_COLUMNS)
+        .where(case_scope_clause(user), Case.approval == "pending")
+        .order_by(Case.updated_at, Case.case_ref)
+    )
+
+
+def count_pending_approvals(user: User) -> Select[Any]:
+    """How many rows :func:`list_pending_approvals` has."""
+    return select(func.count(Case.id)).where(case_scope_clause(user), Case.approval == "pending")
+
+
 def list_overdue_items(
     user: User, today: date, due_until: date | None = None
 ) -> Select[PlanItem, Any]:

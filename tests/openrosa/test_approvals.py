@@ -90,6 +90,9 @@ def test_a_closure_waits_for_approval_and_can_be_returned_then_approved(
     assert device.submit(closing).status_code == 201
     web = Web(app.test_client())
     assert web.login("sup").status_code == 302
+    dashboard = web.text("/dashboard")
+    assert re.search(r'id="n-approvals">1<', dashboard)
+    assert "CP-AP-1" in dashboard.split('id="pending-approvals"')[1].split("</table>")[0]
     page = _text(web.text("/cases/CP-AP-1"))
     assert "Waiting for approval" in page
     assert "cw1 closed the case from the phone" in page

@@ -65,8 +65,12 @@ def dashboard() -> str:
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
     alerts_n = session.scalar(queries.count_worker_safety_alerts(user, since)) or 0
     alerts = session.execute(queries.list_worker_safety_alerts(user, since).limit(LIST_LIMIT)).all()
+    approvals_n = session.scalar(queries.count_pending_approvals(user)) or 0
+    approvals = session.execute(queries.list_pending_approvals(user).limit(LIST_LIMIT)).all()
     return render_template(
         "web/dashboard.html",
+        approvals=approvals,
+        approvals_n=approvals_n,
         safety_alerts=alerts,
         safety_alerts_n=alerts_n,
         safety_alert_days=SAFETY_ALERT_DAYS,
