@@ -257,11 +257,11 @@ def test_0013_keeps_existing_cases_with_no_safety_alert(empty_database_url: str)
     engine.dispose()
 
 
-def test_0013_keeps_closures_and_plans_made_before_approvals_in_effect(
+def test_0014_keeps_closures_and_plans_made_before_approvals_in_effect(
     empty_database_url: str, tmp_path
 ):
-    """A database from before 0013 holds closures and high-risk plans that took effect with
-    no approval; after 0013 and `reprocess --all` they are still in effect (approved)."""
+    """A database from before 0014 holds closures and high-risk plans that took effect with
+    no approval; after 0014 and `reprocess --all` they are still in effect (approved)."""
     from alembic import command
 
     from server import create_app, db, intake
@@ -297,10 +297,10 @@ def test_0013_keeps_closures_and_plans_made_before_approvals_in_effect(
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:  # the database as it stood before approvals
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0012")
+        command.downgrade(cfg, "0013")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0013")
+        command.upgrade(cfg, "0014")
     with app.app_context():
         session = db.session()
         ids = routing.submissions_to_reapply(session)
