@@ -80,13 +80,20 @@ class ApprovalTracker:
         elif self.rules.high_risk_plan and u.is_plan and risk_after == "high":
             self.asked.append((u, PLAN))
 
-    def state(self) -> ApprovalState | None:
-        undecided = [(u, k) for u, k in self.asked if u.instance_id not in self.decisions]
+    def state(self, *, closed: bool = False) -> ApprovalState | None:
+        """Where the approval stands once every update is folded in; ``closed``: the case
+        ended closed (a supervisor closed it), so a closure still waiting is moot."""
+        undecided = [
+            (u, k)
+            for u, k in self.asked
+            if u.instance_id not in self.decisions and not (closed and k == CLOSURE)
+        ]
         if undecided:
             u, kind = undecided[0]
             return ApprovalState(PENDING, kind, u.instance_id, u.submitter)
-        if not self.asked:
+        decided = [(u, k) for u, k in self.asked if u.instance_id in self.decisions]
+        if not decided:
             return None
-        u, kind = self.asked[-1]
+        u, kind = decided[-1]
         status = APPROVED if self.decisions[u.instance_id] == "approve" else RETURNED
         return ApprovalState(status, kind, u.instance_id, u.submitter)

@@ -548,7 +548,7 @@ class _Fold:
             overdue_items=tuple(i.item_id for i in items if i.is_overdue),
             worker_unsafe_at=self.unsafe.event_at if self.unsafe else None,
             worker_unsafe_by=self.unsafe.submitter if self.unsafe else None,
-            approval=self.approvals.state(),
+            approval=self.approvals.state(closed=self.status == CaseStatus.CLOSED),
         )
 
 
