@@ -515,48 +515,6 @@ def list_due_followups(
     )
 
 
-# What the dashboard's list of safety alerts shows.
-SAFETY_ALERT_COLUMNS = (Case.case_ref, Case.worker_unsafe_at, Case.worker_unsafe_by, Case.status)
-
-
-def list_worker_safety_alerts(
-    user: User, since: datetime
-) -> Select[str, datetime | None, str | None, str]:
-    """Cases in scope whose latest unsafe contact or attempt (the caseworker did not feel
-    safe) was at or after ``since``, newest first: rows of :data:`SAFETY_ALERT_COLUMNS`."""
-    return (
-        select(*SAFETY_ALERT_COLUMNS)
-        .where(case_scope_clause(user), Case.worker_unsafe_at >= since)
-        .order_by(Case.worker_unsafe_at.desc(), Case.case_ref)
-    )
-
-
-def count_worker_safety_alerts(user: User, since: datetime) -> Select[Any]:
-    """How many rows :func:`list_worker_safety_alerts` has."""
-    return select(func.count(Case.id)).where(
-        case_scope_clause(user), Case.worker_unsafe_at >= since
-    )
-
-
-# What the dashboard's list of cases waiting for approval shows.
-APPROVAL_COLUMNS = (Case.case_ref, Case.approval_kind, Case.approval_requested_by, Case.updated_at)
-
-
-def list_pending_approvals(user: User) -> Select[str, str | None, str | None, datetime]:
-    """Cases in scope with a closure or plan waiting for a supervisor's approval, the
-    longest waiting first (by the case's last change): rows of :data:`APPROVAL_COLUMNS`."""
-    return (
-        select(*APPROVAL_COLUMNS)
-        .where(case_scope_clause(user), Case.approval == "pending")
-        .order_by(Case.updated_at, Case.case_ref)
-    )
-
-
-def count_pending_approvals(user: User) -> Select[Any]:
-    """How many rows :func:`list_pending_approvals` has."""
-    return select(func.count(Case.id)).where(case_scope_clause(user), Case.approval == "pending")
-
-
 def list_overdue_items(
     user: User, today: date, due_until: date | None = None
 ) -> Select[PlanItem, Any]:

@@ -63,10 +63,14 @@ def dashboard() -> str:
         queries.list_overdue_items(user, day, due_until=until).limit(LIST_LIMIT)
     ).all()
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
-    alerts_n = session.scalar(queries.count_worker_safety_alerts(user, since)) or 0
-    alerts = session.execute(queries.list_worker_safety_alerts(user, since).limit(LIST_LIMIT)).all()
-    approvals_n = session.scalar(queries.count_pending_approvals(user)) or 0
-    approvals = session.execute(queries.list_pending_approvals(user).limit(LIST_LIMIT)).all()
+    alerts_n = session.scalar(dashboard_queries.count_worker_safety_alerts(user, since)) or 0
+    alerts = session.execute(
+        dashboard_queries.list_worker_safety_alerts(user, since).limit(LIST_LIMIT)
+    ).all()
+    approvals_n = session.scalar(dashboard_queries.count_pending_approvals(user)) or 0
+    approvals = session.execute(
+        dashboard_queries.list_pending_approvals(user).limit(LIST_LIMIT)
+    ).all()
     return render_template(
         "web/dashboard.html",
         approvals=approvals,
