@@ -29,15 +29,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exports.tables import sensitive_paths, without_sensitive
+from server.auth.permissions import REFUSALS, role_may
 from server.errors import AppError
 from server.submissions.parse import DataNode
 from server.xforms.definition import FormDefinition
 from server.xforms.models import XFormVersion
 
 # Who may see a case (its caseworker, its team's supervisors, admins: scope is the caller's
-# check) reads its sensitive answers; who may export asks for them with a reason.
-READER_ROLES = frozenset({"admin", "supervisor", "caseworker"})
-EXPORTER_ROLES = frozenset({"admin", "supervisor"})
+# check) reads its sensitive answers (``submission.read_sensitive``); who may export asks for
+# them with a reason (``export.sensitive``): see ``server.auth.permissions``.
 MAX_REASON_LENGTH = 500
 
 # What a role answer is kept as on the case (``cases.mapping``), and the device-list columns
@@ -76,8 +76,8 @@ def may_read(role: str | None, use: Use, reason: str | None = None) -> bool:
     if use is Use.DEVICE or role is None:
         return False
     if use is Use.VIEW:
-        return role in READER_ROLES
-    return role in EXPORTER_ROLES and bool((reason or "").strip())
+        return role_may(role, "submission.read_sensitive")
+    return role_may(role, "export.sensitive") and bool((reason or "").strip())
 
 
 def check_export(role: str | None, include_sensitive: bool, reason: str | None) -> str | None:
@@ -85,10 +85,8 @@ def check_export(role: str | None, include_sensitive: bool, reason: str | None) 
     ``AppError`` when sensitive answers are asked for by the wrong role or without a reason."""
     if not include_sensitive:
         return None
-    if role not in EXPORTER_ROLES:
-        raise AppError(
-            "auth.forbidden", "Only an admin or a supervisor can include sensitive fields."
-        )
+    if not role_may(role, "export.sensitive"):
+        raise AppError("auth.forbidden", REFUSALS["export.sensitive"])
     text = " ".join((reason or "").split())
     if not text:
         raise AppError("export.reason_required")

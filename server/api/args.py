@@ -36,23 +36,6 @@ def use_schema(schema_cls: type[Schema], location: str = "query") -> Callable[[F
     return decorator
 
 
-def require_roles(*roles: str) -> Callable[[F], F]:
-    """Signed in (session or bearer token) and holding one of ``roles``."""
-
-    def decorator(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
-                raise AppError("auth.required")
-            if roles and current_user.role not in roles:
-                raise AppError("auth.forbidden")
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
-
-
 def caller() -> User:
     user: User = current_user._get_current_object()
     return user

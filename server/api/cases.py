@@ -9,8 +9,9 @@ from flask import Response, current_app, jsonify, request
 
 from server import db
 from server.api import bp
-from server.api.args import caller, require_roles, use_schema
+from server.api.args import caller, use_schema
 from server.audit import service as audit
+from server.auth.permissions import requires
 from server.cases import case_file, decisions, preview, queries
 from server.cases.schemas import (
     ApprovalArgs,
@@ -30,9 +31,6 @@ from server.config import case_settings
 from server.errors import AppError
 from server.timeutil import utcnow
 
-CASE_READERS = ("admin", "supervisor", "caseworker")
-SUPERVISORS = ("admin", "supervisor")
-
 
 def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
     return {
@@ -45,7 +43,7 @@ def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
 
 
 @bp.get("/cases")
-@require_roles(*CASE_READERS)
+@requires("case.read")
 def list_cases() -> Response:
     from server.cases.schemas import CaseQueryArgs
 
@@ -73,7 +71,7 @@ def list_cases() -> Response:
 
 
 @bp.get("/cases/<path:case_ref>")
-@require_roles(*CASE_READERS)
+@requires("case.read")
 def get_case(case_ref: str) -> Response:
     session = db.session()
     detail = case_file.get_case_detail(session, case_ref, caller())
@@ -90,7 +88,7 @@ def get_case(case_ref: str) -> Response:
 
 
 @bp.get("/cases/<path:case_ref>/history")
-@require_roles(*CASE_READERS)
+@requires("case.read")
 def get_case_history(case_ref: str) -> Response:
     session = db.session()
     found = case_file.get_case_detail(session, case_ref, caller())
@@ -113,7 +111,7 @@ def _sensitive_read(detail: case_file.CaseDetail) -> dict[str, Any] | None:
 
 
 @bp.get("/followups")
-@require_roles(*CASE_READERS)
+@requires("case.read")
 @use_schema(FollowupArgs)
 def list_followups(horizon_days: int, page: int, per_page: int) -> Response:
     session = db.session()
@@ -162,14 +160,14 @@ def _queue_response(stmt: Any, page: int, per_page: int) -> Response:
 
 
 @bp.get("/queues/unlinked")
-@require_roles(*SUPERVISORS)
+@requires("queue.read")
 @use_schema(QueueArgs)
 def unlinked_queue(page: int, per_page: int) -> Response:
     return _queue_response(queries.list_unlinked(caller()), page, per_page)
 
 
 @bp.get("/queues/duplicates")
-@require_roles(*SUPERVISORS)
+@requires("queue.read")
 @use_schema(QueueArgs)
 def duplicates_queue(page: int, per_page: int) -> Response:
     return _queue_response(queries.list_duplicates(caller()), page, per_page)
@@ -182,7 +180,7 @@ def _rebuilt(result: Any) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/reassign")
-@require_roles(*SUPERVISORS)
+@requires("case.decide")
 @use_schema(ReassignArgs, location="json")
 def reassign(case_ref: str, username: str, reason: str) -> Response:
     return _rebuilt(
@@ -198,7 +196,7 @@ def reassign(case_ref: str, username: str, reason: str) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/conflicts/resolve")
-@require_roles(*SUPERVISORS)
+@requires("case.decide")
 @use_schema(ResolveConflictArgs, location="json")
 def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
     return _rebuilt(
@@ -214,7 +212,7 @@ def resolve_conflict(case_ref: str, conflict_id: int, value: Any) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/close")
-@require_roles(*SUPERVISORS)
+@requires("case.close")
 @use_schema(CloseArgs, location="json")
 def close_case(case_ref: str, reason: str) -> Response:
     return _rebuilt(
@@ -242,7 +240,7 @@ def decide_approval(case_ref: str, decision: str, comment: str) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/reopen")
-@require_roles(*SUPERVISORS)
+@requires("case.close")
 @use_schema(CloseArgs, location="json")
 def reopen_case(case_ref: str, reason: str) -> Response:
     return _rebuilt(
@@ -253,7 +251,7 @@ def reopen_case(case_ref: str, reason: str) -> Response:
 
 
 @bp.post("/queues/unlinked/link")
-@require_roles(*SUPERVISORS)
+@requires("case.decide")
 @use_schema(LinkArgs, location="json")
 def link_unlinked(instance_id: str, case_ref: str) -> Response:
     return _rebuilt(
@@ -264,7 +262,7 @@ def link_unlinked(instance_id: str, case_ref: str) -> Response:
 
 
 @bp.post("/queues/duplicates/preview")
-@require_roles(*SUPERVISORS)
+@requires("case.decide")
 @use_schema(MergePreviewArgs, location="json")
 def preview_merge(instance_id: str) -> Response:
     """What merging this duplicate would change on its case; nothing is changed."""
@@ -275,7 +273,7 @@ def preview_merge(instance_id: str) -> Response:
 
 
 @bp.post("/queues/duplicates/resolve")
-@require_roles(*SUPERVISORS)
+@requires("case.decide")
 @use_schema(DuplicateArgs, location="json")
 def resolve_duplicate(
     instance_id: str, action: str, new_case_ref: str | None, reason: str | None

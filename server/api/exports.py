@@ -6,7 +6,8 @@ from flask import Response, request, stream_with_context
 
 from server import db
 from server.api import bp
-from server.api.args import caller, require_roles
+from server.api.args import caller
+from server.auth.permissions import requires
 from server.downloads import service
 from server.downloads.schemas import CaseExportArgs, FormExportArgs
 
@@ -27,7 +28,7 @@ def _download(export: service.ExportRequest) -> Response:
 
 
 @bp.get("/forms/<form_id>/export")
-@require_roles(*service.FORM_EXPORT_ROLES)
+@requires("export.form")
 def export_form(form_id: str) -> Response:
     args = FormExportArgs().load(request.args.to_dict())
     return _download(
@@ -36,7 +37,7 @@ def export_form(form_id: str) -> Response:
 
 
 @bp.get("/cases/export")
-@require_roles(*service.EXPORT_ROLES)
+@requires("export.cases")
 def export_cases() -> Response:
     args = CaseExportArgs().load(request.args.to_dict())
     return _download(service.prepare_case_export(db.session(), caller(), args, request.remote_addr))

@@ -8,7 +8,8 @@ from flask import Response, current_app, jsonify, request
 
 from server import db
 from server.api import bp
-from server.api.args import caller, require_roles
+from server.api.args import caller
+from server.auth.permissions import requires
 from server.disposition import set_attachment
 from server.reports import service
 from server.reports.service import NO_TEAM, Cell, Report
@@ -56,7 +57,7 @@ def _json(report: Report, marks: dict[str, str]) -> dict[str, Any]:
 
 
 @bp.get("/reports")
-@require_roles(*service.REPORT_ROLES)
+@requires("report.read")
 def report() -> Response:
     """``?from=YYYY-MM&to=YYYY-MM`` (default: the last twelve months), ``team=`` (one
     team), ``by_team=true`` (every team side by side, admins), ``format=csv``."""

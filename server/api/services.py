@@ -6,7 +6,8 @@ from flask import Response, jsonify, request
 
 from server import db
 from server.api import bp
-from server.api.args import caller, require_roles, use_schema
+from server.api.args import caller, use_schema
+from server.auth.permissions import requires
 from server.db import paginate
 from server.errors import AppError
 from server.services import queries, service
@@ -17,12 +18,9 @@ from server.services.schemas import (
     ServiceSchema,
 )
 
-READERS = ("admin", "supervisor", "caseworker")
-EDITORS = ("admin", "supervisor")  # the same people as on the Services page
-
 
 @bp.get("/services")
-@require_roles(*READERS)
+@requires("service.read")
 @use_schema(ServiceQueryArgs)
 def list_services(
     category: str | None,
@@ -47,7 +45,7 @@ def list_services(
 
 
 @bp.post("/services")
-@require_roles(*EDITORS)
+@requires("service.edit")
 def create_service() -> tuple[Response, int]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -57,7 +55,7 @@ def create_service() -> tuple[Response, int]:
 
 
 @bp.patch("/services/<service_id>")
-@require_roles(*EDITORS)
+@requires("service.edit")
 def update_service(service_id: str) -> Response:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -68,7 +66,7 @@ def update_service(service_id: str) -> Response:
 
 
 @bp.post("/services/import")
-@require_roles(*EDITORS)
+@requires("service.edit")
 def import_services() -> Response:
     upload = request.files.get("file")
     if upload is None or not upload.filename:

@@ -14,8 +14,9 @@ from flask import Response, jsonify, request
 
 from server import db
 from server.api import bp
-from server.api.args import caller, require_roles, use_schema
+from server.api.args import caller, use_schema
 from server.auth.models import Device, User
+from server.auth.permissions import requires
 from server.disposition import set_attachment
 from server.downloads import service
 from server.submissions.models import Submission
@@ -46,7 +47,7 @@ def _summary(submission: Submission) -> dict[str, Any]:
 
 
 @bp.get("/forms/<form_id>/submissions")
-@require_roles(*service.SUBMISSION_READERS)
+@requires("submission.read")
 @use_schema(SubmissionListArgs)
 def list_submissions(
     form_id: str,
@@ -78,7 +79,7 @@ def list_submissions(
 
 
 @bp.get("/forms/<form_id>/submissions/<instance_id>")
-@require_roles(*service.SUBMISSION_READERS)
+@requires("submission.read")
 def get_submission(form_id: str, instance_id: str) -> Response:
     if instance_id.endswith(".xml"):
         return get_submission_xml(form_id, instance_id.removesuffix(".xml"))
@@ -112,7 +113,7 @@ def get_submission_xml(form_id: str, instance_id: str) -> Response:
 
 
 @bp.get("/forms/<form_id>/submissions/<instance_id>/attachments/<name>")
-@require_roles(*service.SUBMISSION_READERS)
+@requires("submission.read")
 def get_submission_attachment(form_id: str, instance_id: str, name: str) -> Response:
     content = service.read_attachment(
         db.session(), caller(), form_id, instance_id, name, ip=request.remote_addr

@@ -8,13 +8,11 @@ from flask import Response, current_app, jsonify, request
 
 from server import db
 from server.api import bp
-from server.api.args import caller, require_roles, use_schema
+from server.api.args import caller, use_schema
+from server.auth.permissions import requires
 from server.errors import AppError
 from server.xforms import queries, service
 from server.xforms.schemas import FormSchema, FormStateArgs, ProblemSchema
-
-FORM_READERS = ("admin", "supervisor", "designer")
-FORM_WRITERS = ("admin", "designer")
 
 
 def _form_json(xform: Any, counts: dict[int, int], by_version: dict[int, int]) -> dict[str, Any]:
@@ -26,7 +24,7 @@ def _form_json(xform: Any, counts: dict[int, int], by_version: dict[int, int]) -
 
 
 @bp.get("/forms")
-@require_roles(*FORM_READERS)
+@requires("form.read")
 def list_forms() -> Response:
     session = db.session()
     counts = queries.submission_counts(session)
@@ -37,7 +35,7 @@ def list_forms() -> Response:
 
 
 @bp.get("/forms/<form_id>")
-@require_roles(*FORM_READERS)
+@requires("form.read")
 def get_form(form_id: str) -> Response:
     session = db.session()
     xform = queries.get_xform(session, form_id)
@@ -53,7 +51,7 @@ def get_form(form_id: str) -> Response:
 
 
 @bp.post("/forms")
-@require_roles(*FORM_WRITERS)
+@requires("form.publish")
 def publish_form() -> tuple[Response, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -85,7 +83,7 @@ def publish_form() -> tuple[Response, int]:
 
 
 @bp.post("/forms/<form_id>/state")
-@require_roles(*FORM_WRITERS)
+@requires("form.publish")
 @use_schema(FormStateArgs, location="json")
 def set_form_state(form_id: str, state: str) -> Response:
     xform = service.set_state(db.session(), form_id, state, caller())

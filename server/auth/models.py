@@ -10,7 +10,6 @@ from server.db import Base
 from server.timeutil import utcnow
 from server.types import UtcDateTime
 
-ROLES = ("admin", "supervisor", "caseworker", "designer")
 # the languages the web pages are translated into, the source language first
 LANGUAGES = ("en", "fr", "es", "ar", "pt")
 
@@ -49,13 +48,6 @@ class User(UserMixin, Base):  # type: ignore[misc]  # flask-login ships no types
     def end_sessions(self) -> None:
         """Every browser session signed in before now stops working."""
         self.session_version = (self.session_version or 0) + 1
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def has_role(self, *roles: str) -> bool:
-        return self.role in roles
 
 
 class Team(Base):

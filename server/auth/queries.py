@@ -6,6 +6,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, sele
 from sqlalchemy.orm import Session, contains_eager
 
 from server.auth.models import ApiToken, Device, LoginThrottle, Team, User
+from server.auth.permissions import may, roles_for
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:
@@ -19,7 +20,7 @@ def get_user(session: Session, user_id: int | None) -> User | None:
 
 
 def count_admins(session: Session) -> int:
-    return session.scalar(select(func.count()).where(User.role == "admin")) or 0
+    return session.scalar(select(func.count()).where(User.role.in_(roles_for("user.manage")))) or 0
 
 
 def list_users() -> Select[User]:
@@ -106,16 +107,13 @@ def get_user_ref(session: Session, user_id: int | None) -> tuple[int, str | None
     return (found[0], found[1]) if found is not None else None
 
 
-ASSIGNABLE_ROLES = ("caseworker", "supervisor")
-
-
 def assignable_users_clause(actor: User) -> ColumnElement[bool]:
     """The one rule for whom ``actor`` may make a case's caseworker: an active caseworker
     or supervisor; a supervisor may pick only from their own team; nobody else may pick."""
-    eligible = and_(User.is_active.is_(True), User.role.in_(ASSIGNABLE_ROLES))
-    if actor.role == "admin":
+    eligible = and_(User.is_active.is_(True), User.role.in_(roles_for("case.hold")))
+    if may(actor, "case.assign_any"):
         return eligible
-    if actor.role == "supervisor":
+    if may(actor, "case.assign_team"):
         return and_(eligible, User.team == actor.team, User.team.is_not(None))
     return false()
 

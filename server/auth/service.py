@@ -16,7 +16,6 @@ from server.audit import service as audit
 from server.auth import digest, passwords, qr
 from server.auth.models import (
     LANGUAGES,
-    ROLES,
     ApiToken,
     Device,
     DigestNonceUse,
@@ -24,6 +23,7 @@ from server.auth.models import (
     Team,
     User,
 )
+from server.auth.permissions import ROLES
 from server.auth.queries import (
     count_team_members,
     get_api_token,

@@ -15,19 +15,17 @@ from sqlalchemy.orm import Session
 from server import db
 from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.auth.permissions import may
 from server.cases import queries
 from server.cases.merge import CaseState, ItemState
 from server.cases.models import CaseConflict, PlanItem
 from server.cases.registration import registration
 from server.timeutil import utcnow
 
-# Who may be named a case's caseworker (when active).
-CASEWORKER_ROLES = ("caseworker", "supervisor")
-
 
 def is_eligible(user: User | None) -> bool:
     """Whether the user may be a case's named caseworker."""
-    return user is not None and user.is_active and user.role in CASEWORKER_ROLES
+    return user is not None and user.is_active and may(user, "case.hold")
 
 
 def fingerprint(value: Any) -> str:

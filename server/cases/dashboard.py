@@ -23,6 +23,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
+from server.auth.permissions import may
 from server.auth.queries import get_usernames
 from server.cases.models import (
     Case,
@@ -65,8 +66,8 @@ def nth_overdue_due_date_in_scope(session: Session, user: User, today: date, n: 
     """:func:`nth_overdue_due_date` within the user's case scope, from the kept counts
     (``plan_item_due_count``: a few rows per caseworker and day), so that a team's list
     reads the items up to that day, not every overdue item of the team."""
-    if user.role != "supervisor":  # a caseworker's few hundred cases: from their side
-        return nth_overdue_due_date(session, today, n) if user.role == "admin" else None
+    if not may(user, "case.read_team"):  # a caseworker's few hundred cases: from their side
+        return nth_overdue_due_date(session, today, n) if may(user, "case.read_all") else None
     keys = _caseworker_keys(session, user) or []
     per_day = (
         select(PlanItemDueCount.due_date, func.sum(PlanItemDueCount.n))
@@ -102,7 +103,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
     entries for a supervisor, every entry for an admin), never over the cases' rows."""
     scope = case_scope_clause(user)
     parts = [scope]
-    if user.role == "supervisor":
+    if may(user, "case.read_team"):
         # The team's ids as values, and the unassigned cases apart: each part seeks its
         # entries in ix_case_record_scope, where "IN (team) OR IS NULL" read the whole index.
         team = session.scalars(
@@ -186,12 +187,12 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
 def _caseworker_keys(session: Session, user: User) -> list[int] | None:
     """The caseworker keys of ``plan_item_due_count`` in the user's case scope (0: the
     unassigned cases); None for every key (an admin)."""
-    if user.role == "admin":
+    if may(user, "case.read_all"):
         return None
-    if user.role == "supervisor":
+    if may(user, "case.read_team"):
         team = select(User.id).where(User.team == user.team, User.team.is_not(None))
         return [0, *session.scalars(team)]
-    if user.role == "caseworker":
+    if may(user, "case.read_own"):
         return [user.id]
     return []
 

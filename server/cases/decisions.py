@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.auth.permissions import may, require
 from server.cases import queries, scope
 from server.cases.case_rows import fingerprint
 from server.cases.mapping import (
@@ -31,18 +32,10 @@ from server.errors import AppError
 from server.submissions.scope import get_visible_submission_ids
 from server.timeutil import utcnow
 
-SUPERVISING_ROLES = ("admin", "supervisor")
-
-
-# Who may decide what: the actor's role (admin or supervisor), then the case scope
+# Who may decide what: the permission table (``case.decide``, ``case.close``), then the case scope
 # (``cases.scope.case_scope_clause``) for every case read or changed, and the submissions scope
 # (``submissions.scope.scope_submitters``) for every queue entry moved. Out of scope
 # looks the same as not there, as it does when reading.
-
-
-def _require_supervisor(actor: User) -> None:
-    if actor.role not in SUPERVISING_ROLES:
-        raise AppError("auth.forbidden")
 
 
 def typed_ref(value: str) -> str:
@@ -54,10 +47,10 @@ def typed_ref(value: str) -> str:
     return ref
 
 
-def _case_or_404(session: Session, case_ref: str, actor: User) -> Case:
+def _case_or_404(session: Session, case_ref: str, actor: User, action: str = "case.decide") -> Case:
     """The case, if it is in the actor's scope (a supervisor decides on cases they see).
     The reference number is looked up in its canonical form (``cp-1`` finds ``CP-1``)."""
-    _require_supervisor(actor)
+    require(actor, action)
     case = queries.get_case_by_ref(session, canonical_ref(case_ref))
     if case is None or not scope.is_case_visible(session, actor, case.id):
         raise AppError("case.not_found", details={"case_ref": case_ref})
@@ -158,7 +151,7 @@ def reassign(
     user = auth_queries.get_active_user_by_username(session, username)
     if user is None:
         raise AppError("case.user_not_found", details={"username": username})
-    if user.role not in auth_queries.ASSIGNABLE_ROLES:
+    if not may(user, "case.hold"):
         raise AppError(
             "request.invalid",
             "Only a caseworker or a supervisor can hold a case.",
@@ -255,7 +248,7 @@ def close_case(
     reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    case = _case_or_404(session, case_ref, actor)
+    case = _case_or_404(session, case_ref, actor, "case.close")
     return _act(session, case, "close", {"reason": _reason(reason)}, actor, settings)
 
 
@@ -267,7 +260,7 @@ def reopen_case(
     reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    case = _case_or_404(session, case_ref, actor)
+    case = _case_or_404(session, case_ref, actor, "case.close")
     return _act(session, case, "reopen", {"reason": _reason(reason)}, actor, settings)
 
 
@@ -320,7 +313,7 @@ def link_unlinked(
 
     ``case_ref`` is read as the devices' are (``cp-1`` names ``CP-1``); when it names no
     case the actor sees, a number the case plan form would refuse is ``case.bad_ref``."""
-    _require_supervisor(actor)
+    require(actor, "case.decide")
     contribution = queries.get_contribution_by_instance_id(session, instance_id)
     if contribution is None:
         raise AppError("submission.not_found", details={"instance_id": instance_id})
@@ -370,7 +363,7 @@ def merge_duplicate(
     The registration then counts as an ordinary update of that case, and the follow-ups
     made on the duplicate's entity come with it. The reason is kept with the decision.
     """
-    _require_supervisor(actor)
+    require(actor, "case.decide")
     reason = _reason(reason)
     contribution = _duplicate_or_409(session, actor, instance_id)
     moving = _with_followups(session, contribution)
@@ -407,7 +400,7 @@ def register_duplicate_as_new(
     """Register a duplicate as a case of its own under a new reference number (two
     children were given the same number). Its follow-ups move with it. The number is
     filed as the devices' are and must be one the case plan form accepts (``typed_ref``)."""
-    _require_supervisor(actor)
+    require(actor, "case.decide")
     contribution = _duplicate_or_409(session, actor, instance_id)
     moving = _with_followups(session, contribution)
     _require_in_scope(session, actor, contribution, instance_id, moving)

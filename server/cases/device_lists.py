@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from server import sensitivity
 from server.auth.models import User
+from server.auth.permissions import may
 from server.cases.models import Case, CaseAction, CaseContribution, CaseStatus, PlanItem
 from server.cases.queries import plan_item_order
 from server.cases.scope import device_scope_clause
@@ -382,9 +383,9 @@ def get_once_listed_entity_ids(session: Session, user: User, entity_ids: list[st
     registrations merged into another case."""
     if not entity_ids:
         return set()
-    if user.role == "admin":
+    if may(user, "case.read_all"):
         return get_known_entity_ids(session, entity_ids)
-    if user.role == "supervisor" and user.team:
+    if may(user, "case.read_team") and user.team:
         people: Any = select(User.id).where(User.team == user.team)
     else:
         people = select(User.id).where(User.id == user.id)

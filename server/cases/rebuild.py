@@ -66,6 +66,7 @@ from sqlalchemy.orm import Session
 from server import db
 from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.auth.permissions import may
 from server.cases import item_counts, queries, report_counts, scope
 from server.cases.case_rows import (
     case_values,
@@ -469,11 +470,11 @@ def _may_name(submitter: User | None, named: User | None, *, is_registration: bo
     if submitter is None or named is None or not is_eligible(named):
         return False
     same_team = submitter.team is not None and named.team == submitter.team
-    if submitter.role == "admin":
+    if may(submitter, "case.assign_any"):
         return True
-    if submitter.role == "supervisor":
+    if may(submitter, "case.assign_team"):
         return same_team
-    if submitter.role == "caseworker":
+    if may(submitter, "case.assign_at_registration"):
         return is_registration and (named.id == submitter.id or same_team)
     return False
 

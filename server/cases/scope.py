@@ -12,17 +12,18 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
+from server.auth.permissions import may
 from server.cases.models import Case
 
 
 def case_scope_clause(user: User) -> ColumnElement[bool]:
     """The one rule for which cases a user may see, read or export."""
-    if user.role == "admin":
+    if may(user, "case.read_all"):
         return true()
-    if user.role == "supervisor":
+    if may(user, "case.read_team"):
         team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
         return or_(Case.caseworker_id.in_(team_members), Case.caseworker_id.is_(None))
-    if user.role == "caseworker":
+    if may(user, "case.read_own"):
         return Case.caseworker_id == user.id
     return false()
 
@@ -46,7 +47,7 @@ def get_usernames_seeing_case(session: Session, users: Sequence[User], case_id: 
 def device_scope_clause(user: User) -> ColumnElement[bool]:
     """Devices carry only what their user works on: a supervisor's phone gets the team's
     cases (not the unassigned ones), an admin's every case."""
-    if user.role == "supervisor":
+    if may(user, "case.read_team"):
         team_members = select(User.id).where(User.team == user.team, User.team.is_not(None))
         return Case.caseworker_id.in_(team_members)
     return case_scope_clause(user)

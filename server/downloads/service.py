@@ -26,6 +26,7 @@ from server import sensitivity
 from server.audit import service as audit
 from server.audit.models import AuditEvent
 from server.auth.models import User
+from server.auth.permissions import may, require
 from server.blobs.queries import get_blob
 from server.errors import AppError
 from server.submissions import queries as submissions
@@ -37,11 +38,9 @@ from server.xforms.queries import get_xform, list_versions
 
 log = logging.getLogger(__name__)
 
-EXPORT_ROLES = ("admin", "supervisor")
-# A supervisor's form export holds only the submissions of their team (and their own).
-FORM_EXPORT_ROLES = EXPORT_ROLES
-# The same people read submissions through the API, within the same scope.
-SUBMISSION_READERS = EXPORT_ROLES
+# Who may export or read submissions: ``export.form``, ``export.cases`` and
+# ``submission.read`` in ``server.auth.permissions``. A supervisor's form export holds only
+# the submissions of their team (and their own); they read submissions in the same scope.
 CHUNK = 256 * 1024
 
 
@@ -69,13 +68,10 @@ def may_read_sensitive(actor: User) -> bool:
     return sensitivity.may_read(actor.role, sensitivity.Use.VIEW)
 
 
-def _check_role(
-    actor: User, args: dict[str, Any], roles: tuple[str, ...] = EXPORT_ROLES
-) -> str | None:
+def _check_role(actor: User, args: dict[str, Any], action: str = "export.cases") -> str | None:
     """The recorded reason for sensitive fields (None without them); refuses the export
     when the role may not make it, or may not have sensitive fields, or gave no reason."""
-    if actor.role not in roles:
-        raise AppError("auth.forbidden", "Your role cannot make this export.")
+    require(actor, action)
     return sensitivity.check_export(
         actor.role, args.get("include_sensitive", False), args.get("reason")
     )
@@ -102,7 +98,7 @@ def prepare_form_export(
     session: Session, actor: User, form_id: str, args: dict[str, Any], ip: str | None = None
 ) -> ExportRequest:
     """Check and record a form export; ``args`` as loaded by FormExportArgs."""
-    reason = _check_role(actor, args, FORM_EXPORT_ROLES)
+    reason = _check_role(actor, args, "export.form")
     if get_xform(session, form_id) is None:
         raise AppError("xform.not_found")
     received_from = args.get("received_from")
@@ -146,7 +142,7 @@ def prepare_case_export(
         actor,
         "export.cases",
         target_type="cases",
-        target=f"team:{actor.team}" if actor.role == "supervisor" else "all",
+        target="all" if may(actor, "case.read_all") else f"team:{actor.team}",
         details=_described(request.fmt, options, reason),
         ip=ip,
     )
@@ -166,7 +162,7 @@ def run_export(
 def stream(engine: Engine, request: ExportRequest, actor: User) -> Iterator[bytes]:
     """Yield the export's bytes as they are written (a thread fills a pipe)."""
     read_fd, write_fd = os.pipe()
-    scope = actor if actor.role == "supervisor" else None
+    scope = None if may(actor, "case.read_all") else actor
     failure: list[BaseException] = []
 
     def produce() -> None:
@@ -215,8 +211,7 @@ class SubmissionRead:
 
 
 def _check_reader(actor: User) -> None:
-    if actor.role not in SUBMISSION_READERS:
-        raise AppError("auth.forbidden", "Your role cannot read submissions.")
+    require(actor, "submission.read")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from server import db, intake
 from server.auth.loaders import DeviceCaller, openrosa_caller
+from server.auth.models import User
+from server.auth.permissions import requires
 from server.config import case_settings
 from server.errors import AppError
 from server.openrosa import lists, multipart, responses
@@ -21,17 +23,20 @@ from server.timeutil import utcnow
 from server.xforms import queries as xforms
 from server.xforms.models import FormState, XForm, XFormVersion
 
-SUBMITTER_ROLES = ("caseworker", "supervisor", "admin")
 MAX_ENTITY_ID_LENGTH = 255
 
 
-def route(rule: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a view at ``rule`` and at ``/key/<token>`` + ``rule``."""
+def route(
+    rule: str, action: str, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view at ``rule`` and at ``/key/<token>`` + ``rule``, for callers who may
+    do ``action`` (authenticated by the device's key, else Digest or Basic)."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        bp.add_url_rule(rule, view.__name__, view, **options)
-        bp.add_url_rule(f"/key/<token>{rule}", view.__name__, view, **options)
-        return view
+        guarded = requires(action, who=_device_user)(view)
+        bp.add_url_rule(rule, view.__name__, guarded, **options)
+        bp.add_url_rule(f"/key/<token>{rule}", view.__name__, guarded, **options)
+        return guarded
 
     return decorator
 
@@ -50,7 +55,25 @@ def _segment(value: str) -> str:
 SEEN_GRANULARITY = timedelta(minutes=10)
 
 
+def _device_user(view_args: dict[str, Any]) -> User:
+    """The caller of a device route, for ``@requires`` (it raises the challenge)."""
+    return _caller(view_args.get("token")).user
+
+
 def _caller(token: str | None) -> DeviceCaller:
+    """The device request's caller, authenticated once per request (the door and the view
+    both ask: a Digest nonce count is accepted only once)."""
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    found = getattr(g, "device_caller", None)
+    if found is not None and found[0] is current:
+        cached: DeviceCaller = found[1]
+        return cached
+    caller = _authenticate(token)
+    g.device_caller = (current, caller)
+    return caller
+
+
+def _authenticate(token: str | None) -> DeviceCaller:
     caller = openrosa_caller(token)
     device = caller.device
     if device is not None:
@@ -67,7 +90,7 @@ def _caller(token: str | None) -> DeviceCaller:
     return caller
 
 
-@route("/formList", methods=["GET"])
+@route("/formList", "form.download", methods=["GET"])
 def form_list(token: str | None = None) -> Response:
     _caller(token)  # every open form is offered to every signed-in device
     session = db.session()
@@ -106,7 +129,7 @@ def _current(form_id: str) -> tuple[XForm, XFormVersion]:
     return xform, xform.current_version
 
 
-@route("/forms/<form_id>.xml", methods=["GET"])
+@route("/forms/<form_id>.xml", "form.download", methods=["GET"])
 def form_xml(form_id: str, token: str | None = None) -> Response:
     _caller(token)
     _, version = _current(form_id)
@@ -114,7 +137,7 @@ def form_xml(form_id: str, token: str | None = None) -> Response:
     return Response(version.xml.encode("utf-8"), content_type="text/xml; charset=utf-8")
 
 
-@route("/forms/<form_id>/manifest", methods=["GET"])
+@route("/forms/<form_id>/manifest", "form.download", methods=["GET"])
 def manifest(form_id: str, token: str | None = None) -> Response:
     caller = _caller(token)
     xform, version = _current(form_id)
@@ -144,7 +167,7 @@ def manifest(form_id: str, token: str | None = None) -> Response:
     return responses.manifest(entries)
 
 
-@route("/forms/<form_id>/attachments/<name>", methods=["GET"])
+@route("/forms/<form_id>/attachments/<name>", "form.download", methods=["GET"])
 def attachment(form_id: str, name: str, token: str | None = None) -> Response:
     caller = _caller(token)
     _, version = _current(form_id)
@@ -157,7 +180,7 @@ def attachment(form_id: str, name: str, token: str | None = None) -> Response:
     return lists.list_response(db.session(), found.name, caller.user, label, form_id)
 
 
-@route("/datasets/<dataset>/integrity", methods=["GET"])
+@route("/datasets/<dataset>/integrity", "form.download", methods=["GET"])
 def integrity(dataset: str, token: str | None = None) -> Response:
     caller = _caller(token)
     # Entity IDs are UUIDs; anything that could not be one (or could not be written back
@@ -170,7 +193,7 @@ def integrity(dataset: str, token: str | None = None) -> Response:
     return responses.integrity(lists.entity_states(db.session(), dataset, ids, caller.user))
 
 
-@route("/submission", methods=["HEAD", "GET"])
+@route("/submission", "form.download", methods=["HEAD", "GET"])
 def submission_probe(token: str | None = None) -> Response:
     # Collect sends HEAD before every POST and only proceeds on 204 (notes §4.1); doing the
     # authentication here means Digest is negotiated on the empty request, not the upload.
@@ -229,12 +252,10 @@ def _werkzeug_parts() -> tuple[bytes, list[IncomingFile]]:
     return xml, files
 
 
-@route("/submission", methods=["POST"])
+@route("/submission", "submission.send", methods=["POST"])
 @db.commits_in_steps
 def submission(token: str | None = None) -> Response:
     caller = _caller(token)
-    if not caller.user.has_role(*SUBMITTER_ROLES):
-        raise AppError("auth.forbidden", "Only caseworkers, supervisors and admins can send forms.")
     # What X-OpenRosa-Accept-Content-Length promises (and its framing), not the larger limit
     # that form uploads need: refused before the body is read.
     limit = int(current_app.config["MAX_SUBMISSION_BODY_BYTES"])

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.auth.permissions import may, require
 from server.cases import report_counts
 from server.cases.registration import (
     AGE_BANDS,
@@ -43,7 +44,6 @@ from server.reports.suppression import suppress
 from server.xforms.definition import match_language, pick_label, stored_default_language
 from server.xforms.queries import get_current_media, list_downloadable
 
-REPORT_ROLES = ("admin", "supervisor")
 AREAS_FILE = "areas.csv"
 FIRST_YEAR = 2000
 NO_TEAM = ""  # cases with no caseworker, or whose caseworker has no team
@@ -157,13 +157,12 @@ def build_report(session: Session, user: User, request: ReportRequest, *, min_ce
     """The report ``user`` may see for ``request``. Raises ``auth.forbidden`` for a role
     without reports, ``report.other_team`` for a supervisor asking for another team,
     ``report.unknown_team`` and ``report.bad_range``."""
-    if user.role not in REPORT_ROLES:
-        raise AppError("auth.forbidden")
+    require(user, "report.read")
     if request.first > request.last:
         raise AppError("report.bad_range", details={"from": str(request.first)})
     teams = sorted({t for t in auth_queries.list_user_teams(session).values() if t})
     wanted = request.team or None
-    if user.role == "supervisor":
+    if not may(user, "report.read_all"):
         if wanted is not None and wanted != user.team:
             raise AppError("report.other_team")
         shown: list[str | None] = [user.team] if user.team else []

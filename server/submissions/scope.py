@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
+from server.auth.permissions import may
 from server.submissions.models import Submission
 
 
@@ -17,9 +18,9 @@ def scope_submitters(user: User) -> Select[int] | None:
     ids of those submitters: ``None`` for an admin (everyone's); a supervisor: their own and
     their team members' (active or not); anyone else: nobody's. A submission without a
     submitter is an admin's alone."""
-    if user.role == "admin":
+    if may(user, "submission.read_all"):
         return None
-    if user.role == "supervisor":
+    if may(user, "submission.read_team"):
         in_team = and_(User.team == user.team, User.team.is_not(None))
         return select(User.id).where(or_(User.id == user.id, in_team))
     return select(User.id).where(false())

@@ -21,14 +21,7 @@ from server.api import errors as api_errors
 from server.errors import AppError
 from server.openrosa import errors as openrosa_errors
 from server.web import bp
-from server.web.access import (
-    ADMINS,
-    CASE_READERS,
-    FORM_READERS,
-    SERVICE_READERS,
-    SUPERVISORS,
-    can,
-)
+from server.web.access import can
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +42,16 @@ def _title(status: int) -> str:
     return str(TITLES.get(status, TITLES[400 if status < 500 else 500]))
 
 
-# The first part of a path -> the list it belongs to, the roles that may open it, and the
+# The first part of a path -> the list it belongs to, the action that opens it, and the
 # link back to it that a page not found there offers.
 SECTIONS = {
-    "cases": ("web.case_list", CASE_READERS, lazy_gettext("Go to the case list")),
-    "queues": ("web.queues", SUPERVISORS, lazy_gettext("Go to the queues")),
-    "forms": ("web.form_list", FORM_READERS, lazy_gettext("Go to the forms")),
-    "services": ("web.service_list", SERVICE_READERS, lazy_gettext("Go to the services")),
-    "users": ("web.user_list", ADMINS, lazy_gettext("Go to the users")),
-    "teams": ("web.team_list", ADMINS, lazy_gettext("Go to the teams")),
-    "devices": ("web.device_list", ADMINS, lazy_gettext("Go to the devices")),
+    "cases": ("web.case_list", "case.read", lazy_gettext("Go to the case list")),
+    "queues": ("web.queues", "queue.read", lazy_gettext("Go to the queues")),
+    "forms": ("web.form_list", "form.read", lazy_gettext("Go to the forms")),
+    "services": ("web.service_list", "service.read", lazy_gettext("Go to the services")),
+    "users": ("web.user_list", "user.manage", lazy_gettext("Go to the users")),
+    "teams": ("web.team_list", "user.manage", lazy_gettext("Go to the teams")),
+    "devices": ("web.device_list", "user.manage", lazy_gettext("Go to the devices")),
 }
 
 
@@ -67,9 +60,9 @@ def _back_link() -> tuple[str, str] | None:
     that list (a case not found: the case list)."""
     section = request.path.strip("/").split("/", 1)[0]
     found = SECTIONS.get(section)
-    if found is None or not can(*found[1]):
+    if found is None or not can(found[1]):
         return None
-    endpoint, _roles, label = found
+    endpoint, _action, label = found
     return url_for(endpoint), str(label)
 
 

@@ -15,16 +15,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from server.web import user_zone
-from server.web.access import (
-    ADMINS,
-    CASE_READERS,
-    FORM_READERS,
-    FORM_WRITERS,
-    SERVICE_READERS,
-    SERVICE_WRITERS,
-    SUPERVISORS,
-    can,
-)
+from server.web.access import can
 
 
 def _locale() -> Locale:
@@ -93,13 +84,6 @@ def zip_label(values: Iterable[str]) -> list[tuple[str, str]]:
 def _globals() -> dict[str, Any]:
     return {
         "can": can,
-        "SUPERVISORS": SUPERVISORS,
-        "CASE_READERS": CASE_READERS,
-        "FORM_READERS": FORM_READERS,
-        "FORM_WRITERS": FORM_WRITERS,
-        "SERVICE_WRITERS": SERVICE_WRITERS,
-        "SERVICE_READERS": SERVICE_READERS,
-        "ADMINS": ADMINS,
         "html_lang": str(_locale()),
         "html_dir": html_dir(),
     }

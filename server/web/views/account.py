@@ -15,19 +15,20 @@ from server import db
 from server.auth import auth_settings
 from server.auth.loaders import signed_in
 from server.auth.models import LANGUAGES
+from server.auth.permissions import may, requires
 from server.auth.service import authenticate_password, change_own_password, set_preferences
 from server.errors import AppError
 from server.timeutil import utcnow, zone_names
 from server.web import bp
-from server.web.access import me, roles_required
+from server.web.access import me
 from server.web.errors import flash_error
 
-LANDING = {
-    "admin": "web.dashboard",
-    "supervisor": "web.dashboard",
-    "caseworker": "web.case_list",
-    "designer": "web.form_list",
-}
+# The front page: the first of these that the user may open.
+LANDING = (
+    ("dashboard.read", "web.dashboard"),
+    ("case.read", "web.case_list"),
+    ("form.read", "web.form_list"),
+)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -65,9 +66,11 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/")
-@roles_required()
+@requires("account.own")
 def home() -> Response:
-    return redirect(url_for(LANDING.get(me().role, "web.login")))
+    user = me()
+    landing = next((page for action, page in LANDING if may(user, action)), "web.login")
+    return redirect(url_for(landing))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -110,7 +113,7 @@ def _own_name(code: str) -> str:
 
 
 @bp.get("/account")
-@roles_required()
+@requires("account.own")
 def account_settings() -> str:
     """The signed-in user's own settings: the language and time zone of the pages."""
     return render_template(
@@ -124,7 +127,7 @@ def account_settings() -> str:
 
 
 @bp.post("/account")
-@roles_required()
+@requires("account.own")
 def account_save() -> Response:
     try:
         set_preferences(
@@ -141,7 +144,7 @@ def account_save() -> Response:
 
 
 @bp.post("/account/password")
-@roles_required()
+@requires("account.own")
 def account_password() -> Response:
     """The signed-in user changes their own password. Every other session of the account
     ends (as after a reset); this one is signed in again."""

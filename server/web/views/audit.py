@@ -8,10 +8,10 @@ from flask import abort, render_template, request
 
 from server import db
 from server.audit import queries
+from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
 from server.db import paginate
 from server.web import bp
-from server.web.access import ADMINS, roles_required
 from server.web.audit_text import action_label, audit_details, target_label
 
 PER_PAGE = 100
@@ -31,7 +31,7 @@ def _day(name: str) -> datetime | None:
 
 
 @bp.get("/audit")
-@roles_required(*ADMINS)
+@requires("audit.read")
 def audit_log() -> str:
     args = {
         k: request.args.get(k, "").strip() for k in ("actor", "action", "target", "since", "until")

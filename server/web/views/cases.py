@@ -16,22 +16,27 @@ from server import db
 from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
+from server.auth.permissions import may, requires
 from server.bounds import MAX_PAGE, parse_id
 from server.cases import case_file, decisions, preview, queries, settings
 from server.cases.case_forms import CaseForms, read_case_forms
 from server.cases.models import CaseStatus
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
 from server.config import case_settings
-from server.downloads.service import SUBMISSION_READERS
 from server.errors import AppError
 from server.web import bp
-from server.web.access import CASE_READERS, SUPERVISORS, me, roles_required
+from server.web.access import me
 from server.web.errors import flash_error
 from server.web.history import case_history
 from server.web.today import today
 from server.xforms import queries as xform_queries
 
 QUEUE_PER_PAGE = 50
+
+
+def _sees_others(user: User) -> bool:
+    """Whether the user's case list holds other people's cases (a filter by caseworker)."""
+    return may(user, "case.read_all") or may(user, "case.read_team")
 
 
 def _query_args() -> dict[str, Any]:
@@ -50,7 +55,7 @@ def assignable_caseworkers(user: User) -> list[str]:
 
 
 @bp.get("/cases")
-@roles_required(*CASE_READERS)
+@requires("case.read")
 def case_list() -> str:
     args = _query_args()
     user = me()
@@ -71,7 +76,7 @@ def case_list() -> str:
         filters=filters,
         statuses=STATUSES,
         risks=RISK_LEVELS,
-        caseworkers=assignable_caseworkers(user) if user.role != "caseworker" else [],
+        caseworkers=assignable_caseworkers(user) if _sees_others(user) else [],
         today=today(),
     )
 
@@ -108,20 +113,20 @@ def _page(template: str, detail: case_file.CaseDetail, forms: CaseForms, **extra
         f=forms,
         history=case_history(detail, forms),
         today=today(),
-        may_read_files=user.role in SUBMISSION_READERS,
+        may_read_files=may(user, "submission.read"),
         **extra,
     )
 
 
 @bp.get("/cases/<path:case_ref>/print")
-@roles_required(*CASE_READERS)
+@requires("case.read")
 def case_print(case_ref: str) -> str:
     detail, forms = _detail(case_ref, printing=True)
     return _page("web/cases/print.html", detail, forms)
 
 
 @bp.get("/cases/<path:case_ref>")
-@roles_required(*CASE_READERS)
+@requires("case.read")
 def case_detail(case_ref: str) -> str:
     detail, forms = _detail(case_ref)
     user = me()
@@ -129,7 +134,7 @@ def case_detail(case_ref: str) -> str:
         "web/cases/detail.html",
         detail,
         forms,
-        caseworkers=assignable_caseworkers(user) if user.role in SUPERVISORS else [],
+        caseworkers=assignable_caseworkers(user) if may(user, "case.decide") else [],
         as_json=lambda v: json.dumps(v, sort_keys=True),
     )
 
@@ -157,7 +162,7 @@ def _refused(error: AppError, case_ref: str, confirm: Response) -> Response:
 
 
 @bp.get("/cases/<path:case_ref>/reassign")
-@roles_required(*SUPERVISORS)
+@requires("case.decide")
 def case_reassign_confirm(case_ref: str) -> str:
     """The second step of a reassignment: whom to, and why."""
     return render_template(
@@ -169,7 +174,7 @@ def case_reassign_confirm(case_ref: str) -> str:
 
 
 @bp.post("/cases/<path:case_ref>/reassign")
-@roles_required(*SUPERVISORS)
+@requires("case.decide")
 def case_reassign(case_ref: str) -> Response:
     username = request.form.get("username", "").strip()
     try:
@@ -189,7 +194,7 @@ def case_reassign(case_ref: str) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/resolve")
-@roles_required(*SUPERVISORS)
+@requires("case.decide")
 def case_resolve(case_ref: str) -> Response:
     try:
         conflict_id = parse_id(request.form.get("conflict_id", ""))
@@ -210,7 +215,7 @@ def case_resolve(case_ref: str) -> Response:
 
 
 @bp.get("/cases/<path:case_ref>/close")
-@roles_required(*SUPERVISORS)
+@requires("case.close")
 def case_close_confirm(case_ref: str) -> Response | str:
     """The second step of closing a case: what closing does, and why it is closed."""
     case = _subject(case_ref)
@@ -221,7 +226,7 @@ def case_close_confirm(case_ref: str) -> Response | str:
 
 
 @bp.post("/cases/<path:case_ref>/close")
-@roles_required(*SUPERVISORS)
+@requires("case.close")
 def case_close(case_ref: str) -> Response:
     try:
         decisions.close_case(
@@ -264,7 +269,7 @@ def case_approval(case_ref: str) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/reopen")
-@roles_required(*SUPERVISORS)
+@requires("case.close")
 def case_reopen(case_ref: str) -> Response:
     try:
         decisions.reopen_case(
@@ -293,7 +298,7 @@ def _queue_page(name: str) -> int:
 
 
 @bp.get("/queues")
-@roles_required(*SUPERVISORS)
+@requires("queue.read")
 def queues() -> str:
     session = db.session()
     pages = {name: _queue_page(name) for name in ("unlinked", "duplicates")}
@@ -313,7 +318,7 @@ def queues() -> str:
 
 
 @bp.post("/queues/link")
-@roles_required(*SUPERVISORS)
+@requires("case.decide")
 def queue_link() -> Response:
     try:
         result = decisions.link_unlinked(
@@ -351,7 +356,7 @@ PREVIEW_FIELDS = {
 
 
 @bp.get("/queues/duplicate/preview")
-@roles_required(*SUPERVISORS)
+@requires("case.decide")
 def queue_duplicate_preview() -> Response | str:
     """What merging a duplicate would change, with the button that merges it."""
     instance_id = request.args.get("instance_id", "")
@@ -364,7 +369,7 @@ def queue_duplicate_preview() -> Response | str:
 
 
 @bp.post("/queues/duplicate")
-@roles_required(*SUPERVISORS)
+@requires("case.decide")
 def queue_duplicate() -> Response:
     """Register a duplicate as a new case, or merge it (from its preview page, with a
     reason; a merge refused for want of one goes back to that page)."""

@@ -8,10 +8,11 @@ from flask import render_template
 from flask_babel import gettext as _
 
 from server import db
+from server.auth.permissions import requires
 from server.cases import dashboard as dashboard_queries
 from server.cases import queries
 from server.web import bp
-from server.web.access import SUPERVISORS, me, roles_required
+from server.web.access import me
 from server.web.charts import bar_chart
 from server.web.today import today
 
@@ -22,7 +23,7 @@ SAFETY_ALERT_DAYS = 30
 
 
 @bp.get("/dashboard")
-@roles_required(*SUPERVISORS)
+@requires("dashboard.read")
 def dashboard() -> str:
     session = db.session()
     user, day = me(), today()

@@ -10,26 +10,24 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 import exports
 from server import db
+from server.auth.permissions import may, requires
 from server.downloads import service as downloads
 from server.downloads.schemas import CaseExportArgs, FormExportArgs
 from server.errors import AppError
 from server.web import bp
-from server.web.access import SUPERVISORS, me, roles_required
+from server.web.access import me
 from server.web.errors import flash_error
 from server.xforms import queries as xform_queries
 
-# Who may export what is decided in downloads.service; this only hides choices a person
-# would be refused anyway.
-FORM_EXPORTERS = downloads.FORM_EXPORT_ROLES
-
 
 @bp.get("/exports")
-@roles_required(*SUPERVISORS)
+@requires("export.cases")
 def export_page() -> str:
     forms = db.session().scalars(xform_queries.list_xforms()).all()
     return render_template(
         "web/exports.html",
-        forms=forms if me().role in FORM_EXPORTERS else [],
+        # who may export what is decided in downloads.service; this hides what would be refused
+        forms=forms if may(me(), "export.form") else [],
         form_formats=[exports.FORMATS[name] for name in exports.FORM_FORMATS],
         case_formats=[exports.FORMATS[name] for name in exports.CASE_FORMATS],
     )
@@ -70,7 +68,7 @@ def _form_args() -> dict[str, str]:
 
 
 @bp.post("/exports")
-@roles_required(*SUPERVISORS)
+@requires("export.cases")
 def export_download() -> Response | WerkzeugResponse:
     kind = request.form.get("kind", "")
     if kind not in ("form", "cases"):

@@ -9,12 +9,13 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from server import db
+from server.auth.permissions import requires
 from server.blobs.queries import get_blob
 from server.bounds import MAX_ID
 from server.disposition import set_attachment
 from server.errors import AppError
 from server.web import bp, uploads
-from server.web.access import FORM_READERS, FORM_WRITERS, me, roles_required
+from server.web.access import me
 from server.web.errors import flash_error
 from server.xforms import queries, service
 from server.xforms.models import FORM_STATES, XForm, XFormVersion
@@ -46,7 +47,7 @@ def _read_upload(field: str) -> tuple[str, bytes]:
 
 
 @bp.get("/forms")
-@roles_required(*FORM_READERS)
+@requires("form.read")
 def form_list() -> str:
     session = db.session()
     forms = session.scalars(queries.list_xforms()).all()
@@ -56,7 +57,7 @@ def form_list() -> str:
 
 
 @bp.post("/forms/preview")
-@roles_required(*FORM_WRITERS)
+@requires("form.publish")
 def form_preview() -> str | tuple[str, int]:
     """Convert and check the upload without publishing; keep its bytes for the publish."""
     try:
@@ -101,7 +102,7 @@ def _preview_failed(error: AppError, filename: str) -> tuple[str, int]:
 
 
 @bp.post("/forms/publish")
-@roles_required(*FORM_WRITERS)
+@requires("form.publish")
 def form_publish() -> Response:
     data_dir = current_app.config["DATA_DIR"]
     upload_id = request.form.get("upload_id", "")
@@ -142,7 +143,7 @@ def form_publish() -> Response:
 
 
 @bp.get("/forms/<form_id>")
-@roles_required(*FORM_READERS)
+@requires("form.read")
 def form_detail(form_id: str) -> str:
     session = db.session()
     xform = _xform_or_404(form_id)
@@ -156,7 +157,7 @@ def form_detail(form_id: str) -> str:
 
 
 @bp.post("/forms/<form_id>/state")
-@roles_required(*FORM_WRITERS)
+@requires("form.publish")
 def form_state(form_id: str) -> Response:
     try:
         service.set_state(db.session(), form_id, request.form.get("state", ""), me())
@@ -167,7 +168,7 @@ def form_state(form_id: str) -> Response:
 
 
 @bp.post("/forms/<form_id>/attachments")
-@roles_required(*FORM_WRITERS)
+@requires("form.publish")
 def form_attachment(form_id: str) -> Response:
     try:
         xform = _xform_or_404(form_id)
@@ -180,7 +181,7 @@ def form_attachment(form_id: str) -> Response:
 
 
 @bp.get(f"/forms/<form_id>/versions/<int(max={MAX_ID}):version_id>/xlsform")
-@roles_required(*FORM_READERS)
+@requires("form.read")
 def form_download_xlsform(form_id: str, version_id: int) -> Response:
     version = _version_or_404(_xform_or_404(form_id), version_id)
     blob = get_blob(db.session(), version.source_sha256) if version.source_sha256 else None
@@ -194,7 +195,7 @@ def form_download_xlsform(form_id: str, version_id: int) -> Response:
 
 
 @bp.get(f"/forms/<form_id>/versions/<int(max={MAX_ID}):version_id>/xform")
-@roles_required(*FORM_READERS)
+@requires("form.read")
 def form_download_xform(form_id: str, version_id: int) -> Response:
     version = _version_or_404(_xform_or_404(form_id), version_id)
     name = f"{form_id}-{version.version}.xml"

@@ -11,12 +11,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from server import db
+from server.auth.permissions import may, requires
 from server.disposition import set_attachment
 from server.reports import service
 from server.reports.service import NO_TEAM, Report
 from server.reports.suppression import HIDDEN, SMALL
 from server.web import bp
-from server.web.access import SUPERVISORS, active_users, me, roles_required
+from server.web.access import active_users, me
 from server.web.charts import BarChart, bar_chart
 from server.web.today import today
 
@@ -103,11 +104,13 @@ def _charts(report: Report) -> list[BarChart]:
 
 
 @bp.get("/reports")
-@roles_required(*SUPERVISORS)
+@requires("report.read")
 def report_page() -> str:
     report = _report()
     service.record_view(db.session(), me(), report)
-    teams = sorted({u.team for u in active_users() if u.team}) if me().role == "admin" else []
+    teams = (
+        sorted({u.team for u in active_users() if u.team}) if may(me(), "report.read_all") else []
+    )
     return render_template(
         "web/reports.html",
         report=report,
@@ -128,7 +131,7 @@ def report_page() -> str:
 
 
 @bp.get("/reports.csv")
-@roles_required(*SUPERVISORS)
+@requires("report.read")
 def report_csv() -> Response:
     report = _report()
     service.record_view(db.session(), me(), report, export="csv")

@@ -9,13 +9,14 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from server import db
+from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
 from server.db import paginate
 from server.errors import AppError
 from server.services import queries, service
 from server.services.schemas import TEXT_COLUMNS
 from server.web import bp
-from server.web.access import SERVICE_READERS, SERVICE_WRITERS, me, roles_required
+from server.web.access import me
 from server.web.errors import flash_error
 
 PER_PAGE = 50
@@ -45,7 +46,7 @@ def _field_errors(error: AppError) -> dict[str, list[str]]:
 
 
 @bp.get("/services")
-@roles_required(*SERVICE_READERS)
+@requires("service.read")
 def service_list() -> str:
     q = request.args.get("q", "").strip() or None
     category = request.args.get("category", "").strip() or None
@@ -65,7 +66,7 @@ def service_list() -> str:
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
-@roles_required(*SERVICE_WRITERS)
+@requires("service.edit")
 def service_new() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         return render_template(
@@ -89,7 +90,7 @@ def service_new() -> Response | str | tuple[str, int]:
 
 
 @bp.route("/services/<service_id>/edit", methods=["GET", "POST"])
-@roles_required(*SERVICE_WRITERS)
+@requires("service.edit")
 def service_edit(service_id: str) -> Response | str | tuple[str, int]:
     svc = queries.get_service(db.session(), service_id)
     if svc is None:
@@ -121,7 +122,7 @@ def service_edit(service_id: str) -> Response | str | tuple[str, int]:
 
 
 @bp.route("/services/import", methods=["GET", "POST"])
-@roles_required(*SERVICE_WRITERS)
+@requires("service.edit")
 def service_import() -> Response | str | tuple[str, int]:
     if request.method == "GET":
         return render_template("web/services/import.html", report=None)

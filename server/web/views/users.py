@@ -14,15 +14,14 @@ from server import db
 from server.auth import auth_settings, qr
 from server.auth import queries as auth_queries
 from server.auth import service as auth_service
-from server.auth.models import ROLES, User
+from server.auth.models import User
+from server.auth.permissions import ROLES, may, requires
 from server.errors import AppError
 from server.timeutil import utcnow
 from server.web import bp
-from server.web.access import ADMINS, active_users, me, roles_required
+from server.web.access import active_users, me
 from server.web.audit_text import VALUES
 from server.web.errors import flash_error
-
-DEVICE_HOLDER_ROLES = ("caseworker", "supervisor", "admin")
 
 
 def _user_or_404(username: str) -> User:
@@ -33,7 +32,7 @@ def _user_or_404(username: str) -> User:
 
 
 @bp.get("/users")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def user_list() -> str:
     """The accounts, the form that adds one, and the sign-in lock-outs in force."""
     session = db.session()
@@ -50,7 +49,7 @@ def user_list() -> str:
 
 
 @bp.post("/users/lockouts/lift")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def lockout_lift() -> Response:
     try:
         lifted = auth_service.lift_lockout(db.session(), request.form.get("key", ""), me())
@@ -63,7 +62,7 @@ def lockout_lift() -> Response:
 
 
 @bp.post("/users")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def user_create() -> Response:
     form = request.form
     try:
@@ -85,7 +84,7 @@ def user_create() -> Response:
 
 
 @bp.get("/users/<username>")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def user_edit(username: str) -> str:
     user = _user_or_404(username)
     teams = auth_queries.list_team_names(db.session())
@@ -95,7 +94,7 @@ def user_edit(username: str) -> str:
 
 
 @bp.get("/teams")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def team_list() -> str:
     """The teams users are put in, with their members; add one, or remove an empty one."""
     teams = auth_queries.list_teams_with_counts(db.session())
@@ -103,7 +102,7 @@ def team_list() -> str:
 
 
 @bp.post("/teams")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def team_create() -> Response:
     try:
         team = auth_service.create_team(db.session(), request.form.get("name", ""), me())
@@ -115,7 +114,7 @@ def team_create() -> Response:
 
 
 @bp.post("/teams/delete")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def team_delete() -> Response:
     name = request.form.get("name", "")
     try:
@@ -128,7 +127,7 @@ def team_delete() -> Response:
 
 
 @bp.post("/users/<username>")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def user_update(username: str) -> Response:
     user = _user_or_404(username)
     form = request.form
@@ -149,7 +148,7 @@ def user_update(username: str) -> Response:
 
 
 @bp.post("/users/<username>/password")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def user_password(username: str) -> Response:
     user = _user_or_404(username)
     try:
@@ -166,11 +165,11 @@ def user_password(username: str) -> Response:
 
 
 @bp.get("/devices")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def device_list() -> str:
     session = db.session()
     devices = session.scalars(auth_queries.list_devices()).all()
-    holders = [u for u in active_users() if u.role in DEVICE_HOLDER_ROLES]
+    holders = [u for u in active_users() if may(u, "device.hold")]
     return render_template("web/users/devices.html", devices=devices, holders=holders)
 
 
@@ -178,7 +177,7 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 
 
 @bp.post("/devices")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def device_create() -> Response | str:
     try:
         provisioned = auth_service.create_device(
@@ -197,7 +196,7 @@ def device_create() -> Response | str:
 
 
 @bp.post("/devices/revoke")
-@roles_required(*ADMINS)
+@requires("user.manage")
 def device_revoke() -> Response:
     label = request.form.get("label", "")
     try:
