@@ -16,6 +16,7 @@ from flask import Flask, current_app
 
 from exports.formats import CASE_FORMATS, FORM_FORMATS
 from server import db
+from server.auth.permissions import ADMIN, ROLES
 from server.errors import AppError
 from server.submissions.models import ProcessingState
 
@@ -116,9 +117,7 @@ def _read_password(password_stdin: bool) -> str:
 
 @main.command("create-user")
 @click.argument("username")
-@click.option(
-    "--role", required=True, type=click.Choice(["admin", "supervisor", "caseworker", "designer"])
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option(
     "--team",
     default=None,
@@ -165,7 +164,7 @@ def ensure_admin() -> None:
         click.echo("An admin already exists; no admin was created.")
         return
     password = secrets.token_urlsafe(12)
-    create(session, _settings(), "admin", "admin", password)
+    create(session, _settings(), "admin", ADMIN, password)
     session.commit()
     base = current_app.config["BASE_URL"]
     click.secho(
@@ -429,7 +428,7 @@ def _export(kind: str, form_id: str | None, out: Path, args: dict[str, Any]) -> 
     _check_writable(out)
     session = db.session()
     # The command line acts as the server's operator: an admin with no team scope.
-    operator = User(username=f"cli:{getpass.getuser()}", role="admin")
+    operator = User(username=f"cli:{getpass.getuser()}", role=ADMIN)
     if kind == "form":
         if form_id is None:
             raise click.UsageError("A form export names its form.")
