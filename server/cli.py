@@ -329,7 +329,7 @@ def reprocess(instance_id: str | None, everything: bool) -> None:
     """Re-apply a submission to its case (default: every submission whose merge failed or
     never ran)."""
     from server import intake
-    from server.config import case_settings
+    from server.cases.settings import case_settings
 
     session = db.session()
     settings = case_settings(current_app)
@@ -578,7 +578,7 @@ def _merge_left_pending() -> None:
     """Merge the submissions a stopped server stored but did not merge, once, here in the
     one process that starts the workers and before any of them takes a request."""
     from server import intake
-    from server.config import case_settings
+    from server.cases.settings import case_settings
 
     session = db.session()
     try:

@@ -141,26 +141,3 @@ def _kept_secret(path: Path) -> str:
 def env_database_url() -> str | None:
     """The database URL named by the environment, for tools that run without an app."""
     return os.environ.get("CASEWORK_DATABASE_URL")
-
-
-def case_settings(app: Flask) -> Any:
-    """Case-work defaults for the services, which read no configuration themselves."""
-    from server.cases.settings import CaseSettings
-
-    return CaseSettings(
-        default_contact_frequency_days=int(app.config["CONTACT_FREQUENCY_DEFAULT_DAYS"]),
-        review_interval_days=int(app.config["REVIEW_INTERVAL_DAYS"]),
-        future_event_tolerance_hours=max(0, int(app.config["FUTURE_EVENT_TOLERANCE_HOURS"])),
-        max_answer_bytes=max(1, int(app.config["MAX_ANSWER_BYTES"])),
-        max_repeat_instances=max(0, int(app.config["MAX_REPEAT_INSTANCES"])),
-        approve_closure=_flag(app.config["APPROVE_CLOSURE"]),
-        approve_high_risk_plan=_flag(app.config["APPROVE_HIGH_RISK_PLAN"]),
-    )
-
-
-def _flag(value: Any) -> bool:
-    """A yes/no setting: a boolean (JSON ``true`` / ``false`` from the environment) or its
-    text."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("false", "0", "no", "off", "")
-    return bool(value)

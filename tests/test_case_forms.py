@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from server import create_app, db, intake
 from server.cases import routing
-from server.config import case_settings
+from server.cases.settings import case_settings
 from server.submissions.models import Submission
 from tests.factories import DeviceClient, Factory, approve_all
 from tests.realforms import (

@@ -267,7 +267,7 @@ def test_0014_keeps_closures_and_plans_made_before_approvals_in_effect(
     from server import create_app, db, intake
     from server.cases import routing
     from server.cases.models import Case
-    from server.config import case_settings
+    from server.cases.settings import case_settings
     from server.migrations import alembic_config
     from tests.conftest import app_config
     from tests.factories import Factory

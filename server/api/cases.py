@@ -27,7 +27,7 @@ from server.cases.schemas import (
     ResolveConflictArgs,
     case_rows,
 )
-from server.config import case_settings
+from server.cases.settings import case_settings
 from server.errors import AppError
 from server.timeutil import utcnow
 
@@ -223,7 +223,7 @@ def close_case(case_ref: str, reason: str) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/approval")
-@require_roles(*SUPERVISORS)
+@requires("case.approve")
 @use_schema(ApprovalArgs, location="json")
 def decide_approval(case_ref: str, decision: str, comment: str) -> Response:
     """Approve, or return with a comment, the closure or plan waiting on the case."""

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from server.edges import ErrorWriter
 from server.errors import CATALOGUE, AppError
 
 
@@ -51,3 +52,11 @@ def handle_http_exception(error: HTTPException) -> Response:
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def server_error() -> Response:
+    return handle_app_error(AppError("server.error"))
+
+
+# What create_app hands server.edges for API clients.
+WRITER = ErrorWriter(handle_app_error, handle_http_exception, server_error)

@@ -59,6 +59,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # supervisor decisions: reassign, resolve a conflict, the unlinked and duplicate queues
     "case.decide": _SUPERVISORS,
     "case.close": _SUPERVISORS,  # close and reopen
+    # approve, or return with a comment, a closure or high-risk plan sent from a phone
+    # (never the sender's own: ``cases.decisions.decide_approval``)
+    "case.approve": _SUPERVISORS,
     "queue.read": _SUPERVISORS,
     # submissions (form data) through the API, within the submissions scope
     "submission.read": _SUPERVISORS,

@@ -37,7 +37,6 @@ from server.auth.queries import (
     list_active_api_tokens,
 )
 from server.bounds import parse_id
-from server.cases import report_counts
 from server.errors import AppError
 from server.timeutil import known_zone, utcnow
 
@@ -173,7 +172,6 @@ def update_user(
     if team is not None and (team or None) != user.team:
         team = _listed_team(session, team) or ""
     before = {"role": user.role, "team": user.team, "is_active": user.is_active}
-    old_team = user.team
     if role is not None:
         user.role = role
     if team is not None:
@@ -186,9 +184,8 @@ def update_user(
             _revoke_tokens(session, list_active_api_tokens(session, user.id), actor)
         user.is_active = is_active
     session.flush()
-    if old_team != user.team:
-        # the reports count cases by their caseworker's team now: theirs move with them
-        report_counts.move_caseworker(session, user.id, old_team, user.team)
+    # (the reports count cases by their caseworker's team now: ``cases.report_counts``
+    # moves theirs with them as this flush writes the change)
     after = {"role": user.role, "team": user.team, "is_active": user.is_active}
     # what changed, and what it was (an edit that changes nothing is no decision)
     changes: dict[str, Any] = {k: v for k, v in after.items() if before[k] != v}

@@ -280,7 +280,7 @@ def decide_approval(
     or plan in ``case.approval_instance_id``, ``cases.approvals``): a supervisor of the
     case's team or an admin, never the one who sent it. Decided under the case's lock, so
     that two supervisors cannot decide it twice (the second is told nothing is pending)."""
-    case = _case_or_404(session, case_ref, actor)
+    case = _case_or_404(session, case_ref, actor, "case.approve")
     if decision not in APPROVAL_DECISIONS:
         raise AppError("case.bad_decision", details={"decision": decision[:30]})
     text = (comment or "").strip()

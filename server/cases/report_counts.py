@@ -17,7 +17,9 @@ filed under each caseworker's team, read then, and applied in key order; a savep
 rolled back (a merge that failed, a preview) takes its differences with it.
 
 A caseworker who changes team takes their cases' cells along (:func:`move_caseworker`, in
-the same transaction as the change). On PostgreSQL the two cannot cross: the change holds
+the same transaction as the change, once the flush has written the user's row: a session
+hook here sees the change, so the accounts code below the cases needs no call up to them).
+On PostgreSQL the two cannot cross: the change holds
 the user's row, and a merge files its differences only after reading the row ``FOR
 SHARE``, so a merge either commits before the change (whose move then carries its cells)
 or reads the new team.
@@ -29,7 +31,17 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, bindparam, event, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    bindparam,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
@@ -154,6 +166,16 @@ def move_caseworker(
         moved[(old_team or "", dim, value, month)] -= n
         moved[(new_team or "", dim, value, month)] += n
     _write(session.connection(), sorted((k, n) for k, n in moved.items() if n))
+
+
+@event.listens_for(Session, "after_flush")
+def _move_team_changes(session: Session, _context: Any) -> None:
+    """Each user whose team the flush changed takes their cases' cells to the new team."""
+    for user in [o for o in session.dirty if isinstance(o, User)]:
+        history: Any = inspect(user).attrs.team.history
+        if history.has_changes():
+            old = history.deleted[0] if history.deleted else None
+            move_caseworker(session, user.id, old, user.team)
 
 
 def list_report_counts(

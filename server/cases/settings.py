@@ -4,8 +4,10 @@ reads them from config; services read no config.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Protocol
 
 from server.cases.approvals import ApprovalRules
 from server.cases.limits import (
@@ -44,3 +46,33 @@ class CaseSettings:
 
 
 DEFAULT_SETTINGS = CaseSettings()
+
+
+class Configured(Protocol):
+    """An application (``flask.Flask``): what holds the configuration."""
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+
+def case_settings(app: Configured) -> CaseSettings:
+    """The settings from the application's configuration (``server.config``), which the
+    edge reads and passes in: services read no configuration themselves."""
+    config = app.config
+    return CaseSettings(
+        default_contact_frequency_days=int(config["CONTACT_FREQUENCY_DEFAULT_DAYS"]),
+        review_interval_days=int(config["REVIEW_INTERVAL_DAYS"]),
+        future_event_tolerance_hours=max(0, int(config["FUTURE_EVENT_TOLERANCE_HOURS"])),
+        max_answer_bytes=max(1, int(config["MAX_ANSWER_BYTES"])),
+        max_repeat_instances=max(0, int(config["MAX_REPEAT_INSTANCES"])),
+        approve_closure=_flag(config["APPROVE_CLOSURE"]),
+        approve_high_risk_plan=_flag(config["APPROVE_HIGH_RISK_PLAN"]),
+    )
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no setting: a boolean (JSON ``true`` / ``false`` from the environment) or its
+    text."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off", "")
+    return bool(value)

@@ -8,6 +8,7 @@ from flask import Response
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from server.auth.loaders import Challenge
+from server.edges import ErrorWriter
 from server.errors import CATALOGUE, AppError
 from server.openrosa.headers import add_openrosa_headers
 from server.openrosa.responses import openrosa_message
@@ -46,3 +47,11 @@ def handle_http_exception(error: HTTPException) -> Response:
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return add_openrosa_headers(response)
+
+
+def server_error() -> Response:
+    return app_error_response(AppError("server.error"))
+
+
+# What create_app hands server.edges for devices.
+WRITER = ErrorWriter(handle_app_error, handle_http_exception, server_error)

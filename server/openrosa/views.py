@@ -14,7 +14,7 @@ from server import db, intake
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.auth.models import User
 from server.auth.permissions import requires
-from server.config import case_settings
+from server.cases.settings import case_settings
 from server.errors import AppError
 from server.openrosa import lists, multipart, responses
 from server.openrosa.bp import bp

@@ -8,22 +8,17 @@ path."""
 
 from __future__ import annotations
 
-import logging
-
-from flask import Flask, Response, current_app, flash, render_template, request, url_for
+from flask import flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from server import db
-from server.api import errors as api_errors
+from server.edges import ErrorWriter
 from server.errors import AppError
-from server.openrosa import errors as openrosa_errors
-from server.web import bp
 from server.web.access import can
-
-log = logging.getLogger(__name__)
+from server.web.bp import bp
 
 TITLES = {
     400: lazy_gettext("The request could not be understood"),
@@ -91,42 +86,11 @@ def flash_error(error: AppError) -> None:
             flash(str(problem["message"]), "error")
 
 
-def edge() -> str:
-    """Who is asking: "openrosa" (a device), "api" (an API client) or "web" (a person).
-
-    Told by the route that matched; for an address no route takes, by its path, and for a
-    device address asked with a method it does not take, by what answers GET there.
-    """
-    if request.blueprint is not None:
-        return request.blueprint if request.blueprint in ("openrosa", "api") else "web"
-    path = request.path
-    if path == "/api" or path.startswith("/api/"):
-        return "api"
-    if path == "/key" or path.startswith("/key/"):
-        return "openrosa"
-    adapter = current_app.url_map.bind_to_environ(request.environ)
-    try:
-        endpoint, _args = adapter.match(method="GET")
-    except HTTPException:
-        return "web"
-    return "openrosa" if str(endpoint).startswith("openrosa.") else "web"
-
-
-def handle_app_error(error: AppError) -> tuple[str, int] | Response:
-    where = edge()
-    if where == "api":
-        return api_errors.handle_app_error(error)
-    if where == "openrosa":
-        return openrosa_errors.handle_app_error(error)
+def handle_app_error(error: AppError) -> tuple[str, int]:
     return error_page(error.http_status, _(error.text))
 
 
-def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response:
-    where = edge()
-    if where == "api":
-        return api_errors.handle_http_exception(error)
-    if where == "openrosa":
-        return openrosa_errors.handle_http_exception(error)
+def handle_http_exception(error: HTTPException) -> tuple[str, int]:
     status = error.code or 500
     if status == 404:
         return error_page(404, _("Nothing is found at this address."))
@@ -141,20 +105,11 @@ def handle_http_exception(error: HTTPException) -> tuple[str, int] | Response:
     return error_page(status)
 
 
-def handle_server_error(error: InternalServerError) -> tuple[str, int] | Response:
-    log.error("unhandled error on %s", request.path, exc_info=error.original_exception)
-    where = edge()
-    if where == "api":
-        return api_errors.handle_app_error(AppError("server.error"))
-    if where == "openrosa":
-        return openrosa_errors.handle_app_error(AppError("server.error"))
+def server_error() -> tuple[str, int]:
     return error_page(500)
 
 
 bp.register_error_handler(AppError, handle_app_error)
 
-
-def init_app(app: Flask) -> None:
-    app.register_error_handler(AppError, handle_app_error)
-    app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(InternalServerError, handle_server_error)
+# What create_app hands server.edges for the people's edge.
+WRITER = ErrorWriter(handle_app_error, handle_http_exception, server_error)

@@ -14,8 +14,8 @@ from flask import Flask
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from server.web import user_zone
 from server.web.access import can
+from server.web.locale import user_zone
 
 
 def _locale() -> Locale:

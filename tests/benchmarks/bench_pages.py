@@ -160,7 +160,7 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
     from server.auth import auth_settings
     from server.auth import service as auth
     from server.auth.models import User
-    from server.config import case_settings
+    from server.cases.settings import case_settings
     from server.intake import receive
     from server.submissions.service import Caller
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from server import db, intake
 from server.audit.models import AuditEvent
 from server.cases import routing
-from server.config import case_settings
+from server.cases.settings import case_settings
 from tests.auth.test_device_auth import _digest_header
 from tests.factories import PASSWORD, DeviceClient, Factory, bearer
 from tests.realforms import contact_attempt, contact_log, new_case_plan

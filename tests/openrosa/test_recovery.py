@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from server import db, intake
 from server.cases import routing as cases
 from server.cases.models import Case, CaseContribution
-from server.config import case_settings
+from server.cases.settings import case_settings
 from server.submissions.models import Submission
 from server.submissions.parse import parse_envelope
 from server.submissions.queries import get_by_instance_id

@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server import create_app, db, intake
-from server.config import case_settings
+from server.cases.settings import case_settings
 from server.db import get_database
 from server.submissions.models import Submission
 from tests.conftest import app_config

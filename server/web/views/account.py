@@ -19,8 +19,8 @@ from server.auth.permissions import may, requires
 from server.auth.service import authenticate_password, change_own_password, set_preferences
 from server.errors import AppError
 from server.timeutil import utcnow, zone_names
-from server.web import bp
 from server.web.access import me
+from server.web.bp import bp
 from server.web.errors import flash_error
 
 # The front page: the first of these that the user may open.

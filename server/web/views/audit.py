@@ -11,8 +11,8 @@ from server.audit import queries
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
 from server.db import paginate
-from server.web import bp
 from server.web.audit_text import action_label, audit_details, target_label
+from server.web.bp import bp
 
 PER_PAGE = 100
 

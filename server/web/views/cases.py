@@ -22,10 +22,10 @@ from server.cases import case_file, decisions, preview, queries, settings
 from server.cases.case_forms import CaseForms, read_case_forms
 from server.cases.models import CaseStatus
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
-from server.config import case_settings
+from server.cases.settings import case_settings
 from server.errors import AppError
-from server.web import bp
 from server.web.access import me
+from server.web.bp import bp
 from server.web.errors import flash_error
 from server.web.history import case_history
 from server.web.today import today
@@ -245,7 +245,7 @@ def case_close(case_ref: str) -> Response:
 
 
 @bp.post("/cases/<path:case_ref>/approval")
-@roles_required(*SUPERVISORS)
+@requires("case.approve")
 def case_approval(case_ref: str) -> Response:
     """Approve, or return with a comment, what waits for approval on the case page."""
     decision = request.form.get("decision", "")

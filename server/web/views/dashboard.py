@@ -11,8 +11,8 @@ from server import db
 from server.auth.permissions import requires
 from server.cases import dashboard as dashboard_queries
 from server.cases import queries
-from server.web import bp
 from server.web.access import me
+from server.web.bp import bp
 from server.web.charts import bar_chart
 from server.web.today import today
 

@@ -14,8 +14,8 @@ from server.auth.permissions import may, requires
 from server.downloads import service as downloads
 from server.downloads.schemas import CaseExportArgs, FormExportArgs
 from server.errors import AppError
-from server.web import bp
 from server.web.access import me
+from server.web.bp import bp
 from server.web.errors import flash_error
 from server.xforms import queries as xform_queries
 

@@ -14,8 +14,9 @@ from server.blobs.queries import get_blob
 from server.bounds import MAX_ID
 from server.disposition import set_attachment
 from server.errors import AppError
-from server.web import bp, uploads
+from server.web import uploads
 from server.web.access import me
+from server.web.bp import bp
 from server.web.errors import flash_error
 from server.xforms import queries, service
 from server.xforms.models import FORM_STATES, XForm, XFormVersion

@@ -16,8 +16,8 @@ from server.disposition import set_attachment
 from server.reports import service
 from server.reports.service import NO_TEAM, Report
 from server.reports.suppression import HIDDEN, SMALL
-from server.web import bp
 from server.web.access import active_users, me
+from server.web.bp import bp
 from server.web.charts import BarChart, bar_chart
 from server.web.today import today
 

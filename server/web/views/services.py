@@ -15,8 +15,8 @@ from server.db import paginate
 from server.errors import AppError
 from server.services import queries, service
 from server.services.schemas import TEXT_COLUMNS
-from server.web import bp
 from server.web.access import me
+from server.web.bp import bp
 from server.web.errors import flash_error
 
 PER_PAGE = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, send_from_directory
 from werkzeug.wrappers import Response
 
-from server.web import bp
+from server.web.bp import bp
 
 ICON_MAX_AGE = 7 * 24 * 3600
 

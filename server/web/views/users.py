@@ -18,9 +18,9 @@ from server.auth.models import User
 from server.auth.permissions import ROLES, may, requires
 from server.errors import AppError
 from server.timeutil import utcnow
-from server.web import bp
 from server.web.access import active_users, me
 from server.web.audit_text import VALUES
+from server.web.bp import bp
 from server.web.errors import flash_error
 
 
