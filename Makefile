@@ -23,17 +23,19 @@ run: $(STAMP)
 	$(BIN)/casework ensure-admin
 	$(BIN)/casework serve --host $${CASEWORK_HOST:-127.0.0.1} --port $${CASEWORK_PORT:-8080}
 
-## test: lint, types, then the whole suite on SQLite and (when reachable) PostgreSQL
+## test: lint, types, import layers, then the whole suite on SQLite and (when reachable) PostgreSQL
 test: $(STAMP)
 	bash .ci/test-deps
 	$(BIN)/ruff check server exports tests
 	$(BIN)/ruff format --check server exports tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	bash .ci/pytest-both "$(PG_URL)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check server exports tests
 	$(BIN)/ruff format --check server exports tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -21,8 +21,13 @@ from sqlalchemy import (
 from exports.options import ExportOptions
 from server.auth.models import Device, User
 from server.blobs.models import Blob
-from server.cases.models import Case, CaseContribution, ContributionState, PlanItem
-from server.cases.queries import plan_item_order
+from server.cases.models import (
+    Case,
+    CaseContribution,
+    ContributionState,
+    PlanItem,
+    plan_item_order,
+)
 from server.cases.scope import case_scope_clause
 from server.submissions.models import Submission, SubmissionAttachment
 from server.xforms.models import XForm, XFormVersion

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from server.api import (  # noqa: F401  (routes register on import)
+    cases,
+    errors,
+    exports,
+    reports,
+    services,
+    submissions,
+    xforms,
+)
+from server.api.bp import bp
 from server.errors import AppError
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+__all__ = ["bp"]
 
-
-def _register() -> None:
-    from server.api import (  # noqa: F401  (routes register on import)
-        cases,
-        errors,
-        exports,
-        reports,
-        services,
-        submissions,
-        xforms,
-    )
-
-    bp.register_error_handler(AppError, errors.handle_app_error)
-    bp.register_error_handler(ValidationError, errors.handle_validation_error)
-    bp.register_error_handler(HTTPException, errors.handle_http_exception)
-
-
-_register()
+bp.register_error_handler(AppError, errors.handle_app_error)
+bp.register_error_handler(ValidationError, errors.handle_validation_error)
+bp.register_error_handler(HTTPException, errors.handle_http_exception)

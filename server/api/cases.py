@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 from flask import Response, current_app, jsonify, request
 
 from server import db
-from server.api import bp
 from server.api.args import caller, use_schema
+from server.api.bp import bp
 from server.audit import service as audit
 from server.auth.permissions import requires
 from server.cases import case_file, decisions, preview, queries
@@ -17,6 +17,7 @@ from server.cases.schemas import (
     ApprovalArgs,
     CaseDetailSchema,
     CaseListItemSchema,
+    CaseQueryArgs,
     CloseArgs,
     DuplicateArgs,
     FollowupArgs,
@@ -45,8 +46,6 @@ def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
 @bp.get("/cases")
 @requires("case.read")
 def list_cases() -> Response:
-    from server.cases.schemas import CaseQueryArgs
-
     args = CaseQueryArgs().load(request.args.to_dict())
     session = db.session()
     stmt = queries.list_cases(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, request, stream_with_context
 
 from server import db
-from server.api import bp
 from server.api.args import caller
+from server.api.bp import bp
 from server.auth.permissions import requires
 from server.downloads import service
 from server.downloads.schemas import CaseExportArgs, FormExportArgs

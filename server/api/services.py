@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from server import db
-from server.api import bp
 from server.api.args import caller, use_schema
+from server.api.bp import bp
 from server.auth.permissions import requires
 from server.db import paginate
 from server.errors import AppError

@@ -13,8 +13,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from server import db
-from server.api import bp
 from server.api.args import caller, use_schema
+from server.api.bp import bp
 from server.auth.models import Device, User
 from server.auth.permissions import requires
 from server.disposition import set_attachment

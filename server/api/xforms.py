@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, current_app, jsonify, request
 
 from server import db
-from server.api import bp
 from server.api.args import caller, use_schema
+from server.api.bp import bp
 from server.auth.permissions import requires
 from server.errors import AppError
 from server.xforms import queries, service

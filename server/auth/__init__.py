@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Request, current_app
+from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import LoginManager
 
-from server.auth.service import AuthSettings
+from server.auth import loaders
+from server.auth.loaders import auth_settings
+
+__all__ = ["auth_settings", "init_app", "is_bearer", "login_manager"]
 
 login_manager = LoginManager()
 
@@ -38,22 +41,7 @@ class _SessionInterface(SecureCookieSessionInterface):
         super().save_session(app, session, response)
 
 
-def auth_settings() -> AuthSettings:
-    config = current_app.config
-    return AuthSettings(
-        realm=config["AUTH_REALM"],
-        secret_key=config["SECRET_KEY"],
-        base_url=config["BASE_URL"],
-        max_failures=int(config["LOGIN_MAX_FAILURES"]),
-        lockout_seconds=int(config["LOGIN_LOCKOUT_SECONDS"]),
-        address_max_failures=int(config["LOGIN_ADDRESS_MAX_FAILURES"]),
-        account_max_failures=int(config["LOGIN_ACCOUNT_MAX_FAILURES"]),
-    )
-
-
 def init_app(app: Flask) -> None:
-    from server.auth import loaders
-
     app.session_interface = _SessionInterface()
     login_manager.init_app(app)
     login_manager.session_protection = "strong"

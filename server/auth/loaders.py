@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote
 
-from flask import Request, Response, redirect, request, url_for
+from flask import Request, Response, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from server import db
-from server.auth import auth_settings, digest
+from server.auth import digest
 from server.auth.models import Device, User
 from server.auth.queries import get_user
 from server.auth.service import (
+    AuthSettings,
     authenticate_digest,
     authenticate_password,
     device_for_token,
@@ -24,6 +25,19 @@ from server.auth.service import (
 )
 from server.bounds import parse_id
 from server.errors import AppError
+
+
+def auth_settings() -> AuthSettings:
+    config = current_app.config
+    return AuthSettings(
+        realm=config["AUTH_REALM"],
+        secret_key=config["SECRET_KEY"],
+        base_url=config["BASE_URL"],
+        max_failures=int(config["LOGIN_MAX_FAILURES"]),
+        lockout_seconds=int(config["LOGIN_LOCKOUT_SECONDS"]),
+        address_max_failures=int(config["LOGIN_ADDRESS_MAX_FAILURES"]),
+        account_max_failures=int(config["LOGIN_ACCOUNT_MAX_FAILURES"]),
+    )
 
 
 def load_session_user(user_id: str) -> User | None:

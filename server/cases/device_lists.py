@@ -32,8 +32,14 @@ from sqlalchemy.orm import Session
 from server import sensitivity
 from server.auth.models import User
 from server.auth.permissions import may
-from server.cases.models import Case, CaseAction, CaseContribution, CaseStatus, PlanItem
-from server.cases.queries import plan_item_order
+from server.cases.models import (
+    Case,
+    CaseAction,
+    CaseContribution,
+    CaseStatus,
+    PlanItem,
+    plan_item_order,
+)
 from server.cases.scope import device_scope_clause
 from server.services import queries as service_queries
 from server.submissions.models import Submission

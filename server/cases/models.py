@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
@@ -17,8 +18,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from server.cases.mapping import ITEM_KINDS
 from server.db import Base
 from server.timeutil import utcnow
 from server.types import EnumText, JsonType, UtcDateTime
@@ -126,7 +129,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     plan_items: Mapped[list[PlanItem]] = relationship(
-        back_populates="case", cascade="all, delete-orphan", order_by=lambda: _plan_item_order()
+        back_populates="case", cascade="all, delete-orphan", order_by=lambda: plan_item_order()
     )
     conflicts: Mapped[list[CaseConflict]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseConflict.id"
@@ -336,8 +339,18 @@ class CaseReportCount(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
-def _plan_item_order() -> tuple[Any, ...]:
-    """``Case.plan_items`` in the one listing order (``cases.queries.plan_item_order``)."""
-    from server.cases.queries import plan_item_order  # the queries import these models
-
-    return plan_item_order()
+def plan_item_order() -> tuple[ColumnElement[Any], ...]:
+    """How a case's plan items are listed everywhere (case page, API, exports, device lists,
+    ``Case.plan_items``): by kind (need, service, action, decision, then any other), then
+    due date (undated last), then item id. Never by row id: that is the order submissions
+    happened to arrive in, and the same submissions must list the same way whatever their
+    order."""
+    return (
+        sql_case(
+            *((PlanItem.kind == kind, n) for n, kind in enumerate(ITEM_KINDS)),
+            else_=len(ITEM_KINDS),
+        ),
+        sql_case((PlanItem.due_date.is_(None), 1), else_=0),
+        PlanItem.due_date.asc(),
+        PlanItem.item_id.asc(),
+    )

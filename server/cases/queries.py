@@ -27,11 +27,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Bundle, Session
 
 from server.auth.models import Device, User
-from server.cases.mapping import ITEM_KINDS
 from server.cases.models import (
     Case,
     CaseAction,
@@ -41,6 +39,7 @@ from server.cases.models import (
     ContributionState,
     PlanItem,
     action_details,
+    plan_item_order,
 )
 from server.cases.scope import case_scope_clause
 from server.db import Page, paginate_by_id, update_rows, write_transaction
@@ -545,22 +544,6 @@ def list_overdue_items(
         due_by = select(PlanItem.id).where(PlanItem.is_done.is_(False), bound)
         stmt = stmt.where(PlanItem.id.in_(due_by))
     return stmt
-
-
-def plan_item_order() -> tuple[ColumnElement[Any], ...]:
-    """How a case's plan items are listed everywhere (case page, API, exports, device lists):
-    by kind (need, service, action, decision, then any other), then due date (undated
-    last), then item id. Never by row id: that is the order submissions happened to
-    arrive in, and the same submissions must list the same way whatever their order."""
-    return (
-        sql_case(
-            *((PlanItem.kind == kind, n) for n, kind in enumerate(ITEM_KINDS)),
-            else_=len(ITEM_KINDS),
-        ),
-        sql_case((PlanItem.due_date.is_(None), 1), else_=0),
-        PlanItem.due_date.asc(),
-        PlanItem.item_id.asc(),
-    )
 
 
 def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
