@@ -6,7 +6,7 @@ Handlers and services ask by action name, never by a tuple of roles:
 - :func:`may` answers yes or no (templates, services choosing what to show);
 - :func:`requires` is the one decorator for routes of every edge (pages, the JSON API and
   the device protocol); it marks the view with its action (``view.required_action``), which
-  ``tests/security/test_role_matrix.py`` checks against this table for every route. A refusal
+  ``tests/security/test_permission_table.py`` checks for every route. A refusal
   is an ``AppError`` that each edge writes in its own format (page, JSON, OpenRosa XML).
 
 Which cases or submissions a user then sees is the scope rule's business
@@ -69,7 +69,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "submission.read_team": frozenset({SUPERVISOR}),  # their own and their team's
     # answers marked casework:sensitive, on screen, for whoever may see the case
     "submission.read_sensitive": _CASE_PEOPLE,
-    # the device protocol: download forms and lists (only one's own cases are in them)
+    # the device protocol: the form list, forms, media and lists (only one's own cases are
+    # in them), and the probe before a submission
     "form.download": _EVERYONE,
     "submission.send": _CASE_PEOPLE,
     "device.hold": _CASE_PEOPLE,  # a phone may be registered for them
