@@ -12,29 +12,18 @@ Run with ``-s`` to see the table printed as a matrix, action by role.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Blueprint, Flask
 
-from server import create_app
 from server.auth import permissions
 from server.auth.permissions import PERMISSIONS, ROLES, matrix, requires, roles_for
-from server.db import get_database
-from tests.conftest import app_config
 from tests.security.test_role_matrix import DEVICE_KEY, EXPECTED, PUBLIC
 
 # Endpoints anyone may call: signing in and out, and the static files.
 PUBLIC_ENDPOINTS = frozenset({"static", "web.static", "web.favicon", "web.login", "web.logout"})
 SERVER = Path(__file__).resolve().parents[2] / "server"
-
-
-@pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    application = create_app(app_config(database_url, tmp_path / "data"))
-    yield application
-    get_database(application).engine.dispose()
 
 
 def route_actions(app: Flask) -> tuple[dict[str, str | None], list[str]]:
