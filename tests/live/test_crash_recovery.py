@@ -31,7 +31,7 @@ from tests.realforms import new_case_plan
 
 pytestmark = pytest.mark.live
 
-ROUNDS = 6  # kill rounds at most, until one leaves a submission stored but not merged
+ROUNDS = 12  # kill rounds at most, until one leaves a submission stored but not merged
 # Far more than are answered before the kill, so that the kill lands while the phones are
 # still sending (a quiet machine answers the first few dozen in a fraction of a second).
 PER_ROUND = 200
