@@ -187,7 +187,7 @@ def ensure_admin() -> None:
 def create_device(label: str, username: str, qr_file: Path | None) -> None:
     """Register a phone; prints its server URL and Collect QR payload."""
     from server.auth import qr
-    from server.auth.service import create_device as create
+    from server.auth.devices import create_device as create
 
     if qr_file is not None:
         _check_writable(qr_file)
@@ -208,7 +208,7 @@ def create_device(label: str, username: str, qr_file: Path | None) -> None:
 @needs_current_schema
 def revoke_device(label: str) -> None:
     """Stop a device at once (lost or stolen phone)."""
-    from server.auth.service import revoke_device as revoke
+    from server.auth.devices import revoke_device as revoke
 
     session = db.session()
     revoke(session, label, None)
@@ -222,7 +222,7 @@ def revoke_device(label: str) -> None:
 @needs_current_schema
 def create_token(username: str, label: str) -> None:
     """Make an API bearer token for a user (shown once)."""
-    from server.auth.service import create_api_token
+    from server.auth.devices import create_api_token
 
     session = db.session()
     row, token = create_api_token(session, username, label)
@@ -240,7 +240,7 @@ def create_token(username: str, label: str) -> None:
 @needs_current_schema
 def revoke_token(which: str) -> None:
     """Revoke an API token by its number (create-token prints it), or every token of a user."""
-    from server.auth.service import revoke_api_tokens
+    from server.auth.devices import revoke_api_tokens
 
     session = db.session()
     revoked = revoke_api_tokens(session, which, None)

@@ -15,9 +15,10 @@ from werkzeug.test import TestResponse
 
 from server import db
 from server.auth import auth_settings
+from server.auth.devices import create_api_token, create_device
 from server.auth.models import User
 from server.auth.queries import get_team
-from server.auth.service import create_api_token, create_device, create_team, create_user
+from server.auth.service import create_team, create_user
 from server.xforms.service import publish
 
 PASSWORD = "correct horse battery"

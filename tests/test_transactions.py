@@ -19,6 +19,7 @@ from server import db
 from server.audit import service as audit
 from server.audit.models import AuditEvent
 from server.auth import auth_settings
+from server.auth import devices as auth_devices
 from server.auth import service as auth
 from server.auth.models import ApiToken, LoginThrottle, User
 from server.errors import AppError
@@ -44,7 +45,7 @@ def _written(engine: Engine) -> dict[str, Any]:
 # audit entry): a service that committed would keep both.
 CALLS: dict[str, Callable[[Session, str], Any]] = {
     "an audit entry": lambda s, _: audit.record(s, None, "test.probe"),
-    "an API token's use noted": lambda s, token: auth.user_for_api_token(s, token),
+    "an API token's use noted": lambda s, token: auth_devices.user_for_api_token(s, token),
     "a sign-in noted": lambda s, _: auth.authenticate_password(
         s, auth_settings(), "boss", PASSWORD, "192.0.2.1"
     ),

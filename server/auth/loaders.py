@@ -14,15 +14,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from server import db
 from server.auth import digest
+from server.auth.devices import device_for_token, user_for_api_token
 from server.auth.models import Device, User
 from server.auth.queries import get_user
-from server.auth.service import (
-    AuthSettings,
-    authenticate_digest,
-    authenticate_password,
-    device_for_token,
-    user_for_api_token,
-)
+from server.auth.service import AuthSettings, authenticate_digest, authenticate_password
 from server.bounds import parse_id
 from server.errors import AppError
 

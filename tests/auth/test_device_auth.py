@@ -135,7 +135,7 @@ def test_unknown_or_revoked_device_key_is_403_without_challenge(make: Factory, c
     assert "WWW-Authenticate" not in unknown.headers
     with make.app.app_context():
         from server import db
-        from server.auth.service import revoke_device
+        from server.auth.devices import revoke_device
 
         revoke_device(db.session(), "phone", None)
         db.session().commit()

@@ -443,16 +443,16 @@ def main() -> None:
         os.environ.update(env)
         from server import create_app, db
         from server.auth import auth_settings
-        from server.auth import service as auth
+        from server.auth import devices as auth_devices
 
         app = create_app()
         tokens = {}
         with app.app_context():
             session = db.session()
             label = f"bench-phone-{os.getpid()}"
-            phone = auth.create_device(session, auth_settings(), label, "sup00", None)
+            phone = auth_devices.create_device(session, auth_settings(), label, "sup00", None)
             for who in ("admin", "sup00", caseworker_name(0)):
-                tokens[who] = auth.create_api_token(session, who, "bench")[1]
+                tokens[who] = auth_devices.create_api_token(session, who, "bench")[1]
             session.commit()
         phone_url = urlsplit(phone.server_url).path
 

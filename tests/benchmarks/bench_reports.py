@@ -237,7 +237,7 @@ def measure(url: str, rounds: int) -> None:
     client = app.test_client()
     headers = {}
     with app.app_context():
-        from server.auth.service import create_api_token
+        from server.auth.devices import create_api_token
 
         session = db.session()
         _, token = create_api_token(session, "adm")

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from server import db
 from server.auth import auth_settings, qr
+from server.auth import devices as auth_devices
 from server.auth import queries as auth_queries
 from server.auth import service as auth_service
 from server.auth.models import User
@@ -180,7 +181,7 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
 @requires("user.manage")
 def device_create() -> Response | str:
     try:
-        provisioned = auth_service.create_device(
+        provisioned = auth_devices.create_device(
             db.session(),
             auth_settings(),
             request.form.get("label", ""),
@@ -200,7 +201,7 @@ def device_create() -> Response | str:
 def device_revoke() -> Response:
     label = request.form.get("label", "")
     try:
-        auth_service.revoke_device(db.session(), label, me())
+        auth_devices.revoke_device(db.session(), label, me())
     except AppError as error:
         flash_error(error)
         return redirect(url_for("web.device_list"))
