@@ -52,6 +52,9 @@ FIELD_ROLES = {
     "close",
     "outcome",
     "worker_safe",
+    # the case plan's date by which a care plan is due; the care plan's review date
+    "care_plan_due",
+    "care_plan_review",
 }
 REPEAT_ROLES = {"need", "service", "action", "decision", "existing"}
 ITEM_ROLES = {"key", "item_id", "title", "owner", "due", "status"}
@@ -140,8 +143,8 @@ def load(form_id: str) -> Form:
     return Form(form_id, result, ElementTree.fromstring(result.xform), namespaces)
 
 
-def test_the_three_case_forms_exist() -> None:
-    assert {"case_plan", "contact_log", "case_conference"} <= set(FORM_IDS)
+def test_the_case_forms_exist() -> None:
+    assert {"case_plan", "contact_log", "case_conference", "care_plan"} <= set(FORM_IDS)
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
@@ -198,13 +201,22 @@ def test_roles_are_known_and_in_the_right_place(form_id: str) -> None:
     [
         (
             "case_plan",
-            {"ref", "caseworker", "event_time", "risk", "contact_frequency", "review_due"},
+            {
+                "ref",
+                "caseworker",
+                "event_time",
+                "risk",
+                "contact_frequency",
+                "review_due",
+                "care_plan_due",
+            },
         ),
         (
             "contact_log",
             {"ref", "event_time", "risk", "next_contact", "close", "outcome", "worker_safe"},
         ),
         ("case_conference", {"ref", "event_time", "review_due", "close"}),
+        ("care_plan", {"ref", "event_time", "care_plan_review"}),
     ],
 )
 def test_case_fields_carry_their_roles(form_id: str, roles: set[str]) -> None:
@@ -441,7 +453,7 @@ def test_case_plan_creates_or_updates_a_case() -> None:
     assert entity.find(f"{XF}label") is not None
 
 
-@pytest.mark.parametrize("form_id", ["contact_log", "case_conference"])
+@pytest.mark.parametrize("form_id", ["contact_log", "case_conference", "care_plan"])
 def test_follow_up_forms_update_the_selected_case(form_id: str) -> None:
     form = load(form_id)
     assert form.entity.get("update") == "1"
@@ -651,3 +663,30 @@ def test_the_caseworker_says_whether_they_felt_safe() -> None:
     note = form.bind("worker_safety_note")
     assert note.attrib.get(SENSITIVE) == "yes"
     assert note.attrib.get("required", "false()") == "false()"
+
+
+def test_the_care_plan_asks_what_the_guidelines_ask_and_the_carer_only_by_role() -> None:
+    """Type of care, the carer by role, placement date, the child's and the family's views,
+    contact with the family, the goal and the review date (shared/docs/domain.md)."""
+    form = load("care_plan")
+    arrangements = set(_choice_names(form, "care_arrangement"))
+    assert arrangements == {"kinship", "foster", "residential", "supervised_independent", "other"}
+    assert "reunification" in _choice_names(form, "care_goal")
+    for name in ("carer_role", "placement_date", "child_views", "family_views"):
+        assert form.bind(name).attrib.get("required") == "true()", name
+    assert form.bind("carer_role").attrib["type"] == "string"  # a choice of roles
+    for name in ("child_views", "family_views", "family_contact_notes"):
+        assert form.bind(name).attrib.get(SENSITIVE) == "yes", name
+    filed = {b.field: b.attrib.get(CASEWORK_SAVETO) for b in form.binds}
+    assert filed["care_arrangement"] == "care_arrangement"
+    assert filed["carer_role"] == "care_carer"
+    assert filed["placement_date"] == "care_placement_date"
+    assert filed["care_goal"] == "care_goal"
+    assert form.bind("care_review_date").role == "care_plan_review"
+    assert not [b for b in form.binds if SAVETO in b.attrib], "nothing of it on the phone"
+
+
+def _choice_names(form: Form, list_name: str) -> list[str]:
+    """The names of the choices of ``list_name`` (the XForm's secondary instance)."""
+    instance = next(i for i in form.model.findall(f"{XF}instance") if i.get("id") == list_name)
+    return [e.text or "" for e in instance.iter(f"{XF}name")]
