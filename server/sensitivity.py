@@ -47,6 +47,7 @@ _ROLE_PROPERTIES = {
     "contact_frequency": "contact_frequency_days",
     "next_contact": "next_contact_date",
     "review_due": "review_date",
+    "care_plan_review": "care_plan_review_date",
     "caseworker": "caseworker",
 }
 _ITEM_ROLES = frozenset({"key", "item_id", "title", "owner", "due", "status"})

@@ -112,6 +112,7 @@ def new_case_plan(
     child: dict[str, Any] | None = None,  # the registration data (:func:`child_answers`)
     needs: Sequence[str] = ("physical_violence",),  # need categories
     services: Sequence[tuple[str, str]] = (("health", "referred"),),  # (category, status)
+    care_plan_due: str | None = None,  # the child needs alternative care: a care plan by then
 ) -> tuple[bytes, str]:
     """A registration: a new case with a need, a health service and an action (or the
     ``needs`` and ``services`` given), and the child's registration data when given."""
@@ -123,6 +124,7 @@ def new_case_plan(
         risk=risk,
         plan_date=plan_date,
         frequency=frequency,
+        care_plan_due=care_plan_due,
     )
     answers["about"].update(new_case_ref=case_ref, new_case_id=entity_id)
     if child is not None:
@@ -240,6 +242,7 @@ def plan_revision(
     end: str | None = None,
     instance_id: str | None = None,
     caseworker: str | None = None,
+    care_plan_due: str | None = None,
 ) -> bytes:
     """A revision of an existing case's plan, as the case plan form sends it.
 
@@ -256,6 +259,7 @@ def plan_revision(
         plan_date=plan_date,
         frequency=frequency,
         review=review,
+        care_plan_due=care_plan_due,
     )
     answers["about"]["case"] = entity_id
     answers["start"] = start or ""
@@ -293,6 +297,7 @@ def _plan_answers(
     plan_date: str,
     frequency: str,
     review: str = "2027-02-18",
+    care_plan_due: str | None = None,
 ) -> dict[str, Any]:
     return {
         "about": {
@@ -306,7 +311,8 @@ def _plan_answers(
         "follow_up": {
             "contact_frequency_days": frequency,
             "child_participation": "planning_meeting",
-            "alternative_care_needed": "no",
+            "alternative_care_needed": "yes" if care_plan_due else "no",
+            "care_plan_due": care_plan_due or "",
             "next_review_date": review,
             "plan_review_needed": "no",
         },
@@ -509,6 +515,48 @@ def case_conference(
     return fill_instance(
         xform("case_conference"),
         checked("case_conference", answers),
+        instance_id=instance_id,
+        entity={"id": entity_id, "update": "1", "baseVersion": str(base_version)},
+    )
+
+
+def care_plan(
+    case_ref: str,
+    entity_id: str,
+    *,
+    base_version: int,
+    care_plan_date: str = "2026-11-30",
+    arrangement: str = "kinship",
+    carer: str = "grandparent",
+    placement_date: str = "2026-11-28",
+    goal: str = "reunification",
+    review: str = "2027-02-20",
+    instance_id: str | None = None,
+) -> bytes:
+    """A care plan for a child in alternative care, as the care plan form sends it."""
+    answers: dict[str, Any] = {
+        "case": entity_id,
+        "case_ref": case_ref,
+        "care_plan_date": care_plan_date,
+        "arrangement": {
+            "care_arrangement": arrangement,
+            "carer_role": carer,
+            "placement_date": placement_date,
+        },
+        "views": {
+            "child_views": "Wants to stay near the school; misses the younger brother.",
+            "family_views": "Mother agrees while she is in hospital.",
+        },
+        "family_contact": {
+            "family_contact_modes": "visits phone",
+            "family_contact_frequency": "weekly",
+            "family_contact_notes": "Visits at the grandmother's home, supervised by the caseworker.",
+        },
+        "goal": {"care_goal": goal, "care_review_date": review},
+    }
+    return fill_instance(
+        xform("care_plan"),
+        checked("care_plan", answers),
         instance_id=instance_id,
         entity={"id": entity_id, "update": "1", "baseVersion": str(base_version)},
     )

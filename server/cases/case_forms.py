@@ -34,6 +34,15 @@ from server.xforms.labels import FormLabels
 CASES_LIST = "cases"
 PLAN_ITEMS_LIST = "plan_items"
 SERVICES_LIST = "services"
+# The care plan in force, as the care plan form files it on the case (xlsforms/README.md),
+# in the order the case file shows it.
+CARE_PLAN_FIELDS = (
+    "care_arrangement",
+    "care_carer",
+    "care_placement_date",
+    "care_goal",
+    "care_plan_review_date",
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,11 @@ class CaseForms:
         return self.item_statuses.get(kind, {}).get(status) or self.item_statuses.get("", {}).get(
             status
         )
+
+    def care_plan(self) -> tuple[CaseField, ...]:
+        """The care plan in force: the fields the latest care plan filed, in order."""
+        by_name = {f.name: f for f in self.fields}
+        return tuple(by_name[n] for n in CARE_PLAN_FIELDS if n in by_name)
 
     def field_label(self, name: str) -> str:
         return next((f.label for f in self.fields if f.name == name), _readable(name))

@@ -17,11 +17,14 @@ Rules (the spreadsheet contract of ``xlsforms/``):
   a sensitive answer becomes a case field: ``FieldDef.save_to`` holds either).
 * A field with a role is stored once, under the role's case field (whatever its
   ``save_to``): ``risk`` -> ``risk_level`` (lower-case), ``contact_frequency`` ->
-  ``contact_frequency_days`` (whole days), ``next_contact`` -> ``next_contact_date`` and
-  ``review_due`` -> ``review_date`` (ISO dates), ``caseworker`` -> ``caseworker``.
-* The event time (``event_time``, else the form's ``end`` or ``start``) comes from the
-  phone's clock. One later than the time the server received the submission plus a
-  tolerance (24 hours unless the settings say otherwise) is taken as the received time.
+  ``contact_frequency_days`` (whole days), ``next_contact`` -> ``next_contact_date``,
+  ``review_due`` -> ``review_date`` and ``care_plan_review`` -> ``care_plan_review_date``
+  (ISO dates), ``caseworker`` -> ``caseworker``.
+* The care plan is a plan item (:func:`_care_plan_items`): a ``care_plan_due`` date makes
+  it due; a form of kind ``care_plan`` makes it done and its review due.
+* The event time (``event_time``, else the form's ``end`` or ``start``: ``cases.event_time``)
+  comes from the phone's clock. One later than the time the server received the submission
+  plus a tolerance (24 hours unless the settings say otherwise) is the received time.
 * Event fields describe the event itself, not the child's situation: those marked
   ``casework:event="yes"``, and those with the roles ``next_contact``, ``review_due`` and
   ``event_time``. The merge lets the latest event win them and never flags a conflict.
@@ -51,11 +54,18 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from server.cases.event_time import (
+    aware,
+    bounded_by_receipt,
+    event_time,
+    first_answer,
+    parse_date,
+)
 from server.submissions.parse import DataNode, EntityBlock, SubmissionEnvelope, values_at
-from server.xforms.definition import FieldDef, FormDefinition, FormKind
+from server.xforms.definition import FormDefinition, FormKind
 
 # Fixed forever: plan item ids derived from it are stored on devices and in the database.
 ITEM_NAMESPACE = uuid.UUID("5b0f7c55-2a4e-4c1b-9e57-0c4a6f3f8d21")
@@ -85,6 +95,7 @@ _ROLE_PROPERTIES = {
     "contact_frequency": "contact_frequency_days",
     "next_contact": "next_contact_date",
     "review_due": "review_date",
+    "care_plan_review": "care_plan_review_date",
     "caseworker": "caseworker",
 }
 NEXT_CONTACT = _ROLE_PROPERTIES["next_contact"]
@@ -97,9 +108,15 @@ def case_property_of(role: str | None, save_to: str | None) -> str | None:
     return _ROLE_PROPERTIES.get(role or "") or save_to
 
 
-_DATE_ROLES = frozenset({"next_contact", "review_due"})
+_DATE_ROLES = frozenset({"next_contact", "review_due", "care_plan_review"})
 # What was decided at, or is about, this event: the latest event wins these fields.
-_EVENT_ROLES = frozenset({"next_contact", "review_due", "event_time"})
+_EVENT_ROLES = frozenset({"next_contact", "review_due", "care_plan_review", "event_time"})
+# The plan items of the care plan (xlsforms/README.md): the care plan a plan needing
+# alternative care asks for, and the review of the care plan in force. Each is one item per
+# case, named by its kind.
+CARE_PLAN = "care_plan"
+CARE_PLAN_REVIEW = "care_plan_review"
+_CARE_PLAN_TITLES = {CARE_PLAN: "Care plan", CARE_PLAN_REVIEW: "Care plan review"}
 # The case plan form's constraint on a new reference number, in capitals (ASCII only).
 _TYPED_REF = re.compile(r"[A-Z0-9][A-Z0-9/-]{2,39}", re.ASCII)
 # A whole number of days, possibly written as a decimal ("14", "14.0").
@@ -208,7 +225,7 @@ class CaseUpdate:
             case_ref=data["case_ref"],
             instance_id=data["instance_id"],
             form_id=data["form_id"],
-            event_at=_aware(datetime.fromisoformat(data["event_at"])),
+            event_at=aware(datetime.fromisoformat(data["event_at"])),
             entity_id=data.get("entity_id"),
             is_registration=bool(data.get("is_registration", False)),
             base_version=data.get("base_version"),
@@ -282,7 +299,7 @@ def map_submission(
     if not ref_fields:
         return None
     data = envelope.data
-    case_ref = canonical_ref(_first(data, ref_fields[0]) or "")
+    case_ref = canonical_ref(first_answer(data, ref_fields[0]) or "")
     block = _case_block(envelope)
 
     properties: dict[str, Any] = {}
@@ -290,7 +307,7 @@ def map_submission(
     for f in definition.fields:
         if f.kind != "field" or f.repeat is not None or f.is_meta:
             continue
-        value = _first(data, f)
+        value = first_answer(data, f)
         if value is None:
             continue
         if f.role == "ref":
@@ -315,14 +332,14 @@ def map_submission(
     caseworker = properties.pop("caseworker", None)
     event_fields.discard("caseworker")
     close_fields = definition.with_role("close")
-    close = any((_first(data, f) or "").lower() == "yes" for f in close_fields)
-    items = tuple(_items(definition, data, case_ref))
+    close = any((first_answer(data, f) or "").lower() == "yes" for f in close_fields)
+    items = tuple(_items(definition, data, case_ref) + _care_plan_items(definition, data, case_ref))
     attempt = _attempt(definition, data)
     if attempt is not None:
         # Not a contact: nothing the form may still carry changes the case.
         properties, event_fields, items, close = {}, set(), (), False
     worker_unsafe = any(
-        (_first(data, f) or "").lower() == "no"
+        (first_answer(data, f) or "").lower() == "no"
         for f in definition.with_role("worker_safe")
         if f.repeat is None
     )
@@ -331,7 +348,9 @@ def map_submission(
         case_ref=case_ref,
         instance_id=envelope.instance_id,
         form_id=definition.form_id,
-        event_at=_bounded(_event_at(definition, data, received_at), received_at, future_tolerance),
+        event_at=bounded_by_receipt(
+            event_time(definition, data, received_at), received_at, future_tolerance
+        ),
         entity_id=_entity_id(block),
         is_registration=is_registration_block(block),
         base_version=_version(block.base_version) if block else None,
@@ -355,7 +374,7 @@ def _attempt(definition: FormDefinition, data: DataNode) -> str | None:
     for f in definition.with_role("outcome"):
         if f.repeat is not None:
             continue
-        value = (_first(data, f) or "").lower()
+        value = (first_answer(data, f) or "").lower()
         if value and value != CONTACT_MADE:
             return value[:MAX_CODE_LENGTH]
     return None
@@ -387,13 +406,6 @@ def _case_block(envelope: SubmissionEnvelope) -> EntityBlock | None:
     return blocks[0] if blocks else None
 
 
-def _first(data: DataNode, f: FieldDef) -> str | None:
-    for value in values_at(data, f.path):
-        if value.strip():
-            return value.strip()
-    return None
-
-
 def _entity_id(block: EntityBlock | None) -> str | None:
     if block is None or not block.entity_id or len(block.entity_id) > MAX_ID_LENGTH:
         return None
@@ -408,7 +420,7 @@ def _convert_role(role: str, value: str) -> Any:
     if role == "contact_frequency":
         return _frequency(value)
     if role in _DATE_ROLES:
-        parsed = _parse_date(value)
+        parsed = parse_date(value)
         return parsed.isoformat() if parsed else None
     if role == "risk":
         return _code(value)
@@ -428,96 +440,6 @@ def _code(value: str) -> str | None:
     """A choice name (status, risk level): lower-case, or None when too long to be one."""
     code = value.strip().lower()
     return code if code and len(code) <= MAX_CODE_LENGTH else None
-
-
-def _parse_date(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value.strip()[:10])
-    except ValueError:
-        return None
-
-
-def _parse_datetime(value: str) -> datetime | None:
-    """An ODK dateTime, aware, in the offset the phone wrote (UTC when it wrote none)."""
-    text = value.strip()
-    if len(text) <= 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _utc(value: datetime) -> datetime | None:
-    """``value`` in UTC; None at the edges of the calendar (year 1 or 9999 with an offset)."""
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        return None
-
-
-# A date-only event that was recorded on another day counts at the end of its day: it was
-# written down after everything else that happened that day.
-_END_OF_DAY = time(23, 59, 59)
-
-
-def _event_at(definition: FormDefinition, data: DataNode, received_at: datetime) -> datetime:
-    """When the event happened, in UTC.
-
-    * The ``event_time`` answer, when it has a time of day.
-    * A date-only answer takes its time of day from the form's ``end`` timestamp when
-      ``end`` falls on that date (in the phone's own offset), else from ``start``; when
-      neither does, the end of that day (23:59:59) in the phone's offset (UTC if unknown).
-    * No usable answer: ``end``, then ``start``, then the time the server got it.
-    """
-    stamps: list[datetime] = []
-    for name in ("end", "start"):
-        for f in definition.fields:
-            if f.name == name and f.type == "dateTime" and f.repeat is None and f.kind == "field":
-                value = _first(data, f)
-                parsed = _parse_datetime(value) if value else None
-                if parsed is not None:
-                    stamps.append(parsed)
-    for f in definition.with_role("event_time"):
-        if f.repeat is not None:
-            continue
-        value = _first(data, f)
-        if value is None:
-            continue
-        when = _parse_datetime(value)
-        if when is None:
-            day = _parse_date(value) if len(value) <= 10 else None
-            if day is None:
-                continue
-            same_day = [s for s in stamps if s.date() == day]
-            tz = stamps[0].tzinfo if stamps else UTC
-            when = same_day[0] if same_day else datetime.combine(day, _END_OF_DAY, tz)
-        utc = _utc(when)
-        if utc is not None:
-            return utc
-    for stamp in stamps:
-        utc = _utc(stamp)
-        if utc is not None:
-            return utc
-    return _aware(received_at)
-
-
-def _bounded(event_at: datetime, received_at: datetime, tolerance: timedelta) -> datetime:
-    """``event_at``, or the time the server received it when the phone's time is later
-    than that by more than ``tolerance`` (a clock set in the future)."""
-    received = _aware(received_at)
-    try:
-        latest = received + tolerance
-    except OverflowError:  # at the end of the calendar nothing is later
-        return event_at
-    return received if event_at > latest else event_at
 
 
 def _repeat_instances(data: DataNode, path: str) -> list[DataNode]:
@@ -592,8 +514,39 @@ def _item(
         key=key,
         title=title,
         owner=answers.get("owner"),
-        due=_parse_date(answers["due"]) if "due" in answers else None,
+        due=parse_date(answers["due"]) if "due" in answers else None,
         status=_code(status) if status else None,
         properties=props,
         is_explicit_id=bool(explicit),
     )
+
+
+def _care_plan_items(definition: FormDefinition, data: DataNode, case_ref: str) -> list[ItemUpdate]:
+    """A ``care_plan_due`` date (a plan needing alternative care) makes the care plan due,
+    with no status, so that a revision repeating it never reopens a care plan made since. A
+    ``care_plan`` form makes it done and its review due by its ``care_plan_review`` date."""
+    wanted: list[tuple[str, date | None, str | None]] = [
+        (CARE_PLAN, _role_date(definition, data, "care_plan_due"), None)
+    ]
+    if definition.kind is FormKind.CARE_PLAN:
+        wanted.append((CARE_PLAN, None, "done"))
+        review = _role_date(definition, data, "care_plan_review")
+        wanted.append((CARE_PLAN_REVIEW, review, "planned" if review else None))
+    return [
+        ItemUpdate(
+            kind=kind,
+            item_id=item_id_for(case_ref, kind, kind),
+            key=kind,
+            title=_CARE_PLAN_TITLES[kind],
+            due=due,
+            status=status,
+        )
+        for kind, due, status in wanted
+        if due is not None or status is not None
+    ]
+
+
+def _role_date(definition: FormDefinition, data: DataNode, role: str) -> date | None:
+    """The first date answered to a question of ``role`` outside repeats."""
+    values = (first_answer(data, f) for f in definition.with_role(role) if f.repeat is None)
+    return next((d for v in values if v and (d := parse_date(v)) is not None), None)

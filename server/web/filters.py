@@ -81,6 +81,20 @@ def zip_label(values: Iterable[str]) -> list[tuple[str, str]]:
     return [(v, str(_(v))) for v in values]
 
 
+def item_kind(kind: str) -> str:
+    """A plan item's kind in words (the care plan's kinds are not words as they stand)."""
+    words = {"care_plan": _("care plan"), "care_plan_review": _("care plan review")}
+    return str(words.get(kind) or _(kind))
+
+
+def item_title(item: Any) -> str:
+    """A plan item's title: as typed or picked on the phone, or, for the items the server
+    makes itself (the care plan and its review), in the reader's language."""
+    if item.kind in ("care_plan", "care_plan_review"):
+        return str(_(item.title))
+    return str(item.title)
+
+
 def _globals() -> dict[str, Any]:
     return {
         "can": can,
@@ -93,4 +107,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(zip_self, "zip_self")
     app.add_template_filter(zip_label, "zip_label")
+    app.add_template_filter(item_kind, "item_kind")
+    app.add_template_filter(item_title, "item_title")
     app.context_processor(_globals)

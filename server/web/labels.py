@@ -27,6 +27,9 @@ CODES = (
     lazy_gettext("service"),
     lazy_gettext("action"),
     lazy_gettext("decision"),
+    # the titles of the plan items the server makes for a care plan (cases.mapping)
+    lazy_gettext("Care plan"),
+    lazy_gettext("Care plan review"),
     # contribution states
     lazy_gettext("applied"),
     lazy_gettext("unlinked"),

@@ -53,7 +53,7 @@ def test_a_phone_day_over_real_http(live_server: LiveServer):
         x.findtext("x:formID", namespaces=LIST): x
         for x in ET.fromstring(listing.body).findall("x:xform", LIST)
     }
-    assert set(forms) == {"case_plan", "contact_log", "case_conference"}
+    assert set(forms) == {"case_plan", "contact_log", "case_conference", "care_plan"}
 
     for form_id, entry in forms.items():
         download = phone.get(entry.findtext("x:downloadUrl", namespaces=LIST))

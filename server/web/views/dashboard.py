@@ -16,7 +16,7 @@ from server.web.bp import bp
 from server.web.charts import bar_chart
 from server.web.today import today
 
-PLAN_KINDS = ("need", "service", "action", "decision")
+PLAN_KINDS = ("need", "service", "action", "decision", "care_plan", "care_plan_review")
 LIST_LIMIT = 20
 # How long a caseworker's "did not feel safe" stays on the dashboard.
 SAFETY_ALERT_DAYS = 30
@@ -33,6 +33,8 @@ def dashboard() -> str:
         "service": _("Services"),
         "action": _("Actions"),
         "decision": _("Decisions"),
+        "care_plan": _("Care plans"),
+        "care_plan_review": _("Care plan reviews"),
     }
     charts = [
         bar_chart(
