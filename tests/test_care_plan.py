@@ -146,7 +146,7 @@ def test_a_care_plan_is_due_goes_overdue_is_made_and_its_review_is_tracked(
     assert record["review_due"] == "2027-02-18"
     assert record["last_contact_at"] is None
     # nothing of it in the phone's case list
-    (row,) = [r for r in _csv(device, "/forms/care_plan/attachments/cases.csv")]
+    (row,) = _csv(device, "/forms/care_plan/attachments/cases.csv")
     assert not [k for k in row if k.startswith("care_")]
 
     page = supervisor.text("/cases/CP-AC-1")
