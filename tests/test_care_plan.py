@@ -232,3 +232,5 @@ def test_a_care_plan_sent_before_the_plan_arrived_still_closes_the_item(
     # the later care plan is the one in force, and its review date the one due
     assert items["care_plan_review"]["due_date"] == "2027-02-25"
     assert record["properties"]["care_plan_review_date"] == "2027-02-25"
+    # two care plans made offline at once are two events, not a conflict to resolve
+    assert record["conflicts"] == []

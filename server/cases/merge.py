@@ -21,8 +21,9 @@ picks the latest change, flagged as in conflict, until a ``resolve`` action choo
 later ordinary update after the resolution wins as usual.
 
 Event fields (``CaseUpdate.event_fields``: how this contact took place, the next contact or
-review date set at it) are not a state of the case but a record of the event: every event
-sets them, the latest by event time wins, and they never conflict.
+review date set at it; the due date and status of the care plan's review) are not a state of
+the case but a record of the event: every event sets them, the latest by event time wins,
+and they never conflict.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 from server.cases.approvals import ApprovalRules, ApprovalState, ApprovalTracker
 from server.cases.mapping import (
+    CARE_PLAN_REVIEW,
     MAX_CONTACT_FREQUENCY_DAYS,
     NEXT_CONTACT,
     REVIEW_DATE,
@@ -279,7 +281,7 @@ def _changes(ups: list[CaseUpdate]) -> dict[str, dict[str, Any]]:
             if u.base_version is None:
                 out[u.instance_id] = fields
                 continue
-            events = set(u.event_fields)
+            events = _events(u)
             out[u.instance_id] = {
                 name: value
                 for name, value in fields.items()
@@ -297,6 +299,13 @@ def _changes(ups: list[CaseUpdate]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _events(u: CaseUpdate) -> set[str]:
+    """The fields ``u`` sets as a record of its event: its event fields, and the care plan's
+    review, which the latest care plan sets (two made offline at once are no conflict)."""
+    review = [i.item_id for i in u.items if i.kind == CARE_PLAN_REVIEW]
+    return set(u.event_fields) | {f"item:{i}:{n}" for i in review for n in ("due", "status")}
+
+
 def _base(u: CaseUpdate) -> int:
     """The version an update started from; -1 (before every version) when it says none."""
     return -1 if u.base_version is None else u.base_version
@@ -310,7 +319,7 @@ def _find_conflicts(
     for u in ups:
         if u.base_version is None:
             continue
-        events = set(u.event_fields)
+        events = _events(u)
         for name, value in changes[u.instance_id].items():
             if name not in events:
                 by_key.setdefault((name, u.base_version), []).append((value, u))
