@@ -105,6 +105,7 @@ def test_publish_xlsforms_folder_and_errors(run, tmp_path: Path):
     result = run("publish-xlsforms", str(ROOT / "xlsforms"))
     assert result.exit_code == 0, result.output
     assert "Published case_plan" in result.output
+    assert "Published care_plan" in result.output  # what `make run` publishes
     again = run("publish-xlsforms", str(ROOT / "xlsforms"))
     assert "already published" in again.output
 
