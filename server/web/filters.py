@@ -14,6 +14,7 @@ from flask import Flask
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from server.cases.mapping import CARE_PLAN, CARE_PLAN_REVIEW
 from server.web.access import can
 from server.web.locale import user_zone
 
@@ -83,14 +84,14 @@ def zip_label(values: Iterable[str]) -> list[tuple[str, str]]:
 
 def item_kind(kind: str) -> str:
     """A plan item's kind in words (the care plan's kinds are not words as they stand)."""
-    words = {"care_plan": _("care plan"), "care_plan_review": _("care plan review")}
+    words = {CARE_PLAN: _("care plan"), CARE_PLAN_REVIEW: _("care plan review")}
     return str(words.get(kind) or _(kind))
 
 
 def item_title(item: Any) -> str:
     """A plan item's title: as typed or picked on the phone, or, for the items the server
     makes itself (the care plan and its review), in the reader's language."""
-    if item.kind in ("care_plan", "care_plan_review"):
+    if item.kind in (CARE_PLAN, CARE_PLAN_REVIEW):
         return str(_(item.title))
     return str(item.title)
 
