@@ -166,6 +166,14 @@ def test_a_care_plan_is_due_goes_overdue_is_made_and_its_review_is_tracked(
     assert ("CP-AC-1", "Care plan review") not in overdue
     # the filled care plan is in the history, in the form's words
     assert "What did the child say about this arrangement?" in page
+    # in French: the page's words and the form's
+    french = supervisor.get("/cases/CP-AC-1", headers={"Accept-Language": "fr"})
+    french_page = french.get_data(as_text=True)
+    care = french_page[french_page.index('id="care-h"') :]
+    care = care[: care.index("</dl>")]
+    assert "Plan de soins" in care
+    assert "Prise en charge par la famille élargie" in care
+    assert "Réunification familiale" in care
 
     # the review is tracked: overdue once its date has passed
     clock(date(2027, 2, 21))
