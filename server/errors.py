@@ -173,6 +173,17 @@ CATALOGUE: dict[str, ErrorKind] = {
             400,
             "Say why it is returned (at most 2000 characters); the caseworker reads it.",
         ),
+        _k("case.no_transfer", 409, "No transfer of this case is waiting for an answer."),
+        _k(
+            "case.transfer_pending",
+            409,
+            "A transfer of this case is already waiting for the receiving supervisor.",
+        ),
+        _k(
+            "case.bad_transfer",
+            400,
+            "Transfer to one caseworker, one other team or one outside agency, of an open case.",
+        ),
         _k("case.reprocess_failed", 500, "The submission could not be applied to its case."),
         _k(
             "case.reason_required",

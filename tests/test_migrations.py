@@ -300,7 +300,7 @@ def test_0014_keeps_closures_and_plans_made_before_approvals_in_effect(
         command.downgrade(cfg, "0013")
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0014")
+        command.upgrade(cfg, "head")  # 0014, and what came after it (the app's columns)
     with app.app_context():
         session = db.session()
         ids = routing.submissions_to_reapply(session)
@@ -308,4 +308,41 @@ def test_0014_keeps_closures_and_plans_made_before_approvals_in_effect(
         session.commit()
     assert [r.state for r in results] == ["applied", "applied"]
     assert case() == ("closed", "approved")
+    engine.dispose()
+
+
+def test_0016_keeps_existing_cases_with_no_transfer_and_downgrades(empty_database_url: str):
+    """Cases stored before 0016 keep their rows, none with a transfer (none could be asked);
+    0016 downgrades to the schema before it."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0014")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO case_record (id, case_ref, entity_id, status, properties,"
+                " provenance, version, open_conflicts, opened_at, updated_at) VALUES (1,"
+                " 'CP-1', 'e-1', 'open', '{}', '{}', 3, 0, '2026-03-15 10:00:00',"
+                " '2026-03-15 10:00:00')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT case_ref, version, transfer, transfer_team, transfer_to FROM case_record")
+        ).one()
+    assert tuple(row) == ("CP-1", 3, None, None, None)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0014")
+    columns = {c["name"] for c in inspect(engine).get_columns("case_record")}
+    assert "transfer" not in columns
+    assert "worker_unsafe_at" in columns
     engine.dispose()

@@ -12,7 +12,7 @@ from server.api.args import caller, use_schema
 from server.api.bp import bp
 from server.audit import service as audit
 from server.auth.permissions import requires
-from server.cases import case_file, decisions, preview, queries
+from server.cases import case_file, decisions, preview, queries, transfer_decisions
 from server.cases.schemas import (
     ApprovalArgs,
     CaseDetailSchema,
@@ -26,6 +26,9 @@ from server.cases.schemas import (
     QueueArgs,
     ReassignArgs,
     ResolveConflictArgs,
+    TransferAcceptArgs,
+    TransferArgs,
+    TransferDeclineArgs,
     case_rows,
 )
 from server.cases.settings import case_settings
@@ -233,6 +236,58 @@ def decide_approval(case_ref: str, decision: str, comment: str) -> Response:
             decision,
             caller(),
             comment=comment,
+            settings=case_settings(current_app),
+        )
+    )
+
+
+@bp.post("/cases/<path:case_ref>/transfer")
+@requires("case.transfer")
+@use_schema(TransferArgs, location="json")
+def request_transfer(case_ref: str, username: str, team: str, agency: str, reason: str) -> Response:
+    """Ask for a transfer to a caseworker or team (it waits for the receiving supervisor),
+    or hand the case to an outside agency (it closes as transferred)."""
+    return _rebuilt(
+        transfer_decisions.request_transfer(
+            db.session(),
+            case_ref,
+            caller(),
+            reason=reason,
+            username=username,
+            team=team,
+            agency=agency,
+            settings=case_settings(current_app),
+        )
+    )
+
+
+@bp.post("/cases/<path:case_ref>/transfer/accept")
+@requires("case.transfer_accept")
+@use_schema(TransferAcceptArgs, location="json")
+def accept_transfer(case_ref: str, username: str) -> Response:
+    return _rebuilt(
+        transfer_decisions.decide_transfer(
+            db.session(),
+            case_ref,
+            "accept",
+            caller(),
+            username=username,
+            settings=case_settings(current_app),
+        )
+    )
+
+
+@bp.post("/cases/<path:case_ref>/transfer/decline")
+@requires("case.transfer_accept")
+@use_schema(TransferDeclineArgs, location="json")
+def decline_transfer(case_ref: str, reason: str) -> Response:
+    return _rebuilt(
+        transfer_decisions.decide_transfer(
+            db.session(),
+            case_ref,
+            "decline",
+            caller(),
+            reason=reason,
             settings=case_settings(current_app),
         )
     )

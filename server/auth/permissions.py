@@ -62,6 +62,10 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # approve, or return with a comment, a closure or high-risk plan sent from a phone
     # (never the sender's own: ``cases.decisions.decide_approval``)
     "case.approve": _SUPERVISORS,
+    # ask for a transfer of a case in scope to another caseworker, team or outside agency;
+    # accept or decline one (the receiving team's supervisor: ``cases.transfer_decisions``)
+    "case.transfer": _SUPERVISORS,
+    "case.transfer_accept": _SUPERVISORS,
     "queue.read": _SUPERVISORS,
     # submissions (form data) through the API, within the submissions scope
     "submission.read": _SUPERVISORS,

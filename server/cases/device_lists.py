@@ -56,6 +56,8 @@ CASES_HEADER = (
     "contact_frequency_days",
     # a supervisor's approval of a closure or high-risk plan: pending, approved, returned
     "approval",
+    # a transfer of the case: pending, accepted or declined (a code, never a name)
+    "transfer",
 )
 # What a case's label on the phone adds while a supervisor's approval is pending or after
 # a return (the case list shows labels; the property ``approval`` holds the code).
@@ -121,7 +123,7 @@ def _stream(session: Session, stmt: Any) -> Iterator[Any]:
 def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
     """cases.csv rows for the user's open cases, read in batches."""
     for row in _stream(session, list_case_list_rows(user)):
-        entity_id, version, case_ref, risk, caseworker, due, status, frequency, approval = row
+        entity_id, version, case_ref, risk, caseworker, due, status, frequency, approval = row[:9]
         label = f"{case_ref} ({risk})" if risk else case_ref
         if approval in APPROVAL_LABELS:
             label += APPROVAL_LABELS[approval]
@@ -136,6 +138,7 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
             status,
             frequency,
             approval,
+            row[9],
         )
 
 
@@ -270,10 +273,12 @@ def entity_states(
 
 def list_case_list_rows(
     user: User,
-) -> Select[str, int, str, str | None, str | None, str | None, str, int | None, str | None]:
+) -> Select[
+    str, int, str, str | None, str | None, str | None, str, int | None, str | None, str | None
+]:
     """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
     risk_level, caseworker username, next_contact_due, status, contact_frequency_days,
-    approval. Ordered by case_ref."""
+    approval, transfer. Ordered by case_ref."""
     cw = User.__table__.alias("cw")
     return (
         select(
@@ -286,6 +291,7 @@ def list_case_list_rows(
             Case.status,
             Case.contact_frequency_days,
             Case.approval,
+            Case.transfer,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         .where(device_scope_clause(user), Case.status == CaseStatus.OPEN)
@@ -295,12 +301,14 @@ def list_case_list_rows(
 
 def list_case_csv_rows(
     user: User,
-) -> Select[str, str, int, str, str | None, str | None, str | None, str, int | None, str | None]:
+) -> Select[
+    str, str, int, str, str | None, str | None, str | None, str, int | None, str | None, str | None
+]:
     """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
     number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
-    status, contact_frequency_days (the plan's, in days), approval; the user's open cases in device
-    scope, ordered by case_ref. The label is built
-    by the database so that rows go to the CSV writer untouched."""
+    status, contact_frequency_days (the plan's, in days), approval, transfer; the user's
+    open cases in device scope, ordered by case_ref. The label is built by the database so
+    that rows go to the CSV writer untouched."""
     cw = User.__table__.alias("cw")
     has_risk = and_(Case.risk_level.is_not(None), Case.risk_level != "")
     approval = sql_case(
@@ -322,6 +330,7 @@ def list_case_csv_rows(
             Case.status,
             Case.contact_frequency_days,
             Case.approval,
+            Case.transfer,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         # coalesce keeps the planner off the status index: walking the case_ref index

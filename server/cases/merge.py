@@ -45,6 +45,7 @@ from server.cases.mapping import (
     ItemUpdate,
 )
 from server.cases.models import CaseStatus
+from server.cases.transfers import ACCEPT, OUT, TransferState, transfer_state
 
 NO_APPROVALS = ApprovalRules()
 DONE_STATUSES = frozenset({"delivered", "done", "completed", "closed", "cancelled", "declined"})
@@ -126,6 +127,7 @@ class CaseState:
     worker_unsafe_at: datetime | None = None
     worker_unsafe_by: str | None = None
     approval: ApprovalState | None = None  # ``cases.approvals``
+    transfer: TransferState | None = None  # ``cases.transfers``
 
     @property
     def is_closed(self) -> bool:
@@ -225,6 +227,7 @@ def build_case(
     return fold.state(
         ups,
         resolved,
+        transfer_state(acts),
         tuple(in_conflict),
         today=today,
         default_frequency_days=default_frequency_days,
@@ -422,9 +425,14 @@ class _Fold:
         self.approvals.note(u, self.values.get("risk_level"))
 
     def apply_action(self, a: ActionRecord, conflicts: list[ConflictState]) -> None:
-        if a.kind == "reassign" and a.payload.get("username"):
-            username = a.payload["username"]
+        if a.kind in ("reassign", ACCEPT) and a.payload.get("username"):
+            username, before = a.payload["username"], a.payload.get("username_before")
             self._set("caseworker", username, _prov(username, None, a.actor, a.at))
+            for item_id, item in self.items.items():  # a transfer: the items it held follow
+                if a.kind == ACCEPT and before and item["fields"].get("owner") == before:
+                    self._set(
+                        f"item:{item_id}:owner", username, _prov(username, None, a.actor, a.at)
+                    )
         elif a.kind == "resolve":
             key = a.payload.get("conflict_key")
             match = next((c for c in conflicts if c.key == key), None)
@@ -433,7 +441,7 @@ class _Fold:
                 self._set(
                     match.field, value, {**_prov(value, None, a.actor, a.at), "resolution": key}
                 )
-        elif a.kind == "close":
+        elif a.kind in ("close", OUT):
             self.status = CaseStatus.CLOSED
             self.closed_at = a.at
         elif a.kind == "reopen":
@@ -453,6 +461,7 @@ class _Fold:
         self,
         ups: list[CaseUpdate],
         conflicts: tuple[ConflictState, ...],
+        transfer: TransferState | None,
         in_conflict: tuple[str, ...],
         *,
         today: date,
@@ -558,6 +567,7 @@ class _Fold:
             worker_unsafe_at=self.unsafe.event_at if self.unsafe else None,
             worker_unsafe_by=self.unsafe.submitter if self.unsafe else None,
             approval=self.approvals.state(closed=self.status == CaseStatus.CLOSED),
+            transfer=transfer,
         )
 
 

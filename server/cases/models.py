@@ -82,6 +82,8 @@ class Case(Base):
         Index("ix_case_record_worker_unsafe", "worker_unsafe_at"),
         # The cases waiting for a supervisor's approval.
         Index("ix_case_record_approval", "approval"),
+        # The transfers waiting for a receiving team's supervisor.
+        Index("ix_case_record_transfer", "transfer", "transfer_team"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -124,6 +126,13 @@ class Case(Base):
     approval_kind: Mapped[str | None] = mapped_column(String(20), default=None)
     approval_instance_id: Mapped[str | None] = mapped_column(String(255), default=None)
     approval_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    # Where a transfer stands (``cases.transfers``), derived by every rebuild: pending /
+    # accepted / declined / out, the receiving team, the caseworker or agency asked for,
+    # and the supervisor who asked.
+    transfer: Mapped[str | None] = mapped_column(String(20), default=None)
+    transfer_team: Mapped[str | None] = mapped_column(String(80), default=None)
+    transfer_to: Mapped[str | None] = mapped_column(String(200), default=None)
+    transfer_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

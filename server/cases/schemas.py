@@ -121,6 +121,11 @@ class CaseDetailSchema(Schema):
     approval_kind = fields.String(attribute="case.approval_kind", allow_none=True)
     approval_instance_id = fields.String(attribute="case.approval_instance_id", allow_none=True)
     approval_requested_by = fields.String(attribute="case.approval_requested_by", allow_none=True)
+    # where a transfer stands (``cases.transfers``): pending, accepted, declined or out
+    transfer = fields.String(attribute="case.transfer", allow_none=True)
+    transfer_team = fields.String(attribute="case.transfer_team", allow_none=True)
+    transfer_to = fields.String(attribute="case.transfer_to", allow_none=True)
+    transfer_requested_by = fields.String(attribute="case.transfer_requested_by", allow_none=True)
     updated_at = fields.AwareDateTime(attribute="case.updated_at")
     version = fields.Function(lambda d: d.case.version)
     open_conflicts = fields.Function(lambda d: d.case.open_conflicts)
@@ -234,6 +239,26 @@ class CloseArgs(Schema):
 class ApprovalArgs(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(("approve", "return")))
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class TransferArgs(Schema):
+    """To one of: a caseworker (``username``), another team, an outside agency."""
+
+    username = fields.String(load_default="", validate=validate.Length(max=80))
+    team = fields.String(load_default="", validate=validate.Length(max=80))
+    agency = fields.String(load_default="", validate=validate.Length(max=200))
+    reason = _reason()
+
+
+class TransferAcceptArgs(Schema):
+    """Who holds the case once accepted, when the request named only a team (default:
+    the accepting supervisor)."""
+
+    username = fields.String(load_default="", validate=validate.Length(max=80))
+
+
+class TransferDeclineArgs(Schema):
+    reason = _reason()
 
 
 class LinkArgs(Schema):

@@ -1,0 +1,158 @@
+"""Transfers through the device protocol with the real forms: a supervisor asks to move a
+case to a caseworker of another team; the receiving team's supervisor accepts (the old
+caseworker's phone loses the case, the new one's gains it, plan items the old caseworker
+held follow) or declines with a reason (nothing moves; the reason is in the history); a
+transfer to an outside agency closes the case as transferred. Only the case's supervisor or
+an admin asks, only the receiving supervisor or an admin answers; reprocessing every
+submission leaves the result as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server import db
+from server.cases.settings import case_settings
+from server.cli import _reapply_all
+from tests.factories import DeviceClient, Factory, bearer
+from tests.realforms import new_case_plan
+
+
+def _listed(device: DeviceClient) -> dict[str, dict[str, str]]:
+    response = device.get("/forms/contact_log/attachments/cases.csv")
+    assert response.status_code == 200
+    rows = csv.DictReader(io.StringIO(response.get_data(as_text=True)))
+    return {r["case_ref"]: r for r in rows}
+
+
+def _post(client: FlaskClient, path: str, headers: dict[str, str], **body: Any) -> Any:
+    return client.post(f"/api/v1/cases/{path}", json=body, headers=headers)
+
+
+def _record(client: FlaskClient, ref: str, headers: dict[str, str]) -> dict[str, Any]:
+    response = client.get(f"/api/v1/cases/{ref}", headers=headers)
+    assert response.status_code == 200, response.json
+    record: dict[str, Any] = response.json
+    return record
+
+
+def _reprocess_all(app: Flask) -> None:
+    """What `casework reprocess --all` does, on this app's database."""
+    with app.app_context():
+        _reapply_all(db.session(), case_settings(app))
+        db.session().commit()
+
+
+def test_a_transfer_accepted_moves_the_case_to_the_other_team(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    make.user("sup-east", "supervisor", team="east")
+    make.user("cw2", "caseworker", team="south")
+    make.user("admin1", "admin")
+    sup, south = bearer(make.api_token("sup")), bearer(make.api_token("sup-south"))
+    east, cw1 = bearer(make.api_token("sup-east")), bearer(make.api_token("cw1"))
+    phone2 = make.device_client("phone-2", "cw2")
+    plan, _ = new_case_plan("CP-TR-1", risk="medium")
+    assert device.submit(plan).status_code == 201
+    assert "CP-TR-1" in _listed(device)
+
+    # who may not ask: the caseworker (role), another team's supervisor (scope)
+    ask = {"username": "cw2", "reason": "The family moved south"}
+    assert _post(client, "CP-TR-1/transfer", cw1, **ask).status_code == 403
+    assert _post(client, "CP-TR-1/transfer", south, **ask).status_code == 404
+    asked = _post(client, "CP-TR-1/transfer", sup, **ask)
+    assert asked.status_code == 200, asked.json
+    record = _record(client, "CP-TR-1", sup)
+    assert (record["transfer"], record["transfer_team"], record["caseworker"]) == (
+        "pending",
+        "south",
+        "cw1",
+    )
+    assert _listed(device)["CP-TR-1"]["transfer"] == "pending"  # a code, never a name
+    again = _post(client, "CP-TR-1/transfer", sup, **ask)
+    assert (again.status_code, again.json["code"]) == (409, "case.transfer_pending")
+
+    # who may not answer: the caseworker, the asking supervisor, a third team's supervisor
+    assert _post(client, "CP-TR-1/transfer/accept", cw1).status_code == 403
+    assert _post(client, "CP-TR-1/transfer/accept", sup).status_code == 404
+    assert _post(client, "CP-TR-1/transfer/accept", east).status_code == 404
+    accepted = _post(client, "CP-TR-1/transfer/accept", south)
+    assert accepted.status_code == 200, accepted.json
+    record = _record(client, "CP-TR-1", south)
+    assert (record["caseworker"], record["team"], record["transfer"]) == (
+        "cw2",
+        "south",
+        "accepted",
+    )
+    assert "CP-TR-1" not in _listed(device)
+    assert _listed(phone2)["CP-TR-1"]["transfer"] == "accepted"
+    assert client.get("/api/v1/cases/CP-TR-1", headers=sup).status_code == 404  # out of scope
+
+    history = client.get("/api/v1/cases/CP-TR-1/history", headers=south).json
+    assert "transfer_accept" in str(history)
+
+    _reprocess_all(app)
+    after = _record(client, "CP-TR-1", south)
+    assert (after["caseworker"], after["team"], after["transfer"]) == ("cw2", "south", "accepted")
+    assert after["version"] == record["version"]
+
+
+def test_a_transfer_declined_leaves_the_case_where_it_was(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    make.user("admin1", "admin")
+    sup, south = bearer(make.api_token("sup")), bearer(make.api_token("sup-south"))
+    plan, _ = new_case_plan("CP-TR-2", risk="high")
+    assert device.submit(plan).status_code == 201
+    asked = _post(client, "CP-TR-2/transfer", sup, team="south", reason="Closer to school")
+    assert asked.status_code == 200, asked.json
+    refused = _post(client, "CP-TR-2/transfer/decline", south, reason="")
+    assert refused.status_code == 400
+    declined = _post(client, "CP-TR-2/transfer/decline", south, reason="No caseworker free")
+    assert declined.status_code == 200, declined.json
+    record = _record(client, "CP-TR-2", sup)
+    assert (record["caseworker"], record["team"], record["transfer"]) == (
+        "cw1",
+        "north",
+        "declined",
+    )
+    assert _listed(device)["CP-TR-2"]["transfer"] == "declined"
+    history = client.get("/api/v1/cases/CP-TR-2/history", headers=sup).json
+    assert "No caseworker free" in str(history)
+    late = _post(client, "CP-TR-2/transfer/accept", south)
+    assert late.status_code == 404  # nothing waits for them any more
+
+    _reprocess_all(app)
+    after = _record(client, "CP-TR-2", sup)
+    assert (after["caseworker"], after["transfer"]) == ("cw1", "declined")
+
+
+def test_a_transfer_to_an_outside_agency_closes_the_case_as_transferred(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    sup = bearer(make.api_token("sup"))
+    plan, _ = new_case_plan("CP-TR-3", risk="medium")
+    assert device.submit(plan).status_code == 201
+    out = _post(
+        client, "CP-TR-3/transfer", sup, agency="District social welfare", reason="Out of area"
+    )
+    assert out.status_code == 200, out.json
+    record = _record(client, "CP-TR-3", sup)
+    assert (record["status"], record["transfer"], record["transfer_to"]) == (
+        "closed",
+        "out",
+        "District social welfare",
+    )
+    assert "CP-TR-3" not in _listed(device)
+    _reprocess_all(app)
+    assert _record(client, "CP-TR-3", sup)["status"] == "closed"
