@@ -127,6 +127,20 @@ def is_assignable(session: Session, actor: User, user_id: int) -> bool:
     return session.scalar(stmt) is not None
 
 
+def list_case_holders() -> Select[str, str | None]:
+    """(username, team) of every active user who may hold a case and has a team: whom a
+    case may be transferred to."""
+    return (
+        select(User.username, User.team)
+        .where(
+            User.is_active.is_(True),
+            User.role.in_(roles_for("case.hold")),
+            User.team.is_not(None),
+        )
+        .order_by(User.team, User.username)
+    )
+
+
 def list_team_names(session: Session) -> list[str]:
     """Every team's name, in order: what a user's team is chosen from."""
     return list(session.scalars(select(Team.name).order_by(Team.name)))

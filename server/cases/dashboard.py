@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    false,
     func,
     or_,
     select,
@@ -254,3 +255,33 @@ def list_pending_approvals(user: User) -> Select[str, str | None, str | None, da
 def count_pending_approvals(user: User) -> Select[Any]:
     """How many rows :func:`list_pending_approvals` has."""
     return select(func.count(Case.id)).where(case_scope_clause(user), Case.approval == "pending")
+
+
+# What the dashboard's list of transfers waiting for the user shows.
+TRANSFER_COLUMNS = (
+    Case.case_ref,
+    Case.risk_level,
+    Case.team,
+    Case.transfer_to,
+    Case.transfer_requested_by,
+    Case.updated_at,
+)
+
+
+def _transfers_for(user: User) -> ColumnElement[bool]:
+    """Pending transfers the user answers: an admin any, a supervisor their team's."""
+    pending = Case.transfer == "pending"
+    if may(user, "case.read_all"):
+        return pending
+    if user.team is None:
+        return false()
+    return and_(pending, Case.transfer_team == user.team)
+
+
+def list_transfers_waiting(
+    user: User,
+) -> Select[str, str | None, str | None, str | None, str | None, datetime]:
+    """Cases whose transfer waits for the user (the receiving team's supervisor, or an
+    admin), whether or not they see the case yet; the longest waiting first: rows of
+    :data:`TRANSFER_COLUMNS`."""
+    return select(*TRANSFER_COLUMNS).where(_transfers_for(user)).order_by(Case.updated_at)

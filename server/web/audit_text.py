@@ -47,6 +47,10 @@ ACTIONS: dict[str, Any] = {
     "case.worker_unsafe": _l("A caseworker did not feel safe at a contact"),
     "case.approve": _l("Approved a closure or case plan"),
     "case.return": _l("Returned a closure or case plan"),
+    "case.transfer_request": _l("Asked for a case's transfer"),
+    "case.transfer_accept": _l("Accepted a case's transfer"),
+    "case.transfer_decline": _l("Declined a case's transfer"),
+    "case.transfer_out": _l("Transferred a case to an outside agency"),
     "service.create": _l("Added a service"),
     "service.update": _l("Changed a service"),
     "service.import": _l("Imported the services directory"),
@@ -110,6 +114,10 @@ NAMES: dict[str, Any] = {
     "by_team": _l("Cut by team"),
     "scope": _l("Locked for"),
     "address": _l("Address"),
+    "to_team": _l("To team"),
+    "agency": _l("Outside agency"),
+    "username_before": _l("Was with"),
+    "closure_reason": _l("Closure reason"),
 }
 
 # Detail key -> its coded values in words.

@@ -87,6 +87,31 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
         if closure:
             return _("Returned the closure sent by %(name)s", name=name)
         return _("Returned the case plan sent by %(name)s", name=name)
+    if kind == "transfer_request":
+        if payload.get("username"):
+            return _(
+                "Asked to transfer the case to %(name)s (team %(team)s)",
+                name=_none(payload.get("username")),
+                team=_none(payload.get("to_team")),
+            )
+        return _("Asked to transfer the case to team %(team)s", team=_none(payload.get("to_team")))
+    if kind == "transfer_accept":
+        return _(
+            "Accepted the transfer: the case moved to %(name)s (team %(team)s, was %(before)s)",
+            name=_none(payload.get("username")),
+            team=_none(payload.get("to_team")),
+            before=_none(payload.get("username_before")),
+        )
+    if kind == "transfer_decline":
+        return _(
+            "Declined the transfer to team %(team)s; the case stays where it was",
+            team=_none(payload.get("to_team")),
+        )
+    if kind == "transfer_out":
+        return _(
+            "Transferred the case to %(agency)s, outside the system, and closed it as transferred",
+            agency=_none(payload.get("agency")),
+        )
     if kind == "rename":
         return _(
             "Renumbered the case from %(old)s to %(new)s",

@@ -10,7 +10,9 @@ submission leaves the result as it was.
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from typing import Any
 
 from flask import Flask
@@ -20,7 +22,8 @@ from server import db
 from server.cases.settings import case_settings
 from server.cli import _reapply_all
 from tests.factories import DeviceClient, Factory, bearer
-from tests.realforms import new_case_plan
+from tests.realforms import contact_log, new_case_plan
+from tests.web.conftest import Web
 
 
 def _listed(device: DeviceClient) -> dict[str, dict[str, str]]:
@@ -39,6 +42,16 @@ def _record(client: FlaskClient, ref: str, headers: dict[str, str]) -> dict[str,
     assert response.status_code == 200, response.json
     record: dict[str, Any] = response.json
     return record
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def _web(app: Flask, username: str) -> Web:
+    web = Web(app.test_client())
+    assert web.login(username).status_code == 302
+    return web
 
 
 def _reprocess_all(app: Flask) -> None:
@@ -156,3 +169,92 @@ def test_a_transfer_to_an_outside_agency_closes_the_case_as_transferred(
     assert "CP-TR-3" not in _listed(device)
     _reprocess_all(app)
     assert _record(client, "CP-TR-3", sup)["status"] == "closed"
+
+
+def test_on_the_web_a_transfer_is_asked_then_answered_from_the_receivers_dashboard(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    make.user("cw2", "caseworker", team="south")
+    sup = bearer(make.api_token("sup"))
+    for ref in ("CP-TW-1", "CP-TW-2"):
+        assert device.submit(new_case_plan(ref, risk="medium")[0]).status_code == 201
+    asking = _web(app, "sup")
+    page = _text(asking.text("/cases/CP-TW-1/transfer"))
+    assert "Transfer case CP-TW-1?" in page
+    assert "cw2 (south)" in page
+    assert (
+        asking.post("/cases/CP-TW-1/transfer", {"to": "team:south", "reason": ""}).status_code
+        == 302
+    )
+    assert _record(client, "CP-TW-1", sup)["transfer"] is None  # no reason, nothing asked
+    for ref in ("CP-TW-1", "CP-TW-2"):
+        asked = asking.post(f"/cases/{ref}/transfer", {"to": "user:cw2", "reason": "Moved"})
+        assert asked.status_code == 302
+    assert "Transfer pending" in _text(asking.text("/cases/CP-TW-1"))
+
+    receiving = _web(app, "sup-south")
+    dashboard = receiving.text("/dashboard")
+    waiting = _text(dashboard.split('id="transfers-waiting"')[1].split("</table>")[0])
+    assert "CP-TW-1" in waiting
+    assert "CP-TW-2" in waiting
+    assert "No transfer is waiting for you." in _text(asking.text("/dashboard"))
+    assert receiving.post("/cases/CP-TW-1/transfer/accept", {}).status_code == 302
+    assert (
+        receiving.post(
+            "/cases/CP-TW-2/transfer/decline", {"reason": "Our caseload is full"}
+        ).status_code
+        == 302
+    )
+    moved = _text(receiving.text("/cases/CP-TW-1"))
+    assert "Accepted the transfer: the case moved to cw2 (team south, was cw1)" in moved
+    kept = _text(asking.text("/cases/CP-TW-2"))
+    assert "The transfer to team south was declined: Our caseload is full" in kept
+    assert "Declined the transfer to team south; the case stays where it was" in kept
+    assert _record(client, "CP-TW-2", sup)["caseworker"] == "cw1"
+
+
+def test_the_outside_transfer_summary_holds_no_sensitive_or_free_text_answer(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    sup = bearer(make.api_token("sup"))
+    plan, entity_id = new_case_plan("CP-TS-1", risk="high")
+    assert device.submit(plan).status_code == 201
+    version = _record(client, "CP-TS-1", sup)["version"]
+    visit = contact_log(
+        "CP-TS-1", entity_id, base_version=version, contact_time="2026-11-22T09:00:00.000Z"
+    )
+    assert device.submit(visit).status_code == 201
+    web = _web(app, "sup")
+    out = web.post(
+        "/cases/CP-TS-1/transfer",
+        {"to": "agency:", "agency": "District social welfare", "reason": "Out of area"},
+    )
+    assert out.status_code == 302
+    assert out.headers["Location"].endswith("/cases/CP-TS-1/transfer/summary")
+    record = _record(client, "CP-TS-1", sup)
+    assert (record["status"], record["transfer"]) == ("closed", "out")
+    summary = _text(web.text("/cases/CP-TS-1/transfer/summary"))
+    assert "Transfer summary: case CP-TS-1" in summary
+    assert "District social welfare" in summary
+    assert "no free-text answer and no sensitive field" in summary
+    assert "Safety plan made or changed 2026-11-22" in summary
+    assert "Safety plan review 2026-12-20" in summary
+    for typed in (
+        "Safety plan with aunt",
+        "Meet the school counsellor",
+        "Physical violence or abuse",
+        "Aunt, by phone",
+        "Neighbour's house",
+        "Call aunt if threatened",
+    ):
+        assert typed not in summary
+    page = _text(web.text("/cases/CP-TS-1"))
+    assert "Transferred to District social welfare; the case is closed as transferred." in page
+    assert "Transferred the case to District social welfare, outside the system" in page
+    # a case not transferred out has no summary; a caseworker never sees one
+    assert device.submit(new_case_plan("CP-TS-2")[0]).status_code == 201
+    assert web.get("/cases/CP-TS-2/transfer/summary").status_code == 404
+    assert _web(app, "cw1").get("/cases/CP-TS-1/transfer/summary").status_code == 403

@@ -10,6 +10,7 @@ from server.web.views import (
     reports,
     services,
     site,
+    transfers,
     users,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "reports",
     "services",
     "site",
+    "transfers",
     "users",
 ]

@@ -8,7 +8,7 @@ from flask import render_template
 from flask_babel import gettext as _
 
 from server import db
-from server.auth.permissions import requires
+from server.auth.permissions import may, requires
 from server.cases import dashboard as dashboard_queries
 from server.cases import queries
 from server.web.access import me
@@ -74,8 +74,14 @@ def dashboard() -> str:
     approvals = session.execute(
         dashboard_queries.list_pending_approvals(user).limit(LIST_LIMIT)
     ).all()
+    transfers = (
+        session.execute(dashboard_queries.list_transfers_waiting(user).limit(LIST_LIMIT)).all()
+        if may(user, "case.transfer_accept")
+        else None
+    )
     return render_template(
         "web/dashboard.html",
+        transfers=transfers,
         approvals=approvals,
         approvals_n=approvals_n,
         safety_alerts=alerts,
