@@ -104,6 +104,9 @@ def test_a_transfer_accepted_moves_the_case_to_the_other_team(
         "south",
         "accepted",
     )
+    owners = {i["kind"]: i["owner"] for i in record["plan_items"]}
+    assert owners["need"] == owners["action"] == "cw2"  # what cw1 held follows the case
+    assert owners["service"] == "District clinic"  # a provider's stays theirs
     assert "CP-TR-1" not in _listed(device)
     assert _listed(phone2)["CP-TR-1"]["transfer"] == "accepted"
     assert client.get("/api/v1/cases/CP-TR-1", headers=sup).status_code == 404  # out of scope
