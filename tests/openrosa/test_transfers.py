@@ -19,8 +19,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server import db
+from server.cases import item_counts, report_counts
 from server.cases.settings import case_settings
 from server.cli import _reapply_all
+from tests.cases.test_item_counts import stored, stored_report_counts
 from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import contact_log, new_case_plan
 from tests.web.conftest import Web
@@ -111,6 +113,11 @@ def test_a_transfer_accepted_moves_the_case_to_the_other_team(
     assert _listed(phone2)["CP-TR-1"]["transfer"] == "accepted"
     assert client.get("/api/v1/cases/CP-TR-1", headers=sup).status_code == 404  # out of scope
 
+    with app.app_context():  # the reports' and overdue items' counts moved with the case
+        session = db.session()
+        assert stored_report_counts(session) == report_counts.recount(session)
+        assert any(team == "south" for team, *_ in stored_report_counts(session))
+        assert stored(session) == item_counts.recount(session)
     history = client.get("/api/v1/cases/CP-TR-1/history", headers=south).json
     assert "transfer_accept" in str(history)
 
@@ -261,3 +268,28 @@ def test_the_outside_transfer_summary_holds_no_sensitive_or_free_text_answer(
     assert device.submit(new_case_plan("CP-TS-2")[0]).status_code == 201
     assert web.get("/cases/CP-TS-2/transfer/summary").status_code == 404
     assert _web(app, "cw1").get("/cases/CP-TS-1/transfer/summary").status_code == 403
+
+
+def test_an_admin_answers_a_team_transfer_naming_a_member_of_that_team(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("cw2", "caseworker", team="south")
+    make.user("admin1", "admin")
+    sup, admin = bearer(make.api_token("sup")), bearer(make.api_token("admin1"))
+    assert device.submit(new_case_plan("CP-TA-1", risk="low")[0]).status_code == 201
+    bad = _post(client, "CP-TA-1/transfer", sup, team="north", reason="Same team")
+    assert (bad.status_code, bad.json["code"]) == (400, "case.bad_transfer")
+    both = _post(client, "CP-TA-1/transfer", sup, team="south", username="cw2", reason="x")
+    assert (both.status_code, both.json["code"]) == (400, "case.bad_transfer")
+    assert _post(client, "CP-TA-1/transfer", sup, team="south", reason="Moved").status_code == 200
+    wrong = _post(client, "CP-TA-1/transfer/accept", admin, username="cw1")  # not of south
+    assert wrong.status_code == 403
+    accepted = _post(client, "CP-TA-1/transfer/accept", admin, username="cw2")
+    assert accepted.status_code == 200, accepted.json
+    record = _record(client, "CP-TA-1", admin)
+    assert (record["caseworker"], record["team"], record["transfer"]) == (
+        "cw2",
+        "south",
+        "accepted",
+    )
