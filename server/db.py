@@ -440,13 +440,20 @@ def paginate(
 
 
 def paginate_by_id(
-    session: Session, stmt: Select[*tuple[Any, ...]], key: Any, page: int = 1, per_page: int = 50
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    key: Any,
+    page: int = 1,
+    per_page: int = 50,
+    *,
+    ordered_count: bool = True,
 ) -> Page:
     """:func:`paginate` for a statement whose rows are wide: the page's ``key`` values (a
     primary key) are picked first, ordered and filtered from the indexes alone; only those
-    rows are then read, and put back in that order."""
+    rows are then read, and put back in that order. ``ordered_count``: see
+    :func:`count_capped`."""
     page, per_page = _page_bounds(page, per_page)
-    total, capped = count_capped(session, stmt, ordered=True)
+    total, capped = count_capped(session, stmt, ordered=ordered_count)
     ids_stmt = stmt.with_only_columns(key).limit(per_page).offset((page - 1) * per_page)
     ids = list(session.scalars(ids_stmt))
     rows = (
@@ -458,3 +465,19 @@ def paginate_by_id(
     by_id = sorted(rows, key=lambda r: position[r[-1]])
     items = [r[0] if len(r) == 2 else tuple(r)[:-1] for r in by_id]  # less the key
     return Page(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
+
+
+def first_by_id(
+    session: Session, stmt: Select[*tuple[Any, ...]], key: Any, n: int
+) -> tuple[list[Any], bool]:
+    """The first ``n`` rows of ``stmt`` the way :func:`paginate_by_id` reads a page (keys
+    first, from the indexes), uncounted, and whether there are more: for a short list
+    with a link to the whole one."""
+    ids = list(session.scalars(stmt.with_only_columns(key).limit(n + 1)))
+    more, ids = len(ids) > n, ids[:n]
+    if not ids:
+        return [], more
+    rows = session.execute(stmt.add_columns(key).order_by(None).where(key.in_(ids))).all()
+    position = {k: i for i, k in enumerate(ids)}
+    by_id = sorted(rows, key=lambda r: position[r[-1]])
+    return [r[0] if len(r) == 2 else tuple(r)[:-1] for r in by_id], more

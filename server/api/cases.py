@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,6 +30,7 @@ from server.cases.schemas import (
     TransferAcceptArgs,
     TransferArgs,
     TransferDeclineArgs,
+    case_list_kwargs,
     case_rows,
 )
 from server.cases.settings import case_settings
@@ -51,22 +53,18 @@ def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
 def list_cases() -> Response:
     args = CaseQueryArgs().load(request.args.to_dict())
     session = db.session()
-    stmt = queries.list_cases(
-        caller(),
-        caseworker=args["caseworker"],
-        status=args["status"],
-        risk=args["risk"],
-        overdue_on=utcnow().date() if args["overdue"] else None,
-        team=args["team"],
-        ref_prefix=args["ref"],
-    )
+    stmt = queries.list_cases(caller(), **case_list_kwargs(args, utcnow().date()))
     page = queries.paginate_cases(session, stmt, args["page"], args["per_page"])
     audit.record(
         session,
         caller(),
         "case.list",
         target_type="cases",
-        details={k: v for k, v in args.items() if v not in (None, False)},
+        details={
+            k: v.isoformat() if isinstance(v, date) else v
+            for k, v in args.items()
+            if v not in (None, False)
+        },
         ip=request.remote_addr,
     )
     return jsonify(_page_json(page, CaseListItemSchema(many=True).dump(case_rows(page.items))))

@@ -43,7 +43,7 @@ _ADMINS = frozenset({ADMIN})
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # one's own account: the front page, language, time zone and password
     "account.own": _EVERYONE,
-    "dashboard.read": _SUPERVISORS,
+    "dashboard.read": _CASE_PEOPLE,  # a caseworker's own worklist, a team's, every case
     # cases: read within scope; the scope's reach
     "case.read": _CASE_PEOPLE,
     "case.read_all": _ADMINS,

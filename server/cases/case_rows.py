@@ -19,7 +19,7 @@ from server.auth.permissions import may
 from server.cases import queries
 from server.cases.merge import CaseState, ItemState
 from server.cases.models import CaseConflict, PlanItem
-from server.cases.registration import registration
+from server.cases.registration import registration, safety_plan_review_due
 from server.timeutil import utcnow
 
 
@@ -82,6 +82,7 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
     # the registration data the reports count, from the merged fields (their provenance
     # and conflicts are the fields')
     values.update(registration(state.properties).columns())
+    values["safety_plan_review_due"] = safety_plan_review_due(state.properties)
     return values
 
 

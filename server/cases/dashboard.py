@@ -92,6 +92,7 @@ class Dashboard:
     contacts_due_this_week: int = 0
     overdue_items_by_kind: dict[str, int] = field(default_factory=dict)
     cases_without_review: int = 0  # no review in the last 90 days
+    safety_plans_due: int = 0  # open cases whose safety plan is due for review by today
     open_conflicts: int = 0
     unlinked_waiting: int = 0
     duplicates_waiting: int = 0
@@ -142,6 +143,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
                     )
                 ),
                 func.coalesce(func.sum(Case.open_conflicts), 0),
+                n(and_(is_open, Case.safety_plan_review_due <= today)),
             )
             .where(part)
             .group_by(Case.caseworker_id)
@@ -153,7 +155,9 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
         if open_n:
             name = names.get(cw_id, "") if cw_id is not None else ""
             open_by_cw[name] = open_by_cw.get(name, 0) + int(open_n)
-    overdue, week, no_review, conflicts = (sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5))
+    overdue, week, no_review, conflicts, safety = (
+        sum(int(r[i]) for r in per_cw) for i in (2, 3, 4, 5, 6)
+    )
 
     items = overdue_items_by_kind(session, today, _caseworker_keys(session, user))
     counts = dict(
@@ -179,6 +183,7 @@ def dashboard_counts(session: Session, user: User, today: date) -> Dashboard:
         contacts_due_this_week=week,
         overdue_items_by_kind=items,
         cases_without_review=no_review,
+        safety_plans_due=safety,
         open_conflicts=conflicts,
         unlinked_waiting=unlinked,
         duplicates_waiting=duplicates,

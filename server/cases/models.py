@@ -30,6 +30,30 @@ from server.types import EnumText, JsonType, UtcDateTime
 # both engines ('9999-12-31' is a date to PostgreSQL, and the stored text to SQLite), so
 # the expression index matches the query's ORDER BY.
 CASE_LIST_DUE = "coalesce(next_contact_due, '9999-12-31')"
+# The worklist's order: high risk first, then medium, low, and cases with no risk recorded.
+CASE_RISK_RANK = (
+    "(CASE risk_level WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END)"
+)
+# What the case lists filter on, held by their indexes after the sort keys, so that a
+# filter (and a bounded count) is tested on index entries, never on a case's 4 KB row.
+LIST_FILTER_COLUMNS = (
+    "status",
+    "risk_level",
+    "caseworker_id",
+    "next_contact_due",
+    "team",
+    "open_conflicts",
+    "opened_at",
+    "last_contact_at",
+    "last_review_at",
+    "safety_plan_review_due",
+)
+# What the one-column sort indexes carry after the sort key, so that a team's or a
+# caseworker's page and count are told from the entries (not every case's row), and a
+# range of them (opened in a month) is put in the list's order without reading the rows.
+SORT_SCOPE_COLUMNS = ("status", "caseworker_id", "next_contact_due")
+# The plan-items and referrals pages' order: due soonest first, undated last.
+PLAN_ITEM_LIST_DUE = "coalesce(due_date, '9999-12-31')"
 
 
 class ContributionState(StrEnum):
@@ -66,17 +90,19 @@ class Case(Base):
             "last_review_at",
             "opened_at",
             "open_conflicts",
+            "safety_plan_review_due",
         ),
-        # The case list in its order (undated last, see ``queries.CASE_LIST_ORDER``), with
-        # the filters read from the index rather than from the row.
+        # The case list in its order (undated last, see ``lists.CASE_LIST_ORDER``), with
+        # every filter read from the index rather than from the row.
+        Index("ix_case_record_list_order", text(CASE_LIST_DUE), "case_ref", *LIST_FILTER_COLUMNS),
+        # The worklist's contacts and the case list sorted by risk: high first, then the
+        # next contact soonest (undated last), with the filters on the index entries.
         Index(
-            "ix_case_record_list_order",
+            "ix_case_record_risk_order",
+            text(CASE_RISK_RANK),
             text(CASE_LIST_DUE),
             "case_ref",
-            "status",
-            "risk_level",
-            "caseworker_id",
-            "next_contact_due",  # so that every filter and count is read from this index alone
+            *LIST_FILTER_COLUMNS,
         ),
         # The dashboard's safety alerts: the recent ones, newest first.
         Index("ix_case_record_worker_unsafe", "worker_unsafe_at"),
@@ -84,6 +110,15 @@ class Case(Base):
         Index("ix_case_record_approval", "approval"),
         # The transfers waiting for a receiving team's supervisor.
         Index("ix_case_record_transfer", "transfer", "transfer_team"),
+        # The case list sorted by when a case opened, was last contacted or last changed.
+        Index("ix_case_record_opened", "opened_at", "case_ref", *SORT_SCOPE_COLUMNS),
+        Index("ix_case_record_last_contact", "last_contact_at", "case_ref", *SORT_SCOPE_COLUMNS),
+        Index("ix_case_record_updated", "updated_at", "case_ref", *SORT_SCOPE_COLUMNS),
+        # The case list sorted by team, status, and by conflicts (the cases with a conflict to
+        # resolve, few, are a range of it).
+        Index("ix_case_record_team", "team", "case_ref", *SORT_SCOPE_COLUMNS),
+        Index("ix_case_record_status", "status", "case_ref", "caseworker_id"),
+        Index("ix_case_record_conflicts", "open_conflicts", "case_ref", *SORT_SCOPE_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -133,6 +168,9 @@ class Case(Base):
     transfer_team: Mapped[str | None] = mapped_column(String(80), default=None)
     transfer_to: Mapped[str | None] = mapped_column(String(200), default=None)
     transfer_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    # When the child's safety plan is next to be reviewed (``safety_plan_review_date``, a
+    # contact log's answer), derived from the case's fields by every rebuild.
+    safety_plan_review_due: Mapped[date | None] = mapped_column(Date, default=None)
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -239,6 +277,18 @@ class PlanItem(Base):
         # overdue items, from the items' side (an admin) or from the cases' (a team)
         Index("ix_plan_item_open_due", "is_done", "due_date", "case_id", "kind"),
         Index("ix_plan_item_case_open", "case_id", "is_done", "due_date", "kind"),
+        # The plan-items and referrals pages in their order (undated last), their filters
+        # read from the index entries.
+        Index(
+            "ix_plan_item_list",
+            text(PLAN_ITEM_LIST_DUE),
+            "id",
+            "kind",
+            "is_done",
+            "status",
+            "case_id",
+            "due_date",  # so that the filters and the count are read from this index alone
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

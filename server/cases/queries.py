@@ -14,15 +14,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     RowMapping,
     Select,
     Table,
-    and_,
     bindparam,
-    func,
     insert,
-    literal_column,
     or_,
     select,
     text,
@@ -30,6 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Bundle, Session
 
 from server.auth.models import Device, User
+
+# the case list, named here as before (explicit re-exports)
+from server.cases.lists import CASE_LIST_COLUMNS as CASE_LIST_COLUMNS
+from server.cases.lists import CASE_LIST_ORDER as CASE_LIST_ORDER
+from server.cases.lists import list_cases as list_cases
+from server.cases.lists import paginate_cases as paginate_cases
+from server.cases.lists import ref_prefix_clause as ref_prefix_clause
 from server.cases.models import (
     Case,
     CaseAction,
@@ -42,7 +45,7 @@ from server.cases.models import (
     plan_item_order,
 )
 from server.cases.scope import case_scope_clause
-from server.db import Page, paginate_by_id, update_rows, write_transaction
+from server.db import update_rows, write_transaction
 from server.submissions.models import Submission
 from server.submissions.scope import submission_scope_clause
 
@@ -340,108 +343,7 @@ def update_case_conflict(session: Session, conflict_id: int, values: dict[str, A
 # --- lists ---------------------------------------------------------------------------------
 
 
-def _overdue_item_exists(today: date) -> ColumnElement[bool]:
-    return (
-        select(PlanItem.id)
-        .where(
-            PlanItem.case_id == Case.id,
-            PlanItem.is_done.is_(False),
-            PlanItem.due_date < today,
-        )
-        .exists()
-    )
-
-
-def _has_overdue_item(today: date) -> ColumnElement[bool]:
-    """The case has an open plan item past its due date: one probe of
-    ``ix_plan_item_case_open`` for each case the list reads anyway, and only for those not
-    already overdue by their next contact. (A set of every overdue item's case, read once,
-    costs every overdue item in the database on every page, whoever asks.)"""
-    return _overdue_item_exists(today)
-
-
-# The case list's order: the next contact soonest first, undated cases last, then by
-# reference number. The expression is the one ``ix_case_record_list_order`` is built on.
-CASE_LIST_ORDER: tuple[Any, ...] = (
-    func.coalesce(Case.next_contact_due, literal_column("'9999-12-31'")),
-    Case.case_ref,
-)
-
-# What a case list shows (``schemas.CaseListItemSchema``, the list page): no JSON.
-CASE_LIST_COLUMNS = (
-    Case.case_ref,
-    Case.status,
-    Case.team,
-    Case.risk_level,
-    Case.last_contact_at,
-    Case.next_contact_due,
-    Case.review_due,
-    Case.open_conflicts,
-    Case.version,
-    Case.updated_at,
-)
-
-
-def ref_prefix_clause(prefix: str) -> ColumnElement[bool]:
-    """Reference numbers that begin with ``prefix`` (canonical, as filed): a range on the
-    unique index of ``case_ref``, where ``LIKE … ESCAPE`` would read every case. Binary
-    order on SQLite, and on PostgreSQL under a C collation (the server's default here)."""
-    return and_(Case.case_ref >= prefix, Case.case_ref < prefix + "\U0010ffff")
-
-
-def paginate_cases(
-    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
-) -> Page:
-    """A page of :func:`list_cases`."""
-    return paginate_by_id(session, stmt, Case.id, page, per_page)
-
-
-def list_cases(
-    user: User,
-    *,
-    caseworker: str | None = None,
-    status: str | None = None,
-    risk: str | None = None,
-    overdue_on: date | None = None,
-    team: str | None = None,
-    ref_prefix: str | None = None,
-) -> Select[Any, str | None]:
-    """Cases in the user's scope, most urgent contact first: (the case's list columns, as
-    one row with those attributes; the caseworker's username). Page it with
-    :func:`paginate_cases`.
-
-    ``overdue_on``: only open cases whose next contact is due before that day or that have
-    a plan item past its due date.
-    """
-    cw = User.__table__.alias("cw")
-    stmt = (
-        select(Bundle("case", *CASE_LIST_COLUMNS), cw.c.username)
-        .outerjoin(cw, cw.c.id == Case.caseworker_id)
-        .where(case_scope_clause(user))
-    )
-    if caseworker:
-        stmt = stmt.where(cw.c.username == caseworker)
-    # Status as coalesce(status, ''): half the cases share a status, and SQLite would seek
-    # them through ix_case_next_contact_due and read each row for the other filters, where
-    # the list's own index holds status, risk and caseworker together.
-    list_status = func.coalesce(Case.status, "")
-    if status:
-        stmt = stmt.where(list_status == status)
-    if risk:
-        stmt = stmt.where(Case.risk_level == risk)
-    if team:
-        stmt = stmt.where(cw.c.team == team)
-    if ref_prefix:
-        stmt = stmt.where(ref_prefix_clause(ref_prefix))
-    if overdue_on is not None:
-        # the due date as the list's index holds it (undated: never before a day), so that
-        # the test is made on the index entry, not on the case's row
-        due = CASE_LIST_ORDER[0]
-        stmt = stmt.where(
-            list_status == CaseStatus.OPEN.value,
-            or_(due < overdue_on, _has_overdue_item(overdue_on)),
-        )
-    return stmt.order_by(*CASE_LIST_ORDER)
+# The case list lives in ``cases.lists`` (its sorts and filters); named here as before.
 
 
 # What a queue shows (the queues page, ``/api/v1/queues/…``): never the stored XML, the

@@ -236,3 +236,21 @@ def _whole_number(value: Any) -> int | None:
         except ValueError:
             return None
     return number if 0 <= number <= MAX_AGE_YEARS else None
+
+
+SAFETY_PLAN_REVIEW_FIELD = "safety_plan_review_date"
+
+
+def safety_plan_review_due(properties: Mapping[str, Any]) -> date | None:
+    """When the child's safety plan is next to be reviewed: the case field a contact log
+    files when the plan is developed or updated (``safety_plan_review_date``), if it is a
+    date. Kept as a column so the worklist finds the plans due without reading the fields."""
+    value = properties.get(SAFETY_PLAN_REVIEW_FIELD)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None

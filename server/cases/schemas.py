@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from server.bounds import PAGE, ROW_ID
 from server.cases.case_file import CaseDetail
-from server.cases.mapping import canonical_ref
+from server.cases.lists import CASE_SORTS
+from server.cases.mapping import ITEM_KINDS, canonical_ref
 from server.cases.models import Case, CaseStatus, PlanItem
 from server.timeutil import utcnow
 
@@ -182,24 +184,84 @@ class CaseDetailSchema(Schema):
 # --- loads ---------------------------------------------------------------------------------
 
 
+def _day() -> fields.Date:
+    """A day in a date-range filter (``2026-12-07``); empty means any."""
+    return fields.Date(load_default=None)
+
+
 class CaseQueryArgs(Schema):
-    """Query string of the case list."""
+    """Query string of the case list (page and API): filters, sort and page."""
 
     caseworker = fields.String(load_default=None, validate=validate.Length(max=80))
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     risk = fields.String(load_default=None, validate=validate.OneOf(RISK_LEVELS))
     overdue = fields.Boolean(load_default=False)
     team = fields.String(load_default=None, validate=validate.Length(max=80))
+    # any part of the reference number
     ref = fields.String(load_default=None, validate=validate.Length(max=120))
+    opened_from = _day()
+    opened_to = _day()
+    last_contact_from = _day()
+    last_contact_to = _day()
+    due_from = _day()
+    due_to = _day()
+    conflicts = fields.Boolean(load_default=False)
+    no_review = fields.Boolean(load_default=False)
+    safety_due = fields.Boolean(load_default=False)
+    sort = fields.String(load_default="due", validate=validate.OneOf(CASE_SORTS))
+    dir = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
     @post_load
     def _canonical_ref(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
-        """The reference number (its beginning) as cases are filed: ``cp-1`` finds ``CP-1``."""
+        """The reference number (its part) as cases are filed: ``cp-1`` finds ``CP-1``."""
         if data.get("ref"):
             data["ref"] = canonical_ref(data["ref"]) or None
         return data
+
+
+def case_list_kwargs(args: dict[str, Any], today: date) -> dict[str, Any]:
+    """:func:`cases.lists.list_cases` arguments from loaded :class:`CaseQueryArgs`, the
+    flags that depend on the day read as of ``today``."""
+    kept = (
+        *("caseworker", "status", "risk", "team", "opened_from", "opened_to"),
+        *("last_contact_from", "last_contact_to", "due_from", "due_to", "conflicts"),
+    )
+    return {
+        **{k: args[k] for k in kept},
+        "ref_contains": args["ref"],
+        "overdue_on": today if args["overdue"] else None,
+        "no_review_on": today if args["no_review"] else None,
+        "safety_due_by": today if args["safety_due"] else None,
+        "sort": args["sort"],
+        "descending": args["dir"] == "desc",
+    }
+
+
+class ItemQueryArgs(Schema):
+    """Query string of the plan-items and referrals pages."""
+
+    kind = fields.String(load_default=None, validate=validate.OneOf(ITEM_KINDS))
+    status = fields.String(load_default=None, validate=validate.Length(max=30))
+    open = fields.Boolean(load_default=False)
+    overdue = fields.Boolean(load_default=False)
+    team = fields.String(load_default=None, validate=validate.Length(max=80))
+    caseworker = fields.String(load_default=None, validate=validate.Length(max=80))
+    due_from = _day()
+    due_to = _day()
+    page = fields.Integer(load_default=1, validate=PAGE)
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+def item_list_kwargs(args: dict[str, Any], today: date) -> dict[str, Any]:
+    """:func:`cases.lists.list_items` arguments from loaded :class:`ItemQueryArgs`."""
+    kept = ("kind", "status", "team", "caseworker", "due_from", "due_to")
+    return {
+        **{k: args[k] for k in kept},
+        "open_only": args["open"],
+        "overdue_on": today if args["overdue"] else None,
+    }
 
 
 class FollowupArgs(Schema):

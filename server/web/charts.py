@@ -19,6 +19,7 @@ class Bar:
     height: float
     alert: bool
     text: str  # what the bar says: its value, or a mark for a hidden one ("<5")
+    tone: str = ""  # "alert" (overdue), "soon" (due soon) or "" (a plain count)
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,16 @@ def bar_chart(
     *,
     alert: bool = False,
     width: int = 420,
-    label_width: int = 130,
-    bar_height: int = 22,
+    label_width: int = 150,
+    bar_height: int = 24,
     gap: int = 8,
     texts: Sequence[str] | None = None,
+    tones: Sequence[str] | None = None,
 ) -> BarChart:
     """Horizontal bars, longest = the plot width (less room for the value label);
-    ``texts``, if given, say what each bar shows instead of its value."""
+    ``texts``, if given, say what each bar shows instead of its value; ``tones``, each
+    bar's colour ("alert" for overdue, "soon" for due soon), else ``alert`` colours every
+    bar with a value as overdue."""
     rows = list(data)
     plot = width - label_width - 40
     top = max((value for _, value in rows), default=0) or 1
@@ -55,10 +59,16 @@ def bar_chart(
             y=gap + i * (bar_height + gap),
             width=round(plot * value / top, 1),
             height=bar_height,
-            alert=alert and value > 0,
+            alert=(tones[i] == "alert" if tones is not None else alert) and value > 0,
             text=texts[i] if texts is not None else str(value),
+            tone=_tone(tones[i] if tones is not None else "alert" if alert else "", value),
         )
         for i, (label, value) in enumerate(rows)
     )
     height = max(gap + len(bars) * (bar_height + gap), 40)
     return BarChart(chart_id, title, width, height, label_width, bars)
+
+
+def _tone(tone: str, value: int) -> str:
+    """A bar of nothing is never coloured as a warning."""
+    return tone if value > 0 else ""

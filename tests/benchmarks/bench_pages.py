@@ -300,11 +300,47 @@ def case_list_requests(prefix: str, ref: str, caseworker: str, team: str) -> lis
         {"caseworker": caseworker},
         {"team": team},
         {"ref": ref},
+        {"ref": ref[-3:]},  # any part of the number
+        {"sort": "risk"},
+        {"sort": "opened", "dir": "desc"},
+        {"sort": "last_contact"},
+        {"sort": "updated", "dir": "desc"},
+        {"sort": "caseworker"},
+        {"sort": "team"},
+        {"sort": "status"},
+        {"sort": "conflicts", "dir": "desc"},
+        {"status": "open", "due_to": "2030-12-31", "sort": "risk"},  # the worklist's "more"
+        {"opened_from": "2024-01-01", "opened_to": "2026-06-30"},
+        {"last_contact_from": "2026-01-01"},
+        {"conflicts": "true"},
+        {"no_review": "true", "sort": "risk"},
+        {"safety_due": "true", "sort": "risk"},
     ]
     out = []
     for f in filters:
         for page in (1, 50):
             out.append(f"{prefix}?{urlencode({**f, 'page': page})}")
+    return out
+
+
+def item_list_requests(caseworker: str, team: str) -> list[str]:
+    """The plan-items and referrals pages, with each filter, page 1 and page 50."""
+    filters: list[dict[str, str]] = [
+        {},
+        {"overdue": "true"},
+        {"kind": "need", "overdue": "true"},
+        {"open": "true"},
+        {"caseworker": caseworker},
+        {"team": team},
+        {"due_from": "2026-01-01", "due_to": "2026-12-31"},
+    ]
+    out = []
+    for prefix in ("/plan-items", "/referrals"):
+        for f in filters:
+            if prefix == "/referrals" and "kind" in f:
+                continue
+            for page in (1, 50):
+                out.append(f"{prefix}?{urlencode({**f, 'page': page})}")
     return out
 
 
@@ -319,10 +355,11 @@ def requests_for(role: str, names: dict[str, str]) -> list[str]:
         "/api/v1/cases?overdue=true",
         "/api/v1/followups",
         "/api/v1/followups?page=50",
+        "/dashboard",
+        *item_list_requests(names["caseworker"], names["team"]),
     ]
     if role in ("admin", "supervisor"):
         web += [
-            "/dashboard",
             "/queues",
             "/queues?page=2",
             "/api/v1/queues/unlinked",

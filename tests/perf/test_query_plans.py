@@ -21,7 +21,7 @@ import server.models  # noqa: F401
 from server import db
 from server.audit import queries as audit_queries
 from server.auth.models import User
-from server.cases import dashboard, item_counts, queries, report_counts
+from server.cases import dashboard, item_counts, lists, queries, report_counts
 from server.cases.models import Case
 from server.db import make_engine
 from server.migrations import upgrade
@@ -38,8 +38,15 @@ BIG_TABLES = ("case_record", "case_contribution", "plan_item", "audit_event", "s
 # test database as it plans that one: SQLite's planner reads only these numbers.
 LARGE_DATABASE_STATS = [
     ("case_record", "ix_case_next_contact_due", "100000 50000 15"),
-    ("case_record", "ix_case_record_list_order", "100000 15 1 1 1 1 1"),
-    ("case_record", "ix_case_record_scope", "100000 500 250 2 1 1 1"),
+    ("case_record", "ix_case_record_list_order", "100000 15 1 1 1 1 1 1 1 1 1 1 1"),
+    ("case_record", "ix_case_record_scope", "100000 500 250 2 1 1 1 1"),
+    ("case_record", "ix_case_record_risk_order", "100000 25000 15 1 1 1 1 1 1 1 1 1 1 1"),
+    ("case_record", "ix_case_record_opened", "100000 2 1"),
+    ("case_record", "ix_case_record_last_contact", "100000 3 1"),
+    ("case_record", "ix_case_record_updated", "100000 2 1"),
+    ("case_record", "ix_case_record_team", "100000 5000 1"),
+    ("case_record", "ix_case_record_status", "100000 50000 1"),
+    ("case_record", "ix_case_record_conflicts", "100000 90000 1"),
     ("case_record", "sqlite_autoindex_case_record_1", "100000 1"),
     ("case_record", "sqlite_autoindex_case_record_2", "100000 1"),
     ("case_contribution", "ix_case_contribution_case", "400000 4 1 1"),
@@ -50,6 +57,7 @@ LARGE_DATABASE_STATS = [
     ("plan_item", "ix_plan_item_due", "350000 100000 100"),
     ("plan_item", "ix_plan_item_open_due", "350000 175000 1000 1 1"),
     ("plan_item", "sqlite_autoindex_plan_item_1", "350000 4 1"),
+    ("plan_item", "ix_plan_item_list", "350000 350 1 1 1 1 1 1"),
     ("audit_event", "ix_audit_event_action", "500000 50000"),
     ("audit_event", "ix_audit_event_actor_at", "500000 2500 1"),
     ("audit_event", "ix_audit_event_at", "500000 1"),
@@ -191,7 +199,13 @@ def test_case_list_pages_come_from_indexes(
     if "ref_prefix" in filters and (who == "adm" or (who == "sup" and sqlite)):
         # a range on the unique index (a caseworker's few hundred cases come from theirs)
         assert re.search(r"case_ref\)?(::text)?\s*>=?\s*'?\??", text), text
-        assert re.search(r"uq_case_record_case_ref|sqlite_autoindex_case_record_\d", text)
+        # (or a skip-scan of a covering sort index over its few leading values, as SQLite
+        # picks for a team: the scope is then told from the entries)
+        assert re.search(
+            r"uq_case_record_case_ref|sqlite_autoindex_case_record_\d"
+            r"|COVERING INDEX ix_case_record_\w+ \(ANY\(\w+\) AND case_ref",
+            text,
+        )
     elif sqlite:
         # the list's order, or the caseworker's entries (a caseworker has a few hundred);
         # PostgreSQL plans an empty table with whichever index (no statistics to go by)
@@ -231,7 +245,12 @@ def test_dashboard_counts_read_the_scope_index(session: Session, who: str) -> No
     found = plans(session, lambda: dashboard.dashboard_counts(session, me, TODAY))
     assert_no_full_scan(found)
     text = combined(found)
-    assert "ix_case_record_scope" in text
+    if session.get_bind().dialect.name == "postgresql" and who == "adm":
+        # every case's entries: PostgreSQL plans an empty table with any index that holds
+        # the counted columns (the list orders hold them too, for their filters)
+        assert re.search(r"ix_case_record_(scope|list_order|risk_order)", text), text
+    else:
+        assert "ix_case_record_scope" in text
     if who != "cw":  # a caseworker's queues are empty (PostgreSQL plans no read at all)
         assert "ix_case_contribution_state" in text
     if who == "sup":  # the team's cases only: the scope narrows the index
@@ -371,3 +390,134 @@ def test_audit_log_pages_use_indexes(session: Session, filters: dict[str, str], 
     found = plans(session, lambda: db.paginate(session, stmt, 50, 100))
     assert index in combined(found)
     assert_no_full_scan(found)
+
+
+# --- the worklist, the case list's sorts and filters, plan items across cases -------------
+
+
+def _ids_plan(found: list[tuple[str, str]]) -> str:
+    """The plan of a paged list's first statement that picks the page's keys."""
+    ids = [p for s, p in found if re.match(r"SELECT (case_record|plan_item)\.id\s", s)]
+    assert ids, found
+    return ids[0]
+
+
+def _unsorted(plan: str) -> None:
+    assert "TEMP B-TREE FOR ORDER BY" not in plan, plan  # SQLite: read in the index's order
+    assert not re.search(r"\bSort\b", plan), plan  # PostgreSQL
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+@pytest.mark.parametrize(
+    ("sort", "index"),
+    [
+        ("due", "ix_case_record_list_order"),
+        ("risk", "ix_case_record_risk_order"),
+        ("opened", "ix_case_record_opened"),
+        ("last_contact", "ix_case_record_last_contact"),
+        ("updated", "ix_case_record_updated"),
+        ("ref", r"sqlite_autoindex_case_record_\d|uq_case_record_case_ref"),
+        ("team", "ix_case_record_team"),
+        ("status", "ix_case_record_status"),
+        ("conflicts", "ix_case_record_conflicts"),
+    ],
+)
+def test_case_list_sorts_read_an_index_in_order(
+    session: Session, sort: str, index: str, descending: bool
+) -> None:
+    """An admin's page of 100 000 cases in any of these orders is read from an index in
+    that order (backwards for a descending sort), never sorted whole."""
+    me = user(session, "adm")
+    stmt = queries.list_cases(me, sort=sort, descending=descending)
+    found = plans(session, lambda: queries.paginate_cases(session, stmt, 3, 50))
+    assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":  # PostgreSQL: no statistics to go by
+        ids = _ids_plan(found)
+        assert re.search(index, ids), ids
+        _unsorted(ids)
+
+
+@pytest.mark.parametrize("who", ["adm", "sup", "cw"])
+@pytest.mark.parametrize("sort", lists.CASE_SORTS)
+def test_every_case_list_sort_avoids_reading_the_cases_whole(
+    session: Session, who: str, sort: str
+) -> None:
+    me = user(session, who)
+    stmt = queries.list_cases(me, sort=sort, status="open")
+    found = plans(session, lambda: queries.paginate_cases(session, stmt, 1, 50))
+    assert_no_full_scan(found)
+
+
+@pytest.mark.parametrize("who", ["adm", "sup", "cw"])
+def test_worklist_contacts_read_the_risk_order(session: Session, who: str) -> None:
+    """The dashboard's contacts (open, due by the week's end, high risk first) are the
+    first rows of the risk order's index, with status and due date read on its entries."""
+    me = user(session, who)
+    stmt = lists.list_cases(me, status="open", due_to=TODAY, sort="risk")
+    found = plans(session, lambda: db.first_by_id(session, stmt, Case.id, 20))
+    assert_no_full_scan(found)
+    if who == "adm" and session.get_bind().dialect.name == "sqlite":
+        ids = _ids_plan(found)
+        assert "ix_case_record_risk_order" in ids, ids
+        _unsorted(ids)
+
+
+@pytest.mark.parametrize("who", ["adm", "sup", "cw"])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"ref_contains": "0042"},
+        {"conflicts": True},
+        {"safety_due_by": TODAY},
+        {"no_review_on": TODAY},
+        {"opened_from": date(2026, 1, 1), "opened_to": date(2026, 6, 30)},
+        {"last_contact_from": date(2026, 11, 1)},
+        {"due_from": date(2026, 11, 1), "due_to": TODAY},
+        {"team": "north", "risk": "high", "sort": "risk"},
+    ],
+    ids=lambda f: "+".join(f),
+)
+def test_case_list_filters_come_from_indexes(
+    session: Session, who: str, filters: dict[str, Any]
+) -> None:
+    me = user(session, who)
+    stmt = lists.list_cases(me, **filters)
+    found = plans(session, lambda: queries.paginate_cases(session, stmt, 1, 50))
+    assert_no_full_scan(found)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if "ref_contains" in filters and sqlite and who == "adm":
+        # any part of the number: tested on an index's entries (which hold case_ref),
+        # never on the cases' 4 KB rows (a caseworker's few hundred come from theirs)
+        assert re.search(r"COVERING INDEX|USING INDEX ix_case_record_list_order", _ids_plan(found))
+
+
+@pytest.mark.parametrize("who", ["adm", "sup", "cw"])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"kind": "service"},
+        {"overdue_on": TODAY},
+        {"kind": "need", "overdue_on": TODAY},
+        {"status": "referred", "open_only": True},
+        {"team": "north", "caseworker": "cw"},
+        {"due_from": date(2026, 11, 1), "due_to": TODAY},
+    ],
+    ids=lambda f: "+".join(f) or "all",
+)
+def test_plan_item_lists_come_from_indexes(
+    session: Session, who: str, filters: dict[str, Any]
+) -> None:
+    """The plan-items and referrals pages (and the dashboard's overdue items) read the
+    items' entries in due order from ix_plan_item_list, or a case's from its own index;
+    never every item."""
+    me = user(session, who)
+    stmt = lists.list_items(me, **filters)
+    found = plans(session, lambda: lists.paginate_items(session, stmt, 2, 50))
+    assert_no_full_scan(found)
+    text = combined(found)
+    assert re.search(r"ix_plan_item_(list|case_open|open_due|due)|uq_plan_item_case_id", text), text
+    if who == "adm" and "caseworker" not in filters and session.get_bind().dialect.name == "sqlite":
+        ids = _ids_plan(found)  # (one caseworker's items come from their cases)
+        assert "ix_plan_item_list" in ids, ids
+        _unsorted(ids)

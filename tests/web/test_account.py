@@ -27,7 +27,7 @@ def test_sign_in_lands_on_the_role_page(web: Web, make: Any) -> None:
 
 @pytest.mark.parametrize(
     ("role", "landing"),
-    [("caseworker", "/cases"), ("designer", "/forms"), ("admin", "/dashboard")],
+    [("caseworker", "/dashboard"), ("designer", "/forms"), ("admin", "/dashboard")],
 )
 def test_each_role_lands_on_its_page(web_as: Any, role: str, landing: str) -> None:
     client = web_as("u1", role, team="north")
@@ -95,7 +95,7 @@ def test_sign_in_without_csrf_token_is_refused(web: Web, make: Any) -> None:
 def test_sign_out_needs_a_post_with_token(web_as: Any) -> None:
     client = web_as("cw", "caseworker")
     assert client.post("/logout", csrf=False).status_code == 400
-    assert client.get("/").headers["Location"] == "/cases"
+    assert client.get("/").headers["Location"] == "/dashboard"
     assert client.post("/logout").status_code == 302
     assert client.get("/").headers["Location"].startswith("/login")
 

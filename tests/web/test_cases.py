@@ -63,7 +63,7 @@ def test_caseworker_cannot_act_on_a_case(make: Factory) -> None:
     _two_teams(make)
     client = _sign_in(make, "cw-north")
     assert client.post("/cases/CP-N1/close", {"reason": "x"}).status_code == 403
-    assert client.get("/dashboard").status_code == 403
+    assert client.get("/queues").status_code == 403
 
 
 def test_case_page_shows_plan_and_records_the_view(

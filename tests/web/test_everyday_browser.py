@@ -240,6 +240,6 @@ def test_everyday_care_on_a_tablet(live: tuple[str, Flask], page: Any) -> None: 
     _check_page(page, "08-teams")
     _sign_out(page)
     _sign_in(page, base, "amina")
-    page.wait_for_url("**/cases")
+    page.wait_for_url("**/dashboard")  # a caseworker lands on their own worklist
 
     assert problems == []

@@ -1,7 +1,7 @@
 """transfers: where a case's transfer to another caseworker, team or agency stands
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 03:00:00.000000
 
 - case_record.transfer, transfer_team, transfer_to, transfer_requested_by: the latest
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

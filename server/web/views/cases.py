@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any, cast
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -20,8 +21,9 @@ from server.auth.permissions import may, requires
 from server.bounds import MAX_PAGE, parse_id
 from server.cases import case_file, decisions, preview, queries, settings
 from server.cases.case_forms import CaseForms, read_case_forms
+from server.cases.lists import CASE_SORTS
 from server.cases.models import CaseStatus
-from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs
+from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs, case_list_kwargs
 from server.cases.settings import case_settings
 from server.errors import AppError
 from server.web.access import me
@@ -59,26 +61,33 @@ def assignable_caseworkers(user: User) -> list[str]:
 def case_list() -> str:
     args = _query_args()
     user = me()
-    stmt = queries.list_cases(
-        user,
-        caseworker=args["caseworker"],
-        status=args["status"],
-        risk=args["risk"],
-        overdue_on=today() if args["overdue"] else None,
-        team=args["team"],
-        ref_prefix=args["ref"],
-    )
+    day = today()
+    stmt = queries.list_cases(user, **case_list_kwargs(args, day))
     page = queries.paginate_cases(db.session(), cast(Any, stmt), args["page"], args["per_page"])
-    filters = {k: v for k, v in args.items() if k not in ("page", "per_page") and v}
+    filters = {
+        k: v.isoformat() if isinstance(v, date) else v
+        for k, v in args.items()
+        if k not in ("page", "per_page") and v and (k, v) not in (("sort", "due"), ("dir", "asc"))
+    }
     return render_template(
         "web/cases/list.html",
         page=page,
         filters=filters,
         statuses=STATUSES,
         risks=RISK_LEVELS,
+        sorts=CASE_SORTS,
         caseworkers=assignable_caseworkers(user) if _sees_others(user) else [],
-        today=today(),
+        teams=team_names(user),
+        today=day,
     )
+
+
+def team_names(user: User) -> list[str]:
+    """The teams a list may be narrowed to: every team for an admin, their own for a
+    supervisor, none for a caseworker (their cases are theirs)."""
+    if may(user, "case.read_all"):
+        return list(auth_queries.list_team_names(db.session()))
+    return [user.team] if may(user, "case.read_team") and user.team else []
 
 
 def _detail(case_ref: str, *, printing: bool = False) -> tuple[case_file.CaseDetail, CaseForms]:

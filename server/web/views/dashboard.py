@@ -1,4 +1,6 @@
-"""The supervisor's front page: caseload, overdue work and waiting queues, with charts."""
+"""The worklist: what needs the signed-in user today (their own cases for a caseworker,
+the team's for a supervisor, every case for an admin), as counts that each open the list
+they count, short lists with a link to the whole list, and charts."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from flask_babel import gettext as _
 from server import db
 from server.auth.permissions import may, requires
 from server.cases import dashboard as dashboard_queries
-from server.cases import queries
+from server.cases import lists
+from server.cases.models import Case, PlanItem
 from server.web.access import me
 from server.web.bp import bp
 from server.web.charts import bar_chart
@@ -20,6 +23,9 @@ PLAN_KINDS = ("need", "service", "action", "decision", "care_plan", "care_plan_r
 LIST_LIMIT = 20
 # How long a caseworker's "did not feel safe" stays on the dashboard.
 SAFETY_ALERT_DAYS = 30
+WEEK = timedelta(days=7)
+# Drawn about as wide as the page lays them out, so that the labels keep their size.
+CHART_WIDTH, CHART_LABEL_WIDTH = 380, 170
 
 
 @bp.get("/dashboard")
@@ -30,7 +36,7 @@ def dashboard() -> str:
     counts = dashboard_queries.dashboard_counts(session, user, day)
     kind_labels = {
         "need": _("Needs"),
-        "service": _("Services"),
+        "service": _("Referrals (services)"),
         "action": _("Actions"),
         "decision": _("Decisions"),
         "care_plan": _("Care plans"),
@@ -38,33 +44,49 @@ def dashboard() -> str:
     }
     charts = [
         bar_chart(
-            "chart-caseload",
-            _("Open cases per caseworker"),
-            [(name or _("unassigned"), n) for name, n in counts.open_cases_by_caseworker.items()],
-        ),
-        bar_chart(
             "chart-contacts",
             _("Contacts"),
             [
                 (_("Overdue"), counts.contacts_overdue),
                 (_("Due this week"), counts.contacts_due_this_week),
             ],
-            alert=True,
+            tones=("alert", "soon"),
+            width=CHART_WIDTH,
+            label_width=CHART_LABEL_WIDTH,
         ),
         bar_chart(
             "chart-items",
             _("Plan items overdue"),
             [(kind_labels[k], counts.overdue_items_by_kind.get(k, 0)) for k in PLAN_KINDS],
             alert=True,
+            width=CHART_WIDTH,
+            label_width=CHART_LABEL_WIDTH,
         ),
     ]
-    due = session.execute(queries.list_due_followups(user, day).limit(LIST_LIMIT)).all()
-    # only the items up to the LIST_LIMIT-th due date in the user's scope (a seek), not
-    # every overdue item
-    until = dashboard_queries.nth_overdue_due_date_in_scope(session, user, day, LIST_LIMIT)
-    overdue_items = session.execute(
-        queries.list_overdue_items(user, day, due_until=until).limit(LIST_LIMIT)
-    ).all()
+    if may(user, "case.decide"):  # a caseworker's caseload would be one bar: their own
+        charts.insert(
+            0,
+            bar_chart(
+                "chart-caseload",
+                _("Open cases per caseworker"),
+                [
+                    (name or _("unassigned"), n)
+                    for name, n in counts.open_cases_by_caseworker.items()
+                ],
+                width=CHART_WIDTH,
+                label_width=CHART_LABEL_WIDTH,
+            ),
+        )
+    # The lists are the first rows of the very lists their "more" links open.
+    contacts, more_contacts = db.first_by_id(
+        session,
+        lists.list_cases(user, status="open", due_to=day + WEEK, sort="risk"),
+        Case.id,
+        LIST_LIMIT,
+    )
+    items, more_items = db.first_by_id(
+        session, lists.list_items(user, overdue_on=day), PlanItem.id, LIST_LIMIT
+    )
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
     alerts_n = session.scalar(dashboard_queries.count_worker_safety_alerts(user, since)) or 0
     alerts = session.execute(
@@ -89,7 +111,14 @@ def dashboard() -> str:
         safety_alert_days=SAFETY_ALERT_DAYS,
         counts=counts,
         charts=charts,
-        due=due,
-        overdue_items=overdue_items,
+        kinds=PLAN_KINDS,
+        kind_labels=kind_labels,
+        contacts=contacts,
+        more_contacts=more_contacts,
+        items=items,
+        more_items=more_items,
         today=day,
+        yesterday=day - timedelta(days=1),
+        week_end=day + WEEK,
+        is_supervising=may(user, "case.decide"),
     )

@@ -1,0 +1,71 @@
+"""Plan items and referrals across cases: what is due, overdue or waiting, filtered by
+team, caseworker, kind, status and due dates, within the user's case scope (a caseworker
+sees their own cases' items)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import abort, render_template, request
+from marshmallow import ValidationError
+
+from server import db
+from server.auth.permissions import requires
+from server.cases import lists
+from server.cases.mapping import ITEM_KINDS
+from server.cases.schemas import ItemQueryArgs, item_list_kwargs
+from server.web.access import me
+from server.web.bp import bp
+from server.web.today import today
+from server.web.views.cases import _sees_others, assignable_caseworkers, team_names
+
+
+def _args(*, referrals: bool) -> dict[str, Any]:
+    """The filters from the query string; empty fields mean "any". The referrals page is
+    the service items (a kind given there is refused)."""
+    raw = {k: v for k, v in request.args.items() if v.strip()}
+    if referrals and "kind" in raw:
+        abort(400)
+    try:
+        loaded: dict[str, Any] = ItemQueryArgs().load(raw)
+    except ValidationError:
+        abort(400)
+    if referrals:
+        loaded["kind"] = "service"
+    return loaded
+
+
+def _page(endpoint: str, *, referrals: bool) -> str:
+    args = _args(referrals=referrals)
+    user = me()
+    stmt = lists.list_items(user, **item_list_kwargs(args, today()))
+    page = lists.paginate_items(db.session(), stmt, args["page"], args["per_page"])
+    filters = {
+        k: v.isoformat() if isinstance(v, date) else v
+        for k, v in args.items()
+        if k not in ("page", "per_page") and v and not (referrals and k == "kind")
+    }
+    return render_template(
+        "web/items.html",
+        page=page,
+        filters=filters,
+        endpoint=endpoint,
+        referrals=referrals,
+        kinds=ITEM_KINDS,
+        caseworkers=assignable_caseworkers(user) if _sees_others(user) else [],
+        teams=team_names(user),
+        today=today(),
+    )
+
+
+@bp.get("/plan-items")
+@requires("case.read")
+def plan_item_list() -> str:
+    return _page("web.plan_item_list", referrals=False)
+
+
+@bp.get("/referrals")
+@requires("case.read")
+def referral_list() -> str:
+    return _page("web.referral_list", referrals=True)
