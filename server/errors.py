@@ -161,7 +161,12 @@ CATALOGUE: dict[str, ErrorKind] = {
         _k("case.conflict_resolved", 409, "This conflict has already been resolved."),
         _k("case.user_not_found", 404, "There is no active user with this name."),
         _k("case.not_unlinked", 409, "This submission is not waiting to be linked."),
-        _k("case.not_pending", 409, "Nothing on this case is waiting for approval."),
+        _k(
+            "case.not_pending",
+            409,
+            "What you decided is no longer waiting for approval on this case. "
+            "The case page shows what waits now.",
+        ),
         _k(
             "case.own_approval",
             403,

@@ -197,9 +197,9 @@ def approve_all(client: FlaskClient, case_ref: str, headers: dict[str, str]) -> 
     """A supervisor approves, one by one, everything waiting for approval on the case (a
     high-risk plan, a closure); returns how many."""
     for n in range(20):
-        response = client.post(
-            f"/api/v1/cases/{case_ref}/approval", json={"decision": "approve"}, headers=headers
-        )
+        seen = client.get(f"/api/v1/cases/{case_ref}", headers=headers).json
+        body = {"decision": "approve", "instance_id": seen.get("approval_instance_id") or "-"}
+        response = client.post(f"/api/v1/cases/{case_ref}/approval", json=body, headers=headers)
         if response.status_code == 409:
             assert response.json["code"] == "case.not_pending", response.json
             return n

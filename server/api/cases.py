@@ -225,7 +225,7 @@ def close_case(case_ref: str, reason: str) -> Response:
 @bp.post("/cases/<path:case_ref>/approval")
 @requires("case.approve")
 @use_schema(ApprovalArgs, location="json")
-def decide_approval(case_ref: str, decision: str, comment: str) -> Response:
+def decide_approval(case_ref: str, decision: str, instance_id: str, comment: str) -> Response:
     """Approve, or return with a comment, the closure or plan waiting on the case."""
     return _rebuilt(
         decisions.decide_approval(
@@ -233,6 +233,7 @@ def decide_approval(case_ref: str, decision: str, comment: str) -> Response:
             case_ref,
             decision,
             caller(),
+            instance_id=instance_id,
             comment=comment,
             settings=case_settings(current_app),
         )

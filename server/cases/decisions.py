@@ -273,13 +273,16 @@ def decide_approval(
     decision: str,
     actor: User,
     *,
+    instance_id: str,
     comment: str = "",
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    """Approve, or return with a comment, what waits for approval on the case (the closure
-    or plan in ``case.approval_instance_id``, ``cases.approvals``): a supervisor of the
-    case's team or an admin, never the one who sent it. Decided under the case's lock, so
-    that two supervisors cannot decide it twice (the second is told nothing is pending)."""
+    """Approve, or return with a comment, the closure or plan ``instance_id`` waiting for
+    approval on the case (``case.approval_instance_id``, ``cases.approvals``): a supervisor
+    of the case's team or an admin, never the one who sent it. Decided under the case's
+    lock, and only if ``instance_id`` (what the supervisor was shown) is still the one
+    waiting: two supervisors cannot decide it twice, and a stale click never decides
+    something else that waits behind it (``case.not_pending``, with what waits now)."""
     case = _case_or_404(session, case_ref, actor, "case.approve")
     if decision not in APPROVAL_DECISIONS:
         raise AppError("case.bad_decision", details={"decision": decision[:30]})
@@ -288,8 +291,12 @@ def decide_approval(
         raise AppError("case.comment_required")
     _lock_case(session, case)
     row = queries.get_case_row_for_update(session, case.case_ref)
-    if row is None or row["approval"] != "pending":
-        raise AppError("case.not_pending", details={"case_ref": case.case_ref})
+    if row is None or row["approval"] != "pending" or row["approval_instance_id"] != instance_id:
+        waiting = row["approval_instance_id"] if row and row["approval"] == "pending" else None
+        raise AppError(
+            "case.not_pending",
+            details={"case_ref": case.case_ref, "instance_id": instance_id, "waiting": waiting},
+        )
     if row["approval_requested_by"] and row["approval_requested_by"] == actor.username:
         raise AppError("case.own_approval", details={"case_ref": case.case_ref})
     payload = {

@@ -299,7 +299,11 @@ class CloseArgs(Schema):
 
 
 class ApprovalArgs(Schema):
+    """``instance_id``: the closure or plan being decided (the case's
+    ``approval_instance_id`` as the caller saw it)."""
+
     decision = fields.String(required=True, validate=validate.OneOf(("approve", "return")))
+    instance_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 

@@ -34,6 +34,11 @@ def _text(page: str) -> str:
 
 
 def _decide(client: FlaskClient, ref: str, headers: dict[str, str], **body: Any) -> Any:
+    """Decide what the caller sees waiting (its ``instance_id``, unless given)."""
+    if "instance_id" not in body:
+        seen = client.get(f"/api/v1/cases/{ref}", headers=headers)
+        waiting = seen.json.get("approval_instance_id") if seen.status_code == 200 else None
+        body["instance_id"] = waiting or "nothing-seen"
     return client.post(f"/api/v1/cases/{ref}/approval", json=body, headers=headers)
 
 
@@ -96,7 +101,10 @@ def test_a_closure_waits_for_approval_and_can_be_returned_then_approved(
     page = _text(web.text("/cases/CP-AP-1"))
     assert "Waiting for approval" in page
     assert "cw1 closed the case from the phone" in page
-    assert web.post("/cases/CP-AP-1/approval", {"decision": "approve"}).status_code == 302
+    shown = re.search(r'name="instance_id" value="([^"]+)"', web.text("/cases/CP-AP-1"))
+    assert shown is not None, "the page does not say which closure its Approve decides"
+    form = {"decision": "approve", "instance_id": shown.group(1)}
+    assert web.post("/cases/CP-AP-1/approval", form).status_code == 302
     record = client.get("/api/v1/cases/CP-AP-1", headers=sup).json
     assert (record["status"], record["approval"]) == ("closed", "approved")
     assert "CP-AP-1" not in _listed(device)
@@ -152,3 +160,48 @@ def test_a_high_risk_plan_waits_for_approval_and_its_sender_cannot_approve_it(
     assert _listed(device)["CP-AP-2"]["label"] == "CP-AP-2 (high)"
     kinds = [a["kind"] for a in record["actions"]]
     assert kinds == ["return", "approve"]
+
+
+def test_a_stale_approve_click_does_not_approve_a_closure_never_shown(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """Two supervisors look at the case while a high-risk plan waits; a closure arrives
+    behind it. One approves the plan; the other's Approve (for the plan they saw) is told
+    it no longer waits (409 ``case.not_pending``) and does not approve the closure, on the
+    API and on the case page; an Approve that names nothing is refused."""
+    make.user("sup", "supervisor", team="north")
+    make.user("sup2", "supervisor", team="north")
+    sup, sup2 = bearer(make.api_token("sup")), bearer(make.api_token("sup2"))
+    plan, entity_id = new_case_plan("CP-RV-3", risk="high")
+    assert device.submit(plan).status_code == 201
+    seen = client.get("/api/v1/cases/CP-RV-3", headers=sup).json
+    assert (seen["approval"], seen["approval_kind"]) == ("pending", "plan")
+    web = Web(app.test_client())
+    assert web.login("sup").status_code == 302
+    stale_page = web.text("/cases/CP-RV-3")
+    closing = contact_log(
+        "CP-RV-3", entity_id, base_version=seen["version"], risk="high", close="yes",
+        contact_time="2026-11-25T09:00:00.000Z",
+    )  # fmt: skip
+    assert device.submit(closing).status_code == 201
+    unnamed = client.post(
+        "/api/v1/cases/CP-RV-3/approval", json={"decision": "approve"}, headers=sup
+    )
+    assert unnamed.status_code in (400, 422), unnamed.json
+    plan_id = seen["approval_instance_id"]
+    first = _decide(client, "CP-RV-3", sup2, decision="approve", instance_id=plan_id)
+    assert first.status_code == 200, first.json
+    second = _decide(client, "CP-RV-3", sup, decision="approve", instance_id=plan_id)
+    assert (second.status_code, second.json["code"]) == (409, "case.not_pending")
+    record = client.get("/api/v1/cases/CP-RV-3", headers=sup).json
+    assert record["status"] == "open", "a closure nobody looked at was approved"
+    assert (record["approval"], record["approval_kind"]) == ("pending", "closure")
+    # the same stale click from the page the supervisor opened before the closure came
+    shown = re.search(r'name="instance_id" value="([^"]+)"', stale_page)
+    assert shown is not None
+    assert shown.group(1) == plan_id
+    form = {"decision": "approve", "instance_id": shown.group(1)}
+    assert web.post("/cases/CP-RV-3/approval", form).status_code == 302
+    record = client.get("/api/v1/cases/CP-RV-3", headers=sup).json
+    assert (record["status"], record["approval_kind"]) == ("open", "closure")
+    assert "no longer waiting" in _text(web.text("/cases/CP-RV-3"))

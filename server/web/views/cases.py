@@ -264,6 +264,7 @@ def case_approval(case_ref: str) -> Response:
             case_ref,
             decision,
             me(),
+            instance_id=request.form.get("instance_id", ""),
             comment=request.form.get("comment", ""),
             settings=_settings(),
         )
