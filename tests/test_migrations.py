@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
 import server.models  # noqa: F401
 from server.db import Base, make_engine
@@ -362,4 +364,86 @@ def test_0016_keeps_existing_cases_with_no_transfer_and_downgrades(empty_databas
     columns = {c["name"] for c in inspect(engine).get_columns("case_record")}
     assert "transfer" not in columns
     assert "worker_unsafe_at" in columns
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0014_down_and_up_keeps_a_returned_closure_returned(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """A closure the supervisor returned (case open) survives 0014's downgrade and upgrade:
+    the decision (with its comment) is kept, and the closure does not take effect."""
+    from alembic import command
+
+    from server import create_app, db, intake
+    from server.cases import routing
+    from server.cases.models import Case
+    from server.cases.settings import case_settings
+    from server.migrations import alembic_config
+    from tests.conftest import app_config
+    from tests.factories import Factory, bearer
+    from tests.realforms import contact_log, new_case_plan, xlsform_bytes
+    from tests.web.conftest import Web
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    app = create_app(app_config(empty_database_url, tmp_path / "data"))
+    make = Factory(app)
+    for form_id in ("case_plan", "contact_log"):
+        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
+    make.user("cw1", "caseworker", team="north")
+    make.user("sup", "supervisor", team="north")
+    sup = bearer(make.api_token("sup"))
+    device = make.device_client("phone-1", "cw1")
+    plan, entity_id = new_case_plan("CP-RV-9", risk="medium")
+    assert device.submit(plan).status_code == 201
+    closing = contact_log(
+        "CP-RV-9", entity_id, base_version=1, close="yes", contact_time="2026-11-25T09:00Z"
+    )
+    assert device.submit(closing).status_code == 201
+    client = app.test_client()
+    returned = client.post(
+        "/api/v1/cases/CP-RV-9/approval",
+        json={
+            "decision": "return",
+            "comment": "Visit once more first",
+            "instance_id": client.get("/api/v1/cases/CP-RV-9", headers=sup).json[
+                "approval_instance_id"
+            ],
+        },
+        headers=sup,
+    )
+    assert returned.status_code == 200, returned.json
+
+    def case() -> tuple[str, str | None]:
+        with app.app_context():
+            row = db.session().query(Case).filter_by(case_ref="CP-RV-9").one()
+            return row.status, row.approval
+
+    assert case() == ("open", "returned")
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")  # every downgrade of 0014..0012, with data
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT kind FROM case_action ORDER BY id")).scalars().all()
+    assert "return" in kinds, f"0014's downgrade deleted the supervisor's decision: {kinds}"
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with app.app_context():
+        session = db.session()
+        ids = routing.submissions_to_reapply(session)
+        intake.reapply(session, ids, settings=case_settings(app))
+        session.commit()
+    assert case() == ("open", "returned"), "a returned closure took effect with no approval"
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT kind FROM case_action ORDER BY id")).scalars().all()
+    assert kinds.count("return") == 1
+    # the plan made before approvals reads as what it was, not "sent by no one"
+    web = Web(app.test_client())
+    assert web.login("sup").status_code == 302
+    page = web.text("/cases/CP-RV-9")
+    assert "Recorded the case plan sent by cw1 as approved when approvals began" in page
+    assert "sent by no one" not in page
+    assert "Visit once more first" in page
     engine.dispose()

@@ -80,6 +80,20 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
     if kind in ("approve", "return"):
         closure = payload.get("approval_kind") == "closure"
         name = _none(payload.get("requested_by"))
+        if kind == "approve" and (
+            payload.get("before_approvals") or not payload.get("approval_kind")
+        ):  # migration 0014: what had taken effect before approvals were required
+            if not payload.get("approval_kind"):
+                return _("Recorded as approved when approvals began")
+            if closure:
+                return _(
+                    "Recorded the closure sent by %(name)s as approved when approvals began",
+                    name=name,
+                )
+            return _(
+                "Recorded the case plan sent by %(name)s as approved when approvals began",
+                name=name,
+            )
         if kind == "approve":
             if closure:
                 return _("Approved the closure sent by %(name)s", name=name)

@@ -9,9 +9,16 @@ Create Date: 2026-12-07 03:00:00.000000
   (server/cases/approvals.py); ix_case_record_approval lists the pending ones.
 - What took effect before approvals were required stays in effect: every closure and case
   plan already applied to a case is recorded as approved (a ``case_action`` ``approve``
-  with no actor, its comment saying why), so that a rebuild (``casework reprocess --all``)
-  does not reopen a closed case or ask for a plan made before. The case columns stay empty
-  until the case's next rebuild, which reads them as approved.
+  with no actor, naming what it was (``approval_kind``) and who sent it (``requested_by``),
+  marked ``before_approvals`` and its comment saying why: the history reads "Recorded as
+  approved when approvals began"), so that a rebuild (``casework reprocess --all``) does
+  not reopen a closed case or ask for a plan made before. A submission a supervisor already
+  decided (an ``approve`` or ``return`` kept from an earlier upgrade) is left as decided:
+  a returned closure stays returned. The case columns stay empty until the case's next
+  rebuild, which reads them as approved.
+- The downgrade keeps the supervisors' decisions (``approve`` / ``return`` rows, with
+  their comments, actors and times: case history): code from before approvals ignores
+  those action kinds when it rebuilds a case, and upgrading again finds them.
 """
 from __future__ import annotations
 
@@ -67,6 +74,14 @@ def upgrade() -> None:
 
     conn = op.get_bind()
     now = datetime.now(UTC)
+    decided = {
+        str(iid)
+        for iid in conn.execute(
+            sa.select(action.c.instance_id).where(
+                action.c.kind.in_(('approve', 'return')), action.c.instance_id.is_not(None)
+            )
+        ).scalars()
+    }
     last = 0
     while True:
         rows = conn.execute(
@@ -88,18 +103,27 @@ def upgrade() -> None:
         approved = []
         for _, case_id, form_id, raw in rows:
             update = _update(raw)
-            if update.get('is_plan') or form_id == 'case_plan' or update.get('close'):
-                approved.append(
-                    {'case_id': case_id, 'kind': 'approve',
-                     'instance_id': update.get('instance_id'),
-                     'payload': {'comment': COMMENT}, 'actor_id': None, 'at': now}
-                )  # fmt: skip
+            if update.get('instance_id') in decided:
+                continue  # a supervisor's decision already stands
+            if update.get('close'):
+                kind = 'closure'
+            elif update.get('is_plan') or form_id == 'case_plan':
+                kind = 'plan'
+            else:
+                continue
+            payload = {'comment': COMMENT, 'approval_kind': kind,
+                       'requested_by': update.get('submitter'), 'before_approvals': True}
+            approved.append(
+                {'case_id': case_id, 'kind': 'approve',
+                 'instance_id': update.get('instance_id'),
+                 'payload': payload, 'actor_id': None, 'at': now}
+            )  # fmt: skip
         if approved:
             conn.execute(action.insert(), approved)
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM case_action WHERE kind IN ('approve', 'return')")
+    # the approve / return decisions stay (see above): they are the case's history
     op.drop_index('ix_case_record_approval', table_name='case_record')
     # ALTER TABLE … DROP COLUMN (SQLite 3.35 and later) rather than a batch copy of the
     # table, which would lose the case list's expression index on SQLite
