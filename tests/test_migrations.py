@@ -447,3 +447,54 @@ def test_0014_down_and_up_keeps_a_returned_closure_returned(
     assert "sent by no one" not in page
     assert "Visit once more first" in page
     engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0017_records_the_safety_alerts_already_stored(empty_database_url: str, tmp_path: Path):
+    """Reports stored before 0017 (one applied, one held for a supervisor) become alerts
+    for the worker's team, dated by when the server received them."""
+    from alembic import command
+
+    from server import create_app
+    from server.migrations import alembic_config
+    from tests.conftest import app_config
+    from tests.factories import Factory
+    from tests.realforms import contact_log, new_case_plan, xlsform_bytes
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    app = create_app(app_config(empty_database_url, tmp_path / "data"))
+    make = Factory(app)
+    for form_id in ("case_plan", "contact_log"):
+        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
+    make.user("cw1", "caseworker", team="north")
+    make.user("cw3", "caseworker", team="north")
+    device = make.device_client("phone-1", "cw1")
+    plan, entity_id = new_case_plan("CP-MIG-5", risk="medium")
+    assert device.submit(plan).status_code == 201
+    for phone, who in ((device, "cw1"), (make.device_client("phone-3", "cw3"), "cw3")):
+        unsafe = contact_log(
+            "CP-MIG-5", entity_id, base_version=1, contact_time="2026-10-01T09:00Z",
+            felt_safe="no", instance_id=f"uuid:unsafe-{who}",
+        )  # fmt: skip
+        assert phone.submit(unsafe).status_code == 201
+    query = text(
+        "SELECT worker, team, case_ref, received_at > event_at FROM worker_safety_alert "
+        "ORDER BY worker"
+    )
+    with engine.connect() as conn:
+        before = conn.execute(query).all()
+    assert [tuple(r) for r in before] == [
+        ("cw1", "north", "CP-MIG-5", True),
+        ("cw3", "north", "CP-MIG-5", True),
+    ]
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0017")
+    with engine.connect() as conn:
+        assert conn.execute(query).all() == before
+    engine.dispose()

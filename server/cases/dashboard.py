@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ from server.cases.models import (
     ContributionState,
     PlanItem,
     PlanItemDueCount,
+    WorkerSafetyAlert,
 )
 from server.cases.scope import case_scope_clause
 from server.submissions.models import Submission
@@ -220,26 +222,47 @@ def overdue_items_by_kind(
     return {kind: int(n) for kind, n in sorted(rows) if n}
 
 
-# What the dashboard's list of safety alerts shows.
-SAFETY_ALERT_COLUMNS = (Case.case_ref, Case.worker_unsafe_at, Case.worker_unsafe_by, Case.status)
+# What the dashboard's list of safety alerts shows: the case (its number now, else as
+# sent), when (the phone's contact time) and who.
+SAFETY_ALERT_COLUMNS = (
+    func.coalesce(Case.case_ref, WorkerSafetyAlert.case_ref).label("case_ref"),
+    WorkerSafetyAlert.event_at.label("worker_unsafe_at"),
+    WorkerSafetyAlert.worker.label("worker_unsafe_by"),
+)
 
 
-def list_worker_safety_alerts(
-    user: User, since: datetime
-) -> Select[str, datetime | None, str | None, str]:
-    """Cases in scope whose latest unsafe contact or attempt (the caseworker did not feel
-    safe) was at or after ``since``, newest first: rows of :data:`SAFETY_ALERT_COLUMNS`."""
+def _safety_alert_scope(user: User) -> ColumnElement[bool]:
+    """Whose alerts the user sees: an admin everyone's; a supervisor those of the workers
+    of their team as it was at the report (wherever the case went since, and whatever
+    became of the submission); others their own."""
+    if may(user, "case.read_all"):
+        return true()
+    if may(user, "case.read_team") and user.team:
+        return or_(WorkerSafetyAlert.team == user.team, WorkerSafetyAlert.worker_id == user.id)
+    return WorkerSafetyAlert.worker_id == user.id
+
+
+def list_worker_safety_alerts(user: User, since: datetime) -> Select[str, datetime, str | None]:
+    """Reports by caseworkers who did not feel safe that the server received at or after
+    ``since`` (a report sent late from a phone offline still shows), newest report first:
+    rows of :data:`SAFETY_ALERT_COLUMNS`."""
     return (
         select(*SAFETY_ALERT_COLUMNS)
-        .where(case_scope_clause(user), Case.worker_unsafe_at >= since)
-        .order_by(Case.worker_unsafe_at.desc(), Case.case_ref)
+        .select_from(WorkerSafetyAlert)
+        .outerjoin(
+            CaseContribution,
+            CaseContribution.submission_id == WorkerSafetyAlert.submission_id,
+        )
+        .outerjoin(Case, Case.id == CaseContribution.case_id)
+        .where(_safety_alert_scope(user), WorkerSafetyAlert.received_at >= since)
+        .order_by(WorkerSafetyAlert.received_at.desc(), WorkerSafetyAlert.id.desc())
     )
 
 
 def count_worker_safety_alerts(user: User, since: datetime) -> Select[Any]:
     """How many rows :func:`list_worker_safety_alerts` has."""
-    return select(func.count(Case.id)).where(
-        case_scope_clause(user), Case.worker_unsafe_at >= since
+    return select(func.count(WorkerSafetyAlert.id)).where(
+        _safety_alert_scope(user), WorkerSafetyAlert.received_at >= since
     )
 
 

@@ -413,3 +413,29 @@ def plan_item_order() -> tuple[ColumnElement[Any], ...]:
         PlanItem.due_date.asc(),
         PlanItem.item_id.asc(),
     )
+
+
+class WorkerSafetyAlert(Base):
+    """A caseworker said they did not feel safe at a contact or attempt: one row per
+    submission that said so, recorded when it arrives whatever becomes of it (applied,
+    held for a supervisor, waiting for its registration), so the alert reaches the
+    supervisors of the worker's ``team`` as it was then, whoever has the case later. The
+    dashboard windows on ``received_at`` (when the server got it), not the phone's time."""
+
+    __tablename__ = "worker_safety_alert"
+    __table_args__ = (
+        Index("ix_worker_safety_alert_team_received", "team", "received_at"),
+        Index("ix_worker_safety_alert_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), unique=True)
+    case_ref: Mapped[str] = mapped_column(String(120))  # as sent
+    worker_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id"), default=None, index=True
+    )
+    worker: Mapped[str | None] = mapped_column(String(80), default=None)  # username
+    team: Mapped[str | None] = mapped_column(String(80), default=None)  # at the report
+    event_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the phone's contact time
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempt: Mapped[str | None] = mapped_column(String(40), default=None)

@@ -41,6 +41,7 @@ from server.cases.models import (
     CaseStatus,
     ContributionState,
     PlanItem,
+    WorkerSafetyAlert,
     action_details,
     plan_item_order,
 )
@@ -456,3 +457,9 @@ def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
 def list_conflicts(session: Session, case_id: int) -> list[CaseConflict]:
     stmt = select(CaseConflict).where(CaseConflict.case_id == case_id).order_by(CaseConflict.id)
     return list(session.scalars(stmt))
+
+
+def has_worker_safety_alert(session: Session, submission_id: int) -> bool:
+    """Whether the submission's safety alert is already recorded."""
+    stmt = select(WorkerSafetyAlert.id).where(WorkerSafetyAlert.submission_id == submission_id)
+    return session.scalar(stmt) is not None

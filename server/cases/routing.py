@@ -28,7 +28,12 @@ from server.cases.mapping import (
     normalize_title,
     rebase_update,
 )
-from server.cases.models import CaseAction, CaseContribution, ContributionState
+from server.cases.models import (
+    CaseAction,
+    CaseContribution,
+    ContributionState,
+    WorkerSafetyAlert,
+)
 from server.cases.rebuild import (
     HOLD_REF_MISMATCH,
     MOVED,
@@ -124,16 +129,40 @@ def apply(
         else:
             result = _apply_again(session, submission, update, submitter, settings)
         set_processing(session, submission, ProcessingState.APPLIED)
-        if result.first_applied and update.worker_unsafe:
+        if update.worker_unsafe and _record_worker_unsafe(session, submission, submitter, update):
             _audit_worker_unsafe(session, submitter, result, update)
     return result
+
+
+def _record_worker_unsafe(
+    session: Session, submission: Submission, submitter: User | None, update: CaseUpdate
+) -> bool:
+    """The supervisor's alert (``WorkerSafetyAlert``), from the submission itself whatever
+    its routing (applied, or held in the unlinked queue): its worker, their team now, when
+    the server received it. Once per submission; True when recorded now."""
+    if queries.has_worker_safety_alert(session, submission.id):
+        return False
+    session.add(
+        WorkerSafetyAlert(
+            submission_id=submission.id,
+            case_ref=update.case_ref,
+            worker_id=submitter.id if submitter else None,
+            worker=submitter.username if submitter else update.submitter,
+            team=submitter.team if submitter else None,
+            event_at=update.event_at,
+            received_at=submission.received_at,
+            attempt=update.attempt,
+        )
+    )
+    session.flush()
+    return True
 
 
 def _audit_worker_unsafe(
     session: Session, submitter: User | None, result: ApplyResult, update: CaseUpdate
 ) -> None:
-    """The supervisor's alert in the audit log, once: when the submission that raised it is
-    first applied (reprocessing it derives the same alert and records nothing)."""
+    """The supervisor's alert in the audit log, once: when the alert is recorded
+    (reprocessing the submission records nothing)."""
     details = {"instance_id": update.instance_id, "at": update.event_at.isoformat()}
     if update.attempt:
         details["attempt"] = update.attempt
@@ -142,7 +171,7 @@ def _audit_worker_unsafe(
         submitter,
         "case.worker_unsafe",
         target_type="case",
-        target=result.case_ref or "",
+        target=result.case_ref or update.case_ref,
         details=details,
     )
 

@@ -215,3 +215,84 @@ def test_a_caseworker_who_did_not_feel_safe_alerts_the_supervisor_of_the_team(
     assert other_caseworker.get("/cases/CP-AT-2").status_code == 404
     cw2 = bearer(make.api_token("cw2"))
     assert client.get("/api/v1/cases/CP-AT-2", headers=cw2).status_code == 404
+
+
+def _safety_alerts(app: Flask, username: str) -> str:
+    """How many safety alerts the user's dashboard counts."""
+    web = Web(app.test_client())
+    assert web.login(username).status_code == 302
+    found = re.search(r'id="n-safety-alerts">(\d+)<', web.text("/dashboard"))
+    assert found is not None
+    return found.group(1)
+
+
+def test_unsafe_contact_held_for_a_supervisor_still_alerts(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """A teammate covering cw1's visit (not the case's caseworker) says they did not feel
+    safe: the submission is held in the unlinked queue (they may not see the case), and the
+    supervisor of the team gets no safety alert at all."""
+    make.user("sup", "supervisor", team="north")
+    make.user("cw3", "caseworker", team="north")
+    sup = bearer(make.api_token("sup"))
+    plan, entity_id = new_case_plan("CP-RV-1", risk="high")
+    assert device.submit(plan).status_code == 201
+    version = client.get("/api/v1/cases/CP-RV-1", headers=sup).json["version"]
+    yesterday = f"{(date.today() - timedelta(days=1)).isoformat()}T16:30:00.000Z"
+    covering = make.device_client("phone-3", "cw3")
+    xml = contact_log(
+        "CP-RV-1", entity_id, base_version=version, contact_time=yesterday, felt_safe="no"
+    )
+    assert covering.submit(xml).status_code == 201
+    held = client.get("/api/v1/queues/unlinked", headers=sup).json
+    assert [(e["case_ref"], e["hold_reason"]) for e in held] == [("CP-RV-1", "out_of_scope")]
+    assert _safety_alerts(app, "sup") == "1", "no alert for a held unsafe contact"
+
+
+def test_unsafe_contact_sent_late_from_offline_still_alerts(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """A caseworker offline for five weeks sends the visit at which they did not feel safe:
+    the alert is dated by the phone's contact time, so the dashboard's 30 days never show it."""
+    make.user("sup", "supervisor", team="north")
+    sup = bearer(make.api_token("sup"))
+    plan, entity_id = new_case_plan("CP-RV-2", risk="high")
+    assert device.submit(plan).status_code == 201
+    version = client.get("/api/v1/cases/CP-RV-2", headers=sup).json["version"]
+    weeks_ago = f"{(date.today() - timedelta(days=35)).isoformat()}T16:30:00.000Z"
+    xml = contact_log(
+        "CP-RV-2", entity_id, base_version=version, contact_time=weeks_ago, felt_safe="no"
+    )
+    assert device.submit(xml).status_code == 201
+    assert client.get("/api/v1/cases/CP-RV-2", headers=sup).json["worker_unsafe_by"] == "cw1"
+    assert _safety_alerts(app, "sup") == "1", "a late-arriving alert is never shown"
+
+
+def test_the_unsafe_workers_supervisor_keeps_the_alert_after_the_case_moves(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """cw1 (north) did not feel safe yesterday; the next morning an admin moves the case to
+    a south caseworker. The alert is about cw1's safety, but it follows the case: north's
+    supervisor loses it (and south's supervisor gets north's worker's incident)."""
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    make.user("cw2", "caseworker", team="south")
+    make.user("admin1", "admin")
+    sup, admin = bearer(make.api_token("sup")), bearer(make.api_token("admin1"))
+    plan, entity_id = new_case_plan("CP-RV-7", risk="high")
+    assert device.submit(plan).status_code == 201
+    version = client.get("/api/v1/cases/CP-RV-7", headers=sup).json["version"]
+    yesterday = f"{(date.today() - timedelta(days=1)).isoformat()}T16:30:00.000Z"
+    xml = contact_log(
+        "CP-RV-7", entity_id, base_version=version, contact_time=yesterday, felt_safe="no"
+    )
+    assert device.submit(xml).status_code == 201
+    assert _safety_alerts(app, "sup") == "1"
+    moved = client.post(
+        "/api/v1/cases/CP-RV-7/reassign",
+        json={"username": "cw2", "reason": "Family moved south"},
+        headers=admin,
+    )
+    assert moved.status_code == 200, moved.json
+    assert _safety_alerts(app, "sup") == "1", "the unsafe caseworker's supervisor lost it"
+    assert _safety_alerts(app, "sup-south") == "0", "another team's supervisor got it"
