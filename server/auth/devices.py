@@ -12,6 +12,7 @@ from server import db
 from server.audit import service as audit
 from server.auth import passwords, qr
 from server.auth.models import ApiToken, Device, User
+from server.auth.permissions import may
 from server.auth.queries import (
     get_api_token,
     get_api_token_by_hash,
@@ -43,6 +44,10 @@ def create_device(
     user = get_user_by_username(session, username)
     if user is None or not user.is_active:
         raise AppError("user.not_found")
+    if not may(user, "device.hold"):  # the page offers only them; the CLI and API ask here
+        raise AppError(
+            "request.invalid", "A phone is registered for a caseworker, supervisor or admin."
+        )
     if get_device_by_label(session, label) is not None:
         raise AppError("device.exists")
     token = passwords.new_token()

@@ -6,9 +6,15 @@ import base64
 import hashlib
 import re
 
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from server import db
 from server.auth.digest import make_nonce
+from server.auth.models import User
+from server.auth.service import update_user
+from server.errors import AppError
 from tests.factories import PASSWORD, SIMPLE_FORM, Factory
 
 H = {"X-OpenRosa-Version": "1.0"}
@@ -144,11 +150,22 @@ def test_unknown_or_revoked_device_key_is_403_without_challenge(make: Factory, c
     assert b"revoked" in revoked.data
 
 
-def test_designer_device_cannot_submit(make: Factory):
+def test_a_phone_is_never_registered_for_a_designer(make: Factory):
+    make.user("des", "designer")
+    with pytest.raises(AppError, match="registered for a caseworker, supervisor or admin"):
+        make.device_client("designer-phone", "des")
+
+
+def test_a_phone_whose_holder_became_a_designer_cannot_submit(make: Factory, app: Flask):
     from tests.factories import submission_xml
 
     make.publish_md(SIMPLE_FORM)
-    make.user("des", "designer")
+    make.user("des", "caseworker")
     phone = make.device_client("designer-phone", "des")
+    with app.app_context():
+        session = db.session()
+        user = session.query(User).filter_by(username="des").one()
+        update_user(session, user, role="designer", team=None, actor=None)
+        session.commit()
     assert phone.get("/formList").status_code == 200
     assert phone.submit(submission_xml()).status_code == 403
