@@ -74,8 +74,8 @@ def _overdue_on_dashboard(page: str) -> set[tuple[str, str]]:
             " ".join(re.sub(r"<[^>]+>", " ", c).split())
             for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         ]
-        if len(cells) == 5:
-            rows.append((cells[0], cells[2]))
+        if len(cells) == 7:  # case, caseworker, kind, what, owner, due, days overdue
+            rows.append((cells[0], cells[3]))
     return set(rows)
 
 
