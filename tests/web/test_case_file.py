@@ -50,7 +50,10 @@ def _case(device: DeviceClient, ref: str = "CP-F-1") -> str:
 
 
 def _outside_details(html: str) -> str:
-    return re.sub(r"<details.*?</details>", "", html, flags=re.S)
+    """The page less its provenance disclosures and the hidden values its forms post back
+    (an approval names the submission it decides): what a person reads."""
+    shown = re.sub(r"<details.*?</details>", "", html, flags=re.S)
+    return re.sub(r'<input type="hidden"[^>]*>', "", shown)
 
 
 def test_the_case_file_shows_the_forms_in_their_own_words(
