@@ -71,8 +71,9 @@ def case_settings(app: Configured) -> CaseSettings:
 
 
 def _flag(value: Any) -> bool:
-    """A yes/no setting: a boolean (JSON ``true`` / ``false`` from the environment) or its
-    text."""
+    """A yes/no safeguard that is on unless said off: a boolean (JSON ``true`` / ``false``
+    from the environment) or its text. An empty value is a variable left blank, not a "no":
+    the safeguard stays on."""
     if isinstance(value, str):
-        return value.strip().lower() not in ("false", "0", "no", "off", "")
+        return value.strip().lower() not in ("false", "0", "no", "off")
     return bool(value)
