@@ -47,7 +47,7 @@ def typed_ref(value: str) -> str:
     return ref
 
 
-def _case_or_404(session: Session, case_ref: str, actor: User, action: str = "case.decide") -> Case:
+def case_or_404(session: Session, case_ref: str, actor: User, action: str = "case.decide") -> Case:
     """The case, if it is in the actor's scope (a supervisor decides on cases they see).
     The reference number is looked up in its canonical form (``cp-1`` finds ``CP-1``)."""
     require(actor, action)
@@ -69,7 +69,7 @@ class DecisionSubject:
 def get_decision_subject(session: Session, case_ref: str, actor: User) -> DecisionSubject:
     """The case a supervisor is about to close or reassign, by the same rule as the
     decision itself (``case.not_found`` outside the actor's scope)."""
-    case = _case_or_404(session, case_ref, actor)
+    case = case_or_404(session, case_ref, actor)
     ids = {case.caseworker_id} if case.caseworker_id is not None else set()
     names = auth_queries.get_usernames(session, ids)
     return DecisionSubject(
@@ -100,7 +100,7 @@ def _require_in_scope(
         )
 
 
-def _lock_case(session: Session, case: Case) -> None:
+def lock_case(session: Session, case: Case) -> None:
     """:func:`lock_cases` for one case; ``case.not_found`` if it was renumbered meanwhile."""
     session.flush()
     queries.lock_case_ref(session, case.case_ref)
@@ -109,7 +109,7 @@ def _lock_case(session: Session, case: Case) -> None:
         raise AppError("case.not_found", details={"case_ref": case.case_ref})
 
 
-def _act(
+def act(
     session: Session,
     case: Case,
     kind: str,
@@ -117,7 +117,7 @@ def _act(
     actor: User,
     settings: CaseSettings,
 ) -> RebuildResult:
-    _lock_case(session, case)
+    lock_case(session, case)
     session.add(CaseAction.of(case.id, kind, payload, actor.id, utcnow()))
     session.flush()
     # the value a conflict was resolved to stays on the case (it may be a sensitive answer)
@@ -133,6 +133,20 @@ def audit_decision(
     audit.record(session, actor, action, target_type="case", target=case_ref, details=details)
 
 
+def case_holder(session: Session, username: str) -> User:
+    """An active user who may hold a case (``case.hold``)."""
+    user = auth_queries.get_active_user_by_username(session, username)
+    if user is None:
+        raise AppError("case.user_not_found", details={"username": username})
+    if not may(user, "case.hold"):
+        raise AppError(
+            "request.invalid",
+            "Only a caseworker or a supervisor can hold a case.",
+            details={"username": username, "role": user.role},
+        )
+    return user
+
+
 def reassign(
     session: Session,
     case_ref: str,
@@ -146,24 +160,16 @@ def reassign(
     from the actor's team when the actor is a supervisor (``auth.queries.assignable_users_clause``).
     The reason is kept with the decision, with whom the case was with before.
     """
-    case = _case_or_404(session, case_ref, actor)
-    reason = _reason(reason)
-    user = auth_queries.get_active_user_by_username(session, username)
-    if user is None:
-        raise AppError("case.user_not_found", details={"username": username})
-    if not may(user, "case.hold"):
-        raise AppError(
-            "request.invalid",
-            "Only a caseworker or a supervisor can hold a case.",
-            details={"username": username, "role": user.role},
-        )
+    case = case_or_404(session, case_ref, actor)
+    reason = required_reason(reason)
+    user = case_holder(session, username)
     if not auth_queries.is_assignable(session, actor, user.id):
         raise AppError(
             "auth.forbidden",
             "You can give a case only to a member of your team.",
             details={"username": username},
         )
-    _lock_case(session, case)  # whom the case is with, as the decision finds it
+    lock_case(session, case)  # whom the case is with, as the decision finds it
     session.refresh(case)
     ids = {case.caseworker_id} if case.caseworker_id else set()
     before = auth_queries.get_usernames(session, ids)
@@ -172,7 +178,7 @@ def reassign(
         "username_before": before.get(case.caseworker_id or 0),
         "reason": reason,
     }
-    return _act(session, case, "reassign", payload, actor, settings)
+    return act(session, case, "reassign", payload, actor, settings)
 
 
 def resolve_conflict(
@@ -190,8 +196,8 @@ def resolve_conflict(
     and when. Decided under the case's lock, so of two supervisors at the same moment one
     resolves it and the other is told so.
     """
-    case = _case_or_404(session, case_ref, actor)
-    _lock_case(session, case)
+    case = case_or_404(session, case_ref, actor)
+    lock_case(session, case)
     conflict = queries.get_conflict(session, case.id, conflict_id)
     if conflict is None:
         raise AppError("case.conflict_not_found", details={"conflict_id": conflict_id})
@@ -204,7 +210,7 @@ def resolve_conflict(
             details={"allowed": sorted({str(c.get("value")) for c in conflict.candidates})},
         )
     payload = {"conflict_key": conflict.conflict_key, "field": conflict.field, "value": value}
-    return _act(session, case, "resolve", payload, actor, settings)
+    return act(session, case, "resolve", payload, actor, settings)
 
 
 def _already_resolved(session: Session, conflict: CaseConflict) -> AppError:
@@ -231,7 +237,7 @@ def _already_resolved(session: Session, conflict: CaseConflict) -> AppError:
 REASON_MAX_LENGTH = 2000
 
 
-def _reason(reason: str) -> str:
+def required_reason(reason: str) -> str:
     """Why a supervisor closes, reopens, reassigns or merges: required, and kept with the
     decision (the case's history) and in the audit log."""
     text = (reason or "").strip()
@@ -248,8 +254,8 @@ def close_case(
     reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    case = _case_or_404(session, case_ref, actor, "case.close")
-    return _act(session, case, "close", {"reason": _reason(reason)}, actor, settings)
+    case = case_or_404(session, case_ref, actor, "case.close")
+    return act(session, case, "close", {"reason": required_reason(reason)}, actor, settings)
 
 
 def reopen_case(
@@ -260,8 +266,8 @@ def reopen_case(
     reason: str,
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
-    case = _case_or_404(session, case_ref, actor, "case.close")
-    return _act(session, case, "reopen", {"reason": _reason(reason)}, actor, settings)
+    case = case_or_404(session, case_ref, actor, "case.close")
+    return act(session, case, "reopen", {"reason": required_reason(reason)}, actor, settings)
 
 
 APPROVAL_DECISIONS = ("approve", "return")
@@ -283,13 +289,13 @@ def decide_approval(
     lock, and only if ``instance_id`` (what the supervisor was shown) is still the one
     waiting: two supervisors cannot decide it twice, and a stale click never decides
     something else that waits behind it (``case.not_pending``, with what waits now)."""
-    case = _case_or_404(session, case_ref, actor, "case.approve")
+    case = case_or_404(session, case_ref, actor, "case.approve")
     if decision not in APPROVAL_DECISIONS:
         raise AppError("case.bad_decision", details={"decision": decision[:30]})
     text = (comment or "").strip()
     if len(text) > REASON_MAX_LENGTH or (decision == "return" and not text):
         raise AppError("case.comment_required")
-    _lock_case(session, case)
+    lock_case(session, case)
     row = queries.get_case_row_for_update(session, case.case_ref)
     if row is None or row["approval"] != "pending" or row["approval_instance_id"] != instance_id:
         waiting = row["approval_instance_id"] if row and row["approval"] == "pending" else None
@@ -305,7 +311,7 @@ def decide_approval(
         "requested_by": row["approval_requested_by"],
         "comment": text,
     }
-    return _act(session, case, decision, payload, actor, settings)
+    return act(session, case, decision, payload, actor, settings)
 
 
 def link_unlinked(
@@ -328,7 +334,7 @@ def link_unlinked(
     if contribution.state != ContributionState.UNLINKED:
         raise AppError("case.not_unlinked", details={"instance_id": instance_id})
     try:
-        case = _case_or_404(session, case_ref, actor)
+        case = case_or_404(session, case_ref, actor)
     except AppError:
         typed_ref(case_ref)  # a malformed number is said to be so
         raise
@@ -371,11 +377,11 @@ def merge_duplicate(
     made on the duplicate's entity come with it. The reason is kept with the decision.
     """
     require(actor, "case.decide")
-    reason = _reason(reason)
+    reason = required_reason(reason)
     contribution = _duplicate_or_409(session, actor, instance_id)
     moving = _with_followups(session, contribution)
     _require_in_scope(session, actor, contribution, instance_id, moving)
-    case = _case_or_404(session, contribution.case_ref, actor)
+    case = case_or_404(session, contribution.case_ref, actor)
     lock_cases(session, [case.case_ref, *(c.case_ref for c in moving)])
     _still_duplicates(session, moving, instance_id)
     dup_entity = contribution.entity_id

@@ -13,7 +13,7 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may, require
 from server.cases import queries
-from server.cases.decisions import _act, _case_or_404, _lock_case, _reason
+from server.cases.decisions import act, case_holder, case_or_404, lock_case, required_reason
 from server.cases.mapping import canonical_ref
 from server.cases.models import Case, CaseStatus
 from server.cases.rebuild import RebuildResult
@@ -40,12 +40,12 @@ def request_transfer(
     team, or of the case's own), to ``team`` (another team: its supervisor chooses who
     holds it), or hand it to ``agency`` outside the system (it closes at once, as
     transferred). Exactly one of the three; the case open, no transfer already waiting."""
-    case = _case_or_404(session, case_ref, actor, "case.transfer")
-    reason = _reason(reason)
+    case = case_or_404(session, case_ref, actor, "case.transfer")
+    reason = required_reason(reason)
     username, team, agency = username.strip(), team.strip(), agency.strip()
     if sum(map(bool, (username, team, agency))) != 1 or len(agency) > AGENCY_MAX_LENGTH:
         raise AppError("case.bad_transfer", details={"case_ref": case.case_ref})
-    _lock_case(session, case)
+    lock_case(session, case)
     session.refresh(case)
     if case.status != CaseStatus.OPEN:
         raise AppError("case.bad_transfer", details={"case_ref": case.case_ref})
@@ -53,30 +53,16 @@ def request_transfer(
         raise AppError("case.transfer_pending", details={"case_ref": case.case_ref})
     if agency:
         payload = {"agency": agency, "reason": reason, "closure_reason": "transferred"}
-        return _act(session, case, OUT, payload, actor, settings)
+        return act(session, case, OUT, payload, actor, settings)
     if username:
-        user = _holder(session, username)
+        user = case_holder(session, username)
         if user.team is None or user.id == case.caseworker_id:
             raise AppError("case.bad_transfer", details={"username": username})
         team = user.team
     elif auth_queries.get_team(session, team) is None or team == case.team:
         raise AppError("case.bad_transfer", details={"team": team[:80]})
     payload = {"to_team": team, "reason": reason, **({"username": username} if username else {})}
-    return _act(session, case, REQUEST, payload, actor, settings)
-
-
-def _holder(session: Session, username: str) -> User:
-    """An active user who may hold a case (``case.hold``)."""
-    user = auth_queries.get_active_user_by_username(session, username)
-    if user is None:
-        raise AppError("case.user_not_found", details={"username": username})
-    if not may(user, "case.hold"):
-        raise AppError(
-            "request.invalid",
-            "Only a caseworker or a supervisor can hold a case.",
-            details={"username": username, "role": user.role},
-        )
-    return user
+    return act(session, case, REQUEST, payload, actor, settings)
 
 
 def receives(actor: User, case: Case) -> bool:
@@ -115,15 +101,15 @@ def decide_transfer(
     if decision not in TRANSFER_DECISIONS:
         raise AppError("case.bad_decision", details={"decision": decision[:30]})
     case = get_pending_transfer(session, case_ref, actor)
-    _lock_case(session, case)
+    lock_case(session, case)
     session.refresh(case)
     if case.transfer != PENDING:
         raise AppError("case.no_transfer", details={"case_ref": case.case_ref})
     if decision == "decline":
-        payload = {"reason": _reason(reason), "to_team": case.transfer_team}
-        return _act(session, case, DECLINE, payload, actor, settings)
+        payload = {"reason": required_reason(reason), "to_team": case.transfer_team}
+        return act(session, case, DECLINE, payload, actor, settings)
     to = case.transfer_to or username.strip() or actor.username
-    user = _holder(session, to)
+    user = case_holder(session, to)
     if user.team != case.transfer_team:
         raise AppError(
             "auth.forbidden",
@@ -138,4 +124,4 @@ def decide_transfer(
         "to_team": case.transfer_team,
         **({"reason": reason.strip()} if reason.strip() else {}),
     }
-    return _act(session, case, ACCEPT, payload, actor, settings)
+    return act(session, case, ACCEPT, payload, actor, settings)
