@@ -11,11 +11,7 @@ it: :func:`case_counts` before its writes, :func:`note_change` after them, which
 the difference. A user's team is not in the key: a supervisor's scope is read at query
 time as the team's caseworker ids.
 
-The differences are applied just before COMMIT, in key order, so that two transactions
-never wait on each other's rows in opposite orders (a transaction that rebuilds several
-cases would otherwise take them in case order), and the rows are locked only for the
-commit. A savepoint rolled back (a merge that failed, a preview) takes its differences
-with it.
+The differences are applied just before COMMIT, in key order (``cases.pending_counts``).
 """
 
 from __future__ import annotations
@@ -24,15 +20,15 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server.cases.models import Case, CaseStatus, PlanItem
+from server.cases.pending_counts import PendingCounts
 
 # (caseworker id, 0 for none; due date; kind)
 Key = tuple[int, date, str]
 
-_PENDING = "casework.item_count_changes"  # on the connection: a Counter per savepoint level
 
 _UPSERT = (
     "INSERT INTO plan_item_due_count (caseworker_id, due_date, kind, n) "
@@ -73,12 +69,7 @@ def case_counts(session: Session, case_id: int | None) -> Counter[Key]:
 def note_change(session: Session, case_id: int | None, before: Counter[Key]) -> None:
     """Record what the case's writes changed in the counts (``before``: its
     :func:`case_counts` before them); applied at commit."""
-    delta = case_counts(session, case_id)
-    delta.subtract(before)
-    changes = {k: n for k, n in delta.items() if n}
-    if changes:
-        levels = session.connection().info.setdefault(_PENDING, [Counter()])
-        levels[-1].update(changes)
+    _PENDING.note(session, case_counts(session, case_id), before)
 
 
 def recount(session: Session) -> dict[Key, int]:
@@ -101,38 +92,8 @@ def _key(row: Any) -> Key:
     return (int(row[0] or 0), row[1], str(row[2]))  # 0: no caseworker
 
 
-@event.listens_for(Engine, "savepoint")
-def _savepoint(conn: Connection, _name: str) -> None:
-    conn.info.setdefault(_PENDING, [Counter()]).append(Counter())
-
-
-@event.listens_for(Engine, "release_savepoint")
-def _release(conn: Connection, _name: str, _xid: Any) -> None:
-    levels = conn.info.get(_PENDING)
-    if levels and len(levels) > 1:
-        inner = levels.pop()
-        levels[-1].update(inner)
-
-
-@event.listens_for(Engine, "rollback_savepoint")
-def _rollback_savepoint(conn: Connection, _name: str, _xid: Any) -> None:
-    levels = conn.info.get(_PENDING)
-    if levels and len(levels) > 1:
-        levels.pop()
-
-
-@event.listens_for(Engine, "commit")
-def _apply(conn: Connection) -> None:
-    # As cases.list_cache does: raw SQL on the DBAPI cursor, the Connection is committing.
-    levels = conn.info.pop(_PENDING, None)
-    if not levels:
-        return
-    total: Counter[Key] = Counter()
-    for level in levels:
-        total.update(level)
-    changes = sorted((k, n) for k, n in total.items() if n)
-    if not changes:
-        return
+def _write(conn: Connection, total: Counter[Key]) -> None:
+    changes = sorted(total.items())
     p = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     on_sqlite = conn.dialect.name == "sqlite"
 
@@ -149,7 +110,4 @@ def _apply(conn: Connection) -> None:
         cursor.close()
 
 
-@event.listens_for(Engine, "begin")
-@event.listens_for(Engine, "rollback")
-def _forget(conn: Connection) -> None:
-    conn.info.pop(_PENDING, None)
+_PENDING: PendingCounts[Key] = PendingCounts("plan_item_due", _write)

@@ -34,7 +34,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     bindparam,
     event,
     func,
@@ -46,12 +45,12 @@ from sqlalchemy.orm import Session
 
 from server.auth.models import User
 from server.cases.models import Case, CaseReportCount, PlanItem
+from server.cases.pending_counts import PendingCounts
 from server.cases.registration import CaseRow, ItemRow, ReportKey, report_keys
 
 # (team, "" for none; dimension; value; month)
 TeamKey = tuple[str, str, str, date]
 
-_PENDING = "casework.report_count_changes"  # on the connection: a Counter per savepoint level
 
 _UPSERT = (
     "INSERT INTO case_report_count (team, dimension, value, month, n) "
@@ -104,12 +103,7 @@ def case_counts(session: Session, case_id: int | None) -> Counter[ReportKey]:
 def note_change(session: Session, case_id: int | None, before: Counter[ReportKey]) -> None:
     """Record what the case's writes changed in the counts (``before``: its
     :func:`case_counts` before them); filed under the teams and applied at commit."""
-    delta = case_counts(session, case_id)
-    delta.subtract(before)
-    changes = {k: n for k, n in delta.items() if n}
-    if changes:
-        levels = session.connection().info.setdefault(_PENDING, [Counter()])
-        levels[-1].update(changes)
+    _PENDING.note(session, case_counts(session, case_id), before)
 
 
 def caseworker_counts(
@@ -241,41 +235,10 @@ def _teams_now(conn: Connection, caseworker_ids: list[int]) -> dict[int, str | N
         cursor.close()
 
 
-@event.listens_for(Engine, "savepoint")
-def _savepoint(conn: Connection, _name: str) -> None:
-    conn.info.setdefault(_PENDING, [Counter()]).append(Counter())
-
-
-@event.listens_for(Engine, "release_savepoint")
-def _release(conn: Connection, _name: str, _xid: Any) -> None:
-    levels = conn.info.get(_PENDING)
-    if levels and len(levels) > 1:
-        inner = levels.pop()
-        levels[-1].update(inner)
-
-
-@event.listens_for(Engine, "rollback_savepoint")
-def _rollback_savepoint(conn: Connection, _name: str, _xid: Any) -> None:
-    levels = conn.info.get(_PENDING)
-    if levels and len(levels) > 1:
-        levels.pop()
-
-
-@event.listens_for(Engine, "commit")
-def _apply(conn: Connection) -> None:
-    levels = conn.info.pop(_PENDING, None)
-    if not levels:
-        return
-    total: Counter[ReportKey] = Counter()
-    for level in levels:
-        total.update(level)
-    if not any(total.values()):
-        return
-    teams = _teams_now(conn, sorted({cw for (cw, *_), n in total.items() if n and cw}))
+def _file_by_team(conn: Connection, total: Counter[ReportKey]) -> None:
+    """A transaction's differences, filed under each caseworker's team as it commits."""
+    teams = _teams_now(conn, sorted({cw for (cw, *_) in total if cw}))
     _write(conn, sorted(by_team(total, teams).items()))
 
 
-@event.listens_for(Engine, "begin")
-@event.listens_for(Engine, "rollback")
-def _forget(conn: Connection) -> None:
-    conn.info.pop(_PENDING, None)
+_PENDING: PendingCounts[ReportKey] = PendingCounts("report", _file_by_team)
