@@ -197,7 +197,7 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
         # One case with 50 timeline entries, kept by the first caseworker.
         send(case_submissions(0, 49))
         for n in range(1, cases):
-            send(case_submissions(n, 3 if n % 5 else 2))
+            send(case_submissions(n, 4 if n % 5 == 0 else 3))
         send(queue_submissions(max(20, cases // 500)))
 
         # Audit events: five for every case (case views, lists, exports), in bulk.
