@@ -244,6 +244,13 @@ _PLAN_ITEM_COLUMNS = (
     PlanItem.is_done,
     PlanItem.properties,
     PlanItem.provenance,
+    PlanItem.referral_since,
+    PlanItem.referral_due,
+    PlanItem.referral_urgency,
+    PlanItem.referral_reason,
+    PlanItem.referral_service,
+    PlanItem.referral_ack_hours,
+    PlanItem.referral_steps,
 )
 _CONFLICT_COLUMNS = (
     CaseConflict.id,
