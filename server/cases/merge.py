@@ -57,7 +57,16 @@ from server.cases.transfers import ACCEPT, OUT, TransferState, transfer_state
 
 NO_APPROVALS = ApprovalRules()
 DONE_STATUSES = frozenset(
-    {"delivered", "done", "completed", "closed", "cancelled", "declined", "not_delivered", "feedback"}
+    {
+        "delivered",
+        "done",
+        "completed",
+        "closed",
+        "cancelled",
+        "declined",
+        "not_delivered",
+        "feedback",
+    }
 )
 ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
 # A supervisor's update of a referral's state: ``{"item_id", "state", "reason"}``.
@@ -389,9 +398,7 @@ class _Fold:
         self.registered_at: datetime | None = None
         self.first_at: datetime | None = None
 
-    def _set(
-        self, name: str, value: Any, prov: dict[str, Any], reason: str | None = None
-    ) -> None:
+    def _set(self, name: str, value: Any, prov: dict[str, Any], reason: str | None = None) -> None:
         if name.startswith("item:"):
             _, item_id, item_field = name.split(":", 2)
             item = self.items.get(item_id)

@@ -10,11 +10,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from server.cases.approvals import ApprovalRules
-from server.cases.referrals import DEFAULT_REFERRAL_RULES, ReferralRules, parse_due_setting
 from server.cases.limits import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_REPEAT_INSTANCES,
 )
+from server.cases.referrals import DEFAULT_REFERRAL_RULES, ReferralRules, parse_due_setting
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "POST /cases/<path:case_ref>/transfer/accept": SUPERVISORS,
     "POST /cases/<path:case_ref>/transfer/decline": SUPERVISORS,
     "GET /cases/<path:case_ref>/transfer/summary": SUPERVISORS,
+    "POST /cases/<path:case_ref>/referrals/<item_id>": SUPERVISORS,
     "GET /queues": SUPERVISORS,
     "POST /queues/link": SUPERVISORS,
     "POST /queues/duplicate": SUPERVISORS,
