@@ -223,6 +223,7 @@ class World:
             "instance_id": INSTANCE,
             "name": "photo.jpg" if rule.startswith("/api/") else "cases.csv",
             "service_id": "s1",
+            "item_id": "00000000-0000-0000-0000-000000000000",
             "username": "target",
             "dataset": "cases",
             "filename": "style.css",
