@@ -293,7 +293,13 @@ class PlanItem(Base):
         # order they fell due, told in or out from the entries.
         Index("ix_plan_item_referral_due", "referral_due", "id", "case_id", "status"),
         # The services directory's open referrals and time to acknowledge, per service.
-        Index("ix_plan_item_referral_service", "referral_service", "is_done", "referral_ack_hours"),
+        Index(
+            "ix_plan_item_referral_service",
+            "referral_service",
+            "is_done",
+            "referral_ack_hours",
+            "case_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -481,7 +481,6 @@ def list_referral_figures(
     many referrals), of the referrals of open cases, grouped so that a page of services
     reads a few rows per service from ``ix_plan_item_referral_service``
     (:func:`referral_figures` sums them)."""
-    open_cases = select(Case.id).where(Case.status == "open")
     return (
         select(
             PlanItem.referral_service,
@@ -489,7 +488,9 @@ def list_referral_figures(
             PlanItem.referral_ack_hours,
             func.count(),
         )
-        .where(PlanItem.referral_service.in_(service_ids), PlanItem.case_id.in_(open_cases))
+        # the services' entries first, then each one's case by its key
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(PlanItem.referral_service.in_(service_ids), Case.status == "open")
         .group_by(PlanItem.referral_service, PlanItem.is_done, PlanItem.referral_ack_hours)
     )
 

@@ -76,7 +76,8 @@ def test_the_contact_log_offers_only_the_states_that_follow() -> None:
     form = xform("contact_log")
     assert "selected( current()/../referral_next_states , name)" in form
     assert "instance('plan_items')/root/item[name= current()/../plan_service ]/next_states" in form
-    assert "<name>acknowledged</name>" in form and "<name>feedback</name>" in form
+    assert "<name>acknowledged</name>" in form
+    assert "<name>feedback</name>" in form
 
 
 def test_a_referral_goes_through_every_state_from_the_phone(
@@ -96,7 +97,8 @@ def test_a_referral_goes_through_every_state_from_the_phone(
     record = _record(client, "CP-RS-1", sup)
     item = _service(record)
     referral = item["referral"]
-    assert referral["state"] == "referred" and referral["urgency"] == "immediate"
+    assert referral["state"] == "referred"
+    assert referral["urgency"] == "immediate"
     assert referral["service_id"] == "clinic-1"
     since = datetime.fromisoformat(referral["since"])
     # an immediate referral is to be acknowledged within two days (the default table)
@@ -137,7 +139,8 @@ def test_a_referral_goes_through_every_state_from_the_phone(
     assert item["item_id"] not in _plan_items(device)
     # the delivered service still awaiting feedback was listed; the case page shows the steps
     page = _text(_web(app, "sup").text("/cases/CP-RS-1"))
-    assert "Feedback recorded" in page and "Acknowledged" in page
+    assert "Feedback recorded" in page
+    assert "Acknowledged" in page
 
 
 def test_a_declined_referral_keeps_its_reason_and_reprocessing_keeps_the_states(
@@ -160,7 +163,8 @@ def test_a_declined_referral_keeps_its_reason_and_reprocessing_keeps_the_states(
     assert device.submit(contact).status_code == 201
     before = _service(_record(client, "CP-RS-2", sup))
     assert before["referral"]["reason"] == "No places until March"
-    assert before["referral"]["next_due"] is None and before["is_done"]
+    assert before["referral"]["next_due"] is None
+    assert before["is_done"]
     with app.app_context():
         _reapply_all(db.session(), case_settings(app))
         db.session().commit()
@@ -201,9 +205,11 @@ def test_an_overdue_referral_step_is_on_the_worklist_and_the_referrals_page(
         assert re.search(r'id="n-referral-steps-overdue">1<', dashboard), user
         table = dashboard[dashboard.index('id="overdue-referral-steps"') :]
         table = table[: table.index("</table>")]
-        assert "CP-RS-3" in table and ">3<" in table
+        assert "CP-RS-3" in table
+        assert ">3<" in table
         listed = _text(web.text("/referrals?state_overdue=true"))
-        assert "CP-RS-3" in listed and "3 days overdue" in listed
+        assert "CP-RS-3" in listed
+        assert "3 days overdue" in listed
         # filter by state: nothing is acknowledged yet
         assert "CP-RS-3" not in _text(web.text("/referrals?status=acknowledged"))
         assert "CP-RS-3" in _text(web.text("/referrals?status=referred"))
@@ -221,7 +227,7 @@ def test_a_supervisor_records_a_state_on_the_web(
     make.user("sup-south", "supervisor", team="south")
     sup = bearer(make.api_token("sup"))
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    plan, entity_id = new_case_plan(
+    plan, _entity_id = new_case_plan(
         "CP-RS-4", plan_date=(start - timedelta(days=1)).date().isoformat(), risk="medium"
     )
     assert device.submit(plan).status_code == 201
@@ -243,16 +249,17 @@ def test_a_supervisor_records_a_state_on_the_web(
     # a state that does not follow, and a decline without a reason, are refused
     assert "does not follow" in _text(
         web.post(url, {"state": "delivered"}, follow_redirects=True).get_data(as_text=True)
-    )  # noqa: E501
+    )
     assert "Say why" in _text(
         web.post(url, {"state": "declined"}, follow_redirects=True).get_data(as_text=True)
-    )  # noqa: E501
+    )
     assert _service(_record(client, "CP-RS-4", sup))["status"] == "referred"
 
     assert web.post(url, {"state": "acknowledged"}).status_code == 302
     referral = _service(_record(client, "CP-RS-4", sup))["referral"]
     assert referral["state"] == "acknowledged"
-    assert referral["steps"][-1]["by"] == "sup" and referral["steps"][-1]["instance_id"] is None
+    assert referral["steps"][-1]["by"] == "sup"
+    assert referral["steps"][-1]["instance_id"] is None
     history = _text(web.text("/cases/CP-RS-4"))
     assert "Updated a referral: Referred, now Acknowledged" in history
     with app.app_context():

@@ -110,7 +110,7 @@ def upgrade() -> None:
     )
     op.create_index(
         'ix_plan_item_referral_service', 'plan_item',
-        ['referral_service', 'is_done', 'referral_ack_hours'],
+        ['referral_service', 'is_done', 'referral_ack_hours', 'case_id'],
     )  # fmt: skip
 
     conn = op.get_bind()
