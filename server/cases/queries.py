@@ -458,6 +458,11 @@ def list_overdue_items(
     return stmt
 
 
+def get_plan_item(session: Session, case_id: int, item_id: str) -> PlanItem | None:
+    stmt = select(PlanItem).where(PlanItem.case_id == case_id, PlanItem.item_id == item_id)
+    return session.scalars(stmt).one_or_none()
+
+
 def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
     stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(*plan_item_order())
     return list(session.scalars(stmt))

@@ -6,13 +6,13 @@ survives reprocessing. Flush only; callers commit.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.auth.models import User
+from server.cases import queries
 from server.cases.decisions import act, case_or_404, lock_case
 from server.cases.merge import REFERRAL_ACTION
-from server.cases.models import CaseStatus, PlanItem
+from server.cases.models import CaseStatus
 from server.cases.rebuild import RebuildResult
 from server.cases.referrals import REASON_STATES, REFERRAL_KIND, next_states, state_of
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
@@ -37,9 +37,7 @@ def update_referral(
     case = case_or_404(session, case_ref, actor, "referral.update")
     lock_case(session, case)
     session.refresh(case)
-    item = session.scalars(
-        select(PlanItem).where(PlanItem.case_id == case.id, PlanItem.item_id == item_id[:64])
-    ).one_or_none()
+    item = queries.get_plan_item(session, case.id, item_id[:64])
     if item is None or item.kind != REFERRAL_KIND or case.status != CaseStatus.OPEN:
         raise AppError("referral.not_found", details={"case_ref": case.case_ref})
     wanted = state_of(state)
@@ -55,6 +53,7 @@ def update_referral(
         "item_id": item.item_id,
         "state": wanted.value,
         "state_before": item.status,
+        "title": item.title[:200],
         **({"reason": text} if text else {}),
     }
     return act(session, case, REFERRAL_ACTION, payload, actor, settings)

@@ -129,7 +129,8 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
         )
     if kind == "referral":
         return _(
-            "Updated a referral: %(before)s, now %(state)s",
+            "Updated the referral %(title)s: %(before)s, now %(state)s",
+            title=_none(payload.get("title")),
             before=state_label(payload.get("state_before")),
             state=state_label(payload.get("state")),
         )

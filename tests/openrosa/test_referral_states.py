@@ -261,7 +261,7 @@ def test_a_supervisor_records_a_state_on_the_web(
     assert referral["steps"][-1]["by"] == "sup"
     assert referral["steps"][-1]["instance_id"] is None
     history = _text(web.text("/cases/CP-RS-4"))
-    assert "Updated a referral: Referred, now Acknowledged" in history
+    assert "Updated the referral District clinic: Referred, now Acknowledged" in history
     with app.app_context():
         events = db.session().query(AuditEvent).filter_by(action="case.referral").all()
         assert [(e.target, e.details["state"]) for e in events] == [("CP-RS-4", "acknowledged")]
