@@ -320,6 +320,9 @@ class TransferArgs(Schema):
     username = fields.String(load_default="", validate=validate.Length(max=80))
     team = fields.String(load_default="", validate=validate.Length(max=80))
     agency = fields.String(load_default="", validate=validate.Length(max=200))
+    # the outside agency's kind (``services.schemas.AGENCY_KINDS``): the summary it gets
+    # holds what the consent in force allows sharing with that kind
+    agency_kind = fields.String(load_default="", validate=validate.Length(max=40))
     reason = _reason()
 
 

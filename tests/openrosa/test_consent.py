@@ -23,7 +23,7 @@ from server.cases.settings import case_settings
 from server.cli import _reapply_all
 from server.services.service import create_service
 from tests.factories import DeviceClient, Factory, bearer
-from tests.realforms import consent_answers, contact_log, new_case_plan
+from tests.realforms import consent_answers, contact_log, new_case_plan, xform
 from tests.web.conftest import Web
 
 
@@ -163,3 +163,195 @@ def test_consent_given_withdrawn_and_extended_reaches_the_case_and_the_phone(
     again = _record(client, "CP-CS-1", sup)
     assert again["consent_history"] == record["consent_history"]
     assert again["consent_share"] == record["consent_share"]
+
+
+def _bind(form_id: str, name: str) -> dict[str, str]:
+    """The attributes of the form's bind for the question ``name``, as pyxform wrote it."""
+    match = re.search(rf'<bind ([^>]*nodeset="[^"]*/{name}"[^>]*)/>', xform(form_id))
+    assert match is not None, f"{form_id} has no bind for {name}"
+    return {k: html.unescape(v) for k, v in re.findall(r'([\w:]+)="([^"]*)"', match.group(1))}
+
+
+def _allows(constraint: str, values: dict[str, str]) -> bool:
+    """The referral constraint evaluated as the phone would, for these values of the
+    calculations it names (``selected(list, word)``: the word is one of the list's)."""
+    expr = re.sub(r"\s+", " ", constraint)
+    for path, value in values.items():
+        expr = re.sub(rf"\s*(?:/data/[\w/]*?|(?:\.\./)+)\b{path}\b\s*", f" '{value}' ", expr)
+    expr = re.sub(
+        r"selected\(\s*'([^']*)'\s*,\s*'([^']*)'\s*\)",
+        lambda m: str(m.group(2) in m.group(1).split()),
+        expr,
+    )
+    expr = re.sub(r"'([^']*)'\s*=\s*'([^']*)'", lambda m: str(m.group(1) == m.group(2)), expr)
+    assert re.fullmatch(r"[\sA-Za-z()]*", expr), expr
+    return bool(eval(expr))  # only True/False/and/or/not are left
+
+
+def test_the_forms_refuse_a_referral_the_consent_in_force_does_not_cover() -> None:
+    """The constraint on the case plan's service and the contact log's health referral, as
+    pyxform converts them (ODK Validate passes them: tests/xforms), read the consent in
+    force (this registration's answer, or cases.csv's ``consent_share``) and the service's
+    ``agency_kind`` and ``internal`` from services.csv."""
+    plan_in_force = _bind("case_plan", "consent_share_in_force")["calculate"]
+    assert "instance('cases')/root/item[name=" in plan_in_force
+    assert plan_in_force.rstrip().endswith("/consent_share)")
+    assert "consent_group/consent_share" in plan_in_force  # a new case: its own answer
+    assert "services')/root/item" in _bind("case_plan", "service_agency_kind")["calculate"]
+    assert _bind("case_plan", "service_internal")["calculate"].rstrip().endswith("/internal")
+    contact_in_force = _bind("contact_log", "consent_share_in_force")["calculate"]
+    assert "consent_share_now" in contact_in_force and "consent_share_before" in contact_in_force
+    assert _bind("contact_log", "consent_share_before")["calculate"].rstrip().endswith(
+        "/consent_share"
+    )
+
+    for form_id, field, kind, internal in (
+        ("case_plan", "service", "service_agency_kind", "service_internal"),
+        ("contact_log", "health_service", "health_service_kind", "health_service_internal"),
+    ):
+        bind = _bind(form_id, field)
+        constraint = bind["constraint"]
+        message = bind["jr:constraintMsg"]
+        assert "itext" in message  # in every language of the form (tests/xforms checks five)
+
+        def allows(share: str, agency: str, ours: str) -> bool:
+            return _allows(
+                constraint,
+                {"consent_share_in_force": share, kind: agency, internal: ours},  # noqa: B023
+            )
+
+        assert allows("health education", "health", "no")
+        assert not allows("education", "health", "no")  # withdrawn, or never given
+        assert not allows("", "police", "no")  # no consent recorded
+        assert not allows("none", "health", "no")
+        assert allows("", "ngo", "yes")  # our own agency shares nothing outside
+    text = xform("contact_log")
+    assert "The consent in force does not allow sharing information" in text
+    assert "Le consentement en vigueur ne permet pas" in text
+
+
+def test_a_referral_consent_does_not_cover_is_held_for_a_supervisor(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """An older form (no consent recorded) and a contact made on a phone that had not yet
+    seen a withdrawal both send referrals the consent does not cover: the server holds them
+    on the case page and the worklist, and releases what consent comes to cover."""
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    sup = bearer(make.api_token("sup"))
+    _directory(make)
+
+    # an older case plan, with no consent questions: its referral to the clinic is held
+    old, old_entity = new_case_plan("CP-CS-2", risk="medium")
+    assert device.submit(old).status_code == 201
+    record = _record(client, "CP-CS-2", sup)
+    assert record["consent"] is None and record["consent_share"] == []
+    [service] = [i for i in record["plan_items"] if i["kind"] == "service"]
+    assert service["held"] is True
+    assert _listed(device)["CP-CS-2"]["consent_share"] == ""
+
+    # consent to share with health services only; then, on a phone that has not seen the
+    # withdrawal yet, a referral to the police and one to our own team
+    plan, entity = new_case_plan(
+        "CP-CS-3", risk="medium", consent=consent_answers(by="caregiver", share="health")
+    )
+    assert device.submit(plan).status_code == 201
+    version = int(_listed(device)["CP-CS-3"]["__version"])
+    withdraw = contact_log(
+        "CP-CS-3",
+        entity,
+        base_version=version,
+        contact_time="2026-11-24T10:00:00.000+00:00",
+        consent=("withdraw", "caregiver", "none", "yes"),
+        consent_before="health",
+    )
+    referral = contact_log(
+        "CP-CS-3",
+        entity,
+        base_version=version,  # this phone saw the consent before the withdrawal
+        contact_time="2026-11-25T09:00:00.000+00:00",
+        health_referrals=[
+            ("police-1", "Family desk", "Police, Main street", "2026-11-30"),
+            ("pss-1", "Our PSS team", "Casework agency", "2026-11-30"),
+        ],
+        consent_before="health",
+    )
+    assert device.submit(referral).status_code == 201
+    record = _record(client, "CP-CS-3", sup)
+    held = {i["properties"].get("health_service") or i["properties"].get("service"): i["held"]
+            for i in record["plan_items"] if i["kind"] == "service"}  # fmt: skip
+    assert held == {"clinic-1": False, "police-1": True, "pss-1": False}
+    assert device.submit(withdraw).status_code == 201
+    record = _record(client, "CP-CS-3", sup)
+    held = {i["properties"].get("health_service") or i["properties"].get("service"): i["held"]
+            for i in record["plan_items"] if i["kind"] == "service"}  # fmt: skip
+    assert held == {"clinic-1": True, "police-1": True, "pss-1": False}
+    assert record["consent"] == "withdrawn" and record["consent_share"] == []
+
+    # the supervisor sees them on the worklist and the case page; another team's does not
+    web = _web(app, "sup")
+    dashboard = web.text("/dashboard")
+    assert re.search(r'id="n-held-referrals">3<', dashboard)
+    held_table = _text(dashboard.split('id="held-referrals"')[1].split("</table>")[0])
+    assert "CP-CS-2" in held_table and "CP-CS-3" in held_table and "Family desk" in held_table
+    assert re.search(r'id="n-held-referrals">0<', _web(app, "sup-south").text("/dashboard"))
+    page = web.text("/cases/CP-CS-3")
+    consent = _text(page.split('id="case-consent"')[1].split("</section>")[0])
+    assert "Consent in force consent withdrawn" in consent
+    assert "Information may be shared with no agency" in consent
+    assert "2 referrals are held" in consent
+    assert "consent given by a caregiver; information may be shared with: health services" in (
+        consent
+    )
+    assert "consent withdrawn by a caregiver; information may be shared with: no agency" in (
+        consent
+    )
+    assert page.count("held: no consent") == 2
+    assert "No consent recorded" in _text(web.text("/cases/CP-CS-2"))
+
+    _reprocess_all(app)
+    again = _record(client, "CP-CS-3", sup)
+    assert sorted(i["held"] for i in again["plan_items"] if i["kind"] == "service") == [
+        False,
+        True,
+        True,
+    ]
+
+
+def test_the_transfer_summary_holds_what_consent_allows(
+    app: Flask, published: None, make: Factory, device: DeviceClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    _directory(make)
+    for ref, share in (("CP-CS-4", "health social_protection"), ("CP-CS-5", "health")):
+        plan, _ = new_case_plan(
+            ref, risk="medium", consent=consent_answers(by="child", share=share)
+        )
+        assert device.submit(plan).status_code == 201
+    web = _web(app, "sup")
+    for ref in ("CP-CS-4", "CP-CS-5"):
+        out = web.post(
+            f"/cases/{ref}/transfer",
+            {
+                "to": "agency:",
+                "agency": "District social welfare",
+                "agency_kind": "social_protection",
+                "reason": "Out of area",
+            },
+        )
+        assert out.status_code == 302, out.get_data(as_text=True)
+    covered = _text(web.text("/cases/CP-CS-4/transfer/summary"))
+    assert "covers sharing information with social protection" in covered
+    assert "District clinic" in covered  # the referral's title: consent allows it
+    assert "Safety plan with aunt" not in covered  # free text the plan typed never leaves
+    not_covered = _text(web.text("/cases/CP-CS-5/transfer/summary"))
+    assert "does not cover sharing information with this agency" in not_covered
+    assert "District clinic" not in not_covered
+    # a kind that is not one of the list is refused, and nothing happens
+    plan, _ = new_case_plan("CP-CS-6", risk="medium", consent=consent_answers())
+    assert device.submit(plan).status_code == 201
+    web.post(
+        "/cases/CP-CS-6/transfer",
+        {"to": "agency:", "agency": "X", "agency_kind": "army", "reason": "Out of area"},
+    )
+    assert "Transferred to" not in _text(web.text("/cases/CP-CS-6"))
