@@ -103,9 +103,9 @@ def test_create_update_search_and_device_list(session: Session) -> None:
     text = "".join(device_lists.stream_list(session, "services.csv", user))
     assert text.splitlines() == [
         "name,label,category,provider,location,access,focal_point,description,can_visit,"
-        "visiting_teams",
-        "fd-1,Food,food,,,,,,no,",
-        "wt-1,Water point (Utility),wash,Utility,,,,,no,",
+        "visiting_teams,agency_kind,internal",
+        "fd-1,Food,food,,,,,,no,,ngo,no",
+        "wt-1,Water point (Utility),wash,Utility,,,,,no,,ngo,no",
     ]
     service.deactivate_service(session, "fd-1")
     assert _served_md5(session, user) != before
