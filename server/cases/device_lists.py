@@ -161,7 +161,9 @@ def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
     for row in _stream(session, service_queries.list_service_list_rows()):
-        service_id, name, category, provider, location, access, focal, about, visits, teams = row[:10]
+        service_id, name, category, provider, location, access, focal, about, visits, teams = row[
+            :10
+        ]
         label = f"{name} ({provider})" if provider else name
         can_visit = "yes" if visits else "no"
         yield (

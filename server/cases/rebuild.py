@@ -338,7 +338,9 @@ def rebuild_with_pending(
                 _name_caseworker(c, users, creates=False)
             row = queries.get_case_row_for_update(session, case_ref) if newly else None
             if row is not None:
-                write_state(session, row, _build(session, contributions, actions, settings, today), users)
+                write_state(
+                    session, row, _build(session, contributions, actions, settings, today), users
+                )
     elif case is not None:
         state = _build(session, contributions, actions, settings, today)
         changed = write_state(session, case, state, users)

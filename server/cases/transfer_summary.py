@@ -110,9 +110,7 @@ def get_transfer_summary(session: Session, case_ref: str, actor: User) -> Transf
         contact_frequency_days=case.contact_frequency_days,
         last_review_at=case.last_review_at,
         review_due=case.review_due,
-        open_items=tuple(
-            SummaryItem(i.kind, i.key, i.due_date, i.status) for i in open_items
-        ),
+        open_items=tuple(SummaryItem(i.kind, i.key, i.due_date, i.status) for i in open_items),
         safety_plan_updated_at=tuple(changed),
         safety_plan_review=str(review)[:10] if isinstance(review, str) and review else None,
         contact_dates=tuple(t.event_at for t in detail.timeline if t.is_contact),

@@ -97,4 +97,6 @@ def get_agency_kinds(session: Session, service_ids: set[str]) -> dict[str, tuple
     stmt = select(Service.service_id, Service.agency_kind, Service.internal).where(
         Service.service_id.in_(service_ids)
     )
-    return {str(i): (str(kind or ""), bool(internal)) for i, kind, internal in session.execute(stmt)}
+    return {
+        str(i): (str(kind or ""), bool(internal)) for i, kind, internal in session.execute(stmt)
+    }

@@ -48,7 +48,7 @@ def share_words(kinds: Any) -> str:
     """The kinds of agency information may be shared with, in words ("no agency" for none)."""
     names = kinds.split() if isinstance(kinds, str) else list(kinds or ())
     if not names:
-        return _("no agency")
+        return str(_("no agency"))
     return ", ".join(word(AGENCY_KINDS, k) for k in names)
 
 
