@@ -147,7 +147,7 @@ def test_import_sets_the_kind_of_agency_and_our_own_services(session: Session) -
     user = User(username="cw", role="caseworker")
     rows = "".join(device_lists.stream_list(session, "services.csv", user)).splitlines()
     assert rows[0].endswith(",agency_kind,internal")
-    assert [r for r in rows if r.startswith("ps-1,")][0].endswith(",ngo,yes")
+    assert next(r for r in rows if r.startswith("ps-1,")).endswith(",ngo,yes")
     # an edit changes the kind; the directory's other columns stay
     service.update_service(session, "cl-1", {"agency_kind": "social_protection"})
     assert queries.get_service(session, "cl-1").agency_kind == "social_protection"  # type: ignore[union-attr]
