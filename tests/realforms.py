@@ -114,9 +114,11 @@ def new_case_plan(
     services: Sequence[tuple[str, str]] = (("health", "referred"),),  # (category, status)
     care_plan_due: str | None = None,  # the child needs alternative care: a care plan by then
     urgency: str = "urgent",  # of every service
+    consent: dict[str, Any] | None = None,  # the consent recorded (:func:`consent_answers`)
 ) -> tuple[bytes, str]:
     """A registration: a new case with a need, a health service and an action (or the
-    ``needs`` and ``services`` given), and the child's registration data when given."""
+    ``needs`` and ``services`` given), and the child's registration data and the consent
+    recorded when given."""
     entity_id = entity_id or str(uuid.uuid4())
     answers = _plan_answers(
         case_ref,
@@ -130,6 +132,8 @@ def new_case_plan(
     answers["about"].update(new_case_ref=case_ref, new_case_id=entity_id)
     if child is not None:
         answers["registration"] = child
+    if consent is not None:
+        answers["registration"] = {**answers.get("registration", {}), "consent_group": consent}
     answers["needs_group"] = {
         "needs": [
             {
@@ -188,6 +192,26 @@ def new_case_plan(
         },
     )
     return xml, entity_id
+
+
+def consent_answers(
+    *,
+    by: str = "child_and_caregiver",
+    share: str = "health education",
+    services: str = "yes",
+    on: str = "2026-11-20",
+    reason: str = "",
+) -> dict[str, Any]:
+    """The registration's consent group: who gave consent (or ``not_possible`` with a
+    ``reason``), to services, to sharing with the kinds of agency ``share`` names (``none``
+    for none), and when."""
+    return {
+        "consent_by": by,
+        "consent_reason": reason if by == "not_possible" else "",
+        "consent_services": services if by != "not_possible" else "",
+        "consent_share": share,
+        "consent_date": on,
+    }
 
 
 def child_answers(
@@ -321,6 +345,30 @@ def _plan_answers(
     }
 
 
+def _consent_change(
+    consent: tuple[str, str, str, str] | None, before: str, contact_time: str
+) -> dict[str, Any]:
+    """The contact log's consent group: no change, or (``withdraw`` | ``extend``, who,
+    the kinds shared from now on, services yes/no) as the form computes it."""
+    if consent is None:
+        return {
+            "consent_share_before": before,
+            "consent_change": "no_change",
+            "consent_share_in_force": before,
+        }
+    change, by, share, services = consent
+    return {
+        "consent_share_before": before,
+        "consent_change": change,
+        "consent_change_saved": change,
+        "consent_change_by": by,
+        "consent_share_now": share,
+        "consent_services_now": services,
+        "consent_changed_on": contact_time[:10],
+        "consent_share_in_force": share,
+    }
+
+
 def contact_log(
     case_ref: str,
     entity_id: str,
@@ -338,6 +386,8 @@ def contact_log(
     deprecated_id: str | None = None,  # makes it an edit of that instance
     felt_safe: str = "yes",
     urgency: str = "urgent",  # of its health referrals
+    consent: tuple[str, str, str, str] | None = None,  # (change, by, share, services)
+    consent_before: str = "",  # the case's consent_share in cases.csv when the form opened
 ) -> bytes:
     """A contact. ``health_referral``: (service id, title, "provider, location", due) of a
     referral made at this contact; ``health_referrals``: several. A referral with no
@@ -383,6 +433,7 @@ def contact_log(
         "contact_time": contact_time,
         "contact_mode": mode,
         "participants": "child mother",
+        "consent_update": _consent_change(consent, consent_before, contact_time),
         "health": health,
         "reassurance": {
             "reassured_ongoing_contact": "yes",

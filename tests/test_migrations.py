@@ -563,4 +563,73 @@ def test_0018_carries_existing_referral_statuses_over(empty_database_url: str, t
         command.upgrade(cfg, "0018")
     with engine.connect() as conn:
         assert [tuple(r) for r in conn.execute(query).all()] == rows
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0019_gives_services_their_agency_kind_and_downgrades(empty_database_url: str):
+    """Services stored before 0019 get the kind of agency their category implies and are
+    outside agencies; cases keep their rows with no consent recorded, their items none held;
+    0019 downgrades to the schema before it and upgrades again."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0018")
+    with engine.begin() as conn:
+        for n, (sid, category) in enumerate(
+            [("clinic-1", "health"), ("legal-1", "legal_aid"), ("food-1", "food")], start=1
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO service (id, service_id, name, category, provider, description,"
+                    " access, can_visit, focal_points, visiting_teams, facilities_open, hours,"
+                    " location, is_active, updated_at) VALUES (:id, :sid, :sid, :cat, '', '',"
+                    " '', false, '', '', '', '', '', true, '2026-03-15 10:00:00')"
+                ),
+                {"id": n, "sid": sid, "cat": category},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO case_record (id, case_ref, entity_id, status, properties,"
+                " provenance, version, open_conflicts, opened_at, updated_at) VALUES (1,"
+                " 'CP-1', 'e-1', 'open', '{}', '{}', 3, 0, '2026-03-15 10:00:00',"
+                " '2026-03-15 10:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO plan_item (id, case_id, item_id, kind, key, title, status, is_done,"
+                " properties, provenance) VALUES (1, 1, 'i-1', 'service', 'health', 'Clinic',"
+                " 'referred', false, '{}', '{}')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        kinds = conn.execute(
+            text("SELECT service_id, agency_kind, internal FROM service ORDER BY service_id")
+        ).all()
+        case = conn.execute(
+            text("SELECT version, consent, consent_share, consent_history FROM case_record")
+        ).one()
+        held = conn.execute(text("SELECT held FROM plan_item")).scalar_one()
+    assert [(sid, kind, bool(internal)) for sid, kind, internal in kinds] == [
+        ("clinic-1", "health", False),
+        ("food-1", "ngo", False),
+        ("legal-1", "justice", False),
+    ]
+    assert tuple(case) == (3, None, None, None)
+    assert not held
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0018")
+    assert "agency_kind" not in {c["name"] for c in inspect(engine).get_columns("service")}
+    assert "held" not in {c["name"] for c in inspect(engine).get_columns("plan_item")}
+    assert "consent" not in {c["name"] for c in inspect(engine).get_columns("case_record")}
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
     engine.dispose()

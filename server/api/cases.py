@@ -243,7 +243,9 @@ def decide_approval(case_ref: str, decision: str, instance_id: str, comment: str
 @bp.post("/cases/<path:case_ref>/transfer")
 @requires("case.transfer")
 @use_schema(TransferArgs, location="json")
-def request_transfer(case_ref: str, username: str, team: str, agency: str, reason: str) -> Response:
+def request_transfer(
+    case_ref: str, username: str, team: str, agency: str, agency_kind: str, reason: str
+) -> Response:
     """Ask for a transfer to a caseworker or team (it waits for the receiving supervisor),
     or hand the case to an outside agency (it closes as transferred)."""
     return _rebuilt(
@@ -255,6 +257,7 @@ def request_transfer(case_ref: str, username: str, team: str, agency: str, reaso
             username=username,
             team=team,
             agency=agency,
+            agency_kind=agency_kind,
             settings=case_settings(current_app),
         )
     )

@@ -76,6 +76,11 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
         "transfer_team": state.transfer.team if state.transfer else None,
         "transfer_to": state.transfer.to if state.transfer else None,
         "transfer_requested_by": state.transfer.requested_by if state.transfer else None,
+        "consent": state.consent.status if state.consent else None,
+        "consent_share": state.consent.share_text if state.consent else None,
+        "consent_history": (
+            [e.to_json() for e in state.consent.history] if state.consent else None
+        ),
     }
     if state.opened_at is not None:
         values["opened_at"] = state.opened_at
@@ -103,6 +108,7 @@ def _item_values(item: ItemState) -> dict[str, Any]:
         "due_date": item.due,
         "status": item.status,
         "is_done": item.is_done,
+        "held": item.held,
         "properties": item.properties,
         "provenance": item.provenance,
     }

@@ -285,6 +285,39 @@ def count_pending_approvals(user: User) -> Select[Any]:
     return select(func.count(Case.id)).where(case_scope_clause(user), Case.approval == "pending")
 
 
+# What the dashboard's list of referrals held for consent shows.
+HELD_COLUMNS = (Case.case_ref, PlanItem.title, PlanItem.owner, PlanItem.due_date)
+
+
+def _held_referrals(user: User) -> ColumnElement[bool]:
+    return and_(
+        PlanItem.held.is_(True),
+        Case.status == CaseStatus.OPEN,
+        case_scope_clause(user),
+    )
+
+
+def list_held_referrals(user: User) -> Select[str, str, str | None, date | None]:
+    """Open referrals in scope that the consent in force does not cover (``cases.consent``),
+    held for a supervisor: rows of :data:`HELD_COLUMNS`, by case then due date. Read from
+    ``ix_plan_item_held`` (held rows are few), each joined to its case for the scope."""
+    return (
+        select(*HELD_COLUMNS)
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(_held_referrals(user))
+        .order_by(Case.case_ref, PlanItem.due_date, PlanItem.id)
+    )
+
+
+def count_held_referrals(user: User) -> Select[Any]:
+    """How many rows :func:`list_held_referrals` has."""
+    return (
+        select(func.count(PlanItem.id))
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(_held_referrals(user))
+    )
+
+
 # What the dashboard's list of transfers waiting for the user shows.
 TRANSFER_COLUMNS = (
     Case.case_ref,

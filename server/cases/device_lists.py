@@ -59,6 +59,11 @@ CASES_HEADER = (
     "approval",
     # a transfer of the case: pending, accepted or declined (a code, never a name)
     "transfer",
+    # the consent in force (given, not_possible, withdrawn, extended) and the kinds of
+    # agency it lets information be shared with, space-separated: the forms' referral
+    # constraints read them offline (``cases.consent``)
+    "consent",
+    "consent_share",
 )
 # What a case's label on the phone adds while a supervisor's approval is pending or after
 # a return (the case list shows labels; the property ``approval`` holds the code).
@@ -79,6 +84,9 @@ SERVICES_HEADER = (
     "description",
     "can_visit",
     "visiting_teams",
+    # the kind of agency (a consent to share names kinds) and whether it is our own
+    "agency_kind",
+    "internal",
 )
 LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
 _HEADERS = {"cases.csv": CASES_HEADER, "plan_items.csv": PLAN_ITEMS_HEADER}
@@ -144,6 +152,8 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
             frequency,
             approval,
             row[9],
+            row[10],
+            row[11],
         )
 
 
@@ -159,7 +169,9 @@ def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
     for row in _stream(session, service_queries.list_service_list_rows()):
-        service_id, name, category, provider, location, access, focal, about, visits, teams = row
+        service_id, name, category, provider, location, access, focal, about, visits, teams = row[
+            :10
+        ]
         label = f"{name} ({provider})" if provider else name
         can_visit = "yes" if visits else "no"
         yield (
@@ -173,6 +185,8 @@ def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
             about,
             can_visit,
             teams,
+            row[10],
+            "yes" if row[11] else "no",
         )
 
 
@@ -282,11 +296,22 @@ def entity_states(
 def list_case_list_rows(
     user: User,
 ) -> Select[
-    str, int, str, str | None, str | None, str | None, str, int | None, str | None, str | None
+    str,
+    int,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
 ]:
     """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
     risk_level, caseworker username, next_contact_due, status, contact_frequency_days,
-    approval, transfer. Ordered by case_ref."""
+    approval, transfer, consent, consent_share. Ordered by case_ref."""
     cw = User.__table__.alias("cw")
     return (
         select(
@@ -300,6 +325,8 @@ def list_case_list_rows(
             Case.contact_frequency_days,
             Case.approval,
             Case.transfer,
+            Case.consent,
+            Case.consent_share,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         .where(device_scope_clause(user), Case.status == CaseStatus.OPEN)
@@ -310,11 +337,24 @@ def list_case_list_rows(
 def list_case_csv_rows(
     user: User,
 ) -> Select[
-    str, str, int, str, str | None, str | None, str | None, str, int | None, str | None, str | None
+    str,
+    str,
+    int,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
 ]:
     """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
     number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
-    status, contact_frequency_days (the plan's, in days), approval, transfer; the user's
+    status, contact_frequency_days (the plan's, in days), approval, transfer, consent,
+    consent_share; the user's
     open cases in device scope, ordered by case_ref. The label is built by the database so
     that rows go to the CSV writer untouched."""
     cw = User.__table__.alias("cw")
@@ -339,6 +379,8 @@ def list_case_csv_rows(
             Case.contact_frequency_days,
             Case.approval,
             Case.transfer,
+            Case.consent,
+            Case.consent_share,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         # coalesce keeps the planner off the status index: walking the case_ref index

@@ -36,6 +36,7 @@ from itertools import groupby
 from typing import Any
 
 from server.cases.approvals import ApprovalRules, ApprovalState, ApprovalTracker
+from server.cases.consent import ConsentState, ConsentTracker
 from server.cases.mapping import (
     CARE_PLAN_REVIEW,
     MAX_CONTACT_FREQUENCY_DAYS,
@@ -107,6 +108,9 @@ class ItemState:
     properties: dict[str, Any]
     provenance: dict[str, Any]
     referral: Referral | None = None  # a service: its referral state (``cases.referrals``)
+    # a referral the consent in force does not cover (``cases.consent``), set by the
+    # rebuild once it knows the directory's agencies
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class CaseState:
     worker_unsafe_by: str | None = None
     approval: ApprovalState | None = None  # ``cases.approvals``
     transfer: TransferState | None = None  # ``cases.transfers``
+    consent: ConsentState | None = None  # ``cases.consent``
 
     @property
     def is_closed(self) -> bool:
@@ -387,6 +392,7 @@ class _Fold:
     def __init__(self, approvals: ApprovalTracker, referrals: ReferralRules) -> None:
         self.approvals = approvals
         self.referrals = referrals
+        self.consent = ConsentTracker()
         self.values: dict[str, Any] = {}
         self.provenance: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
@@ -451,6 +457,7 @@ class _Fold:
             prov = {"value": value, "instance_id": u.instance_id, "user": u.submitter, "at": at}
             reason = reasons.get(name.split(":")[1]) if name.endswith(":status") else None
             self._set(name, value, prov, reason)
+        self.consent.note(u, changes, self.values)
         if u.is_contact:
             self.last_contact = u
         if u.worker_unsafe:
@@ -614,6 +621,7 @@ class _Fold:
             worker_unsafe_by=self.unsafe.submitter if self.unsafe else None,
             approval=self.approvals.state(closed=self.status == CaseStatus.CLOSED),
             transfer=transfer,
+            consent=self.consent.state(values),
         )
 
 

@@ -168,6 +168,13 @@ class Case(Base):
     transfer_team: Mapped[str | None] = mapped_column(String(80), default=None)
     transfer_to: Mapped[str | None] = mapped_column(String(200), default=None)
     transfer_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    # The consent in force (``cases.consent``), derived by every rebuild: given /
+    # not_possible / withdrawn / extended (the latest change), the kinds of agency
+    # information may be shared with (space-separated, as cases.csv carries them), and what
+    # each submission that touched consent left in force, oldest first, with provenance.
+    consent: Mapped[str | None] = mapped_column(String(20), default=None)
+    consent_share: Mapped[str | None] = mapped_column(String(200), default=None)
+    consent_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType, default=None)
     # When the child's safety plan is next to be reviewed (``safety_plan_review_date``, a
     # contact log's answer), derived from the case's fields by every rebuild.
     safety_plan_review_due: Mapped[date | None] = mapped_column(Date, default=None)
@@ -279,6 +286,8 @@ class PlanItem(Base):
         Index("ix_plan_item_case_open", "case_id", "is_done", "due_date", "kind"),
         # The plan-items and referrals pages in their order (undated last), their filters
         # read from the index entries.
+        # The referrals held because consent does not cover them (few): the worklist's.
+        Index("ix_plan_item_held", "held", "case_id"),
         Index(
             "ix_plan_item_list",
             text(PLAN_ITEM_LIST_DUE),
@@ -316,6 +325,9 @@ class PlanItem(Base):
     due_date: Mapped[date | None] = mapped_column(Date, default=None)
     status: Mapped[str] = mapped_column(String(30), default="open")
     is_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # held: a referral to an outside agency the consent in force does not cover
+    # (``cases.consent``), flagged for a supervisor; derived by every rebuild
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
     properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     provenance: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     # A referral (a service: ``cases.referrals``), derived by every rebuild: when its state

@@ -244,6 +244,7 @@ _PLAN_ITEM_COLUMNS = (
     PlanItem.due_date,
     PlanItem.status,
     PlanItem.is_done,
+    PlanItem.held,
     PlanItem.properties,
     PlanItem.provenance,
     PlanItem.referral_since,

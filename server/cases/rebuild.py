@@ -67,7 +67,7 @@ from server import db
 from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may
-from server.cases import item_counts, queries, report_counts, scope
+from server.cases import consent, item_counts, queries, report_counts, scope
 from server.cases.case_rows import (
     case_values,
     caseworker_ref,
@@ -88,6 +88,7 @@ from server.cases.models import (
     PlanItem,
 )
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
+from server.services import queries as service_queries
 from server.timeutil import utcnow
 
 # Marks a contribution a supervisor filed by hand (linked, merged or re-registered).
@@ -316,7 +317,7 @@ def rebuild_with_pending(
     version: int | None = case["version"] if case is not None else None
     changed = False
     if creator is not None:
-        state = _build(contributions, actions, settings, today)
+        state = _build(session, contributions, actions, settings, today)
         values = case_values(state, caseworker_ref(session, state, users, None))
         version = max(1, _version_floor(contributions) if moved_in else 1)
         values.update(
@@ -337,9 +338,11 @@ def rebuild_with_pending(
                 _name_caseworker(c, users, creates=False)
             row = queries.get_case_row_for_update(session, case_ref) if newly else None
             if row is not None:
-                write_state(session, row, _build(contributions, actions, settings, today), users)
+                write_state(
+                    session, row, _build(session, contributions, actions, settings, today), users
+                )
     elif case is not None:
-        state = _build(contributions, actions, settings, today)
+        state = _build(session, contributions, actions, settings, today)
         changed = write_state(session, case, state, users)
         if changed or moved_in:
             version = case["version"] + 1
@@ -392,12 +395,13 @@ def _supersede_replaced(contributions: list[Contribution]) -> None:
 
 
 def _build(
+    session: Session,
     contributions: list[Contribution],
     actions: list[ActionRecord],
     settings: CaseSettings,
     today: date | None,
 ) -> CaseState:
-    return build_case(
+    state = build_case(
         [c.update for c in contributions if c.state == ContributionState.APPLIED],
         actions,
         today=today or utcnow().date(),
@@ -406,6 +410,20 @@ def _build(
         approvals=settings.approvals,
         referrals=settings.referrals,
     )
+    return _with_holds(session, state)
+
+
+def _with_holds(session: Session, state: CaseState) -> CaseState:
+    """The state with its referrals that the consent in force does not cover held
+    (``cases.consent``): the directory says which agency each is to."""
+    referred = consent.referred_services(state.items)
+    if not referred:
+        return state
+    directory = service_queries.get_agency_kinds(session, referred)
+    items = tuple(
+        replace(i, held=consent.is_held(i, state.consent, directory)) for i in state.items
+    )
+    return replace(state, items=items)
 
 
 def _version_floor(contributions: list[Contribution]) -> int:

@@ -64,6 +64,8 @@ class PlanItemSchema(Schema):
     status = fields.String()
     is_done = fields.Boolean()
     is_overdue = fields.Method("_is_overdue")
+    # a referral the consent in force does not cover, held for a supervisor
+    held = fields.Boolean()
     properties = fields.Dict(keys=fields.String())
     provenance = fields.Dict(keys=fields.String(), values=fields.Nested(ProvenanceSchema))
     # a service: its referral state (``cases.referrals``); None for other items
@@ -148,6 +150,11 @@ class CaseDetailSchema(Schema):
     transfer_team = fields.String(attribute="case.transfer_team", allow_none=True)
     transfer_to = fields.String(attribute="case.transfer_to", allow_none=True)
     transfer_requested_by = fields.String(attribute="case.transfer_requested_by", allow_none=True)
+    # the consent in force (``cases.consent``): given, not_possible, withdrawn or extended,
+    # the kinds of agency information may be shared with, and its history with provenance
+    consent = fields.String(attribute="case.consent", allow_none=True)
+    consent_share = fields.Function(lambda d: (d.case.consent_share or "").split())
+    consent_history = fields.Function(lambda d: list(d.case.consent_history or []))
     updated_at = fields.AwareDateTime(attribute="case.updated_at")
     version = fields.Function(lambda d: d.case.version)
     open_conflicts = fields.Function(lambda d: d.case.open_conflicts)
@@ -336,6 +343,9 @@ class TransferArgs(Schema):
     username = fields.String(load_default="", validate=validate.Length(max=80))
     team = fields.String(load_default="", validate=validate.Length(max=80))
     agency = fields.String(load_default="", validate=validate.Length(max=200))
+    # the outside agency's kind (``services.schemas.AGENCY_KINDS``): the summary it gets
+    # holds what the consent in force allows sharing with that kind
+    agency_kind = fields.String(load_default="", validate=validate.Length(max=40))
     reason = _reason()
 
 

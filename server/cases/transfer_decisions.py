@@ -20,6 +20,7 @@ from server.cases.rebuild import RebuildResult
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.cases.transfers import ACCEPT, DECLINE, OUT, PENDING, REQUEST
 from server.errors import AppError
+from server.services.schemas import AGENCY_KINDS
 
 AGENCY_MAX_LENGTH = 200
 TRANSFER_DECISIONS = ("accept", "decline")
@@ -34,16 +35,22 @@ def request_transfer(
     username: str = "",
     team: str = "",
     agency: str = "",
+    agency_kind: str = "",
     settings: CaseSettings = DEFAULT_SETTINGS,
 ) -> RebuildResult:
     """Ask for the case to move to ``username`` (a caseworker or supervisor of another
     team, or of the case's own), to ``team`` (another team: its supervisor chooses who
     holds it), or hand it to ``agency`` outside the system (it closes at once, as
-    transferred). Exactly one of the three; the case open, no transfer already waiting."""
+    transferred; ``agency_kind``, its kind of agency, decides what the summary it gets may
+    hold: ``cases.transfer_summary``). Exactly one of the three; the case open, no transfer
+    already waiting."""
     case = case_or_404(session, case_ref, actor, "case.transfer")
     reason = required_reason(reason)
     username, team, agency = username.strip(), team.strip(), agency.strip()
+    agency_kind = agency_kind.strip()
     if sum(map(bool, (username, team, agency))) != 1 or len(agency) > AGENCY_MAX_LENGTH:
+        raise AppError("case.bad_transfer", details={"case_ref": case.case_ref})
+    if agency_kind and (not agency or agency_kind not in AGENCY_KINDS):
         raise AppError("case.bad_transfer", details={"case_ref": case.case_ref})
     lock_case(session, case)
     session.refresh(case)
@@ -53,6 +60,8 @@ def request_transfer(
         raise AppError("case.transfer_pending", details={"case_ref": case.case_ref})
     if agency:
         payload = {"agency": agency, "reason": reason, "closure_reason": "transferred"}
+        if agency_kind:
+            payload["agency_kind"] = agency_kind
         return act(session, case, OUT, payload, actor, settings)
     if username:
         user = case_holder(session, username)

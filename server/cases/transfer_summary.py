@@ -1,8 +1,13 @@
 """The summary a case carries to an agency outside the system when it is transferred there
-(``cases.transfers``): only what consent allows. The system records no consent yet, so the
-summary holds no free-text answer and no sensitive field: the reference number, the risk,
-the plan's dates and frequency, the open plan items by kind and code, the safety plan's
-dates and the dates of the contacts, nothing a caseworker typed.
+(``cases.transfers``): only what consent allows (``cases.consent``).
+
+Always: the reference number, the risk, the plan's dates and frequency, the open plan items
+by kind and code, the safety plan's dates and the dates of the contacts. When the consent in
+force covers sharing with the agency's kind (named with the transfer), it adds the open plan
+items' titles and owners and the registration data the reports count (age band, sex,
+disability, area, intake concern), and says who gave that consent and when. A sensitive
+answer never leaves, whatever the consent; without a kind, or without consent covering it,
+nothing a caseworker typed leaves.
 """
 
 from __future__ import annotations
@@ -22,12 +27,26 @@ from server.errors import AppError
 # actions are sensitive and never leave.
 SAFETY_PLAN_FIELDS = ("safety_plan_contacts", "safety_plan_safe_places", "safety_plan_actions")
 SAFETY_PLAN_REVIEW = "safety_plan_review_date"
+# The registration data the reports count (none identifies the child): what consent to
+# share lets the summary add.
+REGISTRATION_FIELDS = ("age_band", "sex", "disability", "admin1", "admin2", "intake_concern")
 
 
 @dataclass(frozen=True)
 class SummaryItem:
     kind: str
     code: str | None  # the item's choice from the form's list, never its free-text title
+    due: date | None
+    status: str
+
+
+@dataclass(frozen=True)
+class SharedItem:
+    """An open plan item as consent lets it be shared: its title and owner too."""
+
+    kind: str
+    title: str
+    owner: str | None
     due: date | None
     status: str
 
@@ -47,7 +66,15 @@ class TransferSummary:
     safety_plan_updated_at: tuple[str, ...]  # when the safety plan was made or changed
     safety_plan_review: str | None
     contact_dates: tuple[datetime, ...]
-    has_consent_data: bool = False  # no consent is recorded in the system yet
+    agency_kind: str | None = None  # the outside agency's kind, as the transfer named it
+    consent: str | None = None  # the consent in force: given, not_possible, withdrawn…
+    consent_by: str | None = None
+    consent_date: str | None = None
+    consent_share: tuple[str, ...] = ()
+    # the consent in force covers sharing with the agency's kind: what it adds
+    shares: bool = False
+    shared_items: tuple[SharedItem, ...] = ()
+    registration: tuple[tuple[str, str], ...] = ()  # (field, value) of the reports' data
 
 
 def get_transfer_summary(session: Session, case_ref: str, actor: User) -> TransferSummary:
@@ -67,7 +94,12 @@ def get_transfer_summary(session: Session, case_ref: str, actor: User) -> Transf
             if any(name in t.changes for name in (*SAFETY_PLAN_FIELDS, SAFETY_PLAN_REVIEW))
         }
     )
-    review = (case.properties or {}).get(SAFETY_PLAN_REVIEW)
+    props = case.properties or {}
+    review = props.get(SAFETY_PLAN_REVIEW)
+    kind = (out.payload.get("agency_kind") if out else None) or None
+    share = tuple((case.consent_share or "").split())
+    shares = bool(kind) and case.consent is not None and kind in share
+    open_items = [i for i in detail.plan_items if not i.is_done]
     return TransferSummary(
         case_ref=case.case_ref,
         agency=case.transfer_to,
@@ -78,12 +110,26 @@ def get_transfer_summary(session: Session, case_ref: str, actor: User) -> Transf
         contact_frequency_days=case.contact_frequency_days,
         last_review_at=case.last_review_at,
         review_due=case.review_due,
-        open_items=tuple(
-            SummaryItem(i.kind, i.key, i.due_date, i.status)
-            for i in detail.plan_items
-            if not i.is_done
-        ),
+        open_items=tuple(SummaryItem(i.kind, i.key, i.due_date, i.status) for i in open_items),
         safety_plan_updated_at=tuple(changed),
         safety_plan_review=str(review)[:10] if isinstance(review, str) and review else None,
         contact_dates=tuple(t.event_at for t in detail.timeline if t.is_contact),
+        agency_kind=kind,
+        consent=case.consent,
+        consent_by=props.get("consent_by") if case.consent else None,
+        consent_date=props.get("consent_date") if case.consent else None,
+        consent_share=share,
+        shares=shares,
+        shared_items=tuple(
+            SharedItem(i.kind, i.title, i.owner, i.due_date, i.status) for i in open_items
+        )
+        if shares
+        else (),
+        registration=tuple(
+            (name, str(value))
+            for name in REGISTRATION_FIELDS
+            if (value := getattr(case, name)) not in (None, "")
+        )
+        if shares
+        else (),
     )

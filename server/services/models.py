@@ -28,5 +28,10 @@ class Service(Base):
     facilities_open: Mapped[str] = mapped_column(Text, default="")
     hours: Mapped[str] = mapped_column(String(200), default="")
     location: Mapped[str] = mapped_column(String(300), default="")
+    # The kind of agency that provides it (``schemas.AGENCY_KINDS``), which a consent to
+    # share information names, and whether it is our own agency (``internal``: a referral
+    # there shares nothing outside) or an outside one.
+    agency_kind: Mapped[str] = mapped_column(String(40), default="ngo")
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

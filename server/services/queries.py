@@ -62,10 +62,13 @@ def list_categories(session: Session) -> list[str]:
     return sorted(session.scalars(stmt))
 
 
-def list_service_list_rows() -> Select[str, str, str, str, str, str, str, str, bool, str]:
+def list_service_list_rows() -> Select[
+    str, str, str, str, str, str, str, str, bool, str, str, bool
+]:
     """Columns of services.csv (active services): service_id, name, category, provider,
     location, access, focal_points, description (what it provides), can_visit (it can come
-    to the child), visiting_teams (teams that can still visit)."""
+    to the child), visiting_teams (teams that can still visit), agency_kind, internal (our
+    own agency)."""
     return (
         select(
             Service.service_id,
@@ -78,7 +81,22 @@ def list_service_list_rows() -> Select[str, str, str, str, str, str, str, str, b
             Service.description,
             Service.can_visit,
             Service.visiting_teams,
+            Service.agency_kind,
+            Service.internal,
         )
         .where(Service.is_active.is_(True))
         .order_by(Service.category, Service.name, Service.service_id)
     )
+
+
+def get_agency_kinds(session: Session, service_ids: set[str]) -> dict[str, tuple[str, bool]]:
+    """(agency_kind, internal) of these services, by service_id (inactive ones too: a
+    referral made to a service since withdrawn from the directory is still to that agency)."""
+    if not service_ids:
+        return {}
+    stmt = select(Service.service_id, Service.agency_kind, Service.internal).where(
+        Service.service_id.in_(service_ids)
+    )
+    return {
+        str(i): (str(kind or ""), bool(internal)) for i, kind, internal in session.execute(stmt)
+    }

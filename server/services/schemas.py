@@ -14,6 +14,25 @@ SERVICE_ID = validate.And(
     ),
 )
 
+# The kinds of agency a service belongs to, and that a consent to share information names
+# (the forms' ``agency_kind`` list, xlsforms/README.md).
+AGENCY_KINDS = ("health", "education", "justice", "social_protection", "police", "ngo")
+# The kind a service gets from its category when none is given (a directory imported
+# before services had kinds, or a file without the column).
+DEFAULT_AGENCY_KIND = {
+    "health": "health",
+    "education": "education",
+    "legal_aid": "justice",
+    "cash_assistance": "social_protection",
+    "alternative_care": "social_protection",
+}
+
+
+def default_agency_kind(category: str | None) -> str:
+    """The kind of agency a service of this category belongs to unless it says otherwise."""
+    return DEFAULT_AGENCY_KIND.get(category or "", "ngo")
+
+
 TEXT_COLUMNS = (
     "provider",
     "description",
@@ -24,8 +43,8 @@ TEXT_COLUMNS = (
     "hours",
     "location",
 )
-BOOL_COLUMNS = ("can_visit", "is_active")
-COLUMNS = ("service_id", "name", "category", *TEXT_COLUMNS, *BOOL_COLUMNS)
+BOOL_COLUMNS = ("can_visit", "internal", "is_active")
+COLUMNS = ("service_id", "name", "category", "agency_kind", *TEXT_COLUMNS, *BOOL_COLUMNS)
 
 
 class ServiceSchema(Schema):
@@ -43,6 +62,8 @@ class ServiceSchema(Schema):
     facilities_open = fields.String()
     hours = fields.String()
     location = fields.String()
+    agency_kind = fields.String()
+    internal = fields.Boolean()
     is_active = fields.Boolean()
     updated_at = fields.AwareDateTime()
 
@@ -62,6 +83,10 @@ class ServiceInputSchema(Schema):
     facilities_open = fields.String(validate=validate.Length(max=10_000))
     hours = fields.String(validate=validate.Length(max=200))
     location = fields.String(validate=validate.Length(max=300))
+    agency_kind = fields.String(
+        validate=validate.OneOf(AGENCY_KINDS, error="Use one of: {choices}.")
+    )
+    internal = fields.Boolean()
     is_active = fields.Boolean()
 
 

@@ -16,7 +16,7 @@ from server.auth.models import User
 from server.errors import AppError
 from server.services import queries
 from server.services.models import Service
-from server.services.schemas import COLUMNS, ServiceInputSchema
+from server.services.schemas import COLUMNS, ServiceInputSchema, default_agency_kind
 from server.timeutil import utcnow
 from server.xforms import queries as xform_queries
 from server.xforms.definition import pick_label
@@ -118,6 +118,7 @@ def create_service(session: Session, data: dict[str, Any], *, actor: User | None
             message="A service with this ID already exists.",
             details={"service_id": loaded["service_id"]},
         )
+    loaded.setdefault("agency_kind", default_agency_kind(loaded.get("category")))
     service = Service(**loaded)
     service.updated_at = utcnow()
     session.add(service)
@@ -269,6 +270,7 @@ def import_services(
         if service is None:
             report.created += 1
             if not dry_run:
+                loaded.setdefault("agency_kind", default_agency_kind(loaded.get("category")))
                 new = Service(**loaded)
                 new.updated_at = utcnow()
                 session.add(new)

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from server.cases.mapping import CARE_PLAN, CARE_PLAN_REVIEW
 from server.cases.referrals import next_states
+from server.web import consent_words
 from server.web.access import can
 from server.web.locale import user_zone
 from server.web.referral_labels import state_label, urgency_label
@@ -108,6 +109,7 @@ def _globals() -> dict[str, Any]:
         "can": can,
         "html_lang": str(_locale()),
         "html_dir": html_dir(),
+        **consent_words.template_globals(),
     }
 
 

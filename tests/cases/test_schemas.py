@@ -42,6 +42,7 @@ def test_case_detail_shape(world: World, session: Session) -> None:
             "timeline", "actions", "registration", "worker_unsafe_at", "worker_unsafe_by",
             "approval", "approval_kind", "approval_instance_id", "approval_requested_by",
             "transfer", "transfer_team", "transfer_to", "transfer_requested_by",
+            "consent", "consent_share", "consent_history",
         ]
     )  # fmt: skip
     assert (data["case_ref"], data["caseworker"], data["risk_level"]) == ("CP-1", "amina", "high")
@@ -49,7 +50,7 @@ def test_case_detail_shape(world: World, session: Session) -> None:
     assert data["provenance"]["risk_level"]["instance_id"] == "a"
     (item,) = data["plan_items"]
     assert sorted(item) == [
-        "due_date", "is_done", "is_overdue", "item_id", "kind", "owner", "properties",
+        "due_date", "held", "is_done", "is_overdue", "item_id", "kind", "owner", "properties",
         "provenance", "referral", "status", "title",
     ]  # fmt: skip
     assert item["referral"] is None  # a need; a service carries its referral state

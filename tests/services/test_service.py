@@ -103,9 +103,9 @@ def test_create_update_search_and_device_list(session: Session) -> None:
     text = "".join(device_lists.stream_list(session, "services.csv", user))
     assert text.splitlines() == [
         "name,label,category,provider,location,access,focal_point,description,can_visit,"
-        "visiting_teams",
-        "fd-1,Food,food,,,,,,no,",
-        "wt-1,Water point (Utility),wash,Utility,,,,,no,",
+        "visiting_teams,agency_kind,internal",
+        "fd-1,Food,food,,,,,,no,,ngo,no",
+        "wt-1,Water point (Utility),wash,Utility,,,,,no,,ngo,no",
     ]
     service.deactivate_service(session, "fd-1")
     assert _served_md5(session, user) != before
@@ -119,3 +119,35 @@ def _served_md5(session: Session, user: User) -> str:
     """The MD5 of the services.csv bytes a phone would download."""
     text = "".join(device_lists.stream_list(session, "services.csv", user))
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def test_import_sets_the_kind_of_agency_and_our_own_services(session: Session) -> None:
+    """``agency_kind`` and ``internal`` columns: a kind from the list, or (absent) the kind
+    the category implies; a kind not in the list is a row error. services.csv carries both."""
+    text = (
+        "service_id,name,category,agency_kind,internal\n"
+        "cl-1,Clinic,health,,\n"
+        "pd-1,Police desk,other,police,no\n"
+        "ps-1,Our PSS team,psychosocial,ngo,yes\n"
+        "lg-1,Legal desk,legal_aid,,\n"
+        "bad-1,Bad,health,army,\n"
+    )
+    report = service.import_services(session, "d.csv", text.encode())
+    assert (report.created, [e.row for e in report.errors]) == (4, [6])
+    assert "agency_kind" in report.errors[0].messages
+    found = {
+        s.service_id: (s.agency_kind, s.internal) for s in session.scalars(queries.list_services())
+    }
+    assert found == {
+        "cl-1": ("health", False),
+        "pd-1": ("police", False),
+        "ps-1": ("ngo", True),
+        "lg-1": ("justice", False),
+    }
+    user = User(username="cw", role="caseworker")
+    rows = "".join(device_lists.stream_list(session, "services.csv", user)).splitlines()
+    assert rows[0].endswith(",agency_kind,internal")
+    assert next(r for r in rows if r.startswith("ps-1,")).endswith(",ngo,yes")
+    # an edit changes the kind; the directory's other columns stay
+    service.update_service(session, "cl-1", {"agency_kind": "social_protection"})
+    assert queries.get_service(session, "cl-1").agency_kind == "social_protection"  # type: ignore[union-attr]

@@ -40,6 +40,7 @@ SENSITIVE = f"{{{CASEWORK_NS}}}sensitive"
 EVENT = f"{{{CASEWORK_NS}}}event"
 SAVETO = f"{{{ENTITIES_NS}}}saveto"
 CASEWORK_SAVETO = f"{{{CASEWORK_NS}}}saveto"
+CASEWORK_SAVETO = f"{{{CASEWORK_NS}}}saveto"
 
 FIELD_ROLES = {
     "ref",
@@ -362,14 +363,19 @@ def test_event_marks_say_yes_on_case_fields(form_id: str) -> None:
     for bind in form.binds:
         if EVENT in bind.attrib:
             assert bind.attrib[EVENT] == "yes", bind.nodeset
-            assert SAVETO in bind.attrib, f"{bind.nodeset}: an event mark without save_to"
+            assert SAVETO in bind.attrib or CASEWORK_SAVETO in bind.attrib, (
+                f"{bind.nodeset}: an event mark without save_to"
+            )
             assert form.repeat_of(bind.nodeset) is None, bind.nodeset
 
 
 @pytest.mark.parametrize(
     ("form_id", "fields"),
     [
-        ("contact_log", {"contact_mode", "closure_reason"}),
+        (
+            "contact_log",
+            {"contact_mode", "closure_reason", "consent_change_saved", "consent_changed_on"},
+        ),
         ("case_conference", {"outcome", "transfer_to", "closure_reason"}),
     ],
 )
@@ -463,12 +469,13 @@ def test_follow_up_forms_update_the_selected_case(form_id: str) -> None:
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)
-def test_case_list_lookups_use_only_case_ref_caseworker_and_status(form_id: str) -> None:
+def test_case_list_lookups_use_only_what_cases_csv_carries(form_id: str) -> None:
     form = load(form_id)
     xform = form.result.xform
     lookups = re.findall(r"instance\('cases'\)/root/item\[([^\]]*)\]/(\w+)", xform)
     # contact_frequency_days: the plan's, which the contact log suggests the next contact by
-    readable = {"case_ref", "caseworker", "contact_frequency_days"}
+    # consent_share: the kinds of agency the consent in force covers, which referrals check
+    readable = {"case_ref", "caseworker", "contact_frequency_days", "consent_share"}
     for _, column in lookups:
         assert column in readable | {"__version", "__trunkVersion", "__branchId"}, column
     for itemset in form.root.iter(f"{XF}itemset"):

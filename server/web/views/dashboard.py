@@ -100,6 +100,12 @@ def dashboard() -> str:
     approvals = session.execute(
         dashboard_queries.list_pending_approvals(user).limit(LIST_LIMIT)
     ).all()
+    held_n = session.scalar(dashboard_queries.count_held_referrals(user)) or 0
+    held = (
+        session.execute(dashboard_queries.list_held_referrals(user).limit(LIST_LIMIT)).all()
+        if held_n
+        else []
+    )
     transfers = (
         session.execute(dashboard_queries.list_transfers_waiting(user).limit(LIST_LIMIT)).all()
         if may(user, "case.transfer_accept")
@@ -110,6 +116,8 @@ def dashboard() -> str:
         transfers=transfers,
         approvals=approvals,
         approvals_n=approvals_n,
+        held_referrals=held,
+        held_referrals_n=held_n,
         safety_alerts=alerts,
         safety_alerts_n=alerts_n,
         safety_alert_days=SAFETY_ALERT_DAYS,

@@ -31,6 +31,9 @@ def _form_data() -> dict[str, Any]:
         for name in ("service_id", "name", "category", *TEXT_COLUMNS)
     }
     data["can_visit"] = form.get("can_visit") == "yes"
+    data["internal"] = form.get("internal") == "yes"
+    if form.get("agency_kind", "").strip():
+        data["agency_kind"] = form["agency_kind"].strip()
     data["is_active"] = form.get("is_active", "yes") == "yes"
     return data
 
@@ -104,7 +107,16 @@ def service_edit(service_id: str) -> Response | str | tuple[str, int]:
     if request.method == "GET":
         values = {
             name: getattr(svc, name)
-            for name in ("service_id", "name", "category", "can_visit", "is_active", *TEXT_COLUMNS)
+            for name in (
+                "service_id",
+                "name",
+                "category",
+                "agency_kind",
+                "internal",
+                "can_visit",
+                "is_active",
+                *TEXT_COLUMNS,
+            )
         }
         return render_template(
             "web/services/edit.html", svc=svc, values=values, errors={}, categories=_categories()

@@ -67,6 +67,7 @@ def case_transfer(case_ref: str) -> Response:
             username=target if kind == "user" else "",
             team=target if kind == "team" else "",
             agency=target if kind == "agency" else "",
+            agency_kind=request.form.get("agency_kind", "") if kind == "agency" else "",
             settings=_settings(),
         )
     except AppError as error:
