@@ -56,6 +56,10 @@ ADMINS = frozenset({ADMIN})
 SUBMITTERS = frozenset({ADMIN, SUPERVISOR, CASEWORKER})
 DEVICE_KEY = frozenset({DEVICE})
 
+LIST_ATTACHMENT = (
+    'GET /forms/<form_id>/attachments/<any("cases.csv", "plan_items.csv", "services.csv"):list_name>'
+)
+
 # "METHOD rule" -> who may pass. HEAD goes with GET.
 EXPECTED: dict[str, frozenset[str] | str] = {
     # pages
@@ -160,8 +164,10 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /formList": EVERYONE,
     "GET /forms/<form_id>.xml": EVERYONE,
     "GET /forms/<form_id>/manifest": EVERYONE,
-    "GET /forms/<form_id>/attachments/<name>": EVERYONE,
-    "GET /datasets/<dataset>/integrity": EVERYONE,
+    "GET /forms/<form_id>/attachments/<name>": EVERYONE,  # uploaded media
+    # the lists the server builds for phones: for those who hold cases, never a designer
+    LIST_ATTACHMENT: CASE_READERS,
+    "GET /datasets/<dataset>/integrity": CASE_READERS,
     "GET /submission": EVERYONE,
     "POST /submission": SUBMITTERS,
     # ... and by device key
@@ -169,6 +175,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /key/<token>/forms/<form_id>.xml": DEVICE_KEY,
     "GET /key/<token>/forms/<form_id>/manifest": DEVICE_KEY,
     "GET /key/<token>/forms/<form_id>/attachments/<name>": DEVICE_KEY,
+    LIST_ATTACHMENT.replace("GET ", "GET /key/<token>", 1): DEVICE_KEY,
     "GET /key/<token>/datasets/<dataset>/integrity": DEVICE_KEY,
     "GET /key/<token>/submission": DEVICE_KEY,
     "POST /key/<token>/submission": DEVICE_KEY,
@@ -220,7 +227,9 @@ class World:
             "form_id": "case_plan",
             "version_id": "1",
             "instance_id": INSTANCE,
-            "name": "photo.jpg" if rule.startswith("/api/") else "cases.csv",
+            # an uploaded medium (none is uploaded: the door is what is tested), or a list
+            "name": "photo.jpg" if rule.startswith("/api/") else "areas.csv",
+            "list_name": "cases.csv",
             "service_id": "s1",
             "username": "target",
             "dataset": "cases",
