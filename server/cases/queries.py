@@ -463,3 +463,25 @@ def has_worker_safety_alert(session: Session, submission_id: int) -> bool:
     """Whether the submission's safety alert is already recorded."""
     stmt = select(WorkerSafetyAlert.id).where(WorkerSafetyAlert.submission_id == submission_id)
     return session.scalar(stmt) is not None
+
+
+def has_action_for_instance(session: Session, case_id: int, kind: str, instance_id: str) -> bool:
+    """Whether the case holds an action of ``kind`` that names this submission (a
+    conference's transfer request, once asked)."""
+    stmt = select(CaseAction.id).where(
+        CaseAction.case_id == case_id,
+        CaseAction.kind == kind,
+        CaseAction.instance_id == instance_id,
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def get_latest_action(session: Session, case_id: int, kind: str) -> CaseAction | None:
+    """The case's latest action of ``kind``."""
+    stmt = (
+        select(CaseAction)
+        .where(CaseAction.case_id == case_id, CaseAction.kind == kind)
+        .order_by(CaseAction.at.desc(), CaseAction.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)

@@ -389,8 +389,22 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
             "contact_frequency_days",
             "approval",
             "transfer",
+            "approval_comment",
         ],
-        [E1, "CP-1 (medium)", "1", "CP-1", "medium", "amina", "2024-05-08", "open", "7", "", ""],
+        [
+            E1,
+            "CP-1 (medium)",
+            "1",
+            "CP-1",
+            "medium",
+            "amina",
+            "2024-05-08",
+            "open",
+            "7",
+            "",
+            "",
+            "",
+        ],
     ]
     assert {r[0] for r in _csv(session, "cases.csv", sup)[1:]} == {E1, E2}
     items = _csv(session, "plan_items.csv", amina)

@@ -57,7 +57,8 @@ SUBMITTERS = frozenset({ADMIN, SUPERVISOR, CASEWORKER})
 DEVICE_KEY = frozenset({DEVICE})
 
 LIST_ATTACHMENT = (
-    'GET /forms/<form_id>/attachments/<any("cases.csv", "plan_items.csv", "services.csv"):list_name>'
+    'GET /forms/<form_id>/attachments/<any("cases.csv", "plan_items.csv", "services.csv", '
+    '"transfer_targets.csv"):list_name>'
 )
 
 # "METHOD rule" -> who may pass. HEAD goes with GET.
@@ -91,6 +92,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "POST /cases/<path:case_ref>/transfer": SUPERVISORS,
     "POST /cases/<path:case_ref>/transfer/accept": SUPERVISORS,
     "POST /cases/<path:case_ref>/transfer/decline": SUPERVISORS,
+    "POST /cases/<path:case_ref>/transfer/withdraw": SUPERVISORS,
     "GET /cases/<path:case_ref>/transfer/summary": SUPERVISORS,
     "GET /queues": SUPERVISORS,
     "POST /queues/link": SUPERVISORS,
@@ -139,6 +141,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "POST /api/v1/cases/<path:case_ref>/transfer": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/transfer/accept": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/transfer/decline": SUPERVISORS,
+    "POST /api/v1/cases/<path:case_ref>/transfer/withdraw": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/conflicts/resolve": SUPERVISORS,
     "GET /api/v1/cases/export": SUPERVISORS,
     "GET /api/v1/reports": SUPERVISORS,
