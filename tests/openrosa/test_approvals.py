@@ -251,3 +251,50 @@ def test_a_returned_plan_s_comment_reaches_the_phone_and_the_forms_show_it(
         == 200
     )
     assert _listed(device)["CP-AP-9"]["approval_comment"] == ""
+
+
+def test_an_unassigned_case_s_approval_belongs_to_the_sender_s_team_or_an_admin(
+    app: Flask, published: None, make: Factory, client: FlaskClient
+) -> None:
+    """Every supervisor sees the cases no one holds; deciding what waits on one belongs to a
+    supervisor of the team of the one who sent it (or an admin), not to any team's."""
+    make.user("adm", "admin", team="north")
+    make.user("admin2", "admin")
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    sup, south = bearer(make.api_token("sup")), bearer(make.api_token("sup-south"))
+    # an admin's phone registers a high-risk case naming no one who may hold it
+    phone = make.device_client("phone-adm", "adm")
+    plan, _ = new_case_plan("CP-AP-U", risk="high", caseworker="nobody-here")
+    assert phone.submit(plan).status_code == 201
+    record = client.get("/api/v1/cases/CP-AP-U", headers=south).json
+    assert (record["caseworker"], record["approval"]) == (None, "pending")  # south sees it
+
+    refused = _decide(client, "CP-AP-U", south, decision="approve")
+    assert refused.status_code == 403, refused.json
+    web = Web(app.test_client())
+    assert web.login("sup-south").status_code == 302
+    assert re.search(r'id="n-approvals">0<', web.text("/dashboard"))
+    assert 'value="approve"' not in web.text("/cases/CP-AP-U")  # no button to press
+    assert client.get("/api/v1/cases/CP-AP-U", headers=south).json["approval"] == "pending"
+
+    north = Web(app.test_client())
+    assert north.login("sup").status_code == 302
+    assert re.search(r'id="n-approvals">1<', north.text("/dashboard"))
+    assert 'value="approve"' in north.text("/cases/CP-AP-U")
+    assert _decide(client, "CP-AP-U", sup, decision="approve").status_code == 200
+    assert client.get("/api/v1/cases/CP-AP-U", headers=sup).json["approval"] == "approved"
+
+
+def test_an_unassigned_case_sent_by_someone_of_no_team_is_decided_by_an_admin(
+    published: None, make: Factory, client: FlaskClient
+) -> None:
+    make.user("adm", "admin")
+    make.user("admin2", "admin")
+    make.user("sup", "supervisor", team="north")
+    sup, admin2 = bearer(make.api_token("sup")), bearer(make.api_token("admin2"))
+    phone = make.device_client("phone-adm", "adm")
+    plan, _ = new_case_plan("CP-AP-V", risk="high", caseworker="nobody-here")
+    assert phone.submit(plan).status_code == 201
+    assert _decide(client, "CP-AP-V", sup, decision="approve").status_code == 403
+    assert _decide(client, "CP-AP-V", admin2, decision="approve").status_code == 200

@@ -19,7 +19,15 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may, requires
 from server.bounds import MAX_PAGE, parse_id
-from server.cases import case_file, decisions, preview, queries, settings, transfer_decisions
+from server.cases import (
+    case_file,
+    decisions,
+    preview,
+    queries,
+    scope,
+    settings,
+    transfer_decisions,
+)
 from server.cases.case_forms import CaseForms, read_case_forms
 from server.cases.lists import CASE_SORTS
 from server.cases.models import CaseStatus
@@ -149,6 +157,9 @@ def case_detail(case_ref: str) -> str:
         as_json=lambda v: json.dumps(v, sort_keys=True),
         may_withdraw_transfer=case.transfer == PENDING
         and transfer_decisions.withdraws(db.session(), user, case),
+        may_approve=case.approval == "pending"
+        and may(user, "case.approve")
+        and scope.may_decide_approval(db.session(), user, case.id),
     )
 
 
