@@ -161,9 +161,10 @@ class Case(Base):
     approval_kind: Mapped[str | None] = mapped_column(String(20), default=None)
     approval_instance_id: Mapped[str | None] = mapped_column(String(255), default=None)
     approval_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
-    # why the supervisor returned it (bounded, ``approvals.APPROVAL_COMMENT_MAX_LENGTH``):
+    # why the supervisor returned it (bounded by the rebuild to
+    # ``approvals.APPROVAL_COMMENT_MAX_LENGTH``):
     # the phones' case list carries it, so the caseworker reads it offline
-    approval_comment: Mapped[str | None] = mapped_column(String(500), default=None)
+    approval_comment: Mapped[str | None] = mapped_column(Text, default=None)
     # Where a transfer stands (``cases.transfers``), derived by every rebuild: pending /
     # accepted / declined / out, the receiving team, the caseworker or agency asked for,
     # and the supervisor who asked.

@@ -10,7 +10,9 @@ team) to accept or decline it; nothing moves until then. Applying the conference
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -24,6 +26,7 @@ from server.cases.settings import case_settings
 from server.cli import _reapply_all
 from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import case_conference, new_case_plan
+from tests.web.conftest import Web
 
 MAN = "{http://openrosa.org/xforms/xformsManifest}"
 
@@ -60,6 +63,16 @@ def _record(client: FlaskClient, ref: str, headers: dict[str, str]) -> dict[str,
 
 def _post(client: FlaskClient, path: str, headers: dict[str, str], **body: Any) -> Any:
     return client.post(f"/api/v1/cases/{path}", json=body, headers=headers)
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def _web(app: Flask, username: str) -> Web:
+    web = Web(app.test_client())
+    assert web.login(username).status_code == 302
+    return web
 
 
 def _reprocess_all(app: Flask) -> None:
@@ -103,8 +116,13 @@ def test_a_conference_transfer_to_a_caseworker_waits_for_the_receiving_superviso
     assert "CP-CT-1" not in _listed(phone2)
     # the receiving supervisor sees it waiting; the case's own does not answer it
     assert _post(client, "CP-CT-1/transfer/accept", sup).status_code == 404
-    dashboard = client.get("/api/v1/cases/CP-CT-1/history", headers=sup).json
-    assert "The family moved to the south district" in str(dashboard)
+    history = client.get("/api/v1/cases/CP-CT-1/history", headers=sup).json
+    assert "The family moved to the south district" in str(history)
+    page = _text(_web(app, "sup").text("/cases/CP-CT-1"))
+    assert "The case conference decided to transfer the case to cw2 (team south)" in page
+    assert "The family moved to the south district" in page
+    waiting = _web(app, "sup-south").text("/dashboard").split('id="transfers-waiting"')[1]
+    assert "CP-CT-1" in waiting.split("</table>")[0]
 
     # a resend and a reprocess of every submission ask nothing twice
     assert device.submit(conference).status_code in (200, 201)

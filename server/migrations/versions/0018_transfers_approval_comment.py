@@ -14,8 +14,9 @@ Create Date: 2026-12-07 04:30:00.000000
   agency that waits for a supervisor, so ``out`` alone no longer says it. Filled from the
   transfers made so far: ``out`` was to an agency, one naming someone to a caseworker,
   another to a team.
-- approval_comment is filled for the cases whose approval stands returned, from the return that decided the
-  submission shown (``approval_instance_id``), as the rebuild would.
+- approval_comment is filled for the cases whose approval stands returned, from the
+  return that decided the submission shown (``approval_instance_id``), as the rebuild
+  would. Text (bounded by the rebuild), like the other answers the case keeps.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _payload(raw: Any) -> dict[str, Any]:
 
 def upgrade() -> None:
     with op.batch_alter_table("case_record", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("approval_comment", sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column("approval_comment", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("transfer_kind", sa.String(length=20), nullable=True))
     conn = op.get_bind()
     conn.execute(
