@@ -537,12 +537,19 @@ def case_conference(
     outcome: str = "remain_open",
     review: str = "2027-01-20",
     transfer_to: str = "",
+    transfer_kind: str = "",
+    transfer_caseworker: str = "",
+    transfer_team: str = "",
+    transfer_reason: str = "",
     closure_reason: str = "",
     start: str | None = None,
     end: str | None = None,
     instance_id: str | None = None,
+    deprecated_id: str | None = None,
 ) -> bytes:
-    """A case conference. ``decisions``: (what, who, by when, status)."""
+    """A case conference. ``decisions``: (what, who, by when, status). A transfer
+    (``outcome`` ``transfer``) is to ``transfer_kind`` caseworker, team or agency: the code
+    of a caseworker or team from transfer_targets.csv, or the agency (``transfer_to``)."""
     answers: dict[str, Any] = {
         "start": start or "",
         "end": end or "",
@@ -571,7 +578,11 @@ def case_conference(
         },
         "outcome_group": {
             "outcome": outcome,
+            "transfer_kind": transfer_kind,
+            "transfer_caseworker": transfer_caseworker,
+            "transfer_team": transfer_team,
             "transfer_to": transfer_to,
+            "transfer_reason": transfer_reason,
             "close_case": "yes" if outcome == "close" else "no",
             "closure_reason": closure_reason,
             "next_review_date": review if outcome != "close" else "",
@@ -581,6 +592,7 @@ def case_conference(
         xform("case_conference"),
         checked("case_conference", answers),
         instance_id=instance_id,
+        deprecated_id=deprecated_id,
         entity={"id": entity_id, "update": "1", "baseVersion": str(base_version)},
     )
 

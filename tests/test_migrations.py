@@ -633,3 +633,77 @@ def test_0019_gives_services_their_agency_kind_and_downgrades(empty_database_url
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_0020_fills_the_returned_comment_and_the_transfer_kind_and_downgrades(
+    empty_database_url: str,
+):
+    """Cases stored before 0020: a returned plan gets its return's comment (bounded, the
+    comment of the return that decided the submission shown), transfers made so far their
+    kind; 0020 downgrades to the schema before it and upgrades again."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0019")
+    cases = [
+        (1, "CP-1", "returned", "uuid:a", None, None),
+        (2, "CP-2", None, None, "out", "Welfare office"),
+        (3, "CP-3", None, None, "pending", "cw2"),
+        (4, "CP-4", None, None, "declined", None),
+        (5, "CP-5", "approved", "uuid:b", None, None),
+    ]
+    long = "Add a need. " * 60
+    actions = [
+        (1, 1, "return", "uuid:old", {"comment": "An older return"}),
+        (2, 1, "return", "uuid:a", {"comment": "  Add a safety\n need  "}),
+        (3, 5, "return", "uuid:b", {"comment": long}),
+        (4, 5, "approve", "uuid:b", {"comment": ""}),
+    ]
+    with engine.begin() as conn:
+        for id_, ref, approval, instance_id, transfer, to in cases:
+            conn.execute(
+                text(
+                    "INSERT INTO case_record (id, case_ref, entity_id, status, properties,"
+                    " provenance, version, open_conflicts, opened_at, updated_at, approval,"
+                    " approval_instance_id, transfer, transfer_to) VALUES (:id, :ref, :e,"
+                    " 'open', '{}', '{}', 1, 0, '2026-03-15 10:00:00', '2026-03-15 10:00:00',"
+                    " :approval, :iid, :transfer, :to)"
+                ),
+                {"id": id_, "ref": ref, "e": f"e-{id_}", "approval": approval,
+                 "iid": instance_id, "transfer": transfer, "to": to},
+            )  # fmt: skip
+        for id_, case_id, kind, instance_id, payload in actions:
+            conn.execute(
+                text(
+                    "INSERT INTO case_action (id, case_id, kind, instance_id, payload, at)"
+                    " VALUES (:id, :case_id, :kind, :iid, :payload, '2026-03-16 10:00:00')"
+                ),
+                {"id": id_, "case_id": case_id, "kind": kind, "iid": instance_id,
+                 "payload": json.dumps(payload)},
+            )  # fmt: skip
+    upgrade(engine)
+    query = "SELECT case_ref, approval_comment, transfer_kind FROM case_record ORDER BY id"
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text(query))]
+    assert rows == [
+        ("CP-1", "Add a safety need", None),
+        ("CP-2", None, "agency"),
+        ("CP-3", None, "caseworker"),
+        ("CP-4", None, "team"),
+        ("CP-5", None, None),  # approved after its return: no comment stands
+    ]
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0019")
+    columns = {c["name"] for c in inspect(engine).get_columns("case_record")}
+    assert "approval_comment" not in columns
+    assert "transfer_kind" not in columns
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text(query))] == rows

@@ -295,6 +295,23 @@ def decline_transfer(case_ref: str, reason: str) -> Response:
     )
 
 
+@bp.post("/cases/<path:case_ref>/transfer/withdraw")
+@requires("case.transfer")
+@use_schema(TransferDeclineArgs, location="json")
+def withdraw_transfer(case_ref: str, reason: str) -> Response:
+    """Withdraw a pending transfer: the supervisor who asked for it, or an admin; for a
+    conference's, a supervisor of the case's team. A reason is required."""
+    return _rebuilt(
+        transfer_decisions.withdraw_transfer(
+            db.session(),
+            case_ref,
+            caller(),
+            reason=reason,
+            settings=case_settings(current_app),
+        )
+    )
+
+
 @bp.post("/cases/<path:case_ref>/reopen")
 @requires("case.close")
 @use_schema(CloseArgs, location="json")

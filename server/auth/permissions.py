@@ -81,6 +81,10 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "form.download": _EVERYONE,
     "submission.send": _CASE_PEOPLE,
     "device.hold": _CASE_PEOPLE,  # a phone may be registered for them
+    # the lists a phone downloads with the forms (cases, plan items, services, transfer
+    # targets) and the entity list's integrity check: for those who hold cases, never a
+    # designer (who may download a form to try it, with its uploaded media)
+    "device.lists": _CASE_PEOPLE,
     "form.read": _FORM_PEOPLE,
     "form.publish": _FORM_WRITERS,  # preview, publish, open/close, media
     "service.read": _CASE_PEOPLE,

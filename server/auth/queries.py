@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, contains_eager
 
 from server.auth.models import ApiToken, Device, LoginThrottle, Team, User
@@ -139,6 +151,57 @@ def list_case_holders() -> Select[str, str | None]:
         )
         .order_by(User.team, User.username)
     )
+
+
+def list_transfer_target_rows() -> Select[str, str, str, str | None]:
+    """The phones' list of whom a conference may transfer a case to (transfer_targets.csv):
+    (code, label, kind, team) of every team (``team-<id>``) and of every active user who may
+    hold a case and has a team (``user-<id>``, labelled "username (team)"); teams first.
+    Codes, not names, are what a conference sends: a name may hold a space, and a team or
+    user renamed while a phone was offline is still found (:func:`get_transfer_target`)."""
+    teams = select(
+        literal("team-") + cast(Team.id, String),
+        Team.name,
+        literal("team"),
+        Team.name,
+        literal(0).label("sort_kind"),
+        Team.name.label("sort_team"),
+        Team.name.label("sort_name"),
+    )
+    holders = select(
+        literal("user-") + cast(User.id, String),
+        User.username + " (" + User.team + ")",
+        literal("caseworker"),
+        User.team,
+        literal(1),
+        User.team,
+        User.username,
+    ).where(
+        User.is_active.is_(True),
+        User.role.in_(roles_for("case.hold")),
+        User.team.is_not(None),
+    )
+    both = union_all(teams, holders).subquery()
+    cols = list(both.c)
+    return select(*cols[:4]).order_by(cols[4], cols[5], cols[6])
+
+
+def get_transfer_target(session: Session, code: str) -> tuple[str, User | None] | None:
+    """What a code of transfer_targets.csv names now: ``(team name, None)`` for a team,
+    ``(the user's team, user)`` for an active user who may hold a case; None for anything
+    else (a team removed, a user made inactive, a code no list holds)."""
+    kind, _sep, number = code.partition("-")
+    if not number.isdigit() or len(number) > 12:
+        return None
+    if kind == "team":
+        team = session.get(Team, int(number))
+        return (team.name, None) if team is not None else None
+    if kind == "user":
+        user = session.get(User, int(number))
+        if user is None or not user.is_active or user.team is None:
+            return None
+        return (user.team, user) if may(user, "case.hold") else None
+    return None
 
 
 def list_team_names(session: Session) -> list[str]:

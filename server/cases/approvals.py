@@ -27,6 +27,9 @@ from server.cases.mapping import CaseUpdate
 DECISION_KINDS = ("approve", "return")
 PENDING, APPROVED, RETURNED = "pending", "approved", "returned"
 CLOSURE, PLAN = "closure", "plan"
+# The most of a return's comment the case (and so the phone's case list, ``approval_comment``)
+# keeps: enough to say why; the whole comment stays with the decision and in the history.
+APPROVAL_COMMENT_MAX_LENGTH = 500
 
 
 class _Action(Protocol):
@@ -55,6 +58,8 @@ class ApprovalState:
     kind: str
     instance_id: str
     requested_by: str | None
+    # why it was returned (bounded: ``APPROVAL_COMMENT_MAX_LENGTH``); none otherwise
+    comment: str | None = None
 
 
 class ApprovalTracker:
@@ -63,9 +68,11 @@ class ApprovalTracker:
     def __init__(self, rules: ApprovalRules, actions: Iterable[_Action]) -> None:
         self.rules = rules
         self.decisions: dict[str, str] = {}
+        self.comments: dict[str, str] = {}
         for a in actions:  # in time order: the last decision on a submission stands
             if a.kind in DECISION_KINDS and a.payload.get("instance_id"):
                 self.decisions[str(a.payload["instance_id"])] = a.kind
+                self.comments[str(a.payload["instance_id"])] = str(a.payload.get("comment") or "")
         self.asked: list[tuple[CaseUpdate, str]] = []
 
     def closes(self, u: CaseUpdate) -> bool:
@@ -95,5 +102,21 @@ class ApprovalTracker:
         if not decided:
             return None
         u, kind = decided[-1]
-        status = APPROVED if self.decisions[u.instance_id] == "approve" else RETURNED
-        return ApprovalState(status, kind, u.instance_id, u.submitter)
+        if self.decisions[u.instance_id] == "approve":
+            return ApprovalState(APPROVED, kind, u.instance_id, u.submitter)
+        comment = bounded_comment(self.comments.get(u.instance_id, ""))
+        return ApprovalState(RETURNED, kind, u.instance_id, u.submitter, comment)
+
+
+def bounded_comment(text: str) -> str | None:
+    """A return's comment as the case keeps it: whitespace runs as one space (a phone's
+    note shows one line), at most :data:`APPROVAL_COMMENT_MAX_LENGTH` characters, cut at a
+    word with an ellipsis when longer; none when blank."""
+    flat = " ".join(text.split())
+    if not flat:
+        return None
+    if len(flat) <= APPROVAL_COMMENT_MAX_LENGTH:
+        return flat
+    cut = flat[: APPROVAL_COMMENT_MAX_LENGTH - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > APPROVAL_COMMENT_MAX_LENGTH // 2 else cut) + "…"

@@ -72,6 +72,7 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
         "approval_kind": state.approval.kind if state.approval else None,
         "approval_instance_id": state.approval.instance_id if state.approval else None,
         "approval_requested_by": state.approval.requested_by if state.approval else None,
+        "approval_comment": state.approval.comment if state.approval else None,
         "transfer": state.transfer.status if state.transfer else None,
         "transfer_team": state.transfer.team if state.transfer else None,
         "transfer_to": state.transfer.to if state.transfer else None,
@@ -81,6 +82,7 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
         "consent_history": (
             [e.to_json() for e in state.consent.history] if state.consent else None
         ),
+        "transfer_kind": state.transfer.kind if state.transfer else None,
     }
     if state.opened_at is not None:
         values["opened_at"] = state.opened_at

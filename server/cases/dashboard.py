@@ -36,7 +36,7 @@ from server.cases.models import (
     PlanItemDueCount,
     WorkerSafetyAlert,
 )
-from server.cases.scope import case_scope_clause
+from server.cases.scope import approval_scope_clause, case_scope_clause
 from server.submissions.models import Submission
 from server.submissions.scope import submission_scope_clause
 
@@ -271,18 +271,21 @@ APPROVAL_COLUMNS = (Case.case_ref, Case.approval_kind, Case.approval_requested_b
 
 
 def list_pending_approvals(user: User) -> Select[str, str | None, str | None, datetime]:
-    """Cases in scope with a closure or plan waiting for a supervisor's approval, the
+    """Cases whose closure or plan waits for the user's approval
+    (``scope.approval_scope_clause``), the
     longest waiting first (by the case's last change): rows of :data:`APPROVAL_COLUMNS`."""
     return (
         select(*APPROVAL_COLUMNS)
-        .where(case_scope_clause(user), Case.approval == "pending")
+        .where(approval_scope_clause(user), Case.approval == "pending")
         .order_by(Case.updated_at, Case.case_ref)
     )
 
 
 def count_pending_approvals(user: User) -> Select[Any]:
     """How many rows :func:`list_pending_approvals` has."""
-    return select(func.count(Case.id)).where(case_scope_clause(user), Case.approval == "pending")
+    return select(func.count(Case.id)).where(
+        approval_scope_clause(user), Case.approval == "pending"
+    )
 
 
 # What the dashboard's list of referrals held for consent shows.

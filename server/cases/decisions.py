@@ -285,9 +285,10 @@ def decide_approval(
 ) -> RebuildResult:
     """Approve, or return with a comment, the closure or plan ``instance_id`` waiting for
     approval on the case (``case.approval_instance_id``, ``cases.approvals``): a supervisor
-    of the case's team or an admin, never the one who sent it. Decided under the case's
-    lock, and only if ``instance_id`` (what the supervisor was shown) is still the one
-    waiting: two supervisors cannot decide it twice, and a stale click never decides
+    of the case's team (of a case no one holds, of the sender's team:
+    ``scope.approval_scope_clause``) or an admin, never the one who sent it. Decided under
+    the case's lock, and only if ``instance_id`` (what the supervisor was shown) is still
+    the one waiting: two supervisors cannot decide it twice, and a stale click never decides
     something else that waits behind it (``case.not_pending``, with what waits now)."""
     case = case_or_404(session, case_ref, actor, "case.approve")
     if decision not in APPROVAL_DECISIONS:
@@ -305,6 +306,12 @@ def decide_approval(
         )
     if row["approval_requested_by"] and row["approval_requested_by"] == actor.username:
         raise AppError("case.own_approval", details={"case_ref": case.case_ref})
+    if not scope.may_decide_approval(session, actor, case.id):
+        raise AppError(
+            "auth.forbidden",
+            "No one holds this case: a supervisor of the sender's team, or an admin, decides.",
+            details={"case_ref": case.case_ref},
+        )
     payload = {
         "instance_id": row["approval_instance_id"],
         "approval_kind": row["approval_kind"],

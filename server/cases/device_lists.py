@@ -30,6 +30,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from server import sensitivity
+from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may
 from server.cases.models import (
@@ -64,6 +65,9 @@ CASES_HEADER = (
     # constraints read them offline (``cases.consent``)
     "consent",
     "consent_share",
+    # why a supervisor returned a closure or plan (bounded; empty unless returned), so that
+    # the forms can show it offline
+    "approval_comment",
 )
 # What a case's label on the phone adds while a supervisor's approval is pending or after
 # a return (the case list shows labels; the property ``approval`` holds the code).
@@ -88,7 +92,10 @@ SERVICES_HEADER = (
     "agency_kind",
     "internal",
 )
-LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv")
+# whom a case conference may transfer a case to: every team and every case holder with a
+# team (``auth.queries.list_transfer_target_rows``), the same for everyone
+TRANSFER_TARGETS_HEADER = ("name", "label", "kind", "team")
+LIST_NAMES = ("cases.csv", "plan_items.csv", "services.csv", "transfer_targets.csv")
 _HEADERS = {"cases.csv": CASES_HEADER, "plan_items.csv": PLAN_ITEMS_HEADER}
 
 _CHUNK_ROWS = 2000
@@ -151,9 +158,7 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
             status,
             frequency,
             approval,
-            row[9],
-            row[10],
-            row[11],
+            *row[9:13],  # transfer, consent, consent_share, approval_comment
         )
 
 
@@ -259,8 +264,16 @@ def stream_services_csv(session: Session) -> Iterator[str]:
     return write_csv(SERVICES_HEADER, service_rows(session))
 
 
+def stream_transfer_targets_csv(session: Session) -> Iterator[str]:
+    """transfer_targets.csv: the teams and the people who may hold a case, by code."""
+    rows = _stream(session, auth_queries.list_transfer_target_rows())
+    return write_csv(TRANSFER_TARGETS_HEADER, rows)
+
+
 def stream_list(session: Session, list_name: str, user: User) -> Iterator[str]:
     """One of :data:`LIST_NAMES` by file name; KeyError for any other name."""
+    if list_name == "transfer_targets.csv":
+        return stream_transfer_targets_csv(session)
     if list_name == "cases.csv":
         return stream_cases_csv(session, user)
     if list_name == "plan_items.csv":
@@ -308,10 +321,11 @@ def list_case_list_rows(
     str | None,
     str | None,
     str | None,
+    str | None,
 ]:
     """Columns of cases.csv for the user's open cases: entity_id, version, case_ref,
     risk_level, caseworker username, next_contact_due, status, contact_frequency_days,
-    approval, transfer, consent, consent_share. Ordered by case_ref."""
+    approval, transfer, consent, consent_share, approval_comment. Ordered by case_ref."""
     cw = User.__table__.alias("cw")
     return (
         select(
@@ -327,6 +341,7 @@ def list_case_list_rows(
             Case.transfer,
             Case.consent,
             Case.consent_share,
+            Case.approval_comment,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         .where(device_scope_clause(user), Case.status == CaseStatus.OPEN)
@@ -350,11 +365,12 @@ def list_case_csv_rows(
     str | None,
     str | None,
     str | None,
+    str | None,
 ]:
     """cases.csv rows exactly as written: entity_id, label ("ref (risk)", or the reference
     number alone), version, case_ref, risk_level, caseworker username, next_contact_due,
     status, contact_frequency_days (the plan's, in days), approval, transfer, consent,
-    consent_share; the user's
+    consent_share, approval_comment; the user's
     open cases in device scope, ordered by case_ref. The label is built by the database so
     that rows go to the CSV writer untouched."""
     cw = User.__table__.alias("cw")
@@ -381,6 +397,7 @@ def list_case_csv_rows(
             Case.transfer,
             Case.consent,
             Case.consent_share,
+            Case.approval_comment,
         )
         .outerjoin(cw, cw.c.id == Case.caseworker_id)
         # coalesce keeps the planner off the status index: walking the case_ref index

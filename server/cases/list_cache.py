@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from server.auth.models import User
+from server.auth.models import Team, User
 from server.cases import device_lists
 from server.cases.models import Case, DeviceListCache, ListVersion, PlanItem
 from server.services.models import Service
@@ -43,8 +43,15 @@ from server.xforms.models import XForm, XFormVersion
 log = logging.getLogger(__name__)
 
 # Raise when a list's columns or rows change shape, so that cached lists are regenerated.
-LIST_FORMAT = 5
-SOURCES = {"cases.csv": "cases", "plan_items.csv": "cases", "services.csv": "services"}
+LIST_FORMAT = 6
+SOURCES = {
+    "cases.csv": "cases",
+    "plan_items.csv": "cases",
+    "services.csv": "services",
+    "transfer_targets.csv": "cases",  # teams and users
+}
+# Lists that are the same for everyone (cached once).
+_SHARED = frozenset({"services.csv", "transfer_targets.csv"})
 # User columns that a list shows or that decide a scope.
 _USER_COLUMNS = ("username", "role", "team", "is_active")
 _TOUCHED = "casework.lists_touched"
@@ -64,8 +71,8 @@ class CachedList:
 
 
 def scope_key(list_name: str, user: User) -> str:
-    if SOURCES[list_name] == "services":
-        return "all"  # the directory is the same for everyone
+    if list_name in _SHARED:
+        return "all"  # the directory, the teams and case holders: the same for everyone
     return f"{user.role}:{user.id}:{user.team or ''}"
 
 
@@ -76,6 +83,7 @@ _TABLE_SOURCES: dict[str, tuple[str, ...]] = {
     Case.__tablename__: ("cases",),
     PlanItem.__tablename__: ("cases",),
     User.__tablename__: ("cases",),
+    Team.__tablename__: ("cases",),  # the transfer targets
     Service.__tablename__: ("services",),
     XForm.__tablename__: _EVERY_SOURCE,
     XFormVersion.__tablename__: _EVERY_SOURCE,

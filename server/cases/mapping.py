@@ -196,6 +196,12 @@ class CaseUpdate:
     worker_unsafe: bool = False
     # a case plan, new or revised (the form's kind: registration or review)
     is_plan: bool = False
+    # a conference's decision to transfer the case (roles ``transfer_caseworker``,
+    # ``transfer_team``, ``transfer_agency``, ``transfer_reason``): ``kind`` (caseworker,
+    # team or agency), ``to`` (the phone list's code of the caseworker or team, or the
+    # agency as typed) and ``reason``; asked for once the conference is applied
+    # (``cases.transfer_decisions.request_from_conference``)
+    transfer: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -217,6 +223,7 @@ class CaseUpdate:
             "attempt": self.attempt,
             "worker_unsafe": self.worker_unsafe,
             "is_plan": self.is_plan,
+            "transfer": dict(self.transfer) if self.transfer else None,
         }
 
     @classmethod
@@ -241,6 +248,7 @@ class CaseUpdate:
             worker_unsafe=bool(data.get("worker_unsafe", False)),
             # stored before the flag: the case plan form was the only plan form
             is_plan=bool(data.get("is_plan", data.get("form_id") == "case_plan")),
+            transfer=dict(data["transfer"]) if data.get("transfer") else None,
         )
 
 
@@ -365,7 +373,34 @@ def map_submission(
         attempt=attempt,
         worker_unsafe=worker_unsafe,
         is_plan=definition.kind in (FormKind.REGISTRATION, FormKind.REVIEW),
+        transfer=_transfer(definition, data) if attempt is None else None,
     )
+
+
+# A conference's transfer: the role of each answer, what it is kept as, and its bound.
+_TRANSFER_ROLES = (
+    ("transfer_caseworker", "caseworker", MAX_CODE_LENGTH),
+    ("transfer_team", "team", MAX_CODE_LENGTH),
+    ("transfer_agency", "agency", 200),
+    ("transfer_reason", "reason", 2000),
+)
+TRANSFER_TARGETS = ("caseworker", "team", "agency")
+
+
+def _transfer(definition: FormDefinition, data: DataNode) -> dict[str, str] | None:
+    """The transfer a conference decided (exactly one of a caseworker, a team or an agency
+    answered), with its reason; None when it decided none."""
+    found: dict[str, str] = {}
+    for role, key, limit in _TRANSFER_ROLES:
+        for f in definition.with_role(role):
+            value = " ".join((first_answer(data, f) or "").split()) if f.repeat is None else ""
+            if value:
+                found[key] = value[:limit]
+                break
+    targets = [k for k in TRANSFER_TARGETS if k in found]
+    if len(targets) != 1:
+        return None
+    return {"kind": targets[0], "to": found[targets[0]], "reason": found.get("reason", "")}
 
 
 def _attempt(definition: FormDefinition, data: DataNode) -> str | None:

@@ -161,6 +161,10 @@ class Case(Base):
     approval_kind: Mapped[str | None] = mapped_column(String(20), default=None)
     approval_instance_id: Mapped[str | None] = mapped_column(String(255), default=None)
     approval_requested_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    # why the supervisor returned it (bounded by the rebuild to
+    # ``approvals.APPROVAL_COMMENT_MAX_LENGTH``):
+    # the phones' case list carries it, so the caseworker reads it offline
+    approval_comment: Mapped[str | None] = mapped_column(Text, default=None)
     # Where a transfer stands (``cases.transfers``), derived by every rebuild: pending /
     # accepted / declined / out, the receiving team, the caseworker or agency asked for,
     # and the supervisor who asked.
@@ -175,6 +179,8 @@ class Case(Base):
     consent: Mapped[str | None] = mapped_column(String(20), default=None)
     consent_share: Mapped[str | None] = mapped_column(String(200), default=None)
     consent_history: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType, default=None)
+    # what the transfer is to: caseworker, team or agency (``cases.transfers``)
+    transfer_kind: Mapped[str | None] = mapped_column(String(20), default=None)
     # When the child's safety plan is next to be reviewed (``safety_plan_review_date``, a
     # contact log's answer), derived from the case's fields by every rebuild.
     safety_plan_review_due: Mapped[date | None] = mapped_column(Date, default=None)

@@ -540,3 +540,25 @@ def _median(counted: list[tuple[int, int]]) -> float | None:
             found.append(value)
         seen += n
     return (found[0] + found[1]) / 2
+
+
+def has_action_for_instance(session: Session, case_id: int, kind: str, instance_id: str) -> bool:
+    """Whether the case holds an action of ``kind`` that names this submission (a
+    conference's transfer request, once asked)."""
+    stmt = select(CaseAction.id).where(
+        CaseAction.case_id == case_id,
+        CaseAction.kind == kind,
+        CaseAction.instance_id == instance_id,
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def get_latest_action(session: Session, case_id: int, kind: str) -> CaseAction | None:
+    """The case's latest action of ``kind``."""
+    stmt = (
+        select(CaseAction)
+        .where(CaseAction.case_id == case_id, CaseAction.kind == kind)
+        .order_by(CaseAction.at.desc(), CaseAction.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)

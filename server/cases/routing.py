@@ -46,6 +46,7 @@ from server.cases.rebuild import (
     write_contribution_states,
 )
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
+from server.cases.transfer_decisions import request_from_conference
 from server.db import write_transaction
 from server.errors import AppError
 from server.submissions.models import ProcessingState, Submission
@@ -131,6 +132,22 @@ def apply(
         set_processing(session, submission, ProcessingState.APPLIED)
         if update.worker_unsafe and _record_worker_unsafe(session, submission, submitter, update):
             _audit_worker_unsafe(session, submitter, result, update)
+        if (
+            update.transfer
+            and submitter is not None
+            and submission.is_current
+            and result.state == ContributionState.APPLIED
+            and result.case_ref
+        ):
+            # a conference decided on a transfer: asked once (``request_from_conference``)
+            request_from_conference(
+                session,
+                result.case_ref,
+                update,
+                submitter,
+                first=result.first_applied,
+                settings=settings,
+            )
     return result
 
 

@@ -145,6 +145,7 @@ class CaseDetailSchema(Schema):
     approval_kind = fields.String(attribute="case.approval_kind", allow_none=True)
     approval_instance_id = fields.String(attribute="case.approval_instance_id", allow_none=True)
     approval_requested_by = fields.String(attribute="case.approval_requested_by", allow_none=True)
+    approval_comment = fields.String(attribute="case.approval_comment", allow_none=True)
     # where a transfer stands (``cases.transfers``): pending, accepted, declined or out
     transfer = fields.String(attribute="case.transfer", allow_none=True)
     transfer_team = fields.String(attribute="case.transfer_team", allow_none=True)
@@ -155,6 +156,7 @@ class CaseDetailSchema(Schema):
     consent = fields.String(attribute="case.consent", allow_none=True)
     consent_share = fields.Function(lambda d: (d.case.consent_share or "").split())
     consent_history = fields.Function(lambda d: list(d.case.consent_history or []))
+    transfer_kind = fields.String(attribute="case.transfer_kind", allow_none=True)
     updated_at = fields.AwareDateTime(attribute="case.updated_at")
     version = fields.Function(lambda d: d.case.version)
     open_conflicts = fields.Function(lambda d: d.case.open_conflicts)

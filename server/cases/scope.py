@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,29 @@ def case_scope_clause(user: User) -> ColumnElement[bool]:
     if may(user, "case.read_own"):
         return Case.caseworker_id == user.id
     return false()
+
+
+def approval_scope_clause(user: User) -> ColumnElement[bool]:
+    """The cases whose waiting closure or plan the user decides (``case.approve``): an
+    admin's, every case; a supervisor's, their team's cases, and of the cases no one holds
+    (which every supervisor sees) only those whose approval was asked by a member of their
+    team. An unassigned case sent by someone of no team is an admin's to decide."""
+    if may(user, "case.read_all"):
+        return true()
+    if may(user, "case.read_team") and user.team is not None:
+        team_members = select(User.id).where(User.team == user.team)
+        team_names = select(User.username).where(User.team == user.team)
+        return or_(
+            Case.caseworker_id.in_(team_members),
+            and_(Case.caseworker_id.is_(None), Case.approval_requested_by.in_(team_names)),
+        )
+    return false()
+
+
+def may_decide_approval(session: Session, user: User, case_id: int) -> bool:
+    """Whether the case is in the user's :func:`approval_scope_clause`."""
+    stmt = select(Case.id).where(Case.id == case_id, approval_scope_clause(user))
+    return session.scalar(stmt) is not None
 
 
 def is_case_visible(session: Session, user: User, case_id: int) -> bool:

@@ -1,8 +1,10 @@
 """Transfers of a case (``cases.transfers``): a supervisor of the case's team, or an admin,
 asks for one to another caseworker or team, and the receiving team's supervisor (or an
 admin) accepts or declines it; a transfer to an agency outside the system closes the case
-as transferred. Each is a ``CaseAction`` with an audit entry, folded by the rebuild like
-every decision (``cases.decisions``). Flush only; callers commit.
+as transferred. A case conference that decides on a transfer asks for it from the phone
+(:func:`request_from_conference`); the one who asked, or an admin, may withdraw a pending
+transfer (:func:`withdraw_transfer`). Each is a ``CaseAction`` with an audit entry, folded
+by the rebuild like every decision (``cases.decisions``). Flush only; callers commit.
 """
 
 from __future__ import annotations
@@ -13,12 +15,29 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may, require
 from server.cases import queries
-from server.cases.decisions import act, case_holder, case_or_404, lock_case, required_reason
-from server.cases.mapping import canonical_ref
+from server.cases.decisions import (
+    REASON_MAX_LENGTH,
+    act,
+    audit_decision,
+    case_holder,
+    case_or_404,
+    lock_case,
+    required_reason,
+)
+from server.cases.mapping import CaseUpdate, canonical_ref
 from server.cases.models import Case, CaseStatus
 from server.cases.rebuild import RebuildResult
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
-from server.cases.transfers import ACCEPT, DECLINE, OUT, PENDING, REQUEST
+from server.cases.transfers import (
+    ACCEPT,
+    CLOSURE_TRANSFERRED,
+    DECLINE,
+    OUT,
+    PENDING,
+    REQUEST,
+    TO_AGENCY,
+    WITHDRAW,
+)
 from server.errors import AppError
 from server.services.schemas import AGENCY_KINDS
 
@@ -117,6 +136,14 @@ def decide_transfer(
     if decision == "decline":
         payload = {"reason": required_reason(reason), "to_team": case.transfer_team}
         return act(session, case, DECLINE, payload, actor, settings)
+    if case.transfer_kind == TO_AGENCY:  # a conference's: the case leaves the system now
+        out = {
+            "agency": case.transfer_to,
+            "reason": reason.strip() or _request_reason(session, case),
+            "closure_reason": CLOSURE_TRANSFERRED,
+            "requested_by": case.transfer_requested_by,
+        }
+        return act(session, case, OUT, out, actor, settings)
     to = case.transfer_to or username.strip() or actor.username
     user = case_holder(session, to)
     if user.team != case.transfer_team:
@@ -134,3 +161,119 @@ def decide_transfer(
         **({"reason": reason.strip()} if reason.strip() else {}),
     }
     return act(session, case, ACCEPT, payload, actor, settings)
+
+
+def _request_reason(session: Session, case: Case) -> str:
+    request = queries.get_latest_action(session, case.id, REQUEST)
+    return str(request.payload.get("reason") or "") if request is not None else ""
+
+
+def request_from_conference(
+    session: Session,
+    case_ref: str,
+    update: CaseUpdate,
+    sender: User,
+    *,
+    first: bool = True,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult | None:
+    """The transfer a case conference decided (``update.transfer``, read from the phone's
+    answers), asked for as a supervisor asks on the web: to a caseworker or another team,
+    waiting for the receiving team's supervisor; to an outside agency, waiting for the
+    supervisor of the case's own team to accept it (the case then closes as transferred).
+
+    Asked once per conference: applying the submission again (a resend, `casework
+    reprocess`) finds the request that names it and asks nothing. A transfer that cannot be
+    asked (the case closed or a transfer already waiting, a team or person no longer there,
+    the case's own team or caseworker) is not asked, and the audit log says why when the
+    conference is ``first`` applied; the conference itself stands. None when nothing was
+    asked now."""
+    wanted = update.transfer
+    case = queries.get_case_by_ref(session, case_ref)
+    if not wanted or case is None:
+        return None
+    if queries.has_action_for_instance(session, case.id, REQUEST, update.instance_id):
+        return None
+    lock_case(session, case)
+    session.refresh(case)
+    if queries.has_action_for_instance(session, case.id, REQUEST, update.instance_id):
+        return None
+    payload: dict[str, object] = {
+        "reason": wanted.get("reason", "")[:REASON_MAX_LENGTH],
+        "instance_id": update.instance_id,
+        "source": "conference",
+    }
+    problem = None
+    if case.status != CaseStatus.OPEN:
+        problem = "closed"
+    elif case.transfer == PENDING:
+        problem = "pending"
+    elif wanted["kind"] == TO_AGENCY:
+        if case.team is None:
+            problem = "no_team"
+        payload.update(agency=wanted["to"][:AGENCY_MAX_LENGTH], to_team=case.team)
+    else:
+        target = auth_queries.get_transfer_target(session, wanted["to"])
+        if target is None:
+            problem = "unknown_target"
+        else:
+            team, user = target
+            if user is not None and user.id != case.caseworker_id:
+                payload.update(to_team=team, username=user.username)
+            elif user is None and team != case.team:
+                payload.update(to_team=team)
+            else:
+                problem = "own_team" if user is None else "own_caseworker"
+    if problem is not None:
+        if not first:
+            return None
+        details = {"instance_id": update.instance_id, "why": problem, "to": wanted["to"][:80]}
+        audit_decision(session, sender, "case.transfer_not_asked", case.case_ref, details)
+        return None
+    return act(session, case, REQUEST, payload, sender, settings)
+
+
+def withdraws(session: Session, actor: User, case: Case) -> bool:
+    """Whether ``actor`` may withdraw the case's pending transfer: an admin; the supervisor
+    who asked for it; for a conference's, a supervisor of the case's team (who would have
+    asked for it on the web)."""
+    if not may(actor, "case.transfer"):
+        return False
+    if may(actor, "case.read_all") or actor.username == case.transfer_requested_by:
+        return True
+    request = queries.get_latest_action(session, case.id, REQUEST)
+    from_conference = request is not None and request.payload.get("source") == "conference"
+    return from_conference and case.team is not None and actor.team == case.team
+
+
+def withdraw_transfer(
+    session: Session,
+    case_ref: str,
+    actor: User,
+    *,
+    reason: str,
+    settings: CaseSettings = DEFAULT_SETTINGS,
+) -> RebuildResult:
+    """Withdraw the case's pending transfer, with a reason (``withdraws`` says who may).
+    Nothing moves: the case stays with its caseworker, team and phones, and the receiving
+    supervisor no longer sees it waiting. Decided under the case's lock, so that a transfer
+    accepted meanwhile is not withdrawn (``case.no_transfer``)."""
+    case = case_or_404(session, case_ref, actor, "case.transfer")
+    reason = required_reason(reason)
+    lock_case(session, case)
+    session.refresh(case)
+    if case.transfer != PENDING:
+        raise AppError("case.no_transfer", details={"case_ref": case.case_ref})
+    if not withdraws(session, actor, case):
+        raise AppError(
+            "auth.forbidden",
+            "Only the supervisor who asked for the transfer, or an admin, can withdraw it.",
+            details={"case_ref": case.case_ref},
+        )
+    payload = {
+        "reason": reason,
+        "to_team": case.transfer_team,
+        "to": case.transfer_to,
+        "requested_by": case.transfer_requested_by,
+    }
+    return act(session, case, WITHDRAW, payload, actor, settings)

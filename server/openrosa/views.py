@@ -13,7 +13,7 @@ from flask import Response, current_app, g, request
 from server import db, intake
 from server.auth.loaders import DeviceCaller, openrosa_caller
 from server.auth.models import User
-from server.auth.permissions import requires
+from server.auth.permissions import may, requires
 from server.cases.settings import case_settings
 from server.errors import AppError
 from server.openrosa import lists, multipart, responses
@@ -22,6 +22,7 @@ from server.submissions.service import Caller, IncomingFile
 from server.timeutil import utcnow
 from server.xforms import queries as xforms
 from server.xforms.models import FormState, XForm, XFormVersion
+from server.xforms.service import SERVER_LISTS
 
 MAX_ENTITY_ID_LENGTH = 255
 
@@ -142,8 +143,11 @@ def manifest(form_id: str, token: str | None = None) -> Response:
     xform, version = _current(form_id)
     base = _base(token)
     entries = []
+    lists_allowed = may(caller.user, "device.lists")
     for attachment in version.attachments:
         url = f"{base}/forms/{_segment(xform.form_id)}/attachments/{_segment(attachment.name)}"
+        if attachment.kind != "file" and not lists_allowed:
+            continue  # a designer's manifest: the form and its media, no list of cases
         if attachment.kind == "file":
             if attachment.md5 is None:  # named by the form but never uploaded
                 continue
@@ -166,20 +170,32 @@ def manifest(form_id: str, token: str | None = None) -> Response:
     return responses.manifest(entries)
 
 
-@route("/forms/<form_id>/attachments/<name>", "form.download", methods=["GET"])
-def attachment(form_id: str, name: str, token: str | None = None) -> Response:
+# The lists the server builds: a rule of their own (registered before the one for uploaded
+# media, so that it wins for these names), opened only to those who hold cases.
+_LIST_RULE = "<any({}):list_name>".format(", ".join(f'"{n}"' for n in sorted(SERVER_LISTS)))
+
+
+@route(f"/forms/<form_id>/attachments/{_LIST_RULE}", "device.lists", methods=["GET"])
+def list_attachment(form_id: str, list_name: str, token: str | None = None) -> Response:
     caller = _caller(token)
     _, version = _current(form_id)
-    found = xforms.get_attachment(db.session(), version, name)
-    if found is None:
+    found = xforms.get_attachment(db.session(), version, list_name)
+    if found is None or found.kind == "file":
         raise AppError("xform.attachment_not_found")
-    if found.kind == "file":
-        return lists.file_response(db.session(), found)
     label = caller.device.label if caller.device is not None else None
     return lists.list_response(db.session(), found.name, caller.user, label, form_id)
 
 
-@route("/datasets/<dataset>/integrity", "form.download", methods=["GET"])
+@route("/forms/<form_id>/attachments/<name>", "form.download", methods=["GET"])
+def attachment(form_id: str, name: str, token: str | None = None) -> Response:
+    _, version = _current(form_id)
+    found = xforms.get_attachment(db.session(), version, name)
+    if found is None or found.kind != "file":  # a list is served by ``list_attachment``
+        raise AppError("xform.attachment_not_found")
+    return lists.file_response(db.session(), found)
+
+
+@route("/datasets/<dataset>/integrity", "device.lists", methods=["GET"])
 def integrity(dataset: str, token: str | None = None) -> Response:
     caller = _caller(token)
     # Entity IDs are UUIDs; anything that could not be one (or could not be written back

@@ -52,6 +52,8 @@ ACTIONS: dict[str, Any] = {
     "case.transfer_decline": _l("Declined a case's transfer"),
     "case.transfer_out": _l("Transferred a case to an outside agency"),
     "case.referral": _l("Updated a referral's state"),
+    "case.transfer_withdraw": _l("Withdrew a case's transfer"),
+    "case.transfer_not_asked": _l("A case conference's transfer could not be asked for"),
     "service.create": _l("Added a service"),
     "service.update": _l("Changed a service"),
     "service.import": _l("Imported the services directory"),

@@ -102,6 +102,36 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
         if closure:
             return _("Returned the closure sent by %(name)s", name=name)
         return _("Returned the case plan sent by %(name)s", name=name)
+    if kind == "transfer_request" and payload.get("agency"):
+        return _(
+            "Asked to transfer the case to %(agency)s, outside the system; a supervisor of "
+            "team %(team)s accepts or declines",
+            agency=_none(payload.get("agency")),
+            team=_none(payload.get("to_team")),
+        )
+    if kind == "transfer_request" and payload.get("source") == "conference":
+        if payload.get("username"):
+            return _(
+                "The case conference decided to transfer the case to %(name)s (team %(team)s)",
+                name=_none(payload.get("username")),
+                team=_none(payload.get("to_team")),
+            )
+        return _(
+            "The case conference decided to transfer the case to team %(team)s",
+            team=_none(payload.get("to_team")),
+        )
+    if kind == "transfer_withdraw":
+        return _(
+            "Withdrew the transfer to team %(team)s; the case stays where it was",
+            team=_none(payload.get("to_team")),
+        )
+    if kind == "transfer_out" and payload.get("requested_by"):
+        return _(
+            "Accepted the transfer to %(agency)s, outside the system, asked by %(name)s, and "
+            "closed the case as transferred",
+            agency=_none(payload.get("agency")),
+            name=_none(payload.get("requested_by")),
+        )
     if kind == "transfer_request":
         if payload.get("username"):
             return _(

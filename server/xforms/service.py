@@ -30,6 +30,7 @@ SERVER_LISTS = {
     "cases.csv": "entity_list",
     "services.csv": "generated",
     "plan_items.csv": "generated",
+    "transfer_targets.csv": "generated",
 }
 
 XLSFORM_SUFFIXES = {".xlsx", ".xls"}

@@ -41,7 +41,8 @@ def test_case_detail_shape(world: World, session: Session) -> None:
             "open_conflicts", "warnings", "properties", "provenance", "plan_items", "conflicts",
             "timeline", "actions", "registration", "worker_unsafe_at", "worker_unsafe_by",
             "approval", "approval_kind", "approval_instance_id", "approval_requested_by",
-            "transfer", "transfer_team", "transfer_to", "transfer_requested_by",
+            "approval_comment",
+            "transfer", "transfer_team", "transfer_to", "transfer_requested_by", "transfer_kind",
             "consent", "consent_share", "consent_history",
         ]
     )  # fmt: skip

@@ -391,6 +391,7 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
             "transfer",
             "consent",
             "consent_share",
+            "approval_comment",
         ],
         [
             E1,
@@ -402,6 +403,7 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
             "2024-05-08",
             "open",
             "7",
+            "",
             "",
             "",
             "",

@@ -17,8 +17,9 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.cases.approvals import APPROVAL_COMMENT_MAX_LENGTH
 from tests.factories import DeviceClient, Factory, bearer
-from tests.realforms import contact_log, new_case_plan, plan_revision
+from tests.realforms import _calculation, contact_log, new_case_plan, plan_revision, xform
 from tests.web.conftest import Web
 
 
@@ -205,3 +206,95 @@ def test_a_stale_approve_click_does_not_approve_a_closure_never_shown(
     record = client.get("/api/v1/cases/CP-RV-3", headers=sup).json
     assert (record["status"], record["approval_kind"]) == ("open", "closure")
     assert "no longer waiting" in _text(web.text("/cases/CP-RV-3"))
+
+
+def test_a_returned_plan_s_comment_reaches_the_phone_and_the_forms_show_it(
+    published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """The caseworker reads why a plan or closure came back, offline: the comment is the
+    case-list property ``approval_comment`` (bounded), which the forms that pick the case
+    read and show in a note; it goes once the supervisor approves."""
+    make.user("sup", "supervisor", team="north")
+    sup = bearer(make.api_token("sup"))
+    plan, entity_id = new_case_plan("CP-AP-9", risk="high")
+    assert device.submit(plan).status_code == 201
+    assert _listed(device)["CP-AP-9"]["approval_comment"] == ""  # pending: nothing to read
+    why = "Add a safety need, and ask the school. " * 40  # far longer than a phone needs
+    returned = _decide(client, "CP-AP-9", sup, decision="return", comment=why)
+    assert returned.status_code == 200, returned.json
+    row = _listed(device)["CP-AP-9"]
+    assert row["approval"] == "returned"
+    assert row["approval_comment"].startswith("Add a safety need, and ask the school.")
+    assert len(row["approval_comment"]) <= APPROVAL_COMMENT_MAX_LENGTH
+    record = client.get("/api/v1/cases/CP-AP-9", headers=sup).json
+    assert record["approval_comment"] == row["approval_comment"]
+
+    # the forms that pick the case read the property and show it in a note
+    for form_id in ("case_plan", "contact_log", "case_conference"):
+        calculation = _calculation(form_id, "approval_comment_now")
+        assert "instance('cases')/root/item[name=" in calculation, form_id
+        assert calculation.endswith("/approval_comment"), (form_id, calculation)
+        assert re.search(
+            r'<label ref="jr:itext\(\'/data/[a-z_/]*approval_returned_note:label\'\)"',
+            xform(form_id),
+        ), form_id
+
+    record = client.get("/api/v1/cases/CP-AP-9", headers=sup).json
+    revision = plan_revision(
+        "CP-AP-9", entity_id, base_version=record["version"], risk="high", plan_date="2026-11-27"
+    )
+    assert device.submit(revision).status_code == 201
+    assert _listed(device)["CP-AP-9"]["approval_comment"] == ""  # waiting again
+    make.user("sup2", "supervisor", team="north")
+    assert (
+        _decide(client, "CP-AP-9", bearer(make.api_token("sup2")), decision="approve").status_code
+        == 200
+    )
+    assert _listed(device)["CP-AP-9"]["approval_comment"] == ""
+
+
+def test_an_unassigned_case_s_approval_belongs_to_the_sender_s_team_or_an_admin(
+    app: Flask, published: None, make: Factory, client: FlaskClient
+) -> None:
+    """Every supervisor sees the cases no one holds; deciding what waits on one belongs to a
+    supervisor of the team of the one who sent it (or an admin), not to any team's."""
+    make.user("adm", "admin", team="north")
+    make.user("admin2", "admin")
+    make.user("sup", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    sup, south = bearer(make.api_token("sup")), bearer(make.api_token("sup-south"))
+    # an admin's phone registers a high-risk case naming no one who may hold it
+    phone = make.device_client("phone-adm", "adm")
+    plan, _ = new_case_plan("CP-AP-U", risk="high", caseworker="nobody-here")
+    assert phone.submit(plan).status_code == 201
+    record = client.get("/api/v1/cases/CP-AP-U", headers=south).json
+    assert (record["caseworker"], record["approval"]) == (None, "pending")  # south sees it
+
+    refused = _decide(client, "CP-AP-U", south, decision="approve")
+    assert refused.status_code == 403, refused.json
+    web = Web(app.test_client())
+    assert web.login("sup-south").status_code == 302
+    assert re.search(r'id="n-approvals">0<', web.text("/dashboard"))
+    assert 'value="approve"' not in web.text("/cases/CP-AP-U")  # no button to press
+    assert client.get("/api/v1/cases/CP-AP-U", headers=south).json["approval"] == "pending"
+
+    north = Web(app.test_client())
+    assert north.login("sup").status_code == 302
+    assert re.search(r'id="n-approvals">1<', north.text("/dashboard"))
+    assert 'value="approve"' in north.text("/cases/CP-AP-U")
+    assert _decide(client, "CP-AP-U", sup, decision="approve").status_code == 200
+    assert client.get("/api/v1/cases/CP-AP-U", headers=sup).json["approval"] == "approved"
+
+
+def test_an_unassigned_case_sent_by_someone_of_no_team_is_decided_by_an_admin(
+    published: None, make: Factory, client: FlaskClient
+) -> None:
+    make.user("adm", "admin")
+    make.user("admin2", "admin")
+    make.user("sup", "supervisor", team="north")
+    sup, admin2 = bearer(make.api_token("sup")), bearer(make.api_token("admin2"))
+    phone = make.device_client("phone-adm", "adm")
+    plan, _ = new_case_plan("CP-AP-V", risk="high", caseworker="nobody-here")
+    assert phone.submit(plan).status_code == 201
+    assert _decide(client, "CP-AP-V", sup, decision="approve").status_code == 403
+    assert _decide(client, "CP-AP-V", admin2, decision="approve").status_code == 200

@@ -293,3 +293,70 @@ def test_an_admin_answers_a_team_transfer_naming_a_member_of_that_team(
         "south",
         "accepted",
     )
+
+
+def test_a_pending_transfer_is_withdrawn_by_who_asked_with_a_reason(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    make.user("sup", "supervisor", team="north")
+    make.user("sup2", "supervisor", team="north")
+    make.user("sup-south", "supervisor", team="south")
+    make.user("cw2", "caseworker", team="south")
+    make.user("admin1", "admin")
+    sup, sup2 = bearer(make.api_token("sup")), bearer(make.api_token("sup2"))
+    south, cw1 = bearer(make.api_token("sup-south")), bearer(make.api_token("cw1"))
+    phone2 = make.device_client("phone-2", "cw2")
+    plan, _ = new_case_plan("CP-TR-W", risk="medium")
+    assert device.submit(plan).status_code == 201
+    before = _listed(device)["CP-TR-W"]
+    asked = _post(client, "CP-TR-W/transfer", sup, username="cw2", reason="Moved south")
+    assert asked.status_code == 200, asked.json
+
+    # who may not withdraw: the caseworker (role), another supervisor of the team, the
+    # receiving supervisor; nobody without a reason
+    assert _post(client, "CP-TR-W/transfer/withdraw", cw1, reason="x").status_code == 403
+    assert _post(client, "CP-TR-W/transfer/withdraw", sup2, reason="x").status_code == 403
+    assert _post(client, "CP-TR-W/transfer/withdraw", south, reason="x").status_code == 404
+    no_reason = _post(client, "CP-TR-W/transfer/withdraw", sup, reason=" ")
+    assert (no_reason.status_code, no_reason.json["code"]) == (400, "case.reason_required")
+    withdrawn = _post(client, "CP-TR-W/transfer/withdraw", sup, reason="The family stays")
+    assert withdrawn.status_code == 200, withdrawn.json
+    record = _record(client, "CP-TR-W", sup)
+    assert (record["caseworker"], record["team"], record["transfer"]) == (
+        "cw1",
+        "north",
+        "withdrawn",
+    )
+    # the phones keep the case where it was; the receiving supervisor has nothing to answer
+    after = _listed(device)["CP-TR-W"]
+    assert (after["name"], after["caseworker"], after["status"]) == (
+        before["name"],
+        "cw1",
+        "open",
+    )
+    assert "CP-TR-W" not in _listed(phone2)
+    assert _post(client, "CP-TR-W/transfer/accept", south).status_code == 404
+    again = _post(client, "CP-TR-W/transfer/withdraw", sup, reason="Twice")
+    assert (again.status_code, again.json["code"]) == (409, "case.no_transfer")
+    south_web = _web(app, "sup-south")
+    assert "CP-TR-W" not in south_web.text("/dashboard").split('id="transfers-waiting"')[1]
+
+    # in the history, with the reason, and in the audit log
+    web = _web(app, "sup")
+    page = _text(web.text("/cases/CP-TR-W"))
+    assert "Withdrew the transfer to team south" in page
+    assert "The family stays" in page
+    admin = _web(app, "admin1")
+    assert "Withdrew a case's transfer" in _text(admin.text("/audit?action=case.transfer_withdraw"))
+
+    # on the web: asked again, an admin withdraws it from the case page
+    assert _post(client, "CP-TR-W/transfer", sup, team="south", reason="Again").status_code == 200
+    page = admin.text("/cases/CP-TR-W")
+    assert "transfer/withdraw" in page
+    assert "transfer/withdraw" not in _web(app, "sup2").text("/cases/CP-TR-W")
+    posted = admin.post("/cases/CP-TR-W/transfer/withdraw", {"reason": "Asked by mistake"})
+    assert posted.status_code == 302
+    assert _record(client, "CP-TR-W", sup)["transfer"] == "withdrawn"
+
+    _reprocess_all(app)
+    assert _record(client, "CP-TR-W", sup)["transfer"] == "withdrawn"

@@ -56,6 +56,11 @@ ADMINS = frozenset({ADMIN})
 SUBMITTERS = frozenset({ADMIN, SUPERVISOR, CASEWORKER})
 DEVICE_KEY = frozenset({DEVICE})
 
+LIST_ATTACHMENT = (
+    'GET /forms/<form_id>/attachments/<any("cases.csv", "plan_items.csv", "services.csv", '
+    '"transfer_targets.csv"):list_name>'
+)
+
 # "METHOD rule" -> who may pass. HEAD goes with GET.
 EXPECTED: dict[str, frozenset[str] | str] = {
     # pages
@@ -87,6 +92,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "POST /cases/<path:case_ref>/transfer": SUPERVISORS,
     "POST /cases/<path:case_ref>/transfer/accept": SUPERVISORS,
     "POST /cases/<path:case_ref>/transfer/decline": SUPERVISORS,
+    "POST /cases/<path:case_ref>/transfer/withdraw": SUPERVISORS,
     "GET /cases/<path:case_ref>/transfer/summary": SUPERVISORS,
     "POST /cases/<path:case_ref>/referrals/<item_id>": SUPERVISORS,
     "GET /queues": SUPERVISORS,
@@ -136,6 +142,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "POST /api/v1/cases/<path:case_ref>/transfer": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/transfer/accept": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/transfer/decline": SUPERVISORS,
+    "POST /api/v1/cases/<path:case_ref>/transfer/withdraw": SUPERVISORS,
     "POST /api/v1/cases/<path:case_ref>/conflicts/resolve": SUPERVISORS,
     "GET /api/v1/cases/export": SUPERVISORS,
     "GET /api/v1/reports": SUPERVISORS,
@@ -161,8 +168,10 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /formList": EVERYONE,
     "GET /forms/<form_id>.xml": EVERYONE,
     "GET /forms/<form_id>/manifest": EVERYONE,
-    "GET /forms/<form_id>/attachments/<name>": EVERYONE,
-    "GET /datasets/<dataset>/integrity": EVERYONE,
+    "GET /forms/<form_id>/attachments/<name>": EVERYONE,  # uploaded media
+    # the lists the server builds for phones: for those who hold cases, never a designer
+    LIST_ATTACHMENT: CASE_READERS,
+    "GET /datasets/<dataset>/integrity": CASE_READERS,
     "GET /submission": EVERYONE,
     "POST /submission": SUBMITTERS,
     # ... and by device key
@@ -170,6 +179,7 @@ EXPECTED: dict[str, frozenset[str] | str] = {
     "GET /key/<token>/forms/<form_id>.xml": DEVICE_KEY,
     "GET /key/<token>/forms/<form_id>/manifest": DEVICE_KEY,
     "GET /key/<token>/forms/<form_id>/attachments/<name>": DEVICE_KEY,
+    LIST_ATTACHMENT.replace("GET ", "GET /key/<token>", 1): DEVICE_KEY,
     "GET /key/<token>/datasets/<dataset>/integrity": DEVICE_KEY,
     "GET /key/<token>/submission": DEVICE_KEY,
     "POST /key/<token>/submission": DEVICE_KEY,
@@ -221,7 +231,9 @@ class World:
             "form_id": "case_plan",
             "version_id": "1",
             "instance_id": INSTANCE,
-            "name": "photo.jpg" if rule.startswith("/api/") else "cases.csv",
+            # an uploaded medium (none is uploaded: the door is what is tested), or a list
+            "name": "photo.jpg" if rule.startswith("/api/") else "areas.csv",
+            "list_name": "cases.csv",
             "service_id": "s1",
             "item_id": "00000000-0000-0000-0000-000000000000",
             "username": "target",

@@ -56,6 +56,12 @@ FIELD_ROLES = {
     # the case plan's date by which a care plan is due; the care plan's review date
     "care_plan_due",
     "care_plan_review",
+    # a conference's transfer: to whom (a caseworker or team from transfer_targets.csv, or
+    # an outside agency) and why
+    "transfer_caseworker",
+    "transfer_team",
+    "transfer_agency",
+    "transfer_reason",
 }
 REPEAT_ROLES = {"need", "service", "action", "decision", "existing"}
 ITEM_ROLES = {"key", "item_id", "title", "owner", "due", "status"}
@@ -216,7 +222,19 @@ def test_roles_are_known_and_in_the_right_place(form_id: str) -> None:
             "contact_log",
             {"ref", "event_time", "risk", "next_contact", "close", "outcome", "worker_safe"},
         ),
-        ("case_conference", {"ref", "event_time", "review_due", "close"}),
+        (
+            "case_conference",
+            {
+                "ref",
+                "event_time",
+                "review_due",
+                "close",
+                "transfer_caseworker",
+                "transfer_team",
+                "transfer_agency",
+                "transfer_reason",
+            },
+        ),
         ("care_plan", {"ref", "event_time", "care_plan_review"}),
     ],
 )
@@ -473,9 +491,16 @@ def test_case_list_lookups_use_only_what_cases_csv_carries(form_id: str) -> None
     form = load(form_id)
     xform = form.result.xform
     lookups = re.findall(r"instance\('cases'\)/root/item\[([^\]]*)\]/(\w+)", xform)
-    # contact_frequency_days: the plan's, which the contact log suggests the next contact by
-    # consent_share: the kinds of agency the consent in force covers, which referrals check
-    readable = {"case_ref", "caseworker", "contact_frequency_days", "consent_share"}
+    # contact_frequency_days: the plan's, which the contact log suggests the next contact by;
+    # consent_share: the kinds of agency the consent in force covers, which referrals check;
+    # approval_comment: why a supervisor returned a plan or closure, shown in a note
+    readable = {
+        "case_ref",
+        "caseworker",
+        "contact_frequency_days",
+        "consent_share",
+        "approval_comment",
+    }
     for _, column in lookups:
         assert column in readable | {"__version", "__trunkVersion", "__branchId"}, column
     for itemset in form.root.iter(f"{XF}itemset"):

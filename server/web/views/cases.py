@@ -19,12 +19,21 @@ from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may, requires
 from server.bounds import MAX_PAGE, parse_id
-from server.cases import case_file, decisions, preview, queries, settings
+from server.cases import (
+    case_file,
+    decisions,
+    preview,
+    queries,
+    scope,
+    settings,
+    transfer_decisions,
+)
 from server.cases.case_forms import CaseForms, read_case_forms
 from server.cases.lists import CASE_SORTS
 from server.cases.models import CaseStatus
 from server.cases.schemas import RISK_LEVELS, STATUSES, CaseQueryArgs, case_list_kwargs
 from server.cases.settings import case_settings
+from server.cases.transfers import PENDING
 from server.errors import AppError
 from server.web.access import me
 from server.web.bp import bp
@@ -139,12 +148,18 @@ def case_print(case_ref: str) -> str:
 def case_detail(case_ref: str) -> str:
     detail, forms = _detail(case_ref)
     user = me()
+    case = detail.case
     return _page(
         "web/cases/detail.html",
         detail,
         forms,
         caseworkers=assignable_caseworkers(user) if may(user, "case.decide") else [],
         as_json=lambda v: json.dumps(v, sort_keys=True),
+        may_withdraw_transfer=case.transfer == PENDING
+        and transfer_decisions.withdraws(db.session(), user, case),
+        may_approve=case.approval == "pending"
+        and may(user, "case.approve")
+        and scope.may_decide_approval(db.session(), user, case.id),
     )
 
 

@@ -120,6 +120,25 @@ def case_transfer_decline(case_ref: str) -> Response:
     return redirect(url_for("web.dashboard"))
 
 
+@bp.post("/cases/<path:case_ref>/transfer/withdraw")
+@requires("case.transfer")
+def case_transfer_withdraw(case_ref: str) -> Response:
+    """Withdraw a pending transfer (the supervisor who asked, or an admin), with a reason."""
+    try:
+        transfer_decisions.withdraw_transfer(
+            db.session(),
+            case_ref,
+            me(),
+            reason=request.form.get("reason", ""),
+            settings=_settings(),
+        )
+    except AppError as error:
+        flash_error(error)
+        return _back(case_ref)
+    flash(_("Transfer withdrawn; the case stays where it was."), "success")
+    return _back(case_ref)
+
+
 @bp.get("/cases/<path:case_ref>/transfer/summary")
 @requires("case.transfer")
 def case_transfer_summary(case_ref: str) -> str:
