@@ -19,6 +19,7 @@ ACTIONS: dict[str, Any] = {
     "auth.login_locked": _l("Sign-in refused: account locked"),
     "auth.lockout_lift": _l("Lifted a sign-in lock-out"),
     "user.password_change": _l("Changed their own password"),
+    "user.preferences": _l("Changed their language or time zone"),
     "team.create": _l("Added a team"),
     "team.delete": _l("Removed a team"),
     "user.create": _l("Created a user"),
@@ -58,6 +59,7 @@ ACTIONS: dict[str, Any] = {
     "submission.view": _l("Viewed a submission"),
     "submission.view_xml": _l("Viewed a submission's XML"),
     "submission.attachment": _l("Downloaded a submission's file"),
+    "submission.files_refused": _l("Refused the files resent with a submission"),
     "export.form": _l("Exported a form's submissions"),
     "export.cases": _l("Exported cases"),
     "export.report": _l("Downloaded a report"),
@@ -118,10 +120,32 @@ NAMES: dict[str, Any] = {
     "agency": _l("Outside agency"),
     "username_before": _l("Was with"),
     "closure_reason": _l("Closure reason"),
+    "approval_kind": _l("Sent for approval"),
+    "requested_by": _l("Sent by"),
+    "comment": _l("Comment"),
+    "at": _l("At"),
+    "time_zone": _l("Time zone"),
+    "service_id": _l("Service"),
+    "fields": _l("Fields"),
+    "missing": _l("Missing"),
+    "filename": _l("File"),
+    "size": _l("Size (bytes)"),
+    "files": _l("Files"),
+    "code": _l("Why"),
+    "device_key": _l("Device"),
 }
 
 # Detail key -> its coded values in words.
 VALUES: dict[str, dict[str, Any]] = {
+    "role": {
+        "admin": _l("admin"),
+        "supervisor": _l("supervisor"),
+        "caseworker": _l("caseworker"),
+        "designer": _l("designer"),
+    },
+    "state": {"open": _l("open"), "closing": _l("closing"), "closed": _l("closed")},
+    "approval_kind": {"closure": _l("Closure"), "plan": _l("Case plan")},
+    "closure_reason": {"transferred": _l("transferred to an outside agency")},
     "scope": {
         "pair": _l("this account from this address"),
         "address": _l("every account from this address"),
