@@ -44,6 +44,7 @@ class PlanItemRecord:
     due_date: date | None
     status: str
     is_done: bool
+    case_status: str = CaseStatus.OPEN  # none of a closed case's items is overdue
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,12 @@ def case_rows(
             ]
             yield 0, [_text(v) for v in fixed] + [_text(r.properties.get(p)) for p in prop_cols]
         elif isinstance(r, PlanItemRecord):
-            overdue = not r.is_done and r.due_date is not None and r.due_date < today
+            overdue = (
+                r.case_status == CaseStatus.OPEN
+                and not r.is_done
+                and r.due_date is not None
+                and r.due_date < today
+            )
             item = [r.case_ref, r.item_id, r.kind, r.title, r.owner, r.due_date, r.status, overdue]
             yield 1, [_text(v) for v in item]
         else:
