@@ -130,6 +130,16 @@ def risk_options(values: Iterable[str]) -> list[tuple[str, str]]:
     return [(v, risk(v)) for v in values]
 
 
+def status_options(kind: str = "", current: str | None = None) -> list[tuple[str, str]]:
+    """Options of a plan item status filter: the statuses the forms offer for items of
+    ``kind`` ("": of any kind), in their words, and the one asked for if they do not."""
+    words = form_words().item_statuses
+    options = dict(words.get(kind) or words.get("") or {})
+    if options and current and current not in options:
+        options[current] = item_status(current, kind)
+    return list(options.items())
+
+
 def kind_options(values: Iterable[str]) -> list[tuple[str, str]]:
     """Options of a plan item kind filter, in the forms' words."""
     return [(v, item_kind(v)) for v in values]
@@ -161,5 +171,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(frequency, "frequency")
     app.add_template_filter(risk_options, "risk_options")
     app.add_template_filter(kind_options, "kind_options")
+    app.add_template_global(status_options, "status_options")
     app.add_template_filter(item_title, "item_title")
     app.context_processor(_globals)

@@ -51,6 +51,11 @@ def test_plan_items_page_shows_kinds_and_statuses_as_the_forms_word_them(
     page = sup.text("/plan-items")
     assert re.search(r'<option value="need" *>Protection need</option>', page)
 
+    # statuses are picked from the forms' words, not typed as codes
+    assert re.search(r'<option value="referred" *>Referred, waiting for the service</option>', page)
+    picked = _cells(sup.text("/plan-items?status=planned"), "item-list")
+    assert "Not started yet" in picked
+    assert "Referred, waiting for the service" not in picked
     referrals = _cells(sup.text("/referrals"), "item-list")
     assert "Referred, waiting for the service" in referrals
     assert "referred" not in referrals
