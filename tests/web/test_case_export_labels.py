@@ -102,3 +102,22 @@ def test_the_export_audit_records_the_labels_and_language(
     page = admin.text("/audit?action=export.cases")
     assert "Labels instead of codes: yes" in page
     assert "Language: fr" in page
+
+
+def test_the_command_line_exports_cases_with_labels(published_by_cli: Any, tmp_path: Any) -> None:
+    cli = published_by_cli
+    plan, _ = new_case_plan("CP-L-9", risk="medium", frequency="14")
+    assert cli.phone.submit(plan).status_code == 201
+    out = tmp_path / "cases.zip"
+    assert "Wrote" in cli.casework(
+        "export-cases", "--labels", "--language", "fr", "--out", str(out)
+    )
+    tables = _tables(out.read_bytes())
+    case = tables["cases.csv"][0]
+    assert case[case_words([definition("case_plan")], "fr").headers["risk_level"]] == "Moyen"
+    assert ("Besoin de protection", "Pas encore commencé") in {
+        (i["kind"], i["status"]) for i in tables["plan_items.csv"]
+    }
+    coded = tmp_path / "coded.zip"
+    cli.casework("export-cases", "--out", str(coded))
+    assert _tables(coded.read_bytes())["cases.csv"][0]["risk_level"] == "medium"
