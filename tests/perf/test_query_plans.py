@@ -521,3 +521,17 @@ def test_plan_item_lists_come_from_indexes(
         ids = _ids_plan(found)  # (one caseworker's items come from their cases)
         assert "ix_plan_item_list" in ids, ids
         _unsorted(ids)
+
+
+def test_the_lists_words_are_one_lookup_of_each_forms_current_version(session: Session) -> None:
+    """What a list page asks for the forms' words (``cases.case_forms.read_form_words``):
+    one query, each form's current version by its primary key, no XForm read (the words of
+    a version are kept in memory), whatever the number of rows the page lists."""
+    from server.xforms import queries as xform_queries
+
+    found = plans(session, lambda: xform_queries.list_current_version_md5(session))
+    assert len(found) == 1
+    statement, plan = found[0]
+    assert ".xml" not in statement
+    assert "definition" not in statement
+    assert re.search(r"USING INTEGER PRIMARY KEY|xform_version_pkey|pk_xform_version", plan), plan
