@@ -46,7 +46,10 @@ def test_everyday_care_of_cases_on_a_tablet(live: tuple[str, Flask], page: Any) 
     # the plans' items fell due in November 2026: overdue now
     _send(make, "amina", new_case_plan("CP-B-1", caseworker="amina", risk="high")[0])
     _send(make, "amina", new_case_plan("CP-B-2", caseworker="amina", risk="low")[0])
-    duplicate = new_case_plan("CP-B-1", caseworker="bo", risk="medium", instance_id="uuid:dup-b")
+    # registered again two days later: the merge would take its risk level
+    duplicate = new_case_plan(
+        "CP-B-1", caseworker="bo", risk="medium", plan_date="2026-11-22", instance_id="uuid:dup-b"
+    )
     _send(make, "bo", duplicate[0])
 
     problems: list[str] = []
@@ -155,5 +158,20 @@ def test_everyday_care_of_cases_on_a_tablet(live: tuple[str, Flask], page: Any) 
     _check(page, "08-audit")
     page.goto(f"{base}/exports")
     _check(page, "09-exports")
+
+    # In Arabic, right to left: the forms' own Arabic words.
+    page.set_extra_http_headers({"Accept-Language": "ar"})
+    page.goto(f"{base}/plan-items")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    listed = page.locator("#item-list").inner_text()
+    assert "احتياج الحماية" in listed  # Protection need
+    assert "لم يبدأ بعد" in listed  # Not started yet
+    _check(page, "10-plan-items-ar")
+    page.goto(f"{base}/cases?sort=risk")
+    rows = page.locator("#case-list tbody").inner_text()
+    assert "متوسط" in rows  # Medium: CP-B-1's risk since the merge
+    assert "منخفض" in rows  # Low
+    assert "medium" not in rows
+    _check(page, "11-cases-ar")
 
     assert problems == []
