@@ -317,6 +317,13 @@ def form_words(words: list[FormLabels]) -> FormWords:
     )
 
 
+def read_current_labels(session: Session, language: str | None) -> dict[str, FormLabels]:
+    """The words of every form's current version in ``language``, by form ID (one query
+    for the versions; their XForms are read once per process)."""
+    md5 = xform_queries.list_current_version_md5(session)
+    return {w.form_id: w for w in _labels_of(session, md5, language).values()}
+
+
 # (the current versions and their MD5s, language) -> words: a page asks one light query
 # for the current versions, then reads everything else from memory.
 _words: dict[tuple[tuple[tuple[int, str], ...], str | None], FormWords] = {}

@@ -7,6 +7,7 @@ and nothing for empty values.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -185,6 +186,22 @@ def target_label(target_type: str) -> str:
     return str(found) if found is not None else target_type
 
 
+def question_namer(labels: Mapping[str, Any]) -> Callable[[str], str]:
+    """Names "form_id:path" by its question's label and its form's title, in the words of
+    each form's current version (``labels``: form ID -> ``FormLabels``); any other text, or
+    a question no longer in the form, as it is."""
+
+    def name(ref: str) -> str:
+        form_id, _, path = ref.partition(":")
+        words = labels.get(form_id)
+        if not path or words is None or words.question(path) is None:
+            return ref
+        label = words.label(path)
+        return f"{label} ({words.title})" if label else ref
+
+    return name
+
+
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return str(_l("yes") if value else _l("no"))
@@ -211,16 +228,21 @@ def _name(key: str) -> str:
     return str(found) if found is not None else key.replace("_", " ").capitalize()
 
 
-def audit_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+def audit_details(
+    details: dict[str, Any] | None, question: Callable[[str], str] | None = None
+) -> list[tuple[str, str]]:
     """(name, value) pairs to show, in a stable order: empty values left out, flags as
-    yes/no, and a changed value with what it was ("south (was north)")."""
+    yes/no, and a changed value with what it was ("south (was north)"). ``question`` names
+    a sensitive answer read ("case_plan:about/risk_summary") in words."""
     details = details or {}
+    if question is not None and isinstance(details.get("sensitive"), list):
+        details = {**details, "sensitive": [question(str(s)) for s in details["sensitive"]]}
     shown: list[tuple[str, str]] = []
     for key in sorted(details):
         if key.endswith(BEFORE) and key[: -len(BEFORE)] in details:
             continue  # shown with the new value
         value = details[key]
-        before = details.get(key + BEFORE, None)
+        before = details.get(key + BEFORE)
         had_before = key + BEFORE in details
         if _is_empty(value) and not had_before:
             continue

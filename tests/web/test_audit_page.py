@@ -177,3 +177,25 @@ def test_decisions_read_in_words(app: Any, make: Factory, web_as: Any) -> None:
     assert "Role: supervisor" in text
     assert "Approval kind" not in text
     assert "Requested by" not in text
+
+
+def test_sensitive_answers_read_are_named_by_their_questions(
+    published: None, device: Any, web_as: Any
+) -> None:
+    from tests.realforms import definition, new_case_plan
+
+    plan, _ = new_case_plan("CP-A-1")
+    assert device.submit(plan).status_code == 201
+    admin = web_as("adm", "admin")
+    admin.text("/cases/CP-A-1")
+    text = "\n".join(_rows(admin.text("/audit?action=case.view")))
+    form = definition("case_plan")
+    field = form.field("about/risk_summary")
+    assert field is not None
+    label = form.label(field.labels)
+    assert f"{label} ({form.title})" in text
+    assert "case_plan:about/risk_summary" not in text
+    french = admin.client.get("/audit?action=case.view", headers={"Accept-Language": "fr"})
+    fr_label = form.label(field.labels, form.language_named("fr"))
+    assert fr_label != label
+    assert fr_label in html.unescape(french.get_data(as_text=True))
