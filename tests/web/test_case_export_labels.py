@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -121,3 +122,15 @@ def test_the_command_line_exports_cases_with_labels(published_by_cli: Any, tmp_p
     coded = tmp_path / "coded.zip"
     cli.casework("export-cases", "--out", str(coded))
     assert _tables(coded.read_bytes())["cases.csv"][0]["risk_level"] == "medium"
+
+
+def test_the_export_page_offers_the_forms_languages(with_plan: None, web_as: Any) -> None:
+    admin = web_as("adm", "admin")
+    page = admin.text("/exports")
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # two forms on one page: each field its own id
+    assert '<label for="f-case-language">' in page
+    assert re.search(r'<option value="French \(fr\)">French \(fr\)</option>', page)
+    tables = _export(admin, labels="yes", language="French (fr)")
+    items = {(i["kind"], i["status"]) for i in tables["plan_items.csv"]}
+    assert ("Besoin de protection", "Pas encore commencé") in items
