@@ -130,6 +130,11 @@ def test_the_export_page_offers_the_forms_languages(with_plan: None, web_as: Any
     ids = re.findall(r' id="([^"]+)"', page)
     assert len(ids) == len(set(ids))  # two forms on one page: each field its own id
     assert '<label for="f-case-language">' in page
+    # a case export offers only what it does: no group paths, choice columns or dates
+    case_form = page.split('id="case-export-h"', 1)[1]
+    assert 'name="group_paths"' not in case_form
+    assert 'name="received_from"' not in case_form
+    assert 'name="labels"' in case_form
     assert re.search(r'<option value="French \(fr\)">French \(fr\)</option>', page)
     tables = _export(admin, labels="yes", language="French (fr)")
     items = {(i["kind"], i["status"]) for i in tables["plan_items.csv"]}
