@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask
 
+from server.cases.referrals import parse_due_setting
 from server.timeutil import known_zone
 
 # What devices are told they may send in one POST (X-OpenRosa-Accept-Content-Length).
@@ -70,6 +71,9 @@ class Defaults:
     # a phone, and a case plan that leaves the case at high risk
     APPROVE_CLOSURE = True
     APPROVE_HIGH_RISK_PLAN = True
+    # days from a referral's state to its next, by urgency, as JSON laid over the defaults
+    # (server.cases.referrals): '{"immediate": {"acknowledged": 2}}'
+    REFERRAL_DUE = ""
     TESTING = False
 
 
@@ -107,6 +111,14 @@ def load_config(app: Flask, overrides: dict[str, Any] | None = None) -> None:
             "Give an IANA name such as 'Africa/Nairobi', 'Europe/Paris' or 'UTC'."
         )
     app.config["TIMEZONE"] = zone
+    try:
+        parse_due_setting(app.config["REFERRAL_DUE"])
+    except ValueError as exc:
+        raise ConfigError(
+            f"CASEWORK_REFERRAL_DUE is not what it should be ({exc}): a JSON object such as "
+            '\'{"immediate": {"acknowledged": 2}}\', days from a referral\'s state to the next '
+            "by urgency."
+        ) from None
     min_cell = app.config["REPORT_MIN_CELL"]
     if isinstance(min_cell, bool) or not isinstance(min_cell, int) or not 1 <= min_cell <= 1000:
         raise ConfigError(

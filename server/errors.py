@@ -196,6 +196,20 @@ CATALOGUE: dict[str, ErrorKind] = {
             "Give a reason (at most 2000 characters); it is kept with the case and in the "
             "audit log.",
         ),
+        # referrals (``cases.referral_decisions``)
+        _k("referral.not_found", 404, "There is no such referral in an open case you can see."),
+        _k(
+            "referral.bad_state",
+            409,
+            "That state does not follow the referral's state now. The case page shows the "
+            "states that may follow it.",
+        ),
+        _k(
+            "referral.reason_required",
+            400,
+            "Say why (at most 500 characters): a decline or a service not delivered needs a "
+            "reason.",
+        ),
         # users and devices
         _k("user.exists", 409, "A user with this name already exists."),
         _k("user.not_found", 404, "There is no user with this name."),

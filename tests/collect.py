@@ -4,6 +4,7 @@ real HTTP (HEAD then multipart POST, split posts, deviceID on every URL)."""
 from __future__ import annotations
 
 import copy
+import functools
 import http.client
 import uuid
 import xml.etree.ElementTree as ET
@@ -28,10 +29,7 @@ def fill_instance(
     ``answers`` mirrors the instance: nested dicts for groups, lists of dicts for repeats.
     Answers not given stay empty elements, as Collect writes unanswered relevant questions.
     """
-    root = ET.fromstring(xform_xml)
-    model = root.find(f"{{http://www.w3.org/1999/xhtml}}head/{XF}model")
-    assert model is not None
-    data = copy.deepcopy(model.find(f"{XF}instance")[0])  # type: ignore[index]
+    data = copy.deepcopy(_blank_instance(xform_xml))
     _fill(data, answers)
     meta = data.find(f"{XF}meta")
     assert meta is not None
@@ -51,6 +49,16 @@ def fill_instance(
     ET.register_namespace("orx", "http://openrosa.org/xforms")
     ET.register_namespace("jr", "http://openrosa.org/javarosa")
     return b"<?xml version='1.0' ?>" + ET.tostring(data, encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=64)
+def _blank_instance(xform_xml: str) -> ET.Element:
+    """The form's primary instance as pyxform wrote it, parsed once per form: parsing the
+    whole form for every filled instance cost more than the server spent storing it."""
+    root = ET.fromstring(xform_xml)
+    model = root.find(f"{{http://www.w3.org/1999/xhtml}}head/{XF}model")
+    assert model is not None
+    return model.find(f"{XF}instance")[0]  # type: ignore[index]
 
 
 def _fill(element: ET.Element, answers: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
@@ -76,8 +76,11 @@ def is_postgres() -> bool:
 
 
 def _schema_url(schema: str) -> str:
+    """The worker's schema. Commits do not wait for the WAL to reach the disk: a test
+    kills app servers, never PostgreSQL, and waiting on the disk was most of a test's time."""
     sep = "&" if "?" in TEST_DATABASE else "?"
-    return f"{TEST_DATABASE}{sep}options=-csearch_path%3D{schema}"
+    options = f"-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
+    return f"{TEST_DATABASE}{sep}options={options}"
 
 
 def _built_by_migrations(url: str) -> None:
@@ -120,9 +123,29 @@ def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
     yield template_database
     engine = make_engine(template_database)
     with engine.begin() as conn:
-        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.exec_driver_sql(_emptying_statement(conn))
     engine.dispose()
+
+
+_EMPTYING: list[str] = []
+
+
+def _emptying_statement(conn: Connection) -> str:
+    """Every table emptied, children first, and every sequence set back to 1, in one round
+    trip. TRUNCATE gives each table a new file, which cost PostgreSQL up to a second a test
+    for two dozen nearly empty tables; DELETE and setval cost milliseconds."""
+    if not _EMPTYING:
+        sequences = conn.scalars(
+            text(
+                "SELECT sequence_name FROM information_schema.sequences"
+                " WHERE sequence_schema = current_schema()"
+            )
+        ).all()
+        tables = reversed(Base.metadata.sorted_tables)
+        deletes = [f'DELETE FROM "{t.name}"' for t in tables]  # noqa: S608 (our table names)
+        resets = ", ".join(f"setval('\"{name}\"', 1, false)" for name in sequences)
+        _EMPTYING.append("; ".join([*deletes, f"SELECT {resets}" if resets else "SELECT 1"]))
+    return _EMPTYING[0]
 
 
 @pytest.fixture

@@ -113,6 +113,7 @@ def new_case_plan(
     needs: Sequence[str] = ("physical_violence",),  # need categories
     services: Sequence[tuple[str, str]] = (("health", "referred"),),  # (category, status)
     care_plan_due: str | None = None,  # the child needs alternative care: a care plan by then
+    urgency: str = "urgent",  # of every service
 ) -> tuple[bytes, str]:
     """A registration: a new case with a need, a health service and an action (or the
     ``needs`` and ``services`` given), and the child's registration data when given."""
@@ -156,9 +157,10 @@ def new_case_plan(
                 "service_title": "District clinic" if category == "health" else category,
                 "service_by": "District clinic" if category == "health" else "",
                 "service_provider": "" if category == "health" else "Mobile team, Market",
-                "urgency": "urgent",
+                "urgency": urgency,
                 "service_due": "2026-12-01",
                 "referral_status": status,
+                "referral_method": "phone" if status == "referred" else "",
             }
             for category, status in services
         ]
@@ -329,16 +331,19 @@ def contact_log(
     mode: str = "home_visit",
     next_contact: str | None = None,
     close: str = "no",
-    service_updates: list[tuple[str, str]] | None = None,
+    service_updates: Sequence[tuple[str, ...]] | None = None,
     health_referral: tuple[str, str, str, str] | None = None,
     health_referrals: Sequence[tuple[str, str, str, str]] = (),
     instance_id: str | None = None,
     deprecated_id: str | None = None,  # makes it an edit of that instance
     felt_safe: str = "yes",
+    urgency: str = "urgent",  # of its health referrals
 ) -> bytes:
     """A contact. ``health_referral``: (service id, title, "provider, location", due) of a
     referral made at this contact; ``health_referrals``: several. A referral with no
-    service id names its provider in free text (the title is then the form's own)."""
+    service id names its provider in free text (the title is then the form's own).
+    ``service_updates``: (plan item id, its state now[, the reason of a decline or of a
+    service not delivered])."""
     health: dict[str, Any] = {"household_health": "well"}
     referrals = [*([health_referral] if health_referral else []), *health_referrals]
     if referrals:
@@ -358,6 +363,8 @@ def contact_log(
                 "health_service_by": by,
                 "health_referral_due": due,
                 "health_referral_status": "referred",
+                "urgency": urgency,
+                "referral_method": "phone",
                 "service_category": "health",
             }
             if not service:
@@ -393,10 +400,7 @@ def contact_log(
         "key_messages": "safety accessing_services",
         "services_followup": {
             "followed_up_services": "yes" if service_updates else "no",
-            "services_received": [
-                {"plan_service": item, "service_status_now": status}
-                for item, status in (service_updates or [])
-            ],
+            "services_received": [_service_update(*update) for update in service_updates or []],
         },
         "assessment": {
             "circumstances_changed": "no",
@@ -422,6 +426,16 @@ def contact_log(
             "label": f"{case_ref} ({risk} risk)",
         },
     )
+
+
+def _service_update(item: str, status: str, reason: str = "") -> dict[str, str]:
+    """A service of the plan followed up at a contact, as the contact log sends it."""
+    entry = {"plan_service": item, "service_status_now": status}
+    if status == "referred":
+        entry["referral_method_now"] = "phone"
+    if status in ("declined", "not_delivered"):
+        entry["state_reason"] = reason or "No capacity this month"
+    return entry
 
 
 def contact_attempt(

@@ -498,3 +498,69 @@ def test_0017_records_the_safety_alerts_already_stored(empty_database_url: str, 
     with engine.connect() as conn:
         assert conn.execute(query).all() == before
     engine.dispose()
+
+
+def test_0018_carries_existing_referral_statuses_over(empty_database_url: str, tmp_path: Path):
+    """Services stored before 0018 keep their status as their referral state, reached when
+    the submission that set it says, with the next state due by their urgency; other items
+    have no referral. Down and up again gives the same."""
+    from alembic import command
+
+    from server import create_app
+    from server.migrations import alembic_config
+    from tests.conftest import app_config
+    from tests.factories import Factory
+    from tests.realforms import new_case_plan, xlsform_bytes
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    app = create_app(app_config(empty_database_url, tmp_path / "data"))
+    make = Factory(app)
+    make.publish_bytes(xlsform_bytes("case_plan"), "case_plan.xlsx")
+    make.user("cw1", "caseworker", team="north")
+    device = make.device_client("phone-1", "cw1")
+    plan, _ = new_case_plan(
+        "CP-MIG-6", risk="medium", plan_date="2026-11-20", urgency="immediate",
+        services=(("health", "referred"), ("education", "in_progress")),
+    )  # fmt: skip
+    assert device.submit(plan).status_code == 201
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0017")
+    with engine.connect() as conn:
+        columns = conn.execute(text("SELECT * FROM plan_item")).keys()
+        assert not [c for c in columns if c.startswith("referral_")]
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0018")
+    query = text(
+        "SELECT kind, status, referral_urgency, referral_service, referral_due, "
+        "referral_steps FROM plan_item ORDER BY kind, status"
+    )
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query).all()]
+    by = {(kind, status): rest for kind, status, *rest in rows}
+    assert by[("need", "planned")] == [None, None, None, None]
+    assert by[("action", "in_progress")][:3] == [None, None, None]
+    # the plan's time (the end of its day): referred, to be acknowledged within two days;
+    # the service started, to be delivered within 14
+    for status, service, due in (
+        ("referred", "clinic-1", "2026-11-22"),
+        ("in_progress", None, "2026-12-04"),
+    ):
+        urgency, got_service, got_due, steps = by[("service", status)]
+        assert (urgency, got_service, str(got_due)) == ("immediate", service, due)
+        steps = json.loads(steps) if isinstance(steps, str) else steps
+        assert [(s["state"], s["by"], s["at"][:10]) for s in steps] == [
+            (status, "cw1", "2026-11-20")
+        ]
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0017")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0018")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(query).all()] == rows
+    engine.dispose()

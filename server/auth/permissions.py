@@ -66,6 +66,9 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     # accept or decline one (the receiving team's supervisor: ``cases.transfer_decisions``)
     "case.transfer": _SUPERVISORS,
     "case.transfer_accept": _SUPERVISORS,
+    # update a referral's state on the web, for a provider who phoned back
+    # (``cases.referral_decisions``)
+    "referral.update": _SUPERVISORS,
     "queue.read": _SUPERVISORS,
     # submissions (form data) through the API, within the submissions scope
     "submission.read": _SUPERVISORS,

@@ -87,7 +87,15 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
 
 
 def _item_values(item: ItemState) -> dict[str, Any]:
+    r = item.referral
     return {
+        "referral_since": r.since if r else None,
+        "referral_due": r.due if r else None,
+        "referral_urgency": r.urgency if r else None,
+        "referral_reason": r.reason if r else None,
+        "referral_service": r.service_id if r else None,
+        "referral_ack_hours": r.acknowledged_hours if r else None,
+        "referral_steps": [s.to_json() for s in r.steps] if r else None,
         "kind": item.kind,
         "key": item.key,
         "title": item.title,

@@ -40,6 +40,7 @@ from server.cases.models import (
     PlanItem,
     plan_item_order,
 )
+from server.cases.referrals import REFERRAL_KIND, next_states
 from server.cases.scope import device_scope_clause
 from server.services import queries as service_queries
 from server.submissions.models import Submission
@@ -62,7 +63,11 @@ CASES_HEADER = (
 # What a case's label on the phone adds while a supervisor's approval is pending or after
 # a return (the case list shows labels; the property ``approval`` holds the code).
 APPROVAL_LABELS = {"pending": " - approval pending", "returned": " - returned by supervisor"}
-PLAN_ITEMS_HEADER = ("name", "label", "case_ref", "kind", "status", "due", "key")
+# ``next_states``: a referral's state now and the states that may follow it (space
+# separated, what the contact log offers); ``referral_due``: when its next state is due.
+PLAN_ITEMS_HEADER = (
+    "name", "label", "case_ref", "kind", "status", "due", "key", "next_states", "referral_due"
+)  # fmt: skip
 SERVICES_HEADER = (
     "name",
     "label",
@@ -143,10 +148,13 @@ def case_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
 
 
 def plan_item_rows(session: Session, user: User) -> Iterator[tuple[Any, ...]]:
-    for item_id, title, case_ref, kind, status, due, key in _stream(
+    for item_id, title, case_ref, kind, status, due, key, referral_due in _stream(
         session, list_plan_item_list_rows(user)
     ):
-        yield (item_id, f"{case_ref}: {title or kind}", case_ref, kind, status, due, key)
+        following = next_states(status) if kind == REFERRAL_KIND else ()
+        offered = " ".join([status, *following]) if following else ""
+        label = f"{case_ref}: {title or kind}"
+        yield (item_id, label, case_ref, kind, status, due, key, offered, referral_due)
 
 
 def service_rows(session: Session) -> Iterator[tuple[Any, ...]]:
@@ -343,9 +351,10 @@ def list_case_csv_rows(
 
 def list_plan_item_list_rows(
     user: User,
-) -> Select[str, str, str, str, str, str | None, str | None]:
-    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due, key (open
-    items of open cases in the user's device scope)."""
+) -> Select[str, str, str, str, str, str | None, str | None, str | None]:
+    """Columns of plan_items.csv: item_id, title, case_ref, kind, status, due, key,
+    referral_due (open items of open cases in the user's device scope, and referrals whose
+    next state is still due: a delivered service's feedback)."""
     return (
         select(
             PlanItem.item_id,
@@ -355,10 +364,13 @@ def list_plan_item_list_rows(
             PlanItem.status,
             _date_text(PlanItem.due_date),
             PlanItem.key,
+            _date_text(PlanItem.referral_due),
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(
-            device_scope_clause(user), Case.status == CaseStatus.OPEN, PlanItem.is_done.is_(False)
+            device_scope_clause(user),
+            Case.status == CaseStatus.OPEN,
+            or_(PlanItem.is_done.is_(False), PlanItem.referral_due.is_not(None)),
         )
         .order_by(Case.case_ref, *plan_item_order())
     )

@@ -43,7 +43,7 @@ from server.xforms.models import XForm, XFormVersion
 log = logging.getLogger(__name__)
 
 # Raise when a list's columns or rows change shape, so that cached lists are regenerated.
-LIST_FORMAT = 4
+LIST_FORMAT = 5
 SOURCES = {"cases.csv": "cases", "plan_items.csv": "cases", "services.csv": "services"}
 # User columns that a list shows or that decide a scope.
 _USER_COLUMNS = ("username", "role", "team", "is_active")

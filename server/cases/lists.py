@@ -247,6 +247,8 @@ ITEM_LIST_COLUMNS = (
     PlanItem.due_date,
     PlanItem.status,
     PlanItem.is_done,
+    PlanItem.referral_due,
+    PlanItem.referral_urgency,
 )
 
 
@@ -263,6 +265,9 @@ class ItemFilters:
     caseworker: str | None = None
     due_from: date | None = None
     due_to: date | None = None
+    # referrals whose next state was due before that day (open cases), in the order they
+    # fell due (``ix_plan_item_referral_due``)
+    state_overdue_on: date | None = None
 
 
 ITEM_FILTER_NAMES = tuple(f.name for f in fields(ItemFilters))
@@ -305,6 +310,13 @@ def list_items(user: User, **filters: Any) -> Select[Any, Any, str | None]:
         else:  # every open case: the closed ones, fewer, left out
             closed = select(Case.id).where(or_(Case.status < "open", Case.status > "open"))
             where.append(PlanItem.case_id.not_in(closed))
+    if f.state_overdue_on is not None:
+        where.append(PlanItem.referral_due < f.state_overdue_on)
+        if cases:
+            cases.append(Case.status == "open")
+        elif f.overdue_on is None:  # every open case: the closed ones, fewer, left out
+            closed = select(Case.id).where(or_(Case.status < "open", Case.status > "open"))
+            where.append(PlanItem.case_id.not_in(closed))
     if cases:
         where.append(PlanItem.case_id.in_(select(Case.id).where(*cases)))
     if f.kind:
@@ -319,6 +331,8 @@ def list_items(user: User, **filters: Any) -> Select[Any, Any, str | None]:
         where.append(f.due_to >= ITEM_DUE)
     if where:
         stmt = stmt.where(*where)
+    if f.state_overdue_on is not None:
+        return stmt.order_by(PlanItem.referral_due, PlanItem.id)
     return stmt.order_by(ITEM_DUE, PlanItem.id)
 
 

@@ -45,11 +45,32 @@ from server.cases.mapping import (
     ItemUpdate,
 )
 from server.cases.models import CaseStatus
+from server.cases.referrals import (
+    DEFAULT_REFERRAL_RULES,
+    REFERRAL_KIND,
+    Referral,
+    ReferralRules,
+    StateStep,
+    referral_of,
+)
 from server.cases.transfers import ACCEPT, OUT, TransferState, transfer_state
 
 NO_APPROVALS = ApprovalRules()
-DONE_STATUSES = frozenset({"delivered", "done", "completed", "closed", "cancelled", "declined"})
+DONE_STATUSES = frozenset(
+    {
+        "delivered",
+        "done",
+        "completed",
+        "closed",
+        "cancelled",
+        "declined",
+        "not_delivered",
+        "feedback",
+    }
+)
 ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
+# A supervisor's update of a referral's state: ``{"item_id", "state", "reason"}``.
+REFERRAL_ACTION = "referral"
 _ITEM_FIELDS = ("title", "owner", "due", "status")
 
 # Within one instant, submissions fold before supervisor actions: a supervisor decides
@@ -85,6 +106,7 @@ class ItemState:
     is_overdue: bool
     properties: dict[str, Any]
     provenance: dict[str, Any]
+    referral: Referral | None = None  # a service: its referral state (``cases.referrals``)
 
 
 @dataclass(frozen=True)
@@ -164,9 +186,11 @@ def build_case(
     default_frequency_days: int,
     review_interval_days: int,
     approvals: ApprovalRules = NO_APPROVALS,
+    referrals: ReferralRules = DEFAULT_REFERRAL_RULES,
 ) -> CaseState:
     """Fold a case's updates and actions into its state (``approvals``: which updates wait
-    for a supervisor, ``cases.approvals``).
+    for a supervisor, ``cases.approvals``; ``referrals``: when each referral's next state
+    is due, ``cases.referrals``).
 
     A pure function of the *set* of inputs: any permutation, with any resends mixed in,
     gives an equal CaseState.
@@ -200,7 +224,7 @@ def build_case(
     timeline += [(effective_at(a), _ACTION, f"{a.action_id:012d}", a) for a in acts]
     timeline.sort(key=lambda t: (t[0], t[1], t[2]))
 
-    fold = _Fold(ApprovalTracker(approvals, acts))
+    fold = _Fold(ApprovalTracker(approvals, acts), referrals)
     for _, _, _, event in timeline:
         if isinstance(event, CaseUpdate):
             fold.apply_update(event, changes[event.instance_id])
@@ -360,8 +384,9 @@ def _resolutions(acts: list[ActionRecord], keys: set[str]) -> dict[str, ActionRe
 class _Fold:
     """The running state while walking the timeline. Private to this module."""
 
-    def __init__(self, approvals: ApprovalTracker) -> None:
+    def __init__(self, approvals: ApprovalTracker, referrals: ReferralRules) -> None:
         self.approvals = approvals
+        self.referrals = referrals
         self.values: dict[str, Any] = {}
         self.provenance: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
@@ -373,12 +398,22 @@ class _Fold:
         self.registered_at: datetime | None = None
         self.first_at: datetime | None = None
 
-    def _set(self, name: str, value: Any, prov: dict[str, Any]) -> None:
+    def _set(self, name: str, value: Any, prov: dict[str, Any], reason: str | None = None) -> None:
         if name.startswith("item:"):
             _, item_id, item_field = name.split(":", 2)
             item = self.items.get(item_id)
             if item is None:
                 return  # a resolution for an item no update created; nothing to attach to
+            if item_field == "status" and value != item["fields"].get("status"):
+                # the state a referral reached, when, by whom and why (``cases.referrals``)
+                step = StateStep(
+                    state=str(value),
+                    at=datetime.fromisoformat(prov["at"]),
+                    by=prov.get("user"),
+                    instance_id=prov.get("instance_id"),
+                    reason=reason or None,
+                )
+                item["steps"].append(step)
             item["fields"][item_field] = value
             item["provenance"][item_field] = prov
             return
@@ -404,15 +439,18 @@ class _Fold:
                     "key": None,
                     "fields": {},
                     "provenance": {},
+                    "steps": [],
                 }
             elif rank < held["rank"]:
                 held["kind"], held["rank"] = item.kind, rank
             if item.key and not item.is_explicit_id:
                 held["key"] = item.key
         at = u.event_at.isoformat()
+        reasons = {i.item_id: i.properties.get("state_reason") for i in u.items}
         for name, value in changes.items():
             prov = {"value": value, "instance_id": u.instance_id, "user": u.submitter, "at": at}
-            self._set(name, value, prov)
+            reason = reasons.get(name.split(":")[1]) if name.endswith(":status") else None
+            self._set(name, value, prov, reason)
         if u.is_contact:
             self.last_contact = u
         if u.worker_unsafe:
@@ -441,6 +479,11 @@ class _Fold:
                 self._set(
                     match.field, value, {**_prov(value, None, a.actor, a.at), "resolution": key}
                 )
+        elif a.kind == REFERRAL_ACTION and a.payload.get("item_id") in self.items:
+            state = str(a.payload.get("state") or "")
+            if state:
+                name = f"item:{a.payload['item_id']}:status"
+                self._set(name, state, _prov(state, None, a.actor, a.at), a.payload.get("reason"))
         elif a.kind in ("close", OUT):
             self.status = CaseStatus.CLOSED
             self.closed_at = a.at
@@ -539,6 +582,9 @@ class _Fold:
                     is_overdue=due is not None and due < today and not is_done,
                     properties=item_props,
                     provenance=dict(sorted(raw["provenance"].items())),
+                    referral=referral_of(status, raw["steps"], item_props, self.referrals)
+                    if raw["kind"] == REFERRAL_KIND
+                    else None,
                 )
             )
         caseworker = values.get("caseworker")

@@ -289,6 +289,17 @@ class PlanItem(Base):
             "case_id",
             "due_date",  # so that the filters and the count are read from this index alone
         ),
+        # Referrals whose next state is overdue (the worklist, the referrals page), in the
+        # order they fell due, told in or out from the entries.
+        Index("ix_plan_item_referral_due", "referral_due", "id", "case_id", "status"),
+        # The services directory's open referrals and time to acknowledge, per service.
+        Index(
+            "ix_plan_item_referral_service",
+            "referral_service",
+            "is_done",
+            "referral_ack_hours",
+            "case_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -307,6 +318,20 @@ class PlanItem(Base):
     is_done: Mapped[bool] = mapped_column(Boolean, default=False)
     properties: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     provenance: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    # A referral (a service: ``cases.referrals``), derived by every rebuild: when its state
+    # (``status``) was reached, when the next state is due, its urgency, the reason of its
+    # state (declined, not delivered), the directory service referred to, the hours from
+    # referred to acknowledged, and every state it reached ([{state, at, by, instance_id,
+    # reason}]). NULL for other items.
+    referral_since: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    referral_due: Mapped[date | None] = mapped_column(Date, default=None)
+    referral_urgency: Mapped[str | None] = mapped_column(String(20), default=None)
+    referral_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    referral_service: Mapped[str | None] = mapped_column(String(64), default=None)
+    referral_ack_hours: Mapped[int | None] = mapped_column(Integer, default=None)
+    referral_steps: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JsonType, nullable=True, default=None
+    )
 
     case: Mapped[Case] = relationship(back_populates="plan_items")
 

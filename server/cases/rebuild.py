@@ -404,6 +404,7 @@ def _build(
         default_frequency_days=settings.default_contact_frequency_days,
         review_interval_days=settings.review_interval_days,
         approvals=settings.approvals,
+        referrals=settings.referrals,
     )
 
 

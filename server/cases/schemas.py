@@ -13,6 +13,7 @@ from server.cases.case_file import CaseDetail
 from server.cases.lists import CASE_SORTS
 from server.cases.mapping import ITEM_KINDS, canonical_ref
 from server.cases.models import Case, CaseStatus, PlanItem
+from server.cases.referrals import REFERRAL_KIND, next_states
 from server.timeutil import utcnow
 
 RISK_LEVELS = ("low", "medium", "high")
@@ -65,9 +66,28 @@ class PlanItemSchema(Schema):
     is_overdue = fields.Method("_is_overdue")
     properties = fields.Dict(keys=fields.String())
     provenance = fields.Dict(keys=fields.String(), values=fields.Nested(ProvenanceSchema))
+    # a service: its referral state (``cases.referrals``); None for other items
+    referral = fields.Method("_referral")
 
     def _is_overdue(self, item: PlanItem) -> bool:
         return bool(item.due_date and not item.is_done and item.due_date < utcnow().date())
+
+    def _referral(self, item: PlanItem) -> dict[str, Any] | None:
+        if item.kind != REFERRAL_KIND:
+            return None
+        due = item.referral_due
+        return {
+            "state": item.status,
+            "since": item.referral_since.isoformat() if item.referral_since else None,
+            "next_due": due.isoformat() if due else None,
+            "next_states": [s.value for s in next_states(item.status)],
+            "is_overdue": bool(due and due < utcnow().date()),
+            "urgency": item.referral_urgency,
+            "reason": item.referral_reason,
+            "service_id": item.referral_service,
+            "acknowledged_hours": item.referral_ack_hours,
+            "steps": list(item.referral_steps or []),
+        }
 
 
 class CandidateSchema(Schema):
@@ -246,6 +266,8 @@ class ItemQueryArgs(Schema):
     status = fields.String(load_default=None, validate=validate.Length(max=30))
     open = fields.Boolean(load_default=False)
     overdue = fields.Boolean(load_default=False)
+    # referrals whose next state is overdue
+    state_overdue = fields.Boolean(load_default=False)
     team = fields.String(load_default=None, validate=validate.Length(max=80))
     caseworker = fields.String(load_default=None, validate=validate.Length(max=80))
     due_from = _day()
@@ -261,6 +283,7 @@ def item_list_kwargs(args: dict[str, Any], today: date) -> dict[str, Any]:
         **{k: args[k] for k in kept},
         "open_only": args["open"],
         "overdue_on": today if args["overdue"] else None,
+        "state_overdue_on": today if args["state_overdue"] else None,
     }
 
 

@@ -14,6 +14,7 @@ from server.cases.limits import (
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_REPEAT_INSTANCES,
 )
+from server.cases.referrals import DEFAULT_REFERRAL_RULES, ReferralRules, parse_due_setting
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class CaseSettings:
     # plan that leaves the case at high risk.
     approve_closure: bool = True
     approve_high_risk_plan: bool = True
+    # Days from a referral's state to its next, by urgency (``cases.referrals``).
+    referrals: ReferralRules = DEFAULT_REFERRAL_RULES
 
     @property
     def approvals(self) -> ApprovalRules:
@@ -67,6 +70,7 @@ def case_settings(app: Configured) -> CaseSettings:
         max_repeat_instances=max(0, int(config["MAX_REPEAT_INSTANCES"])),
         approve_closure=_flag(config["APPROVE_CLOSURE"]),
         approve_high_risk_plan=_flag(config["APPROVE_HIGH_RISK_PLAN"]),
+        referrals=parse_due_setting(config.get("REFERRAL_DUE")),
     )
 
 

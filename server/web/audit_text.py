@@ -53,6 +53,7 @@ ACTIONS: dict[str, Any] = {
     "case.transfer_accept": _l("Accepted a case's transfer"),
     "case.transfer_decline": _l("Declined a case's transfer"),
     "case.transfer_out": _l("Transferred a case to an outside agency"),
+    "case.referral": _l("Updated a referral's state"),
     "service.create": _l("Added a service"),
     "service.update": _l("Changed a service"),
     "service.import": _l("Imported the services directory"),

@@ -17,8 +17,10 @@ from flask_babel import gettext as _
 from server import db
 from server.cases.case_forms import FormWords, read_form_words
 from server.cases.mapping import CARE_PLAN, CARE_PLAN_REVIEW
+from server.cases.referrals import next_states
 from server.web.access import can
 from server.web.locale import user_zone
+from server.web.referral_labels import state_label, urgency_label
 
 
 def _locale() -> Locale:
@@ -153,6 +155,11 @@ def item_title(item: Any) -> str:
     return str(item.title) if item.title else ""
 
 
+def referral_choices(status: str) -> list[tuple[str, str]]:
+    """The states that may follow a referral's state now, as options."""
+    return [(s.value, state_label(s.value)) for s in next_states(status)]
+
+
 def _globals() -> dict[str, Any]:
     return {
         "can": can,
@@ -173,4 +180,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(kind_options, "kind_options")
     app.add_template_global(status_options, "status_options")
     app.add_template_filter(item_title, "item_title")
+    app.add_template_filter(state_label, "referral_state")
+    app.add_template_filter(urgency_label, "urgency")
+    app.add_template_filter(referral_choices, "referral_choices")
     app.context_processor(_globals)

@@ -17,6 +17,7 @@ from server.cases.case_file import ActionEntry, CaseDetail, TimelineEntry
 from server.cases.case_forms import CaseForms
 from server.cases.models import CaseConflict
 from server.submissions.filled import FilledForm
+from server.web.referral_labels import state_label
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,13 @@ def decision_text(kind: str, payload: dict[str, Any], forms: CaseForms | None = 
         return _(
             "Transferred the case to %(agency)s, outside the system, and closed it as transferred",
             agency=_none(payload.get("agency")),
+        )
+    if kind == "referral":
+        return _(
+            "Updated the referral %(title)s: %(before)s, now %(state)s",
+            title=_none(payload.get("title")),
+            before=state_label(payload.get("state_before")),
+            state=state_label(payload.get("state")),
         )
     if kind == "rename":
         return _(

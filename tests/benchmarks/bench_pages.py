@@ -150,15 +150,31 @@ def queue_submissions(count: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def build(url: str, env: dict[str, str], cases: int) -> None:
-    """The whole database, through ``server.intake.receive``."""
+def create_people(session: Any, settings: Any) -> None:
+    """One admin, and the teams with their supervisor and caseworkers."""
+    from server.auth import service as auth
+
+    auth.create_user(session, settings, "admin", "admin", PASSWORD)
+    for t in range(TEAMS):
+        team = f"team{t:02d}"
+        auth.create_team(session, team, None)
+        auth.create_user(session, settings, f"sup{t:02d}", "supervisor", PASSWORD, team=team)
+        for c in range(CASEWORKERS_PER_TEAM):
+            name = caseworker_name(t * CASEWORKERS_PER_TEAM + c)
+            auth.create_user(session, settings, name, "caseworker", PASSWORD, team=team)
+    session.commit()
+
+
+def build(url: str, env: dict[str, str], cases: int, start: int = 0) -> None:
+    """The whole database, through ``server.intake.receive``; from case number ``start``
+    when an earlier build was stopped part way (its people and forms are there already)."""
     cli(env, "migrate")
-    cli(env, "publish-xlsforms", str(ROOT / "xlsforms"))
+    if not start:
+        cli(env, "publish-xlsforms", str(ROOT / "xlsforms"))
     os.environ.update(env)
     from server import create_app, db
     from server.audit.models import AuditEvent
     from server.auth import auth_settings
-    from server.auth import service as auth
     from server.auth.models import User
     from server.cases.settings import case_settings
     from server.intake import receive
@@ -168,15 +184,8 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
     with app.app_context():
         session = db.session()
         settings = auth_settings()
-        auth.create_user(session, settings, "admin", "admin", PASSWORD)
-        for t in range(TEAMS):
-            team = f"team{t:02d}"
-            auth.create_team(session, team, None)
-            auth.create_user(session, settings, f"sup{t:02d}", "supervisor", PASSWORD, team=team)
-            for c in range(CASEWORKERS_PER_TEAM):
-                name = caseworker_name(t * CASEWORKERS_PER_TEAM + c)
-                auth.create_user(session, settings, name, "caseworker", PASSWORD, team=team)
-        session.commit()
+        if not start:
+            create_people(session, settings)
         users = {u.username: u for u in session.scalars(select(User))}
         cases_settings = case_settings(app)
         callers = {name: Caller(user=u, device=None) for name, u in users.items()}
@@ -195,9 +204,10 @@ def build(url: str, env: dict[str, str], cases: int) -> None:
                 print(f"  {done} submissions, {rate:.0f}/s", file=sys.stderr, flush=True)
 
         # One case with 50 timeline entries, kept by the first caseworker.
-        send(case_submissions(0, 49))
-        for n in range(1, cases):
-            send(case_submissions(n, 3 if n % 5 else 2))
+        if not start:
+            send(case_submissions(0, 49))
+        for n in range(max(start, 1), cases):
+            send(case_submissions(n, 4 if n % 5 == 0 else 3))
         send(queue_submissions(max(20, cases // 500)))
 
         # Audit events: five for every case (case views, lists, exports), in bulk.
@@ -439,14 +449,20 @@ def main() -> None:
     with engine.connect() as conn:
         try:
             existing = conn.scalar(select(func.count()).select_from(text("case_record"))) or 0
+            finished = conn.scalar(select(func.count()).select_from(text("audit_event"))) or 0
+            last_ref = conn.scalar(text("SELECT max(case_ref) FROM case_record"))
         except Exception:  # no schema yet
-            existing = 0
+            existing = finished = 0
     engine.dispose()
-    if existing:
+    if existing and finished:
         print(f"reusing a database of {existing} cases", file=sys.stderr)
         cli(env, "migrate")
     else:
-        build(url, env, args.cases)
+        # A build stopped part way goes on after the last case it made: they are made in order.
+        start = int(last_ref.removeprefix("CP-")) + 1 if existing else 0
+        if start:
+            print(f"going on from case {start}", file=sys.stderr)
+        build(url, env, args.cases, start=start)
     if args.build_only:
         return
 

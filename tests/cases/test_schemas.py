@@ -50,8 +50,9 @@ def test_case_detail_shape(world: World, session: Session) -> None:
     (item,) = data["plan_items"]
     assert sorted(item) == [
         "due_date", "is_done", "is_overdue", "item_id", "kind", "owner", "properties",
-        "provenance", "status", "title",
+        "provenance", "referral", "status", "title",
     ]  # fmt: skip
+    assert item["referral"] is None  # a need; a service carries its referral state
     (conflict,) = data["conflicts"]
     assert conflict["field"] == "risk_level"
     assert conflict["is_resolved"] is False

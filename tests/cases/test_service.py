@@ -394,8 +394,10 @@ def test_device_lists_per_user_and_hash(world: World, session: Session) -> None:
     ]
     assert {r[0] for r in _csv(session, "cases.csv", sup)[1:]} == {E1, E2}
     items = _csv(session, "plan_items.csv", amina)
-    assert items[0] == ["name", "label", "case_ref", "kind", "status", "due", "key"]
-    assert [r[2:] for r in items[1:]] == [["CP-1", "need", "open", "2024-06-01", "school"]]
+    assert items[0] == [
+        "name", "label", "case_ref", "kind", "status", "due", "key", "next_states", "referral_due"
+    ]  # fmt: skip
+    assert [r[2:] for r in items[1:]] == [["CP-1", "need", "open", "2024-06-01", "school", "", ""]]
 
     amina_hash = _list_md5(session, amina)
     bo_hash = _list_md5(session, bo)

@@ -22,7 +22,7 @@ from server import db
 from server.audit import queries as audit_queries
 from server.auth.models import User
 from server.cases import dashboard, item_counts, lists, queries, report_counts
-from server.cases.models import Case
+from server.cases.models import Case, PlanItem
 from server.db import make_engine
 from server.migrations import upgrade
 from server.reports import service as reports
@@ -58,6 +58,10 @@ LARGE_DATABASE_STATS = [
     ("plan_item", "ix_plan_item_open_due", "350000 175000 1000 1 1"),
     ("plan_item", "sqlite_autoindex_plan_item_1", "350000 4 1"),
     ("plan_item", "ix_plan_item_list", "350000 350 1 1 1 1 1 1"),
+    # 100 000 referrals: most in one of a few hundred due days, the rest NULL
+    ("plan_item", "ix_plan_item_referral_due", "350000 1000 1 1 1"),
+    # referrals to 300 directory services; other items NULL
+    ("plan_item", "ix_plan_item_referral_service", "350000 1200 600 100 1"),
     ("audit_event", "ix_audit_event_action", "500000 50000"),
     ("audit_event", "ix_audit_event_actor_at", "500000 2500 1"),
     ("audit_event", "ix_audit_event_at", "500000 1"),
@@ -521,6 +525,39 @@ def test_plan_item_lists_come_from_indexes(
         ids = _ids_plan(found)  # (one caseworker's items come from their cases)
         assert "ix_plan_item_list" in ids, ids
         _unsorted(ids)
+
+
+@pytest.mark.parametrize("who", ["adm", "sup", "cw"])
+def test_overdue_referral_steps_come_from_their_index(session: Session, who: str) -> None:
+    """The worklist's and the referrals page's overdue referral steps: the items' entries
+    in the order they fell due (ix_plan_item_referral_due), or a case's from its own index;
+    never every item, and the count bounded the same way."""
+    me = user(session, who)
+    stmt = lists.list_items(me, kind="service", state_overdue_on=TODAY)
+
+    def run() -> None:
+        lists.paginate_items(session, stmt, 2, 50)
+        db.first_by_id(session, stmt, PlanItem.id, 20)
+        db.count_capped(session, stmt)
+
+    found = plans(session, run)
+    assert_no_full_scan(found)
+    text = combined(found)
+    # (PostgreSQL plans an empty table by its own guesses: any of the items' indexes)
+    assert re.search(r"ix_plan_item_(referral_due|case_open|list)|uq_plan_item_case_id", text), text
+    if who == "adm" and session.get_bind().dialect.name == "sqlite":
+        ids = _ids_plan(found)
+        assert "ix_plan_item_referral_due" in ids, ids
+        _unsorted(ids)
+
+
+def test_directory_referral_figures_read_the_service_index(session: Session) -> None:
+    """A page of the services directory sums its services' referrals from
+    ix_plan_item_referral_service, not from every item."""
+    found = plans(session, lambda: queries.referral_figures(session, ["s1", "s2", "s3"]))
+    assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
+        assert "ix_plan_item_referral_service" in combined(found), combined(found)
 
 
 def test_the_lists_words_are_one_lookup_of_each_forms_current_version(session: Session) -> None:

@@ -400,6 +400,7 @@ COUNTED = {
     "n-kind-service": ("link-kind-service", "items"),
     "n-kind-action": ("link-kind-action", "items"),
     "n-kind-decision": ("link-kind-decision", "items"),
+    "n-referral-steps-overdue": ("link-referral-steps-overdue", "items"),
 }
 
 

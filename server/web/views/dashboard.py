@@ -87,6 +87,10 @@ def dashboard() -> str:
     items, more_items = db.first_by_id(
         session, lists.list_items(user, overdue_on=day), PlanItem.id, LIST_LIMIT
     )
+    # referrals whose next state is overdue, in the order they fell due
+    steps_stmt = lists.list_items(user, kind="service", state_overdue_on=day)
+    steps, more_steps = db.first_by_id(session, steps_stmt, PlanItem.id, LIST_LIMIT)
+    steps_n, steps_more_n = db.count_capped(session, steps_stmt)
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
     alerts_n = session.scalar(dashboard_queries.count_worker_safety_alerts(user, since)) or 0
     alerts = session.execute(
@@ -117,6 +121,10 @@ def dashboard() -> str:
         more_contacts=more_contacts,
         items=items,
         more_items=more_items,
+        steps=steps,
+        more_steps=more_steps,
+        steps_n=steps_n,
+        steps_more_n=steps_more_n,
         today=day,
         yesterday=day - timedelta(days=1),
         week_end=day + WEEK,

@@ -14,9 +14,11 @@ from server import db
 from server.auth.permissions import requires
 from server.cases import lists
 from server.cases.mapping import ITEM_KINDS
+from server.cases.referrals import ReferralState
 from server.cases.schemas import ItemQueryArgs, item_list_kwargs
 from server.web.access import me
 from server.web.bp import bp
+from server.web.referral_labels import state_label
 from server.web.today import today
 from server.web.views.cases import _sees_others, assignable_caseworkers, team_names
 
@@ -55,6 +57,7 @@ def _page(endpoint: str, *, referrals: bool) -> str:
         kinds=ITEM_KINDS,
         caseworkers=assignable_caseworkers(user) if _sees_others(user) else [],
         teams=team_names(user),
+        states=[(s.value, state_label(s.value)) for s in ReferralState],
         today=today(),
     )
 

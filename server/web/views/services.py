@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from server import db
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
+from server.cases import queries as case_queries
 from server.db import paginate
 from server.errors import AppError
 from server.services import queries, service
@@ -60,8 +61,13 @@ def service_list() -> str:
     stmt = queries.list_services(category=category, q=q)
     page = paginate(session, stmt, page_no, PER_PAGE)
     args = {k: v for k, v in {"q": q, "category": category}.items() if v}
+    figures = case_queries.referral_figures(session, [s.service_id for s in page.items])
     return render_template(
-        "web/services/list.html", page=page, args=args, categories=queries.list_categories(session)
+        "web/services/list.html",
+        page=page,
+        args=args,
+        categories=queries.list_categories(session),
+        figures=figures,
     )
 
 
