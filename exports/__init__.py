@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from exports.batches import BatchFormatter, BatchRows, Formatted
-from exports.cases import case_rows, case_tables
+from exports.cases import case_rows, case_tables, case_words
 from exports.formats import CASE_FORMATS, FORM_FORMATS, FORMATS, case_format, form_format
 from exports.geo import geo_features
 from exports.options import ExportOptionError, ExportOptions
@@ -40,6 +40,7 @@ __all__ = [
     "ExportOptionError",
     "ExportOptions",
     "ExportSummary",
+    "check_case_language",
     "export_cases",
     "export_form",
 ]
@@ -173,6 +174,10 @@ def export_cases(
 ) -> ExportSummary:
     """Export cases, plan items, contacts and conferences as linked tables (``csv``/``xlsx``).
 
+    With ``options.labels``, the columns a form's question fills are headed by its label and
+    answers chosen from a list, plan item kinds and statuses are the forms' labels, in
+    ``options.language`` (codes are the default).
+
     ``scope_user`` limits the cases to those the user may see (None: all). ``progress`` counts
     cases, as :func:`export_form` counts submissions.
     """
@@ -182,11 +187,20 @@ def export_cases(
     options = options or ExportOptions()
     started = time.perf_counter()
     src = source.case_export_source(session, scope_user, options)
-    tables = case_tables(src.property_names, src.sensitive_properties, options)
+    words = case_words(src.definitions, options.language) if options.labels else None
+    tables = case_tables(src.property_names, src.sensitive_properties, options, words)
     today = options.as_of or datetime.now(UTC).date()
     with _table_writer(spec.writer, fh) as writer:
-        counts = writer.write_tables(tables, case_rows(tables, src.records, today), progress)
+        rows = case_rows(tables, src.records, today, words)
+        counts = writer.write_tables(tables, rows, progress)
     return ExportSummary(fmt, counts, time.perf_counter() - started, counts["cases"])
+
+
+def check_case_language(session: Session, language: str) -> None:
+    """Refuse (``ExportOptionError``) a label language no form has, before exporting."""
+    from exports import source
+
+    source.check_case_language(session, language)
 
 
 def _table_writer(writer: type[Writer], fh: IO[bytes]) -> TableWriter:

@@ -237,6 +237,7 @@ def list_plan_items(user: Any | None) -> Select[*tuple[Any, ...]]:
             PlanItem.due_date,
             PlanItem.status,
             PlanItem.is_done,
+            Case.status,
         )
         .join(Case, Case.id == PlanItem.case_id)
         .where(case_scope(user))

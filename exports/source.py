@@ -8,7 +8,7 @@ submissions are read by id range, see ``_in_id_order``), and the small id → na
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from exports import queries
 from exports.batches import Names, RawSubmission
-from exports.cases import CaseRecord, ContributionRecord, PlanItemRecord
+from exports.cases import CaseRecord, ContributionRecord, PlanItemRecord, case_words
 from exports.options import ExportOptions
 from exports.tables import SubmissionRecord, sensitive_paths, without_sensitive
 from server.errors import AppError
@@ -49,6 +49,7 @@ class CaseExportSource:
     sensitive_properties: set[str]
     total: int
     records: Iterator[CaseRecord | PlanItemRecord | ContributionRecord]
+    definitions: list[FormDefinition] = field(default_factory=list)  # oldest first
 
 
 def _stream(session: Session, stmt: Any) -> Iterator[Any]:
@@ -192,6 +193,18 @@ def sensitive_property_names(definitions: list[FormDefinition]) -> set[str]:
     return {f.save_to or f.name for d in definitions for f in d.fields if f.path in paths}
 
 
+def check_case_language(session: Session, language: str) -> None:
+    """``ExportOptionError`` unless a form has the label language ``language``: refused
+    before an export starts, not half-way through its download."""
+    case_words(
+        [
+            FormDefinition.from_json(d)
+            for d in session.execute(queries.list_all_definitions()).scalars()
+        ],
+        language,
+    )
+
+
 def case_export_source(
     session: Session, scope_user: Any | None, options: ExportOptions
 ) -> CaseExportSource:
@@ -235,4 +248,6 @@ def case_export_source(
                 instance_id=row.instance_id,
             )
 
-    return CaseExportSource(names, sensitive_property_names(definitions), total, records())
+    return CaseExportSource(
+        names, sensitive_property_names(definitions), total, records(), definitions
+    )

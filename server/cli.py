@@ -517,14 +517,29 @@ def export(
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--include-sensitive", is_flag=True, help="Include sensitive case properties.")
 @click.option("--reason", default=None, help="Why sensitive fields are needed (recorded).")
+@click.option("--labels", is_flag=True, help="The forms' labels instead of names and codes.")
+@click.option("--language", default=None, help="Label language, e.g. fr or 'French (fr)'.")
 @needs_current_schema
-def export_cases(fmt: str, out: Path, include_sensitive: bool, reason: str | None) -> None:
+def export_cases(
+    fmt: str,
+    out: Path,
+    include_sensitive: bool,
+    reason: str | None,
+    labels: bool,
+    language: str | None,
+) -> None:
     """Export cases, plan items, contacts and conferences as linked tables."""
     _export(
         "cases",
         None,
         out,
-        {"format": fmt, "include_sensitive": include_sensitive, "reason": reason},
+        {
+            "format": fmt,
+            "include_sensitive": include_sensitive,
+            "reason": reason,
+            "labels": labels,
+            "language": language,
+        },
     )
 
 

@@ -12,6 +12,7 @@ chose: however long the history, five queries at most.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,7 +138,10 @@ def read_case_forms(session: Session, detail: CaseDetail, language: str | None) 
     # A later version's words win, and the registering form's (the case plan) over those
     # of the forms that follow it up.
     registering = {e.form_id for e in entries if e.is_registration}
-    ordered = sorted(words.values(), key=lambda w: (w.form_id in registering, w.version_id))
+    ordered = sorted(
+        words.values(),
+        key=lambda w: (w.is_registration or w.form_id in registering, w.version_id),
+    )
     return CaseForms(
         filled=filled,
         fields=_fields(detail, ordered),
@@ -157,7 +161,16 @@ def read_case_forms(session: Session, detail: CaseDetail, language: str | None) 
 
 
 def _labels(session: Session, version_ids: set[int], language: str | None) -> dict[int, FormLabels]:
-    md5 = xform_queries.list_version_md5(session, sorted(version_ids))
+    return _labels_of(
+        session, xform_queries.list_version_md5(session, sorted(version_ids)), language
+    )
+
+
+def _labels_of(
+    session: Session, md5: Mapping[int, str], language: str | None
+) -> dict[int, FormLabels]:
+    """The words of the versions ``md5`` names (id -> MD5), reading the XForms only of
+    those this process has not read yet."""
     missing = [v for v, m in sorted(md5.items()) if not form_labels.cached(v, m)]
     xml = xform_queries.list_version_xml(session, missing)
     out = {}
@@ -263,3 +276,73 @@ def _risk_history(
         last = level
         out.append(RiskChange(e.event_at, risk_words.get(str(level), str(level)), e.submitter))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class FormWords:
+    """What the forms in use call the codes that lists show: plan item kinds and statuses,
+    risk levels and contact frequencies, in one language (the choice labels and repeat
+    labels of every form's current version; the registering form's words win)."""
+
+    item_kinds: Mapping[str, str] = field(default_factory=dict)
+    item_statuses: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    risk_levels: Mapping[str, str] = field(default_factory=dict)
+    frequencies: Mapping[str, str] = field(default_factory=dict)
+
+    def kind(self, kind: str) -> str | None:
+        return self.item_kinds.get(kind)
+
+    def status(self, kind: str, status: str) -> str | None:
+        """A plan item's status as the form that makes items of its kind words it."""
+        return self.item_statuses.get(kind, {}).get(status) or self.item_statuses.get("", {}).get(
+            status
+        )
+
+    def risk(self, level: str | None) -> str | None:
+        return self.risk_levels.get(level) if level else None
+
+    def frequency(self, value: Any) -> str | None:
+        return self.frequencies.get(str(value)) if value not in (None, "") else None
+
+
+def form_words(words: list[FormLabels]) -> FormWords:
+    """Pure: the list words of these versions' labels (registering forms' last, so they
+    win; then newer over older)."""
+    ordered = sorted(words, key=lambda w: (w.is_registration, w.version_id))
+    return FormWords(
+        item_kinds=_item_kinds(ordered),
+        item_statuses=_item_statuses(ordered),
+        risk_levels=_risk_words(ordered),
+        frequencies=_choices_of(ordered, {"contact_frequency"}),
+    )
+
+
+def read_current_labels(session: Session, language: str | None) -> dict[str, FormLabels]:
+    """The words of every form's current version in ``language``, by form ID (one query
+    for the versions; their XForms are read once per process)."""
+    md5 = xform_queries.list_current_version_md5(session)
+    return {w.form_id: w for w in _labels_of(session, md5, language).values()}
+
+
+# (the current versions and their MD5s, language) -> words: a page asks one light query
+# for the current versions, then reads everything else from memory.
+_words: dict[tuple[tuple[tuple[int, str], ...], str | None], FormWords] = {}
+_words_lock = threading.Lock()
+
+
+def read_form_words(session: Session, language: str | None) -> FormWords:
+    """The words lists show for codes, from every form's current version, in ``language``
+    (a locale code, "fr") where the forms have it. One query for the current versions;
+    their XForms are read once per process (``server.xforms.labels``)."""
+    md5 = xform_queries.list_current_version_md5(session)
+    key = (tuple(sorted(md5.items())), language)
+    with _words_lock:
+        found = _words.get(key)
+    if found is not None:
+        return found
+    found = form_words(list(_labels_of(session, md5, language).values()))
+    with _words_lock:
+        if len(_words) >= form_labels.MAX_CACHED:
+            _words.clear()
+        _words[key] = found
+    return found

@@ -30,6 +30,9 @@ class CaseExportArgs(Schema):
         unknown = EXCLUDE  # the export page shares its option fields with form exports
 
     format = fields.String(load_default="csv", validate=validate.OneOf(CASE_FORMATS))
+    # the forms' labels as headers and values instead of names and codes, in ``language``
+    labels = fields.Boolean(load_default=False)
+    language = fields.String(load_default=None, validate=validate.Length(min=1, max=40))
     include_sensitive = fields.Boolean(load_default=False)
     # why sensitive fields are needed (required with them; recorded in the audit log)
     reason = fields.String(load_default=None, validate=validate.Length(max=MAX_REASON_LENGTH))

@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from exports import FORMATS, ExportOptionError, ExportOptions, export_cases, export_form
+from exports import (
+    FORMATS,
+    ExportOptionError,
+    ExportOptions,
+    check_case_language,
+    export_cases,
+    export_form,
+)
 from exports.tables import sensitive_paths, without_sensitive
 from server import sensitivity
 from server.audit import service as audit
@@ -135,7 +142,16 @@ def prepare_case_export(
     session: Session, actor: User, args: dict[str, Any], ip: str | None = None
 ) -> ExportRequest:
     reason = _check_role(actor, args)
-    options = ExportOptions(include_sensitive=args.get("include_sensitive", False))
+    try:
+        options = ExportOptions(
+            include_sensitive=args.get("include_sensitive", False),
+            labels=args.get("labels", False),
+            language=args.get("language"),
+        )
+        if options.labels and options.language:
+            check_case_language(session, options.language)
+    except ExportOptionError as exc:
+        raise AppError("export.bad_option", str(exc)) from exc
     request = ExportRequest("cases", args.get("format", "csv"), options)
     audit.record(
         session,

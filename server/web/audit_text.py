@@ -7,6 +7,7 @@ and nothing for empty values.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ ACTIONS: dict[str, Any] = {
     "auth.login_locked": _l("Sign-in refused: account locked"),
     "auth.lockout_lift": _l("Lifted a sign-in lock-out"),
     "user.password_change": _l("Changed their own password"),
+    "user.preferences": _l("Changed their language or time zone"),
     "team.create": _l("Added a team"),
     "team.delete": _l("Removed a team"),
     "user.create": _l("Created a user"),
@@ -61,6 +63,7 @@ ACTIONS: dict[str, Any] = {
     "submission.view": _l("Viewed a submission"),
     "submission.view_xml": _l("Viewed a submission's XML"),
     "submission.attachment": _l("Downloaded a submission's file"),
+    "submission.files_refused": _l("Refused the files resent with a submission"),
     "export.form": _l("Exported a form's submissions"),
     "export.cases": _l("Exported cases"),
     "export.report": _l("Downloaded a report"),
@@ -121,10 +124,32 @@ NAMES: dict[str, Any] = {
     "agency": _l("Outside agency"),
     "username_before": _l("Was with"),
     "closure_reason": _l("Closure reason"),
+    "approval_kind": _l("Sent for approval"),
+    "requested_by": _l("Sent by"),
+    "comment": _l("Comment"),
+    "at": _l("At"),
+    "time_zone": _l("Time zone"),
+    "service_id": _l("Service"),
+    "fields": _l("Fields"),
+    "missing": _l("Missing"),
+    "filename": _l("File"),
+    "size": _l("Size (bytes)"),
+    "files": _l("Files"),
+    "code": _l("Why"),
+    "device_key": _l("Device"),
 }
 
 # Detail key -> its coded values in words.
 VALUES: dict[str, dict[str, Any]] = {
+    "role": {
+        "admin": _l("admin"),
+        "supervisor": _l("supervisor"),
+        "caseworker": _l("caseworker"),
+        "designer": _l("designer"),
+    },
+    "state": {"open": _l("open"), "closing": _l("closing"), "closed": _l("closed")},
+    "approval_kind": {"closure": _l("Closure"), "plan": _l("Case plan")},
+    "closure_reason": {"transferred": _l("transferred to an outside agency")},
     "scope": {
         "pair": _l("this account from this address"),
         "address": _l("every account from this address"),
@@ -164,6 +189,22 @@ def target_label(target_type: str) -> str:
     return str(found) if found is not None else target_type
 
 
+def question_namer(labels: Mapping[str, Any]) -> Callable[[str], str]:
+    """Names "form_id:path" by its question's label and its form's title, in the words of
+    each form's current version (``labels``: form ID -> ``FormLabels``); any other text, or
+    a question no longer in the form, as it is."""
+
+    def name(ref: str) -> str:
+        form_id, _, path = ref.partition(":")
+        words = labels.get(form_id)
+        if not path or words is None or words.question(path) is None:
+            return ref
+        label = words.label(path)
+        return f"{label} ({words.title})" if label else ref
+
+    return name
+
+
 def _value(value: Any) -> str:
     if isinstance(value, bool):
         return str(_l("yes") if value else _l("no"))
@@ -190,16 +231,21 @@ def _name(key: str) -> str:
     return str(found) if found is not None else key.replace("_", " ").capitalize()
 
 
-def audit_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+def audit_details(
+    details: dict[str, Any] | None, question: Callable[[str], str] | None = None
+) -> list[tuple[str, str]]:
     """(name, value) pairs to show, in a stable order: empty values left out, flags as
-    yes/no, and a changed value with what it was ("south (was north)")."""
+    yes/no, and a changed value with what it was ("south (was north)"). ``question`` names
+    a sensitive answer read ("case_plan:about/risk_summary") in words."""
     details = details or {}
+    if question is not None and isinstance(details.get("sensitive"), list):
+        details = {**details, "sensitive": [question(str(s)) for s in details["sensitive"]]}
     shown: list[tuple[str, str]] = []
     for key in sorted(details):
         if key.endswith(BEFORE) and key[: -len(BEFORE)] in details:
             continue  # shown with the new value
         value = details[key]
-        before = details.get(key + BEFORE, None)
+        before = details.get(key + BEFORE)
         had_before = key + BEFORE in details
         if _is_empty(value) and not had_before:
             continue

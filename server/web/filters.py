@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
-from flask import Flask
-from flask_babel import get_locale
+from flask import Flask, g
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
+from server import db
+from server.cases.case_forms import FormWords, read_form_words
 from server.cases.mapping import CARE_PLAN, CARE_PLAN_REVIEW
 from server.cases.referrals import next_states
 from server.web import consent_words
@@ -85,10 +87,65 @@ def zip_label(values: Iterable[str]) -> list[tuple[str, str]]:
     return [(v, str(_(v))) for v in values]
 
 
+def form_words() -> FormWords:
+    """What the forms in use call the codes a page shows (kinds, statuses, risk levels), in
+    the user's language: read once per request, from a per-version cache
+    (``cases.case_forms.read_form_words``), never per row."""
+    found: FormWords | None = g.get("form_words")
+    if found is None:
+        locale = get_locale()
+        found = read_form_words(db.session(), str(locale) if locale else None)
+        g.form_words = found
+    return found
+
+
 def item_kind(kind: str) -> str:
-    """A plan item's kind in words (the care plan's kinds are not words as they stand)."""
+    """A plan item's kind as the form that makes such items labels them ("Protection
+    need"); else in the interface's words (the care plan's kinds are the server's own)."""
     words = {CARE_PLAN: _("care plan"), CARE_PLAN_REVIEW: _("care plan review")}
-    return str(words.get(kind) or _(kind))
+    return str(form_words().kind(kind) or words.get(kind) or _(kind))
+
+
+def item_status(status: str | None, kind: str = "") -> str:
+    """A plan item's status as the form that makes items of its kind labels it."""
+    if not status:
+        return "—"
+    return str(form_words().status(kind, status) or _(status))
+
+
+def risk(level: str | None) -> str:
+    """A risk level as the forms label it ("High risk"), "—" when none is recorded."""
+    if not level:
+        return "—"
+    return str(form_words().risk(level) or _(level))
+
+
+def frequency(days: int | None) -> str:
+    """How often a case is to be contacted, as the forms offer it ("Weekly (every 7 days)"),
+    else as a number of days."""
+    if not days:
+        return "—"
+    return str(form_words().frequency(days) or ngettext("%(num)s day", "%(num)s days", days))
+
+
+def risk_options(values: Iterable[str]) -> list[tuple[str, str]]:
+    """Options of a risk filter, in the forms' words."""
+    return [(v, risk(v)) for v in values]
+
+
+def status_options(kind: str = "", current: str | None = None) -> list[tuple[str, str]]:
+    """Options of a plan item status filter: the statuses the forms offer for items of
+    ``kind`` ("": of any kind), in their words, and the one asked for if they do not."""
+    words = form_words().item_statuses
+    options = dict(words.get(kind) or words.get("") or {})
+    if options and current and current not in options:
+        options[current] = item_status(current, kind)
+    return list(options.items())
+
+
+def kind_options(values: Iterable[str]) -> list[tuple[str, str]]:
+    """Options of a plan item kind filter, in the forms' words."""
+    return [(v, item_kind(v)) for v in values]
 
 
 def item_title(item: Any) -> str:
@@ -96,7 +153,7 @@ def item_title(item: Any) -> str:
     makes itself (the care plan and its review), in the reader's language."""
     if item.kind in (CARE_PLAN, CARE_PLAN_REVIEW):
         return str(_(item.title))
-    return str(item.title)
+    return str(item.title) if item.title else ""
 
 
 def referral_choices(status: str) -> list[tuple[str, str]]:
@@ -118,6 +175,12 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(zip_self, "zip_self")
     app.add_template_filter(zip_label, "zip_label")
     app.add_template_filter(item_kind, "item_kind")
+    app.add_template_filter(item_status, "item_status")
+    app.add_template_filter(risk, "risk")
+    app.add_template_filter(frequency, "frequency")
+    app.add_template_filter(risk_options, "risk_options")
+    app.add_template_filter(kind_options, "kind_options")
+    app.add_template_global(status_options, "status_options")
     app.add_template_filter(item_title, "item_title")
     app.add_template_filter(state_label, "referral_state")
     app.add_template_filter(urgency_label, "urgency")

@@ -18,6 +18,7 @@ from xml.etree.ElementTree import Element
 from server.xforms.definition import (
     FieldDef,
     FormDefinition,
+    FormKind,
     match_language,
     parse_definition,
     pick_label,
@@ -63,6 +64,7 @@ class FormLabels:
     language: str | None
     questions: tuple[Question, ...]  # in the form's order
     choices: Mapping[str, Mapping[str, str]]  # list -> value -> label
+    is_registration: bool = False  # the form opens a case (its words come first)
 
     def question(self, path: str) -> Question | None:
         return self._by_path.get(path)
@@ -163,6 +165,7 @@ def build_labels(version_id: int, read: _Read, wanted: str | None) -> FormLabels
         language=language,
         questions=questions,
         choices=choices,
+        is_registration=d.kind is FormKind.REGISTRATION,
     )
 
 

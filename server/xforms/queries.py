@@ -65,6 +65,15 @@ def list_version_md5(session: Session, version_ids: Sequence[int]) -> dict[int, 
     return {int(i): str(md5) for i, md5 in session.execute(stmt)}
 
 
+def list_current_version_md5(session: Session) -> dict[int, str]:
+    """The MD5 of every form's current version, by version id (closed forms too: their
+    cases are still read)."""
+    stmt = select(XFormVersion.id, XFormVersion.md5).join(
+        XForm, XForm.current_version_id == XFormVersion.id
+    )
+    return {int(i): str(md5) for i, md5 in session.execute(stmt)}
+
+
 def list_version_xml(session: Session, version_ids: Sequence[int]) -> dict[int, str]:
     """The XForms of these published versions, by version id."""
     if not version_ids:

@@ -83,6 +83,21 @@ def test_case_csv_zip_links_tables_by_case_ref(session: Session) -> None:
     assert summary.tables == {"cases": 2, "plan_items": 2, "contacts": 2, "conferences": 0}
 
 
+def test_a_closed_case_has_no_overdue_flag(session: Session) -> None:
+    _seed(session)
+    closed = session.query(Case).filter_by(case_ref="CP-2").one()
+    closed.status = "closed"
+    closed.closed_at = AT
+    session.commit()
+    fh = io.BytesIO()
+    export_cases(session, "csv", fh, ExportOptions(as_of=date(2024, 5, 10)))
+    tables = _tables(fh.getvalue())
+    items = {p["case_ref"]: p["is_overdue"] for p in tables["plan_items.csv"]}
+    assert items == {"CP-1": "true", "CP-2": "false"}
+    cases = {c["case_ref"]: c["is_contact_overdue"] for c in tables["cases.csv"]}
+    assert cases["CP-2"] == "false"
+
+
 def test_case_export_scoped_to_a_caseworker_with_sensitive_asked(session: Session) -> None:
     _seed(session)
     amina = session.query(Case).filter_by(case_ref="CP-1").one().caseworker_id

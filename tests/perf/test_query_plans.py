@@ -579,3 +579,17 @@ def test_worklist_held_referrals_read_the_held_index(session: Session, who: str)
     else:  # PostgreSQL plans its empty tables by its own guesses: the scope's cases first,
         # or the held items; either way by an index
         assert re.search(r"ix_plan_item_held|ix_case_record_scope|ix_plan_item_case_open", text)
+
+
+def test_the_lists_words_are_one_lookup_of_each_forms_current_version(session: Session) -> None:
+    """What a list page asks for the forms' words (``cases.case_forms.read_form_words``):
+    one query, each form's current version by its primary key, no XForm read (the words of
+    a version are kept in memory), whatever the number of rows the page lists."""
+    from server.xforms import queries as xform_queries
+
+    found = plans(session, lambda: xform_queries.list_current_version_md5(session))
+    assert len(found) == 1
+    statement, plan = found[0]
+    assert ".xml" not in statement
+    assert "definition" not in statement
+    assert re.search(r"USING INTEGER PRIMARY KEY|xform_version_pkey|pk_xform_version", plan), plan

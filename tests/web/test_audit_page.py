@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 from server import db
@@ -105,3 +106,96 @@ def test_the_audit_page_counts_every_entry_when_unfiltered(
     shown = len(_rows(page))
     assert shown >= 7
     assert f"({shown} in all)" in page
+
+
+SERVER = Path(__file__).resolve().parents[2] / "server"
+
+
+def _recorded_actions() -> set[str]:
+    """Every action code the server writes to the log: the codes given to
+    ``audit.record`` and ``audit_decision``, and ``case.<kind>`` of each decision kind."""
+    from server.cases.transfers import KINDS as TRANSFER_KINDS
+
+    source = "\n".join(p.read_text() for p in SERVER.rglob("*.py"))
+    codes = set(re.findall(r'record\(\s*\w+,\s*[\w.]+,\s*"([a-z_]+\.[a-z_]+)"', source))
+    codes |= set(re.findall(r'audit_decision\(\s*\w+,\s*\w+,\s*"([a-z_]+\.[a-z_]+)"', source))
+    codes |= set(re.findall(r'"([a-z_]+\.[a-z_]+)" if \w+ else "([a-z_]+\.[a-z_]+)"', source)[0])
+    kinds = set(re.findall(r'act\(session, case, "(\w+)"', source))
+    kinds |= set(TRANSFER_KINDS) | {"approve", "return"}
+    return codes | {f"case.{k}" for k in kinds}
+
+
+def test_every_action_and_target_the_server_records_has_words() -> None:
+    from server.web.audit_text import ACTIONS, TARGETS
+
+    actions = _recorded_actions()
+    assert len(actions) > 40
+    assert {"submission.files_refused", "user.preferences", "case.approve"} <= actions
+    assert sorted(actions - set(ACTIONS)) == []
+    source = "\n".join(p.read_text() for p in SERVER.rglob("*.py"))
+    targets = set(re.findall(r'target_type="(\w+)"', source))
+    assert sorted(targets - set(TARGETS)) == []
+
+
+def test_decisions_read_in_words(app: Any, make: Factory, web_as: Any) -> None:
+    admin = web_as("adm", "admin")
+    with app.app_context():
+        session = db.session()
+        audit.record(
+            session,
+            None,
+            "case.approve",
+            target_type="case",
+            target="CP-9",
+            details={"approval_kind": "closure", "requested_by": "cw", "comment": "Agreed"},
+        )
+        audit.record(
+            session,
+            None,
+            "user.preferences",
+            target_type="user",
+            target="cw",
+            details={"language": "fr", "time_zone": "Africa/Nairobi"},
+        )
+        audit.record(
+            session,
+            None,
+            "user.create",
+            target_type="user",
+            target="cw3",
+            details={"role": "supervisor"},
+        )
+        session.commit()
+    rows = _rows(admin.text("/audit"))
+    text = "\n".join(rows)
+    assert "Approved a closure or case plan" in text
+    assert "Sent for approval: Closure" in text
+    assert "Sent by: cw" in text
+    assert "Comment: Agreed" in text
+    assert "Changed their language or time zone" in text
+    assert "Time zone: Africa/Nairobi" in text
+    assert "Role: supervisor" in text
+    assert "Approval kind" not in text
+    assert "Requested by" not in text
+
+
+def test_sensitive_answers_read_are_named_by_their_questions(
+    published: None, device: Any, web_as: Any
+) -> None:
+    from tests.realforms import definition, new_case_plan
+
+    plan, _ = new_case_plan("CP-A-1")
+    assert device.submit(plan).status_code == 201
+    admin = web_as("adm", "admin")
+    admin.text("/cases/CP-A-1")
+    text = "\n".join(_rows(admin.text("/audit?action=case.view")))
+    form = definition("case_plan")
+    field = form.field("about/risk_summary")
+    assert field is not None
+    label = form.label(field.labels)
+    assert f"{label} ({form.title})" in text
+    assert "case_plan:about/risk_summary" not in text
+    french = admin.client.get("/audit?action=case.view", headers={"Accept-Language": "fr"})
+    fr_label = form.label(field.labels, form.language_named("fr"))
+    assert fr_label != label
+    assert fr_label in html.unescape(french.get_data(as_text=True))

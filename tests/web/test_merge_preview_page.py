@@ -22,7 +22,7 @@ def test_the_merge_preview_page_shows_the_changes_and_merges_only_when_asked(
     page = sup.text(link.group(1).replace("&amp;", "&"))
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "Merge into CP-P-1: what will change" in text
-    assert "Risk level high low" in text
+    assert "Risk level High Low" in text  # as the case plan words them
     assert "Owner: cw-n → cw-n2" in text
     assert "Nothing has changed yet." in text
     # times as every page shows them, in the user's zone with the zone named
@@ -57,4 +57,4 @@ def test_the_merge_preview_shows_answers_as_written(make: Factory, web_as: Any) 
     assert response.status_code == 200
     text = " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
     assert "cw-n → 100% open" in text  # not "ouvert"
-    assert "élevé faible" in text  # the risk level, a code, in French
+    assert "Élevé Faible" in text  # the risk level as the French case plan words it

@@ -161,7 +161,32 @@ def test_case_list_headers_sort_and_keep_the_filters(seeded: Factory, web_as: An
     links = _links(page)
     assert links["sort-risk"] == "/cases?risk=high&sort=risk&dir=desc"
     assert links["sort-ref"] == "/cases?risk=high&sort=ref&dir=asc"
-    assert 'aria-sort="ascending"' in page
+    # risk's first order lists high risk first: the header says so
+    assert 'aria-sort="descending"' in page
+
+
+def _risk_header(page: str) -> str:
+    return html.unescape(
+        re.sub(r"<[^>]+>", "", page.split('id="sort-risk"', 1)[1].split("</th>")[0])
+    )
+
+
+def test_the_risk_header_says_which_risk_comes_first(seeded: Factory, web_as: Any) -> None:
+    admin = web_as("adm", "admin")
+    first = admin.text("/cases?sort=risk")
+    assert [CASES[r][1] for r in refs(first)][:2] == ["high", "high"]
+    assert "Risk ▼ (High risk first)" in _risk_header(first)
+    assert 'aria-sort="descending"' in first
+    # the header's link asks for the other way: low risk first, and says so
+    assert _links(first)["sort-risk"] == "/cases?sort=risk&dir=desc"
+    second = admin.text("/cases?sort=risk&dir=desc")
+    listed = [CASES[r][1] for r in refs(second) if CASES[r][1]]
+    assert listed[0] == "low"
+    assert listed[-1] == "high"
+    assert "Risk ▲ (Low risk first)" in _risk_header(second)
+    assert 'aria-sort="ascending"' in second
+    # the other columns keep their arrows: ascending is ▲
+    assert "Reference ▲" in html.unescape(re.sub(r"<[^>]+>", "", admin.text("/cases?sort=ref")))
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask import abort, render_template, request
+from flask_babel import get_locale
 
 from server import db
 from server.audit import queries
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
+from server.cases.case_forms import read_current_labels
 from server.db import paginate
-from server.web.audit_text import action_label, audit_details, target_label
+from server.web.audit_text import action_label, audit_details, question_namer, target_label
 from server.web.bp import bp
 
 PER_PAGE = 100
@@ -51,11 +53,13 @@ def audit_log() -> str:
     if not 1 <= page_no <= MAX_PAGE:
         abort(400)
     page = paginate(db.session(), stmt, page_no, PER_PAGE)
+    locale = get_locale()
+    question = question_namer(read_current_labels(db.session(), str(locale) if locale else None))
     return render_template(
         "web/audit.html",
         page=page,
         args={k: v for k, v in args.items() if v},
         action_label=action_label,
-        audit_details=audit_details,
+        audit_details=lambda details: audit_details(details, question),
         target_label=target_label,
     )

@@ -23,9 +23,19 @@ from server.xforms import queries as xform_queries
 @bp.get("/exports")
 @requires("export.cases")
 def export_page() -> str:
-    forms = db.session().scalars(xform_queries.list_xforms()).all()
+    session = db.session()
+    forms = session.scalars(xform_queries.list_xforms()).all()
+    # the label languages the forms in use offer, as they name them ("French (fr)")
+    languages = sorted(
+        {
+            str(language)
+            for _form, version in xform_queries.list_downloadable(session)
+            for language in (version.definition or {}).get("languages", ())
+        }
+    )
     return render_template(
         "web/exports.html",
+        languages=languages,
         # who may export what is decided in downloads.service; this hides what would be refused
         forms=forms if may(me(), "export.form") else [],
         form_formats=[exports.FORMATS[name] for name in exports.FORM_FORMATS],
