@@ -406,3 +406,45 @@ def test_the_transfer_summary_holds_what_consent_allows(
         {"to": "agency:", "agency": "X", "agency_kind": "army", "reason": "Out of area"},
     )
     assert "Transferred to" not in _text(web.text("/cases/CP-CS-6"))
+
+
+def test_the_transfer_summary_keeps_a_typed_service_name_out_without_consent(
+    app: Flask, published: None, make: Factory, device: DeviceClient
+) -> None:
+    """A service of category ``other`` is named in free text (``service_other``), and the
+    form makes its key from that text (``other-…``): a summary the consent does not cover
+    must not carry the typed name in its codes either."""
+    make.user("sup", "supervisor", team="north")
+    _directory(make)
+    plan, _ = new_case_plan(
+        "CP-CS-7",
+        risk="medium",
+        services=(("other", "planned"),),
+        consent=consent_answers(by="child", share="health"),
+    )
+    typed = "Pregnancy counselling"
+    plan = (
+        plan.decode()
+        .replace(
+            "<service_category>other</service_category>",
+            f"<service_category>other</service_category><service_other>{typed}</service_other>",
+        )
+        .replace("<service_key>other</service_key>", "<service_key>other-pregnancy-counselling</service_key>")
+        .replace("<service_title>other</service_title>", f"<service_title>{typed}</service_title>")
+        .encode()
+    )  # fmt: skip
+    assert device.submit(plan).status_code == 201
+    web = _web(app, "sup")
+    out = web.post(
+        "/cases/CP-CS-7/transfer",
+        {
+            "to": "agency:",
+            "agency": "District social welfare",
+            "agency_kind": "social_protection",
+            "reason": "Out of area",
+        },
+    )
+    assert out.status_code == 302, out.get_data(as_text=True)
+    summary = _text(web.text("/cases/CP-CS-7/transfer/summary"))
+    assert "does not cover sharing information with this agency" in summary
+    assert "pregnancy" not in summary.lower()
