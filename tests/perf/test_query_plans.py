@@ -579,3 +579,12 @@ def test_worklist_held_referrals_read_the_held_index(session: Session, who: str)
     else:  # PostgreSQL plans its empty tables by its own guesses: the scope's cases first,
         # or the held items; either way by an index
         assert re.search(r"ix_plan_item_held|ix_case_record_scope|ix_plan_item_case_open", text)
+
+
+def test_directory_change_reads_the_service_referrals_from_their_index(session: Session) -> None:
+    """A service's agency changed in the directory: its open referrals (to hold or release)
+    come from ix_plan_item_referral_service, not from every item."""
+    found = plans(session, lambda: session.execute(queries.list_open_referrals_to({"s1"})).all())
+    assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
+        assert "ix_plan_item_referral_service" in combined(found), combined(found)
