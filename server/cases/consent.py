@@ -9,6 +9,8 @@ which kinds of agency information may be shared (``consent_share``, from
 withdraw or extend it (``consent_change``), giving the kinds in force from then on. These
 are ordinary case fields (``casework:saveto``), merged with provenance like any other; the
 tracker keeps, besides, what each submission that touched them left in force: the history.
+While two changes of the kinds shared, made from one version, wait for a supervisor (a
+conflict), only the kinds both name are in force.
 
 A referral (an open service item) to a directory service of an outside agency whose kind
 the consent in force does not cover is **held**: flagged for a supervisor on the case page
@@ -167,18 +169,27 @@ class ConsentTracker:
             )
         )
 
-    def state(self, values: Mapping[str, Any]) -> ConsentState | None:
-        """The consent in force; None when none was ever recorded."""
+    def state(
+        self, values: Mapping[str, Any], narrowed_by: Iterable[Any] = ()
+    ) -> ConsentState | None:
+        """The consent in force; None when none was ever recorded. ``narrowed_by``: the
+        ``consent_share`` answers of an unresolved conflict, each of which the kinds in
+        force must be among (a withdrawal on one phone is not undone by a change made on
+        another that never saw it)."""
         if not self.history and not any(_text(values.get(n)) for n in CONSENT_FIELDS):
             return None
         last = self.history[-1] if self.history else None
         by = _text(values.get("consent_by"))
+        share = share_kinds(values.get("consent_share"))
+        for other in narrowed_by:
+            allowed = share_kinds(other)
+            share = tuple(k for k in share if k in allowed)
         return ConsentState(
             status=last.change if last else _status(None, by),
             by=by,
             reason=_text(values.get("consent_reason")) if by == NOT_POSSIBLE else None,
             services=_text(values.get("consent_services")),
-            share=share_kinds(values.get("consent_share")),
+            share=share,
             date=_text(values.get("consent_date")),
             history=tuple(self.history),
         )

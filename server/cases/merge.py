@@ -621,7 +621,18 @@ class _Fold:
             worker_unsafe_by=self.unsafe.submitter if self.unsafe else None,
             approval=self.approvals.state(closed=self.status == CaseStatus.CLOSED),
             transfer=transfer,
-            consent=self.consent.state(values),
+            # while two changes of the kinds shared from one version wait for a supervisor,
+            # only the kinds both name are in force: a withdrawal is never undone unseen
+            consent=self.consent.state(
+                values,
+                narrowed_by=[
+                    candidate.get("value")
+                    for c in conflicts
+                    if c.field == "consent_share" and not c.is_resolved
+                    if "consent_share" in in_conflict
+                    for candidate in c.candidates
+                ],
+            ),
         )
 
 

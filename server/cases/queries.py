@@ -464,6 +464,17 @@ def get_plan_item(session: Session, case_id: int, item_id: str) -> PlanItem | No
     return session.scalars(stmt).one_or_none()
 
 
+def list_open_referrals_to(service_ids: set[str]) -> Select[PlanItem, str | None, str | None]:
+    """The open referrals to these directory services, each with its case's consent in
+    force and the kinds it shares with (``ix_plan_item_referral_service``)."""
+    return (
+        select(PlanItem, Case.consent, Case.consent_share)
+        .join(Case, Case.id == PlanItem.case_id)
+        .where(PlanItem.referral_service.in_(service_ids), PlanItem.is_done.is_(False))
+        .order_by(PlanItem.id)
+    )
+
+
 def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
     stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(*plan_item_order())
     return list(session.scalars(stmt))

@@ -134,6 +134,8 @@ def parse_due_setting(value: Any) -> ReferralRules:
         raise ValueError("an object of urgency -> {state: days}")
     days = {u: dict(t) for u, t in DEFAULT_DUE_DAYS.items()}
     for urgency, table in data.items():
+        if urgency not in URGENCIES:
+            raise ValueError(f"{str(urgency)[:40]!r} is not an urgency (one of {URGENCIES})")
         if not isinstance(table, dict):
             raise ValueError(f"{urgency!r}: an object of state -> days")
         for state, n in table.items():
@@ -141,7 +143,7 @@ def parse_due_setting(value: Any) -> ReferralRules:
                 raise ValueError(f"{urgency!r}: {state!r} is not a referral state")
             if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 3660:
                 raise ValueError(f"{urgency!r}.{state}: a whole number of days")
-            days.setdefault(str(urgency), dict(DEFAULT_DUE_DAYS[DEFAULT_URGENCY]))[state] = n
+            days[urgency][state] = n
     return ReferralRules(days=days)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from server.auth.models import User
 from server.auth.permissions import require
 from server.cases import case_file
+from server.cases.mapping import CONTACT_KEY_PREFIX, normalize_title
 from server.cases.transfers import TRANSFERRED_OUT
 from server.errors import AppError
 
@@ -30,6 +31,22 @@ SAFETY_PLAN_REVIEW = "safety_plan_review_date"
 # The registration data the reports count (none identifies the child): what consent to
 # share lets the summary add.
 REGISTRATION_FIELDS = ("age_band", "sex", "disability", "admin1", "admin2", "intake_concern")
+# A need or service of category ``other`` gets its key from the text the caseworker typed
+# (``other-…``, xlsforms/README.md): the summary names it ``other`` alone.
+OTHER_CODE = "other"
+
+
+def summary_code(key: str | None, title: str | None) -> str | None:
+    """An item's key as the summary may show it: a code from the form's lists, never text
+    a caseworker typed (an ``other-…`` key, or a key the server made from the title)."""
+    if not key:
+        return None
+    bare = key.removeprefix(CONTACT_KEY_PREFIX)
+    if bare == OTHER_CODE or bare.startswith(f"{OTHER_CODE}-"):
+        return OTHER_CODE
+    if title and bare == normalize_title(title):
+        return None
+    return key
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,10 @@ def get_transfer_summary(session: Session, case_ref: str, actor: User) -> Transf
         contact_frequency_days=case.contact_frequency_days,
         last_review_at=case.last_review_at,
         review_due=case.review_due,
-        open_items=tuple(SummaryItem(i.kind, i.key, i.due_date, i.status) for i in open_items),
+        open_items=tuple(
+            SummaryItem(i.kind, summary_code(i.key, i.title), i.due_date, i.status)
+            for i in open_items
+        ),
         safety_plan_updated_at=tuple(changed),
         safety_plan_review=str(review)[:10] if isinstance(review, str) and review else None,
         contact_dates=tuple(t.event_at for t in detail.timeline if t.is_contact),

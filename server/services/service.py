@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.audit import service as audit
 from server.auth.models import User
+from server.cases.holds import recheck_holds
 from server.errors import AppError
 from server.services import queries
 from server.services.models import Service
@@ -123,6 +124,7 @@ def create_service(session: Session, data: dict[str, Any], *, actor: User | None
     service.updated_at = utcnow()
     session.add(service)
     session.flush()
+    recheck_holds(session, {service.service_id})
     audit.record(
         session,
         actor,
@@ -148,6 +150,8 @@ def update_service(
     if _assign(service, loaded):
         service.updated_at = utcnow()
     session.flush()
+    if {"agency_kind", "internal"} & set(changed):
+        recheck_holds(session, {service_id})
     if changed:
         audit.record(
             session,
@@ -242,6 +246,7 @@ def import_services(
         session, {r["service_id"] for _, r in parsed if "service_id" in r}
     )
     seen: dict[str, int] = {}
+    touched: set[str] = set()  # created or changed: their referrals may be held or released
     schema = ServiceInputSchema()
     categories = service_categories(session)
     for number, record in parsed:
@@ -275,6 +280,7 @@ def import_services(
                 new.updated_at = utcnow()
                 session.add(new)
                 existing[sid] = new
+                touched.add(sid)
         elif dry_run:
             changed = any(getattr(service, k) != v for k, v in loaded.items())
             report.updated += int(changed)
@@ -282,10 +288,12 @@ def import_services(
         elif _assign(service, loaded):
             service.updated_at = utcnow()
             report.updated += 1
+            touched.add(sid)
         else:
             report.unchanged += 1
     session.flush()
     if not dry_run:
+        recheck_holds(session, touched)
         audit.record(
             session,
             actor,

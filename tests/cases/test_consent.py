@@ -97,3 +97,23 @@ def test_which_referrals_are_held() -> None:
     assert not is_held(Item(properties={"service": "unknown"}), consent, directory)
     assert not is_held(Item(properties={}), consent, directory)  # typed in free text
     assert not is_held(Item(kind="need", properties={"service": "police"}), consent, directory)
+
+
+def test_a_withdrawal_is_not_undone_by_an_extension_that_never_saw_it() -> None:
+    """Offline, one phone withdraws consent to share with health services; another, that
+    had not seen the withdrawal, extends consent to the police a little later (the list it
+    started from still named health). Both changed the kinds from one version: a conflict
+    for a supervisor. Until it is resolved, the consent in force shares only with the kinds
+    both name: health stays withdrawn (and the police wait for the supervisor), whatever
+    the order of arrival."""
+    updates = [
+        GIVEN,
+        change("w", "2024-05-10 10:00", "withdraw", "education", base=1),
+        change("e", "2024-05-20 10:00", "extend", "health education police", base=1),
+    ]
+    for order in itertools.permutations(updates):
+        state = build(list(order))
+        assert "consent_share" in state.in_conflict
+        assert state.consent is not None
+        assert "health" not in state.consent.share
+        assert state.consent.share == ("education",)

@@ -105,3 +105,15 @@ def test_a_mistyped_due_setting_stops_the_server(database_url: str, tmp_path: Pa
     create_app(
         app_config(database_url, tmp_path / "data", REFERRAL_DUE='{"urgent": {"referred": 2}}')
     )
+
+
+def test_a_mistyped_urgency_in_the_due_setting_stops_the_server(
+    database_url: str, tmp_path: Path
+) -> None:
+    """An urgency the forms do not offer (a typo) would be a table no referral ever uses,
+    and the days meant for it silently ignored; a long one does not fit the column."""
+    for typo in ('{"imediate": {"referred": 2}}', '{"' + "u" * 40 + '": {"referred": 2}}'):
+        with pytest.raises(ValueError, match="urgency"):
+            parse_due_setting(typo)
+        with pytest.raises(ConfigError, match="CASEWORK_REFERRAL_DUE"):
+            create_app(app_config(database_url, tmp_path / "data", REFERRAL_DUE=typo))

@@ -406,3 +406,94 @@ def test_the_transfer_summary_holds_what_consent_allows(
         {"to": "agency:", "agency": "X", "agency_kind": "army", "reason": "Out of area"},
     )
     assert "Transferred to" not in _text(web.text("/cases/CP-CS-6"))
+
+
+def test_the_transfer_summary_keeps_a_typed_service_name_out_without_consent(
+    app: Flask, published: None, make: Factory, device: DeviceClient
+) -> None:
+    """A service of category ``other`` is named in free text (``service_other``), and the
+    form makes its key from that text (``other-…``): a summary the consent does not cover
+    must not carry the typed name in its codes either."""
+    make.user("sup", "supervisor", team="north")
+    _directory(make)
+    plan, _ = new_case_plan(
+        "CP-CS-7",
+        risk="medium",
+        services=(("other", "planned"),),
+        consent=consent_answers(by="child", share="health"),
+    )
+    typed = "Pregnancy counselling"
+    plan = (
+        plan.decode()
+        .replace(
+            "<service_category>other</service_category>",
+            f"<service_category>other</service_category><service_other>{typed}</service_other>",
+        )
+        .replace("<service_key>other</service_key>", "<service_key>other-pregnancy-counselling</service_key>")
+        .replace("<service_title>other</service_title>", f"<service_title>{typed}</service_title>")
+        .encode()
+    )  # fmt: skip
+    assert device.submit(plan).status_code == 201
+    web = _web(app, "sup")
+    out = web.post(
+        "/cases/CP-CS-7/transfer",
+        {
+            "to": "agency:",
+            "agency": "District social welfare",
+            "agency_kind": "social_protection",
+            "reason": "Out of area",
+        },
+    )
+    assert out.status_code == 302, out.get_data(as_text=True)
+    summary = _text(web.text("/cases/CP-CS-7/transfer/summary"))
+    assert "does not cover sharing information with this agency" in summary
+    assert "pregnancy" not in summary.lower()
+
+
+def test_a_directory_change_to_a_service_agency_holds_or_releases_its_referrals(
+    app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
+) -> None:
+    """Whether a referral is held depends on the directory (the service's kind of agency,
+    whether it is our own): when an admin corrects either, the referrals to the service are
+    held or released at once, as a reprocess would leave them, not at each case's next
+    submission."""
+    from server.services.service import update_service
+
+    make.user("sup", "supervisor", team="north")
+    sup = bearer(make.api_token("sup"))
+    _directory(make)
+    plan, entity = new_case_plan(
+        "CP-CS-8", risk="medium", consent=consent_answers(by="caregiver", share="health")
+    )
+    assert device.submit(plan).status_code == 201
+    version = int(_listed(device)["CP-CS-8"]["__version"])
+    referral = contact_log(
+        "CP-CS-8",
+        entity,
+        base_version=version,
+        contact_time="2026-11-25T09:00:00.000+00:00",
+        health_referrals=[
+            ("police-1", "Family desk", "Police, Main street", "2026-11-30"),
+            ("pss-1", "Our PSS team", "Casework agency", "2026-11-30"),
+        ],
+        consent_before="health",
+    )
+    assert device.submit(referral).status_code == 201
+
+    def held() -> dict[str, bool]:
+        record = _record(client, "CP-CS-8", sup)
+        return {
+            i["properties"].get("health_service") or i["properties"].get("service"): i["held"]
+            for i in record["plan_items"]
+            if i["kind"] == "service"
+        }
+
+    assert held() == {"clinic-1": False, "police-1": True, "pss-1": False}
+    # the family desk is in fact our own; the PSS team an outside NGO; the clinic police
+    make._run(lambda s: update_service(s, "police-1", {"internal": True}))
+    make._run(lambda s: update_service(s, "pss-1", {"internal": False}))
+    make._run(lambda s: update_service(s, "clinic-1", {"agency_kind": "police"}))
+    now = held()
+    assert now == {"clinic-1": True, "police-1": False, "pss-1": True}
+    _reprocess_all(app)
+    assert held() == now

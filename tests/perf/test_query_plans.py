@@ -593,3 +593,12 @@ def test_the_lists_words_are_one_lookup_of_each_forms_current_version(session: S
     assert ".xml" not in statement
     assert "definition" not in statement
     assert re.search(r"USING INTEGER PRIMARY KEY|xform_version_pkey|pk_xform_version", plan), plan
+
+
+def test_directory_change_reads_the_service_referrals_from_their_index(session: Session) -> None:
+    """A service's agency changed in the directory: its open referrals (to hold or release)
+    come from ix_plan_item_referral_service, not from every item."""
+    found = plans(session, lambda: session.execute(queries.list_open_referrals_to({"s1"})).all())
+    assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
+        assert "ix_plan_item_referral_service" in combined(found), combined(found)
