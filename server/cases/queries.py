@@ -380,6 +380,10 @@ def _queue(user: User, state: str) -> Select[Any, Any, str | None]:
     )
 
 
+# The queues' rows are paged by this key (``db.paginate_keyset``), in each queue's order.
+QUEUE_KEY = CaseContribution.id
+
+
 def list_unlinked(user: User) -> Select[Any, Any, str | None]:
     """Submissions waiting for a registration with their reference number (or a supervisor),
     in the user's scope: (contribution, submission, submitter username), oldest first.

@@ -189,6 +189,11 @@ def _day() -> fields.Date:
     return fields.Date(load_default=None)
 
 
+def _cursor() -> fields.String:
+    """Where a keyset page starts (``server.db.paginate_keyset``): opaque, checked there."""
+    return fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
+
+
 class CaseQueryArgs(Schema):
     """Query string of the case list (page and API): filters, sort and page."""
 
@@ -210,6 +215,9 @@ class CaseQueryArgs(Schema):
     safety_due = fields.Boolean(load_default=False)
     sort = fields.String(load_default="due", validate=validate.OneOf(CASE_SORTS))
     dir = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+    # where a page starts: a cursor handed by the page before (``next_cursor`` /
+    # ``previous_cursor``); ``page`` is the older numbered way, kept for links made before
+    cursor = _cursor()
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -250,6 +258,9 @@ class ItemQueryArgs(Schema):
     caseworker = fields.String(load_default=None, validate=validate.Length(max=80))
     due_from = _day()
     due_to = _day()
+    # where a page starts: a cursor handed by the page before (``next_cursor`` /
+    # ``previous_cursor``); ``page`` is the older numbered way, kept for links made before
+    cursor = _cursor()
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -273,6 +284,7 @@ class FollowupArgs(Schema):
 class QueueArgs(Schema):
     """A page of a queue: 100 entries unless asked (a page never holds answers or XML)."""
 
+    cursor = _cursor()
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 

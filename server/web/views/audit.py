@@ -8,9 +8,11 @@ from flask import abort, render_template, request
 
 from server import db
 from server.audit import queries
+from server.audit.models import AuditEvent
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
-from server.db import paginate
+from server.db import paginate_keyset
+from server.errors import AppError
 from server.web.audit_text import action_label, audit_details, target_label
 from server.web.bp import bp
 
@@ -45,12 +47,16 @@ def audit_log() -> str:
         until=until + timedelta(days=1) if until else None,  # the whole "until" day
     )
     try:
-        page_no = int(request.args.get("page", "1"))
+        page_no = int(request.args.get("page", "1"))  # the older numbered pages
     except ValueError:
         abort(400)
     if not 1 <= page_no <= MAX_PAGE:
         abort(400)
-    page = paginate(db.session(), stmt, page_no, PER_PAGE)
+    cursor = request.args.get("cursor", "").strip() or None
+    try:
+        page = paginate_keyset(db.session(), stmt, AuditEvent.id, cursor, PER_PAGE, page=page_no)
+    except AppError:  # a cursor garbled
+        abort(400)
     return render_template(
         "web/audit.html",
         page=page,
