@@ -23,6 +23,7 @@ from server.auth.permissions import may
 from server.cases.models import CASE_RISK_RANK, Case, PlanItem
 from server.cases.scope import case_scope_clause
 from server.db import KeysetPage, paginate_keyset
+from server.types import byte_order
 
 # A case's next contact as the list indexes hold it: undated cases last.
 NEXT_DUE = func.coalesce(Case.next_contact_due, literal_column("'9999-12-31'"))
@@ -146,10 +147,14 @@ def no_review_clause(today: date) -> ColumnElement[bool]:
 
 
 def ref_prefix_clause(prefix: str) -> ColumnElement[bool]:
-    """Reference numbers that begin with ``prefix`` (canonical, as filed): a range on the
-    unique index of ``case_ref``, where ``LIKE … ESCAPE`` would read every case. Binary
-    order on SQLite, and on PostgreSQL under a C collation (the server's default here)."""
-    return and_(Case.case_ref >= prefix, Case.case_ref < prefix + "\U0010ffff")
+    """Reference numbers that begin with ``prefix`` (canonical, as filed): a range of an
+    index of ``case_ref``, where ``LIKE … ESCAPE`` would read every case. The range is
+    taken in byte order (``types.byte_order``), whatever the database's collation: under
+    another one (``en_US``, ICU) the strings between ``prefix`` and ``prefix`` + U+10FFFF
+    are not those that begin with it. SQLite: the unique index; PostgreSQL: its twin in
+    the C collation, ``ix_case_record_ref_bytes``."""
+    ref = byte_order(Case.case_ref)
+    return and_(ref >= prefix, ref < prefix + "\U0010ffff")
 
 
 def case_sort(sort: str, *, descending: bool = False, username: Any = None) -> tuple[Any, ...]:

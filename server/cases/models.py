@@ -119,6 +119,12 @@ class Case(Base):
         Index("ix_case_record_team", "team", "case_ref", *SORT_SCOPE_COLUMNS),
         Index("ix_case_record_status", "status", "case_ref", "caseworker_id"),
         Index("ix_case_record_conflicts", "open_conflicts", "case_ref", *SORT_SCOPE_COLUMNS),
+        # A search by the start of the reference number (``lists.ref_prefix_clause``): on
+        # PostgreSQL, the numbers in byte order whatever the database's collation (SQLite's
+        # unique index is in that order already).
+        Index("ix_case_record_ref_bytes", text('case_ref COLLATE "C"')).ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -233,7 +233,7 @@ def test_case_list_pages_come_from_indexes(
         # (or a skip-scan of a covering sort index over its few leading values, as SQLite
         # picks for a team: the scope is then told from the entries)
         assert re.search(
-            r"uq_case_record_case_ref|sqlite_autoindex_case_record_\d"
+            r"ix_case_record_ref_bytes|sqlite_autoindex_case_record_\d"
             r"|COVERING INDEX ix_case_record_\w+ \(ANY\(\w+\) AND case_ref",
             text,
         )
@@ -673,3 +673,35 @@ def test_queue_pages_seek_the_state_index_from_the_cursor(session: Session, whic
     if which == "unlinked":  # the state's entries in the queue's order, from the cursor on
         _seeks_the_index(session, seeks, "ix_case_contribution_state")
 
+
+def test_reference_prefix_is_exact_and_indexed_whatever_the_collation(session: Session) -> None:
+    """A search by the start of a reference number finds exactly the numbers that begin
+    with it, from an index, on PostgreSQL under a collation that is not byte order (an
+    ICU one here: "É" sorts with "E", so "CP-É1" lies between "CP-E" and "CP-E" +
+    U+10FFFF there) as under C, and on SQLite."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        icu = session.execute(
+            text("SELECT collname FROM pg_collation WHERE collname = 'und-x-icu'")
+        ).all()
+        if not icu:
+            pytest.skip("this PostgreSQL has no ICU collation")
+        session.execute(
+            text(
+                'ALTER TABLE case_record ALTER COLUMN case_ref TYPE varchar(120) COLLATE "und-x-icu"'
+            )
+        )
+    refs = ["CP-E", "CP-E1", "CP-E/2", "CP-É1", "CP-F1", "CP-D9", "CP-EZ"]
+    session.add_all(Case(case_ref=r, entity_id=f"e-{n}") for n, r in enumerate(refs))
+    session.flush()
+    me = user(session, "adm")
+    stmt = lists.list_cases(me, ref_prefix="CP-E")
+    found = sorted(row[0].case_ref for row in session.execute(stmt))
+    assert found == ["CP-E", "CP-E/2", "CP-E1", "CP-EZ"]
+    page = lists.paginate_cases(session, stmt, None, 2)
+    assert page.total == 4
+    plan = combined(plans(session, lambda: session.execute(stmt).all()))
+    if postgres:
+        assert re.search(r"Index (Only )?Scan using ix_case_record_ref_bytes", plan), plan
+    else:
+        assert re.search(r"SEARCH case_record USING INDEX sqlite_autoindex_case_record_\d", plan)
