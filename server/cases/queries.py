@@ -463,6 +463,23 @@ def list_conflicts(session: Session, case_id: int) -> list[CaseConflict]:
     return list(session.scalars(stmt))
 
 
+def latest_worker_safety_alert(session: Session, case_id: int) -> WorkerSafetyAlert | None:
+    """The latest contact or attempt of the case (among the submissions applied to it) at
+    which the caseworker did not feel safe: its alert, by the case's contributions
+    (``ix_case_contribution_case``) and each one's alert by its submission."""
+    stmt = (
+        select(WorkerSafetyAlert)
+        .join(CaseContribution, CaseContribution.submission_id == WorkerSafetyAlert.submission_id)
+        .where(
+            CaseContribution.case_id == case_id,
+            CaseContribution.state == ContributionState.APPLIED,
+        )
+        .order_by(WorkerSafetyAlert.event_at.desc(), WorkerSafetyAlert.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
 def has_worker_safety_alert(session: Session, submission_id: int) -> bool:
     """Whether the submission's safety alert is already recorded."""
     stmt = select(WorkerSafetyAlert.id).where(WorkerSafetyAlert.submission_id == submission_id)

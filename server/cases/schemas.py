@@ -116,8 +116,8 @@ class CaseDetailSchema(Schema):
     opened_at = fields.AwareDateTime(attribute="case.opened_at")
     closed_at = fields.AwareDateTime(attribute="case.closed_at", allow_none=True)
     # the latest contact or attempt at which the caseworker did not feel safe
-    worker_unsafe_at = fields.AwareDateTime(attribute="case.worker_unsafe_at", allow_none=True)
-    worker_unsafe_by = fields.String(attribute="case.worker_unsafe_by", allow_none=True)
+    worker_unsafe_at = fields.AwareDateTime(allow_none=True)  # from its alert
+    worker_unsafe_by = fields.String(allow_none=True)
     # what waits for a supervisor's approval, or the decision on it (``cases.approvals``)
     approval = fields.String(attribute="case.approval", allow_none=True)
     approval_kind = fields.String(attribute="case.approval_kind", allow_none=True)
