@@ -26,6 +26,11 @@ CATALOGUE: dict[str, ErrorKind] = {
     for k in [
         # requests
         _k("request.invalid", 400, "The request is not valid."),
+        _k(
+            "request.bad_cursor",
+            400,
+            "This link to a page of the list is not valid. Start again from the first page.",
+        ),
         _k("request.too_large", 413, "The upload is larger than the server accepts."),
         _k("request.not_found", 404, "Nothing exists at this address."),
         _k("request.method_not_allowed", 405, "This address does not accept that method."),

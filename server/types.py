@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
@@ -56,3 +58,24 @@ class UtcDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+class byte_order(FunctionElement[str]):
+    """A text column compared in byte (code point) order whatever the database's
+    collation: ``column COLLATE "C"`` on PostgreSQL, where a range on an index built the
+    same way (``ix_case_record_ref_bytes``) is then exactly the values with a given
+    prefix; the column itself on SQLite, whose text compares in that order already."""
+
+    type = String()
+    inherit_cache = True
+    name = "byte_order"
+
+
+@compiles(byte_order)
+def _byte_order(element: byte_order, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(byte_order, "postgresql")
+def _byte_order_postgresql(element: byte_order, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)} COLLATE "C")'

@@ -421,10 +421,12 @@ def test_a_referral_at_a_contact_is_a_new_item_not_the_plans_health_service(
         "referred",
         "2026-12-02",
     )
-    # the new referral is followed up like any other service of the plan
+    # the new referral is followed up like any other service of the plan; the delivered one
+    # stays on the phone until its feedback is recorded
     listed = _csv(device.get("/forms/contact_log/attachments/plan_items.csv"))
-    assert [i["label"] for i in listed if i["kind"] == "service"] == [
-        "CP-H-1: Maternal health unit (MoH)"
+    assert sorted(i["label"] for i in listed if i["kind"] == "service") == [
+        "CP-H-1: District clinic",
+        "CP-H-1: Maternal health unit (MoH)",
     ]
 
 

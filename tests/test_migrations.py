@@ -19,8 +19,12 @@ from server.migrations import current_revision, head_revision, is_up_to_date, up
 
 def _comparable(obj: Any, name: str | None, kind: str, reflected: bool, _other: Any) -> bool:
     """PostgreSQL gives the risk order's CASE back laid out on several lines, which Alembic
-    does not read as the model's one-line text: that index is checked by its definition."""
-    return not (kind == "index" and name == "ix_case_record_risk_order")
+    does not read as the model's one-line text, and the reference numbers' byte-order index
+    back as a plain index of the column (its collation left out): those indexes are checked
+    by their definitions."""
+    return not (
+        kind == "index" and name in ("ix_case_record_risk_order", "ix_case_record_ref_bytes")
+    )
 
 
 # SQLAlchemy cannot reflect SQLite's expression indexes (the case list's order); it says so
@@ -48,6 +52,13 @@ def test_migrations_reach_head_and_match_the_models(empty_database_url: str):
             )
         found = " ".join(conn.exec_driver_sql(risk).scalar_one().split())
     assert re.search(r"CASE risk_level WHEN 'high'(::text)? THEN 0 WHEN 'medium'", found), found
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            ref_bytes = conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_case_record_ref_bytes'"
+                " AND schemaname = current_schema()"
+            ).scalar_one()
+        assert 'case_ref COLLATE "C"' in ref_bytes, ref_bytes
     if engine.dialect.name == "sqlite":  # what the comparison could not see, checked here
         with engine.connect() as conn:
             sql = conn.exec_driver_sql(
@@ -267,7 +278,9 @@ def test_0013_keeps_existing_cases_with_no_safety_alert(empty_database_url: str)
                 " '2026-03-15 10:00:00')"
             )
         )
-    upgrade(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0017")  # (0021 reads the case's report from its alerts)
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT case_ref, version, worker_unsafe_at, worker_unsafe_by FROM case_record")
@@ -707,3 +720,71 @@ def test_0020_fills_the_returned_comment_and_the_transfer_kind_and_downgrades(
     upgrade(engine)
     with engine.connect() as conn:
         assert [tuple(r) for r in conn.execute(text(query))] == rows
+
+
+def test_0021_reads_a_cases_safety_report_from_its_alerts(empty_database_url: str, tmp_path: Path):
+    """The case's latest report at which the caseworker did not feel safe is its latest
+    alert (the columns that repeated it are gone); going down fills them from the alerts,
+    and going up again drops them."""
+    from alembic import command
+    from sqlalchemy import inspect, select
+
+    from server import create_app, db
+    from server.auth.models import User
+    from server.cases import case_file
+    from server.migrations import alembic_config
+    from tests.conftest import app_config
+    from tests.factories import Factory
+    from tests.realforms import contact_log, new_case_plan, xlsform_bytes
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("case_record")}
+    assert not {"worker_unsafe_at", "worker_unsafe_by"} & columns
+    app = create_app(app_config(empty_database_url, tmp_path / "data"))
+    make = Factory(app)
+    for form_id in ("case_plan", "contact_log"):
+        make.publish_bytes(xlsform_bytes(form_id), f"{form_id}.xlsx")
+    make.user("cw1", "caseworker", team="north")
+    make.user("sup", "supervisor", team="north")
+    device = make.device_client("phone-1", "cw1")
+    for ref in ("CP-MIG-8", "CP-MIG-9"):
+        plan, entity_id = new_case_plan(ref, risk="medium")
+        assert device.submit(plan).status_code == 201
+    for n, at in enumerate(("2026-10-01T09:00Z", "2026-10-03T09:00Z")):
+        unsafe = contact_log(
+            "CP-MIG-9", entity_id, base_version=1 + n, contact_time=at, felt_safe="no",
+            instance_id=f"uuid:unsafe-{n}",
+        )  # fmt: skip
+        assert device.submit(unsafe).status_code == 201
+    with app.app_context():  # the case page and the API read it from the alerts
+        session = db.session()
+        sup = session.scalars(select(User).where(User.username == "sup")).one()
+        unsafe = case_file.get_case_detail(session, "CP-MIG-9", sup)
+        assert (unsafe.worker_unsafe_at.isoformat()[:10], unsafe.worker_unsafe_by) == (
+            "2026-10-03",
+            "cw1",
+        )
+        calm = case_file.get_case_detail(session, "CP-MIG-8", sup)
+        assert (calm.worker_unsafe_at, calm.worker_unsafe_by) == (None, None)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0020")
+    query = text(
+        "SELECT case_ref, worker_unsafe_by, worker_unsafe_at IS NOT NULL FROM case_record"
+        " ORDER BY case_ref"
+    )
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(query)]
+        at = conn.execute(
+            text("SELECT worker_unsafe_at FROM case_record WHERE case_ref = 'CP-MIG-9'")
+        ).scalar_one()
+    assert rows == [("CP-MIG-8", None, False), ("CP-MIG-9", "cw1", True)]
+    assert str(at).startswith("2026-10-03")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0021")
+    columns = {c["name"] for c in inspect(engine).get_columns("case_record")}
+    assert not {"worker_unsafe_at", "worker_unsafe_by"} & columns
+    engine.dispose()

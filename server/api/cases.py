@@ -48,13 +48,35 @@ def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
     }
 
 
+def _cursor_url(cursor: str | None) -> str | None:
+    """This list's address at ``cursor`` (its filters kept, ``page`` dropped)."""
+    if cursor is None:
+        return None
+    args = {k: v for k, v in request.args.to_dict().items() if k not in ("page", "cursor")}
+    return f"{request.base_url}?{urlencode({**args, 'cursor': cursor})}"
+
+
+def _keyset_json(page: db.KeysetPage, items: list[Any]) -> dict[str, Any]:
+    """A keyset page: the numbered fields as before, and the cursors (and addresses) of
+    the pages after and before it."""
+    return {
+        **_page_json(page, items),
+        "next_cursor": page.next_cursor,
+        "previous_cursor": page.previous_cursor,
+        "next": _cursor_url(page.next_cursor),
+        "previous": _cursor_url(page.previous_cursor),
+    }
+
+
 @bp.get("/cases")
 @requires("case.read")
 def list_cases() -> Response:
     args = CaseQueryArgs().load(request.args.to_dict())
     session = db.session()
     stmt = queries.list_cases(caller(), **case_list_kwargs(args, utcnow().date()))
-    page = queries.paginate_cases(session, stmt, args["page"], args["per_page"])
+    page = queries.paginate_cases(
+        session, stmt, args["cursor"], args["per_page"], page=args["page"]
+    )
     audit.record(
         session,
         caller(),
@@ -67,7 +89,7 @@ def list_cases() -> Response:
         },
         ip=request.remote_addr,
     )
-    return jsonify(_page_json(page, CaseListItemSchema(many=True).dump(case_rows(page.items))))
+    return jsonify(_keyset_json(page, CaseListItemSchema(many=True).dump(case_rows(page.items))))
 
 
 @bp.get("/cases/<path:case_ref>")
@@ -147,30 +169,38 @@ def _queue_json(rows: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _queue_response(stmt: Any, page: int, per_page: int) -> Response:
-    """One page of a queue, as the list it always was; the count and the next page in
-    headers (``X-Total-Count``, ``Link: <…>; rel="next"``)."""
-    result = db.paginate(db.session(), stmt, page, per_page)
+def _queue_response(stmt: Any, cursor: str | None, page: int, per_page: int) -> Response:
+    """One page of a queue, as the list it always was; the count and the pages after and
+    before it in headers (``X-Total-Count``, ``Link: <…?cursor=…>; rel="next"``, and
+    ``rel="prev"``)."""
+    result = db.paginate_keyset(db.session(), stmt, queries.QUEUE_KEY, cursor, per_page, page=page)
     response = jsonify(_queue_json(result.items))
     response.headers["X-Total-Count"] = str(result.total) + ("+" if result.total_capped else "")
-    if result.total_capped or result.page * result.per_page < result.total:
-        args = {**request.args.to_dict(), "page": str(result.page + 1)}
-        response.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+    links = [
+        f'<{url}>; rel="{rel}"'
+        for rel, url in (
+            ("next", _cursor_url(result.next_cursor)),
+            ("prev", _cursor_url(result.previous_cursor)),
+        )
+        if url
+    ]
+    if links:
+        response.headers["Link"] = ", ".join(links)
     return response
 
 
 @bp.get("/queues/unlinked")
 @requires("queue.read")
 @use_schema(QueueArgs)
-def unlinked_queue(page: int, per_page: int) -> Response:
-    return _queue_response(queries.list_unlinked(caller()), page, per_page)
+def unlinked_queue(cursor: str | None, page: int, per_page: int) -> Response:
+    return _queue_response(queries.list_unlinked(caller()), cursor, page, per_page)
 
 
 @bp.get("/queues/duplicates")
 @requires("queue.read")
 @use_schema(QueueArgs)
-def duplicates_queue(page: int, per_page: int) -> Response:
-    return _queue_response(queries.list_duplicates(caller()), page, per_page)
+def duplicates_queue(cursor: str | None, page: int, per_page: int) -> Response:
+    return _queue_response(queries.list_duplicates(caller()), cursor, page, per_page)
 
 
 def _rebuilt(result: Any) -> Response:

@@ -62,6 +62,10 @@ class CaseDetail:
     actions: list[ActionEntry]
     # the sensitive fields the record shows (``server.sensitivity``), for the audit log
     sensitive_read: tuple[str, ...] = ()
+    # the latest contact or attempt at which the caseworker did not feel safe: when, by
+    # whom (its alert, ``WorkerSafetyAlert``)
+    worker_unsafe_at: datetime | None = None
+    worker_unsafe_by: str | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -127,6 +131,7 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
         [i.properties or {} for i in plan_items],
         [*(t.changes for t in timeline), *({c.field: c.candidates} for c in conflicts)],
     )
+    unsafe = queries.latest_worker_safety_alert(session, case.id)
     return CaseDetail(
         case=case,
         caseworker=names.get(case.caseworker_id) if case.caseworker_id else None,
@@ -138,4 +143,6 @@ def get_case_detail(session: Session, case_ref: str, viewer: User) -> CaseDetail
         timeline=timeline,
         actions=actions,
         sensitive_read=tuple(read),
+        worker_unsafe_at=unsafe.event_at if unsafe else None,
+        worker_unsafe_by=unsafe.worker if unsafe else None,
     )

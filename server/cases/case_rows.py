@@ -66,8 +66,6 @@ def case_values(state: CaseState, caseworker: tuple[int, str | None] | None) -> 
         "provenance": state.provenance,
         "open_conflicts": state.open_conflicts,
         "closed_at": state.closed_at,
-        "worker_unsafe_at": state.worker_unsafe_at,
-        "worker_unsafe_by": state.worker_unsafe_by,
         "approval": state.approval.status if state.approval else None,
         "approval_kind": state.approval.kind if state.approval else None,
         "approval_instance_id": state.approval.instance_id if state.approval else None,

@@ -4,8 +4,9 @@ items across cases (the plan-items and referrals pages), within the user's case 
 
 Each list reads lean columns (never the cases' JSON), in the order of an index that holds
 its filters (``cases.models``; pinned by ``tests/perf/test_query_plans.py``), and is paged
-with a bounded count (``server.db.paginate_by_id``), so that a page costs what the caller
-may see, not the size of the database.
+with a bounded count by keyset (``server.db.paginate_keyset``: a cursor holds the sort keys
+of the row a page ends at, and the next page seeks the index from there), so that a page
+costs what the caller may see, not the size of the database, and page 50 what page 1 costs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from server.auth.models import User
 from server.auth.permissions import may
 from server.cases.models import CASE_RISK_RANK, Case, PlanItem
 from server.cases.scope import case_scope_clause
-from server.db import Page, paginate_by_id
+from server.db import KeysetPage, paginate_keyset
+from server.types import byte_order
 
 # A case's next contact as the list indexes hold it: undated cases last.
 NEXT_DUE = func.coalesce(Case.next_contact_due, literal_column("'9999-12-31'"))
@@ -145,10 +147,14 @@ def no_review_clause(today: date) -> ColumnElement[bool]:
 
 
 def ref_prefix_clause(prefix: str) -> ColumnElement[bool]:
-    """Reference numbers that begin with ``prefix`` (canonical, as filed): a range on the
-    unique index of ``case_ref``, where ``LIKE … ESCAPE`` would read every case. Binary
-    order on SQLite, and on PostgreSQL under a C collation (the server's default here)."""
-    return and_(Case.case_ref >= prefix, Case.case_ref < prefix + "\U0010ffff")
+    """Reference numbers that begin with ``prefix`` (canonical, as filed): a range of an
+    index of ``case_ref``, where ``LIKE … ESCAPE`` would read every case. The range is
+    taken in byte order (``types.byte_order``), whatever the database's collation: under
+    another one (``en_US``, ICU) the strings between ``prefix`` and ``prefix`` + U+10FFFF
+    are not those that begin with it. SQLite: the unique index; PostgreSQL: its twin in
+    the C collation, ``ix_case_record_ref_bytes``."""
+    ref = byte_order(Case.case_ref)
+    return and_(ref >= prefix, ref < prefix + "\U0010ffff")
 
 
 def case_sort(sort: str, *, descending: bool = False, username: Any = None) -> tuple[Any, ...]:
@@ -172,10 +178,16 @@ def case_sort(sort: str, *, descending: bool = False, username: Any = None) -> t
 
 
 def paginate_cases(
-    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
-) -> Page:
-    """A page of :func:`list_cases`."""
-    return paginate_by_id(session, stmt, Case.id, page, per_page)
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    cursor: str | None = None,
+    per_page: int = 50,
+    *,
+    page: int = 1,
+) -> KeysetPage:
+    """A page of :func:`list_cases` after (or before) ``cursor``; ``page``: the older
+    numbered pages (no cursor)."""
+    return paginate_keyset(session, stmt, Case.id, cursor, per_page, page=page, ordered_count=True)
 
 
 def list_cases(
@@ -337,9 +349,14 @@ def list_items(user: User, **filters: Any) -> Select[Any, Any, str | None]:
 
 
 def paginate_items(
-    session: Session, stmt: Select[*tuple[Any, ...]], page: int = 1, per_page: int = 50
-) -> Page:
-    """A page of :func:`list_items`: the items' ids first, from the indexes. The bounded
-    count is made in no order, so that for a team or a caseworker it starts from their
-    cases' entries, not from every item's in due order."""
-    return paginate_by_id(session, stmt, PlanItem.id, page, per_page, ordered_count=False)
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    cursor: str | None = None,
+    per_page: int = 50,
+    *,
+    page: int = 1,
+) -> KeysetPage:
+    """A page of :func:`list_items` after (or before) ``cursor``: the items' ids first,
+    from the indexes. The bounded count is made in no order, so that for a team or a
+    caseworker it starts from their cases' entries, not from every item's in due order."""
+    return paginate_keyset(session, stmt, PlanItem.id, cursor, per_page, page=page)

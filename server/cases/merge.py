@@ -149,9 +149,6 @@ class CaseState:
     conflicts: tuple[ConflictState, ...]
     in_conflict: tuple[str, ...]  # fields whose current value awaits a supervisor
     overdue_items: tuple[str, ...]  # item ids
-    # the latest contact or attempt at which the caseworker did not feel safe: when, by whom
-    worker_unsafe_at: datetime | None = None
-    worker_unsafe_by: str | None = None
     approval: ApprovalState | None = None  # ``cases.approvals``
     transfer: TransferState | None = None  # ``cases.transfers``
     consent: ConsentState | None = None  # ``cases.consent``
@@ -399,7 +396,6 @@ class _Fold:
         self.status = CaseStatus.OPEN
         self.closed_at: datetime | None = None
         self.last_contact: CaseUpdate | None = None
-        self.unsafe: CaseUpdate | None = None
         self.last_review_at: datetime | None = None
         self.registered_at: datetime | None = None
         self.first_at: datetime | None = None
@@ -460,8 +456,6 @@ class _Fold:
         self.consent.note(u, changes, self.values)
         if u.is_contact:
             self.last_contact = u
-        if u.worker_unsafe:
-            self.unsafe = u
         if u.is_review:
             self.last_review_at = u.event_at
         if u.close and self.approvals.closes(u):
@@ -617,8 +611,6 @@ class _Fold:
             conflicts=conflicts,
             in_conflict=in_conflict,
             overdue_items=tuple(i.item_id for i in items if i.is_overdue),
-            worker_unsafe_at=self.unsafe.event_at if self.unsafe else None,
-            worker_unsafe_by=self.unsafe.submitter if self.unsafe else None,
             approval=self.approvals.state(closed=self.status == CaseStatus.CLOSED),
             transfer=transfer,
             # while two changes of the kinds shared from one version wait for a supervisor,

@@ -104,8 +104,6 @@ class Case(Base):
             "case_ref",
             *LIST_FILTER_COLUMNS,
         ),
-        # The dashboard's safety alerts: the recent ones, newest first.
-        Index("ix_case_record_worker_unsafe", "worker_unsafe_at"),
         # The cases waiting for a supervisor's approval.
         Index("ix_case_record_approval", "approval"),
         # The transfers waiting for a receiving team's supervisor.
@@ -119,6 +117,12 @@ class Case(Base):
         Index("ix_case_record_team", "team", "case_ref", *SORT_SCOPE_COLUMNS),
         Index("ix_case_record_status", "status", "case_ref", "caseworker_id"),
         Index("ix_case_record_conflicts", "open_conflicts", "case_ref", *SORT_SCOPE_COLUMNS),
+        # A search by the start of the reference number (``lists.ref_prefix_clause``): on
+        # PostgreSQL, the numbers in byte order whatever the database's collation (SQLite's
+        # unique index is in that order already).
+        Index("ix_case_record_ref_bytes", text('case_ref COLLATE "C"')).ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -152,8 +156,6 @@ class Case(Base):
     intake_concern: Mapped[str | None] = mapped_column(String(64), default=None)
     # The latest contact or attempt at which the caseworker did not feel safe (when, and the
     # username who said so), derived by every rebuild: the supervisor's alert.
-    worker_unsafe_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    worker_unsafe_by: Mapped[str | None] = mapped_column(String(80), default=None)
     # Where a supervisor's approval stands (``cases.approvals``), derived by every rebuild:
     # pending / approved / returned, of a closure or a plan, the submission it is about and
     # who sent it (who may not approve it).

@@ -390,6 +390,10 @@ def _queue(user: User, state: str) -> Select[Any, Any, str | None]:
     )
 
 
+# The queues' rows are paged by this key (``db.paginate_keyset``), in each queue's order.
+QUEUE_KEY = CaseContribution.id
+
+
 def list_unlinked(user: User) -> Select[Any, Any, str | None]:
     """Submissions waiting for a registration with their reference number (or a supervisor),
     in the user's scope: (contribution, submission, submitter username), oldest first.
@@ -483,6 +487,23 @@ def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
 def list_conflicts(session: Session, case_id: int) -> list[CaseConflict]:
     stmt = select(CaseConflict).where(CaseConflict.case_id == case_id).order_by(CaseConflict.id)
     return list(session.scalars(stmt))
+
+
+def latest_worker_safety_alert(session: Session, case_id: int) -> WorkerSafetyAlert | None:
+    """The latest contact or attempt of the case (among the submissions applied to it) at
+    which the caseworker did not feel safe: its alert, by the case's contributions
+    (``ix_case_contribution_case``) and each one's alert by its submission."""
+    stmt = (
+        select(WorkerSafetyAlert)
+        .join(CaseContribution, CaseContribution.submission_id == WorkerSafetyAlert.submission_id)
+        .where(
+            CaseContribution.case_id == case_id,
+            CaseContribution.state == ContributionState.APPLIED,
+        )
+        .order_by(WorkerSafetyAlert.event_at.desc(), WorkerSafetyAlert.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)
 
 
 def has_worker_safety_alert(session: Session, submission_id: int) -> bool:

@@ -138,8 +138,8 @@ class CaseDetailSchema(Schema):
     opened_at = fields.AwareDateTime(attribute="case.opened_at")
     closed_at = fields.AwareDateTime(attribute="case.closed_at", allow_none=True)
     # the latest contact or attempt at which the caseworker did not feel safe
-    worker_unsafe_at = fields.AwareDateTime(attribute="case.worker_unsafe_at", allow_none=True)
-    worker_unsafe_by = fields.String(attribute="case.worker_unsafe_by", allow_none=True)
+    worker_unsafe_at = fields.AwareDateTime(allow_none=True)  # from its alert
+    worker_unsafe_by = fields.String(allow_none=True)
     # what waits for a supervisor's approval, or the decision on it (``cases.approvals``)
     approval = fields.String(attribute="case.approval", allow_none=True)
     approval_kind = fields.String(attribute="case.approval_kind", allow_none=True)
@@ -218,6 +218,11 @@ def _day() -> fields.Date:
     return fields.Date(load_default=None)
 
 
+def _cursor() -> fields.String:
+    """Where a keyset page starts (``server.db.paginate_keyset``): opaque, checked there."""
+    return fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
+
+
 class CaseQueryArgs(Schema):
     """Query string of the case list (page and API): filters, sort and page."""
 
@@ -239,6 +244,9 @@ class CaseQueryArgs(Schema):
     safety_due = fields.Boolean(load_default=False)
     sort = fields.String(load_default="due", validate=validate.OneOf(CASE_SORTS))
     dir = fields.String(load_default="asc", validate=validate.OneOf(("asc", "desc")))
+    # where a page starts: a cursor handed by the page before (``next_cursor`` /
+    # ``previous_cursor``); ``page`` is the older numbered way, kept for links made before
+    cursor = _cursor()
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -281,6 +289,9 @@ class ItemQueryArgs(Schema):
     caseworker = fields.String(load_default=None, validate=validate.Length(max=80))
     due_from = _day()
     due_to = _day()
+    # where a page starts: a cursor handed by the page before (``next_cursor`` /
+    # ``previous_cursor``); ``page`` is the older numbered way, kept for links made before
+    cursor = _cursor()
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -305,6 +316,7 @@ class FollowupArgs(Schema):
 class QueueArgs(Schema):
     """A page of a queue: 100 entries unless asked (a page never holds answers or XML)."""
 
+    cursor = _cursor()
     page = fields.Integer(load_default=1, validate=PAGE)
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 

@@ -8,6 +8,7 @@ designer on none of it.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -272,11 +273,21 @@ def test_queues_come_a_page_at_a_time(people: People, make: Factory, client):
     first = client.get("/api/v1/queues/unlinked?per_page=2", headers=sup)
     assert [e["instance_id"] for e in first.json] == ["uuid:unl-n", "uuid:more-0"]
     assert first.headers["X-Total-Count"] == "4"
-    assert 'rel="next"' in first.headers["Link"]
-    assert "page=2" in first.headers["Link"]
-    last = client.get("/api/v1/queues/unlinked?per_page=2&page=2", headers=sup)
+    (after,) = re.findall(r'<([^>]+)>; rel="next"', first.headers["Link"])
+    assert "cursor=" in after
+    assert "per_page=2" in after
+    assert 'rel="prev"' not in first.headers["Link"]
+    last = client.get(after, headers=sup)
     assert [e["instance_id"] for e in last.json] == ["uuid:more-1", "uuid:more-2"]
-    assert "Link" not in last.headers
+    assert 'rel="next"' not in last.headers["Link"]
+    (before,) = re.findall(r'<([^>]+)>; rel="prev"', last.headers["Link"])
+    back = client.get(before, headers=sup)
+    assert [e["instance_id"] for e in back.json] == ["uuid:unl-n", "uuid:more-0"]
+    # the older numbered pages still answer
+    numbered = client.get("/api/v1/queues/unlinked?per_page=2&page=2", headers=sup)
+    assert [e["instance_id"] for e in numbered.json] == ["uuid:more-1", "uuid:more-2"]
+    bad = client.get("/api/v1/queues/unlinked?cursor=nonsense", headers=sup)
+    assert (bad.status_code, bad.json["code"]) == (400, "request.bad_cursor")
     assert client.get("/api/v1/queues/unlinked?per_page=501", headers=sup).status_code == 400
 
 

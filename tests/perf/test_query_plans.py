@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
 from server import db
 from server.audit import queries as audit_queries
+from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.cases import dashboard, item_counts, lists, queries, report_counts
 from server.cases.models import Case, PlanItem
@@ -116,8 +117,13 @@ def user(session: Session, name: str) -> User:
     return found
 
 
-def plans(session: Session, run: Callable[[], Any]) -> list[tuple[str, str]]:
-    """(SQL, plan) of every SELECT that ``run`` sends."""
+def plans(
+    session: Session, run: Callable[[], Any], *, large: bool = False
+) -> list[tuple[str, str]]:
+    """(SQL, plan) of every SELECT that ``run`` sends. ``large``: on PostgreSQL, sorts and
+    bitmap scans priced out too (an empty table's few rows are cheaper to sort than to read
+    in an index's order; at 100 000 cases a sort of the scope is what must not happen): a
+    Sort left in the plan is then one that no index can spare."""
     sent: list[tuple[str, Any]] = []
     connection = session.connection()
 
@@ -134,6 +140,9 @@ def plans(session: Session, run: Callable[[], Any]) -> list[tuple[str, str]]:
     postgres = connection.dialect.name == "postgresql"
     if postgres:
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        if large:
+            connection.exec_driver_sql("SET LOCAL enable_sort = off")
+            connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
     for statement, parameters in sent:
         prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
         rows = connection.exec_driver_sql(prefix + statement, parameters).all()
@@ -146,6 +155,28 @@ def full_scans(plan: str) -> list[str]:
     sqlite = re.findall(r"SCAN (\w+)(?! USING)(?:\s|$)", plan + "\n")
     postgres = re.findall(r"Seq Scan on (\w+)", plan)
     return [t for t in sqlite + postgres if t in BIG_TABLES]
+
+
+def _sample(key: Any) -> Any:
+    """A value of a sort key's type, for a cursor in the middle of a list."""
+    kind = db._python_type(key)
+    if kind is None:
+        return 1  # the risk rank
+    if getattr(key, "name", None) in ("status", "state"):
+        return "open"
+    return {
+        date: TODAY,
+        datetime: datetime(2026, 11, 1, tzinfo=UTC),
+        int: 1,
+        str: "CP-0050",
+    }[kind]
+
+
+def _far(stmt: Any, *key: Any) -> tuple[Any, ...]:
+    """(``stmt``, [``key``], a cursor in the middle of it, 50 rows a page): the arguments
+    of a page far down a list, read from there by its keys (never by OFFSET)."""
+    values = tuple(_sample(k) for k in db._order_of(stmt).keys)
+    return (stmt, *key, db.cursor_at(stmt, values), 50)
 
 
 def combined(found: list[tuple[str, str]]) -> str:
@@ -194,7 +225,7 @@ def test_case_list_pages_come_from_indexes(
     me = user(session, who)
     found = plans(
         session,
-        lambda: queries.paginate_cases(session, queries.list_cases(me, **filters), 50, 50),
+        lambda: queries.paginate_cases(session, *_far(queries.list_cases(me, **filters))),
     )
     assert_no_full_scan(found)
     text = combined(found)
@@ -207,7 +238,7 @@ def test_case_list_pages_come_from_indexes(
         # (or a skip-scan of a covering sort index over its few leading values, as SQLite
         # picks for a team: the scope is then told from the entries)
         assert re.search(
-            r"uq_case_record_case_ref|sqlite_autoindex_case_record_\d"
+            r"ix_case_record_ref_bytes|sqlite_autoindex_case_record_\d"
             r"|COVERING INDEX ix_case_record_\w+ \(ANY\(\w+\) AND case_ref",
             text,
         )
@@ -219,7 +250,7 @@ def test_case_list_pages_come_from_indexes(
 
 def test_admin_case_list_is_read_in_index_order(session: Session) -> None:
     me = user(session, "adm")
-    found = plans(session, lambda: queries.paginate_cases(session, queries.list_cases(me), 1, 50))
+    found = plans(session, lambda: queries.paginate_cases(session, queries.list_cases(me)))
     ids_query = [p for s, p in found if s.startswith("SELECT case_record.id")]
     assert ids_query, found
     assert "ix_case_record_list_order" in ids_query[0]
@@ -321,7 +352,7 @@ def test_reports_sum_the_kept_counts_by_key(session: Session, who: str) -> None:
 def test_queues_read_the_state_index_and_no_bodies(session: Session, which: str) -> None:
     me = user(session, "sup")
     stmt = queries.list_unlinked(me) if which == "unlinked" else queries.list_duplicates(me)
-    found = plans(session, lambda: db.paginate(session, stmt, 2, 50))
+    found = plans(session, lambda: db.paginate_keyset(session, *_far(stmt, queries.QUEUE_KEY)))
     assert "ix_case_contribution_state" in combined(found)
     assert_no_full_scan(found)
     for statement, _ in found:  # never the stored XML, the answers or the merge input
@@ -392,7 +423,7 @@ def test_team_overdue_list_starts_from_the_kept_counts(session: Session) -> None
 )
 def test_audit_log_pages_use_indexes(session: Session, filters: dict[str, str], index: str) -> None:
     stmt = audit_queries.list_events(**filters)
-    found = plans(session, lambda: db.paginate(session, stmt, 50, 100))
+    found = plans(session, lambda: db.paginate_keyset(session, *_far(stmt, AuditEvent.id)))
     assert index in combined(found)
     assert_no_full_scan(found)
 
@@ -402,7 +433,7 @@ def test_audit_log_pages_use_indexes(session: Session, filters: dict[str, str], 
 
 def _ids_plan(found: list[tuple[str, str]]) -> str:
     """The plan of a paged list's first statement that picks the page's keys."""
-    ids = [p for s, p in found if re.match(r"SELECT (case_record|plan_item)\.id\s", s)]
+    ids = [p for s, p in found if re.match(r"SELECT (case_record|plan_item)\.id[\s,]", s)]
     assert ids, found
     return ids[0]
 
@@ -434,7 +465,7 @@ def test_case_list_sorts_read_an_index_in_order(
     that order (backwards for a descending sort), never sorted whole."""
     me = user(session, "adm")
     stmt = queries.list_cases(me, sort=sort, descending=descending)
-    found = plans(session, lambda: queries.paginate_cases(session, stmt, 3, 50))
+    found = plans(session, lambda: queries.paginate_cases(session, *_far(stmt)))
     assert_no_full_scan(found)
     if session.get_bind().dialect.name == "sqlite":  # PostgreSQL: no statistics to go by
         ids = _ids_plan(found)
@@ -449,7 +480,7 @@ def test_every_case_list_sort_avoids_reading_the_cases_whole(
 ) -> None:
     me = user(session, who)
     stmt = queries.list_cases(me, sort=sort, status="open")
-    found = plans(session, lambda: queries.paginate_cases(session, stmt, 1, 50))
+    found = plans(session, lambda: queries.paginate_cases(session, stmt))
     assert_no_full_scan(found)
 
 
@@ -487,7 +518,7 @@ def test_case_list_filters_come_from_indexes(
 ) -> None:
     me = user(session, who)
     stmt = lists.list_cases(me, **filters)
-    found = plans(session, lambda: queries.paginate_cases(session, stmt, 1, 50))
+    found = plans(session, lambda: queries.paginate_cases(session, stmt))
     assert_no_full_scan(found)
     sqlite = session.get_bind().dialect.name == "sqlite"
     if "ref_contains" in filters and sqlite and who == "adm":
@@ -518,7 +549,7 @@ def test_plan_item_lists_come_from_indexes(
     never every item."""
     me = user(session, who)
     stmt = lists.list_items(me, **filters)
-    found = plans(session, lambda: lists.paginate_items(session, stmt, 2, 50))
+    found = plans(session, lambda: lists.paginate_items(session, *_far(stmt)))
     assert_no_full_scan(found)
     text = combined(found)
     assert re.search(r"ix_plan_item_(list|case_open|open_due|due)|uq_plan_item_case_id", text), text
@@ -537,7 +568,7 @@ def test_overdue_referral_steps_come_from_their_index(session: Session, who: str
     stmt = lists.list_items(me, kind="service", state_overdue_on=TODAY)
 
     def run() -> None:
-        lists.paginate_items(session, stmt, 2, 50)
+        lists.paginate_items(session, *_far(stmt))
         db.first_by_id(session, stmt, PlanItem.id, 20)
         db.count_capped(session, stmt)
 
@@ -602,3 +633,156 @@ def test_directory_change_reads_the_service_referrals_from_their_index(session: 
     assert_no_full_scan(found)
     if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
         assert "ix_plan_item_referral_service" in combined(found), combined(found)
+
+
+# --- keyset pages: page 50 seeks the index from the cursor's keys -------------------------
+
+
+def _seeks(found: list[tuple[str, str]], table: str) -> list[tuple[str, str]]:
+    """The statements that pick a page's keys (the key, then the sort keys), from the
+    cursor (in an empty test table there is nothing before it, and a page back then
+    reads the first page, counted again: that reading is left out)."""
+    counts = [n for n, (s, _) in enumerate(found) if s.startswith("SELECT count(")]
+    found = found[: counts[1]] if len(counts) > 1 else found
+    picked = [(s, p) for s, p in found if re.match(rf"SELECT {table}\.id, ", s)]
+    assert picked, found
+    return picked
+
+
+def _seeks_the_index(session: Session, seeks: list[tuple[str, str]], index: str) -> None:
+    """Each seek is a range of ``index`` (equal leading keys, then one bound), read in its
+    order: no sort of the list, no table read whole. PostgreSQL plans an empty table's
+    ties and NULLs (a few rows at 100 000 cases) by whichever index; the seek past the
+    cursor's first key, the one that reads on through the list, must be that range."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    for statement, plan in seeks:
+        assert not full_scans(plan), f"{statement}\n{plan}"
+        if sqlite:
+            _unsorted(plan)
+            assert re.search(rf"SEARCH \w+ USING (COVERING )?INDEX ({index}) \(", plan), plan
+    if not sqlite:
+        # the seek past the first key orders by every key (a tie's seek by fewer)
+        terms = {s: s.rsplit("ORDER BY", 1)[1].count(",") for s, _ in seeks}
+        ranges = [p for s, p in seeks if terms[s] == max(terms.values())]
+        for plan in ranges:
+            # the index's order; an index on the time alone leaves its ties (the same
+            # instant) to an incremental sort, never the list to a sort
+            assert not re.search(r"(?<!Incremental )\bSort\b(?! Key)", plan), plan
+            assert re.search(rf"Index (Only )?Scan( Backward)? using ({index})", plan), plan
+            assert "Index Cond" in plan, plan
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["next", "previous"])
+@pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
+@pytest.mark.parametrize(
+    ("sort", "index"),
+    [
+        ("due", "ix_case_record_list_order"),
+        ("risk", "ix_case_record_risk_order"),
+        ("opened", "ix_case_record_opened"),
+        ("last_contact", "ix_case_record_last_contact"),
+        ("updated", "ix_case_record_updated"),
+        ("ref", r"sqlite_autoindex_case_record_\d|uq_case_record_case_ref"),
+        ("team", "ix_case_record_team"),
+        ("status", "ix_case_record_status"),
+        ("conflicts", "ix_case_record_conflicts"),
+    ],
+)
+def test_case_list_pages_seek_the_sort_index_from_the_cursor(
+    session: Session, sort: str, index: str, descending: bool, backward: bool
+) -> None:
+    """A page far down an admin's list of 100 000 cases, forward or back, in any order:
+    every statement that picks its cases seeks that order's index from the cursor's keys;
+    none reads and drops the cases before it (OFFSET) or sorts the list."""
+    me = user(session, "adm")
+    stmt = queries.list_cases(me, sort=sort, descending=descending)
+    values = tuple(_sample(k) for k in db._order_of(stmt).keys)
+    cursor = db.cursor_at(stmt, values, backward=backward)
+    found = plans(session, lambda: queries.paginate_cases(session, stmt, cursor, 50), large=True)
+    assert_no_full_scan(found)
+    _seeks_the_index(session, _seeks(found, "case_record"), index)
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["next", "previous"])
+def test_plan_item_pages_seek_the_list_index_from_the_cursor(
+    session: Session, backward: bool
+) -> None:
+    me = user(session, "adm")
+    stmt = lists.list_items(me, kind="service")
+    values = (TODAY, 12345)
+    cursor = db.cursor_at(stmt, values, backward=backward)
+    found = plans(session, lambda: lists.paginate_items(session, stmt, cursor, 50), large=True)
+    assert_no_full_scan(found)
+    _seeks_the_index(session, _seeks(found, "plan_item"), "ix_plan_item_list")
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({}, "ix_audit_event_at"),
+        ({"actor": "cw"}, "ix_audit_event_actor_at"),
+        ({"target": "CP-1"}, "ix_audit_event_target_at"),
+    ],
+)
+def test_audit_log_pages_seek_from_the_cursor(
+    session: Session, filters: dict[str, str], index: str
+) -> None:
+    stmt = audit_queries.list_events(**filters)
+    cursor = db.cursor_at(stmt, (datetime(2026, 11, 1, tzinfo=UTC), 4321))
+    found = plans(
+        session,
+        lambda: db.paginate_keyset(session, stmt, AuditEvent.id, cursor, 100),
+        large=True,
+    )
+    assert_no_full_scan(found)
+    _seeks_the_index(session, _seeks(found, "audit_event"), index)
+
+
+@pytest.mark.parametrize("which", ["unlinked", "duplicates"])
+def test_queue_pages_seek_the_state_index_from_the_cursor(session: Session, which: str) -> None:
+    me = user(session, "adm")
+    stmt = queries.list_unlinked(me) if which == "unlinked" else queries.list_duplicates(me)
+    values = tuple(_sample(k) for k in db._order_of(stmt).keys)
+    cursor = db.cursor_at(stmt, values)
+    found = plans(
+        session,
+        lambda: db.paginate_keyset(session, stmt, queries.QUEUE_KEY, cursor, 50),
+        large=True,
+    )
+    assert_no_full_scan(found)
+    seeks = _seeks(found, "case_contribution")
+    if which == "unlinked":  # the state's entries in the queue's order, from the cursor on
+        _seeks_the_index(session, seeks, "ix_case_contribution_state")
+
+
+def test_reference_prefix_is_exact_and_indexed_whatever_the_collation(session: Session) -> None:
+    """A search by the start of a reference number finds exactly the numbers that begin
+    with it, from an index, on PostgreSQL under a collation that is not byte order (an
+    ICU one here: "É" sorts with "E", so "CP-É1" lies between "CP-E" and "CP-E" +
+    U+10FFFF there) as under C, and on SQLite."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        icu = session.execute(
+            text("SELECT collname FROM pg_collation WHERE collname = 'und-x-icu'")
+        ).all()
+        if not icu:
+            pytest.skip("this PostgreSQL has no ICU collation")
+        session.execute(
+            text(
+                'ALTER TABLE case_record ALTER COLUMN case_ref TYPE varchar(120) COLLATE "und-x-icu"'
+            )
+        )
+    refs = ["CP-E", "CP-E1", "CP-E/2", "CP-É1", "CP-F1", "CP-D9", "CP-EZ"]
+    session.add_all(Case(case_ref=r, entity_id=f"e-{n}") for n, r in enumerate(refs))
+    session.flush()
+    me = user(session, "adm")
+    stmt = lists.list_cases(me, ref_prefix="CP-E")
+    found = sorted(row[0].case_ref for row in session.execute(stmt))
+    assert found == ["CP-E", "CP-E/2", "CP-E1", "CP-EZ"]
+    page = lists.paginate_cases(session, stmt, None, 2)
+    assert page.total == 4
+    plan = combined(plans(session, lambda: session.execute(stmt).all()))
+    if postgres:
+        assert re.search(r"Index (Only )?Scan using ix_case_record_ref_bytes", plan), plan
+    else:
+        assert re.search(r"SEARCH case_record USING INDEX sqlite_autoindex_case_record_\d", plan)

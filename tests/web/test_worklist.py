@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from server.auth.models import User
-from server.cases import item_counts
+from server.cases import item_counts, lists
 from server.cases.models import Case, PlanItem, PlanItemDueCount
 from tests.factories import Factory
 from tests.web.conftest import Web
@@ -234,6 +234,103 @@ def test_case_list_refuses_what_it_does_not_know(seeded: Factory, web_as: Any, q
     assert admin.get(f"/api/v1/cases?{query}").status_code == 400
 
 
+def _walk_api(client: Any, url: str) -> tuple[list[str], list[str]]:
+    """The reference numbers of every page, following ``next`` from the first page, then
+    ``previous`` back from the last one."""
+    pages = [client.get(url).get_json()]
+    assert pages[0]["previous_cursor"] is None
+    while pages[-1]["next_cursor"]:
+        pages.append(client.get(pages[-1]["next"]).get_json())
+        assert len(pages) <= len(CASES) + 1
+    forward = [c["case_ref"] for p in pages for c in p["items"]]
+    back = list(reversed([c["case_ref"] for c in pages[-1]["items"]]))
+    page = pages[-1]
+    while page["previous_cursor"]:
+        page = client.get(page["previous"]).get_json()
+        back += reversed([c["case_ref"] for c in page["items"]])
+    return forward, back
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+@pytest.mark.parametrize("sort", lists.CASE_SORTS)
+@pytest.mark.parametrize("query", ["", "&team=north", "&status=open"])
+def test_case_list_pages_by_cursor_in_every_sort(
+    seeded: Factory, web_as: Any, sort: str, direction: str, query: str
+) -> None:
+    """A page at a time, one or two cases a page, forward then back: every case once, in
+    the whole list's order, whatever the sort, its direction (the sort keys that may be
+    empty among them: team, caseworker, last contact) and the filters."""
+    admin = web_as("adm", "admin")
+    base = f"/api/v1/cases?sort={sort}&dir={direction}{query}"
+    whole = [c["case_ref"] for c in admin.get(f"{base}&per_page=100").get_json()["items"]]
+    assert whole
+    for per_page in (1, 2):
+        forward, back = _walk_api(admin, f"{base}&per_page={per_page}")
+        assert forward == whole
+        assert back == list(reversed(whole))
+
+
+def test_case_list_page_links_walk_the_list(seeded: Factory, web_as: Any) -> None:
+    """The page's Next and Previous links carry a cursor and the filters; the first page
+    has no Previous."""
+    admin = web_as("adm", "admin")
+    whole = refs(admin.text("/cases?sort=team"))
+    page = admin.text("/cases?sort=team&per_page=4")
+    assert 'rel="prev"' not in page
+    assert "6 in all" in page
+    (after,) = re.findall(r'<a rel="next" href="([^"]+)"', page)
+    assert "sort=team" in after
+    assert "per_page=4" in after
+    assert "cursor=" in after
+    second = admin.text(html.unescape(after))
+    assert refs(page) + refs(second) == whole
+    assert 'rel="next"' not in second
+    (before,) = re.findall(r'<a rel="prev" href="([^"]+)"', second)
+    assert refs(admin.text(html.unescape(before))) == refs(page)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "nonsense",
+        "eyJvIjoiMSJ9",  # {"o":"1"}: JSON, but of no list
+        "%00",
+    ],
+)
+def test_a_bad_cursor_is_refused_clearly(seeded: Factory, web_as: Any, cursor: str) -> None:
+    admin = web_as("adm", "admin")
+    answer = admin.get(f"/api/v1/cases?cursor={cursor}")
+    assert answer.status_code == 400
+    assert answer.get_json()["code"] in ("request.bad_cursor", "request.invalid")
+    assert admin.get(f"/cases?cursor={cursor}").status_code == 400
+    assert admin.get(f"/plan-items?cursor={cursor}").status_code == 400
+    assert admin.get(f"/audit?cursor={cursor}").status_code == 400
+    assert admin.get(f"/queues?unlinked={cursor}").status_code == 400
+
+
+def test_a_cursor_of_another_sort_is_refused(seeded: Factory, web_as: Any) -> None:
+    admin = web_as("adm", "admin")
+    first = admin.get("/api/v1/cases?sort=team&per_page=1").get_json()
+    answer = admin.get(f"/api/v1/cases?sort=opened&cursor={first['next_cursor']}")
+    assert answer.status_code == 400
+    assert answer.get_json()["code"] == "request.bad_cursor"
+    assert "first page" in answer.get_json()["message"]
+    # the same sort with other filters is a list of its own, started at that place
+    listed = admin.get(f"/api/v1/cases?sort=team&risk=high&cursor={first['next_cursor']}")
+    assert listed.status_code == 200
+
+
+def test_the_older_numbered_pages_still_answer(seeded: Factory, web_as: Any) -> None:
+    admin = web_as("adm", "admin")
+    whole = [c["case_ref"] for c in admin.get("/api/v1/cases?sort=ref").get_json()["items"]]
+    second = admin.get("/api/v1/cases?sort=ref&per_page=2&page=2").get_json()
+    assert [c["case_ref"] for c in second["items"]] == whole[2:4]
+    after = admin.get(second["next"]).get_json()  # and hand on cursors
+    assert [c["case_ref"] for c in after["items"]] == whole[4:6]
+    before = admin.get(second["previous"]).get_json()
+    assert [c["case_ref"] for c in before["items"]] == whole[0:2]
+
+
 def test_api_case_list_sorts_like_the_page(seeded: Factory, web_as: Any) -> None:
     admin = web_as("adm", "admin")
     listed = admin.get("/api/v1/cases?sort=risk&dir=desc").get_json()
@@ -315,9 +412,21 @@ def test_referrals_page_lists_services_only(seeded: Factory, web_as: Any) -> Non
 
 
 def test_plan_items_page(seeded: Factory, web_as: Any) -> None:
-    page = web_as("adm", "admin").text("/plan-items?per_page=2&page=2")
-    assert item_titles(page) == ["School place", "Legal aid"]
-    assert "Page 2 of 4 (7 in all)" in page
+    admin = web_as("adm", "admin")
+    whole = item_titles(admin.text("/plan-items"))
+    page = admin.text("/plan-items?per_page=2")
+    assert "7 in all" in page
+    seen = item_titles(page)
+    while 'rel="next"' in page:
+        (after,) = re.findall(r'<a rel="next" href="([^"]+)"', page)
+        page = admin.text(html.unescape(after))
+        seen += item_titles(page)
+    assert seen == whole
+    assert len(whole) == 7
+    (before,) = re.findall(r'<a rel="prev" href="([^"]+)"', page)
+    assert item_titles(admin.text(html.unescape(before))) == whole[4:6]
+    # a link made before cursors: the numbered page
+    assert item_titles(admin.text("/plan-items?per_page=2&page=2")) == whole[2:4]
 
 
 # --- scope: a caseworker never sees another's cases -------------------------------------

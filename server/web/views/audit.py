@@ -9,10 +9,12 @@ from flask_babel import get_locale
 
 from server import db
 from server.audit import queries
+from server.audit.models import AuditEvent
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
 from server.cases.case_forms import read_current_labels
-from server.db import paginate
+from server.db import paginate_keyset
+from server.errors import AppError
 from server.web.audit_text import action_label, audit_details, question_namer, target_label
 from server.web.bp import bp
 
@@ -47,12 +49,16 @@ def audit_log() -> str:
         until=until + timedelta(days=1) if until else None,  # the whole "until" day
     )
     try:
-        page_no = int(request.args.get("page", "1"))
+        page_no = int(request.args.get("page", "1"))  # the older numbered pages
     except ValueError:
         abort(400)
     if not 1 <= page_no <= MAX_PAGE:
         abort(400)
-    page = paginate(db.session(), stmt, page_no, PER_PAGE)
+    cursor = request.args.get("cursor", "").strip() or None
+    try:
+        page = paginate_keyset(db.session(), stmt, AuditEvent.id, cursor, PER_PAGE, page=page_no)
+    except AppError:  # a cursor garbled
+        abort(400)
     locale = get_locale()
     question = question_namer(read_current_labels(db.session(), str(locale) if locale else None))
     return render_template(

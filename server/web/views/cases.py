@@ -18,7 +18,7 @@ from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
 from server.auth.permissions import may, requires
-from server.bounds import MAX_PAGE, parse_id
+from server.bounds import parse_id
 from server.cases import (
     case_file,
     decisions,
@@ -72,11 +72,17 @@ def case_list() -> str:
     user = me()
     day = today()
     stmt = queries.list_cases(user, **case_list_kwargs(args, day))
-    page = queries.paginate_cases(db.session(), cast(Any, stmt), args["page"], args["per_page"])
+    try:
+        page = queries.paginate_cases(
+            db.session(), cast(Any, stmt), args["cursor"], args["per_page"], page=args["page"]
+        )
+    except AppError:  # a cursor garbled, or made for another sort
+        abort(400)
     filters = {
         k: v.isoformat() if isinstance(v, date) else v
         for k, v in args.items()
-        if k not in ("page", "per_page") and v and (k, v) not in (("sort", "due"), ("dir", "asc"))
+        if k not in ("page", "cursor") and v
+        if (k, v) not in (("sort", "due"), ("dir", "asc"), ("per_page", 50))
     }
     return render_template(
         "web/cases/list.html",
@@ -311,26 +317,27 @@ def case_reopen(case_ref: str) -> Response:
     return _back(case_ref)
 
 
-def _queue_page(name: str) -> int:
-    """``?unlinked=N`` / ``?duplicates=N``: which page of that queue (each pages alone)."""
+def _queue_page(session: Any, name: str, stmt: Any) -> db.KeysetPage:
+    """``?unlinked=C`` / ``?duplicates=C``: the page of that queue at cursor ``C`` (each
+    pages alone; none: its first page)."""
+    cursor = request.args.get(name, "").strip() or None
     try:
-        page = int(request.args.get(name, "1"))
-    except ValueError:
+        return db.paginate_keyset(session, stmt, queries.QUEUE_KEY, cursor, QUEUE_PER_PAGE)
+    except AppError:  # a cursor garbled, or made for the other queue
         abort(400)
-    if not 1 <= page <= MAX_PAGE:
-        abort(400)
-    return page
 
 
 @bp.get("/queues")
 @requires("queue.read")
 def queues() -> str:
     session = db.session()
-    pages = {name: _queue_page(name) for name in ("unlinked", "duplicates")}
-    unlinked = db.paginate(session, queries.list_unlinked(me()), pages["unlinked"], QUEUE_PER_PAGE)
-    duplicates = db.paginate(
-        session, queries.list_duplicates(me()), pages["duplicates"], QUEUE_PER_PAGE
-    )
+    unlinked = _queue_page(session, "unlinked", queries.list_unlinked(me()))
+    duplicates = _queue_page(session, "duplicates", queries.list_duplicates(me()))
+    pages = {
+        name: request.args[name]
+        for name in ("unlinked", "duplicates")
+        if request.args.get(name, "").strip()
+    }
     return render_template(
         "web/cases/queues.html",
         unlinked=unlinked.items,

@@ -16,6 +16,7 @@ from server.cases import lists
 from server.cases.mapping import ITEM_KINDS
 from server.cases.referrals import ReferralState
 from server.cases.schemas import ItemQueryArgs, item_list_kwargs
+from server.errors import AppError
 from server.web.access import me
 from server.web.bp import bp
 from server.web.referral_labels import state_label
@@ -42,11 +43,17 @@ def _page(endpoint: str, *, referrals: bool) -> str:
     args = _args(referrals=referrals)
     user = me()
     stmt = lists.list_items(user, **item_list_kwargs(args, today()))
-    page = lists.paginate_items(db.session(), stmt, args["page"], args["per_page"])
+    try:
+        page = lists.paginate_items(
+            db.session(), stmt, args["cursor"], args["per_page"], page=args["page"]
+        )
+    except AppError:  # a cursor garbled, or made for another list
+        abort(400)
     filters = {
         k: v.isoformat() if isinstance(v, date) else v
         for k, v in args.items()
-        if k not in ("page", "per_page") and v and not (referrals and k == "kind")
+        if k not in ("page", "cursor") and v and not (referrals and k == "kind")
+        if (k, v) != ("per_page", 50)
     }
     return render_template(
         "web/items.html",
