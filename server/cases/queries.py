@@ -537,6 +537,7 @@ def list_referral_figures(
 class ReferralFigures:
     open: int = 0  # referrals not done yet
     median_ack_hours: float | None = None  # from referred to acknowledged
+    acknowledged: int = 0  # how many referrals the median is of
 
 
 def referral_figures(session: Session, service_ids: list[str]) -> dict[str, ReferralFigures]:
@@ -553,7 +554,11 @@ def referral_figures(session: Session, service_ids: list[str]) -> dict[str, Refe
         if ack is not None:
             hours.setdefault(service_id, []).append((ack, n))
     return {
-        s: ReferralFigures(open=open_n.get(s, 0), median_ack_hours=_median(hours.get(s, [])))
+        s: ReferralFigures(
+            open=open_n.get(s, 0),
+            median_ack_hours=_median(hours.get(s, [])),
+            acknowledged=sum(n for _, n in hours.get(s, [])),
+        )
         for s in service_ids
     }
 

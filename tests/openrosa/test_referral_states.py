@@ -277,6 +277,7 @@ def test_a_supervisor_records_a_state_on_the_web(
 def test_the_directory_shows_open_referrals_and_the_median_time_to_acknowledge(
     app: Flask, published: None, make: Factory, device: DeviceClient, client: FlaskClient
 ) -> None:
+    app.config["REPORT_MIN_CELL"] = 1  # every figure shown, however small
     _directory(make)
     make.user("sup", "supervisor", team="north")
     sup = bearer(make.api_token("sup"))
@@ -318,3 +319,19 @@ def test_referral_due_days_come_from_configuration(make: Factory) -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def test_the_directory_hides_referral_figures_under_the_reports_threshold(
+    app: Flask, published: None, make: Factory, device: DeviceClient
+) -> None:
+    """Everyone reads the directory: one open referral to a service, or a median of one,
+    could point to a child, so under CASEWORK_REPORT_MIN_CELL (5) neither is shown."""
+    _directory(make)
+    make.user("cw2", "caseworker", team="north")
+    plan, _ = new_case_plan("CP-RS-S1", risk="medium")
+    assert device.submit(plan).status_code == 201
+    page = _web(app, "cw2").text("/services")
+    row = page[page.index("District clinic") :]
+    row = row[: row.index("</tr>")]
+    assert re.search(r'class="referrals-open">&lt; 5<', row), row
+    assert re.search(r'class="referrals-ack">—<', row), row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -71,6 +71,9 @@ def service_list() -> str:
         args=args,
         categories=queries.list_categories(session),
         figures=figures,
+        # every user reads the directory: a count of one or two referrals to a small service
+        # can point to a child, so figures under the reports' threshold are not shown
+        min_cell=int(current_app.config["REPORT_MIN_CELL"]),
     )
 
 
