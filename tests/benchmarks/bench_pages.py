@@ -171,8 +171,9 @@ def build(url: str, env: dict[str, str], cases: int, start: int = 0) -> None:
     """The whole database, through ``server.intake.receive``; from case number ``start``
     when an earlier build was stopped part way (its people and forms are there already)."""
     cli(env, "migrate")
-    if not start:
-        cli(env, "publish-xlsforms", str(ROOT / "xlsforms"))
+    # (again when going on: the forms may have gained versions since, which the new
+    # submissions are made from)
+    cli(env, "publish-xlsforms", str(ROOT / "xlsforms"))
     os.environ.update(env)
     from server import create_app, db
     from server.audit.models import AuditEvent
