@@ -108,6 +108,17 @@ class Case(Base):
         Index("ix_case_record_approval", "approval"),
         # The transfers waiting for a receiving team's supervisor.
         Index("ix_case_record_transfer", "transfer", "transfer_team"),
+        # The dashboard's transfers waiting, oldest first. Almost every case has no transfer:
+        # SQLite's statistics (an average per key) make ix_case_record_transfer look useless,
+        # and it walked every case in ix_case_record_updated instead (150 ms at 65 000
+        # cases). A partial index holds only the pending ones, in that order. PostgreSQL
+        # knows the column is nearly all NULL and seeks ix_case_record_transfer itself.
+        Index(
+            "ix_case_record_transfer_waiting",
+            "updated_at",
+            "transfer_team",
+            sqlite_where=text("transfer = 'pending'"),
+        ).ddl_if(dialect="sqlite"),
         # The case list sorted by when a case opened, was last contacted or last changed.
         Index("ix_case_record_opened", "opened_at", "case_ref", *SORT_SCOPE_COLUMNS),
         Index("ix_case_record_last_contact", "last_contact_at", "case_ref", *SORT_SCOPE_COLUMNS),

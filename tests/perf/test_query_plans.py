@@ -45,6 +45,9 @@ LARGE_DATABASE_STATS = [
     ("case_record", "ix_case_record_opened", "100000 2 1"),
     ("case_record", "ix_case_record_last_contact", "100000 3 1"),
     ("case_record", "ix_case_record_updated", "100000 2 1"),
+    # almost no case has a transfer: every one shares the NULL key
+    ("case_record", "ix_case_record_transfer", "100000 100000 100000"),
+    ("case_record", "ix_case_record_transfer_waiting", "20 1 1"),
     ("case_record", "ix_case_record_team", "100000 5000 1"),
     ("case_record", "ix_case_record_status", "100000 50000 1"),
     ("case_record", "ix_case_record_conflicts", "100000 90000 1"),
@@ -786,3 +789,18 @@ def test_reference_prefix_is_exact_and_indexed_whatever_the_collation(session: S
         assert re.search(r"Index (Only )?Scan using ix_case_record_ref_bytes", plan), plan
     else:
         assert re.search(r"SEARCH case_record USING INDEX sqlite_autoindex_case_record_\d", plan)
+
+
+@pytest.mark.parametrize("who", ["adm", "sup"])
+def test_transfers_waiting_read_the_pending_ones_only(session: Session, who: str) -> None:
+    """The dashboard's transfers waiting (oldest first) read the partial index of pending
+    transfers, never every case in the order of their last change."""
+    me = user(session, who)
+    found = plans(
+        session, lambda: session.execute(dashboard.list_transfers_waiting(me).limit(10)).all()
+    )
+    assert_no_full_scan(found)
+    text = combined(found)
+    if session.get_bind().dialect.name == "sqlite":
+        assert "ix_case_record_transfer_waiting" in text, text
+        assert "ix_case_record_updated" not in text, text
