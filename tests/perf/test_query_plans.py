@@ -586,6 +586,27 @@ def test_overdue_referral_steps_come_from_their_index(session: Session, who: str
         _unsorted(ids)
 
 
+@pytest.mark.parametrize("who", ["adm", "sup"])
+def test_overdue_referral_steps_are_counted_from_their_index_alone(
+    session: Session, who: str
+) -> None:
+    """The worklist counts up to 10 000 overdue referral steps: from the entries of
+    ix_plan_item_referral_due alone, never each item's row nor its case's (4 KB each)."""
+    me = user(session, who)
+    found = plans(
+        session,
+        lambda: db.count_capped(
+            session, lists.count_items(me, kind="service", state_overdue_on=TODAY)
+        ),
+    )
+    assert_no_full_scan(found)
+    if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
+        text = combined(found)
+        assert "case_record USING INTEGER PRIMARY KEY" not in text, text
+        if who == "adm":  # (a team's: from its cases' items, by the case index)
+            assert "COVERING INDEX ix_plan_item_referral_due" in text, text
+
+
 def test_directory_referral_figures_read_the_service_index(session: Session) -> None:
     """A page of the services directory sums its services' referrals from
     ix_plan_item_referral_service, not from every item."""

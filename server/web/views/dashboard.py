@@ -90,7 +90,9 @@ def dashboard() -> str:
     # referrals whose next state is overdue, in the order they fell due
     steps_stmt = lists.list_items(user, kind="service", state_overdue_on=day)
     steps, more_steps = db.first_by_id(session, steps_stmt, PlanItem.id, LIST_LIMIT)
-    steps_n, steps_more_n = db.count_capped(session, steps_stmt)
+    steps_n, steps_more_n = db.count_capped(
+        session, lists.count_items(user, kind="service", state_overdue_on=day)
+    )
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
     alerts_n = session.scalar(dashboard_queries.count_worker_safety_alerts(user, since)) or 0
     alerts = session.execute(
