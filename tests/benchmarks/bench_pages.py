@@ -12,8 +12,8 @@ waiting in the queues, and audit events. 200 caseworkers in 20 teams, one superv
 team, one admin.
 
 Then it serves the database with `casework serve` and times each request ``--rounds``
-times per role (an admin, a supervisor of a team, a caseworker, and the supervisor's
-phone), printing one line per request::
+times, after one untimed request that warms the worker, per role (an admin, a supervisor
+of a team, a caseworker, and the supervisor's phone), printing one line per request::
 
     role request median_ms p95_ms bytes
 
@@ -427,6 +427,9 @@ def time_requests(
         times = []
         size = 0
         status = 0
+        # one request first, untimed: the worker compiles the page's templates and reads
+        # the forms' words once per process, which the timed requests are not about
+        client.request("GET", path)
         for _ in range(rounds):
             started = time.perf_counter()
             status, body, _ = client.request("GET", path)
