@@ -95,6 +95,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+# How long an SQLite statement waits for another connection's write lock (ms).
+BUSY_TIMEOUT_MS = 30_000
+# How often each pooled SQLite connection runs PRAGMA optimize (seconds).
+OPTIMIZE_EVERY = 3600.0
+_OPTIMIZED_AT = "casework.optimized_at"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -104,9 +111,31 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA cache_size=-16384")  # 16 MiB of pages per connection
+        # PRAGMA optimize's ANALYZE samples each index instead of reading it whole
+        cur.execute("PRAGMA analysis_limit=400")
         cur.close()
+        _record.info[_OPTIMIZED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _keep_statistics(dbapi_conn: Any, record: Any) -> None:
+        # A database analyzed while empty (a fresh install's migrate) has no statistics
+        # once it has grown, and the planner then guesses: SQLite's advice for long-lived
+        # connections is PRAGMA optimize now and then, which analyzes only the tables the
+        # connection's queries used that grew or shrank a lot since.
+        if dbapi_conn is None or time.monotonic() - record.info.get(_OPTIMIZED_AT, 0) < (
+            OPTIMIZE_EVERY
+        ):
+            return
+        record.info[_OPTIMIZED_AT] = time.monotonic()
+        try:
+            dbapi_conn.execute("PRAGMA busy_timeout=200")  # a busy writer: next time
+            dbapi_conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass
+        finally:
+            dbapi_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -72,3 +72,30 @@ def test_every_way_a_write_transaction_ends_opens_the_gate(engine, ending):
         session.commit()
     assert time.monotonic() - started < 5
     conn.close()
+
+
+def test_a_long_lived_connection_keeps_the_planners_statistics(tmp_path: Path, monkeypatch):
+    """A database first analyzed empty (a fresh install's `casework migrate`) has no
+    statistics when it has grown: the pool's connections run PRAGMA optimize now and then,
+    which analyzes the tables that grew since, so the planner keeps choosing by them."""
+    import server.db
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'grown.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (a INTEGER, b INTEGER)"))
+        conn.execute(text("CREATE INDEX ix_t_a ON t (a)"))
+        conn.execute(text("ANALYZE"))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) "
+                "INSERT INTO t SELECT v % 5, v FROM n"
+            )
+        )
+    monkeypatch.setattr(server.db, "OPTIMIZE_EVERY", 0.0)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT * FROM t WHERE a = 1")).all()  # the planner uses the index
+    with engine.connect() as conn:
+        stats = conn.execute(text("SELECT tbl, stat FROM sqlite_stat1")).all()
+    engine.dispose()
+    assert [tbl for tbl, _ in stats] == ["t"], stats
