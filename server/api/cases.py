@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, jsonify, request
 
-from server import db
+from server import db, paging
 from server.api.args import caller, use_schema
 from server.api.bp import bp
 from server.audit import service as audit
@@ -40,7 +40,7 @@ from server.timeutil import utcnow
 
 def _page_json(page: Any, items: list[Any]) -> dict[str, Any]:
     return {
-        "total": page.total,  # at most db.COUNT_CAP; "total_capped": there are more
+        "total": page.total,  # at most paging.COUNT_CAP; "total_capped": there are more
         "total_capped": page.total_capped,
         "page": page.page,
         "per_page": page.per_page,
@@ -56,7 +56,7 @@ def _cursor_url(cursor: str | None) -> str | None:
     return f"{request.base_url}?{urlencode({**args, 'cursor': cursor})}"
 
 
-def _keyset_json(page: db.KeysetPage, items: list[Any]) -> dict[str, Any]:
+def _keyset_json(page: paging.KeysetPage, items: list[Any]) -> dict[str, Any]:
     """A keyset page: the numbered fields as before, and the cursors (and addresses) of
     the pages after and before it."""
     return {
@@ -138,7 +138,7 @@ def _sensitive_read(detail: case_file.CaseDetail) -> dict[str, Any] | None:
 def list_followups(horizon_days: int, page: int, per_page: int) -> Response:
     session = db.session()
     stmt = queries.list_due_followups(caller(), utcnow().date(), horizon_days)
-    result = db.paginate(session, stmt, page, per_page)
+    result = paging.paginate(session, stmt, page, per_page)
     items = [
         {
             "case_ref": c.case_ref,
@@ -173,7 +173,9 @@ def _queue_response(stmt: Any, cursor: str | None, page: int, per_page: int) -> 
     """One page of a queue, as the list it always was; the count and the pages after and
     before it in headers (``X-Total-Count``, ``Link: <…?cursor=…>; rel="next"``, and
     ``rel="prev"``)."""
-    result = db.paginate_keyset(db.session(), stmt, queries.QUEUE_KEY, cursor, per_page, page=page)
+    result = paging.paginate_keyset(
+        db.session(), stmt, queries.QUEUE_KEY, cursor, per_page, page=page
+    )
     response = jsonify(_queue_json(result.items))
     response.headers["X-Total-Count"] = str(result.total) + ("+" if result.total_capped else "")
     links = [

@@ -8,8 +8,8 @@ from server import db
 from server.api.args import caller, use_schema
 from server.api.bp import bp
 from server.auth.permissions import requires
-from server.db import paginate
 from server.errors import AppError
+from server.paging import paginate
 from server.services import queries, service
 from server.services.schemas import (
     ImportReportSchema,

@@ -4,9 +4,10 @@ items across cases (the plan-items and referrals pages), within the user's case 
 
 Each list reads lean columns (never the cases' JSON), in the order of an index that holds
 its filters (``cases.models``; pinned by ``tests/perf/test_query_plans.py``), and is paged
-with a bounded count by keyset (``server.db.paginate_keyset``: a cursor holds the sort keys
-of the row a page ends at, and the next page seeks the index from there), so that a page
-costs what the caller may see, not the size of the database, and page 50 what page 1 costs.
+with a bounded count by keyset (``server.paging.paginate_keyset``: a cursor holds the sort
+keys of the row a page ends at, and the next page seeks the index from there), so that a
+page costs what the caller may see, not the size of the database, and page 50 what page 1
+costs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from server.auth.models import User
 from server.auth.permissions import may
 from server.cases.models import CASE_RISK_RANK, Case, PlanItem
 from server.cases.scope import case_scope_clause
-from server.db import KeysetPage, paginate_keyset
+from server.paging import KeysetPage, paginate_keyset
 from server.types import byte_order
 
 # A case's next contact as the list indexes hold it: undated cases last.
@@ -357,7 +358,7 @@ def _item_conditions(user: User, f: ItemFilters) -> list[ColumnElement[bool]]:
 
 
 def count_items(user: User, **filters: Any) -> Select[Any]:
-    """The items of :func:`list_items`, for :func:`server.db.count_capped`: no join (the
+    """The items of :func:`list_items`, for :func:`server.paging.count_capped`: no join (the
     list's outer joins to the case and its caseworker only add columns), so the count is
     read from the items' indexes."""
     return select(PlanItem.id).where(*_item_conditions(user, ItemFilters(**filters)))

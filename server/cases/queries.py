@@ -4,7 +4,7 @@ reads and writes, the case lists and queues. Services and views compose these.
 
 Who sees which case is decided in ``cases.scope``; whose submissions a user reads, in
 ``submissions.scope``. The dashboard's counts are in ``cases.dashboard``, the device lists'
-queries in ``cases.device_lists``; paging and bulk writes in ``server.db``.
+queries in ``cases.device_lists``; paging in ``server.paging``, bulk writes in ``server.db``.
 """
 
 from __future__ import annotations
@@ -390,14 +390,14 @@ def _queue(user: User, state: str) -> Select[Any, Any, str | None]:
     )
 
 
-# The queues' rows are paged by this key (``db.paginate_keyset``), in each queue's order.
+# The queues' rows are paged by this key (``paging.paginate_keyset``), in each queue's order.
 QUEUE_KEY = CaseContribution.id
 
 
 def list_unlinked(user: User) -> Select[Any, Any, str | None]:
     """Submissions waiting for a registration with their reference number (or a supervisor),
     in the user's scope: (contribution, submission, submitter username), oldest first.
-    Page it (``db.paginate``)."""
+    Page it (``paging.paginate``)."""
     return _queue(user, ContributionState.UNLINKED).order_by(
         CaseContribution.event_at, CaseContribution.id
     )

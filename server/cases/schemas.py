@@ -219,7 +219,7 @@ def _day() -> fields.Date:
 
 
 def _cursor() -> fields.String:
-    """Where a keyset page starts (``server.db.paginate_keyset``): opaque, checked there."""
+    """Where a keyset page starts (``server.paging.paginate_keyset``): opaque, checked there."""
     return fields.String(load_default=None, validate=validate.Length(min=1, max=2000))
 
 

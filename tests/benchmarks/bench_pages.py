@@ -389,7 +389,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # The lists that page by cursor: their "page 50" is read as a person reaches it, from the
-# Next link's cursor (``server.db.paginate_keyset``), not with ?page= (OFFSET, kept for
+# Next link's cursor (``server.paging.paginate_keyset``), not with ?page= (OFFSET, kept for
 # old links only).
 CURSOR_LISTS = ("/cases?", "/api/v1/cases?", "/plan-items?", "/referrals?", "/audit?")
 

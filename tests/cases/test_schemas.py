@@ -6,7 +6,7 @@ import pytest
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from server import db
+from server import paging
 from server.cases import case_file, queries, schemas
 from tests.cases import forms
 from tests.cases.conftest import World
@@ -62,7 +62,7 @@ def test_case_detail_shape(world: World, session: Session) -> None:
     assert [t["instance_id"] for t in data["timeline"]] == ["r1", "b", "a"]
     assert data["timeline"][0]["changes"]["risk_level"] == "medium"
 
-    page = db.paginate(session, queries.list_cases(sup), 1, 10)
+    page = paging.paginate(session, queries.list_cases(sup), 1, 10)
     rows = schemas.CaseListItemSchema(many=True).dump(schemas.case_rows(page.items))
     assert rows[0]["case_ref"] == "CP-1"
     assert rows[0]["caseworker"] == "amina"

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401
-from server import db
+from server import paging
 from server.audit import queries as audit_queries
 from server.audit.models import AuditEvent
 from server.auth.models import User
@@ -162,7 +162,7 @@ def full_scans(plan: str) -> list[str]:
 
 def _sample(key: Any) -> Any:
     """A value of a sort key's type, for a cursor in the middle of a list."""
-    kind = db._python_type(key)
+    kind = paging._python_type(key)
     if kind is None:
         return 1  # the risk rank
     if getattr(key, "name", None) in ("status", "state"):
@@ -178,8 +178,8 @@ def _sample(key: Any) -> Any:
 def _far(stmt: Any, *key: Any) -> tuple[Any, ...]:
     """(``stmt``, [``key``], a cursor in the middle of it, 50 rows a page): the arguments
     of a page far down a list, read from there by its keys (never by OFFSET)."""
-    values = tuple(_sample(k) for k in db._order_of(stmt).keys)
-    return (stmt, *key, db.cursor_at(stmt, values), 50)
+    values = tuple(_sample(k) for k in paging._order_of(stmt).keys)
+    return (stmt, *key, paging.cursor_at(stmt, values), 50)
 
 
 def combined(found: list[tuple[str, str]]) -> str:
@@ -355,7 +355,7 @@ def test_reports_sum_the_kept_counts_by_key(session: Session, who: str) -> None:
 def test_queues_read_the_state_index_and_no_bodies(session: Session, which: str) -> None:
     me = user(session, "sup")
     stmt = queries.list_unlinked(me) if which == "unlinked" else queries.list_duplicates(me)
-    found = plans(session, lambda: db.paginate_keyset(session, *_far(stmt, queries.QUEUE_KEY)))
+    found = plans(session, lambda: paging.paginate_keyset(session, *_far(stmt, queries.QUEUE_KEY)))
     assert "ix_case_contribution_state" in combined(found)
     assert_no_full_scan(found)
     for statement, _ in found:  # never the stored XML, the answers or the merge input
@@ -368,7 +368,7 @@ def test_followups_and_overdue_items_use_indexes(session: Session) -> None:
         found = plans(
             session,
             lambda me=me: (
-                db.paginate(session, queries.list_due_followups(me, TODAY), 3, 50),
+                paging.paginate(session, queries.list_due_followups(me, TODAY), 3, 50),
                 session.execute(queries.list_overdue_items(me, TODAY).limit(20)).all(),
             ),
         )
@@ -426,7 +426,7 @@ def test_team_overdue_list_starts_from_the_kept_counts(session: Session) -> None
 )
 def test_audit_log_pages_use_indexes(session: Session, filters: dict[str, str], index: str) -> None:
     stmt = audit_queries.list_events(**filters)
-    found = plans(session, lambda: db.paginate_keyset(session, *_far(stmt, AuditEvent.id)))
+    found = plans(session, lambda: paging.paginate_keyset(session, *_far(stmt, AuditEvent.id)))
     assert index in combined(found)
     assert_no_full_scan(found)
 
@@ -493,7 +493,7 @@ def test_worklist_contacts_read_the_risk_order(session: Session, who: str) -> No
     first rows of the risk order's index, with status and due date read on its entries."""
     me = user(session, who)
     stmt = lists.list_cases(me, status="open", due_to=TODAY, sort="risk")
-    found = plans(session, lambda: db.first_by_id(session, stmt, Case.id, 20))
+    found = plans(session, lambda: paging.first_by_id(session, stmt, Case.id, 20))
     assert_no_full_scan(found)
     if who == "adm" and session.get_bind().dialect.name == "sqlite":
         ids = _ids_plan(found)
@@ -572,8 +572,8 @@ def test_overdue_referral_steps_come_from_their_index(session: Session, who: str
 
     def run() -> None:
         lists.paginate_items(session, *_far(stmt))
-        db.first_by_id(session, stmt, PlanItem.id, 20)
-        db.count_capped(session, stmt)
+        paging.first_by_id(session, stmt, PlanItem.id, 20)
+        paging.count_capped(session, stmt)
 
     found = plans(session, run)
     assert_no_full_scan(found)
@@ -595,7 +595,7 @@ def test_overdue_referral_steps_are_counted_from_their_index_alone(
     me = user(session, who)
     found = plans(
         session,
-        lambda: db.count_capped(
+        lambda: paging.count_capped(
             session, lists.count_items(me, kind="service", state_overdue_on=TODAY)
         ),
     )
@@ -720,8 +720,8 @@ def test_case_list_pages_seek_the_sort_index_from_the_cursor(
     none reads and drops the cases before it (OFFSET) or sorts the list."""
     me = user(session, "adm")
     stmt = queries.list_cases(me, sort=sort, descending=descending)
-    values = tuple(_sample(k) for k in db._order_of(stmt).keys)
-    cursor = db.cursor_at(stmt, values, backward=backward)
+    values = tuple(_sample(k) for k in paging._order_of(stmt).keys)
+    cursor = paging.cursor_at(stmt, values, backward=backward)
     found = plans(session, lambda: queries.paginate_cases(session, stmt, cursor, 50), large=True)
     assert_no_full_scan(found)
     _seeks_the_index(session, _seeks(found, "case_record"), index)
@@ -734,7 +734,7 @@ def test_plan_item_pages_seek_the_list_index_from_the_cursor(
     me = user(session, "adm")
     stmt = lists.list_items(me, kind="service")
     values = (TODAY, 12345)
-    cursor = db.cursor_at(stmt, values, backward=backward)
+    cursor = paging.cursor_at(stmt, values, backward=backward)
     found = plans(session, lambda: lists.paginate_items(session, stmt, cursor, 50), large=True)
     assert_no_full_scan(found)
     _seeks_the_index(session, _seeks(found, "plan_item"), "ix_plan_item_list")
@@ -752,10 +752,10 @@ def test_audit_log_pages_seek_from_the_cursor(
     session: Session, filters: dict[str, str], index: str
 ) -> None:
     stmt = audit_queries.list_events(**filters)
-    cursor = db.cursor_at(stmt, (datetime(2026, 11, 1, tzinfo=UTC), 4321))
+    cursor = paging.cursor_at(stmt, (datetime(2026, 11, 1, tzinfo=UTC), 4321))
     found = plans(
         session,
-        lambda: db.paginate_keyset(session, stmt, AuditEvent.id, cursor, 100),
+        lambda: paging.paginate_keyset(session, stmt, AuditEvent.id, cursor, 100),
         large=True,
     )
     assert_no_full_scan(found)
@@ -766,11 +766,11 @@ def test_audit_log_pages_seek_from_the_cursor(
 def test_queue_pages_seek_the_state_index_from_the_cursor(session: Session, which: str) -> None:
     me = user(session, "adm")
     stmt = queries.list_unlinked(me) if which == "unlinked" else queries.list_duplicates(me)
-    values = tuple(_sample(k) for k in db._order_of(stmt).keys)
-    cursor = db.cursor_at(stmt, values)
+    values = tuple(_sample(k) for k in paging._order_of(stmt).keys)
+    cursor = paging.cursor_at(stmt, values)
     found = plans(
         session,
-        lambda: db.paginate_keyset(session, stmt, queries.QUEUE_KEY, cursor, 50),
+        lambda: paging.paginate_keyset(session, stmt, queries.QUEUE_KEY, cursor, 50),
         large=True,
     )
     assert_no_full_scan(found)

@@ -13,8 +13,8 @@ from server.audit.models import AuditEvent
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
 from server.cases.case_forms import read_current_labels
-from server.db import paginate_keyset
 from server.errors import AppError
+from server.paging import paginate_keyset
 from server.web.audit_text import action_label, audit_details, question_namer, target_label
 from server.web.bp import bp
 

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
-from server import db
+from server import db, paging
 from server.audit import service as audit
 from server.auth import queries as auth_queries
 from server.auth.models import User
@@ -317,12 +317,12 @@ def case_reopen(case_ref: str) -> Response:
     return _back(case_ref)
 
 
-def _queue_page(session: Any, name: str, stmt: Any) -> db.KeysetPage:
+def _queue_page(session: Any, name: str, stmt: Any) -> paging.KeysetPage:
     """``?unlinked=C`` / ``?duplicates=C``: the page of that queue at cursor ``C`` (each
     pages alone; none: its first page)."""
     cursor = request.args.get(name, "").strip() or None
     try:
-        return db.paginate_keyset(session, stmt, queries.QUEUE_KEY, cursor, QUEUE_PER_PAGE)
+        return paging.paginate_keyset(session, stmt, queries.QUEUE_KEY, cursor, QUEUE_PER_PAGE)
     except AppError:  # a cursor garbled, or made for the other queue
         abort(400)
 

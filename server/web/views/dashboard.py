@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from flask import render_template
 from flask_babel import gettext as _
 
-from server import db
+from server import db, paging
 from server.auth.permissions import may, requires
 from server.cases import dashboard as dashboard_queries
 from server.cases import lists
@@ -78,19 +78,19 @@ def dashboard() -> str:
             ),
         )
     # The lists are the first rows of the very lists their "more" links open.
-    contacts, more_contacts = db.first_by_id(
+    contacts, more_contacts = paging.first_by_id(
         session,
         lists.list_cases(user, status="open", due_to=day + WEEK, sort="risk"),
         Case.id,
         LIST_LIMIT,
     )
-    items, more_items = db.first_by_id(
+    items, more_items = paging.first_by_id(
         session, lists.list_items(user, overdue_on=day), PlanItem.id, LIST_LIMIT
     )
     # referrals whose next state is overdue, in the order they fell due
     steps_stmt = lists.list_items(user, kind="service", state_overdue_on=day)
-    steps, more_steps = db.first_by_id(session, steps_stmt, PlanItem.id, LIST_LIMIT)
-    steps_n, steps_more_n = db.count_capped(
+    steps, more_steps = paging.first_by_id(session, steps_stmt, PlanItem.id, LIST_LIMIT)
+    steps_n, steps_more_n = paging.count_capped(
         session, lists.count_items(user, kind="service", state_overdue_on=day)
     )
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)

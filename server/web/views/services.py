@@ -12,8 +12,8 @@ from server import db
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
 from server.cases import queries as case_queries
-from server.db import paginate
 from server.errors import AppError
+from server.paging import paginate
 from server.services import queries, service
 from server.services.schemas import TEXT_COLUMNS
 from server.web.access import me
