@@ -4,7 +4,7 @@
 
 - a request, once, after its view (:func:`init_app`): an answer under 400 commits, any
   other rolls back everything the request did;
-- a CLI command (``server/cli.py``);
+- a CLI command (``server/commands/``);
 - the submission pipeline (``server/intake.py``): the submission first, then its merge.
 
 An edge that must commit in the middle of a request (a failed sign-in counted although the

@@ -118,8 +118,8 @@ def test_each_transaction_of_a_request_that_may_write_begins_as_a_writer(
 
 
 # Where a commit may be written: the edges. Everything else flushes.
-EDGES = ("server/db.py", "server/cli.py", "server/intake.py", "server/auth/loaders.py")
-EDGE_PACKAGES = ("server/api/", "server/openrosa/", "server/web/")
+EDGES = ("server/db.py", "server/intake.py", "server/auth/loaders.py")
+EDGE_PACKAGES = ("server/api/", "server/openrosa/", "server/web/", "server/commands/")
 
 
 def test_only_the_edges_commit():

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from server import db
 from server.audit.models import AuditEvent
 from server.cases.settings import case_settings
-from server.cli import _reapply_all
+from server.commands.submissions import reapply_all
 from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import case_conference, new_case_plan
 from tests.web.conftest import Web
@@ -77,7 +77,7 @@ def _web(app: Flask, username: str) -> Web:
 
 def _reprocess_all(app: Flask) -> None:
     with app.app_context():
-        _reapply_all(db.session(), case_settings(app))
+        reapply_all(db.session(), case_settings(app))
         db.session().commit()
 
 

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from server import db
 from server.cases.settings import case_settings
-from server.cli import _reapply_all
+from server.commands.submissions import reapply_all
 from server.services.service import create_service
 from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import consent_answers, contact_log, new_case_plan, xform
@@ -79,7 +79,7 @@ def _directory(make: Factory) -> None:
 
 def _reprocess_all(app: Flask) -> None:
     with app.app_context():
-        _reapply_all(db.session(), case_settings(app))
+        reapply_all(db.session(), case_settings(app))
         db.session().commit()
 
 

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from server import db
 from server.audit.models import AuditEvent
 from server.cases.settings import case_settings
-from server.cli import _reapply_all
+from server.commands.submissions import reapply_all
 from server.services.service import create_service
 from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import contact_log, new_case_plan, xform
@@ -166,7 +166,7 @@ def test_a_declined_referral_keeps_its_reason_and_reprocessing_keeps_the_states(
     assert before["referral"]["next_due"] is None
     assert before["is_done"]
     with app.app_context():
-        _reapply_all(db.session(), case_settings(app))
+        reapply_all(db.session(), case_settings(app))
         db.session().commit()
     after = _service(_record(client, "CP-RS-2", sup))
     assert after["referral"] == before["referral"]
@@ -269,7 +269,7 @@ def test_a_supervisor_records_a_state_on_the_web(
     assert _plan_items(device)[item_id]["next_states"] == "acknowledged accepted declined"
     # reprocessing keeps the supervisor's state
     with app.app_context():
-        _reapply_all(db.session(), case_settings(app))
+        reapply_all(db.session(), case_settings(app))
         db.session().commit()
     assert _service(_record(client, "CP-RS-4", sup))["referral"] == referral
 

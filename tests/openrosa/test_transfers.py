@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from server import db
 from server.cases import item_counts, report_counts
 from server.cases.settings import case_settings
-from server.cli import _reapply_all
+from server.commands.submissions import reapply_all
 from tests.cases.test_item_counts import stored, stored_report_counts
 from tests.factories import DeviceClient, Factory, bearer
 from tests.realforms import contact_log, new_case_plan
@@ -59,7 +59,7 @@ def _web(app: Flask, username: str) -> Web:
 def _reprocess_all(app: Flask) -> None:
     """What `casework reprocess --all` does, on this app's database."""
     with app.app_context():
-        _reapply_all(db.session(), case_settings(app))
+        reapply_all(db.session(), case_settings(app))
         db.session().commit()
 
 
