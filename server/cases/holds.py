@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
-from server.cases import consent, queries
+from server.cases import consent, referral_queries
 from server.services import queries as service_queries
 
 
@@ -25,7 +25,7 @@ def recheck_holds(session: Session, service_ids: Collection[str]) -> int:
         return 0
     directory = service_queries.get_agency_kinds(session, ids)
     changed = 0
-    for item, status, share in session.execute(queries.list_open_referrals_to(ids)):
+    for item, status, share in session.execute(referral_queries.list_open_referrals_to(ids)):
         in_force = (
             consent.ConsentState(
                 status=status,

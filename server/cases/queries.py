@@ -4,13 +4,13 @@ reads and writes, the case lists and queues. Services and views compose these.
 
 Who sees which case is decided in ``cases.scope``; whose submissions a user reads, in
 ``submissions.scope``. The dashboard's counts are in ``cases.dashboard``, the device lists'
-queries in ``cases.device_lists``; paging in ``server.paging``, bulk writes in ``server.db``.
+queries in ``cases.device_lists``, referrals by directory service in
+``cases.referral_queries``; paging in ``server.paging``, bulk writes in ``server.db``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,6 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
-    func,
     insert,
     or_,
     select,
@@ -468,17 +467,6 @@ def get_plan_item(session: Session, case_id: int, item_id: str) -> PlanItem | No
     return session.scalars(stmt).one_or_none()
 
 
-def list_open_referrals_to(service_ids: set[str]) -> Select[PlanItem, str | None, str | None]:
-    """The open referrals to these directory services, each with its case's consent in
-    force and the kinds it shares with (``ix_plan_item_referral_service``)."""
-    return (
-        select(PlanItem, Case.consent, Case.consent_share)
-        .join(Case, Case.id == PlanItem.case_id)
-        .where(PlanItem.referral_service.in_(service_ids), PlanItem.is_done.is_(False))
-        .order_by(PlanItem.id)
-    )
-
-
 def list_plan_items(session: Session, case_id: int) -> list[PlanItem]:
     stmt = select(PlanItem).where(PlanItem.case_id == case_id).order_by(*plan_item_order())
     return list(session.scalars(stmt))
@@ -510,73 +498,6 @@ def has_worker_safety_alert(session: Session, submission_id: int) -> bool:
     """Whether the submission's safety alert is already recorded."""
     stmt = select(WorkerSafetyAlert.id).where(WorkerSafetyAlert.submission_id == submission_id)
     return session.scalar(stmt) is not None
-
-
-def list_referral_figures(
-    service_ids: list[str],
-) -> Select[str | None, bool, int | None, int]:
-    """Per directory service: (service id, done, hours from referred to acknowledged, how
-    many referrals), of the referrals of open cases, grouped so that a page of services
-    reads a few rows per service from ``ix_plan_item_referral_service``
-    (:func:`referral_figures` sums them)."""
-    return (
-        select(
-            PlanItem.referral_service,
-            PlanItem.is_done,
-            PlanItem.referral_ack_hours,
-            func.count(),
-        )
-        # the services' entries first, then each one's case by its key
-        .join(Case, Case.id == PlanItem.case_id)
-        .where(PlanItem.referral_service.in_(service_ids), Case.status == "open")
-        .group_by(PlanItem.referral_service, PlanItem.is_done, PlanItem.referral_ack_hours)
-    )
-
-
-@dataclass(frozen=True)
-class ReferralFigures:
-    open: int = 0  # referrals not done yet
-    median_ack_hours: float | None = None  # from referred to acknowledged
-    acknowledged: int = 0  # how many referrals the median is of
-
-
-def referral_figures(session: Session, service_ids: list[str]) -> dict[str, ReferralFigures]:
-    """Each service's open referrals and median time to acknowledge, for the directory."""
-    if not service_ids:
-        return {}
-    open_n: dict[str, int] = {}
-    hours: dict[str, list[tuple[int, int]]] = {}
-    for service_id, done, ack, n in session.execute(list_referral_figures(service_ids)):
-        if service_id is None:
-            continue
-        if not done:
-            open_n[service_id] = open_n.get(service_id, 0) + n
-        if ack is not None:
-            hours.setdefault(service_id, []).append((ack, n))
-    return {
-        s: ReferralFigures(
-            open=open_n.get(s, 0),
-            median_ack_hours=_median(hours.get(s, [])),
-            acknowledged=sum(n for _, n in hours.get(s, [])),
-        )
-        for s in service_ids
-    }
-
-
-def _median(counted: list[tuple[int, int]]) -> float | None:
-    """The median of values given with how many times each occurs."""
-    total = sum(n for _, n in counted)
-    if not total:
-        return None
-    ordered = sorted(counted)
-    wanted = ((total - 1) // 2, total // 2)  # the middle one, or the middle two
-    found: list[int] = []
-    seen = 0
-    for value, n in ordered:
-        while len(found) < 2 and seen + n > wanted[len(found)]:
-            found.append(value)
-        seen += n
-    return (found[0] + found[1]) / 2
 
 
 def has_action_for_instance(session: Session, case_id: int, kind: str, instance_id: str) -> bool:

@@ -22,7 +22,7 @@ from server import paging
 from server.audit import queries as audit_queries
 from server.audit.models import AuditEvent
 from server.auth.models import User
-from server.cases import dashboard, item_counts, lists, queries, report_counts
+from server.cases import dashboard, item_counts, lists, queries, referral_queries, report_counts
 from server.cases.models import Case, PlanItem
 from server.db import make_engine
 from server.migrations import upgrade
@@ -610,7 +610,7 @@ def test_overdue_referral_steps_are_counted_from_their_index_alone(
 def test_directory_referral_figures_read_the_service_index(session: Session) -> None:
     """A page of the services directory sums its services' referrals from
     ix_plan_item_referral_service, not from every item."""
-    found = plans(session, lambda: queries.referral_figures(session, ["s1", "s2", "s3"]))
+    found = plans(session, lambda: referral_queries.referral_figures(session, ["s1", "s2", "s3"]))
     assert_no_full_scan(found)
     if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
         assert "ix_plan_item_referral_service" in combined(found), combined(found)
@@ -653,7 +653,9 @@ def test_the_lists_words_are_one_lookup_of_each_forms_current_version(session: S
 def test_directory_change_reads_the_service_referrals_from_their_index(session: Session) -> None:
     """A service's agency changed in the directory: its open referrals (to hold or release)
     come from ix_plan_item_referral_service, not from every item."""
-    found = plans(session, lambda: session.execute(queries.list_open_referrals_to({"s1"})).all())
+    found = plans(
+        session, lambda: session.execute(referral_queries.list_open_referrals_to({"s1"})).all()
+    )
     assert_no_full_scan(found)
     if session.get_bind().dialect.name == "sqlite":  # (PostgreSQL: an empty table's guesses)
         assert "ix_plan_item_referral_service" in combined(found), combined(found)

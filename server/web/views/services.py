@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from server import db
 from server.auth.permissions import requires
 from server.bounds import MAX_PAGE
-from server.cases import queries as case_queries
+from server.cases import referral_queries
 from server.errors import AppError
 from server.paging import paginate
 from server.services import queries, service
@@ -64,7 +64,7 @@ def service_list() -> str:
     stmt = queries.list_services(category=category, q=q)
     page = paginate(session, stmt, page_no, PER_PAGE)
     args = {k: v for k, v in {"q": q, "category": category}.items() if v}
-    figures = case_queries.referral_figures(session, [s.service_id for s in page.items])
+    figures = referral_queries.referral_figures(session, [s.service_id for s in page.items])
     return render_template(
         "web/services/list.html",
         page=page,
