@@ -23,7 +23,7 @@ directory and cannot be checked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +58,17 @@ class _Update(Protocol):
 
     @property
     def event_at(self) -> Any: ...
+
+
+class _Conflict(Protocol):
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def candidates(self) -> tuple[dict[str, Any], ...]: ...
+
+    @property
+    def is_resolved(self) -> bool: ...
 
 
 class _Item(Protocol):
@@ -193,6 +204,22 @@ class ConsentTracker:
             date=_text(values.get("consent_date")),
             history=tuple(self.history),
         )
+
+
+def shares_in_conflict(conflicts: Iterable[_Conflict], in_conflict: Collection[str]) -> list[Any]:
+    """The ``consent_share`` answers between which a supervisor has yet to choose (an
+    unresolved conflict, the field's value still awaiting a supervisor): what
+    :meth:`ConsentTracker.state` narrows the kinds in force by. While two changes of the
+    kinds shared from one version wait for a supervisor, only the kinds both name are in
+    force: a withdrawal is never undone unseen."""
+    if "consent_share" not in in_conflict:
+        return []
+    return [
+        candidate.get("value")
+        for c in conflicts
+        if c.field == "consent_share" and not c.is_resolved
+        for candidate in c.candidates
+    ]
 
 
 def referral_service(item: _Item) -> str | None:

@@ -36,7 +36,7 @@ from itertools import groupby
 from typing import Any
 
 from server.cases.approvals import ApprovalRules, ApprovalState, ApprovalTracker
-from server.cases.consent import ConsentState, ConsentTracker
+from server.cases.consent import ConsentState, ConsentTracker, shares_in_conflict
 from server.cases.mapping import (
     CARE_PLAN_REVIEW,
     MAX_CONTACT_FREQUENCY_DAYS,
@@ -48,11 +48,11 @@ from server.cases.mapping import (
 from server.cases.models import CaseStatus
 from server.cases.referrals import (
     DEFAULT_REFERRAL_RULES,
+    REFERRAL_ACTION,
     REFERRAL_KIND,
     Referral,
     ReferralRules,
-    StateStep,
-    referral_of,
+    ReferralTracker,
 )
 from server.cases.transfers import ACCEPT, OUT, TransferState, transfer_state
 
@@ -70,8 +70,6 @@ DONE_STATUSES = frozenset(
     }
 )
 ACTION_KINDS = ("reassign", "resolve", "close", "reopen")
-# A supervisor's update of a referral's state: ``{"item_id", "state", "reason"}``.
-REFERRAL_ACTION = "referral"
 _ITEM_FIELDS = ("title", "owner", "due", "status")
 
 # Within one instant, submissions fold before supervisor actions: a supervisor decides
@@ -388,7 +386,7 @@ class _Fold:
 
     def __init__(self, approvals: ApprovalTracker, referrals: ReferralRules) -> None:
         self.approvals = approvals
-        self.referrals = referrals
+        self.referrals = ReferralTracker(referrals)
         self.consent = ConsentTracker()
         self.values: dict[str, Any] = {}
         self.provenance: dict[str, dict[str, Any]] = {}
@@ -408,14 +406,7 @@ class _Fold:
                 return  # a resolution for an item no update created; nothing to attach to
             if item_field == "status" and value != item["fields"].get("status"):
                 # the state a referral reached, when, by whom and why (``cases.referrals``)
-                step = StateStep(
-                    state=str(value),
-                    at=datetime.fromisoformat(prov["at"]),
-                    by=prov.get("user"),
-                    instance_id=prov.get("instance_id"),
-                    reason=reason or None,
-                )
-                item["steps"].append(step)
+                self.referrals.note(item_id, value, prov, reason)
             item["fields"][item_field] = value
             item["provenance"][item_field] = prov
             return
@@ -441,7 +432,6 @@ class _Fold:
                     "key": None,
                     "fields": {},
                     "provenance": {},
-                    "steps": [],
                 }
             elif rank < held["rank"]:
                 held["kind"], held["rank"] = item.kind, rank
@@ -583,7 +573,7 @@ class _Fold:
                     is_overdue=due is not None and due < today and not is_done,
                     properties=item_props,
                     provenance=dict(sorted(raw["provenance"].items())),
-                    referral=referral_of(status, raw["steps"], item_props, self.referrals)
+                    referral=self.referrals.referral(item_id, status, item_props)
                     if raw["kind"] == REFERRAL_KIND
                     else None,
                 )
@@ -616,14 +606,7 @@ class _Fold:
             # while two changes of the kinds shared from one version wait for a supervisor,
             # only the kinds both name are in force: a withdrawal is never undone unseen
             consent=self.consent.state(
-                values,
-                narrowed_by=[
-                    candidate.get("value")
-                    for c in conflicts
-                    if c.field == "consent_share" and not c.is_resolved
-                    if "consent_share" in in_conflict
-                    for candidate in c.candidates
-                ],
+                values, narrowed_by=shares_in_conflict(conflicts, in_conflict)
             ),
         )
 

@@ -11,10 +11,15 @@ from sqlalchemy.orm import Session
 from server.auth.models import User
 from server.cases import queries
 from server.cases.decisions import act, case_or_404, lock_case
-from server.cases.merge import REFERRAL_ACTION
 from server.cases.models import CaseStatus
 from server.cases.rebuild import RebuildResult
-from server.cases.referrals import REASON_STATES, REFERRAL_KIND, next_states, state_of
+from server.cases.referrals import (
+    REASON_STATES,
+    REFERRAL_ACTION,
+    REFERRAL_KIND,
+    next_states,
+    state_of,
+)
 from server.cases.settings import DEFAULT_SETTINGS, CaseSettings
 from server.errors import AppError
 

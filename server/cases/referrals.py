@@ -25,6 +25,9 @@ from enum import StrEnum
 from typing import Any
 
 REFERRAL_KIND = "service"
+# A supervisor's update of a referral's state (a ``CaseAction`` kind):
+# ``{"item_id", "state", "reason"}``.
+REFERRAL_ACTION = "referral"
 
 
 class ReferralState(StrEnum):
@@ -207,3 +210,30 @@ def referral_of(
         acknowledged_hours=hours,
         steps=tuple(steps),
     )
+
+
+class ReferralTracker:
+    """Folded along with the case (``cases.merge``): told of each plan item's status as it
+    changes, it keeps the states each item reached (a referral's steps), and derives the
+    referral once the fold is done."""
+
+    def __init__(self, rules: ReferralRules) -> None:
+        self.rules = rules
+        self.steps: dict[str, list[StateStep]] = {}
+
+    def note(self, item_id: str, state: Any, prov: Mapping[str, Any], reason: str | None) -> None:
+        """The item's status changed to ``state``: when (the event time of the submission,
+        or the time of the supervisor's decision, that set it), by whom and why, from the
+        change's provenance."""
+        step = StateStep(
+            state=str(state),
+            at=datetime.fromisoformat(prov["at"]),
+            by=prov.get("user"),
+            instance_id=prov.get("instance_id"),
+            reason=reason or None,
+        )
+        self.steps.setdefault(item_id, []).append(step)
+
+    def referral(self, item_id: str, status: str, properties: Mapping[str, Any]) -> Referral:
+        """The referral state of the service item ``item_id``, its status now ``status``."""
+        return referral_of(status, self.steps.get(item_id, []), properties, self.rules)

@@ -13,9 +13,9 @@ import pytest
 
 from server import create_app
 from server.cases.mapping import CaseUpdate, ItemUpdate
-from server.cases.merge import REFERRAL_ACTION, ActionRecord, build_case
+from server.cases.merge import ActionRecord, build_case
 from server.cases.referral_queries import _median
-from server.cases.referrals import parse_due_setting
+from server.cases.referrals import REFERRAL_ACTION, parse_due_setting
 from server.config import ConfigError
 from tests.conftest import app_config
 
