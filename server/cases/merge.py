@@ -31,20 +31,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from itertools import groupby
 from typing import Any
 
+from server.cases import schedule
 from server.cases.approvals import ApprovalRules, ApprovalState, ApprovalTracker
 from server.cases.consent import ConsentState, ConsentTracker, shares_in_conflict
-from server.cases.mapping import (
-    CARE_PLAN_REVIEW,
-    MAX_CONTACT_FREQUENCY_DAYS,
-    NEXT_CONTACT,
-    REVIEW_DATE,
-    CaseUpdate,
-    ItemUpdate,
-)
+from server.cases.mapping import CARE_PLAN_REVIEW, CaseUpdate, ItemUpdate
 from server.cases.models import CaseStatus
 from server.cases.referrals import (
     DEFAULT_REFERRAL_RULES,
@@ -503,57 +497,34 @@ class _Fold:
         review_interval_days: int,
     ) -> CaseState:
         values = self.values
-        frequency = values.get("contact_frequency_days")
-        if (
-            not isinstance(frequency, int)
-            or isinstance(frequency, bool)
-            or not 0 < frequency <= MAX_CONTACT_FREQUENCY_DAYS
-        ):
-            frequency = None
+        frequency = schedule.contact_frequency(values.get("contact_frequency_days"))
         last_contact_at = self.last_contact.event_at if self.last_contact else None
-        anchor = last_contact_at or self.registered_at or self.first_at
-
-        next_due = _date_or_none(values.get(NEXT_CONTACT))
-        next_set_at = _prov_at(self.provenance.get(NEXT_CONTACT))
-        # A date the caseworker chose stands unless a later contact did not repeat it.
-        if (
-            next_due is not None
-            and last_contact_at
-            and next_set_at
-            and next_set_at < last_contact_at
-        ):
-            next_due = None
-        if anchor is not None:
-            # Contact is due from the plan's frequency and the last contact; a date the
-            # caseworker set can bring it forward, never push it past the plan.
-            by_plan = _plus_days(anchor.date(), frequency or default_frequency_days)
-            if by_plan is not None and (
-                next_due is None or (frequency is not None and by_plan < next_due)
-            ):
-                next_due = by_plan
+        opened_at = self.registered_at or self.first_at
+        # when the next contact and review are due (``cases.schedule``); none once closed
+        next_due = schedule.next_contact_due(
+            values,
+            self.provenance,
+            frequency=frequency,
+            last_contact_at=last_contact_at,
+            opened_at=opened_at,
+            default_frequency_days=default_frequency_days,
+        )
         if self.status == CaseStatus.CLOSED:
             next_due = None
-
-        review_due = _date_or_none(values.get(REVIEW_DATE))
-        review_set_at = _prov_at(self.provenance.get(REVIEW_DATE))
-        if (
-            review_due is not None
-            and self.last_review_at
-            and review_set_at
-            and review_set_at < self.last_review_at
-        ):
-            review_due = None
-        if review_due is None:
-            review_anchor = self.last_review_at or self.registered_at or self.first_at
-            if review_anchor is not None:
-                review_due = _plus_days(review_anchor.date(), review_interval_days)
+        review_due = schedule.review_due(
+            values,
+            self.provenance,
+            last_review_at=self.last_review_at,
+            opened_at=opened_at,
+            review_interval_days=review_interval_days,
+        )
 
         items = []
         for item_id in sorted(self.items):
             raw = self.items[item_id]
             f = raw["fields"]
             status = str(f.get("status") or "open")
-            due = _date_or_none(f.get("due"))
+            due = schedule.date_or_none(f.get("due"))
             is_done = status in DONE_STATUSES
             item_props = {
                 k.removeprefix("properties."): v
@@ -589,7 +560,7 @@ class _Fold:
             caseworker=caseworker,
             risk_level=values.get("risk_level"),
             contact_frequency_days=frequency,
-            opened_at=self.registered_at or self.first_at,
+            opened_at=opened_at,
             closed_at=self.closed_at,
             last_contact_at=last_contact_at,
             next_contact_due=next_due,
@@ -609,28 +580,3 @@ class _Fold:
                 values, narrowed_by=shares_in_conflict(conflicts, in_conflict)
             ),
         )
-
-
-def _plus_days(day: date, days: int) -> date | None:
-    """``day`` + ``days``; None past the end of the calendar (a phone dated 9999)."""
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        return None
-
-
-def _date_or_none(value: Any) -> date | None:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _prov_at(prov: dict[str, Any] | None) -> datetime | None:
-    if not prov or not prov.get("at"):
-        return None
-    return datetime.fromisoformat(prov["at"])
