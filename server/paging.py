@@ -318,6 +318,7 @@ def paginate_keyset(
     *,
     page: int = 1,
     ordered_count: bool = False,
+    count: Select[Any] | None = None,
 ) -> KeysetPage:
     """One page of ``stmt`` (ordered, its last sort key unique) after or before
     ``cursor``, read by seeking the statement's index from the cursor's keys, with the
@@ -326,11 +327,12 @@ def paginate_keyset(
     As :func:`paginate_by_id`, the page's ``key`` values (a primary key) are picked first
     from the indexes, then only those rows are read. ``page`` (no cursor): the older
     numbered pages, still read with OFFSET so that links made before keep working; the
-    cursors they hand on are keyset ones. ``ordered_count``: see :func:`count_capped`."""
+    cursors they hand on are keyset ones. ``ordered_count``: see :func:`count_capped`.
+    ``count``: the same rows without the joins that only add columns, counted instead."""
     page, per_page = _page_bounds(page, per_page)
     order = _order_of(stmt)
     values, backward = decode_cursor(order, cursor) if cursor else ((), False)
-    total, capped = count_capped(session, stmt, ordered=ordered_count)
+    total, capped = count_capped(session, stmt if count is None else count, ordered=ordered_count)
 
     descending = order.descending != backward
     labels = [k.label(f"keyset_{n}") for n, k in enumerate(order.keys)]
@@ -357,7 +359,7 @@ def paginate_keyset(
     more, found = len(found) > per_page, found[:per_page]
     if backward:
         if not found:  # nothing before it any more: the first page
-            return paginate_keyset(session, stmt, key, None, per_page)
+            return paginate_keyset(session, stmt, key, None, per_page, count=count)
         found.reverse()
     ids = [row[0] for row in found]
     rows = (

@@ -371,8 +371,10 @@ def paginate_items(
     per_page: int = 50,
     *,
     page: int = 1,
+    count: Select[Any] | None = None,
 ) -> KeysetPage:
     """A page of :func:`list_items` after (or before) ``cursor``: the items' ids first,
     from the indexes. The bounded count is made in no order, so that for a team or a
-    caseworker it starts from their cases' entries, not from every item's in due order."""
-    return paginate_keyset(session, stmt, PlanItem.id, cursor, per_page, page=page)
+    caseworker it starts from their cases' entries, not from every item's in due order;
+    give it the list's :func:`count_items` so that it reads no case's row either."""
+    return paginate_keyset(session, stmt, PlanItem.id, cursor, per_page, page=page, count=count)

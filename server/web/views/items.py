@@ -42,14 +42,19 @@ def _args(*, referrals: bool) -> dict[str, Any]:
 def _page(endpoint: str, *, referrals: bool) -> str:
     args = _args(referrals=referrals)
     user = me()
-    stmt = lists.list_items(user, **item_list_kwargs(args, today()))
+    filters = item_list_kwargs(args, today())
     try:
         page = lists.paginate_items(
-            db.session(), stmt, args["cursor"], args["per_page"], page=args["page"]
+            db.session(),
+            lists.list_items(user, **filters),
+            args["cursor"],
+            args["per_page"],
+            page=args["page"],
+            count=lists.count_items(user, **filters),
         )
     except AppError:  # a cursor garbled, or made for another list
         abort(400)
-    filters = {
+    shown_filters = {
         k: v.isoformat() if isinstance(v, date) else v
         for k, v in args.items()
         if k not in ("page", "cursor") and v and not (referrals and k == "kind")
@@ -58,7 +63,7 @@ def _page(endpoint: str, *, referrals: bool) -> str:
     return render_template(
         "web/items.html",
         page=page,
-        filters=filters,
+        filters=shown_filters,
         endpoint=endpoint,
         referrals=referrals,
         kinds=ITEM_KINDS,
