@@ -51,11 +51,35 @@ def refresh_statistics(connection: Connection) -> None:
     others)."""
     tables = [t for t in inspect(connection).get_table_names() if t != "alembic_version"]
     if connection.dialect.name == "sqlite":
+        limit = connection.exec_driver_sql("PRAGMA analysis_limit").scalar()
         connection.exec_driver_sql("PRAGMA analysis_limit = 0")
         for table in tables:
             connection.exec_driver_sql(f'ANALYZE "{table}"')
+            _note_empty_indexes(connection, table)
+        # the connection goes back to a pool whose PRAGMA optimize samples (``server.db``)
+        connection.exec_driver_sql(f"PRAGMA analysis_limit = {int(limit or 0)}")
     elif tables:
         connection.exec_driver_sql("ANALYZE " + ", ".join(f'"{t}"' for t in tables))
+
+
+def _note_empty_indexes(connection: Connection, table: str) -> None:
+    """Give an index that ANALYZE found empty, on a table it found rows in (the partial
+    index of the pending transfers while there are none), a statistics row of one entry.
+    With no row, the pool's hourly PRAGMA optimize (``server.db``) takes the table for one
+    never analyzed and analyzes it again by a sample, replacing the full statistics; with
+    one, it leaves the table until it has grown 25 times."""
+    stat = "SELECT idx FROM sqlite_stat1 WHERE tbl = ?"
+    analyzed = {idx for (idx,) in connection.exec_driver_sql(stat, (table,))}
+    if not analyzed:
+        return  # an empty table: PRAGMA optimize analyzes it once it is used
+    for index in connection.exec_driver_sql(f'PRAGMA index_list("{table}")').mappings():
+        if index["name"] in analyzed:
+            continue
+        columns = len(connection.exec_driver_sql(f'PRAGMA index_info("{index["name"]}")').all())
+        connection.exec_driver_sql(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+            (table, index["name"], " ".join(["1"] * (columns + 1))),
+        )
 
 
 def head_revision() -> str | None:
