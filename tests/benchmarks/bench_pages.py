@@ -390,8 +390,14 @@ def requests_for(role: str, names: dict[str, str]) -> list[str]:
             "/api/v1/queues/unlinked",
             "/api/v1/queues/duplicates",
         ]
+    web += [f"/cases/{ref0}/print", "/account"]
+    if role in ("admin", "supervisor"):
+        # supervision: the reports over a year, and the services directory's figures
+        year = f"from={TODAY.year - 1}-{TODAY.month:02d}&to={TODAY.year}-{TODAY.month:02d}"
+        web += ["/reports", f"/reports?{year}", f"/reports.csv?{year}", "/services"]
     if role == "admin":
         web += ["/audit", "/audit?page=50", f"/audit?actor={names['caseworker']}"]
+        web += ["/users", "/teams", "/devices", "/forms", "/exports"]
     return web
 
 
