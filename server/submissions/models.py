@@ -37,6 +37,8 @@ class Submission(Base):
     __table_args__ = (
         Index("ix_submission_form_received", "xform_id", "received_at"),
         Index("ix_submission_root_current", "root_instance_id", "is_current"),
+        # the forms page's and the API's counts of current submissions, per version
+        Index("ix_submission_version_current", "xform_version_id", "is_current"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -130,19 +130,33 @@ def get_attachment(session: Session, version: XFormVersion, name: str) -> FormAt
 
 
 def submission_counts(session: Session) -> dict[int, int]:
-    rows = session.execute(
-        select(Submission.xform_id, func.count())
+    """Current submissions per form (by form key): counted per version from the entries of
+    ``ix_submission_version_current``, then added up by form (a few versions each)."""
+    per_version = session.execute(
+        select(Submission.xform_version_id, func.count())
         .where(Submission.is_current.is_(True))
-        .group_by(Submission.xform_id)
+        .group_by(Submission.xform_version_id)
+    ).all()
+    form_of = dict(
+        session.execute(
+            select(XFormVersion.id, XFormVersion.xform_id).where(
+                XFormVersion.id.in_([version for version, _ in per_version])
+            )
+        ).all()
     )
-    # Row unpacks like a tuple but dict() does not take it as a pair
-    return {key: count for key, count in rows}  # noqa: C416
+    counts: dict[int, int] = {}
+    for version, n in per_version:
+        form = form_of[version]
+        counts[form] = counts.get(form, 0) + n
+    return counts
 
 
 def submission_counts_by_version(session: Session, xform: XForm) -> dict[int, int]:
+    """Current submissions per version of ``xform``, from ``ix_submission_version_current``."""
+    versions = select(XFormVersion.id).where(XFormVersion.xform_id == xform.id)
     rows = session.execute(
         select(Submission.xform_version_id, func.count())
-        .where(Submission.xform_id == xform.id, Submission.is_current.is_(True))
+        .where(Submission.xform_version_id.in_(versions), Submission.is_current.is_(True))
         .group_by(Submission.xform_version_id)
     )
     # Row unpacks like a tuple but dict() does not take it as a pair
