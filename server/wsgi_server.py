@@ -140,6 +140,37 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
+# After these many requests a worker has filled its long-lived caches (compiled statements,
+# templates, catalogues, the forms' words): it then collects once and freezes what is left.
+FREEZE_AFTER_REQUESTS = (50, 500)
+
+
+class FreezeWhenWarm:
+    """Counts a worker's requests (gunicorn's ``post_request``) and, at each of
+    :data:`FREEZE_AFTER_REQUESTS`, collects the garbage then freezes what lives on.
+
+    A full collection walks every object the process tracks. Loading the app is frozen
+    in :meth:`_Gunicorn.load`, but the caches the first requests fill (150 000 objects on
+    a server that has shown each page a few times) made every full collection take
+    45–90 ms, paid by one request in seven. Frozen, they are walked no more. Freezing
+    right after a collection leaves out the garbage; an object of a request running at
+    that moment on another thread, if it is in a cycle, stays for the worker's life
+    (twice per worker, a few objects)."""
+
+    def __init__(self, milestones: tuple[int, ...] = FREEZE_AFTER_REQUESTS) -> None:
+        self.milestones = frozenset(milestones)
+        self.served = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, _worker: Any, _request: Any, _environ: Any, _response: Any) -> None:
+        with self.lock:
+            self.served += 1
+            due = self.served in self.milestones
+        if due:
+            gc.collect()
+            gc.freeze()
+
+
 def run(
     *,
     host: str,
@@ -162,6 +193,7 @@ def run(
             "timeout": 55,
             "accesslog": "-",
             "preload_app": False,
+            "post_request": FreezeWhenWarm(),
             **({} if trust_proxy else {"forwarded_allow_ips": "", "secure_scheme_headers": {}}),
         },
         overrides,

@@ -260,3 +260,34 @@ def test_a_worker_leaves_the_loaded_app_out_of_the_full_collections(
         assert not any(o is app.config for o in gc.get_objects())  # not walked any more
     finally:
         gc.unfreeze()
+
+
+def test_a_worker_freezes_its_filled_caches_once_warm():
+    """After the first requests (the caches they fill live as long as the worker) a worker
+    collects its garbage and freezes the rest, at the given request counts only."""
+    import gc
+
+    from gunicorn.config import validate_post_request
+
+    from server.wsgi_server import FreezeWhenWarm
+
+    gc.unfreeze()
+    try:
+        hook = FreezeWhenWarm((3, 6))
+        assert validate_post_request(hook) is hook  # gunicorn takes it as it is
+        kept = [{"cache": n} for n in range(1000)]  # what the first requests filled
+        hook(None, None, None, None)
+        hook(None, None, None, None)
+        assert gc.get_freeze_count() == 0
+        hook(None, None, None, None)
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)
+        garbage: list[object] = []
+        garbage.append(garbage)  # a cycle, unreachable before the next milestone
+        del garbage
+        for _ in range(3):
+            hook(None, None, None, None)
+        assert gc.get_freeze_count() >= frozen  # the cycle was collected, not frozen
+        assert not any(isinstance(o, list) and o and o[0] is o for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
