@@ -259,13 +259,6 @@ def list_worker_safety_alerts(user: User, since: datetime) -> Select[str, dateti
     )
 
 
-def count_worker_safety_alerts(user: User, since: datetime) -> Select[Any]:
-    """How many rows :func:`list_worker_safety_alerts` has."""
-    return select(func.count(WorkerSafetyAlert.id)).where(
-        _safety_alert_scope(user), WorkerSafetyAlert.received_at >= since
-    )
-
-
 # What the dashboard's list of cases waiting for approval shows.
 APPROVAL_COLUMNS = (Case.case_ref, Case.approval_kind, Case.approval_requested_by, Case.updated_at)
 
@@ -278,13 +271,6 @@ def list_pending_approvals(user: User) -> Select[str, str | None, str | None, da
         select(*APPROVAL_COLUMNS)
         .where(approval_scope_clause(user), Case.approval == "pending")
         .order_by(Case.updated_at, Case.case_ref)
-    )
-
-
-def count_pending_approvals(user: User) -> Select[Any]:
-    """How many rows :func:`list_pending_approvals` has."""
-    return select(func.count(Case.id)).where(
-        approval_scope_clause(user), Case.approval == "pending"
     )
 
 
@@ -309,15 +295,6 @@ def list_held_referrals(user: User) -> Select[str, str, str | None, date | None]
         .join(Case, Case.id == PlanItem.case_id)
         .where(_held_referrals(user))
         .order_by(Case.case_ref, PlanItem.due_date, PlanItem.id)
-    )
-
-
-def count_held_referrals(user: User) -> Select[Any]:
-    """How many rows :func:`list_held_referrals` has."""
-    return (
-        select(func.count(PlanItem.id))
-        .join(Case, Case.id == PlanItem.case_id)
-        .where(_held_referrals(user))
     )
 
 

@@ -298,3 +298,22 @@ def test_an_unassigned_case_sent_by_someone_of_no_team_is_decided_by_an_admin(
     assert phone.submit(plan).status_code == 201
     assert _decide(client, "CP-AP-V", sup, decision="approve").status_code == 403
     assert _decide(client, "CP-AP-V", admin2, decision="approve").status_code == 200
+
+
+def test_the_dashboards_waiting_counts_stop_at_the_count_cap(
+    published: None, make: Factory, device: DeviceClient, app: Flask, monkeypatch: Any
+) -> None:
+    """A count of what waits (approvals, held referrals, safety alerts) reads at most the
+    cap's entries and says "N+" beyond it: at 100 000 cases an unbounded count of the
+    plans waiting for approval read 40 000 rows (150 ms on PostgreSQL)."""
+    from server import paging
+
+    make.user("sup", "supervisor", team="north")
+    for ref in ("CP-CAP-1", "CP-CAP-2", "CP-CAP-3"):
+        plan, _ = new_case_plan(ref, risk="high", caseworker="cw1")
+        assert device.submit(plan).status_code == 201
+    web = Web(app.test_client())
+    assert web.login("sup").status_code == 302
+    assert re.search(r'id="n-approvals">3<', web.text("/dashboard"))
+    monkeypatch.setattr(paging, "COUNT_CAP", 2)
+    assert re.search(r'id="n-approvals">2\+<', web.text("/dashboard"))

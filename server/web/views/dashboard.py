@@ -94,20 +94,16 @@ def dashboard() -> str:
         session, lists.count_items(user, kind="service", state_overdue_on=day)
     )
     since = datetime.combine(day - timedelta(days=SAFETY_ALERT_DAYS), time.min, UTC)
-    alerts_n = session.scalar(dashboard_queries.count_worker_safety_alerts(user, since)) or 0
-    alerts = session.execute(
-        dashboard_queries.list_worker_safety_alerts(user, since).limit(LIST_LIMIT)
-    ).all()
-    approvals_n = session.scalar(dashboard_queries.count_pending_approvals(user)) or 0
-    approvals = session.execute(
-        dashboard_queries.list_pending_approvals(user).limit(LIST_LIMIT)
-    ).all()
-    held_n = session.scalar(dashboard_queries.count_held_referrals(user)) or 0
-    held = (
-        session.execute(dashboard_queries.list_held_referrals(user).limit(LIST_LIMIT)).all()
-        if held_n
-        else []
-    )
+    # what waits is counted up to the cap ("10000+"), like every list
+    alerts_stmt = dashboard_queries.list_worker_safety_alerts(user, since)
+    alerts_n, alerts_more = paging.count_capped(session, alerts_stmt)
+    alerts = session.execute(alerts_stmt.limit(LIST_LIMIT)).all()
+    approvals_stmt = dashboard_queries.list_pending_approvals(user)
+    approvals_n, approvals_more = paging.count_capped(session, approvals_stmt)
+    approvals = session.execute(approvals_stmt.limit(LIST_LIMIT)).all()
+    held_stmt = dashboard_queries.list_held_referrals(user)
+    held_n, held_more = paging.count_capped(session, held_stmt)
+    held = session.execute(held_stmt.limit(LIST_LIMIT)).all() if held_n else []
     transfers = (
         session.execute(dashboard_queries.list_transfers_waiting(user).limit(LIST_LIMIT)).all()
         if may(user, "case.transfer_accept")
@@ -118,10 +114,13 @@ def dashboard() -> str:
         transfers=transfers,
         approvals=approvals,
         approvals_n=approvals_n,
+        approvals_more=approvals_more,
         held_referrals=held,
         held_referrals_n=held_n,
+        held_referrals_more=held_more,
         safety_alerts=alerts,
         safety_alerts_n=alerts_n,
+        safety_alerts_more=alerts_more,
         safety_alert_days=SAFETY_ALERT_DAYS,
         counts=counts,
         charts=charts,
