@@ -795,3 +795,51 @@ def test_0021_reads_a_cases_safety_report_from_its_alerts(empty_database_url: st
     columns = {c["name"] for c in inspect(engine).get_columns("case_record")}
     assert not {"worker_unsafe_at", "worker_unsafe_by"} & columns
     engine.dispose()
+
+
+def test_0023_and_0024_index_the_lists_and_go_down_and_up(empty_database_url: str):
+    """0023 adds the submissions' per-version index; 0024 gives the case lists' indexes the
+    case's id on PostgreSQL (INCLUDE) and takes it away going down; SQLite's stay as they
+    are (they carry the rowid)."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from server.migrations import alembic_config
+
+    engine = make_engine(empty_database_url)
+    upgrade(engine)
+    postgres = engine.dialect.name == "postgresql"
+
+    def included() -> dict[str, bool]:
+        """Which of two of the lists' indexes carry the id as an INCLUDE column."""
+        if not postgres:
+            return {}
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT indexname, indexdef LIKE '%INCLUDE (id)' FROM pg_indexes"
+                    " WHERE tablename = 'case_record' AND indexname IN"
+                    " ('ix_case_record_list_order', 'ix_case_record_status')"
+                )
+            )
+            return {name: bool(has) for name, has in rows}
+
+    def submission_indexes() -> set[str]:
+        return {i["name"] for i in inspect(engine).get_indexes("submission")}
+
+    with_id = {"ix_case_record_list_order": True, "ix_case_record_status": True} if postgres else {}
+    without = {"ix_case_record_list_order": False, "ix_case_record_status": False}
+    assert included() == with_id
+    assert "ix_submission_version_current" in submission_indexes()
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0022")
+    assert included() == (without if postgres else {})
+    assert "ix_submission_version_current" not in submission_indexes()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    assert included() == with_id
+    assert "ix_submission_version_current" in submission_indexes()
+    engine.dispose()

@@ -52,6 +52,11 @@ LIST_FILTER_COLUMNS = (
 # caseworker's page and count are told from the entries (not every case's row), and a
 # range of them (opened in a month) is put in the list's order without reading the rows.
 SORT_SCOPE_COLUMNS = ("status", "caseworker_id", "next_contact_due")
+# The case lists' indexes also carry the case's id on PostgreSQL, so that a page's keys
+# and its bounded count come from the index alone: SQLite's carry the rowid (the id)
+# already. Without it PostgreSQL read every case's row for the overdue count (127 ms at
+# 50 000 cases; 10 ms with it).
+WITH_ID: dict[str, Any] = {"postgresql_include": ["id"]}
 # The plan-items and referrals pages' order: due soonest first, undated last.
 PLAN_ITEM_LIST_DUE = "coalesce(due_date, '9999-12-31')"
 
@@ -94,7 +99,13 @@ class Case(Base):
         ),
         # The case list in its order (undated last, see ``lists.CASE_LIST_ORDER``), with
         # every filter read from the index rather than from the row.
-        Index("ix_case_record_list_order", text(CASE_LIST_DUE), "case_ref", *LIST_FILTER_COLUMNS),
+        Index(
+            "ix_case_record_list_order",
+            text(CASE_LIST_DUE),
+            "case_ref",
+            *LIST_FILTER_COLUMNS,
+            **WITH_ID,
+        ),
         # The worklist's contacts and the case list sorted by risk: high first, then the
         # next contact soonest (undated last), with the filters on the index entries.
         Index(
@@ -103,6 +114,7 @@ class Case(Base):
             text(CASE_LIST_DUE),
             "case_ref",
             *LIST_FILTER_COLUMNS,
+            **WITH_ID,
         ),
         # The cases waiting for a supervisor's approval.
         Index("ix_case_record_approval", "approval"),
@@ -120,14 +132,22 @@ class Case(Base):
             sqlite_where=text("transfer = 'pending'"),
         ).ddl_if(dialect="sqlite"),
         # The case list sorted by when a case opened, was last contacted or last changed.
-        Index("ix_case_record_opened", "opened_at", "case_ref", *SORT_SCOPE_COLUMNS),
-        Index("ix_case_record_last_contact", "last_contact_at", "case_ref", *SORT_SCOPE_COLUMNS),
-        Index("ix_case_record_updated", "updated_at", "case_ref", *SORT_SCOPE_COLUMNS),
+        Index("ix_case_record_opened", "opened_at", "case_ref", *SORT_SCOPE_COLUMNS, **WITH_ID),
+        Index(
+            "ix_case_record_last_contact",
+            "last_contact_at",
+            "case_ref",
+            *SORT_SCOPE_COLUMNS,
+            **WITH_ID,
+        ),
+        Index("ix_case_record_updated", "updated_at", "case_ref", *SORT_SCOPE_COLUMNS, **WITH_ID),
         # The case list sorted by team, status, and by conflicts (the cases with a conflict to
         # resolve, few, are a range of it).
-        Index("ix_case_record_team", "team", "case_ref", *SORT_SCOPE_COLUMNS),
-        Index("ix_case_record_status", "status", "case_ref", "caseworker_id"),
-        Index("ix_case_record_conflicts", "open_conflicts", "case_ref", *SORT_SCOPE_COLUMNS),
+        Index("ix_case_record_team", "team", "case_ref", *SORT_SCOPE_COLUMNS, **WITH_ID),
+        Index("ix_case_record_status", "status", "case_ref", "caseworker_id", **WITH_ID),
+        Index(
+            "ix_case_record_conflicts", "open_conflicts", "case_ref", *SORT_SCOPE_COLUMNS, **WITH_ID
+        ),
         # A search by the start of the reference number (``lists.ref_prefix_clause``): on
         # PostgreSQL, the numbers in byte order whatever the database's collation (SQLite's
         # unique index is in that order already).
