@@ -134,10 +134,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.options["threads"] > 1 and app.config["DATABASE_URL"].startswith("sqlite")
             ),
         )
-        # What loading made lives as long as the worker: out of the full collections, which
-        # otherwise walk its 150 000 objects (60 ms, every few case pages) for nothing.
-        gc.freeze()
         return app
+
+
+def freeze_loaded_app(_worker: Any) -> None:
+    """gunicorn's ``post_worker_init``: what loading the app made lives as long as the
+    worker, so it is collected once and frozen out of the full collections, which otherwise
+    walk its objects (60 ms, every few case pages) for nothing."""
+    gc.collect()
+    gc.freeze()
 
 
 # After these many requests a worker has filled its long-lived caches (compiled statements,
@@ -150,7 +155,7 @@ class FreezeWhenWarm:
     :data:`FREEZE_AFTER_REQUESTS`, collects the garbage then freezes what lives on.
 
     A full collection walks every object the process tracks. Loading the app is frozen
-    in :meth:`_Gunicorn.load`, but the caches the first requests fill (150 000 objects on
+    by :func:`freeze_loaded_app`, but the caches the first requests fill (150 000 objects on
     a server that has shown each page a few times) made every full collection take
     45–90 ms, paid by one request in seven. Frozen, they are walked no more. Freezing
     right after a collection leaves out the garbage; an object of a request running at
@@ -193,6 +198,7 @@ def run(
             "timeout": 55,
             "accesslog": "-",
             "preload_app": False,
+            "post_worker_init": freeze_loaded_app,
             "post_request": FreezeWhenWarm(),
             **({} if trust_proxy else {"forwarded_allow_ips": "", "secure_scheme_headers": {}}),
         },

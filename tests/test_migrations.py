@@ -818,7 +818,8 @@ def test_0023_and_0024_index_the_lists_and_go_down_and_up(empty_database_url: st
             rows = conn.execute(
                 text(
                     "SELECT indexname, indexdef LIKE '%INCLUDE (id)' FROM pg_indexes"
-                    " WHERE tablename = 'case_record' AND indexname IN"
+                    " WHERE schemaname = current_schema() AND tablename = 'case_record'"
+                    " AND indexname IN"
                     " ('ix_case_record_list_order', 'ix_case_record_status')"
                 )
             )
