@@ -100,7 +100,7 @@ _OPTIMIZED_AT = "casework.optimized_at"
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Take transaction control from the driver so that BEGIN is ours to emit.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -112,7 +112,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # PRAGMA optimize's ANALYZE samples each index instead of reading it whole
         cur.execute("PRAGMA analysis_limit=400")
         cur.close()
-        _record.info[_OPTIMIZED_AT] = time.monotonic()
+        record.info[_OPTIMIZED_AT] = time.monotonic()
 
     @event.listens_for(engine, "checkin")
     def _keep_statistics(dbapi_conn: Any, record: Any) -> None:

@@ -41,13 +41,9 @@ def get_form(form_id: str) -> Response:
     xform = queries.get_xform(session, form_id)
     if xform is None:
         raise AppError("xform.not_found")
-    return jsonify(
-        _form_json(
-            xform,
-            queries.submission_counts(session),
-            queries.submission_counts_by_version(session, xform),
-        )
-    )
+    by_version = queries.submission_counts_by_version(session, xform)
+    # (the form's own count is its versions', not a count of every form's submissions)
+    return jsonify(_form_json(xform, {xform.id: sum(by_version.values())}, by_version))
 
 
 @bp.post("/forms")
