@@ -139,6 +139,20 @@ def _built_by_migrations(url: str) -> None:
     engine.dispose()
 
 
+DATABASE_FIXTURES = {"template_database", "empty_database_url"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, only the tests that reach a database run: the others (parsing, forms,
+    codecs, the merge's pure functions) do not depend on the engine and ran on SQLite."""
+    if not is_postgres():
+        return
+    engine_free = [i for i in items if not DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))]
+    if engine_free:
+        config.hook.pytest_deselected(items=engine_free)
+        items[:] = [i for i in items if DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))]
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The one database scheme of the suite: a schema built by the migrations once per
