@@ -176,19 +176,29 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     admin.dispose()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
-    """An empty database at the head revision, this test's alone."""
+@pytest.fixture(scope="session")
+def emptier(template_database: str) -> Iterator[Engine | None]:
+    """On PostgreSQL, the worker's one connection that empties the schema after each test
+    (a new connection is a new server process: milliseconds of both cores, every test)."""
     if not is_postgres():
+        yield None
+        return
+    engine = make_engine(template_database)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, template_database: str, emptier: Engine | None) -> Iterator[str]:
+    """An empty database at the head revision, this test's alone."""
+    if emptier is None:
         path = tmp_path / "test.sqlite3"
         shutil.copyfile(template_database, path)
         yield f"sqlite:///{path}"
         return
     yield template_database
-    engine = make_engine(template_database)
-    with engine.begin() as conn:
+    with emptier.begin() as conn:
         conn.exec_driver_sql(_emptying_statement(conn))
-    engine.dispose()
 
 
 _EMPTYING: list[str] = []
