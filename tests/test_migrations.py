@@ -797,10 +797,11 @@ def test_0021_reads_a_cases_safety_report_from_its_alerts(empty_database_url: st
     engine.dispose()
 
 
-def test_0023_and_0024_index_the_lists_and_go_down_and_up(empty_database_url: str):
+def test_0023_to_0025_index_the_lists_and_go_down_and_up(empty_database_url: str):
     """0023 adds the submissions' per-version index; 0024 gives the case lists' indexes the
     case's id on PostgreSQL (INCLUDE) and takes it away going down; SQLite's stay as they
-    are (they carry the rowid)."""
+    are (they carry the rowid); 0025 replaces the approval's index by a partial index of
+    the pending approvals, and puts it back going down."""
     from alembic import command
     from sqlalchemy import inspect
 
@@ -828,19 +829,38 @@ def test_0023_and_0024_index_the_lists_and_go_down_and_up(empty_database_url: st
     def submission_indexes() -> set[str]:
         return {i["name"] for i in inspect(engine).get_indexes("submission")}
 
+    def approval_indexes() -> set[str]:
+        # (by name from the catalogue: reflection warns of the expression indexes)
+        with engine.connect() as conn:
+            names = set(
+                conn.scalars(
+                    text(
+                        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+                        " AND tablename = 'case_record'"
+                        if postgres
+                        else "SELECT name FROM sqlite_master WHERE type = 'index'"
+                        " AND tbl_name = 'case_record'"
+                    )
+                )
+            )
+        return names & {"ix_case_record_approval", "ix_case_record_approval_waiting"}
+
     with_id = {"ix_case_record_list_order": True, "ix_case_record_status": True} if postgres else {}
     without = {"ix_case_record_list_order": False, "ix_case_record_status": False}
     assert included() == with_id
     assert "ix_submission_version_current" in submission_indexes()
+    assert approval_indexes() == {"ix_case_record_approval_waiting"}
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0022")
     assert included() == (without if postgres else {})
     assert "ix_submission_version_current" not in submission_indexes()
+    assert approval_indexes() == {"ix_case_record_approval"}
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     assert included() == with_id
     assert "ix_submission_version_current" in submission_indexes()
+    assert approval_indexes() == {"ix_case_record_approval_waiting"}
     engine.dispose()

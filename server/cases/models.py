@@ -116,8 +116,23 @@ class Case(Base):
             *LIST_FILTER_COLUMNS,
             **WITH_ID,
         ),
-        # The cases waiting for a supervisor's approval.
-        Index("ix_case_record_approval", "approval"),
+        # The cases waiting for a supervisor's approval, with what the dashboard counts and
+        # lists of them, longest waiting first (``dashboard.list_pending_approvals``): read
+        # from the index alone, in its order.
+        # An index of the approval alone made PostgreSQL read each waiting case's row to
+        # tell a team's (60 ms at 100 000 cases, 38 000 waiting).
+        Index(
+            "ix_case_record_approval_waiting",
+            "updated_at",
+            "case_ref",
+            "caseworker_id",
+            "approval_requested_by",
+            "approval_kind",
+            # (its condition's column too: SQLite checks the query's term against it)
+            "approval",
+            sqlite_where=text("approval = 'pending'"),
+            postgresql_where=text("approval = 'pending'"),
+        ),
         # The transfers waiting for a receiving team's supervisor.
         Index("ix_case_record_transfer", "transfer", "transfer_team"),
         # The dashboard's transfers waiting, oldest first. Almost every case has no transfer:
