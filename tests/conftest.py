@@ -7,6 +7,7 @@ emptied between tests). Every folder uses this one scheme.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -139,7 +140,7 @@ def _built_by_migrations(url: str) -> None:
     engine.dispose()
 
 
-DATABASE_FIXTURES = {"template_database", "empty_database_url"}
+DATABASE_FIXTURES = {"template_database", "empty_database_url", "empty_worker_database_url"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -231,13 +232,14 @@ def bare_engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def empty_database_url(tmp_path: Path) -> Iterator[str]:
-    """A database with no tables at all, for migrations and the CLI."""
+@contextlib.contextmanager
+def _empty_database(directory: Path, name: str) -> Iterator[str]:
+    """A database with no tables: a new SQLite file in ``directory``, or a PostgreSQL schema
+    of the worker named ``name``."""
     if not is_postgres():
-        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
         return
-    schema = f"cw_empty_{os.getpid()}"
+    schema = f"cw_{name}_{os.getpid()}"
     admin = create_engine(TEST_DATABASE)
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -246,6 +248,21 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, for migrations and the CLI."""
+    with _empty_database(tmp_path, "empty") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def empty_worker_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database with no tables, the worker's for the whole run: for tests that build one
+    schema and leave it as they found it (they roll their rows back)."""
+    with _empty_database(tmp_path_factory.mktemp("worker"), "worker") as url:
+        yield url
 
 
 def app_config(database_url: str, data_dir: Path, **extra: Any) -> dict[str, Any]:

@@ -85,12 +85,13 @@ LARGE_DATABASE_STATS = [
 ]
 
 
-@pytest.fixture
-def engine(empty_database_url: str) -> Iterator[Engine]:
-    """The schema the migrations build (not ``create_all``): the indexes shipped. On SQLite
-    with a large database's statistics; PostgreSQL's plans are asked with sequential scans
-    priced out instead (see :func:`plans`)."""
-    built = make_engine(empty_database_url)
+@pytest.fixture(scope="session")
+def engine(empty_worker_database_url: str) -> Iterator[Engine]:
+    """The schema the migrations build (not ``create_all``): the indexes shipped, built once
+    a worker (each test's rows are rolled back). On SQLite with a large database's
+    statistics; PostgreSQL's plans are asked with sequential scans priced out instead (see
+    :func:`plans`)."""
+    built = make_engine(empty_worker_database_url)
     upgrade(built)
     if built.dialect.name == "sqlite":
         with built.begin() as conn:
@@ -99,13 +100,14 @@ def engine(empty_database_url: str) -> Iterator[Engine]:
             for row in LARGE_DATABASE_STATS:
                 conn.exec_driver_sql("INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", row)
         built.dispose()
-        built = make_engine(empty_database_url)  # connections that read them
+        built = make_engine(empty_worker_database_url)  # connections that read them
     yield built
     built.dispose()
 
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
+    """The four users the tests ask as, in a transaction rolled back after the test."""
     with Session(engine) as s:
         s.add_all(
             [
@@ -115,8 +117,9 @@ def session(engine: Engine) -> Iterator[Session]:
                 User(username="cw2", role="caseworker", team="north"),
             ]
         )
-        s.commit()
+        s.flush()
         yield s
+        s.rollback()
 
 
 def user(session: Session, name: str) -> User:
