@@ -261,13 +261,23 @@ def copy_database(source: str, url: str, env: dict[str, str]) -> None:
     reader = create_engine(source)
     writer = create_engine(url)
     tables = Base.metadata.sorted_tables
+    revision = text("SELECT version_num FROM alembic_version")
     started = time.perf_counter()
-    with writer.begin() as out:
+    # One read transaction (one snapshot of the source, even if something still writes to
+    # it) and one write transaction: a copy stopped part way leaves the schema as it was,
+    # never with cases and audit events but no submissions, which the next run would take
+    # for a finished database and reuse.
+    with reader.connect() as inp, writer.begin() as out:
+        theirs, ours = inp.scalar(revision), out.scalar(revision)
+        if theirs != ours:
+            raise SystemExit(
+                f"{source} is at migration {theirs}, the schema at {ours}: run"
+                " `casework migrate` on the SQLite database first"
+            )
         for table in reversed(tables):  # rows the migrations may have seeded
             out.execute(table.delete())
-    for table in tables:
-        copied = 0
-        with reader.connect() as inp, writer.begin() as out:
+        for table in tables:
+            copied = 0
             result = inp.execution_options(yield_per=5000).execute(select(table))
             for chunk in result.partitions():
                 out.execute(insert(table), [dict(row._mapping) for row in chunk])
@@ -283,11 +293,11 @@ def copy_database(source: str, url: str, env: dict[str, str]) -> None:
                         ),
                         {"t": table.name, "c": column.name},
                     )
-        print(
-            f"  {table.name}: {copied} rows ({time.perf_counter() - started:.0f} s)",
-            file=sys.stderr,
-            flush=True,
-        )
+            print(
+                f"  {table.name}: {copied} rows ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     reader.dispose()
     writer.dispose()
     cli(env, "migrate")  # and ANALYZE
