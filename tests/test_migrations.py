@@ -829,38 +829,42 @@ def test_0023_to_0025_index_the_lists_and_go_down_and_up(empty_database_url: str
     def submission_indexes() -> set[str]:
         return {i["name"] for i in inspect(engine).get_indexes("submission")}
 
-    def approval_indexes() -> set[str]:
-        # (by name from the catalogue: reflection warns of the expression indexes)
+    def approval_indexes() -> dict[str, bool]:
+        """The approval's indexes, each with whether it holds the pending approvals only
+        (by name from the catalogue: reflection warns of the expression indexes)."""
         with engine.connect() as conn:
-            names = set(
-                conn.scalars(
-                    text(
-                        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
-                        " AND tablename = 'case_record'"
-                        if postgres
-                        else "SELECT name FROM sqlite_master WHERE type = 'index'"
-                        " AND tbl_name = 'case_record'"
-                    )
+            found = conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes"
+                    " WHERE schemaname = current_schema() AND tablename = 'case_record'"
+                    if postgres
+                    else "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                    " AND tbl_name = 'case_record'"
                 )
-            )
-        return names & {"ix_case_record_approval", "ix_case_record_approval_waiting"}
+            ).all()
+        pending = re.compile(r"WHERE \(*approval\)*(::text)? = 'pending'")
+        return {
+            name: bool(pending.search(" ".join((sql or "").split())))
+            for name, sql in found
+            if name in ("ix_case_record_approval", "ix_case_record_approval_waiting")
+        }
 
     with_id = {"ix_case_record_list_order": True, "ix_case_record_status": True} if postgres else {}
     without = {"ix_case_record_list_order": False, "ix_case_record_status": False}
     assert included() == with_id
     assert "ix_submission_version_current" in submission_indexes()
-    assert approval_indexes() == {"ix_case_record_approval_waiting"}
+    assert approval_indexes() == {"ix_case_record_approval_waiting": True}
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0022")
     assert included() == (without if postgres else {})
     assert "ix_submission_version_current" not in submission_indexes()
-    assert approval_indexes() == {"ix_case_record_approval"}
+    assert approval_indexes() == {"ix_case_record_approval": False}
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     assert included() == with_id
     assert "ix_submission_version_current" in submission_indexes()
-    assert approval_indexes() == {"ix_case_record_approval_waiting"}
+    assert approval_indexes() == {"ix_case_record_approval_waiting": True}
     engine.dispose()
