@@ -89,10 +89,28 @@ def each_form_converted_and_read_once() -> Iterator[None]:
 
 class _TemplatesCompiledOnce(jinja2.BytecodeCache):
     """Jinja's compiled templates, kept in memory for every app of the worker. Jinja keys
-    each entry by the template's name and checks the source's checksum before using it."""
+    each entry by the template's name and checks the source's checksum before using it;
+    the key here also holds what compiling depends on besides the source (autoescaping,
+    the extensions), so that an app made differently compiles its own."""
 
     def __init__(self) -> None:
         self.compiled: dict[str, bytes] = {}
+
+    def get_bucket(
+        self, environment: jinja2.Environment, name: str, filename: str | None, source: str
+    ) -> jinja2.bccache.Bucket:
+        escape = environment.autoescape
+        settings = (
+            getattr(escape, "__qualname__", escape),
+            sorted(environment.extensions),
+            environment.newline_sequence,
+            environment.trim_blocks,
+            environment.lstrip_blocks,
+        )
+        key = f"{self.get_cache_key(name, filename)}:{settings!r}"
+        bucket = jinja2.bccache.Bucket(environment, key, self.get_source_checksum(source))
+        self.load_bytecode(bucket)
+        return bucket
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         code = self.compiled.get(bucket.key)
@@ -118,6 +136,7 @@ def each_app_compiled_once() -> Iterator[None]:
             rule.rule,
             tuple(rule._trace),
             repr(sorted((rule.defaults or {}).items())),
+            tuple(sorted((name, type(c)) for name, c in rule._converters.items())),
             append_unknown,
         )
         if key not in builders:
