@@ -290,8 +290,9 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def empty_worker_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database with no tables, the worker's for the whole run: for tests that build one
-    schema and leave it as they found it (they roll their rows back)."""
+    """A database the worker keeps for the whole run, given with no tables: for the query
+    plan tests (``tests/perf``), which build their schema in it once and roll each test's
+    rows back. One user per run: a second would find that schema there."""
     with _empty_database(tmp_path_factory.mktemp("worker"), "worker") as url:
         yield url
 
