@@ -797,11 +797,12 @@ def test_0021_reads_a_cases_safety_report_from_its_alerts(empty_database_url: st
     engine.dispose()
 
 
-def test_0023_to_0025_index_the_lists_and_go_down_and_up(empty_database_url: str):
+def test_0023_to_0026_index_the_lists_and_go_down_and_up(empty_database_url: str):
     """0023 adds the submissions' per-version index; 0024 gives the case lists' indexes the
     case's id on PostgreSQL (INCLUDE) and takes it away going down; SQLite's stay as they
     are (they carry the rowid); 0025 replaces the approval's index by a partial index of
-    the pending approvals, and puts it back going down."""
+    the pending approvals, and puts it back going down; 0026 adds a partial index of the
+    duplicates queue."""
     from alembic import command
     from sqlalchemy import inspect
 
@@ -829,31 +830,42 @@ def test_0023_to_0025_index_the_lists_and_go_down_and_up(empty_database_url: str
     def submission_indexes() -> set[str]:
         return {i["name"] for i in inspect(engine).get_indexes("submission")}
 
-    def approval_indexes() -> dict[str, bool]:
-        """The approval's indexes, each with whether it holds the pending approvals only
-        (by name from the catalogue: reflection warns of the expression indexes)."""
+    def partial(table: str, names: set[str], column: str, value: str) -> dict[str, bool]:
+        """Those of ``names`` that ``table`` has, each with whether it holds only the rows
+        whose ``column`` is ``value`` (by name from the catalogue: reflection warns of the
+        expression indexes)."""
         with engine.connect() as conn:
             found = conn.execute(
                 text(
                     "SELECT indexname, indexdef FROM pg_indexes"
-                    " WHERE schemaname = current_schema() AND tablename = 'case_record'"
+                    " WHERE schemaname = current_schema() AND tablename = :t"
                     if postgres
                     else "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
-                    " AND tbl_name = 'case_record'"
-                )
+                    " AND tbl_name = :t"
+                ),
+                {"t": table},
             ).all()
-        pending = re.compile(r"WHERE \(*approval\)*(::text)? = 'pending'")
+        only = re.compile(rf"WHERE \(*{column}\)*(::text)? = '{value}'")
         return {
-            name: bool(pending.search(" ".join((sql or "").split())))
+            name: bool(only.search(" ".join((sql or "").split())))
             for name, sql in found
-            if name in ("ix_case_record_approval", "ix_case_record_approval_waiting")
+            if name in names
         }
+
+    def approval_indexes() -> dict[str, bool]:
+        names = {"ix_case_record_approval", "ix_case_record_approval_waiting"}
+        return partial("case_record", names, "approval", "pending")
+
+    def duplicates_indexes() -> dict[str, bool]:
+        names = {"ix_case_contribution_duplicates"}
+        return partial("case_contribution", names, "state", "duplicate")
 
     with_id = {"ix_case_record_list_order": True, "ix_case_record_status": True} if postgres else {}
     without = {"ix_case_record_list_order": False, "ix_case_record_status": False}
     assert included() == with_id
     assert "ix_submission_version_current" in submission_indexes()
     assert approval_indexes() == {"ix_case_record_approval_waiting": True}
+    assert duplicates_indexes() == {"ix_case_contribution_duplicates": True}
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -861,10 +873,12 @@ def test_0023_to_0025_index_the_lists_and_go_down_and_up(empty_database_url: str
     assert included() == (without if postgres else {})
     assert "ix_submission_version_current" not in submission_indexes()
     assert approval_indexes() == {"ix_case_record_approval": False}
+    assert duplicates_indexes() == {}
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     assert included() == with_id
     assert "ix_submission_version_current" in submission_indexes()
     assert approval_indexes() == {"ix_case_record_approval_waiting": True}
+    assert duplicates_indexes() == {"ix_case_contribution_duplicates": True}
     engine.dispose()

@@ -253,6 +253,19 @@ class CaseContribution(Base):
         Index("ix_case_contribution_case", "case_id", "event_at", "id"),  # a case's timeline
         # the queues, and their counts from the index alone
         Index("ix_case_contribution_state", "state", "event_at", "id", "submission_id"),
+        # The duplicates queue, in its order (by reference number). SQLite's statistics give
+        # each state a third of the rows, and it walked every contribution's entry in
+        # ix_case_contribution_ref_state for the few duplicates (53 ms at a million).
+        Index(
+            "ix_case_contribution_duplicates",
+            "case_ref",
+            "event_at",
+            "id",
+            "submission_id",
+            "state",
+            sqlite_where=text("state = 'duplicate'"),
+            postgresql_where=text("state = 'duplicate'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
