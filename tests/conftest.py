@@ -179,10 +179,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     codecs, the merge's pure functions) do not depend on the engine and ran on SQLite."""
     if not is_postgres():
         return
-    engine_free = [i for i in items if not DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))]
+    reach = [bool(DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items]
+    engine_free = [item for item, reaches in zip(items, reach, strict=True) if not reaches]
     if engine_free:
         config.hook.pytest_deselected(items=engine_free)
-        items[:] = [i for i in items if DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))]
+        items[:] = [item for item, reaches in zip(items, reach, strict=True) if reaches]
 
 
 @pytest.fixture(scope="session")
@@ -291,8 +292,8 @@ def empty_database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def empty_worker_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database the worker keeps for the whole run, given with no tables: for the query
-    plan tests (``tests/perf``), which build their schema in it once and roll each test's
-    rows back. One user per run: a second would find that schema there."""
+    plan tests (``tests/perf``), which build their schema and users in it once and only
+    read. One user per run: a second would find that schema there."""
     with _empty_database(tmp_path_factory.mktemp("worker"), "worker") as url:
         yield url
 

@@ -48,7 +48,7 @@ LARGE_DATABASE_STATS = [
     # almost no case has a transfer: every one shares the NULL key
     ("case_record", "ix_case_record_transfer", "100000 100000 100000"),
     ("case_record", "ix_case_record_transfer_waiting", "20 1 1"),
-    # 38 000 high-risk plans waiting for approval, of 200 caseworkers
+    # 38 000 high-risk plans waiting for approval, each since its own moment
     ("case_record", "ix_case_record_approval_waiting", "38000 2 1 1 1 1 1"),
     ("case_record", "ix_case_record_team", "100000 5000 1"),
     ("case_record", "ix_case_record_status", "100000 50000 1"),
@@ -91,7 +91,7 @@ LARGE_DATABASE_STATS = [
 @pytest.fixture(scope="session")
 def engine(empty_worker_database_url: str) -> Iterator[Engine]:
     """The schema the migrations build (not ``create_all``): the indexes shipped, built once
-    a worker (each test's rows are rolled back). On SQLite with a large database's
+    a worker with the users the tests ask as (the tests only read). On SQLite with a large database's
     statistics; PostgreSQL's plans are asked with sequential scans priced out instead (see
     :func:`plans`)."""
     built = make_engine(empty_worker_database_url)
