@@ -174,16 +174,24 @@ def _built_by_migrations(url: str) -> None:
 DATABASE_FIXTURES = {"template_database", "empty_database_url", "empty_worker_database_url"}
 
 
+def _runs_on_this_engine(item: pytest.Item) -> bool:
+    """Whether ``item`` belongs to this engine's run. A test about one engine itself
+    (marked ``sqlite_only`` / ``postgresql_only``) runs in that engine's run. On PostgreSQL,
+    only the tests that reach a database run: the others (parsing, forms, codecs, the
+    merge's pure functions) do not depend on the engine and ran on SQLite."""
+    if is_postgres():
+        reaches = bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+        return reaches and item.get_closest_marker("sqlite_only") is None
+    return item.get_closest_marker("postgresql_only") is None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, only the tests that reach a database run: the others (parsing, forms,
-    codecs, the merge's pure functions) do not depend on the engine and ran on SQLite."""
-    if not is_postgres():
-        return
-    reach = [bool(DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items]
-    engine_free = [item for item, reaches in zip(items, reach, strict=True) if not reaches]
-    if engine_free:
-        config.hook.pytest_deselected(items=engine_free)
-        items[:] = [item for item, reaches in zip(items, reach, strict=True) if reaches]
+    """Each run leaves out, as deselected (counted in its summary), what is not its own."""
+    mine = [_runs_on_this_engine(item) for item in items]
+    others = [item for item, runs in zip(items, mine, strict=True) if not runs]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item, runs in zip(items, mine, strict=True) if runs]
 
 
 @pytest.fixture(scope="session")

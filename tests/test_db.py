@@ -101,6 +101,7 @@ def test_a_long_lived_connection_keeps_the_planners_statistics(tmp_path: Path, m
     assert [tbl for tbl, _ in stats] == ["t"], stats
 
 
+@pytest.mark.sqlite_only
 def test_the_hourly_optimize_keeps_the_full_statistics_of_a_grown_database(
     database_url: str, monkeypatch
 ):
@@ -111,8 +112,6 @@ def test_the_hourly_optimize_keeps_the_full_statistics_of_a_grown_database(
     import server.db
     from server.migrations import refresh_statistics
 
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's statistics")
     engine = make_engine(database_url)
     with engine.begin() as conn:
         conn.execute(
@@ -140,15 +139,12 @@ def test_the_hourly_optimize_keeps_the_full_statistics_of_a_grown_database(
     assert after == full
 
 
+@pytest.mark.postgresql_only
 def test_postgresql_plans_every_statement_for_its_own_values(database_url: str):
     """psycopg prepares a statement on the server once it has run five times, and PostgreSQL
     may then plan it once for any values: a caseworker's plan items by due dates went from
     20 ms to 900 ms at the eleventh request (a plan made for no caseworker in particular).
     The engine sends every statement unprepared, so each is planned for its own values."""
-    from tests.conftest import is_postgres
-
-    if not is_postgres():
-        pytest.skip("server-side prepared statements: PostgreSQL")
     engine = make_engine(database_url)
     with engine.connect() as conn:
         for n in range(12):

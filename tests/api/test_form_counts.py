@@ -7,12 +7,12 @@ import uuid
 
 from flask.testing import FlaskClient
 
-from tests.factories import Factory, PublishedByCli, bearer
+from tests.factories import Factory, bearer
 from tests.realforms import contact_log, new_case_plan
 
 
 def test_forms_count_their_current_submissions_per_form_and_version(
-    published: PublishedByCli, make: Factory, client: FlaskClient
+    published: None, make: Factory, client: FlaskClient
 ) -> None:
     make.user("cw1", "caseworker", team="north")
     make.user("boss", "admin")
