@@ -137,12 +137,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return app
 
 
+def _collect_then_freeze() -> None:
+    """Collect the garbage, then freeze what lives on out of the full collections:
+    freezing right after a collection leaves the garbage out."""
+    gc.collect()
+    gc.freeze()
+
+
 def freeze_loaded_app(_worker: Any) -> None:
     """gunicorn's ``post_worker_init``: what loading the app made lives as long as the
     worker, so it is collected once and frozen out of the full collections, which otherwise
     walk its objects (60 ms, every few case pages) for nothing."""
-    gc.collect()
-    gc.freeze()
+    _collect_then_freeze()
 
 
 # After these many requests a worker has filled its long-lived caches (compiled statements,
@@ -172,8 +178,7 @@ class FreezeWhenWarm:
             self.served += 1
             due = self.served in self.milestones
         if due:
-            gc.collect()
-            gc.freeze()
+            _collect_then_freeze()
 
 
 def run(

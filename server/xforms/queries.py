@@ -132,23 +132,19 @@ def get_attachment(session: Session, version: XFormVersion, name: str) -> FormAt
 def submission_counts(session: Session) -> dict[int, int]:
     """Current submissions per form (by form key): counted per version from the entries of
     ``ix_submission_version_current``, then added up by form (a few versions each)."""
-    per_version = session.execute(
-        select(Submission.xform_version_id, func.count())
+    per_version = (
+        select(Submission.xform_version_id.label("version_id"), func.count().label("n"))
         .where(Submission.is_current.is_(True))
         .group_by(Submission.xform_version_id)
-    ).all()
-    form_of = dict(
-        session.execute(
-            select(XFormVersion.id, XFormVersion.xform_id).where(
-                XFormVersion.id.in_([version for version, _ in per_version])
-            )
-        ).all()
+        .subquery()
     )
-    counts: dict[int, int] = {}
-    for version, n in per_version:
-        form = form_of[version]
-        counts[form] = counts.get(form, 0) + n
-    return counts
+    rows = session.execute(
+        select(XFormVersion.xform_id, func.sum(per_version.c.n))
+        .join(per_version, per_version.c.version_id == XFormVersion.id)
+        .group_by(XFormVersion.xform_id)
+    )
+    # Row unpacks like a tuple but dict() does not take it as a pair
+    return {form: int(count) for form, count in rows}
 
 
 def submission_counts_by_version(session: Session, xform: XForm) -> dict[int, int]:
