@@ -142,6 +142,8 @@ def test_a_day_in_the_office(live: tuple[str, Flask], page: Any, tmp_path: Path)
     page.get_by_label("Device label").fill("phone-amina")
     page.get_by_label("Caseworker").select_option("amina")
     page.get_by_role("button", name="Register and show the QR code").click()
+    # (count() does not wait: the page the form posts to may not be there yet)
+    page.locator(".qr svg").wait_for()
     assert page.locator(".qr svg").count() == 1
     page.locator("details summary").click()
     payload = page.locator("#qr-payload").inner_text().strip()
