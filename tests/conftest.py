@@ -23,8 +23,9 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.util import LRUCache
 from werkzeug.routing.rules import Rule
 
 import server.models  # noqa: F401
@@ -153,6 +154,54 @@ def each_app_compiled_once() -> Iterator[None]:
         yield
 
 
+class _CompiledOnceForEveryEngine:
+    """A cache of SQLAlchemy's compiled statements that every engine of the worker shares.
+    SQLAlchemy keys a compiled statement by the engine's dialect object (in the engine's
+    cache, and in each mapper's cache of the flush's INSERTs and UPDATEs); most tests make
+    an app, so an engine, of their own, and compiling the same statements again was a
+    quarter of a test's time. Dialects of one class, server version and driver compile a
+    statement to the same SQL, as one engine per process does in production: the key here
+    names the first such dialect in place of each."""
+
+    def __init__(self, dialects: dict[tuple[Any, ...], Dialect], size: int) -> None:
+        self.dialects = dialects
+        self.compiled: LRUCache[tuple[Any, ...], Any] = LRUCache(size)
+
+    def _key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        dialect: Dialect = key[0]
+        kind = (type(dialect), dialect.server_version_info, dialect.driver, dialect.paramstyle)
+        return (self.dialects.setdefault(kind, dialect), *key[1:])
+
+    def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
+        return self.compiled.get(self._key(key), default)
+
+    def __setitem__(self, key: tuple[Any, ...], compiled: Any) -> None:
+        self.compiled[self._key(key)] = compiled
+
+
+@pytest.fixture(autouse=True, scope="session")
+def each_statement_compiled_once() -> Iterator[None]:
+    dialects: dict[tuple[Any, ...], Dialect] = {}
+    shared = _CompiledOnceForEveryEngine(dialects, 20_000)
+    real_init = Engine.__init__
+
+    def engine_sharing_compiled_statements(engine: Engine, *args: Any, **kwargs: Any) -> None:
+        real_init(engine, *args, **kwargs)
+        if engine._compiled_cache is not None:
+            engine._compiled_cache = shared  # type: ignore[assignment]
+
+    configure_mappers()
+    mappers = list(Base.registry.mappers)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Engine, "__init__", engine_sharing_compiled_statements)
+        for mapper in mappers:
+            # a memoized attribute of the mapper: its value lives in the instance's dict
+            patch.setitem(
+                mapper.__dict__, "_compiled_cache", _CompiledOnceForEveryEngine(dialects, 100)
+            )
+        yield
+
+
 def is_postgres() -> bool:
     return TEST_DATABASE.startswith("postgresql")
 
@@ -185,13 +234,24 @@ def _runs_on_this_engine(item: pytest.Item) -> bool:
     return item.get_closest_marker("postgresql_only") is None
 
 
+LONG_RUNNING = ("live", "browser", "slow")
+
+
+def _takes_seconds(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) is not None for name in LONG_RUNNING)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each run leaves out, as deselected (counted in its summary), what is not its own."""
+    """Each run leaves out, as deselected (counted in its summary), what is not its own.
+    The tests that take seconds run first: pytest-xdist deals the tests out in this order,
+    so they spread over the workers, and the run ends on short tests instead of one
+    worker finishing a long one while the other waits."""
     mine = [_runs_on_this_engine(item) for item in items]
     others = [item for item, runs in zip(items, mine, strict=True) if not runs]
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item, runs in zip(items, mine, strict=True) if runs]
+    items.sort(key=lambda item: not _takes_seconds(item))
 
 
 @pytest.fixture(scope="session")

@@ -176,6 +176,7 @@ def _check(session: Any, user: User, nth: int) -> int:
     return seen_any
 
 
+@pytest.mark.slow
 def test_an_item_list_counts_the_items_it_lists(app: Flask, field_cases: None) -> None:
     with app.app_context():
         session = db.session()

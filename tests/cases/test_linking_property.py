@@ -13,6 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
@@ -192,6 +193,7 @@ def _snapshot(session: Session) -> dict[str, Any]:
     return {"case": row, "items": items, "conflicts": conflicts, "contributions": contributions}
 
 
+@pytest.mark.slow
 @settings(
     max_examples=8,
     deadline=None,

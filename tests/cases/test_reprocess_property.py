@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -345,6 +346,7 @@ registration = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30,
     deadline=None,

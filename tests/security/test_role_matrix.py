@@ -306,6 +306,7 @@ def test_every_route_has_a_rule(app: Flask) -> None:
     assert not stale, f"lines in EXPECTED for routes that no longer exist: {stale}"
 
 
+@pytest.mark.slow
 def test_each_caller_passes_only_the_doors_the_table_opens(app: Flask, make: Factory) -> None:
     world = World(app, make)
     endpoints = {(m, r.rule): r.endpoint for r in app.url_map.iter_rules() for m in r.methods}

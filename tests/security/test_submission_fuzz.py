@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -241,6 +242,7 @@ class Mutator:
         return _request("many repeats", xml[:at] + repeat + xml[at:])
 
 
+@pytest.mark.slow
 def test_fuzzed_submissions_never_get_a_5xx_and_valid_ones_are_merged_once(
     app: Flask, published: None, device: DeviceClient
 ):
