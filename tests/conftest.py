@@ -243,9 +243,9 @@ def _takes_seconds(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each run leaves out, as deselected (counted in its summary), what is not its own.
-    The tests that take seconds run first: pytest-xdist deals the tests out in this order,
-    so they spread over the workers, and the run ends on short tests instead of one
-    worker finishing a long one while the other waits."""
+    The tests that take seconds run first, so that the run ends on short tests (which
+    pytest-xdist's work stealing shares out) instead of one worker finishing a long one
+    while the other waits."""
     mine = [_runs_on_this_engine(item) for item in items]
     others = [item for item, runs in zip(items, mine, strict=True) if not runs]
     if others:
