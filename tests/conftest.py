@@ -126,9 +126,11 @@ class _TemplatesCompiledOnce(jinja2.BytecodeCache):
 def each_app_compiled_once() -> Iterator[None]:
     """Most tests make an app of their own (their own database), and an app's first page
     compiled its templates and its ~110 URL rules again: 60 of the 75 ms an app cost, a
-    tenth of the suite. A worker now compiles each template once (Jinja's bytecode cache)
-    and each rule's URL builder once (werkzeug makes it from the rule's parts alone: the
-    same parts give the same function, bound to each rule as before)."""
+    tenth of the suite. A worker now compiles each template once (Jinja's bytecode cache),
+    and each URL rule once: werkzeug parses a rule from its text, its host or subdomain
+    and the map's converters alone, and makes its URL builder from the parsed parts
+    alone, so the same inputs give the same parts and function, bound to each rule as
+    before. (Converters are shared between apps: werkzeug's hold no state of their app.)"""
     real_builder = Rule._compile_builder
     builders: dict[tuple[Any, ...], Any] = {}
 
@@ -144,6 +146,29 @@ def each_app_compiled_once() -> Iterator[None]:
             builders[key] = real_builder(rule, append_unknown)
         return builders[key]
 
+    real_compile = Rule.compile
+    parsed: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def compile_once(rule: Rule) -> None:
+        assert rule.map is not None
+        key = (
+            rule.rule,
+            rule.subdomain,
+            rule.host,
+            rule.merge_slashes,
+            rule.map.host_matching,
+            tuple(sorted(rule.map.converters.items())),
+        )
+        if key not in parsed:
+            real_compile(rule)
+            parsed[key] = (rule._parts, rule._trace, rule._converters, set(rule.arguments))
+            return
+        parts, trace, converters, arguments = parsed[key]
+        rule._parts, rule._trace, rule._converters = list(parts), list(trace), dict(converters)
+        rule.arguments |= arguments
+        rule._build = rule._compile_builder(False).__get__(rule, None)
+        rule._build_unknown = rule._compile_builder(True).__get__(rule, None)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
             Flask,
@@ -151,6 +176,7 @@ def each_app_compiled_once() -> Iterator[None]:
             {**Flask.jinja_options, "bytecode_cache": _TemplatesCompiledOnce()},
         )
         patch.setattr(Rule, "_compile_builder", builder_once)
+        patch.setattr(Rule, "compile", compile_once)
         yield
 
 
