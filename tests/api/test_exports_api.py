@@ -50,7 +50,9 @@ def test_admin_downloads_a_csv_zip_without_sensitive_fields(with_cases, make, cl
         "/api/v1/forms/case_plan/export?include_sensitive=true&reason=audit", headers=bearer(token)
     )
     assert any("risk_summary" in column for column in _main_table(with_sensitive.get_data())[0])
-    events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "export.form"))
+    events = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "export.form").order_by(AuditEvent.id)
+    )
     described = [e.details for e in events]
     assert [(d["include_sensitive"], d.get("reason")) for d in described] == [
         (False, None),
