@@ -5,6 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
+# Python writes its bytecode (and pytest its rewritten tests) next to the sources, even
+# where the shell asks it not to: the suite starts dozens of Python processes (test
+# workers, live servers), and each compiled every module again, seconds each.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run test lint typecheck bench translations clean
 
 $(BIN)/python:
