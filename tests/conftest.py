@@ -38,6 +38,7 @@ from server.xforms import service as xforms_service
 from server.xforms.convert import FormBuild
 from server.xforms.definition import FormDefinition
 from tests import factories
+from tests.browser import chromium  # noqa: F401 (the worker's browser, a fixture)
 from tests.realforms import XLSFORMS, xlsform_bytes
 
 TEST_DATABASE = os.environ.get("CASEWORK_TEST_DATABASE", "sqlite")

@@ -18,7 +18,6 @@ from flask import Flask
 
 from tests.factories import PASSWORD, SIMPLE_FORM, Factory, submission_xml, xform_from_md
 from tests.web import seed
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, _require_chromium
 from tests.web.test_browser import live as live  # the live server fixture (re-exported)
 
 pytestmark = pytest.mark.browser
@@ -35,29 +34,23 @@ def _payload(mark: str) -> str:
 
 
 @pytest.fixture
-def browser_page(live: tuple[str, Flask]) -> Iterator[tuple[Any, list[str]]]:
+def browser_page(live: tuple[str, Flask], chromium: Any) -> Iterator[tuple[Any, list[str]]]:
     """A Chromium tab, and the list of signs of a script having run."""
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
     signs: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True)
-        tab = context.new_page()
-        tab.set_default_timeout(15_000)
-        tab.on(
-            "console",
-            lambda msg: (
-                signs.append(msg.text)
-                if "XSS" in msg.text or "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        tab.on("request", lambda req: signs.append(req.url) if "xss-ran" in req.url else None)
-        yield tab, signs
-        context.close()
-        browser.close()
+    context = chromium.new_context(accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    tab.on(
+        "console",
+        lambda msg: (
+            signs.append(msg.text)
+            if "XSS" in msg.text or "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    tab.on("request", lambda req: signs.append(req.url) if "xss-ran" in req.url else None)
+    yield tab, signs
+    context.close()
 
 
 def _open(tab: Any, url: str, signs: list[str]) -> None:

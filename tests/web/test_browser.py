@@ -1,13 +1,7 @@
-"""The pages in a real Chromium against a live server on loopback.
-
-Debian's chromium is used (never a downloaded browser). Without it these tests are skipped
-on a developer machine and fail under CI=true, so a CI image that lost it cannot pass.
-"""
+"""The pages in a real Chromium (``tests.browser``) against a live server on loopback."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,25 +20,7 @@ from tests.web import seed, xlsx
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-def _require_chromium() -> None:
-    if Path(CHROMIUM).exists() and shutil.which(CHROMIUM):
-        return
-    message = f"{CHROMIUM} is missing: apt-get install -y chromium"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -65,19 +41,13 @@ def live(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Flask]]:
 
 
 @pytest.fixture
-def page(live: tuple[str, Flask]) -> Iterator[Any]:
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
+def page(live: tuple[str, Flask], chromium: Any) -> Iterator[Any]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1024, "height": 800})
-        tab = context.new_page()
-        tab.set_default_timeout(15_000)
-        yield tab
-        context.close()
-        browser.close()
+    context = chromium.new_context(viewport={"width": 1024, "height": 800})
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    yield tab
+    context.close()
 
 
 def _shot(page: Any, name: str) -> None:
