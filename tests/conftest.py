@@ -162,11 +162,13 @@ def each_app_compiled_once() -> Iterator[None]:
         )
         if key not in parsed:
             real_compile(rule)
-            parsed[key] = (rule._parts, rule._trace, rule._converters, set(rule.arguments))
+            parsed[key] = (rule._parts, rule._trace, rule._converters)
             return
-        parts, trace, converters, arguments = parsed[key]
+        parts, trace, converters = parsed[key]
         rule._parts, rule._trace, rule._converters = list(parts), list(trace), dict(converters)
-        rule.arguments |= arguments
+        # what parsing adds to a rule's arguments: its variables (its defaults' keys are its
+        # own, set by Rule.__init__, and may differ between rules of the same text)
+        rule.arguments |= converters.keys()
         rule._build = rule._compile_builder(False).__get__(rule, None)
         rule._build_unknown = rule._compile_builder(True).__get__(rule, None)
 
@@ -196,7 +198,20 @@ class _CompiledOnceForEveryEngine:
 
     def _key(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
         dialect: Dialect = key[0]
-        kind = (type(dialect), dialect.server_version_info, dialect.driver, dialect.paramstyle)
+        kind = (
+            type(dialect),
+            dialect.server_version_info,
+            dialect.driver,
+            dialect.paramstyle,
+            # what create_engine's arguments change in compiling (and its warnings)
+            dialect.compiler_linting,
+            dialect.label_length,
+            dialect.max_identifier_length,
+            dialect.supports_native_boolean,
+            getattr(dialect, "_json_serializer", None),
+            getattr(dialect, "_json_deserializer", None),
+            getattr(dialect, "native_datetime", None),
+        )
         return (self.dialects.setdefault(kind, dialect), *key[1:])
 
     def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
