@@ -1,4 +1,5 @@
-"""Debian's Chromium, driven by Playwright: one browser per test worker.
+"""Debian's Chromium, driven by Playwright: one browser per test worker, while it runs
+browser tests.
 
 Debian's chromium is used (never a downloaded browser). Without it the browser tests are
 skipped on a developer machine and fail under CI=true, so a CI image that lost it cannot
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,53 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
+class _WorkerBrowser:
+    """Playwright and its Chromium, started by the first browser test of a run of them and
+    stopped after the last (``close_unless_next_needs_it``): while Playwright's sync API
+    runs, its asyncio loop is the thread's running loop, which a later test of the worker
+    must not find (``asyncio.run`` would refuse to start)."""
+
+    def __init__(self) -> None:
+        self.playwright: Any = None
+        self.browser: Any = None
+
+    def get(self) -> Any:
+        if self.browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+            try:
+                self.browser = self.playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS
+                )
+            except BaseException:
+                self.close()
+                raise
+        return self.browser
+
+    def close(self) -> None:
+        browser, playwright = self.browser, self.playwright
+        self.browser = self.playwright = None
+        try:
+            if browser is not None:
+                browser.close()
+        finally:
+            if playwright is not None:
+                playwright.stop()
+
+
+_WORKER = _WorkerBrowser()
+
+
+def close_unless_next_needs_it(nextitem: pytest.Item | None) -> None:
+    if nextitem is None or "chromium" not in getattr(nextitem, "fixturenames", ()):
+        _WORKER.close()
+
+
+@pytest.fixture
+def chromium() -> Any:
     """The worker's Chromium. Each test opens its own context (cookies, storage and
     downloads of its own, as a new browser profile has): starting Playwright's driver and
     the browser took a second of both cores, every test."""
     require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return _WORKER.get()

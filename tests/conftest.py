@@ -38,7 +38,10 @@ from server.xforms import service as xforms_service
 from server.xforms.convert import FormBuild
 from server.xforms.definition import FormDefinition
 from tests import factories
-from tests.browser import chromium  # noqa: F401 (the worker's browser, a fixture)
+from tests.browser import (
+    chromium,  # noqa: F401 (the worker's browser, a fixture)
+    close_unless_next_needs_it,
+)
 from tests.realforms import XLSFORMS, xlsform_bytes
 
 TEST_DATABASE = os.environ.get("CASEWORK_TEST_DATABASE", "sqlite")
@@ -294,6 +297,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=others)
         items[:] = [item for item, runs in zip(items, mine, strict=True) if runs]
     items.sort(key=lambda item: not _takes_seconds(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Once a test's fixtures are torn down, the worker's Chromium stops unless the next
+    test uses it (the browser tests run one after another: ``pytest_collection_modifyitems``)."""
+    try:
+        return (yield)
+    finally:
+        close_unless_next_needs_it(nextitem)
 
 
 @pytest.fixture(scope="session")
