@@ -30,13 +30,17 @@ run: $(STAMP)
 
 ## test: lint and import layers, then types beside the whole suite on SQLite and (when reachable) PostgreSQL
 # mypy takes one core for about six seconds: beside the suite it shares the two cores with it,
-# instead of leaving one idle before it.
+# instead of leaving one idle before it. Its report is printed after the suite's (printed when
+# mypy ended, it landed among the suite's progress lines and scrolled away); either failing fails.
 test: $(STAMP)
 	bash .ci/test-deps
 	$(BIN)/ruff check server exports tests
 	$(BIN)/ruff format --check server exports tests
 	$(BIN)/lint-imports
-	$(MAKE) --no-print-directory -j2 typecheck suite
+	@log=$$(mktemp); $(BIN)/mypy >$$log 2>&1 & mypy=$$!; \
+	bash .ci/pytest-both "$(PG_URL)"; suite=$$?; \
+	wait $$mypy; types=$$?; echo "== types (mypy) =="; cat $$log; rm -f $$log; \
+	test $$suite -eq 0 && test $$types -eq 0
 
 suite: $(STAMP)
 	bash .ci/pytest-both "$(PG_URL)"
