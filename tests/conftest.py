@@ -191,9 +191,10 @@ class _CompiledOnceForEveryEngine:
     SQLAlchemy keys a compiled statement by the engine's dialect object (in the engine's
     cache, and in each mapper's cache of the flush's INSERTs and UPDATEs); most tests make
     an app, so an engine, of their own, and compiling the same statements again was a
-    quarter of a test's time. Dialects of one class, server version and driver compile a
-    statement to the same SQL, as one engine per process does in production: the key here
-    names the first such dialect in place of each."""
+    quarter of a test's time. Dialects of one class, server version and driver, made with
+    the same compiling options, compile a statement to the same SQL, as one engine per
+    process does in production: the key here names the first such dialect in place of
+    each."""
 
     def __init__(self, dialects: dict[tuple[Any, ...], Dialect], size: int) -> None:
         self.dialects = dialects
