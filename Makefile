@@ -10,7 +10,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # workers, live servers), and each compiled every module again, seconds each.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test suite lint typecheck bench translations clean
+.PHONY: run test lint typecheck bench translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,6 @@ test: $(STAMP)
 	bash .ci/pytest-both "$(PG_URL)"; suite=$$?; \
 	wait $$mypy; types=$$?; echo "== types (mypy) =="; cat $$log; rm -f $$log; \
 	test $$suite -eq 0 && test $$types -eq 0
-
-suite: $(STAMP)
-	bash .ci/pytest-both "$(PG_URL)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check server exports tests

@@ -78,10 +78,18 @@ def close_unless_next_needs_it(nextitem: pytest.Item | None) -> None:
         _WORKER.close()
 
 
+def new_tab(chromium: Any, **context_options: Any) -> tuple[Any, Any]:
+    """A tab in a context of its own (cookies, storage and downloads of its own, as a new
+    browser profile has) and that context, to close after the test."""
+    context = chromium.new_context(**context_options)
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    return context, tab
+
+
 @pytest.fixture
 def chromium() -> Any:
-    """The worker's Chromium. Each test opens its own context (cookies, storage and
-    downloads of its own, as a new browser profile has): starting Playwright's driver and
-    the browser took a second of both cores, every test."""
+    """The worker's Chromium. Each test opens its own context (:func:`new_tab`): starting
+    Playwright's driver and the browser took a second of both cores, every test."""
     require_chromium()
     return _WORKER.get()

@@ -334,25 +334,14 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 @pytest.fixture(scope="session")
-def emptier(template_database: str) -> Iterator[Engine | None]:
-    """On PostgreSQL, the worker's one connection that empties the schema after each test
-    (a new connection is a new server process: milliseconds of both cores, every test)."""
+def worker_engine(template_database: str) -> Iterator[Engine | None]:
+    """On PostgreSQL, the one engine of the worker's tests: every app made on the worker's
+    schema gets it, and it empties the schema after each test, so its pooled connections
+    outlive each test. A new connection is a new server process that loads the catalogue
+    again: 16 ms of both cores before a test's first query, where a pooled one answers in
+    2. It is disposed of once, at the end of the worker's run. None on SQLite."""
     if not is_postgres():
         yield None
-        return
-    engine = make_engine(template_database)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def each_worker_connects_once(template_database: str) -> Iterator[None]:
-    """On PostgreSQL, the apps of a worker's tests share one engine, so its pooled
-    connections outlive each test. A new connection is a new server process that loads
-    the catalogue again: 16 ms of both cores before a test's first query, where a pooled
-    one answers in 2. The engine is disposed of once, at the end of the worker's run."""
-    if not is_postgres():
-        yield
         return
     real_make_engine = db.make_engine
     shared = real_make_engine(template_database)
@@ -363,25 +352,22 @@ def each_worker_connects_once(template_database: str) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(db, "make_engine", engine_of_the_worker)
         patch.setattr(shared, "dispose", lambda close=True: None)
-        yield
+        yield shared
     shared.dispose()
 
 
 @pytest.fixture
 def database_url(
-    tmp_path: Path,
-    template_database: str,
-    emptier: Engine | None,
-    each_worker_connects_once: None,
+    tmp_path: Path, template_database: str, worker_engine: Engine | None
 ) -> Iterator[str]:
     """An empty database at the head revision, this test's alone."""
-    if emptier is None:
+    if worker_engine is None:
         path = tmp_path / "test.sqlite3"
         shutil.copyfile(template_database, path)
         yield f"sqlite:///{path}"
         return
     yield template_database
-    with emptier.begin() as conn:
+    with worker_engine.begin() as conn:
         conn.exec_driver_sql(_emptying_statement(conn))
 
 

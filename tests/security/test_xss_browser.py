@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.browser import new_tab
 from tests.factories import PASSWORD, SIMPLE_FORM, Factory, submission_xml, xform_from_md
 from tests.web import seed
 from tests.web.test_browser import live as live  # the live server fixture (re-exported)
@@ -37,9 +38,7 @@ def _payload(mark: str) -> str:
 def browser_page(live: tuple[str, Flask], chromium: Any) -> Iterator[tuple[Any, list[str]]]:
     """A Chromium tab, and the list of signs of a script having run."""
     signs: list[str] = []
-    context = chromium.new_context(accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    context, tab = new_tab(chromium, accept_downloads=True)
     tab.on(
         "console",
         lambda msg: (

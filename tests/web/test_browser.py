@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from server import create_app
 from server.auth.qr import read_qr_payload
 from server.db import get_database
+from tests.browser import new_tab
 from tests.conftest import app_config
 from tests.factories import PASSWORD, DeviceClient, Factory
 from tests.web import seed, xlsx
@@ -43,9 +44,7 @@ def live(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Flask]]:
 @pytest.fixture
 def page(live: tuple[str, Flask], chromium: Any) -> Iterator[Any]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = chromium.new_context(viewport={"width": 1024, "height": 800})
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    context, tab = new_tab(chromium, viewport={"width": 1024, "height": 800})
     yield tab
     context.close()
 
